@@ -1,0 +1,170 @@
+//! The opaque database handle that engines pass to drivers.
+//!
+//! Only the spine can build a [`Db`] (it owns the connection and the transaction). Drivers get
+//! a [`Conn`] out of it, which runs statements but has no `begin`, `commit` or `rollback`; the
+//! `DatabaseTransaction` it wraps is only borrowed, and committing it needs ownership.
+
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
+    QueryResult, Statement,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A borrowed database handle: a connection pool or a transaction owned by the spine.
+///
+/// Engines can hold and pass it on; only drivers can run statements on it.
+#[derive(Clone, Copy)]
+pub struct Db<'a> {
+    conn: Conn<'a>,
+}
+
+impl std::fmt::Debug for Db<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.conn.target {
+            Target::Pool(_) => "pool",
+            Target::Transaction(_) => "transaction",
+        };
+        f.debug_struct("Db").field("kind", &kind).finish()
+    }
+}
+
+impl<'a> Db<'a> {
+    /// A handle on a pool: every statement runs in its own implicit transaction.
+    /// The spine uses it for read-only use cases.
+    pub fn for_pool(pool: &'a DatabaseConnection) -> Self {
+        Self::new(Target::Pool(pool))
+    }
+
+    /// A handle inside a transaction that the caller owns and alone can commit.
+    pub fn for_transaction(txn: &'a DatabaseTransaction) -> Self {
+        Self::new(Target::Transaction(txn))
+    }
+
+    fn new(target: Target<'a>) -> Self {
+        Self {
+            conn: Conn {
+                target,
+                counter: None,
+            },
+        }
+    }
+
+    /// The same handle, counting every statement it runs into `counter` (tests and benchmarks
+    /// use it to prove how many round trips an operation costs).
+    pub fn counting(self, counter: &'a StatementCounter) -> Self {
+        Self {
+            conn: Conn {
+                target: self.conn.target,
+                counter: Some(counter),
+            },
+        }
+    }
+
+    /// The statement runner for driver code.
+    #[allow(dead_code)] // until the first table module lands
+    pub(crate) fn conn(&self) -> &Conn<'a> {
+        &self.conn
+    }
+}
+
+/// Counts the statements (round trips) run through a [`Db`] made with [`Db::counting`].
+#[derive(Debug, Default)]
+pub struct StatementCounter(AtomicU64);
+
+impl StatementCounter {
+    /// A counter at zero.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Statements run so far.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Back to zero; returns the count before the reset.
+    pub fn take(&self) -> u64 {
+        self.0.swap(0, Ordering::Relaxed)
+    }
+
+    fn record(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Runs statements; deliberately implements `ConnectionTrait` and not `TransactionTrait`.
+#[derive(Clone, Copy)]
+pub(crate) struct Conn<'a> {
+    target: Target<'a>,
+    counter: Option<&'a StatementCounter>,
+}
+
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    Pool(&'a DatabaseConnection),
+    Transaction(&'a DatabaseTransaction),
+}
+
+impl Conn<'_> {
+    fn record(&self) {
+        if let Some(counter) = self.counter {
+            counter.record();
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ConnectionTrait for Conn<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        match self.target {
+            Target::Pool(c) => c.get_database_backend(),
+            Target::Transaction(t) => t.get_database_backend(),
+        }
+    }
+
+    async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        self.record();
+        match self.target {
+            Target::Pool(c) => c.execute_raw(stmt).await,
+            Target::Transaction(t) => t.execute_raw(stmt).await,
+        }
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        self.record();
+        match self.target {
+            Target::Pool(c) => c.execute_unprepared(sql).await,
+            Target::Transaction(t) => t.execute_unprepared(sql).await,
+        }
+    }
+
+    async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        self.record();
+        match self.target {
+            Target::Pool(c) => c.query_one_raw(stmt).await,
+            Target::Transaction(t) => t.query_one_raw(stmt).await,
+        }
+    }
+
+    async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        self.record();
+        match self.target {
+            Target::Pool(c) => c.query_all_raw(stmt).await,
+            Target::Transaction(t) => t.query_all_raw(stmt).await,
+        }
+    }
+
+    fn support_returning(&self) -> bool {
+        match self.target {
+            Target::Pool(c) => c.support_returning(),
+            Target::Transaction(t) => t.support_returning(),
+        }
+    }
+
+    fn is_mock_connection(&self) -> bool {
+        match self.target {
+            Target::Pool(c) => c.is_mock_connection(),
+            Target::Transaction(t) => t.is_mock_connection(),
+        }
+    }
+}

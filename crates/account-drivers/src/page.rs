@@ -1,0 +1,70 @@
+//! Pages of rows: offset pages with a total, and keyset pages for large tenants.
+//!
+//! Every list has a stable order with the id as the last tie-breaker, so a row never shows up
+//! on two pages or on none while the data is unchanged.
+
+/// Which slice of an offset-paginated list to read. Bounds are the engine's to enforce.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffsetPage {
+    /// Rows per page.
+    pub limit: u64,
+    /// Rows to skip.
+    pub offset: u64,
+}
+
+/// One page of an offset-paginated list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Page<T> {
+    /// The rows of this page, in list order.
+    pub items: Vec<T>,
+    /// Rows matching the filters on all pages.
+    pub total: u64,
+    /// Whether rows follow this page.
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Assembles a page from its rows and the total; `has_more` follows from the offset.
+    pub fn new(items: Vec<T>, total: u64, request: OffsetPage) -> Self {
+        let seen = request.offset.saturating_add(items.len() as u64);
+        Self {
+            has_more: seen < total,
+            items,
+            total,
+        }
+    }
+
+    /// The same page with each row converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            total: self.total,
+            has_more: self.has_more,
+        }
+    }
+}
+
+/// One page of a keyset-paginated list: `next` is the position to continue after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeysetPage<T, K> {
+    /// The rows of this page, in list order.
+    pub items: Vec<T>,
+    /// Where the next page starts, or `None` on the last page.
+    pub next: Option<K>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_more_follows_from_offset_rows_and_total() {
+        let request = OffsetPage {
+            limit: 2,
+            offset: 2,
+        };
+        assert!(Page::new(vec![1, 2], 5, request).has_more);
+        assert!(!Page::new(vec![1], 3, request).has_more);
+        assert!(!Page::new(Vec::<u8>::new(), 0, request).has_more);
+    }
+}

@@ -1,0 +1,97 @@
+//! Connecting to the database: pool sizing, timeouts and SQLite's concurrency settings.
+
+use crate::SpineError;
+use account_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use std::time::Duration;
+
+/// How to reach the database. `DatabaseConfig::new(url)` gives production defaults.
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// `sqlite://account.db?mode=rwc`, `sqlite::memory:` or `postgres://user@host/db`.
+    pub url: String,
+    /// Upper bound of the pool.
+    pub max_connections: u32,
+    /// Connections kept open while idle.
+    pub min_connections: u32,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long a caller waits for a free pooled connection before failing.
+    pub acquire_timeout: Duration,
+    /// How long a SQLite writer waits for the write lock before reporting `SQLITE_BUSY`.
+    pub sqlite_busy_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    /// Defaults sized for a 2-core host: a pool of 16, 5 s to connect, 10 s to acquire.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            min_connections: 1,
+            connect_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The entry point that API crates embed; cheap to clone (the pool is shared).
+#[derive(Clone, Debug)]
+pub struct Spine {
+    db: DatabaseConnection,
+}
+
+impl Spine {
+    /// Connects with the given settings. On SQLite this enables WAL (readers never block the
+    /// writer), `synchronous=NORMAL` (durable at checkpoints, the usual WAL pairing), foreign
+    /// keys, and a busy timeout so concurrent writers queue instead of failing.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, SpineError> {
+        let mut options = ConnectOptions::new(config.url.clone());
+        let busy_timeout = config.sqlite_busy_timeout;
+        options
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .connect_timeout(config.connect_timeout)
+            .acquire_timeout(config.acquire_timeout)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(move |sqlite| {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(busy_timeout)
+            });
+        let db = Database::connect(options)
+            .await
+            .map_err(SpineError::Unavailable)?;
+        Ok(Self { db })
+    }
+
+    /// Wraps a connection the host already opened (its settings are the host's).
+    pub fn from_connection(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate(&self) -> Result<(), SpineError> {
+        Migrator::up(&self.db, None)
+            .await
+            .map_err(SpineError::Migration)
+    }
+
+    /// Answers whether the database accepts a round trip (for readiness probes).
+    pub async fn check_database(&self) -> Result<(), SpineError> {
+        self.db.ping().await.map_err(SpineError::Unavailable)
+    }
+
+    /// `sqlite` or `postgres`: which backend this spine runs on.
+    pub fn backend_name(&self) -> &'static str {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => "sqlite",
+            DbBackend::Postgres => "postgres",
+            _ => "other",
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Layer: dev — testkit. Fresh, migrated databases for tests, on SQLite or PostgreSQL.
+//!
+//! Every database test runs on both backends: iterate over [`backends()`]. SQLite is always
+//! there (an isolated in-memory database per call). PostgreSQL is used when
+//! `ACCOUNT_TEST_PG_URL` names a server (each call creates its own uniquely named database, so
+//! tests run in parallel); with `ACCOUNT_TEST_REQUIRE_PG=1` (set by `cargo xtask ci`) a missing
+//! URL is an error instead of a silent skip.
+
+use account_migrations::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use std::time::Duration;
+
+/// Names the PostgreSQL server tests may create databases on.
+pub const PG_URL_VAR: &str = "ACCOUNT_TEST_PG_URL";
+/// When set to `1`, PostgreSQL is mandatory.
+pub const REQUIRE_PG_VAR: &str = "ACCOUNT_TEST_REQUIRE_PG";
+/// `sqlite` or `postgres`: run the database tests on that backend only.
+pub const BACKEND_VAR: &str = "ACCOUNT_TEST_BACKEND";
+
+/// A database backend under test.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// An isolated in-memory SQLite database.
+    Sqlite,
+    /// A fresh database on the PostgreSQL server at this admin URL.
+    Postgres {
+        /// URL of a database on the server with the right to `CREATE DATABASE`.
+        admin_url: String,
+    },
+}
+
+impl Backend {
+    /// A short name for test output: `sqlite` or `postgres`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// Why the kit could not give a test its database.
+#[derive(Debug, thiserror::Error)]
+pub enum TestkitError {
+    /// PostgreSQL was required (by `ACCOUNT_TEST_REQUIRE_PG=1` or `ACCOUNT_TEST_BACKEND=postgres`)
+    /// but `ACCOUNT_TEST_PG_URL` is not set.
+    #[error(
+        "PostgreSQL is required but {PG_URL_VAR} is not set; run `cargo xtask ci`, or `cargo xtask pg start`"
+    )]
+    PostgresRequired,
+    /// `ACCOUNT_TEST_BACKEND` names no backend we know.
+    #[error("{BACKEND_VAR}={0} is not a backend; use sqlite or postgres")]
+    UnknownBackend(String),
+    /// Connecting, creating the database or migrating failed.
+    #[error("test database setup failed")]
+    Database(#[from] DbErr),
+}
+
+/// The backends every database test must run on, SQLite first.
+///
+/// `ACCOUNT_TEST_BACKEND=sqlite|postgres` narrows the list to one backend (the CI runs the
+/// suite once per backend); unset, it is SQLite plus PostgreSQL when a server is configured.
+pub fn backends() -> Result<Vec<Backend>, TestkitError> {
+    let postgres = match std::env::var(PG_URL_VAR) {
+        Ok(admin_url) if !admin_url.is_empty() => Some(Backend::Postgres { admin_url }),
+        _ => None,
+    };
+    let require_pg = std::env::var(REQUIRE_PG_VAR).is_ok_and(|v| v == "1");
+    match std::env::var(BACKEND_VAR).as_deref() {
+        Ok("sqlite") => Ok(vec![Backend::Sqlite]),
+        Ok("postgres") => postgres
+            .map(|pg| vec![pg])
+            .ok_or(TestkitError::PostgresRequired),
+        Ok(other) if !other.is_empty() => Err(TestkitError::UnknownBackend(other.to_owned())),
+        _ => match postgres {
+            Some(pg) => Ok(vec![Backend::Sqlite, pg]),
+            None if require_pg => Err(TestkitError::PostgresRequired),
+            None => Ok(vec![Backend::Sqlite]),
+        },
+    }
+}
+
+/// A database of its own for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    conn: DatabaseConnection,
+    backend: Backend,
+    url: String,
+}
+
+impl TestDb {
+    /// The pool connected to this test's database.
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// The backend this database lives on.
+    pub fn backend(&self) -> &Backend {
+        &self.backend
+    }
+
+    /// A URL that opens a second, independent pool on the same database: what another process
+    /// would see. For SQLite this is a shared-cache in-memory name.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Opens a second pool on this database (e.g. to prove a commit is visible elsewhere).
+    pub async fn second_connection(&self) -> Result<DatabaseConnection, TestkitError> {
+        Ok(connect(&self.url).await?)
+    }
+}
+
+/// An empty database (no migrations applied).
+pub async fn empty_db(backend: &Backend) -> Result<TestDb, TestkitError> {
+    let unique = format!("account_test_{}", uuid::Uuid::new_v4().simple());
+    let url = match backend {
+        // A named shared-cache in-memory database: every pool opened on this URL sees the
+        // same data, and it vanishes with the last connection.
+        Backend::Sqlite => format!("sqlite:file:{unique}?mode=memory&cache=shared"),
+        Backend::Postgres { admin_url } => {
+            let admin = connect(admin_url).await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
+                .await?;
+            admin.close().await?;
+            replace_database_name(admin_url, &unique)
+        }
+    };
+    let conn = connect(&url).await?;
+    Ok(TestDb {
+        conn,
+        backend: backend.clone(),
+        url,
+    })
+}
+
+/// A database with every migration applied.
+pub async fn fresh_db(backend: &Backend) -> Result<TestDb, TestkitError> {
+    let db = empty_db(backend).await?;
+    Migrator::up(db.conn(), None).await?;
+    Ok(db)
+}
+
+async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(16)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    Database::connect(options).await
+}
+
+/// `postgres://u@h:p/admin?x` with the database part replaced by `name`.
+fn replace_database_name(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority_end = base
+        .find("://")
+        .map(|scheme| scheme + 3)
+        .and_then(|start| base[start..].find('/').map(|slash| start + slash))
+        .unwrap_or(base.len());
+    let mut url = format!("{}/{}", &base[..authority_end], name);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replace_database_name;
+
+    #[test]
+    fn database_name_is_replaced_keeping_query() {
+        assert_eq!(
+            replace_database_name("postgres://u@127.0.0.1:5433/postgres?sslmode=disable", "t1"),
+            "postgres://u@127.0.0.1:5433/t1?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database_name("postgres://u@h:1", "t2"),
+            "postgres://u@h:1/t2"
+        );
+    }
+}

@@ -1,0 +1,231 @@
+//! `cargo xtask ci`: every check, in the order that fails fastest.
+//!
+//! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
+//! (installed when missing), rustdoc (warnings denied), the API smoke test, and the whole test
+//! suite twice: once on SQLite, once on a throwaway PostgreSQL this command starts on a free
+//! loopback port and removes afterwards, even when tests fail.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
+
+use crate::pg::Postgres;
+use anyhow::{Context, Result, bail};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The cargo-deny release CI installs when none is present.
+const CARGO_DENY_VERSION: &str = "0.20.2";
+
+/// The root of this workspace (xtask lives one level below it).
+pub fn workspace_root() -> Result<PathBuf> {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask has no parent directory")
+}
+
+/// Runs every check; stops at the first failing step.
+pub fn run(args: &[String]) -> Result<u8> {
+    if let Some(unknown) = args.first() {
+        eprintln!("cargo xtask ci takes no arguments (got `{unknown}`)");
+        return Ok(2);
+    }
+    let root = workspace_root()?;
+    std::env::set_current_dir(&root)?;
+    let started = Instant::now();
+
+    step("rustfmt", || cargo(&["fmt", "--all", "--check"]))?;
+    step("clippy", || {
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--locked",
+            "--",
+            "-D",
+            "warnings",
+        ])
+    })?;
+    step("layers", || {
+        exit_ok(crate::layers::run(&[])?, "layer violations")
+    })?;
+    step("tidy", || {
+        exit_ok(crate::tidy::run(&[])?, "tidy violations")
+    })?;
+    step("cargo-deny", cargo_deny)?;
+    step("rustdoc", || {
+        run_command(
+            cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
+                .env("RUSTDOCFLAGS", "-D warnings"),
+        )
+    })?;
+    step("api smoke test", smoke_api)?;
+    step("tests on SQLite", || {
+        run_command(
+            cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
+                .env("ACCOUNT_TEST_BACKEND", "sqlite"),
+        )
+    })?;
+    step("tests on PostgreSQL", || {
+        let server = Postgres::start()?;
+        println!("    PostgreSQL on 127.0.0.1:{}", server.port());
+        // `server` is dropped (stopped and removed) on every path out of this closure.
+        run_command(
+            cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
+                .env("ACCOUNT_TEST_BACKEND", "postgres")
+                .env("ACCOUNT_TEST_PG_URL", server.url())
+                .env("ACCOUNT_TEST_REQUIRE_PG", "1"),
+        )
+    })?;
+
+    println!("==> all checks passed in {:.0?}", started.elapsed());
+    Ok(0)
+}
+
+fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("==> {name}");
+    let started = Instant::now();
+    let outcome = body();
+    let elapsed = started.elapsed();
+    match &outcome {
+        Ok(()) => println!("    {name}: ok ({elapsed:.1?})"),
+        Err(error) => println!("    {name}: FAILED ({elapsed:.1?}): {error:#}"),
+    }
+    outcome.with_context(|| format!("step `{name}` failed"))
+}
+
+fn exit_ok(code: u8, what: &str) -> Result<()> {
+    if code != 0 {
+        bail!("{what} (exit code {code})");
+    }
+    Ok(())
+}
+
+fn cargo_command(args: &[&str]) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command.args(args);
+    command
+}
+
+fn cargo(args: &[&str]) -> Result<()> {
+    run_command(&mut cargo_command(args))
+}
+
+fn run_command(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} exited with {status}");
+    }
+    Ok(())
+}
+
+/// Bans, licenses and sources need only crates.io; advisories need github.com and are a
+/// manual step (README).
+fn cargo_deny() -> Result<()> {
+    let installed = cargo_command(&["deny", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed {
+        println!("    installing cargo-deny {CARGO_DENY_VERSION} (a few minutes, once)");
+        cargo(&[
+            "install",
+            "cargo-deny",
+            "--locked",
+            "--version",
+            CARGO_DENY_VERSION,
+        ])?;
+    }
+    cargo(&["fetch", "--locked"])?;
+    cargo(&[
+        "deny",
+        "--offline",
+        "--log-level",
+        "error",
+        "check",
+        "bans",
+        "licenses",
+        "sources",
+    ])
+}
+
+/// The README's run command: the API starts on SQLite and answers its health check.
+fn smoke_api() -> Result<()> {
+    cargo(&["build", "--locked", "--package", "account-api"])?;
+    let binary = workspace_root()?
+        .join("target")
+        .join("debug")
+        .join("account-api");
+    let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.local_addr()?.port()
+    };
+    let child = Command::new(&binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&scratch)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut guard = ChildGuard(child);
+    let outcome = wait_for_health(port, &mut guard.0);
+    drop(guard);
+    let created_sqlite_file = scratch.join("account.db").exists();
+    std::fs::remove_dir_all(&scratch)?;
+    outcome?;
+    if !created_sqlite_file {
+        bail!("the API did not create account.db in its working directory");
+    }
+    Ok(())
+}
+
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for_health(port: u16, child: &mut Child) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("account-api exited early with {status}");
+        }
+        if let Ok(body) = http_get(port, "/healthz") {
+            if body.starts_with("HTTP/1.1 200") {
+                return Ok(());
+            }
+            bail!(
+                "GET /healthz answered: {}",
+                body.lines().next().unwrap_or("")
+            );
+        }
+        if Instant::now() > deadline {
+            bail!("account-api did not answer /healthz within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn http_get(port: u16, path: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}

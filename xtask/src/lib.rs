@@ -1,0 +1,9 @@
+//! Layer: tooling — xtask. Library half of `cargo xtask`, so its checks run as tests too.
+//!
+//! Each module is one command; `main.rs` only dispatches. Commands return the process exit
+//! code (0 clean, 1 violations found, 2 usage error).
+
+pub mod ci;
+pub mod layers;
+pub mod pg;
+pub mod tidy;

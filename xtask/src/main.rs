@@ -1,0 +1,45 @@
+//! Layer: tooling — xtask. The command-line entry point of `cargo xtask`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool talks on the terminal
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [args]
+
+commands:
+  layers   check the workspace against the layer table ([workspace.metadata.layers])
+           (cargo xtask layers --help for its options)
+  tidy     source hygiene: frozen migrations
+  ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, tests on SQLite and PostgreSQL
+  pg       start|stop a throwaway PostgreSQL (used by ci; handy for local test runs)
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let outcome = match command.as_str() {
+        "layers" => xtask::layers::run(rest),
+        "tidy" => xtask::tidy::run(rest),
+        "ci" => xtask::ci::run(rest),
+        "pg" => xtask::pg::run(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(0)
+        }
+        other => {
+            eprintln!("unknown command `{other}`\n\n{USAGE}");
+            Ok(2)
+        }
+    };
+    match outcome {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! A throwaway PostgreSQL server for the test suite.
+//!
+//! The machine has PostgreSQL's binaries (Debian's packages) but no running server, and the
+//! server refuses to run as root. So the kit initialises a fresh cluster in a temporary
+//! directory owned by an unprivileged user, starts it on a free loopback port with trust
+//! authentication, and removes it all when the [`Postgres`] value is dropped, whether the tests
+//! passed or not. Durability is switched off: this cluster only ever holds test data.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
+
+use anyhow::{Context, Result, bail};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The unprivileged account the server runs as when we are root.
+const SERVER_USER: &str = "postgres";
+
+/// A running throwaway cluster; dropping it stops the server and deletes its files.
+#[derive(Debug)]
+pub struct Postgres {
+    bin_dir: PathBuf,
+    root: PathBuf,
+    port: u16,
+    run_as: Option<String>,
+    stopped: bool,
+}
+
+impl Postgres {
+    /// Initialises and starts a new cluster, installing PostgreSQL with apt when missing.
+    pub fn start() -> Result<Self> {
+        let bin_dir = match find_bin_dir() {
+            Some(dir) => dir,
+            None => {
+                install_with_apt()?;
+                find_bin_dir().context("PostgreSQL binaries not found after apt-get install")?
+            }
+        };
+        let run_as = if is_root()? {
+            ensure_user(SERVER_USER)?;
+            Some(SERVER_USER.to_owned())
+        } else {
+            None
+        };
+        let port = free_loopback_port()?;
+        let root = std::env::temp_dir().join(format!("account-pg-{}-{port}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)?;
+        }
+        std::fs::create_dir_all(&root)?;
+        let server = Self {
+            bin_dir,
+            root,
+            port,
+            run_as,
+            stopped: false,
+        };
+        server.chown_root()?;
+        server.initdb()?;
+        server.pg_ctl_start()?;
+        Ok(server)
+    }
+
+    /// The admin URL tests create their databases from.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn chown_root(&self) -> Result<()> {
+        if let Some(user) = &self.run_as {
+            run_command(Command::new("chown").arg("-R").arg(user).arg(&self.root))?;
+        }
+        Ok(())
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin_dir.join(program);
+        match &self.run_as {
+            Some(user) => {
+                let mut command = Command::new("runuser");
+                command.args(["-u", user, "--"]).arg(path);
+                command
+            }
+            None => Command::new(path),
+        }
+    }
+
+    fn initdb(&self) -> Result<()> {
+        let mut command = self.command("initdb");
+        command
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"])
+            .stdout(Stdio::null());
+        run_command(&mut command).context("initdb failed")
+    }
+
+    fn pg_ctl_start(&self) -> Result<()> {
+        let options = format!(
+            "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c max_connections=400 \
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            port = self.port,
+            socket = self.root.display(),
+        );
+        let mut command = self.command("pg_ctl");
+        command
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("-o")
+            .arg(options)
+            .arg("-l")
+            .arg(self.root.join("server.log"))
+            .args(["-w", "-t", "60", "start"])
+            .stdout(Stdio::null());
+        run_command(&mut command).with_context(|| {
+            let log = std::fs::read_to_string(self.root.join("server.log")).unwrap_or_default();
+            format!("pg_ctl start failed; server log:\n{log}")
+        })
+    }
+
+    /// Stops the server and removes its files; idempotent.
+    pub fn stop(&mut self) -> Result<()> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let mut command = self.command("pg_ctl");
+        command
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "-w", "stop"])
+            .stdout(Stdio::null());
+        let stopped = run_command(&mut command);
+        std::fs::remove_dir_all(&self.root)
+            .with_context(|| format!("removing {}", self.root.display()))?;
+        stopped
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Err(error) = self.stop() {
+            eprintln!("warning: stopping the throwaway PostgreSQL failed: {error:#}");
+        }
+    }
+}
+
+/// `cargo xtask pg start|stop`: a server for local test runs, kept until `stop`.
+pub fn run(args: &[String]) -> Result<u8> {
+    let state = state_file()?;
+    match args.first().map(String::as_str) {
+        Some("start") => {
+            if state.exists() {
+                bail!(
+                    "already running (see {}); `cargo xtask pg stop` first",
+                    state.display()
+                );
+            }
+            let mut server = Postgres::start()?;
+            std::fs::create_dir_all(state.parent().unwrap_or(Path::new(".")))?;
+            std::fs::write(
+                &state,
+                format!(
+                    "{}\n{}\n{}\n",
+                    server.bin_dir.display(),
+                    server.root.display(),
+                    server.port
+                ),
+            )?;
+            // Keep it running: forget the guard on purpose.
+            server.stopped = true;
+            println!("export ACCOUNT_TEST_PG_URL={}", server.url());
+            Ok(0)
+        }
+        Some("stop") => {
+            let saved = std::fs::read_to_string(&state)
+                .with_context(|| format!("no server recorded in {}", state.display()))?;
+            let mut lines = saved.lines();
+            let (Some(bin_dir), Some(root), Some(port)) =
+                (lines.next(), lines.next(), lines.next())
+            else {
+                bail!("corrupt state file {}", state.display());
+            };
+            let mut server = Postgres {
+                bin_dir: bin_dir.into(),
+                root: root.into(),
+                port: port.parse()?,
+                run_as: if is_root()? {
+                    Some(SERVER_USER.to_owned())
+                } else {
+                    None
+                },
+                stopped: false,
+            };
+            server.stop()?;
+            std::fs::remove_file(&state)?;
+            println!("stopped");
+            Ok(0)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask pg start|stop");
+            Ok(2)
+        }
+    }
+}
+
+fn state_file() -> Result<PathBuf> {
+    Ok(crate::ci::workspace_root()?
+        .join("target")
+        .join("xtask-pg")
+        .join("state"))
+}
+
+fn find_bin_dir() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            bin.join("initdb").exists().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn install_with_apt() -> Result<()> {
+    if !is_root()? {
+        bail!("PostgreSQL is not installed and we are not root: run `apt-get install postgresql`");
+    }
+    eprintln!("==> installing PostgreSQL with apt-get");
+    let quiet = |command: &mut Command| {
+        command
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null());
+        run_command(command)
+    };
+    quiet(Command::new("apt-get").arg("update").arg("-qq"))?;
+    quiet(Command::new("apt-get").args(["install", "-y", "-qq", "postgresql"]))
+}
+
+fn is_root() -> Result<bool> {
+    let output = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("running `id -u`")?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim() == "0")
+}
+
+fn ensure_user(user: &str) -> Result<()> {
+    let exists = Command::new("id")
+        .arg(user)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()?
+        .success();
+    if !exists {
+        run_command(Command::new("useradd").args(["--system", "--no-create-home", user]))?;
+    }
+    Ok(())
+}
+
+fn free_loopback_port() -> Result<u16> {
+    // The OS picks a free port; the tiny window before the server binds it is acceptable here.
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn run_command(command: &mut Command) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("running {command:?}"))?;
+    if !status.success() {
+        bail!("{command:?} exited with {status}");
+    }
+    Ok(())
+}
