@@ -74,7 +74,41 @@ impl DriverError {
 /// Each entry: (the `table.column, table.column` text SQLite prints, the constraint name).
 /// Expression indexes (e.g. on `lower(email)`) are reported by SQLite as `index 'name'` and
 /// need no entry. A test provokes every entry on both backends.
-pub const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[];
+pub const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
+    ("tenants.slug", "uq_tenants_slug"),
+    ("tenants.external_org_id", "uq_tenants_external_org_id"),
+    ("users.email", "uq_users_email"),
+    ("users.external_user_id", "uq_users_external_user_id"),
+    (
+        "tenant_memberships.tenant_id, tenant_memberships.user_id",
+        "uq_tenant_memberships_tenant_id_user_id",
+    ),
+    ("api_keys.key_digest", "uq_api_keys_key_digest"),
+    (
+        "usage_records.tenant_id, usage_records.idempotency_key",
+        "uq_usage_records_tenant_id_idempotency_key",
+    ),
+    (
+        "subscriptions.tenant_id, subscriptions.external_id",
+        "uq_subscriptions_tenant_id_external_id",
+    ),
+    (
+        "invoices.tenant_id, invoices.external_id",
+        "uq_invoices_tenant_id_external_id",
+    ),
+    (
+        "invitations.tenant_id, invitations.token_digest",
+        "uq_invitations_tenant_id_token_digest",
+    ),
+    (
+        "memory_pins.tenant_id, memory_pins.key",
+        "uq_memory_pins_tenant_id_key",
+    ),
+    (
+        "sdk_attestations.tenant_id, sdk_attestations.attestation_hash",
+        "uq_sdk_attestations_tenant_id_attestation_hash",
+    ),
+];
 
 impl From<DbErr> for DriverError {
     fn from(error: DbErr) -> Self {
@@ -182,10 +216,16 @@ impl DatabaseReport {
             .map_or_else(|| detail.to_owned(), |(_, name)| (*name).to_owned())
     }
 
-    /// SQLite: "CHECK constraint failed: ck_name"; a trigger's RAISE text otherwise.
+    /// SQLite: "CHECK constraint failed: ck_name", or a guard trigger's RAISE text, which
+    /// starts with the trigger's name ("tg_worker_runs_immutable: ...").
     fn sqlite_check_name(&self) -> Option<String> {
+        if let Some(name) = self.message.strip_prefix("CHECK constraint failed: ") {
+            return Some(name.to_owned());
+        }
         self.message
-            .strip_prefix("CHECK constraint failed: ")
+            .split_once(':')
+            .map(|(name, _)| name)
+            .filter(|name| name.starts_with("tg_"))
             .map(str::to_owned)
     }
 }

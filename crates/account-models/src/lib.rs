@@ -1,3 +1,15 @@
 //! Layer: L7 — models. sea-orm entities, typed ids, enums and value objects of the account domain.
 //!
-//! Nothing here queries the database or holds business rules: types only.
+//! Nothing here queries the database or holds business rules: types only. Drivers (L6) use
+//! the entities; typed ids, enums and value objects travel up to the engines through the
+//! drivers' re-exports. The plan quota table lives here, once.
+
+pub mod entities;
+pub mod enums;
+pub mod ids;
+pub mod quotas;
+// pub mod values; (being written)
+
+pub use enums::*;
+pub use ids::*;
+pub use quotas::PlanQuotas;

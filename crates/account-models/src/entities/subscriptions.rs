@@ -1,0 +1,44 @@
+//! `subscriptions`: the tenant's subscription as the billing system reports it.
+
+use crate::enums::*;
+use crate::ids::*;
+use sea_orm::entity::prelude::*;
+
+/// One subscription.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "subscriptions")]
+pub struct Model {
+    /// Primary key.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: SubscriptionId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// The billing system's id; unique per tenant.
+    pub external_id: String,
+    /// Plan subscribed to.
+    pub plan: Plan,
+    /// Status.
+    pub status: SubscriptionStatus,
+    /// Billing period.
+    pub billing_period: BillingPeriod,
+    /// Start of the current period.
+    pub current_period_start: Option<DateTimeUtc>,
+    /// End of the current period.
+    pub current_period_end: Option<DateTimeUtc>,
+    /// End of the trial.
+    pub trial_ends_at: Option<DateTimeUtc>,
+    /// When it was cancelled.
+    pub canceled_at: Option<DateTimeUtc>,
+    /// Cancels at the end of the period.
+    pub cancel_at_period_end: bool,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// No relations are navigated through the ORM; drivers join explicitly.
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

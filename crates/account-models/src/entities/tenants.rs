@@ -1,0 +1,64 @@
+//! `tenants`: a tenant (project), its plan quotas copied onto the row, usage counters, lifecycle and onboarding state.
+
+use crate::enums::*;
+use crate::ids::*;
+use sea_orm::entity::prelude::*;
+
+/// One tenant.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    /// Primary key.
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: TenantId,
+    /// Display name.
+    pub name: String,
+    /// Unique, URL-safe handle.
+    pub slug: String,
+    /// The identity provider's organisation id, if linked.
+    pub external_org_id: Option<String>,
+    /// Current plan.
+    pub plan: Plan,
+    /// Where invoices go.
+    pub billing_email: Option<String>,
+    /// The billing provider's customer id.
+    pub billing_customer_id: Option<String>,
+    /// Quota: distinct workers.
+    pub max_workers: i32,
+    /// Quota: runs per UTC day.
+    pub max_runs_per_day: i32,
+    /// Quota: queued or running runs at once.
+    pub max_concurrent_runs: i32,
+    /// Quota: tokens per UTC month.
+    pub max_tokens_per_month: i64,
+    /// Quota: active API keys.
+    pub max_api_keys: i32,
+    /// Runs admitted on `usage_day`.
+    pub runs_today: i32,
+    /// Runs admitted in `usage_month`.
+    pub runs_this_month: i32,
+    /// Tokens used in `usage_month`.
+    pub tokens_this_month: i64,
+    /// The UTC day `runs_today` counts (counters reset lazily when the day changes).
+    pub usage_day: Option<Date>,
+    /// The first day of the UTC month the monthly counters count.
+    pub usage_month: Option<Date>,
+    /// When a counter was last reset.
+    pub last_run_reset_at: Option<DateTimeUtc>,
+    /// Lifecycle status.
+    pub status: TenantStatus,
+    /// Why the tenant was suspended, while it is.
+    pub suspended_reason: Option<String>,
+    /// Onboarding progress.
+    pub onboarding_state: OnboardingState,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+/// No relations are navigated through the ORM; drivers join explicitly.
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,77 @@
+//! The plan quota table: the one place that says what each plan allows.
+//!
+//! Quotas are copied onto the tenant row when it is created or changes plan, so a tenant's
+//! limits can be overridden per tenant without touching this table.
+
+use crate::enums::Plan;
+
+/// The limits a plan grants.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanQuotas {
+    /// Distinct workers a tenant may enable.
+    pub max_workers: i32,
+    /// Runs admitted per UTC day.
+    pub max_runs_per_day: i32,
+    /// Runs queued or running at once.
+    pub max_concurrent_runs: i32,
+    /// Tokens per UTC calendar month.
+    pub max_tokens_per_month: i64,
+    /// Active API keys.
+    pub max_api_keys: i32,
+}
+
+impl Plan {
+    /// This plan's quotas.
+    pub fn quotas(self) -> PlanQuotas {
+        match self {
+            Plan::Free => PlanQuotas {
+                max_workers: 3,
+                max_runs_per_day: 100,
+                max_concurrent_runs: 5,
+                max_tokens_per_month: 1_000_000,
+                max_api_keys: 5,
+            },
+            Plan::Pro => PlanQuotas {
+                max_workers: 10,
+                max_runs_per_day: 1_000,
+                max_concurrent_runs: 20,
+                max_tokens_per_month: 10_000_000,
+                max_api_keys: 20,
+            },
+            Plan::Enterprise => PlanQuotas {
+                max_workers: 100,
+                max_runs_per_day: 100_000,
+                max_concurrent_runs: 100,
+                max_tokens_per_month: 1_000_000_000,
+                max_api_keys: 100,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_matches_the_specification() {
+        assert_eq!(Plan::Free.quotas().max_runs_per_day, 100);
+        assert_eq!(Plan::Pro.quotas().max_api_keys, 20);
+        assert_eq!(
+            Plan::Enterprise.quotas().max_tokens_per_month,
+            1_000_000_000
+        );
+    }
+
+    #[test]
+    fn higher_plans_never_grant_less() {
+        for pair in Plan::ALL.windows(2) {
+            let (lower, higher) = (pair[0].quotas(), pair[1].quotas());
+            assert!(higher.max_workers >= lower.max_workers);
+            assert!(higher.max_runs_per_day >= lower.max_runs_per_day);
+            assert!(higher.max_concurrent_runs >= lower.max_concurrent_runs);
+            assert!(higher.max_tokens_per_month >= lower.max_tokens_per_month);
+            assert!(higher.max_api_keys >= lower.max_api_keys);
+        }
+    }
+}
