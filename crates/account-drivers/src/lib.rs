@@ -4,12 +4,48 @@
 //! spine's transaction. They never begin, commit or roll back: the handle cannot do it. Every
 //! lookup of tenant data takes the tenant id, including lookups by id. Counters and state
 //! changes are single conditional statements, never read-modify-write.
+//!
+//! The seeds' drivers are structs bound to a handle (`get_tenant_driver(db)`); their methods
+//! live in the module of the table they touch, so `api_keys.rs` holds every `api_keys`
+//! query whichever driver exposes it.
 
+mod accounts;
 mod db;
 mod error;
-// mod like; (registered with the first driver module that searches by prefix)
+mod like;
 mod page;
 
+pub mod api_keys;
+pub mod audit_log;
+pub mod invitations;
+pub mod invoices;
+pub mod lifecycle;
+pub mod memberships;
+pub mod memory_pins;
+pub mod onboarding;
+pub mod runs;
+pub mod sdk_attestations;
+pub mod subscriptions;
+pub mod support_tickets;
+pub mod tenants;
+pub mod usage_records;
+pub mod users;
+
+pub use accounts::{AccountsFacadeDriver, get_accounts_facade_driver};
 pub use db::{Db, StatementCounter};
 pub use error::{DriverError, SQLITE_UNIQUE_COLUMNS};
+pub use lifecycle::{TenantLifecycleDriver, get_tenant_lifecycle_driver};
+pub use memory_pins::{MemoryPinsDriver, get_memory_pins_driver};
+pub use onboarding::{OnboardingDriver, get_onboarding_driver};
 pub use page::{KeysetPage, OffsetPage, Page};
+pub use sdk_attestations::{SdkAttestationDriver, get_sdk_attestation_driver};
+pub use tenants::{TenantDriver, get_tenant_driver};
+pub use users::{UserWriteDriver, get_user_write_driver};
+
+/// Typed ids, enums, value objects and the plan quota table, re-exported so the engines use
+/// them without depending on the models crate.
+pub mod types {
+    pub use account_models::enums::*;
+    pub use account_models::ids::*;
+    pub use account_models::quotas::PlanQuotas;
+}

@@ -1,0 +1,1 @@
+//! `invoices` driver tests.

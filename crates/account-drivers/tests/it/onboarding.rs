@@ -1,0 +1,1 @@
+//! `onboarding` driver tests.

@@ -1,0 +1,1 @@
+//! `sdk_attestations` driver tests.

@@ -1,0 +1,110 @@
+//! Shared fixtures: a fresh migrated database per backend and rows seeded through the ORM
+//! directly, so a driver's test never depends on another driver.
+
+use account_drivers::Db;
+use account_drivers::types::*;
+use account_models::entities::{memberships, tenants, users};
+use account_testkit::{TestDb, backends, fresh_db};
+use sea_orm::prelude::{ChronoDateTimeUtc, ChronoDuration};
+use sea_orm::{ActiveModelTrait, Set};
+
+/// The fixed instant tests run at: 2026-11-25 10:00:00 UTC.
+pub fn now() -> ChronoDateTimeUtc {
+    ChronoDateTimeUtc::from_timestamp(1_795_600_800, 0).expect("valid instant")
+}
+
+/// `now()` plus `seconds`.
+pub fn later(seconds: i64) -> ChronoDateTimeUtc {
+    now() + ChronoDuration::seconds(seconds)
+}
+
+/// Runs `test` once per configured backend on a fresh, migrated database.
+pub async fn each_backend(test: impl AsyncFn(&TestDb)) {
+    for backend in backends().expect("test backends") {
+        let db = fresh_db(&backend).await.expect("fresh database");
+        test(&db).await;
+    }
+}
+
+/// A pool handle on the test database.
+pub fn handle(db: &TestDb) -> Db<'_> {
+    Db::for_pool(db.conn())
+}
+
+/// Inserts a free-plan, active tenant.
+pub async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
+    let quotas = Plan::Free.quotas();
+    let id = TenantId::new();
+    tenants::ActiveModel {
+        id: Set(id),
+        name: Set(format!("Tenant {slug}")),
+        slug: Set(slug.to_owned()),
+        external_org_id: Set(None),
+        plan: Set(Plan::Free),
+        billing_email: Set(None),
+        billing_customer_id: Set(None),
+        max_workers: Set(quotas.max_workers),
+        max_runs_per_day: Set(quotas.max_runs_per_day),
+        max_concurrent_runs: Set(quotas.max_concurrent_runs),
+        max_tokens_per_month: Set(quotas.max_tokens_per_month),
+        max_api_keys: Set(quotas.max_api_keys),
+        runs_today: Set(0),
+        runs_this_month: Set(0),
+        tokens_this_month: Set(0),
+        usage_day: Set(None),
+        usage_month: Set(None),
+        last_run_reset_at: Set(None),
+        status: Set(TenantStatus::Active),
+        suspended_reason: Set(None),
+        onboarding_state: Set(OnboardingState::Created),
+        created_at: Set(now()),
+        updated_at: Set(now()),
+    }
+    .insert(db.conn())
+    .await
+    .expect("tenant seeded");
+    id
+}
+
+/// Inserts an active user.
+pub async fn seed_user(db: &TestDb, email: &str) -> UserId {
+    let id = UserId::new();
+    users::ActiveModel {
+        id: Set(id),
+        external_user_id: Set(None),
+        email: Set(email.to_owned()),
+        name: Set(Some(format!("User {email}"))),
+        avatar_url: Set(None),
+        oauth_provider: Set(None),
+        oauth_provider_id: Set(None),
+        email_verified: Set(false),
+        email_verified_at: Set(None),
+        default_tenant_id: Set(None),
+        status: Set(UserStatus::Active),
+        time_zone: Set(None),
+        preferences: Set(None),
+        created_at: Set(now()),
+        updated_at: Set(now()),
+        last_login_at: Set(None),
+    }
+    .insert(db.conn())
+    .await
+    .expect("user seeded");
+    id
+}
+
+/// Makes `user` a member of `tenant` with `role`.
+pub async fn seed_membership(db: &TestDb, tenant: TenantId, user: UserId, role: MembershipRole) {
+    memberships::ActiveModel {
+        id: Set(MembershipId::new()),
+        tenant_id: Set(tenant),
+        user_id: Set(user),
+        role: Set(role),
+        invited_by: Set(None),
+        created_at: Set(now()),
+        updated_at: Set(now()),
+    }
+    .insert(db.conn())
+    .await
+    .expect("membership seeded");
+}

@@ -1,0 +1,1 @@
+//! `transaction_control` driver tests.
