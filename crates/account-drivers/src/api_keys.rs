@@ -1,1 +1,344 @@
-//! `api_keys`.
+//! `api_keys`: issue, list, revoke, rotate and look up keys by their keyed digest.
+//!
+//! The plaintext key never reaches this layer: engines hash it and pass the digest.
+
+use crate::{DriverError, OffsetPage, Page, TenantDriver};
+use account_models::entities::{api_keys, tenants};
+use account_models::{ApiKeyId, ApiKeyStatus, TenantId, TenantStatus, UserId};
+use sea_orm::prelude::{DateTimeUtc, Json};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationDef,
+};
+use std::time::Duration;
+
+/// An API key as the engines see it (never the digest).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct APIKeySnapshot {
+    /// Id.
+    pub id: ApiKeyId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Issuing user.
+    pub user_id: Option<UserId>,
+    /// Label.
+    pub name: String,
+    /// Display prefix.
+    pub key_prefix: String,
+    /// Stored status.
+    pub status: ApiKeyStatus,
+    /// Permission strings.
+    pub permissions: Vec<String>,
+    /// Workers it may run; `None` means all.
+    pub allowed_workers: Option<Vec<String>>,
+    /// Requests per minute.
+    pub rate_limit_rpm: Option<i32>,
+    /// Concurrent runs.
+    pub max_concurrent_runs: Option<i32>,
+    /// Expiry.
+    pub expires_at: Option<DateTimeUtc>,
+    /// Revocation time.
+    pub revoked_at: Option<DateTimeUtc>,
+    /// Revocation reason.
+    pub revoked_reason: Option<String>,
+    /// Kill switch.
+    pub is_frozen: bool,
+    /// Coarse last use.
+    pub last_used_at: Option<DateTimeUtc>,
+    /// The key it replaced by rotation.
+    pub rotated_from_id: Option<ApiKeyId>,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+}
+
+/// A key found by digest, with what verification needs about its tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyWithTenant {
+    /// The key.
+    pub key: APIKeySnapshot,
+    /// Its tenant's lifecycle status.
+    pub tenant_status: TenantStatus,
+}
+
+/// A key to insert; the digest is computed by the engine.
+#[derive(Clone, Debug)]
+pub struct NewApiKey {
+    /// Id to create it with.
+    pub id: ApiKeyId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Issuing user.
+    pub user_id: Option<UserId>,
+    /// Label.
+    pub name: String,
+    /// Display prefix.
+    pub key_prefix: String,
+    /// Keyed digest of the whole key.
+    pub key_digest: String,
+    /// Permission strings.
+    pub permissions: Vec<String>,
+    /// Workers it may run.
+    pub allowed_workers: Option<Vec<String>>,
+    /// Requests per minute.
+    pub rate_limit_rpm: Option<i32>,
+    /// Concurrent runs.
+    pub max_concurrent_runs: Option<i32>,
+    /// Expiry.
+    pub expires_at: Option<DateTimeUtc>,
+    /// The key it replaces (rotation).
+    pub rotated_from_id: Option<ApiKeyId>,
+}
+
+fn strings(json: &Json) -> Vec<String> {
+    json.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn snapshot(m: api_keys::Model) -> APIKeySnapshot {
+    APIKeySnapshot {
+        id: m.id,
+        tenant_id: m.tenant_id,
+        user_id: m.user_id,
+        name: m.name,
+        key_prefix: m.key_prefix,
+        status: m.status,
+        permissions: strings(&m.permissions),
+        allowed_workers: m.allowed_workers.as_ref().map(strings),
+        rate_limit_rpm: m.rate_limit_rpm,
+        max_concurrent_runs: m.max_concurrent_runs,
+        expires_at: m.expires_at,
+        revoked_at: m.revoked_at,
+        revoked_reason: m.revoked_reason,
+        is_frozen: m.is_frozen,
+        last_used_at: m.last_used_at,
+        rotated_from_id: m.rotated_from_id,
+        created_at: m.created_at,
+    }
+}
+
+/// Keys that are active and not past their expiry at `now`.
+fn usable(now: DateTimeUtc) -> Condition {
+    Condition::all()
+        .add(api_keys::Column::Status.eq(ApiKeyStatus::Active))
+        .add(
+            Condition::any()
+                .add(api_keys::Column::ExpiresAt.is_null())
+                .add(api_keys::Column::ExpiresAt.gt(now)),
+        )
+}
+
+fn tenant_of_key() -> RelationDef {
+    api_keys::Entity::belongs_to(tenants::Entity)
+        .from(api_keys::Column::TenantId)
+        .to(tenants::Column::Id)
+        .into()
+}
+
+impl TenantDriver<'_> {
+    /// Keys that count against the plan's key quota: active and unexpired at `now`.
+    pub async fn count_active_api_keys(
+        &self,
+        tenant: TenantId,
+        now: DateTimeUtc,
+    ) -> Result<u64, DriverError> {
+        Ok(api_keys::Entity::find()
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(usable(now))
+            .count(self.db.conn())
+            .await?)
+    }
+
+    /// Inserts a key and returns it. Quota checks belong to the caller, under
+    /// [`TenantDriver::lock_tenant`] in the same transaction.
+    pub async fn insert_api_key(
+        &self,
+        key: NewApiKey,
+        now: DateTimeUtc,
+    ) -> Result<APIKeySnapshot, DriverError> {
+        let model = api_keys::ActiveModel {
+            id: Set(key.id),
+            tenant_id: Set(key.tenant_id),
+            user_id: Set(key.user_id),
+            name: Set(key.name),
+            key_prefix: Set(key.key_prefix),
+            key_digest: Set(key.key_digest),
+            permissions: Set(Json::from(key.permissions)),
+            allowed_workers: Set(key.allowed_workers.map(Json::from)),
+            rate_limit_rpm: Set(key.rate_limit_rpm),
+            max_concurrent_runs: Set(key.max_concurrent_runs),
+            status: Set(ApiKeyStatus::Active),
+            expires_at: Set(key.expires_at),
+            revoked_at: Set(None),
+            revoked_reason: Set(None),
+            last_used_at: Set(None),
+            total_requests: Set(0),
+            is_frozen: Set(false),
+            frozen_at: Set(None),
+            frozen_by: Set(None),
+            freeze_reason: Set(None),
+            rotated_from_id: Set(key.rotated_from_id),
+            created_at: Set(now),
+        }
+        .insert(self.db.conn())
+        .await?;
+        Ok(snapshot(model))
+    }
+
+    /// The tenant's keys, newest first; revoked ones only when asked.
+    pub async fn fetch_api_keys(
+        &self,
+        tenant: TenantId,
+        include_revoked: bool,
+        page: OffsetPage,
+    ) -> Result<Page<APIKeySnapshot>, DriverError> {
+        let query = || {
+            let query = api_keys::Entity::find().filter(api_keys::Column::TenantId.eq(tenant));
+            if include_revoked {
+                query
+            } else {
+                query.filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
+            }
+        };
+        let total = query().count(self.db.conn()).await?;
+        let rows = query()
+            .order_by_desc(api_keys::Column::CreatedAt)
+            .order_by_desc(api_keys::Column::Id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .all(self.db.conn())
+            .await?;
+        Ok(Page::new(
+            rows.into_iter().map(snapshot).collect(),
+            total,
+            page,
+        ))
+    }
+
+    /// The tenant's key with this id.
+    pub async fn fetch_api_key_by_id(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+    ) -> Result<Option<APIKeySnapshot>, DriverError> {
+        let row = api_keys::Entity::find()
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(snapshot))
+    }
+
+    /// The key with this digest and its tenant's status, in one query. Digests are unique
+    /// across tenants: this is how a request finds its tenant.
+    pub async fn fetch_api_key_by_digest(
+        &self,
+        digest: &str,
+    ) -> Result<Option<KeyWithTenant>, DriverError> {
+        let row = api_keys::Entity::find()
+            .join(JoinType::InnerJoin, tenant_of_key())
+            .column_as(tenants::Column::Status, "tenant_status")
+            .filter(api_keys::Column::KeyDigest.eq(digest))
+            .into_model::<KeyRow>()
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(|r| KeyWithTenant {
+            tenant_status: r.tenant_status,
+            key: snapshot(r.key),
+        }))
+    }
+
+    /// Revokes an active key; returns `None` (and changes nothing) when the key is missing,
+    /// belongs to another tenant or is already revoked.
+    pub async fn update_api_key_revoked(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        reason: &str,
+        now: DateTimeUtc,
+    ) -> Result<Option<APIKeySnapshot>, DriverError> {
+        let rows = api_keys::Entity::update_many()
+            .col_expr(
+                api_keys::Column::Status,
+                Expr::value(ApiKeyStatus::Revoked.as_str()),
+            )
+            .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
+            .col_expr(api_keys::Column::RevokedReason, Expr::value(reason))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
+    /// Shortens a usable key's life to `expires_at` (rotation's grace period) unless it
+    /// already expires sooner.
+    pub async fn update_api_key_expiry(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        expires_at: DateTimeUtc,
+        now: DateTimeUtc,
+    ) -> Result<Option<APIKeySnapshot>, DriverError> {
+        let rows = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::ExpiresAt, Expr::value(expires_at))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(usable(now))
+            .filter(
+                Condition::any()
+                    .add(api_keys::Column::ExpiresAt.is_null())
+                    .add(api_keys::Column::ExpiresAt.gt(expires_at)),
+            )
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
+    /// Records a use coarsely: at most one write per key per `granularity`, counting the
+    /// request that triggers it. Returns whether a write happened.
+    pub async fn touch_api_key_last_used(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        now: DateTimeUtc,
+        granularity: Duration,
+    ) -> Result<bool, DriverError> {
+        let stale_before = now - chrono_duration(granularity);
+        let result = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
+            .col_expr(
+                api_keys::Column::TotalRequests,
+                Expr::col(api_keys::Column::TotalRequests).add(1),
+            )
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(
+                Condition::any()
+                    .add(api_keys::Column::LastUsedAt.is_null())
+                    .add(api_keys::Column::LastUsedAt.lt(stale_before)),
+            )
+            .exec(self.db.conn())
+            .await?;
+        Ok(result.rows_affected == 1)
+    }
+}
+
+fn chrono_duration(duration: Duration) -> chrono::TimeDelta {
+    chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX)
+}
+
+/// A key row joined with its tenant's status.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct KeyRow {
+    #[sea_orm(nested)]
+    key: api_keys::Model,
+    tenant_status: TenantStatus,
+}

@@ -1,1 +1,469 @@
-//! `runs`.
+//! `worker_runs`: admission against the tenant's quotas, completion, listing.
+//!
+//! Admission is decided by the database, not by a read in the engine: the tenant row is
+//! locked, then one conditional `UPDATE` checks status, the daily and monthly limits and the
+//! concurrent runs (tenant-wide and per key) and bumps the counters. Concurrent admissions
+//! queue on the row lock, so the counts they see include every run admitted before them.
+
+use crate::tenants::{TenantCoreSnapshot, core_snapshot, with_counter_increments};
+use crate::{DriverError, KeysetPage, OffsetPage, Page, TenantDriver};
+use account_models::entities::{tenants, worker_runs};
+use account_models::{ApiKeyId, RunId, RunStatus, TenantId, TenantStatus, UserId};
+use sea_orm::prelude::{Date, DateTimeUtc, Json};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+
+/// Statuses that count as concurrent runs.
+const ACTIVE: [RunStatus; 2] = [RunStatus::Queued, RunStatus::Running];
+
+/// A run as the engines see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunSnapshot {
+    /// Id.
+    pub id: RunId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Worker.
+    pub worker_id: String,
+    /// Task.
+    pub task: String,
+    /// Starting key.
+    pub api_key_id: Option<ApiKeyId>,
+    /// Starting user.
+    pub user_id: Option<UserId>,
+    /// Status.
+    pub status: RunStatus,
+    /// Outcome, once finished.
+    pub success: Option<bool>,
+    /// Error of a failed run.
+    pub error: Option<String>,
+    /// Tokens used.
+    pub total_tokens: i64,
+    /// Latency in milliseconds.
+    pub total_latency_ms: i64,
+    /// Cost in cents.
+    pub cost_cents: i64,
+    /// Admission time.
+    pub created_at: DateTimeUtc,
+    /// Completion time.
+    pub completed_at: Option<DateTimeUtc>,
+}
+
+/// How many runs are queued or running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RunCountSnapshot {
+    /// The count.
+    pub count: u64,
+}
+
+/// What admission needs to know about the calling key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyConcurrency {
+    /// The key.
+    pub api_key_id: ApiKeyId,
+    /// Its concurrent-run limit, if it has one.
+    pub max_concurrent_runs: Option<i32>,
+}
+
+/// The periods the counters are kept for, from the caller's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsagePeriod {
+    /// Today (UTC).
+    pub day: Date,
+    /// The first day of this month (UTC).
+    pub month: Date,
+}
+
+/// The outcome of an admission attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// Counters were bumped; insert the run in the same transaction.
+    Admitted(TenantCoreSnapshot),
+    /// Nothing changed; the usage as it stood, for the engine to say which limit refused.
+    Refused(AdmissionUsage),
+    /// No such tenant.
+    TenantMissing,
+}
+
+/// Usage at a refused admission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionUsage {
+    /// The tenant as stored.
+    pub tenant: TenantCoreSnapshot,
+    /// Queued or running runs of the tenant.
+    pub active_runs: u64,
+    /// Queued or running runs of the calling key.
+    pub key_active_runs: u64,
+}
+
+/// A run to insert.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    /// Id to create it with.
+    pub id: RunId,
+    /// Owning tenant.
+    pub tenant_id: TenantId,
+    /// Worker.
+    pub worker_id: String,
+    /// Task.
+    pub task: String,
+    /// Starting key.
+    pub api_key_id: Option<ApiKeyId>,
+    /// Starting user.
+    pub user_id: Option<UserId>,
+    /// Input payload.
+    pub input: Option<Json>,
+    /// The run this one retries.
+    pub parent_run_id: Option<RunId>,
+    /// Attempt number, from 1.
+    pub attempt: i32,
+}
+
+/// A finished run's results.
+#[derive(Clone, Debug, Default)]
+pub struct RunCompletion {
+    /// Whether it succeeded (completed) or not (failed).
+    pub success: bool,
+    /// Output payload.
+    pub output: Option<Json>,
+    /// Replay token.
+    pub replay_token: Option<Json>,
+    /// Error text.
+    pub error: Option<String>,
+    /// Tokens used.
+    pub total_tokens: i64,
+    /// Latency in milliseconds.
+    pub total_latency_ms: i64,
+    /// Stages completed.
+    pub stages_completed: i32,
+    /// Recoveries performed.
+    pub recoveries: i32,
+    /// Policy violations.
+    pub policy_violations: i32,
+    /// Cost in cents.
+    pub cost_cents: i64,
+}
+
+/// Filters for run lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunFilter {
+    /// Only this status.
+    pub status: Option<RunStatus>,
+    /// Only this worker.
+    pub worker_id: Option<String>,
+    /// Only runs started with this key.
+    pub api_key_id: Option<ApiKeyId>,
+}
+
+fn snapshot(m: worker_runs::Model) -> RunSnapshot {
+    RunSnapshot {
+        id: m.id,
+        tenant_id: m.tenant_id,
+        worker_id: m.worker_id,
+        task: m.task,
+        api_key_id: m.api_key_id,
+        user_id: m.user_id,
+        status: m.status,
+        success: m.success,
+        error: m.error,
+        total_tokens: m.total_tokens,
+        total_latency_ms: m.total_latency_ms,
+        cost_cents: m.cost_cents,
+        created_at: m.created_at,
+        completed_at: m.completed_at,
+    }
+}
+
+fn filtered(tenant: TenantId, filter: &RunFilter) -> sea_orm::Select<worker_runs::Entity> {
+    let mut query = worker_runs::Entity::find().filter(worker_runs::Column::TenantId.eq(tenant));
+    if let Some(status) = filter.status {
+        query = query.filter(worker_runs::Column::Status.eq(status));
+    }
+    if let Some(worker) = &filter.worker_id {
+        query = query.filter(worker_runs::Column::WorkerId.eq(worker.as_str()));
+    }
+    if let Some(key) = filter.api_key_id {
+        query = query.filter(worker_runs::Column::ApiKeyId.eq(key));
+    }
+    query
+}
+
+/// `SELECT COUNT(*) FROM worker_runs WHERE tenant_id = ? [AND api_key_id = ?] AND status IN (..)`.
+fn active_runs_subquery(
+    tenant: TenantId,
+    key: Option<ApiKeyId>,
+) -> sea_orm::sea_query::SelectStatement {
+    let mut query = Query::select();
+    query
+        .expr(Expr::col(worker_runs::Column::Id).count())
+        .from(worker_runs::Entity)
+        .and_where(Expr::col(worker_runs::Column::TenantId).eq(tenant))
+        .and_where(Expr::col(worker_runs::Column::Status).is_in(ACTIVE.map(|s| s.as_str())));
+    if let Some(key) = key {
+        query.and_where(Expr::col(worker_runs::Column::ApiKeyId).eq(key));
+    }
+    query
+}
+
+impl TenantDriver<'_> {
+    /// Runs queued or running for the tenant.
+    pub async fn count_running_runs(
+        &self,
+        tenant: TenantId,
+    ) -> Result<RunCountSnapshot, DriverError> {
+        let count = worker_runs::Entity::find()
+            .filter(worker_runs::Column::TenantId.eq(tenant))
+            .filter(worker_runs::Column::Status.is_in(ACTIVE))
+            .count(self.db.conn())
+            .await?;
+        Ok(RunCountSnapshot { count })
+    }
+
+    /// Admits one run if the tenant is active and under every limit, bumping its counters.
+    ///
+    /// Must run inside the caller's write transaction: the row lock it takes is released at
+    /// commit or rollback. Statements: lock, conditional update, and (only when refused) one
+    /// read of the usage that refused it.
+    pub async fn admit_run(
+        &self,
+        tenant: TenantId,
+        key: Option<KeyConcurrency>,
+        period: UsagePeriod,
+        now: DateTimeUtc,
+    ) -> Result<Admission, DriverError> {
+        if !self.lock_tenant(tenant).await? {
+            return Ok(Admission::TenantMissing);
+        }
+        use tenants::Column as C;
+        let runs_today = Expr::case(
+            Expr::col(C::UsageDay).eq(period.day),
+            Expr::col(C::RunsToday),
+        )
+        .finally(0);
+        let tokens = Expr::case(
+            Expr::col(C::UsageMonth).eq(period.month),
+            Expr::col(C::TokensThisMonth),
+        )
+        .finally(0);
+        let mut limits = Condition::all()
+            .add(Expr::col(C::Id).eq(tenant))
+            .add(Expr::col(C::Status).eq(TenantStatus::Active.as_str()))
+            .add(Expr::expr(runs_today).lt(Expr::col(C::MaxRunsPerDay)))
+            .add(Expr::expr(tokens).lt(Expr::col(C::MaxTokensPerMonth)))
+            .add(
+                Expr::expr(Expr::SubQuery(
+                    None,
+                    Box::new(active_runs_subquery(tenant, None).into()),
+                ))
+                .lt(Expr::col(C::MaxConcurrentRuns)),
+            );
+        if let Some(KeyConcurrency {
+            api_key_id,
+            max_concurrent_runs: Some(limit),
+        }) = key
+        {
+            limits = limits.add(
+                Expr::expr(Expr::SubQuery(
+                    None,
+                    Box::new(active_runs_subquery(tenant, Some(api_key_id)).into()),
+                ))
+                .lt(limit),
+            );
+        }
+        let update = with_counter_increments(
+            tenants::Entity::update_many(),
+            1,
+            0,
+            period.day,
+            period.month,
+            now,
+        )
+        .filter(limits);
+        let admitted = update.exec_with_returning(self.db.conn()).await?;
+        if let Some(row) = admitted.into_iter().next() {
+            return Ok(Admission::Admitted(core_snapshot(row)));
+        }
+        let usage: Option<(i64, i64)> = worker_runs::Entity::find()
+            .select_only()
+            .expr(Expr::col(worker_runs::Column::Id).count())
+            .expr(
+                Func::coalesce([
+                    Expr::case(
+                        Expr::col(worker_runs::Column::ApiKeyId).eq(key.map(|k| k.api_key_id)),
+                        1,
+                    )
+                    .finally(0)
+                    .sum(),
+                    Expr::value(0),
+                ])
+                .cast_as("bigint"),
+            )
+            .filter(worker_runs::Column::TenantId.eq(tenant))
+            .filter(worker_runs::Column::Status.is_in(ACTIVE))
+            .into_tuple()
+            .one(self.db.conn())
+            .await?;
+        let Some(tenant_row) = self.fetch_tenant_snapshot(tenant).await? else {
+            return Ok(Admission::TenantMissing);
+        };
+        let (active, key_active) = usage.unwrap_or_default();
+        Ok(Admission::Refused(AdmissionUsage {
+            tenant: tenant_row,
+            active_runs: u64::try_from(active).unwrap_or_default(),
+            key_active_runs: u64::try_from(key_active).unwrap_or_default(),
+        }))
+    }
+
+    /// Inserts an admitted run (queued) and returns it.
+    pub async fn insert_run(
+        &self,
+        run: NewRun,
+        now: DateTimeUtc,
+    ) -> Result<RunSnapshot, DriverError> {
+        let model = worker_runs::ActiveModel {
+            id: Set(run.id),
+            tenant_id: Set(run.tenant_id),
+            worker_id: Set(run.worker_id),
+            api_key_id: Set(run.api_key_id),
+            user_id: Set(run.user_id),
+            task: Set(run.task),
+            input: Set(run.input),
+            status: Set(RunStatus::Queued),
+            success: Set(None),
+            error: Set(None),
+            output: Set(None),
+            replay_token: Set(None),
+            total_tokens: Set(0),
+            total_latency_ms: Set(0),
+            stages_completed: Set(0),
+            recoveries: Set(0),
+            policy_violations: Set(0),
+            cost_cents: Set(0),
+            parent_run_id: Set(run.parent_run_id),
+            attempt: Set(run.attempt),
+            created_at: Set(now),
+            started_at: Set(None),
+            completed_at: Set(None),
+        }
+        .insert(self.db.conn())
+        .await?;
+        Ok(snapshot(model))
+    }
+
+    /// The tenant's run with this id.
+    pub async fn fetch_run_by_id(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+    ) -> Result<Option<RunSnapshot>, DriverError> {
+        let row = worker_runs::Entity::find()
+            .filter(worker_runs::Column::TenantId.eq(tenant))
+            .filter(worker_runs::Column::Id.eq(id))
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(snapshot))
+    }
+
+    /// Records a run's results once: only a queued or running run changes (a second
+    /// completion returns `None`; the database also refuses to rewrite finished runs).
+    pub async fn update_run_completed(
+        &self,
+        tenant: TenantId,
+        id: RunId,
+        completion: RunCompletion,
+        now: DateTimeUtc,
+    ) -> Result<Option<RunSnapshot>, DriverError> {
+        use worker_runs::Column as C;
+        let status = if completion.success {
+            RunStatus::Completed
+        } else {
+            RunStatus::Failed
+        };
+        let rows = worker_runs::Entity::update_many()
+            .col_expr(C::Status, Expr::value(status.as_str()))
+            .col_expr(C::Success, Expr::value(completion.success))
+            .col_expr(C::Output, Expr::value(completion.output))
+            .col_expr(C::ReplayToken, Expr::value(completion.replay_token))
+            .col_expr(C::Error, Expr::value(completion.error))
+            .col_expr(C::TotalTokens, Expr::value(completion.total_tokens))
+            .col_expr(C::TotalLatencyMs, Expr::value(completion.total_latency_ms))
+            .col_expr(C::StagesCompleted, Expr::value(completion.stages_completed))
+            .col_expr(C::Recoveries, Expr::value(completion.recoveries))
+            .col_expr(
+                C::PolicyViolations,
+                Expr::value(completion.policy_violations),
+            )
+            .col_expr(C::CostCents, Expr::value(completion.cost_cents))
+            .col_expr(C::CompletedAt, Expr::value(now))
+            .filter(C::TenantId.eq(tenant))
+            .filter(C::Id.eq(id))
+            .filter(C::Status.is_in(ACTIVE))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
+    /// Runs of the tenant, newest first, with the total.
+    pub async fn fetch_runs(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+        page: OffsetPage,
+    ) -> Result<Page<RunSnapshot>, DriverError> {
+        let total = filtered(tenant, filter).count(self.db.conn()).await?;
+        let rows = filtered(tenant, filter)
+            .order_by_desc(worker_runs::Column::CreatedAt)
+            .order_by_desc(worker_runs::Column::Id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .all(self.db.conn())
+            .await?;
+        Ok(Page::new(
+            rows.into_iter().map(snapshot).collect(),
+            total,
+            page,
+        ))
+    }
+
+    /// Runs of the tenant, newest first, continuing after `after` (no total; for tenants
+    /// with many runs, where offsets get slow).
+    pub async fn fetch_runs_after(
+        &self,
+        tenant: TenantId,
+        filter: &RunFilter,
+        after: Option<(DateTimeUtc, RunId)>,
+        limit: u64,
+    ) -> Result<KeysetPage<RunSnapshot, (DateTimeUtc, RunId)>, DriverError> {
+        use worker_runs::Column as C;
+        let mut query = filtered(tenant, filter);
+        if let Some((created_at, id)) = after {
+            query = query.filter(
+                Condition::any().add(C::CreatedAt.lt(created_at)).add(
+                    Condition::all()
+                        .add(C::CreatedAt.eq(created_at))
+                        .add(C::Id.lt(id)),
+                ),
+            );
+        }
+        let mut rows = query
+            .order_by_desc(C::CreatedAt)
+            .order_by_desc(C::Id)
+            .limit(limit.saturating_add(1))
+            .all(self.db.conn())
+            .await?;
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            rows.last().map(|r| (r.created_at, r.id))
+        } else {
+            None
+        };
+        Ok(KeysetPage {
+            items: rows.into_iter().map(snapshot).collect(),
+            next,
+        })
+    }
+}

@@ -1,1 +1,273 @@
 //! `api_keys` driver tests.
+
+use crate::support::*;
+use account_drivers::api_keys::NewApiKey;
+use account_drivers::types::*;
+use account_drivers::{OffsetPage, StatementCounter, get_tenant_driver};
+use account_testkit::TestDb;
+use std::time::Duration;
+
+pub(crate) fn new_key(tenant: TenantId, digest: &str) -> NewApiKey {
+    NewApiKey {
+        id: ApiKeyId::new(),
+        tenant_id: tenant,
+        user_id: None,
+        name: "ci".into(),
+        key_prefix: "acc_live_ab12".into(),
+        key_digest: digest.into(),
+        permissions: vec!["run:*".into(), "read:*".into()],
+        allowed_workers: Some(vec!["business-builder".into()]),
+        rate_limit_rpm: Some(60),
+        max_concurrent_runs: Some(2),
+        expires_at: None,
+        rotated_from_id: None,
+    }
+}
+
+/// Inserts a usable key for `tenant` and returns its id.
+pub(crate) async fn seed_key(db: &TestDb, tenant: TenantId) -> ApiKeyId {
+    let digest = ApiKeyId::new().to_string();
+    get_tenant_driver(handle(db))
+        .insert_api_key(new_key(tenant, &digest), now())
+        .await
+        .unwrap()
+        .id
+}
+
+const PAGE: OffsetPage = OffsetPage {
+    limit: 10,
+    offset: 0,
+};
+
+#[tokio::test]
+async fn insert_and_lookups_are_single_statements_and_tenant_scoped() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "keys").await;
+        let other = seed_tenant(db, "keys-other").await;
+
+        let key = driver
+            .insert_api_key(new_key(tenant, "digest-1"), now())
+            .await
+            .unwrap();
+        assert_eq!(counter.take(), 1);
+        assert_eq!(
+            key.permissions,
+            vec!["run:*".to_owned(), "read:*".to_owned()]
+        );
+        assert_eq!(
+            key.allowed_workers,
+            Some(vec!["business-builder".to_owned()])
+        );
+
+        assert_eq!(
+            driver.fetch_api_key_by_id(tenant, key.id).await.unwrap(),
+            Some(key.clone())
+        );
+        assert_eq!(counter.take(), 1);
+        assert!(
+            driver
+                .fetch_api_key_by_id(other, key.id)
+                .await
+                .unwrap()
+                .is_none(),
+            "another tenant cannot see it"
+        );
+        counter.take();
+
+        let found = driver
+            .fetch_api_key_by_digest("digest-1")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counter.take(), 1, "key and tenant status in one query");
+        assert_eq!(
+            (found.key.id, found.tenant_status),
+            (key.id, TenantStatus::Active)
+        );
+        assert!(
+            driver
+                .fetch_api_key_by_digest("nope")
+                .await
+                .unwrap()
+                .is_none()
+        );
+
+        let duplicate = driver
+            .insert_api_key(new_key(other, "digest-1"), now())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            duplicate.conflicting_constraint(),
+            Some("uq_api_keys_key_digest")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn revocation_is_scoped_and_idempotent() {
+    each_backend(async |db| {
+        let driver = get_tenant_driver(handle(db));
+        let tenant = seed_tenant(db, "revoke").await;
+        let other = seed_tenant(db, "revoke-other").await;
+        let key = seed_key(db, tenant).await;
+
+        assert!(
+            driver
+                .update_api_key_revoked(other, key, "stolen", now())
+                .await
+                .unwrap()
+                .is_none(),
+            "cross-tenant revocation is impossible"
+        );
+        assert_eq!(
+            driver
+                .fetch_api_key_by_id(tenant, key)
+                .await
+                .unwrap()
+                .unwrap()
+                .status,
+            ApiKeyStatus::Active
+        );
+
+        let revoked = driver
+            .update_api_key_revoked(tenant, key, "leaked", later(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                revoked.status,
+                revoked.revoked_at,
+                revoked.revoked_reason.as_deref()
+            ),
+            (ApiKeyStatus::Revoked, Some(later(1)), Some("leaked"))
+        );
+        assert!(
+            driver
+                .update_api_key_revoked(tenant, key, "again", later(2))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            driver
+                .fetch_api_key_by_id(tenant, key)
+                .await
+                .unwrap()
+                .unwrap()
+                .revoked_reason
+                .as_deref(),
+            Some("leaked")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn counting_and_listing_leave_out_what_no_longer_works() {
+    each_backend(async |db| {
+        let driver = get_tenant_driver(handle(db));
+        let tenant = seed_tenant(db, "count").await;
+        let usable = seed_key(db, tenant).await;
+        let revoked = seed_key(db, tenant).await;
+        driver
+            .update_api_key_revoked(tenant, revoked, "x", now())
+            .await
+            .unwrap();
+        let mut expiring = new_key(tenant, "expiring");
+        expiring.expires_at = Some(later(60));
+        driver.insert_api_key(expiring, now()).await.unwrap();
+
+        assert_eq!(
+            driver.count_active_api_keys(tenant, now()).await.unwrap(),
+            2
+        );
+        assert_eq!(
+            driver
+                .count_active_api_keys(tenant, later(61))
+                .await
+                .unwrap(),
+            1,
+            "expired keys do not count"
+        );
+
+        let listed = driver.fetch_api_keys(tenant, false, PAGE).await.unwrap();
+        assert_eq!(listed.total, 2);
+        assert!(listed.items.iter().all(|k| k.id != revoked));
+        assert!(listed.items.iter().any(|k| k.id == usable));
+        assert_eq!(
+            driver
+                .fetch_api_keys(tenant, true, PAGE)
+                .await
+                .unwrap()
+                .total,
+            3
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rotation_grace_only_shortens_a_usable_key() {
+    each_backend(async |db| {
+        let driver = get_tenant_driver(handle(db));
+        let tenant = seed_tenant(db, "rotate").await;
+        let key = seed_key(db, tenant).await;
+        let shortened = driver
+            .update_api_key_expiry(tenant, key, later(3600), now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(shortened.expires_at, Some(later(3600)));
+        assert!(
+            driver
+                .update_api_key_expiry(tenant, key, later(7200), now())
+                .await
+                .unwrap()
+                .is_none(),
+            "never extends"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn last_use_is_written_at_most_once_per_interval() {
+    each_backend(async |db| {
+        let driver = get_tenant_driver(handle(db));
+        let tenant = seed_tenant(db, "touch").await;
+        let key = seed_key(db, tenant).await;
+        let minute = Duration::from_secs(60);
+        assert!(
+            driver
+                .touch_api_key_last_used(tenant, key, now(), minute)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !driver
+                .touch_api_key_last_used(tenant, key, later(30), minute)
+                .await
+                .unwrap()
+        );
+        assert!(
+            driver
+                .touch_api_key_last_used(tenant, key, later(61), minute)
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            driver
+                .fetch_api_key_by_id(tenant, key)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_used_at,
+            Some(later(61))
+        );
+    })
+    .await;
+}

@@ -3,7 +3,6 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-mod support;
 mod api_keys;
 mod audit_log;
 mod invitations;
@@ -15,8 +14,9 @@ mod onboarding;
 mod runs;
 mod sdk_attestations;
 mod subscriptions;
+mod support;
 mod support_tickets;
 mod tenants;
+mod transaction_control;
 mod usage_records;
 mod users;
-mod transaction_control;

@@ -5,17 +5,17 @@ use account_drivers::Db;
 use account_drivers::types::*;
 use account_models::entities::{memberships, tenants, users};
 use account_testkit::{TestDb, backends, fresh_db};
-use sea_orm::prelude::{ChronoDateTimeUtc, ChronoDuration};
+use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ActiveModelTrait, Set};
 
 /// The fixed instant tests run at: 2026-11-25 10:00:00 UTC.
-pub fn now() -> ChronoDateTimeUtc {
-    ChronoDateTimeUtc::from_timestamp(1_795_600_800, 0).expect("valid instant")
+pub fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_795_600_800, 0).expect("valid instant")
 }
 
 /// `now()` plus `seconds`.
-pub fn later(seconds: i64) -> ChronoDateTimeUtc {
-    now() + ChronoDuration::seconds(seconds)
+pub fn later(seconds: i64) -> DateTime<Utc> {
+    now() + TimeDelta::seconds(seconds)
 }
 
 /// Runs `test` once per configured backend on a fresh, migrated database.
