@@ -1,6 +1,15 @@
 //! Layer: L5 — engines. Business rules of the account domain, called by the spine.
 //!
 //! Engines see driver snapshots, typed ids and enums only, and receive an opaque [`Db`] handle
-//! they can pass to drivers but cannot query, begin, commit or roll back with.
+//! they can pass to drivers but cannot query, begin, commit or roll back with. They take the
+//! clock's `now` as input, so every rule is deterministic under test. Each area has one error
+//! enum whose variants carry a stable code and an HTTP status ([`ErrorCode`]).
 
-pub use account_drivers::Db;
+mod error;
+pub mod runs;
+
+pub use account_drivers::{Db, DriverError, OffsetPage, Page};
+pub use error::{ErrorCode, StorageError};
+
+/// Typed ids, enums and the plan quota table.
+pub use account_drivers::types;

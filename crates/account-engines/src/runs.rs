@@ -1,0 +1,652 @@
+//! Worker runs: admission against the tenant's quotas, completion, listing.
+//!
+//! Admission is one atomic step in the driver (tenant row lock plus one conditional update);
+//! this engine validates the request, asks for admission, and when refused says which limit
+//! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
+
+use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
+use account_drivers::get_tenant_driver;
+use account_drivers::runs::{
+    Admission, AdmissionUsage, KeyConcurrency, NewRun, RunCompletion, RunFilter, RunSnapshot,
+    UsagePeriod,
+};
+use account_drivers::types::{
+    ApiKeyId, MembershipRole, RunId, RunStatus, TenantId, TenantStatus, UsageRecordId, UsageUnit,
+    UserId,
+};
+use account_drivers::usage_records::NewUsageRecord;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use serde_json::Value as Json;
+
+/// Longest accepted worker id.
+const MAX_WORKER_ID: usize = 100;
+/// Longest accepted task text.
+const MAX_TASK: usize = 10_000;
+/// Largest page a list returns.
+pub const MAX_PAGE: u64 = 100;
+
+/// Who asks for a run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunPrincipal {
+    /// A machine caller, with its key's restrictions.
+    ApiKey {
+        /// The key.
+        key_id: ApiKeyId,
+        /// Workers the key may run; `None` means all.
+        allowed_workers: Option<Vec<String>>,
+        /// The key's own concurrent-run limit.
+        max_concurrent_runs: Option<i32>,
+    },
+    /// A signed-in member.
+    User {
+        /// The user.
+        user_id: UserId,
+        /// Their role in the tenant.
+        role: MembershipRole,
+    },
+}
+
+/// A request to start a run.
+#[derive(Clone, Debug)]
+pub struct AdmitRunRequest {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Who asks.
+    pub principal: RunPrincipal,
+    /// Worker to run.
+    pub worker_id: String,
+    /// What to do.
+    pub task: String,
+    /// Input payload.
+    pub input: Option<Json>,
+}
+
+/// Why a run was refused or could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No such tenant.
+    #[error("tenant not found")]
+    TenantNotFound,
+    /// The tenant's lifecycle status forbids running.
+    #[error("the tenant is {status}; runs need an active tenant")]
+    TenantInactive {
+        /// Its status.
+        status: TenantStatus,
+    },
+    /// The member's role cannot run workers.
+    #[error("role {role} cannot run workers; ask an admin for the member role")]
+    Forbidden {
+        /// The role.
+        role: MembershipRole,
+    },
+    /// The worker id is empty, too long or has characters outside `[a-z0-9_-]`.
+    #[error("worker id must be 1 to {MAX_WORKER_ID} characters of a-z, 0-9, `-` or `_`")]
+    InvalidWorker,
+    /// The task is empty or too long.
+    #[error("task must be 1 to {MAX_TASK} characters")]
+    InvalidTask,
+    /// The key may not run this worker.
+    #[error("this API key may not run worker `{worker}`")]
+    WorkerNotAllowed {
+        /// The worker asked for.
+        worker: String,
+    },
+    /// The daily run quota is used up.
+    #[error(
+        "runs_per_day quota exceeded: {used}/{limit}; try again tomorrow (UTC) or upgrade the plan"
+    )]
+    DailyRunLimit {
+        /// The quota.
+        limit: i32,
+        /// Runs today.
+        used: i32,
+    },
+    /// The monthly token quota is used up.
+    #[error("tokens_per_month quota exceeded: {used}/{limit}; upgrade the plan")]
+    MonthlyTokenLimit {
+        /// The quota.
+        limit: i64,
+        /// Tokens this month.
+        used: i64,
+    },
+    /// Too many runs are queued or running for the tenant.
+    #[error("concurrent_runs quota exceeded: {active}/{limit}; wait for a run to finish")]
+    ConcurrentRunLimit {
+        /// The quota.
+        limit: i32,
+        /// Runs queued or running.
+        active: u64,
+    },
+    /// Too many runs are queued or running for this key.
+    #[error("this key's concurrent runs are exceeded: {active}/{limit}; wait for a run to finish")]
+    KeyConcurrentRunLimit {
+        /// The key's limit.
+        limit: i32,
+        /// Its runs queued or running.
+        active: u64,
+    },
+    /// No such run in this tenant.
+    #[error("run not found")]
+    RunNotFound,
+    /// The run already finished; its results are final.
+    #[error("run already finished as {status}; completions are recorded once")]
+    AlreadyFinished {
+        /// How it finished.
+        status: RunStatus,
+    },
+    /// A metric is negative.
+    #[error("run metrics must not be negative ({field})")]
+    InvalidMetrics {
+        /// The offending field.
+        field: &'static str,
+    },
+    /// The page asked for is out of bounds.
+    #[error("limit must be 1 to {MAX_PAGE}")]
+    InvalidPage,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<DriverError> for RunError {
+    fn from(error: DriverError) -> Self {
+        Self::Storage(error.into())
+    }
+}
+
+impl ErrorCode for RunError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::TenantNotFound => "tenant_not_found",
+            Self::TenantInactive { .. } => "tenant_inactive",
+            Self::Forbidden { .. } => "forbidden",
+            Self::InvalidWorker => "invalid_worker_id",
+            Self::InvalidTask => "invalid_task",
+            Self::WorkerNotAllowed { .. } => "worker_not_allowed",
+            Self::DailyRunLimit { .. } => "quota_runs_per_day",
+            Self::MonthlyTokenLimit { .. } => "quota_tokens_per_month",
+            Self::ConcurrentRunLimit { .. } => "quota_concurrent_runs",
+            Self::KeyConcurrentRunLimit { .. } => "quota_key_concurrent_runs",
+            Self::RunNotFound => "run_not_found",
+            Self::AlreadyFinished { .. } => "run_already_finished",
+            Self::InvalidMetrics { .. } => "invalid_run_metrics",
+            Self::InvalidPage => "invalid_page",
+            Self::Storage(e) => e.code(),
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            Self::TenantNotFound | Self::RunNotFound => 404,
+            Self::TenantInactive { .. }
+            | Self::Forbidden { .. }
+            | Self::WorkerNotAllowed { .. } => 403,
+            Self::InvalidWorker
+            | Self::InvalidTask
+            | Self::InvalidMetrics { .. }
+            | Self::InvalidPage => 422,
+            Self::DailyRunLimit { .. }
+            | Self::MonthlyTokenLimit { .. }
+            | Self::ConcurrentRunLimit { .. }
+            | Self::KeyConcurrentRunLimit { .. } => 429,
+            Self::AlreadyFinished { .. } => 409,
+            Self::Storage(e) => e.http_status(),
+        }
+    }
+}
+
+/// The UTC day and month the counters of `now` belong to.
+pub fn usage_period(now: DateTime<Utc>) -> UsagePeriod {
+    let day = now.date_naive();
+    let month = NaiveDate::from_ymd_opt(day.year(), day.month(), 1).unwrap_or(day);
+    UsagePeriod { day, month }
+}
+
+fn validate(request: &AdmitRunRequest) -> Result<(), RunError> {
+    let worker = request.worker_id.as_str();
+    let valid_worker = !worker.is_empty()
+        && worker.len() <= MAX_WORKER_ID
+        && worker
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if !valid_worker {
+        return Err(RunError::InvalidWorker);
+    }
+    let task_len = request.task.trim().chars().count();
+    if task_len == 0 || request.task.chars().count() > MAX_TASK {
+        return Err(RunError::InvalidTask);
+    }
+    match &request.principal {
+        RunPrincipal::User { role, .. } if *role == MembershipRole::Viewer => {
+            Err(RunError::Forbidden { role: *role })
+        }
+        RunPrincipal::ApiKey {
+            allowed_workers: Some(allowed),
+            ..
+        } if !allowed.iter().any(|w| w == worker) => Err(RunError::WorkerNotAllowed {
+            worker: worker.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Which limit refused an admission, from the usage as it stood.
+fn refusal(usage: &AdmissionUsage, key: Option<KeyConcurrency>, period: UsagePeriod) -> RunError {
+    let tenant = &usage.tenant;
+    if tenant.status != TenantStatus::Active {
+        return RunError::TenantInactive {
+            status: tenant.status,
+        };
+    }
+    let runs_today = if tenant.usage_day == Some(period.day) {
+        tenant.runs_today
+    } else {
+        0
+    };
+    if runs_today >= tenant.quotas.max_runs_per_day {
+        return RunError::DailyRunLimit {
+            limit: tenant.quotas.max_runs_per_day,
+            used: runs_today,
+        };
+    }
+    let tokens = if tenant.usage_month == Some(period.month) {
+        tenant.tokens_this_month
+    } else {
+        0
+    };
+    if tokens >= tenant.quotas.max_tokens_per_month {
+        return RunError::MonthlyTokenLimit {
+            limit: tenant.quotas.max_tokens_per_month,
+            used: tokens,
+        };
+    }
+    if let Some(KeyConcurrency {
+        max_concurrent_runs: Some(limit),
+        ..
+    }) = key
+        && usage.key_active_runs >= u64::try_from(limit).unwrap_or_default()
+    {
+        return RunError::KeyConcurrentRunLimit {
+            limit,
+            active: usage.key_active_runs,
+        };
+    }
+    RunError::ConcurrentRunLimit {
+        limit: tenant.quotas.max_concurrent_runs,
+        active: usage.active_runs,
+    }
+}
+
+/// Admits and records a run, or says which limit refused it. Run it inside one write
+/// transaction: the admission's row lock and the insert commit together.
+pub async fn admit_run(
+    db: Db<'_>,
+    request: AdmitRunRequest,
+    now: DateTime<Utc>,
+) -> Result<RunSnapshot, RunError> {
+    validate(&request)?;
+    let driver = get_tenant_driver(db);
+    let period = usage_period(now);
+    let (key, user) = match &request.principal {
+        RunPrincipal::ApiKey {
+            key_id,
+            max_concurrent_runs,
+            ..
+        } => (
+            Some(KeyConcurrency {
+                api_key_id: *key_id,
+                max_concurrent_runs: *max_concurrent_runs,
+            }),
+            None,
+        ),
+        RunPrincipal::User { user_id, .. } => (None, Some(*user_id)),
+    };
+    match driver
+        .admit_run(request.tenant_id, key, period, now)
+        .await?
+    {
+        Admission::Admitted(_) => {}
+        Admission::Refused(usage) => return Err(refusal(&usage, key, period)),
+        Admission::TenantMissing => return Err(RunError::TenantNotFound),
+    }
+    let run = driver
+        .insert_run(
+            NewRun {
+                id: RunId::new(),
+                tenant_id: request.tenant_id,
+                worker_id: request.worker_id,
+                task: request.task,
+                api_key_id: key.map(|k| k.api_key_id),
+                user_id: user,
+                input: request.input,
+                parent_run_id: None,
+                attempt: 1,
+            },
+            now,
+        )
+        .await?;
+    driver
+        .insert_usage_record(
+            usage(&run, "worker_runs", 1, UsageUnit::Count, "admitted"),
+            now,
+        )
+        .await?;
+    Ok(run)
+}
+
+fn usage(
+    run: &RunSnapshot,
+    meter: &str,
+    amount: i64,
+    unit: UsageUnit,
+    event: &str,
+) -> NewUsageRecord {
+    NewUsageRecord {
+        id: UsageRecordId::new(),
+        tenant_id: run.tenant_id,
+        meter_name: meter.to_owned(),
+        amount,
+        unit,
+        worker_id: Some(run.worker_id.clone()),
+        api_key_id: run.api_key_id,
+        run_id: Some(run.id),
+        idempotency_key: Some(format!("run:{}:{event}", run.id)),
+        metadata: None,
+    }
+}
+
+/// Records a run's results once, adds its tokens to the month's counter and writes its
+/// usage records (idempotent by run). A second completion is refused with the first outcome.
+pub async fn complete_run(
+    db: Db<'_>,
+    tenant: TenantId,
+    run_id: RunId,
+    completion: RunCompletion,
+    now: DateTime<Utc>,
+) -> Result<RunSnapshot, RunError> {
+    let metrics = [
+        ("total_tokens", completion.total_tokens),
+        ("total_latency_ms", completion.total_latency_ms),
+        ("cost_cents", completion.cost_cents),
+        ("stages_completed", i64::from(completion.stages_completed)),
+        ("recoveries", i64::from(completion.recoveries)),
+        ("policy_violations", i64::from(completion.policy_violations)),
+    ];
+    if let Some((field, _)) = metrics.iter().find(|(_, value)| *value < 0) {
+        return Err(RunError::InvalidMetrics { field });
+    }
+    let driver = get_tenant_driver(db);
+    let Some(run) = driver
+        .update_run_completed(tenant, run_id, completion, now)
+        .await?
+    else {
+        return match driver.fetch_run_by_id(tenant, run_id).await? {
+            Some(existing) => Err(RunError::AlreadyFinished {
+                status: existing.status,
+            }),
+            None => Err(RunError::RunNotFound),
+        };
+    };
+    let period = usage_period(now);
+    driver
+        .increment_tenant_usage(tenant, 0, run.total_tokens, period.day, period.month, now)
+        .await?;
+    if run.total_tokens > 0 {
+        driver
+            .insert_usage_record(
+                usage(
+                    &run,
+                    "tokens_used",
+                    run.total_tokens,
+                    UsageUnit::Tokens,
+                    "tokens",
+                ),
+                now,
+            )
+            .await?;
+    }
+    Ok(run)
+}
+
+/// The tenant's runs, newest first.
+pub async fn list_runs(
+    db: Db<'_>,
+    tenant: TenantId,
+    filter: &RunFilter,
+    page: OffsetPage,
+) -> Result<Page<RunSnapshot>, RunError> {
+    if page.limit == 0 || page.limit > MAX_PAGE {
+        return Err(RunError::InvalidPage);
+    }
+    Ok(get_tenant_driver(db)
+        .fetch_runs(tenant, filter, page)
+        .await?)
+}
+
+/// One run of the tenant.
+pub async fn get_run(db: Db<'_>, tenant: TenantId, run_id: RunId) -> Result<RunSnapshot, RunError> {
+    get_tenant_driver(db)
+        .fetch_run_by_id(tenant, run_id)
+        .await?
+        .ok_or(RunError::RunNotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use account_drivers::tenants::TenantCoreSnapshot;
+    use account_drivers::types::{OnboardingState, Plan};
+
+    fn request(principal: RunPrincipal, worker: &str, task: &str) -> AdmitRunRequest {
+        AdmitRunRequest {
+            tenant_id: TenantId::new(),
+            principal,
+            worker_id: worker.into(),
+            task: task.into(),
+            input: None,
+        }
+    }
+
+    fn member(role: MembershipRole) -> RunPrincipal {
+        RunPrincipal::User {
+            user_id: UserId::new(),
+            role,
+        }
+    }
+
+    fn at(day: u32) -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(2026, 11, day)
+            .and_then(|d| d.and_hms_opt(12, 0, 0))
+            .map(|t| t.and_utc())
+            .unwrap()
+    }
+
+    fn tenant(status: TenantStatus, runs_today: i32, tokens: i64, day: u32) -> TenantCoreSnapshot {
+        TenantCoreSnapshot {
+            id: TenantId::new(),
+            name: "t".into(),
+            slug: "t".into(),
+            status,
+            plan: Plan::Free,
+            quotas: Plan::Free.quotas(),
+            runs_today,
+            runs_this_month: runs_today,
+            tokens_this_month: tokens,
+            usage_day: Some(usage_period(at(day)).day),
+            usage_month: Some(usage_period(at(day)).month),
+            last_run_reset_at: None,
+            suspended_reason: None,
+            onboarding_state: OnboardingState::Complete,
+            created_at: at(1),
+            updated_at: at(1),
+        }
+    }
+
+    #[test]
+    fn viewers_cannot_run_and_keys_only_run_their_workers() {
+        assert!(matches!(
+            validate(&request(member(MembershipRole::Viewer), "w", "t")),
+            Err(RunError::Forbidden { .. })
+        ));
+        assert!(validate(&request(member(MembershipRole::Member), "w", "t")).is_ok());
+        let key = RunPrincipal::ApiKey {
+            key_id: ApiKeyId::new(),
+            allowed_workers: Some(vec!["allowed".into()]),
+            max_concurrent_runs: None,
+        };
+        assert!(matches!(
+            validate(&request(key.clone(), "other", "t")),
+            Err(RunError::WorkerNotAllowed { .. })
+        ));
+        assert!(validate(&request(key, "allowed", "t")).is_ok());
+    }
+
+    #[test]
+    fn worker_ids_and_tasks_are_validated() {
+        let owner = || member(MembershipRole::Owner);
+        assert!(matches!(
+            validate(&request(owner(), "", "t")),
+            Err(RunError::InvalidWorker)
+        ));
+        assert!(matches!(
+            validate(&request(owner(), "Bad Worker", "t")),
+            Err(RunError::InvalidWorker)
+        ));
+        assert!(matches!(
+            validate(&request(owner(), "w", "  ")),
+            Err(RunError::InvalidTask)
+        ));
+        let long = "x".repeat(MAX_TASK + 1);
+        assert!(matches!(
+            validate(&request(owner(), "w", &long)),
+            Err(RunError::InvalidTask)
+        ));
+    }
+
+    #[test]
+    fn a_refusal_names_the_limit_that_refused() {
+        let period = usage_period(at(25));
+        let usage = |t, active, key_active| AdmissionUsage {
+            tenant: t,
+            active_runs: active,
+            key_active_runs: key_active,
+        };
+        assert!(matches!(
+            refusal(
+                &usage(tenant(TenantStatus::Suspended, 0, 0, 25), 0, 0),
+                None,
+                period
+            ),
+            RunError::TenantInactive {
+                status: TenantStatus::Suspended
+            }
+        ));
+        assert!(matches!(
+            refusal(
+                &usage(tenant(TenantStatus::Active, 100, 0, 25), 0, 0),
+                None,
+                period
+            ),
+            RunError::DailyRunLimit {
+                limit: 100,
+                used: 100
+            }
+        ));
+        assert!(matches!(
+            refusal(
+                &usage(tenant(TenantStatus::Active, 1, 1_000_000, 25), 0, 0),
+                None,
+                period
+            ),
+            RunError::MonthlyTokenLimit { .. }
+        ));
+        let key = Some(KeyConcurrency {
+            api_key_id: ApiKeyId::new(),
+            max_concurrent_runs: Some(1),
+        });
+        assert!(matches!(
+            refusal(
+                &usage(tenant(TenantStatus::Active, 1, 0, 25), 1, 1),
+                key,
+                period
+            ),
+            RunError::KeyConcurrentRunLimit {
+                limit: 1,
+                active: 1
+            }
+        ));
+        assert!(matches!(
+            refusal(
+                &usage(tenant(TenantStatus::Active, 1, 0, 25), 5, 0),
+                None,
+                period
+            ),
+            RunError::ConcurrentRunLimit {
+                limit: 5,
+                active: 5
+            }
+        ));
+    }
+
+    #[test]
+    fn yesterdays_counter_does_not_refuse_today() {
+        let usage = AdmissionUsage {
+            tenant: tenant(TenantStatus::Active, 100, 0, 24),
+            active_runs: 5,
+            key_active_runs: 0,
+        };
+        assert!(matches!(
+            refusal(&usage, None, usage_period(at(25))),
+            RunError::ConcurrentRunLimit { .. }
+        ));
+    }
+
+    #[test]
+    fn every_caller_error_is_a_4xx() {
+        let errors = [
+            RunError::TenantNotFound,
+            RunError::TenantInactive {
+                status: TenantStatus::Archived,
+            },
+            RunError::Forbidden {
+                role: MembershipRole::Viewer,
+            },
+            RunError::InvalidWorker,
+            RunError::InvalidTask,
+            RunError::WorkerNotAllowed { worker: "w".into() },
+            RunError::DailyRunLimit { limit: 1, used: 1 },
+            RunError::MonthlyTokenLimit { limit: 1, used: 1 },
+            RunError::ConcurrentRunLimit {
+                limit: 1,
+                active: 1,
+            },
+            RunError::KeyConcurrentRunLimit {
+                limit: 1,
+                active: 1,
+            },
+            RunError::RunNotFound,
+            RunError::AlreadyFinished {
+                status: RunStatus::Completed,
+            },
+            RunError::InvalidMetrics {
+                field: "cost_cents",
+            },
+            RunError::InvalidPage,
+        ];
+        for error in errors {
+            assert!(
+                (400..500).contains(&error.http_status()),
+                "{error}: {}",
+                error.http_status()
+            );
+            assert!(!error.code().is_empty());
+        }
+    }
+
+    #[test]
+    fn periods_are_utc_day_and_first_of_month() {
+        let period = usage_period(at(25));
+        assert_eq!(period.day, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
+        assert_eq!(period.month, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+    }
+}
