@@ -5,8 +5,11 @@
 //! clock's `now` as input, so every rule is deterministic under test. Each area has one error
 //! enum whose variants carry a stable code and an HTTP status ([`ErrorCode`]).
 
+pub mod audit;
 mod error;
+pub mod lifecycle;
 pub mod runs;
+pub mod tenants;
 
 pub use account_drivers::{Db, DriverError, OffsetPage, Page};
 pub use error::{ErrorCode, StorageError};

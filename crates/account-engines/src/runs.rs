@@ -6,10 +6,8 @@
 
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_driver;
-use account_drivers::runs::{
-    Admission, AdmissionUsage, KeyConcurrency, NewRun, RunCompletion, RunFilter, RunSnapshot,
-    UsagePeriod,
-};
+use account_drivers::runs::{Admission, AdmissionUsage, KeyConcurrency, NewRun, UsagePeriod};
+pub use account_drivers::runs::{RunCompletion, RunFilter, RunSnapshot};
 use account_drivers::types::{
     ApiKeyId, MembershipRole, RunId, RunStatus, TenantId, TenantStatus, UsageRecordId, UsageUnit,
     UserId,

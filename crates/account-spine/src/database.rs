@@ -1,9 +1,12 @@
 //! Connecting to the database: pool sizing, timeouts and SQLite's concurrency settings.
 
 use crate::SpineError;
+use crate::clock::{Clock, SystemClock};
+use crate::events::{EventSink, NoEvents};
 use account_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How to reach the database. `DatabaseConfig::new(url)` gives production defaults.
@@ -41,6 +44,8 @@ impl DatabaseConfig {
 #[derive(Clone, Debug)]
 pub struct Spine {
     db: DatabaseConnection,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) events: Arc<dyn EventSink>,
 }
 
 impl Spine {
@@ -66,12 +71,32 @@ impl Spine {
         let db = Database::connect(options)
             .await
             .map_err(SpineError::Unavailable)?;
-        Ok(Self { db })
+        Ok(Self::from_connection(db))
     }
 
     /// Wraps a connection the host already opened (its settings are the host's).
     pub fn from_connection(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            clock: Arc::new(SystemClock),
+            events: Arc::new(NoEvents),
+        }
+    }
+
+    /// The same spine reading time from `clock` (tests use a fixed clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The same spine publishing committed events to `events`.
+    pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
+        self.events = events;
+        self
+    }
+
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
+        &self.db
     }
 
     /// Applies every pending migration.

@@ -1,11 +1,32 @@
 //! Layer: L4 — spine. Typed use cases; the only crate that begins, commits and rolls back.
 //!
 //! API crates embed a [`Spine`]: built from a database URL (SQLite file or memory, PostgreSQL)
-//! or an existing connection, it owns the pool, runs the migrations on request and, as the
-//! use cases land, is the single entry point to the account domain.
+//! or an existing connection, it owns the pool, the clock and the event subscriber. Every use
+//! case takes a [`Principal`] (tenant and actor come only from it), checks the authority its
+//! [`Operation`] declares and the tenant's capability, runs in one transaction with its audit
+//! row, and publishes its [`DomainEvent`]s only after commit.
 
+mod authorize;
+mod clock;
 mod database;
 mod error;
+mod events;
+mod operations;
+mod principal;
+pub mod runs;
+mod transaction;
+mod use_case;
 
+pub use clock::{Clock, FixedClock, SystemClock};
 pub use database::{DatabaseConfig, Spine};
 pub use error::SpineError;
+pub use events::{DomainEvent, EventSink, NoEvents, RecordedEvents};
+pub use operations::{Authority, Capability, Operation};
+pub use principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
+
+/// Error codes and HTTP statuses of every error, for hosts.
+pub use account_engines::ErrorCode;
+/// Typed ids and enums, for hosts.
+pub use account_engines::types;
+/// Pages.
+pub use account_engines::{OffsetPage, Page};

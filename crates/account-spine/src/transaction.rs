@@ -26,7 +26,10 @@ impl Spine {
     ///
     /// On SQLite the transaction starts `IMMEDIATE`: it takes the write lock up front, so
     /// concurrent writers queue on the busy timeout instead of failing a lock upgrade midway.
-    pub(crate) async fn write<T, E>(&self, work: impl AsyncFn(Db<'_>) -> Result<T, E>) -> Result<T, E>
+    pub(crate) async fn write<T, E>(
+        &self,
+        work: impl AsyncFn(Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E>
     where
         E: UseCaseError,
     {
@@ -69,7 +72,10 @@ impl Spine {
 
     /// Runs a read-only use case on the pool: no transaction, each statement sees committed
     /// data (reads that must be consistent with each other use [`Spine::write`] instead).
-    pub(crate) async fn read<T, E>(&self, work: impl AsyncFnOnce(Db<'_>) -> Result<T, E>) -> Result<T, E> {
+    pub(crate) async fn read<T, E>(
+        &self,
+        work: impl AsyncFnOnce(Db<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
         work(Db::for_pool(self.connection())).await
     }
 }

@@ -1,0 +1,229 @@
+//! The tenant lifecycle state machine (§3.3): which transitions exist, what each status
+//! allows, and the transition use case that records actor, reason and time.
+//!
+//! Fixes over the original: a transition to the current status is an idempotent no-op, the
+//! write is conditional on the status read (no lost race), every transition is recorded in
+//! the history, and valid transitions come out in a fixed order.
+
+use crate::{DriverError, ErrorCode, StorageError};
+use account_drivers::types::{ActorType, TenantStatus};
+
+/// What a tenant in a given status may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// SDK calls (runs).
+    pub allows_sdk_execution: bool,
+    /// Any write.
+    pub allows_writes: bool,
+    /// Any read.
+    pub allows_reads: bool,
+    /// Issuing API keys.
+    pub allows_new_api_keys: bool,
+    /// Refreshing tokens.
+    pub allows_token_refresh: bool,
+    /// No way out but archival (or none at all).
+    pub is_terminal: bool,
+    /// Can go back to active.
+    pub is_reversible: bool,
+}
+
+/// The capability table.
+pub fn capabilities(status: TenantStatus) -> Capabilities {
+    let all = |on: bool| Capabilities {
+        allows_sdk_execution: on,
+        allows_writes: on,
+        allows_reads: on,
+        allows_new_api_keys: on,
+        allows_token_refresh: on,
+        is_terminal: false,
+        is_reversible: false,
+    };
+    match status {
+        TenantStatus::Active => all(true),
+        TenantStatus::Suspended => Capabilities {
+            allows_reads: true,
+            allows_token_refresh: true,
+            is_reversible: true,
+            ..all(false)
+        },
+        TenantStatus::Terminated | TenantStatus::Archived => Capabilities {
+            is_terminal: true,
+            ..all(false)
+        },
+    }
+}
+
+/// The statuses reachable from `from`, in a fixed order.
+pub fn valid_transitions(from: TenantStatus) -> &'static [TenantStatus] {
+    match from {
+        TenantStatus::Active => &[TenantStatus::Suspended, TenantStatus::Terminated],
+        TenantStatus::Suspended => &[TenantStatus::Active, TenantStatus::Terminated],
+        TenantStatus::Terminated => &[TenantStatus::Archived],
+        TenantStatus::Archived => &[],
+    }
+}
+
+/// A lifecycle action, as operators name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LifecycleAction {
+    /// Active → suspended.
+    Suspend,
+    /// Suspended → active.
+    Resume,
+    /// Active or suspended → terminated.
+    Terminate,
+    /// Terminated → archived.
+    Archive,
+}
+
+impl LifecycleAction {
+    /// The status the action leads to.
+    pub fn target(self) -> TenantStatus {
+        match self {
+            Self::Suspend => TenantStatus::Suspended,
+            Self::Resume => TenantStatus::Active,
+            Self::Terminate => TenantStatus::Terminated,
+            Self::Archive => TenantStatus::Archived,
+        }
+    }
+
+    /// The action's recorded name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Suspend => "suspend_tenant",
+            Self::Resume => "resume_tenant",
+            Self::Terminate => "terminate_tenant",
+            Self::Archive => "archive_tenant",
+        }
+    }
+}
+
+/// Who transitions the tenant. Only platform actors may (the spine checks the principal).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LifecycleActor {
+    /// `founder` (platform operator) or `system`.
+    pub actor_type: ActorType,
+    /// The operator's id or the system component's name.
+    pub actor_id: String,
+}
+
+/// Why a transition was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    /// No such tenant.
+    #[error("tenant not found")]
+    TenantNotFound,
+    /// The state machine has no such edge.
+    #[error("cannot go from {from} to {to}; from {from} the tenant can go to: {allowed}")]
+    InvalidTransition {
+        /// Current status.
+        from: TenantStatus,
+        /// Requested status.
+        to: TenantStatus,
+        /// What is allowed instead.
+        allowed: String,
+    },
+    /// Only the platform transitions tenants.
+    #[error("only platform operators or the system may change a tenant's lifecycle")]
+    Forbidden,
+    /// A reason is required and was missing, or is too long.
+    #[error("a reason of 1 to 500 characters is required")]
+    InvalidReason,
+    /// Another transition won the race; read the status again.
+    #[error("the tenant's status changed concurrently; retry")]
+    Conflict,
+    /// The page asked for is out of bounds.
+    #[error("limit must be 1 to 100")]
+    InvalidPage,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<DriverError> for LifecycleError {
+    fn from(error: DriverError) -> Self {
+        Self::Storage(error.into())
+    }
+}
+
+impl ErrorCode for LifecycleError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::TenantNotFound => "tenant_not_found",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::Forbidden => "forbidden",
+            Self::InvalidReason => "invalid_reason",
+            Self::Conflict => "concurrent_transition",
+            Self::InvalidPage => "invalid_page",
+            Self::Storage(e) => e.code(),
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            Self::TenantNotFound => 404,
+            Self::InvalidTransition { .. } | Self::Conflict => 409,
+            Self::Forbidden => 403,
+            Self::InvalidReason | Self::InvalidPage => 422,
+            Self::Storage(e) => e.http_status(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machine_matches_the_specification() {
+        use TenantStatus::*;
+        assert!(check_transition(Active, Suspended).is_ok());
+        assert!(check_transition(Suspended, Active).is_ok());
+        assert!(check_transition(Suspended, Terminated).is_ok());
+        assert!(check_transition(Terminated, Archived).is_ok());
+        assert!(check_transition(Active, Active).is_ok(), "idempotent no-op");
+        for (from, to) in [
+            (Active, Archived),
+            (Suspended, Archived),
+            (Terminated, Active),
+            (Terminated, Suspended),
+            (Archived, Active),
+            (Archived, Terminated),
+        ] {
+            assert!(
+                matches!(
+                    check_transition(from, to),
+                    Err(LifecycleError::InvalidTransition { .. })
+                ),
+                "{from} -> {to}"
+            );
+        }
+    }
+
+    #[test]
+    fn archived_is_terminal_and_says_so() {
+        let error = check_transition(TenantStatus::Archived, TenantStatus::Active).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot go from archived to active; from archived the tenant can go to: nothing (terminal)"
+        );
+        assert_eq!(error.http_status(), 409);
+    }
+
+    #[test]
+    fn capabilities_follow_the_table() {
+        assert!(capabilities(TenantStatus::Active).allows_writes);
+        let suspended = capabilities(TenantStatus::Suspended);
+        assert!(suspended.allows_reads && !suspended.allows_writes && suspended.is_reversible);
+        assert!(!capabilities(TenantStatus::Terminated).allows_reads);
+        assert!(capabilities(TenantStatus::Archived).is_terminal);
+    }
+
+    #[test]
+    fn transitions_come_out_in_a_fixed_order() {
+        assert_eq!(
+            valid_transitions(TenantStatus::Active),
+            &[TenantStatus::Suspended, TenantStatus::Terminated]
+        );
+    }
+}

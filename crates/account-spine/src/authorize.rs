@@ -1,0 +1,99 @@
+//! Authority checks: the principal's role or key permissions, then the tenant's capability.
+
+use crate::SpineError;
+use crate::operations::{Authority, Capability, Operation};
+use crate::principal::{Actor, Principal};
+use account_engines::lifecycle::capabilities;
+use account_engines::types::{MembershipRole, TenantStatus};
+
+/// Roles from most to least powerful.
+fn rank(role: MembershipRole) -> u8 {
+    match role {
+        MembershipRole::Owner => 4,
+        MembershipRole::Admin => 3,
+        MembershipRole::Member => 2,
+        MembershipRole::Viewer => 1,
+    }
+}
+
+/// Whether `granted` covers `required`: exact, or `area:*` covers every `area:...`.
+pub(crate) fn permission_grants(granted: &[String], required: &str) -> bool {
+    granted.iter().any(|g| {
+        g == required
+            || g.strip_suffix('*')
+                .is_some_and(|area| required.starts_with(area))
+    })
+}
+
+/// Checks the principal's authority for `operation` (not the tenant's status).
+pub(crate) fn authorize(principal: &Principal, operation: Operation) -> Result<(), SpineError> {
+    match (operation.authority(), &principal.actor) {
+        (Authority::Operator, _) => Err(SpineError::forbidden(operation, "a platform operator")),
+        (Authority::Tenant { min_role, .. }, Actor::User { role, .. }) => {
+            if rank(*role) >= rank(min_role) {
+                Ok(())
+            } else {
+                Err(SpineError::forbidden(
+                    operation,
+                    format!("the {min_role} role or higher"),
+                ))
+            }
+        }
+        (Authority::Tenant { permission, .. }, Actor::ApiKey { permissions, .. }) => {
+            if permission_grants(permissions, permission) {
+                Ok(())
+            } else {
+                Err(SpineError::forbidden(
+                    operation,
+                    format!("an API key with the `{permission}` permission"),
+                ))
+            }
+        }
+    }
+}
+
+/// Checks that a tenant in `status` allows `operation`.
+pub(crate) fn check_capability(
+    status: TenantStatus,
+    operation: Operation,
+) -> Result<(), SpineError> {
+    let allowed = capabilities(status);
+    let ok = match operation.capability() {
+        Capability::Read => allowed.allows_reads,
+        Capability::Write => allowed.allows_writes,
+        Capability::SdkExecution => allowed.allows_sdk_execution,
+        Capability::NewApiKeys => allowed.allows_new_api_keys,
+        Capability::Any => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(SpineError::TenantStatusForbids {
+            operation: operation.name(),
+            status,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_cover_their_area_only() {
+        let granted = vec!["run:*".to_owned(), "read:runs".to_owned()];
+        assert!(permission_grants(&granted, "run:*"));
+        assert!(permission_grants(&granted, "run:business-builder"));
+        assert!(permission_grants(&granted, "read:runs"));
+        assert!(!permission_grants(&granted, "read:usage"));
+        assert!(!permission_grants(&granted, "keys:manage"));
+    }
+
+    #[test]
+    fn suspended_tenants_read_but_do_not_write() {
+        assert!(check_capability(TenantStatus::Suspended, Operation::RunsList).is_ok());
+        assert!(check_capability(TenantStatus::Suspended, Operation::RunsAdmit).is_err());
+        assert!(check_capability(TenantStatus::Terminated, Operation::RunsList).is_err());
+        assert!(check_capability(TenantStatus::Archived, Operation::LifecycleTransition).is_ok());
+    }
+}
