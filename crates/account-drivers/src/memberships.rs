@@ -1,1 +1,214 @@
-//! `memberships`.
+//! `tenant_memberships`: who belongs to a tenant and with which role.
+//!
+//! Writes return the membership together with the member's email and name in the same
+//! statement: the `RETURNING` list reads them with a correlated subquery on `users`, which
+//! both PostgreSQL and SQLite accept, so no write is followed by a re-query.
+
+use crate::{AccountsFacadeDriver, DriverError, OffsetPage, Page};
+use account_models::entities::{memberships, users};
+use account_models::{MembershipId, MembershipRole, TenantId, UserId};
+use sea_orm::prelude::DateTimeUtc;
+use sea_orm::sea_query::{Expr, Query, ReturningClause};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Select,
+};
+
+/// A membership with the member's email and name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipSnapshot {
+    /// Membership id.
+    pub id: MembershipId,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The member.
+    pub user_id: UserId,
+    /// The member's normalised email.
+    pub email: String,
+    /// The member's display name.
+    pub name: Option<String>,
+    /// Role in the tenant.
+    pub role: MembershipRole,
+    /// Who invited the member, if anyone.
+    pub invited_by: Option<UserId>,
+    /// When the member joined.
+    pub created_at: DateTimeUtc,
+    /// Last role change.
+    pub updated_at: DateTimeUtc,
+}
+
+/// A membership row with the member's email and name.
+#[derive(Debug, FromQueryResult)]
+struct MembershipRow {
+    #[sea_orm(nested)]
+    membership: memberships::Model,
+    email: String,
+    name: Option<String>,
+}
+
+fn snapshot(r: MembershipRow) -> MembershipSnapshot {
+    MembershipSnapshot {
+        id: r.membership.id,
+        tenant_id: r.membership.tenant_id,
+        user_id: r.membership.user_id,
+        email: r.email,
+        name: r.name,
+        role: r.membership.role,
+        invited_by: r.membership.invited_by,
+        created_at: r.membership.created_at,
+        updated_at: r.membership.updated_at,
+    }
+}
+
+/// The tenant's memberships joined with their users.
+fn with_users(tenant: TenantId) -> Select<memberships::Entity> {
+    memberships::Entity::find()
+        .join(JoinType::InnerJoin, memberships::Relation::User.def())
+        .column_as(users::Column::Email, "email")
+        .column_as(users::Column::Name, "name")
+        .filter(memberships::Column::TenantId.eq(tenant))
+}
+
+/// `RETURNING` every membership column plus the member's email and name.
+fn returning_with_user() -> ReturningClause {
+    Query::returning().exprs([
+        Expr::col(memberships::Column::Id),
+        Expr::col(memberships::Column::TenantId),
+        Expr::col(memberships::Column::UserId),
+        Expr::col(memberships::Column::Role),
+        Expr::col(memberships::Column::InvitedBy),
+        Expr::col(memberships::Column::CreatedAt),
+        Expr::col(memberships::Column::UpdatedAt),
+        Expr::cust(
+            "(SELECT users.email FROM users WHERE users.id = tenant_memberships.user_id) AS email",
+        ),
+        Expr::cust(
+            "(SELECT users.name FROM users WHERE users.id = tenant_memberships.user_id) AS name",
+        ),
+    ])
+}
+
+impl AccountsFacadeDriver<'_> {
+    /// The tenant's members, oldest membership first (ties by membership id). Two
+    /// statements: the count and the page.
+    pub async fn fetch_tenant_memberships(
+        &self,
+        tenant: TenantId,
+        page: OffsetPage,
+    ) -> Result<Page<MembershipSnapshot>, DriverError> {
+        let total = memberships::Entity::find()
+            .filter(memberships::Column::TenantId.eq(tenant))
+            .count(self.db.conn())
+            .await?;
+        let rows = with_users(tenant)
+            .order_by_asc(memberships::Column::CreatedAt)
+            .order_by_asc(memberships::Column::Id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .into_model::<MembershipRow>()
+            .all(self.db.conn())
+            .await?;
+        Ok(Page::new(
+            rows.into_iter().map(snapshot).collect(),
+            total,
+            page,
+        ))
+    }
+
+    /// The user's membership in `tenant`, with email and name, in one query.
+    pub async fn fetch_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<MembershipSnapshot>, DriverError> {
+        let row = with_users(tenant)
+            .filter(memberships::Column::UserId.eq(user))
+            .into_model::<MembershipRow>()
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(snapshot))
+    }
+
+    /// How many owners the tenant has.
+    pub async fn count_owners(&self, tenant: TenantId) -> Result<u64, DriverError> {
+        Ok(memberships::Entity::find()
+            .filter(memberships::Column::TenantId.eq(tenant))
+            .filter(memberships::Column::Role.eq(MembershipRole::Owner))
+            .count(self.db.conn())
+            .await?)
+    }
+
+    /// Makes `user` a member of `tenant` and returns the membership, in one statement. An
+    /// existing membership surfaces as [`DriverError::Conflict`] on
+    /// `uq_tenant_memberships_tenant_id_user_id`.
+    pub async fn insert_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: MembershipRole,
+        invited_by: Option<UserId>,
+        now: DateTimeUtc,
+    ) -> Result<MembershipSnapshot, DriverError> {
+        let model = memberships::ActiveModel {
+            id: Set(MembershipId::new()),
+            tenant_id: Set(tenant),
+            user_id: Set(user),
+            role: Set(role),
+            invited_by: Set(invited_by),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let mut insert = memberships::Entity::insert(model).into_query();
+        insert.returning(returning_with_user());
+        let row = self
+            .db
+            .conn()
+            .query_one(&insert)
+            .await?
+            .ok_or(DriverError::NotFound {
+                entity: "membership",
+            })?;
+        Ok(snapshot(MembershipRow::from_query_result(&row, "")?))
+    }
+
+    /// Sets the member's role in one conditional statement and returns the membership;
+    /// `None` (nothing changed) when the user is not a member of `tenant` or, if
+    /// `expected_role` is given, the current role differs from it.
+    pub async fn update_membership_role(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        new_role: MembershipRole,
+        expected_role: Option<MembershipRole>,
+        now: DateTimeUtc,
+    ) -> Result<Option<MembershipSnapshot>, DriverError> {
+        let mut update = memberships::Entity::update_many()
+            .col_expr(memberships::Column::Role, Expr::value(new_role.as_str()))
+            .col_expr(memberships::Column::UpdatedAt, Expr::value(now))
+            .filter(memberships::Column::TenantId.eq(tenant))
+            .filter(memberships::Column::UserId.eq(user));
+        if let Some(expected) = expected_role {
+            update = update.filter(memberships::Column::Role.eq(expected));
+        }
+        let mut update = update.into_query();
+        update.returning(returning_with_user());
+        let row = self.db.conn().query_one(&update).await?;
+        row.map(|row| MembershipRow::from_query_result(&row, "").map(snapshot))
+            .transpose()
+            .map_err(DriverError::from)
+    }
+
+    /// Removes the user from `tenant`; whether a membership was deleted.
+    pub async fn delete_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<bool, DriverError> {
+        let result = memberships::Entity::delete_many()
+            .filter(memberships::Column::TenantId.eq(tenant))
+            .filter(memberships::Column::UserId.eq(user))
+            .exec(self.db.conn())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+}

@@ -1,6 +1,17 @@
-//! Users: creation, sign-in, profile.
+//! Users: creation, sign-in, profile, and the tenant's view of its users (joined with
+//! `tenant_memberships`).
+//!
+//! Emails are stored normalised (lower case); callers pass them normalised. Permission flags
+//! derived from a role are business rules: snapshots carry the role and engines decide.
 
-use crate::Db;
+use crate::{AccountsFacadeDriver, Db, DriverError, OffsetPage, Page};
+use account_models::entities::{memberships, tenants, users};
+use account_models::{MembershipRole, TenantId, UserId, UserStatus};
+use sea_orm::prelude::{DateTimeUtc, Json};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, JoinType, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+};
 
 /// Users: creation, sign-in, profile.
 #[derive(Clone, Copy, Debug)]
@@ -11,4 +22,418 @@ pub struct UserWriteDriver<'a> {
 /// The driver on `db`.
 pub fn get_user_write_driver(db: Db<'_>) -> UserWriteDriver<'_> {
     UserWriteDriver { db }
+}
+
+/// A user account on its own, outside any tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserAccountSnapshot {
+    /// Id.
+    pub id: UserId,
+    /// The identity provider's user id.
+    pub external_user_id: Option<String>,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// `google`, `azure`, `email`, ...
+    pub oauth_provider: Option<String>,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// The tenant the user lands in.
+    pub default_tenant_id: Option<TenantId>,
+    /// Account status.
+    pub status: UserStatus,
+    /// IANA time zone.
+    pub time_zone: Option<String>,
+    /// Preferences object, as stored.
+    pub preferences: Option<Json>,
+    /// Creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change.
+    pub updated_at: DateTimeUtc,
+    /// Last sign-in.
+    pub last_login_at: Option<DateTimeUtc>,
+}
+
+fn account(m: users::Model) -> UserAccountSnapshot {
+    UserAccountSnapshot {
+        id: m.id,
+        external_user_id: m.external_user_id,
+        email: m.email,
+        name: m.name,
+        avatar_url: m.avatar_url,
+        oauth_provider: m.oauth_provider,
+        email_verified: m.email_verified,
+        default_tenant_id: m.default_tenant_id,
+        status: m.status,
+        time_zone: m.time_zone,
+        preferences: m.preferences,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        last_login_at: m.last_login_at,
+    }
+}
+
+/// A user to create.
+#[derive(Clone, Debug)]
+pub struct NewUser {
+    /// Id to create it with.
+    pub id: UserId,
+    /// Normalised (lower-case) email.
+    pub email: String,
+    /// The identity provider's user id, if known yet.
+    pub external_user_id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// Initial status.
+    pub status: UserStatus,
+}
+
+/// A tenant's member as its user list shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserSnapshot {
+    /// Id.
+    pub id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Account status.
+    pub status: UserStatus,
+    /// Role in the tenant.
+    pub role: MembershipRole,
+    /// Account creation time.
+    pub created_at: DateTimeUtc,
+    /// Last sign-in.
+    pub last_login_at: Option<DateTimeUtc>,
+}
+
+/// A tenant's member in detail. Permission flags are the engine's to derive from `role`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserDetailSnapshot {
+    /// Id.
+    pub id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Account status.
+    pub status: UserStatus,
+    /// Role in the tenant.
+    pub role: MembershipRole,
+    /// Account creation time.
+    pub created_at: DateTimeUtc,
+    /// Last sign-in.
+    pub last_login_at: Option<DateTimeUtc>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// `google`, `azure`, `email`, ...
+    pub oauth_provider: Option<String>,
+    /// When the user joined the tenant.
+    pub membership_created_at: DateTimeUtc,
+    /// Who invited the user into the tenant.
+    pub invited_by: Option<UserId>,
+    /// Last change to the account.
+    pub updated_at: DateTimeUtc,
+}
+
+/// Which of a tenant's users to list; `None` means any.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Only members with this role.
+    pub role: Option<MembershipRole>,
+    /// Only users with this account status.
+    pub status: Option<UserStatus>,
+}
+
+/// A user's profile within one tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProfileSnapshot {
+    /// Id.
+    pub user_id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// The tenant's display name.
+    pub tenant_name: String,
+    /// Role in the tenant.
+    pub role: MembershipRole,
+    /// IANA time zone.
+    pub time_zone: Option<String>,
+    /// Preferences object, as stored.
+    pub preferences: Option<Json>,
+    /// Account creation time.
+    pub created_at: DateTimeUtc,
+    /// Last change to the account.
+    pub updated_at: DateTimeUtc,
+}
+
+/// Profile fields to write; `None` leaves a field as it is. The engine merges preferences.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProfileChanges {
+    /// New display name.
+    pub name: Option<String>,
+    /// New IANA time zone.
+    pub time_zone: Option<String>,
+    /// The whole preferences object after the engine's merge.
+    pub preferences_merged: Option<Json>,
+}
+
+/// A user row joined with the membership columns the tenant views need.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct MemberRow {
+    #[sea_orm(nested)]
+    user: users::Model,
+    role: MembershipRole,
+    membership_created_at: DateTimeUtc,
+    invited_by: Option<UserId>,
+}
+
+/// A user row joined with the membership role and the tenant's name.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct ProfileRow {
+    #[sea_orm(nested)]
+    user: users::Model,
+    role: MembershipRole,
+    tenant_id: TenantId,
+    tenant_name: String,
+}
+
+/// Users who are members of `tenant`, with their membership columns.
+fn members_of(tenant: TenantId) -> Select<users::Entity> {
+    users::Entity::find()
+        .join(JoinType::InnerJoin, memberships::Relation::User.def().rev())
+        .filter(memberships::Column::TenantId.eq(tenant))
+}
+
+fn filtered(tenant: TenantId, filter: UserFilter) -> Select<users::Entity> {
+    let mut query = members_of(tenant);
+    if let Some(role) = filter.role {
+        query = query.filter(memberships::Column::Role.eq(role));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(users::Column::Status.eq(status));
+    }
+    query
+}
+
+fn with_membership_columns(query: Select<users::Entity>) -> Select<users::Entity> {
+    query
+        .column_as(memberships::Column::Role, "role")
+        .column_as(memberships::Column::CreatedAt, "membership_created_at")
+        .column_as(memberships::Column::InvitedBy, "invited_by")
+}
+
+impl UserWriteDriver<'_> {
+    /// Inserts a user and returns the written row. A taken email or external id surfaces as
+    /// [`DriverError::Conflict`] (`uq_users_email`, `uq_users_external_user_id`).
+    pub async fn create_user(
+        &self,
+        user: NewUser,
+        now: DateTimeUtc,
+    ) -> Result<UserAccountSnapshot, DriverError> {
+        let model = users::ActiveModel {
+            id: Set(user.id),
+            external_user_id: Set(user.external_user_id),
+            email: Set(user.email),
+            name: Set(user.name),
+            avatar_url: Set(user.avatar_url),
+            oauth_provider: Set(None),
+            oauth_provider_id: Set(None),
+            email_verified: Set(false),
+            email_verified_at: Set(None),
+            default_tenant_id: Set(None),
+            status: Set(user.status),
+            time_zone: Set(None),
+            preferences: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_login_at: Set(None),
+        }
+        .insert(self.db.conn())
+        .await?;
+        Ok(account(model))
+    }
+
+    /// Records a sign-in at `now`; `None` when the user does not exist.
+    pub async fn update_user_login(
+        &self,
+        user: UserId,
+        now: DateTimeUtc,
+    ) -> Result<Option<UserAccountSnapshot>, DriverError> {
+        let rows = users::Entity::update_many()
+            .set(users::ActiveModel {
+                last_login_at: Set(Some(now)),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .filter(users::Column::Id.eq(user))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(account))
+    }
+
+    /// The user with this id.
+    pub async fn fetch_user_by_id(
+        &self,
+        user: UserId,
+    ) -> Result<Option<UserAccountSnapshot>, DriverError> {
+        let row = users::Entity::find_by_id(user).one(self.db.conn()).await?;
+        Ok(row.map(account))
+    }
+
+    /// The user with this normalised email (exact match; emails are unique).
+    pub async fn fetch_user_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<UserAccountSnapshot>, DriverError> {
+        let row = users::Entity::find()
+            .filter(users::Column::Email.eq(email))
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(account))
+    }
+}
+
+impl AccountsFacadeDriver<'_> {
+    /// The tenant's users matching `filter`, by email then id. Two statements: the count and
+    /// the page.
+    pub async fn fetch_users(
+        &self,
+        tenant: TenantId,
+        filter: UserFilter,
+        page: OffsetPage,
+    ) -> Result<Page<UserSnapshot>, DriverError> {
+        let total = self.count_users(tenant, filter).await?;
+        let rows = with_membership_columns(filtered(tenant, filter))
+            .order_by_asc(users::Column::Email)
+            .order_by_asc(users::Column::Id)
+            .limit(page.limit)
+            .offset(page.offset)
+            .into_model::<MemberRow>()
+            .all(self.db.conn())
+            .await?;
+        let items = rows
+            .into_iter()
+            .map(|r| UserSnapshot {
+                id: r.user.id,
+                email: r.user.email,
+                name: r.user.name,
+                status: r.user.status,
+                role: r.role,
+                created_at: r.user.created_at,
+                last_login_at: r.user.last_login_at,
+            })
+            .collect();
+        Ok(Page::new(items, total, page))
+    }
+
+    /// How many of the tenant's users match `filter`.
+    pub async fn count_users(
+        &self,
+        tenant: TenantId,
+        filter: UserFilter,
+    ) -> Result<u64, DriverError> {
+        Ok(filtered(tenant, filter).count(self.db.conn()).await?)
+    }
+
+    /// One of the tenant's users with their membership, in one query; `None` when the user
+    /// is not a member of `tenant`.
+    pub async fn fetch_user_detail(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<UserDetailSnapshot>, DriverError> {
+        let row = with_membership_columns(members_of(tenant))
+            .filter(users::Column::Id.eq(user))
+            .into_model::<MemberRow>()
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(|r| UserDetailSnapshot {
+            id: r.user.id,
+            email: r.user.email,
+            name: r.user.name,
+            status: r.user.status,
+            role: r.role,
+            created_at: r.user.created_at,
+            last_login_at: r.user.last_login_at,
+            avatar_url: r.user.avatar_url,
+            email_verified: r.user.email_verified,
+            oauth_provider: r.user.oauth_provider,
+            membership_created_at: r.membership_created_at,
+            invited_by: r.invited_by,
+            updated_at: r.user.updated_at,
+        }))
+    }
+
+    /// The user's profile in `tenant` (user, role and tenant name) in one query; `None` when
+    /// the user is not a member of `tenant`.
+    pub async fn fetch_profile(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<ProfileSnapshot>, DriverError> {
+        let row = members_of(tenant)
+            .join(JoinType::InnerJoin, memberships::Relation::Tenant.def())
+            .column_as(memberships::Column::Role, "role")
+            .column_as(tenants::Column::Id, "tenant_id")
+            .column_as(tenants::Column::Name, "tenant_name")
+            .filter(users::Column::Id.eq(user))
+            .into_model::<ProfileRow>()
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(|r| ProfileSnapshot {
+            user_id: r.user.id,
+            email: r.user.email,
+            name: r.user.name,
+            avatar_url: r.user.avatar_url,
+            tenant_id: r.tenant_id,
+            tenant_name: r.tenant_name,
+            role: r.role,
+            time_zone: r.user.time_zone,
+            preferences: r.user.preferences,
+            created_at: r.user.created_at,
+            updated_at: r.user.updated_at,
+        }))
+    }
+
+    /// Writes the given profile fields (and `updated_at`) in one statement and returns the
+    /// row; `None` when the user does not exist. Users are global: no tenant applies.
+    pub async fn update_user_profile(
+        &self,
+        user: UserId,
+        changes: ProfileChanges,
+        now: DateTimeUtc,
+    ) -> Result<Option<UserAccountSnapshot>, DriverError> {
+        let mut values = users::ActiveModel {
+            updated_at: Set(now),
+            ..Default::default()
+        };
+        if let Some(name) = changes.name {
+            values.name = Set(Some(name));
+        }
+        if let Some(time_zone) = changes.time_zone {
+            values.time_zone = Set(Some(time_zone));
+        }
+        if let Some(preferences) = changes.preferences_merged {
+            values.preferences = Set(Some(preferences));
+        }
+        let rows = users::Entity::update_many()
+            .set(values)
+            .filter(users::Column::Id.eq(user))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(account))
+    }
 }

@@ -5,9 +5,12 @@
 //! clock's `now` as input, so every rule is deterministic under test. Each area has one error
 //! enum whose variants carry a stable code and an HTTP status ([`ErrorCode`]).
 
+pub mod api_keys;
 pub mod audit;
 mod error;
 pub mod lifecycle;
+pub mod memberships;
+pub mod roles;
 pub mod runs;
 pub mod tenants;
 

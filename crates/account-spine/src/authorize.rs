@@ -4,17 +4,8 @@ use crate::SpineError;
 use crate::operations::{Authority, Capability, Operation};
 use crate::principal::{Actor, Principal};
 use account_engines::lifecycle::capabilities;
-use account_engines::types::{MembershipRole, TenantStatus};
-
-/// Roles from most to least powerful.
-fn rank(role: MembershipRole) -> u8 {
-    match role {
-        MembershipRole::Owner => 4,
-        MembershipRole::Admin => 3,
-        MembershipRole::Member => 2,
-        MembershipRole::Viewer => 1,
-    }
-}
+use account_engines::roles::rank;
+use account_engines::types::TenantStatus;
 
 /// Whether `granted` covers `required`: exact, or `area:*` covers every `area:...`.
 pub(crate) fn permission_grants(granted: &[String], required: &str) -> bool {

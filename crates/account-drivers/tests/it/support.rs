@@ -9,17 +9,17 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sea_orm::{ActiveModelTrait, Set};
 
 /// The fixed instant tests run at: 2026-11-25 10:00:00 UTC.
-pub fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     DateTime::from_timestamp(1_795_600_800, 0).expect("valid instant")
 }
 
 /// `now()` plus `seconds`.
-pub fn later(seconds: i64) -> DateTime<Utc> {
+pub(crate) fn later(seconds: i64) -> DateTime<Utc> {
     now() + TimeDelta::seconds(seconds)
 }
 
 /// Runs `test` once per configured backend on a fresh, migrated database.
-pub async fn each_backend(test: impl AsyncFn(&TestDb)) {
+pub(crate) async fn each_backend(test: impl AsyncFn(&TestDb)) {
     for backend in backends().expect("test backends") {
         let db = fresh_db(&backend).await.expect("fresh database");
         test(&db).await;
@@ -27,12 +27,12 @@ pub async fn each_backend(test: impl AsyncFn(&TestDb)) {
 }
 
 /// A pool handle on the test database.
-pub fn handle(db: &TestDb) -> Db<'_> {
+pub(crate) fn handle(db: &TestDb) -> Db<'_> {
     Db::for_pool(db.conn())
 }
 
 /// Inserts a free-plan, active tenant.
-pub async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
+pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
     let quotas = Plan::Free.quotas();
     let id = TenantId::new();
     tenants::ActiveModel {
@@ -67,7 +67,7 @@ pub async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
 }
 
 /// Inserts an active user.
-pub async fn seed_user(db: &TestDb, email: &str) -> UserId {
+pub(crate) async fn seed_user(db: &TestDb, email: &str) -> UserId {
     let id = UserId::new();
     users::ActiveModel {
         id: Set(id),
@@ -94,7 +94,12 @@ pub async fn seed_user(db: &TestDb, email: &str) -> UserId {
 }
 
 /// Makes `user` a member of `tenant` with `role`.
-pub async fn seed_membership(db: &TestDb, tenant: TenantId, user: UserId, role: MembershipRole) {
+pub(crate) async fn seed_membership(
+    db: &TestDb,
+    tenant: TenantId,
+    user: UserId,
+    role: MembershipRole,
+) {
     memberships::ActiveModel {
         id: Set(MembershipId::new()),
         tenant_id: Set(tenant),

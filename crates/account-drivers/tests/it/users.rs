@@ -1,1 +1,308 @@
-//! `users` driver tests.
+//! `users` driver tests: the user write driver and the facade's user views.
+
+use crate::support::*;
+use account_drivers::types::*;
+use account_drivers::users::{NewUser, ProfileChanges, UserFilter};
+use account_drivers::{
+    OffsetPage, StatementCounter, get_accounts_facade_driver, get_user_write_driver,
+};
+use serde_json::json;
+
+const PAGE: OffsetPage = OffsetPage {
+    limit: 10,
+    offset: 0,
+};
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        id: UserId::new(),
+        email: email.into(),
+        external_user_id: Some(format!("ext-{email}")),
+        name: Some("Ada".into()),
+        avatar_url: Some("https://example.test/a.png".into()),
+        status: UserStatus::Active,
+    }
+}
+
+#[tokio::test]
+async fn create_and_fetch_users_in_one_statement_each() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_user_write_driver(handle(db).counting(&counter));
+
+        let input = new_user("ada@example.test");
+        let user = driver.create_user(input.clone(), now()).await.unwrap();
+        assert_eq!(counter.take(), 1);
+        assert_eq!(user.id, input.id);
+        assert_eq!(user.email, "ada@example.test");
+        assert_eq!(
+            user.external_user_id.as_deref(),
+            Some("ext-ada@example.test")
+        );
+        assert_eq!(user.name.as_deref(), Some("Ada"));
+        assert_eq!(
+            user.avatar_url.as_deref(),
+            Some("https://example.test/a.png")
+        );
+        assert_eq!(user.status, UserStatus::Active);
+        assert_eq!((user.created_at, user.updated_at), (now(), now()));
+        assert_eq!(user.last_login_at, None);
+
+        assert_eq!(
+            driver.fetch_user_by_id(user.id).await.unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(counter.take(), 1);
+        assert_eq!(
+            driver
+                .fetch_user_by_email("ada@example.test")
+                .await
+                .unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(counter.take(), 1);
+        assert_eq!(driver.fetch_user_by_id(UserId::new()).await.unwrap(), None);
+        assert_eq!(
+            driver
+                .fetch_user_by_email("nobody@example.test")
+                .await
+                .unwrap(),
+            None
+        );
+
+        let mut duplicate = new_user("ada@example.test");
+        duplicate.external_user_id = None;
+        let error = driver.create_user(duplicate, now()).await.unwrap_err();
+        assert_eq!(error.conflicting_constraint(), Some("uq_users_email"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn login_updates_only_the_given_user() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_user_write_driver(handle(db).counting(&counter));
+        let user = seed_user(db, "login@example.test").await;
+        let bystander = seed_user(db, "bystander@example.test").await;
+
+        let updated = driver
+            .update_user_login(user, later(60))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counter.take(), 1);
+        assert_eq!(updated.last_login_at, Some(later(60)));
+        assert_eq!(updated.updated_at, later(60));
+        assert_eq!(driver.fetch_user_by_id(user).await.unwrap(), Some(updated));
+        let other = driver.fetch_user_by_id(bystander).await.unwrap().unwrap();
+        assert_eq!((other.last_login_at, other.updated_at), (None, now()));
+        assert_eq!(
+            driver
+                .update_user_login(UserId::new(), now())
+                .await
+                .unwrap(),
+            None
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fetch_users_joins_filters_orders_and_scopes() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_accounts_facade_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "people").await;
+        let other = seed_tenant(db, "people-other").await;
+        let carol = seed_user(db, "carol@example.test").await;
+        let alice = seed_user(db, "alice@example.test").await;
+        let bob = seed_user(db, "bob@example.test").await;
+        let outsider = seed_user(db, "aaron@example.test").await;
+        seed_membership(db, tenant, carol, MembershipRole::Member).await;
+        seed_membership(db, tenant, alice, MembershipRole::Owner).await;
+        seed_membership(db, tenant, bob, MembershipRole::Member).await;
+        seed_membership(db, other, outsider, MembershipRole::Owner).await;
+        seed_membership(db, other, bob, MembershipRole::Admin).await;
+
+        let page = driver
+            .fetch_users(tenant, UserFilter::default(), PAGE)
+            .await
+            .unwrap();
+        assert_eq!(counter.take(), 2, "count and page");
+        let listed: Vec<_> = page.items.iter().map(|u| (u.id, u.role)).collect();
+        assert_eq!(
+            listed,
+            vec![
+                (alice, MembershipRole::Owner),
+                (bob, MembershipRole::Member),
+                (carol, MembershipRole::Member),
+            ],
+            "by email, with this tenant's role only"
+        );
+        assert_eq!((page.total, page.has_more), (3, false));
+        assert_eq!(page.items[0].email, "alice@example.test");
+        assert_eq!(page.items[0].status, UserStatus::Active);
+
+        let members = UserFilter {
+            role: Some(MembershipRole::Member),
+            status: None,
+        };
+        let first = driver
+            .fetch_users(
+                tenant,
+                members,
+                OffsetPage {
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+            vec![bob]
+        );
+        assert_eq!((first.total, first.has_more), (2, true));
+        assert_eq!(driver.count_users(tenant, members).await.unwrap(), 2);
+        let suspended = UserFilter {
+            role: None,
+            status: Some(UserStatus::Suspended),
+        };
+        assert_eq!(driver.count_users(tenant, suspended).await.unwrap(), 0);
+        assert!(
+            driver
+                .fetch_users(tenant, suspended, PAGE)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert_eq!(
+            driver
+                .count_users(other, UserFilter::default())
+                .await
+                .unwrap(),
+            2
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_detail_and_profile_are_one_tenant_scoped_query() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_accounts_facade_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "detail").await;
+        let other = seed_tenant(db, "detail-other").await;
+        let user = seed_user(db, "detail@example.test").await;
+        let stranger = seed_user(db, "stranger@example.test").await;
+        seed_membership(db, tenant, user, MembershipRole::Admin).await;
+        seed_membership(db, other, stranger, MembershipRole::Owner).await;
+
+        let detail = driver
+            .fetch_user_detail(tenant, user)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counter.take(), 1);
+        assert_eq!(detail.id, user);
+        assert_eq!(detail.email, "detail@example.test");
+        assert_eq!(detail.role, MembershipRole::Admin);
+        assert_eq!(detail.membership_created_at, now());
+        assert_eq!(detail.invited_by, None);
+        assert!(!detail.email_verified);
+        assert_eq!(
+            driver.fetch_user_detail(tenant, stranger).await.unwrap(),
+            None,
+            "a member of another tenant is not found here"
+        );
+        assert_eq!(driver.fetch_user_detail(other, user).await.unwrap(), None);
+        counter.take();
+
+        let profile = driver.fetch_profile(tenant, user).await.unwrap().unwrap();
+        assert_eq!(counter.take(), 1, "user, role and tenant in one query");
+        assert_eq!(profile.user_id, user);
+        assert_eq!(profile.tenant_id, tenant);
+        assert_eq!(profile.tenant_name, "Tenant detail");
+        assert_eq!(profile.role, MembershipRole::Admin);
+        assert_eq!(profile.name.as_deref(), Some("User detail@example.test"));
+        assert_eq!((profile.time_zone, profile.preferences), (None, None));
+        assert_eq!(driver.fetch_profile(other, user).await.unwrap(), None);
+        assert_eq!(driver.fetch_profile(tenant, stranger).await.unwrap(), None);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn profile_update_writes_what_it_is_given() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_accounts_facade_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "prefs").await;
+        let user = seed_user(db, "prefs@example.test").await;
+        let bystander = seed_user(db, "prefs-other@example.test").await;
+        seed_membership(db, tenant, user, MembershipRole::Member).await;
+
+        let prefs = json!({"theme": "dark", "digest": {"weekly": true}});
+        let updated = driver
+            .update_user_profile(
+                user,
+                ProfileChanges {
+                    name: Some("Grace".into()),
+                    time_zone: Some("Europe/Paris".into()),
+                    preferences_merged: Some(prefs.clone()),
+                },
+                later(5),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counter.take(), 1);
+        assert_eq!(updated.name.as_deref(), Some("Grace"));
+        assert_eq!(updated.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(updated.preferences, Some(prefs.clone()));
+        assert_eq!(updated.updated_at, later(5));
+
+        // Only the time zone: the rest stays.
+        let updated = driver
+            .update_user_profile(
+                user,
+                ProfileChanges {
+                    time_zone: Some("UTC".into()),
+                    ..ProfileChanges::default()
+                },
+                later(10),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(updated.name.as_deref(), Some("Grace"));
+        assert_eq!(updated.time_zone.as_deref(), Some("UTC"));
+        assert_eq!(updated.preferences, Some(prefs.clone()));
+
+        let profile = driver.fetch_profile(tenant, user).await.unwrap().unwrap();
+        assert_eq!(profile.preferences, Some(prefs));
+        assert_eq!(profile.updated_at, later(10));
+
+        let users = get_user_write_driver(handle(db));
+        let untouched = users.fetch_user_by_id(bystander).await.unwrap().unwrap();
+        assert_eq!(
+            (
+                untouched.name.as_deref(),
+                untouched.time_zone,
+                untouched.updated_at
+            ),
+            (Some("User prefs-other@example.test"), None, now())
+        );
+        assert_eq!(
+            driver
+                .update_user_profile(UserId::new(), ProfileChanges::default(), now())
+                .await
+                .unwrap(),
+            None
+        );
+    })
+    .await;
+}

@@ -1,0 +1,257 @@
+//! Memberships: role changes, removal and ownership transfer, with the rules that keep a
+//! tenant governable: only owners change roles, never their own; the last owner can never
+//! be removed or demoted. Each check runs under the tenant row lock, so two concurrent
+//! demotions cannot both pass the "another owner remains" test.
+
+use crate::roles::{capabilities, rank};
+use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
+use account_drivers::memberships::MembershipSnapshot;
+use account_drivers::types::{MembershipRole, TenantId, UserId};
+use account_drivers::users::{UserDetailSnapshot, UserFilter, UserSnapshot};
+use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
+use chrono::{DateTime, Utc};
+
+/// The member acting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Acting {
+    /// Who.
+    pub user_id: UserId,
+    /// Their role in the tenant.
+    pub role: MembershipRole,
+}
+
+/// Why a membership change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    /// The user is not a member of this tenant.
+    #[error("user is not a member of this tenant")]
+    NotAMember,
+    /// Only owners change roles.
+    #[error("only owners can change roles")]
+    OnlyOwnersChangeRoles,
+    /// Members manage no users.
+    #[error("role {0} cannot manage users; an admin or owner can")]
+    CannotManageUsers(MembershipRole),
+    /// Nobody changes their own role.
+    #[error("you cannot change your own role; ask another owner")]
+    OwnRole,
+    /// Admins cannot remove owners.
+    #[error("only owners can remove an owner")]
+    OwnerRemovalNeedsOwner,
+    /// The last owner must stay.
+    #[error("the tenant's last owner cannot be removed or demoted; transfer ownership first")]
+    LastOwner,
+    /// Ownership goes to another member.
+    #[error("ownership can only be transferred to another member")]
+    TransferToSelf,
+    /// The page asked for is out of bounds.
+    #[error("limit must be 1 to 100")]
+    InvalidPage,
+    /// Another change won the race; read again.
+    #[error("the membership changed concurrently; retry")]
+    Conflict,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<DriverError> for MembershipError {
+    fn from(error: DriverError) -> Self {
+        Self::Storage(error.into())
+    }
+}
+
+impl ErrorCode for MembershipError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::NotAMember => "not_a_member",
+            Self::OnlyOwnersChangeRoles => "only_owners_change_roles",
+            Self::CannotManageUsers(_) => "cannot_manage_users",
+            Self::OwnRole => "own_role",
+            Self::OwnerRemovalNeedsOwner => "owner_removal_needs_owner",
+            Self::LastOwner => "last_owner",
+            Self::TransferToSelf => "transfer_to_self",
+            Self::InvalidPage => "invalid_page",
+            Self::Conflict => "concurrent_change",
+            Self::Storage(e) => e.code(),
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            Self::NotAMember => 404,
+            Self::OnlyOwnersChangeRoles
+            | Self::CannotManageUsers(_)
+            | Self::OwnerRemovalNeedsOwner => 403,
+            Self::OwnRole | Self::LastOwner | Self::TransferToSelf | Self::Conflict => 409,
+            Self::InvalidPage => 422,
+            Self::Storage(e) => e.http_status(),
+        }
+    }
+}
+
+/// A role change's before and after.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleChange {
+    /// Role before.
+    pub previous: MembershipRole,
+    /// The membership after.
+    pub membership: MembershipSnapshot,
+}
+
+async fn member(
+    db: Db<'_>,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<MembershipSnapshot, MembershipError> {
+    get_accounts_facade_driver(db)
+        .fetch_membership(tenant, user)
+        .await?
+        .ok_or(MembershipError::NotAMember)
+}
+
+/// Refuses when `target` is the only owner left. Call under the tenant lock.
+async fn ensure_another_owner(
+    db: Db<'_>,
+    tenant: TenantId,
+    target: &MembershipSnapshot,
+) -> Result<(), MembershipError> {
+    if target.role == MembershipRole::Owner
+        && get_accounts_facade_driver(db).count_owners(tenant).await? <= 1
+    {
+        return Err(MembershipError::LastOwner);
+    }
+    Ok(())
+}
+
+/// Changes `target`'s role. Only owners may; never their own; never the last owner's.
+pub async fn change_role(
+    db: Db<'_>,
+    tenant: TenantId,
+    actor: Acting,
+    target: UserId,
+    new_role: MembershipRole,
+    now: DateTime<Utc>,
+) -> Result<RoleChange, MembershipError> {
+    if !capabilities(actor.role).can_change_roles {
+        return Err(MembershipError::OnlyOwnersChangeRoles);
+    }
+    if actor.user_id == target {
+        return Err(MembershipError::OwnRole);
+    }
+    get_tenant_driver(db).lock_tenant(tenant).await?;
+    let current = member(db, tenant, target).await?;
+    if current.role == new_role {
+        return Ok(RoleChange {
+            previous: current.role,
+            membership: current,
+        });
+    }
+    if rank(new_role) < rank(current.role) {
+        ensure_another_owner(db, tenant, &current).await?;
+    }
+    let membership = get_accounts_facade_driver(db)
+        .update_membership_role(tenant, target, new_role, Some(current.role), now)
+        .await?
+        .ok_or(MembershipError::Conflict)?;
+    Ok(RoleChange {
+        previous: current.role,
+        membership,
+    })
+}
+
+/// Removes `target` from the tenant (a member may also leave). Admins cannot remove owners;
+/// the last owner cannot leave.
+pub async fn remove_member(
+    db: Db<'_>,
+    tenant: TenantId,
+    actor: Acting,
+    target: UserId,
+) -> Result<MembershipSnapshot, MembershipError> {
+    let leaving = actor.user_id == target;
+    if !leaving && !capabilities(actor.role).can_manage_users {
+        return Err(MembershipError::CannotManageUsers(actor.role));
+    }
+    get_tenant_driver(db).lock_tenant(tenant).await?;
+    let current = member(db, tenant, target).await?;
+    if !leaving && current.role == MembershipRole::Owner && actor.role != MembershipRole::Owner {
+        return Err(MembershipError::OwnerRemovalNeedsOwner);
+    }
+    ensure_another_owner(db, tenant, &current).await?;
+    if !get_accounts_facade_driver(db)
+        .delete_membership(tenant, target)
+        .await?
+    {
+        return Err(MembershipError::Conflict);
+    }
+    Ok(current)
+}
+
+/// Makes `new_owner` an owner and the acting owner an admin, in the caller's transaction.
+pub async fn transfer_ownership(
+    db: Db<'_>,
+    tenant: TenantId,
+    actor: Acting,
+    new_owner: UserId,
+    now: DateTime<Utc>,
+) -> Result<(MembershipSnapshot, MembershipSnapshot), MembershipError> {
+    if actor.role != MembershipRole::Owner {
+        return Err(MembershipError::OnlyOwnersChangeRoles);
+    }
+    if actor.user_id == new_owner {
+        return Err(MembershipError::TransferToSelf);
+    }
+    get_tenant_driver(db).lock_tenant(tenant).await?;
+    let target = member(db, tenant, new_owner).await?;
+    let facade = get_accounts_facade_driver(db);
+    let promoted = facade
+        .update_membership_role(
+            tenant,
+            new_owner,
+            MembershipRole::Owner,
+            Some(target.role),
+            now,
+        )
+        .await?
+        .ok_or(MembershipError::Conflict)?;
+    let demoted = facade
+        .update_membership_role(
+            tenant,
+            actor.user_id,
+            MembershipRole::Admin,
+            Some(MembershipRole::Owner),
+            now,
+        )
+        .await?
+        .ok_or(MembershipError::Conflict)?;
+    Ok((promoted, demoted))
+}
+
+/// The tenant's users with their roles, by email.
+pub async fn list_users(
+    db: Db<'_>,
+    tenant: TenantId,
+    filter: UserFilter,
+    page: OffsetPage,
+) -> Result<Page<UserSnapshot>, MembershipError> {
+    if page.limit == 0 || page.limit > 100 {
+        return Err(MembershipError::InvalidPage);
+    }
+    Ok(get_accounts_facade_driver(db)
+        .fetch_users(tenant, filter, page)
+        .await?)
+}
+
+/// One user of the tenant, with the capabilities their role gives.
+pub async fn user_detail(
+    db: Db<'_>,
+    tenant: TenantId,
+    user: UserId,
+) -> Result<(UserDetailSnapshot, crate::roles::RoleCapabilities), MembershipError> {
+    let detail = get_accounts_facade_driver(db)
+        .fetch_user_detail(tenant, user)
+        .await?
+        .ok_or(MembershipError::NotAMember)?;
+    let capabilities = capabilities(detail.role);
+    Ok((detail, capabilities))
+}
