@@ -48,4 +48,5 @@ pub mod types {
     pub use account_models::enums::*;
     pub use account_models::ids::*;
     pub use account_models::quotas::PlanQuotas;
+    pub use account_models::values::*;
 }

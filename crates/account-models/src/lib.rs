@@ -8,7 +8,7 @@ pub mod entities;
 pub mod enums;
 pub mod ids;
 pub mod quotas;
-// pub mod values; (being written)
+pub mod values;
 
 pub use enums::*;
 pub use ids::*;

@@ -1,0 +1,108 @@
+//! The tenant engine on each backend.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use account_drivers::get_user_write_driver;
+use account_drivers::users::NewUser;
+use account_engines::tenants::{
+    CreateTenant, TenantError, change_plan, create_tenant, usage_summary,
+};
+use account_engines::types::*;
+use account_engines::{Db, ErrorCode};
+use account_testkit::{backends, fresh_db};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+}
+
+async fn user(db: Db<'_>) -> UserId {
+    let id = UserId::new();
+    get_user_write_driver(db)
+        .create_user(
+            NewUser {
+                id,
+                email: format!("{}@example.com", id.as_uuid().simple()),
+                external_user_id: None,
+                name: None,
+                avatar_url: None,
+                status: UserStatus::Active,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    id
+}
+
+fn request(name: &str, slug: Option<&str>, owner: UserId) -> CreateTenant {
+    CreateTenant {
+        name: name.into(),
+        slug: slug.map(str::to_owned),
+        plan: Plan::Free,
+        owner,
+        billing_email: None,
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_is_created_with_its_quotas_and_its_owner() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let owner = user(db).await;
+        let created = create_tenant(db, request("Acme Labs", None, owner), now())
+            .await
+            .unwrap();
+        assert_eq!(created.tenant.slug, "acme-labs");
+        assert_eq!(created.tenant.quotas, Plan::Free.quotas());
+        assert_eq!(
+            (created.owner.user_id, created.owner.role),
+            (owner, MembershipRole::Owner)
+        );
+
+        let taken = create_tenant(db, request("Other", Some("acme-labs"), owner), now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(taken, TenantError::SlugTaken(ref s) if s == "acme-labs"),
+            "{taken}"
+        );
+        assert_eq!(taken.http_status(), 409);
+        assert!(matches!(
+            create_tenant(db, request(" ", None, owner), now()).await,
+            Err(TenantError::InvalidName(_))
+        ));
+        assert!(matches!(
+            create_tenant(db, request("X", Some("Bad Slug"), owner), now()).await,
+            Err(TenantError::InvalidSlug(_))
+        ));
+
+        let (before, after) = change_plan(db, created.tenant.id, Plan::Pro, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            (before.plan, after.plan, after.quotas),
+            (Plan::Free, Plan::Pro, Plan::Pro.quotas())
+        );
+        assert!(matches!(
+            change_plan(db, created.tenant.id, Plan::Pro, now()).await,
+            Err(TenantError::SamePlan(Plan::Pro))
+        ));
+        assert!(matches!(
+            change_plan(db, TenantId::new(), Plan::Pro, now()).await,
+            Err(TenantError::NotFound)
+        ));
+
+        assert!(
+            usage_summary(db, created.tenant.id, now() - TimeDelta::days(1), now())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            usage_summary(db, created.tenant.id, now(), now()).await,
+            Err(TenantError::InvalidPeriod)
+        ));
+    }
+}

@@ -1,0 +1,76 @@
+//! Value objects that parse, not validate: once you hold an `Email`, it is a valid,
+//! normalised email, and nothing downstream checks it again.
+
+mod email;
+mod memory_pin_key;
+mod names;
+mod slug;
+
+pub use email::{Email, EmailError};
+pub use memory_pin_key::{MemoryPinKey, MemoryPinKeyError, MemoryPinPrefix};
+pub use names::{
+    ApiKeyName, DisplayName, PinSource, Reason, TenantName, TextError, TicketDescription,
+    TicketSubject,
+};
+pub use slug::{Slug, SlugError};
+
+/// Implements the string plumbing every value object shares: `as_str`, `AsRef<str>`,
+/// `Display`, `FromStr`, and serde as a plain string that parses on the way in.
+macro_rules! string_value {
+    ($name:ident, $error:ty) => {
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $error;
+
+            fn from_str(input: &str) -> Result<Self, Self::Err> {
+                Self::parse(input)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $error;
+
+            fn try_from(input: String) -> Result<Self, Self::Error> {
+                Self::parse(&input)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                Self::parse(&text).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+pub(crate) use string_value;

@@ -1,0 +1,140 @@
+//! Slugs: short, URL-safe tenant handles.
+
+use super::string_value;
+
+/// 3 to 63 characters of `a-z`, `0-9` and single inner hyphens, starting with a letter.
+///
+/// # Examples
+///
+/// ```rust
+/// use account_models::values::Slug;
+///
+/// assert_eq!(Slug::parse("acme-labs").unwrap().as_str(), "acme-labs");
+/// assert_eq!(Slug::from_name("Acme Labs, Inc.").unwrap().as_str(), "acme-labs-inc");
+/// assert!(Slug::parse("Acme").is_err());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Slug(String);
+
+/// Why text is not a slug.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SlugError {
+    /// Fewer than 3 characters.
+    #[error("slug must be at least 3 characters")]
+    TooShort,
+    /// More than 63 characters.
+    #[error("slug must be at most 63 characters")]
+    TooLong,
+    /// A character outside `a-z`, `0-9`, `-`.
+    #[error("slug may only contain a-z, 0-9 and `-` (found `{ch}`)")]
+    InvalidCharacter {
+        /// The first offending character.
+        ch: char,
+    },
+    /// Starts with a digit or hyphen.
+    #[error("slug must start with a letter")]
+    MustStartWithLetter,
+    /// Ends with a hyphen or has two in a row.
+    #[error("slug must not end with `-` or contain `--`")]
+    BadHyphen,
+}
+
+impl Slug {
+    /// Parses a slug as given (no case folding: clients learn the rule).
+    pub fn parse(input: &str) -> Result<Self, SlugError> {
+        let text = input.trim();
+        let length = text.chars().count();
+        if length < 3 {
+            return Err(SlugError::TooShort);
+        }
+        if length > 63 {
+            return Err(SlugError::TooLong);
+        }
+        if let Some(ch) = text
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(SlugError::InvalidCharacter { ch });
+        }
+        if !text.starts_with(|c: char| c.is_ascii_lowercase()) {
+            return Err(SlugError::MustStartWithLetter);
+        }
+        if text.ends_with('-') || text.contains("--") {
+            return Err(SlugError::BadHyphen);
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// Derives a slug from a display name: lower case, runs of anything else become one
+    /// hyphen, prefixed with `t-` when it would not start with a letter.
+    pub fn from_name(name: &str) -> Result<Self, SlugError> {
+        let mut slug = String::new();
+        for c in name.chars().flat_map(char::to_lowercase) {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() {
+                slug.push(c);
+            } else if !slug.is_empty() && !slug.ends_with('-') {
+                slug.push('-');
+            }
+        }
+        let mut slug = slug.trim_end_matches('-').to_owned();
+        if !slug.starts_with(|c: char| c.is_ascii_lowercase()) && !slug.is_empty() {
+            slug.insert_str(0, "t-");
+        }
+        slug.truncate(63);
+        Self::parse(slug.trim_end_matches('-'))
+    }
+}
+
+string_value!(Slug, SlugError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn valid_slugs_round_trip() {
+        for slug in ["abc", "acme-labs", "a1-b2-c3"] {
+            assert_eq!(Slug::parse(slug).unwrap().as_str(), slug);
+        }
+    }
+
+    #[test]
+    fn each_invalid_class_has_its_own_error() {
+        assert_eq!(Slug::parse("ab"), Err(SlugError::TooShort));
+        assert_eq!(Slug::parse(&"a".repeat(64)), Err(SlugError::TooLong));
+        assert_eq!(
+            Slug::parse("Acme"),
+            Err(SlugError::InvalidCharacter { ch: 'A' })
+        );
+        assert_eq!(Slug::parse("1acme"), Err(SlugError::MustStartWithLetter));
+        assert_eq!(Slug::parse("acme-"), Err(SlugError::BadHyphen));
+        assert_eq!(Slug::parse("ac--me"), Err(SlugError::BadHyphen));
+    }
+
+    #[test]
+    fn names_become_slugs() {
+        assert_eq!(Slug::from_name("Acme Labs").unwrap().as_str(), "acme-labs");
+        assert_eq!(
+            Slug::from_name("42 Things!").unwrap().as_str(),
+            "t-42-things"
+        );
+        assert_eq!(Slug::from_name("¡¡").unwrap_err(), SlugError::TooShort);
+    }
+
+    proptest! {
+        #[test]
+        fn generated_slugs_parse(slug in "[a-z][a-z0-9]{2,20}(-[a-z0-9]{1,10}){0,3}") {
+            let parsed = Slug::parse(&slug).unwrap();
+            prop_assert_eq!(parsed.as_str(), slug.as_str());
+        }
+
+        #[test]
+        fn any_name_gives_a_valid_slug_or_too_short(name in any::<String>()) {
+            match Slug::from_name(&name) {
+                Ok(slug) => prop_assert!(Slug::parse(slug.as_str()).is_ok()),
+                Err(error) => prop_assert_eq!(error, SlugError::TooShort),
+            }
+        }
+    }
+}
