@@ -7,11 +7,14 @@
 
 pub mod api_keys;
 pub mod audit;
+pub mod billing;
 mod error;
 pub mod lifecycle;
 pub mod memberships;
+pub mod profile;
 pub mod roles;
 pub mod runs;
+pub mod support_tickets;
 pub mod tenants;
 
 pub use account_drivers::{Db, DriverError, OffsetPage, Page};

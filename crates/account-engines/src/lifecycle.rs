@@ -170,6 +170,27 @@ impl ErrorCode for LifecycleError {
     }
 }
 
+/// Checks an edge of the state machine.
+pub fn check_transition(from: TenantStatus, to: TenantStatus) -> Result<(), LifecycleError> {
+    if from == to || valid_transitions(from).contains(&to) {
+        return Ok(());
+    }
+    let allowed = valid_transitions(from);
+    Err(LifecycleError::InvalidTransition {
+        from,
+        to,
+        allowed: if allowed.is_empty() {
+            "nothing (terminal)".to_owned()
+        } else {
+            allowed
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,130 @@
+//! Support: the contact details from configuration, and tickets with validated category,
+//! priority and status, paginated.
+
+use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
+use account_drivers::get_accounts_facade_driver;
+use account_drivers::support_tickets::{NewTicket, TicketSnapshot};
+use account_drivers::types::{
+    TenantId, TextError, TicketCategory, TicketDescription, TicketId, TicketPriority, TicketStatus,
+    TicketSubject, UserId,
+};
+use chrono::{DateTime, Utc};
+
+/// Where customers reach support; the host configures it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupportContact {
+    /// Support email address.
+    pub email: String,
+    /// Help centre URL.
+    pub url: Option<String>,
+    /// Response-time promise, e.g. "within one business day".
+    pub response_time: Option<String>,
+}
+
+/// Why a ticket operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TicketError {
+    /// Subject or description does not fit.
+    #[error(transparent)]
+    InvalidText(#[from] TextError),
+    /// No such ticket in this tenant.
+    #[error("ticket not found")]
+    NotFound,
+    /// The page asked for is out of bounds.
+    #[error("limit must be 1 to 100")]
+    InvalidPage,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<DriverError> for TicketError {
+    fn from(error: DriverError) -> Self {
+        Self::Storage(error.into())
+    }
+}
+
+impl ErrorCode for TicketError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidText(_) => "invalid_ticket",
+            Self::NotFound => "ticket_not_found",
+            Self::InvalidPage => "invalid_page",
+            Self::Storage(e) => e.code(),
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidText(_) | Self::InvalidPage => 422,
+            Self::NotFound => 404,
+            Self::Storage(e) => e.http_status(),
+        }
+    }
+}
+
+/// A ticket to open; category and priority arrive parsed (the enums reject unknown values).
+#[derive(Clone, Debug)]
+pub struct OpenTicket {
+    /// Subject line (1 to 200 characters).
+    pub subject: String,
+    /// Body (1 to 4000 characters).
+    pub description: String,
+    /// Category; `general` by default.
+    pub category: TicketCategory,
+    /// Priority; `medium` by default.
+    pub priority: TicketPriority,
+}
+
+/// Opens a ticket for `user` in `tenant`.
+pub async fn open_ticket(
+    db: Db<'_>,
+    tenant: TenantId,
+    user: UserId,
+    ticket: OpenTicket,
+    now: DateTime<Utc>,
+) -> Result<TicketSnapshot, TicketError> {
+    let subject = TicketSubject::parse(&ticket.subject)?;
+    let description = TicketDescription::parse(&ticket.description)?;
+    Ok(get_accounts_facade_driver(db)
+        .insert_support_ticket(
+            NewTicket {
+                id: TicketId::new(),
+                tenant_id: tenant,
+                user_id: user,
+                subject: subject.into(),
+                description: description.into(),
+                category: ticket.category,
+                priority: ticket.priority,
+            },
+            now,
+        )
+        .await?)
+}
+
+/// The tenant's tickets, newest first.
+pub async fn list_tickets(
+    db: Db<'_>,
+    tenant: TenantId,
+    status: Option<TicketStatus>,
+    page: OffsetPage,
+) -> Result<Page<TicketSnapshot>, TicketError> {
+    if page.limit == 0 || page.limit > 100 {
+        return Err(TicketError::InvalidPage);
+    }
+    Ok(get_accounts_facade_driver(db)
+        .fetch_support_tickets(tenant, status, page)
+        .await?)
+}
+
+/// One ticket of the tenant.
+pub async fn get_ticket(
+    db: Db<'_>,
+    tenant: TenantId,
+    id: TicketId,
+) -> Result<TicketSnapshot, TicketError> {
+    get_accounts_facade_driver(db)
+        .fetch_support_ticket(tenant, id)
+        .await?
+        .ok_or(TicketError::NotFound)
+}

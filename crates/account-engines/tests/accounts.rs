@@ -1,0 +1,193 @@
+//! Profile, support tickets and billing through the engines, on each backend.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use account_drivers::invoices::InvoiceUpsert;
+use account_drivers::users::NewUser;
+use account_drivers::{get_accounts_facade_driver, get_user_write_driver};
+use account_engines::billing::{self, BillingError};
+use account_engines::profile::{self, ProfileError, ProfileUpdate};
+use account_engines::support_tickets::{self, OpenTicket, TicketError};
+use account_engines::tenants::{CreateTenant, create_tenant};
+use account_engines::types::*;
+use account_engines::{Db, OffsetPage};
+use account_testkit::{backends, fresh_db};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use serde_json::json;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
+}
+
+async fn owner_and_tenant(db: Db<'_>, slug: &str) -> (UserId, TenantId) {
+    let user = UserId::new();
+    get_user_write_driver(db)
+        .create_user(
+            NewUser {
+                id: user,
+                email: format!("{slug}@example.com"),
+                external_user_id: None,
+                name: Some("Ann".into()),
+                avatar_url: None,
+                status: UserStatus::Active,
+            },
+            now(),
+        )
+        .await
+        .unwrap();
+    let tenant = create_tenant(
+        db,
+        CreateTenant {
+            name: slug.into(),
+            slug: Some(slug.into()),
+            plan: Plan::Pro,
+            owner: user,
+            billing_email: None,
+        },
+        now(),
+    )
+    .await
+    .unwrap();
+    (user, tenant.tenant.id)
+}
+
+const PAGE: OffsetPage = OffsetPage {
+    limit: 10,
+    offset: 0,
+};
+
+#[tokio::test]
+async fn profile_updates_validate_and_merge() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let (user, tenant) = owner_and_tenant(db, "profile").await;
+        let update = ProfileUpdate {
+            display_name: Some(" Ann Lee ".into()),
+            time_zone: Some("Europe/Paris".into()),
+            preferences: Some(json!({"theme": "dark", "lang": "en"})),
+        };
+        profile::update_profile(db, tenant, user, update, now())
+            .await
+            .unwrap();
+        let patch = ProfileUpdate {
+            preferences: Some(json!({"lang": null, "density": "compact"})),
+            ..ProfileUpdate::default()
+        };
+        profile::update_profile(db, tenant, user, patch, now())
+            .await
+            .unwrap();
+        let read = profile::get_profile(db, tenant, user).await.unwrap();
+        assert_eq!(read.name.as_deref(), Some("Ann Lee"));
+        assert_eq!(read.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(
+            read.preferences,
+            Some(json!({"theme": "dark", "density": "compact"}))
+        );
+        assert_eq!(read.role, MembershipRole::Owner);
+
+        let bad_zone = ProfileUpdate {
+            time_zone: Some("Mars/Base".into()),
+            ..ProfileUpdate::default()
+        };
+        assert!(matches!(
+            profile::update_profile(db, tenant, user, bad_zone, now()).await,
+            Err(ProfileError::InvalidTimeZone(_))
+        ));
+        let (_, other_tenant) = owner_and_tenant(db, "other-profile").await;
+        assert!(matches!(
+            profile::get_profile(db, other_tenant, user).await,
+            Err(ProfileError::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn tickets_are_validated_scoped_and_paged() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let (user, tenant) = owner_and_tenant(db, "tickets").await;
+        let (_, other) = owner_and_tenant(db, "tickets-other").await;
+        let ticket = OpenTicket {
+            subject: "Cannot rotate key".into(),
+            description: "Steps:\n1. rotate".into(),
+            category: TicketCategory::Technical,
+            priority: TicketPriority::High,
+        };
+        let opened = support_tickets::open_ticket(db, tenant, user, ticket.clone(), now())
+            .await
+            .unwrap();
+        assert_eq!(opened.status, TicketStatus::Open);
+        let empty = OpenTicket {
+            subject: " ".into(),
+            ..ticket
+        };
+        assert!(matches!(
+            support_tickets::open_ticket(db, tenant, user, empty, now()).await,
+            Err(TicketError::InvalidText(_))
+        ));
+        assert_eq!(
+            support_tickets::list_tickets(db, tenant, None, PAGE)
+                .await
+                .unwrap()
+                .total,
+            1
+        );
+        assert!(matches!(
+            support_tickets::get_ticket(db, other, opened.id).await,
+            Err(TicketError::NotFound)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn billing_reads_stored_data_and_records_invoices_idempotently() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let (_, tenant) = owner_and_tenant(db, "billing").await;
+        let invoice = || InvoiceUpsert {
+            id: InvoiceId::new(),
+            tenant_id: tenant,
+            external_id: "in_123".into(),
+            number: Some("A-1".into()),
+            status: InvoiceStatus::Open,
+            currency: "EUR".into(),
+            amount_due_cents: 4900,
+            amount_paid_cents: 0,
+            period_start: now() - TimeDelta::days(30),
+            period_end: now(),
+            issued_at: now(),
+            due_at: None,
+            paid_at: None,
+            hosted_url: None,
+        };
+        let first = billing::record_invoice(db, invoice(), now()).await.unwrap();
+        let replay = billing::record_invoice(db, invoice(), now()).await.unwrap();
+        assert_eq!(first.id, replay.id, "a replay updates the same invoice");
+        assert_eq!(first.currency, "eur");
+        let negative = InvoiceUpsert {
+            amount_due_cents: -1,
+            ..invoice()
+        };
+        assert!(matches!(
+            billing::record_invoice(db, negative, now()).await,
+            Err(BillingError::InvalidAmounts(_))
+        ));
+
+        let summary = billing::summary(db, tenant).await.unwrap();
+        assert_eq!(summary.tenant.plan, Plan::Pro);
+        assert_eq!(summary.recent_invoices.len(), 1);
+        assert!(summary.subscription.is_none());
+        assert_eq!(billing::invoices(db, tenant, PAGE).await.unwrap().total, 1);
+        assert_eq!(
+            get_accounts_facade_driver(db)
+                .fetch_invoices(tenant, PAGE)
+                .await
+                .unwrap()
+                .total,
+            1
+        );
+    }
+}
