@@ -2,8 +2,12 @@
 //! integration makes (subscription changes and invoices, idempotent by external id).
 
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
-use account_drivers::invoices::{InvoiceSnapshot, InvoiceUpsert};
-use account_drivers::subscriptions::{SubscriptionSnapshot, SubscriptionUpsert};
+use account_drivers::invoices::InvoiceSnapshot;
+pub use account_drivers::invoices::{InvoiceSnapshot as Invoice, InvoiceUpsert};
+use account_drivers::subscriptions::SubscriptionSnapshot;
+pub use account_drivers::subscriptions::{
+    SubscriptionSnapshot as Subscription, SubscriptionUpsert,
+};
 use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{InvoiceId, SubscriptionId, TenantId};
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};

@@ -9,6 +9,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 mod error;
+pub mod invitations;
 pub mod lifecycle;
 pub mod memberships;
 pub mod profile;

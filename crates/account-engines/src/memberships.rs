@@ -6,8 +6,12 @@
 use crate::roles::{capabilities, rank};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
+pub use account_drivers::memberships::MembershipSnapshot as Membership;
 use account_drivers::types::{MembershipRole, TenantId, UserId};
-use account_drivers::users::{UserDetailSnapshot, UserFilter, UserSnapshot};
+pub use account_drivers::users::{
+    UserDetailSnapshot as UserDetail, UserFilter, UserSnapshot as User,
+};
+use account_drivers::users::{UserDetailSnapshot, UserSnapshot};
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
 use chrono::{DateTime, Utc};
 

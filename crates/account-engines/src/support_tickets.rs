@@ -3,6 +3,7 @@
 
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_accounts_facade_driver;
+pub use account_drivers::support_tickets::TicketSnapshot as Ticket;
 use account_drivers::support_tickets::{NewTicket, TicketSnapshot};
 use account_drivers::types::{
     TenantId, TextError, TicketCategory, TicketDescription, TicketId, TicketPriority, TicketStatus,

@@ -3,6 +3,7 @@
 use crate::SpineError;
 use crate::clock::{Clock, SystemClock};
 use crate::events::{EventSink, NoEvents};
+use account_engines::api_keys::ApiKeyPepper;
 use account_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
@@ -46,6 +47,7 @@ pub struct Spine {
     db: DatabaseConnection,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
+    pub(crate) pepper: Option<Arc<ApiKeyPepper>>,
 }
 
 impl Spine {
@@ -80,6 +82,7 @@ impl Spine {
             db,
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
+            pepper: None,
         }
     }
 
@@ -93,6 +96,19 @@ impl Spine {
     pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
         self.events = events;
         self
+    }
+
+    /// The same spine with the server-side secret that keys API-key and invitation digests.
+    /// Without it, key and invitation use cases answer `NotConfigured`.
+    pub fn with_pepper(mut self, pepper: ApiKeyPepper) -> Self {
+        self.pepper = Some(Arc::new(pepper));
+        self
+    }
+
+    pub(crate) fn pepper(&self) -> Result<&ApiKeyPepper, SpineError> {
+        self.pepper
+            .as_deref()
+            .ok_or(SpineError::NotConfigured("API-key pepper"))
     }
 
     pub(crate) fn connection(&self) -> &DatabaseConnection {

@@ -1,8 +1,15 @@
 //! The spine's error type: every refusal and failure a host maps to a status code.
 
 use crate::operations::Operation;
+use account_engines::api_keys::ApiKeyError;
+use account_engines::billing::BillingError;
+use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
+use account_engines::memberships::MembershipError;
+use account_engines::profile::ProfileError;
 use account_engines::runs::RunError;
+use account_engines::support_tickets::TicketError;
+use account_engines::tenants::TenantError;
 use account_engines::types::TenantStatus;
 use account_engines::{DriverError, ErrorCode, StorageError};
 use sea_orm::DbErr;
@@ -38,6 +45,30 @@ pub enum SpineError {
     /// Runs.
     #[error(transparent)]
     Run(#[from] RunError),
+    /// API keys.
+    #[error(transparent)]
+    ApiKey(#[from] ApiKeyError),
+    /// Invitations.
+    #[error(transparent)]
+    Invitation(#[from] InvitationError),
+    /// Memberships.
+    #[error(transparent)]
+    Membership(#[from] MembershipError),
+    /// Tenants.
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
+    /// Profiles.
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    /// Support tickets.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// Billing.
+    #[error(transparent)]
+    Billing(#[from] BillingError),
+    /// The spine lacks a secret it needs (the host must configure it).
+    #[error("the {0} is not configured")]
+    NotConfigured(&'static str),
     /// Lifecycle.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
@@ -70,6 +101,14 @@ impl ErrorCode for SpineError {
             Self::TenantStatusForbids { .. } => "tenant_status_forbids",
             Self::TenantNotFound => "tenant_not_found",
             Self::Run(e) => e.code(),
+            Self::ApiKey(e) => e.code(),
+            Self::Invitation(e) => e.code(),
+            Self::Membership(e) => e.code(),
+            Self::Tenant(e) => e.code(),
+            Self::Profile(e) => e.code(),
+            Self::Ticket(e) => e.code(),
+            Self::Billing(e) => e.code(),
+            Self::NotConfigured(_) => "not_configured",
             Self::Lifecycle(e) => e.code(),
             Self::Storage(e) => e.code(),
         }
@@ -82,6 +121,14 @@ impl ErrorCode for SpineError {
             Self::Forbidden { .. } | Self::TenantStatusForbids { .. } => 403,
             Self::TenantNotFound => 404,
             Self::Run(e) => e.http_status(),
+            Self::ApiKey(e) => e.http_status(),
+            Self::Invitation(e) => e.http_status(),
+            Self::Membership(e) => e.http_status(),
+            Self::Tenant(e) => e.http_status(),
+            Self::Profile(e) => e.http_status(),
+            Self::Ticket(e) => e.http_status(),
+            Self::Billing(e) => e.http_status(),
+            Self::NotConfigured(_) => 500,
             Self::Lifecycle(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
         }
@@ -93,6 +140,13 @@ impl crate::transaction::UseCaseError for SpineError {
         match self {
             Self::Storage(e) => e.is_contention(),
             Self::Run(RunError::Storage(e)) => e.is_contention(),
+            Self::ApiKey(ApiKeyError::Storage(e)) => e.is_contention(),
+            Self::Invitation(InvitationError::Storage(e)) => e.is_contention(),
+            Self::Membership(MembershipError::Storage(e)) => e.is_contention(),
+            Self::Tenant(TenantError::Storage(e)) => e.is_contention(),
+            Self::Profile(ProfileError::Storage(e)) => e.is_contention(),
+            Self::Ticket(TicketError::Storage(e)) => e.is_contention(),
+            Self::Billing(BillingError::Storage(e)) => e.is_contention(),
             Self::Lifecycle(LifecycleError::Storage(e)) => e.is_contention(),
             _ => false,
         }

@@ -6,6 +6,8 @@
 //! [`Operation`] declares and the tenant's capability, runs in one transaction with its audit
 //! row, and publishes its [`DomainEvent`]s only after commit.
 
+pub mod accounts;
+pub mod api_keys;
 mod authorize;
 mod clock;
 mod database;

@@ -30,6 +30,8 @@ pub enum Authority {
     },
     /// Platform operators only.
     Operator,
+    /// Whoever holds a one-time token (invitation acceptance): no principal.
+    Token,
 }
 
 macro_rules! operations {
@@ -87,6 +89,69 @@ operations! {
     /// Read one run.
     RunsGet = "runs.get", audit: None,
         authority: tenant(MembershipRole::Viewer, "read:runs"), capability: Capability::Read;
+    /// Verify an API key (builds the principal).
+    ApiKeysVerify = "api_keys.verify", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Any;
+    /// Issue an API key.
+    ApiKeysIssue = "api_keys.issue", audit: Some("api_key.created"),
+        authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::NewApiKeys;
+    /// List API keys.
+    ApiKeysList = "api_keys.list", audit: None,
+        authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::Read;
+    /// Revoke an API key.
+    ApiKeysRevoke = "api_keys.revoke", audit: Some("api_key.revoked"),
+        authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::Any;
+    /// Rotate an API key.
+    ApiKeysRotate = "api_keys.rotate", audit: Some("api_key.rotated"),
+        authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::NewApiKeys;
+    /// Invite a user.
+    AccountInviteUser = "account.invite_user", audit: Some("invitation.created"),
+        authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Write;
+    /// Resend an invitation.
+    AccountResendInvitation = "account.resend_invitation", audit: Some("invitation.resent"),
+        authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Write;
+    /// Revoke an invitation.
+    AccountRevokeInvitation = "account.revoke_invitation", audit: Some("invitation.revoked"),
+        authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Write;
+    /// List invitations.
+    AccountListInvitations = "account.list_invitations", audit: None,
+        authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Read;
+    /// Accept an invitation (the token is the authority).
+    AccountAcceptInvitation = "account.accept_invitation", audit: Some("invitation.accepted"),
+        authority: Authority::Token, capability: Capability::Write;
+    /// List the tenant's users.
+    AccountListUsers = "account.list_users", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// Change a member's role.
+    AccountChangeRole = "account.change_role", audit: Some("membership.role_changed"),
+        authority: tenant(MembershipRole::Owner, "users:manage"), capability: Capability::Write;
+    /// Remove a member.
+    AccountRemoveUser = "account.remove_user", audit: Some("membership.removed"),
+        authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Write;
+    /// Transfer ownership.
+    AccountTransferOwnership = "account.transfer_ownership", audit: Some("membership.ownership_transferred"),
+        authority: tenant(MembershipRole::Owner, "users:manage"), capability: Capability::Write;
+    /// Read one's profile.
+    AccountGetProfile = "account.get_profile", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// Update one's profile.
+    AccountUpdateProfile = "account.update_profile", audit: Some("user.profile_updated"),
+        authority: tenant(MembershipRole::Viewer, "profile:write"), capability: Capability::Write;
+    /// Open a support ticket.
+    SupportOpenTicket = "support.open_ticket", audit: Some("support_ticket.created"),
+        authority: tenant(MembershipRole::Viewer, "support:write"), capability: Capability::Read;
+    /// List support tickets.
+    SupportListTickets = "support.list_tickets", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// Read the billing summary.
+    BillingSummary = "billing.summary", audit: None,
+        authority: tenant(MembershipRole::Admin, "read:billing"), capability: Capability::Read;
+    /// List invoices.
+    BillingInvoices = "billing.invoices", audit: None,
+        authority: tenant(MembershipRole::Admin, "read:billing"), capability: Capability::Read;
+    /// Change a tenant's plan.
+    TenantChangePlan = "tenant.change_plan", audit: Some("tenant.plan_changed"),
+        authority: Authority::Operator, capability: Capability::Any;
     /// Transition a tenant's lifecycle.
     LifecycleTransition = "lifecycle.transition", audit: Some("tenant.lifecycle_changed"),
         authority: Authority::Operator, capability: Capability::Any;
@@ -116,13 +181,10 @@ mod tests {
             assert!(names.insert(op.name()), "duplicate name {}", op.name());
             let (area, verb) = op.name().split_once('.').expect("dotted name");
             assert!(!area.is_empty() && !verb.is_empty());
-            let read_only = matches!(
-                op,
-                Operation::RunsList
-                    | Operation::RunsGet
-                    | Operation::LifecycleHistory
-                    | Operation::OnboardingStatus
-            );
+            // Reads are named by their verb; everything else writes and must be audited.
+            let read_only = verb.starts_with("list")
+                || verb.starts_with("get")
+                || ["status", "history", "verify", "summary", "invoices"].contains(&verb);
             assert_eq!(op.audit_action().is_none(), read_only, "{}", op.name());
         }
     }

@@ -1,0 +1,326 @@
+//! The permission vocabulary of API keys and what each membership role may grant.
+//!
+//! # Grammar
+//!
+//! ```text
+//! permission := "run:*"            run any worker
+//!             | "run:" worker      run this worker; worker = 1..=100 of [a-z0-9_-]
+//!             | "read:*"           read everything below
+//!             | "read:runs"        read runs
+//!             | "read:usage"       read usage and quotas
+//!             | "keys:manage"      issue, list, revoke and rotate keys
+//! ```
+//!
+//! Matching ([`Permission::covers`]): `run:*` covers every `run:<worker>`, `read:*` covers
+//! every `read:...`; otherwise only the same permission covers. There is no global `*`: a key
+//! holds an explicit list, so widening the vocabulary later never widens existing keys.
+//!
+//! # Role caps ([`role_may_grant`])
+//!
+//! | role | may grant |
+//! |---|---|
+//! | viewer | `read:*` family |
+//! | member | `run:*` and `read:*` families |
+//! | admin, owner | everything, including `keys:manage` |
+
+use super::ApiKeyError;
+use account_drivers::types::MembershipRole;
+
+/// Longest accepted worker id (the same rule as run admission).
+pub const MAX_WORKER_ID: usize = 100;
+/// Most permissions one key may hold.
+pub const MAX_PERMISSIONS: usize = 50;
+
+/// Permissions a key gets when the request names none (then capped to the issuer's role).
+pub const DEFAULT_PERMISSIONS: &[&str] = &["run:*", "read:*"];
+
+/// One parsed permission.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Permission {
+    /// `run:*`.
+    RunAll,
+    /// `run:<worker>`.
+    RunWorker(String),
+    /// `read:*`.
+    ReadAll,
+    /// `read:runs`.
+    ReadRuns,
+    /// `read:usage`.
+    ReadUsage,
+    /// `keys:manage`.
+    KeysManage,
+}
+
+/// The family a permission belongs to, which is what role caps are stated in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PermissionFamily {
+    /// `run:...`.
+    Run,
+    /// `read:...`.
+    Read,
+    /// `keys:...`.
+    Keys,
+}
+
+impl Permission {
+    /// Parses one permission of the grammar; anything else is
+    /// [`ApiKeyError::UnknownPermission`].
+    pub fn parse(text: &str) -> Result<Self, ApiKeyError> {
+        let unknown = || ApiKeyError::UnknownPermission {
+            permission: truncate(text),
+        };
+        let (action, scope) = text.split_once(':').ok_or_else(unknown)?;
+        match (action, scope) {
+            ("run", "*") => Ok(Self::RunAll),
+            ("run", worker) if is_worker_id(worker) => Ok(Self::RunWorker(worker.to_owned())),
+            ("read", "*") => Ok(Self::ReadAll),
+            ("read", "runs") => Ok(Self::ReadRuns),
+            ("read", "usage") => Ok(Self::ReadUsage),
+            ("keys", "manage") => Ok(Self::KeysManage),
+            _ => Err(unknown()),
+        }
+    }
+
+    /// The permission's canonical text.
+    pub fn as_string(&self) -> String {
+        match self {
+            Self::RunAll => "run:*".into(),
+            Self::RunWorker(worker) => format!("run:{worker}"),
+            Self::ReadAll => "read:*".into(),
+            Self::ReadRuns => "read:runs".into(),
+            Self::ReadUsage => "read:usage".into(),
+            Self::KeysManage => "keys:manage".into(),
+        }
+    }
+
+    /// Its family.
+    pub fn family(&self) -> PermissionFamily {
+        match self {
+            Self::RunAll | Self::RunWorker(_) => PermissionFamily::Run,
+            Self::ReadAll | Self::ReadRuns | Self::ReadUsage => PermissionFamily::Read,
+            Self::KeysManage => PermissionFamily::Keys,
+        }
+    }
+
+    /// Whether holding `self` grants `required`.
+    pub fn covers(&self, required: &Permission) -> bool {
+        match (self, required) {
+            (Self::RunAll, Self::RunWorker(_)) => true,
+            (Self::ReadAll, Self::ReadRuns | Self::ReadUsage) => true,
+            (held, required) => held == required,
+        }
+    }
+}
+
+impl std::fmt::Display for Permission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.as_string())
+    }
+}
+
+/// Whether `worker` is a valid worker id: 1..=100 of `a-z`, `0-9`, `-`, `_`.
+pub fn is_worker_id(worker: &str) -> bool {
+    !worker.is_empty()
+        && worker.len() <= MAX_WORKER_ID
+        && worker
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+}
+
+/// Whether a member with `role` may put `permission` on a key.
+pub fn role_may_grant(role: MembershipRole, permission: &Permission) -> bool {
+    let family = permission.family();
+    match role {
+        MembershipRole::Owner | MembershipRole::Admin => true,
+        MembershipRole::Member => {
+            matches!(family, PermissionFamily::Run | PermissionFamily::Read)
+        }
+        MembershipRole::Viewer => family == PermissionFamily::Read,
+    }
+}
+
+/// Whether `role` may issue, revoke and rotate keys (§3.1 `can_manage_keys`).
+pub fn can_manage_keys(role: MembershipRole) -> bool {
+    matches!(role, MembershipRole::Owner | MembershipRole::Admin)
+}
+
+/// The permissions a new key gets: the requested ones, parsed, deduplicated (first occurrence
+/// wins the order) and each within `role`; or, when none were requested (an empty list), the
+/// [`DEFAULT_PERMISSIONS`] that `role` may grant.
+///
+/// Refuses more than [`MAX_PERMISSIONS`], any unknown permission, and any permission above
+/// the role.
+pub fn resolve(role: MembershipRole, requested: &[String]) -> Result<Vec<Permission>, ApiKeyError> {
+    if requested.is_empty() {
+        return Ok(DEFAULT_PERMISSIONS
+            .iter()
+            .filter_map(|p| Permission::parse(p).ok())
+            .filter(|p| role_may_grant(role, p))
+            .collect());
+    }
+    if requested.len() > MAX_PERMISSIONS {
+        return Err(ApiKeyError::InvalidPermissionCount {
+            max: MAX_PERMISSIONS,
+        });
+    }
+    let mut resolved: Vec<Permission> = Vec::with_capacity(requested.len());
+    for text in requested {
+        let permission = Permission::parse(text.trim())?;
+        if !role_may_grant(role, &permission) {
+            return Err(ApiKeyError::PermissionTooWide {
+                permission: permission.as_string(),
+                role,
+            });
+        }
+        if !resolved.contains(&permission) {
+            resolved.push(permission);
+        }
+    }
+    Ok(resolved)
+}
+
+/// Whether any of the stored permission strings grants `required`. Stored strings that do not
+/// parse grant nothing (fail closed).
+pub fn granted(held: &[String], required: &Permission) -> bool {
+    held.iter()
+        .filter_map(|text| Permission::parse(text).ok())
+        .any(|p| p.covers(required))
+}
+
+/// At most 100 characters of caller input, for error messages.
+fn truncate(text: &str) -> String {
+    text.chars().take(100).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use MembershipRole::*;
+
+    fn p(text: &str) -> Permission {
+        Permission::parse(text).unwrap()
+    }
+
+    fn strings(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_grammar_accepts_the_vocabulary_and_round_trips() {
+        for text in [
+            "run:*",
+            "run:business-builder",
+            "run:w_1",
+            "read:*",
+            "read:runs",
+            "read:usage",
+            "keys:manage",
+        ] {
+            assert_eq!(p(text).as_string(), text);
+            assert_eq!(p(text).to_string(), text);
+        }
+        assert_eq!(p("run:x"), Permission::RunWorker("x".into()));
+    }
+
+    #[test]
+    fn the_grammar_refuses_everything_else() {
+        let long = format!("run:{}", "a".repeat(101));
+        for text in [
+            "",
+            "*",
+            "run",
+            "run:",
+            "run:Upper",
+            "run:a b",
+            "read:keys",
+            "read:",
+            "keys:*",
+            "keys:read",
+            "admin:*",
+            "RUN:*",
+            "run:*:x",
+            long.as_str(),
+        ] {
+            let error = Permission::parse(text).unwrap_err();
+            assert!(
+                matches!(&error, ApiKeyError::UnknownPermission { permission } if permission.chars().count() <= 100),
+                "{text:?}: {error:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wildcards_cover_their_family_only() {
+        assert!(p("run:*").covers(&p("run:x")));
+        assert!(p("run:*").covers(&p("run:*")));
+        assert!(!p("run:x").covers(&p("run:*")));
+        assert!(!p("run:x").covers(&p("run:y")));
+        assert!(p("run:x").covers(&p("run:x")));
+        assert!(p("read:*").covers(&p("read:runs")));
+        assert!(p("read:*").covers(&p("read:usage")));
+        assert!(!p("read:runs").covers(&p("read:usage")));
+        assert!(!p("read:*").covers(&p("run:x")));
+        assert!(!p("run:*").covers(&p("keys:manage")));
+        assert!(!p("read:*").covers(&p("keys:manage")));
+        assert!(granted(&strings(&["garbage", "run:*"]), &p("run:a")));
+        assert!(!granted(&strings(&["garbage", "*"]), &p("run:a")));
+    }
+
+    #[test]
+    fn roles_cap_what_they_may_grant() {
+        for text in ["read:*", "read:runs", "read:usage"] {
+            for role in [Owner, Admin, Member, Viewer] {
+                assert!(role_may_grant(role, &p(text)), "{role} {text}");
+            }
+        }
+        for text in ["run:*", "run:x"] {
+            assert!(role_may_grant(Member, &p(text)));
+            assert!(!role_may_grant(Viewer, &p(text)));
+        }
+        assert!(role_may_grant(Owner, &p("keys:manage")));
+        assert!(role_may_grant(Admin, &p("keys:manage")));
+        assert!(!role_may_grant(Member, &p("keys:manage")));
+        assert!(!role_may_grant(Viewer, &p("keys:manage")));
+        assert!(can_manage_keys(Owner) && can_manage_keys(Admin));
+        assert!(!can_manage_keys(Member) && !can_manage_keys(Viewer));
+    }
+
+    #[test]
+    fn resolve_defaults_caps_and_refuses() {
+        assert_eq!(resolve(Admin, &[]).unwrap(), vec![p("run:*"), p("read:*")]);
+        assert_eq!(resolve(Member, &[]).unwrap(), vec![p("run:*"), p("read:*")]);
+        assert_eq!(resolve(Viewer, &[]).unwrap(), vec![p("read:*")], "capped");
+        assert_eq!(
+            resolve(Member, &strings(&["read:runs", "run:a", "read:runs"])).unwrap(),
+            vec![p("read:runs"), p("run:a")],
+            "deduplicated, order kept"
+        );
+        assert!(matches!(
+            resolve(Member, &strings(&["run:*", "keys:manage"])),
+            Err(ApiKeyError::PermissionTooWide { permission, role: Member }) if permission == "keys:manage"
+        ));
+        assert!(matches!(
+            resolve(Viewer, &strings(&["run:x"])),
+            Err(ApiKeyError::PermissionTooWide { .. })
+        ));
+        assert!(matches!(
+            resolve(Owner, &strings(&["run:*", "admin:*"])),
+            Err(ApiKeyError::UnknownPermission { permission }) if permission == "admin:*"
+        ));
+        let many: Vec<String> = (0..51).map(|i| format!("run:w{i}")).collect();
+        assert!(matches!(
+            resolve(Owner, &many),
+            Err(ApiKeyError::InvalidPermissionCount { max: 50 })
+        ));
+    }
+
+    #[test]
+    fn worker_ids() {
+        assert!(is_worker_id("business-builder_2"));
+        assert!(!is_worker_id(""));
+        assert!(!is_worker_id("Worker"));
+        assert!(!is_worker_id("a/b"));
+        assert!(is_worker_id(&"a".repeat(100)));
+        assert!(!is_worker_id(&"a".repeat(101)));
+    }
+}

@@ -1,0 +1,359 @@
+//! The key itself: its shape, its checksum, and the keyed digest that is all the database keeps.
+//!
+//! # Shape
+//!
+//! ```text
+//! acc_live_<43 chars: base64url, no padding, of 32 random bytes>_<8 lowercase hex: CRC32>
+//! ```
+//!
+//! 61 characters in all. The CRC32 covers everything before the last `_`, so a scanner (or
+//! [`parse_presented_key`]) can tell a real key from a typo or a truncated paste without a
+//! database round trip. The CRC is not a security measure: the 256 random bits are.
+//!
+//! # Storage
+//!
+//! Only `HMAC-SHA-256(pepper, whole key)` is stored (hex, under a unique index), plus the first
+//! [`KEY_PREFIX_LEN`] characters for display. A fast keyed hash suffices because keys are
+//! high-entropy and server-generated (unlike passwords); the pepper, kept outside the
+//! database, makes a stolen table useless for checking guesses offline.
+
+use super::ApiKeyError;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// What every key starts with: the product and the environment, for secret scanners.
+pub const KEY_PREFIX: &str = "acc_live_";
+/// Random bytes in a key.
+pub const RANDOM_BYTES: usize = 32;
+/// Characters of base64url (no padding) that encode [`RANDOM_BYTES`].
+const BODY_LEN: usize = 43;
+/// Hex digits of the CRC32 checksum.
+const CHECKSUM_LEN: usize = 8;
+/// Length of every key.
+pub const KEY_LEN: usize = KEY_PREFIX.len() + BODY_LEN + 1 + CHECKSUM_LEN;
+/// Characters of the key stored and shown to identify it (`acc_live_` plus 7 random ones).
+pub const KEY_PREFIX_LEN: usize = 16;
+/// Shortest accepted pepper.
+pub const MIN_PEPPER_LEN: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A newly generated key, shown to its owner exactly once.
+///
+/// It has no `Display`, no `Clone` and a redacted `Debug`, so it cannot end up in a log line
+/// or an error by accident; [`PlaintextApiKey::expose`] is the one deliberate way out.
+pub struct PlaintextApiKey(String);
+
+impl PlaintextApiKey {
+    /// A fresh key from the operating system's random source.
+    pub fn generate() -> Result<Self, ApiKeyError> {
+        let mut random = [0u8; RANDOM_BYTES];
+        getrandom::fill(&mut random).map_err(|_| ApiKeyError::RandomnessUnavailable)?;
+        Ok(Self::from_random(&random))
+    }
+
+    /// The key made of these random bytes (tests use fixed bytes).
+    pub(crate) fn from_random(random: &[u8; RANDOM_BYTES]) -> Self {
+        let mut key = String::with_capacity(KEY_LEN);
+        key.push_str(KEY_PREFIX);
+        key.push_str(&URL_SAFE_NO_PAD.encode(random));
+        let checksum = crc32fast::hash(key.as_bytes());
+        key.push('_');
+        key.push_str(&format!("{checksum:08x}"));
+        Self(key)
+    }
+
+    /// The secret itself, for the one response that hands it to its owner.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The non-secret display prefix (the first [`KEY_PREFIX_LEN`] characters).
+    pub fn prefix(&self) -> &str {
+        key_prefix(&self.0)
+    }
+}
+
+impl std::fmt::Debug for PlaintextApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PlaintextApiKey(<redacted>)")
+    }
+}
+
+/// A presented key that has the right shape and checksum; still unverified against storage.
+///
+/// Borrowed from the request; `Debug` shows only the display prefix.
+#[derive(Clone, Copy)]
+pub struct PresentedApiKey<'a>(&'a str);
+
+impl<'a> PresentedApiKey<'a> {
+    /// The key as presented (needed to compute its digest).
+    pub fn expose(&self) -> &'a str {
+        self.0
+    }
+
+    /// The non-secret display prefix.
+    pub fn prefix(&self) -> &'a str {
+        key_prefix(self.0)
+    }
+}
+
+impl std::fmt::Debug for PresentedApiKey<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PresentedApiKey({}…<redacted>)", self.prefix())
+    }
+}
+
+/// The first [`KEY_PREFIX_LEN`] characters of a well-formed key (all ASCII).
+fn key_prefix(key: &str) -> &str {
+    key.get(..KEY_PREFIX_LEN).unwrap_or(key)
+}
+
+/// Checks prefix, length, alphabet and checksum: everything that needs no database.
+///
+/// The key must be exactly as issued (no surrounding spaces; the API layer strips the
+/// `Bearer ` scheme). Any failure is [`ApiKeyError::Malformed`], which never echoes the input.
+pub fn parse_presented_key(presented: &str) -> Result<PresentedApiKey<'_>, ApiKeyError> {
+    if presented.len() != KEY_LEN || !presented.is_ascii() {
+        return Err(ApiKeyError::Malformed);
+    }
+    let Some(rest) = presented.strip_prefix(KEY_PREFIX) else {
+        return Err(ApiKeyError::Malformed);
+    };
+    // Fixed positions: the body's alphabet includes `_`, so splitting on it would be wrong.
+    let (body, tail) = rest.split_at(BODY_LEN);
+    let Some(checksum) = tail.strip_prefix('_') else {
+        return Err(ApiKeyError::Malformed);
+    };
+    let body_ok = body
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let checksum_ok = checksum
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    if !body_ok || !checksum_ok {
+        return Err(ApiKeyError::Malformed);
+    }
+    // Canonical encoding only (the last character carries 2 unused bits that must be zero).
+    if URL_SAFE_NO_PAD
+        .decode(body)
+        .map_or(true, |bytes| bytes.len() != RANDOM_BYTES)
+    {
+        return Err(ApiKeyError::Malformed);
+    }
+    let signed = &presented[..KEY_PREFIX.len() + BODY_LEN];
+    let expected = format!("{:08x}", crc32fast::hash(signed.as_bytes()));
+    if expected != checksum {
+        return Err(ApiKeyError::Malformed);
+    }
+    Ok(PresentedApiKey(presented))
+}
+
+/// The server-side secret of the keyed digest. Lives in configuration, never in the database.
+///
+/// Changing it invalidates every stored digest (no key would verify any more), so it is
+/// rotated only together with a re-issue of all keys.
+#[derive(Clone)]
+pub struct ApiKeyPepper {
+    /// HMAC keyed once; each digest starts from a clone of this state.
+    mac: HmacSha256,
+}
+
+/// The pepper given was too short to be a secret.
+#[derive(Debug, thiserror::Error)]
+#[error("the API-key pepper must be at least {MIN_PEPPER_LEN} bytes of random data (got {len})")]
+pub struct PepperTooShort {
+    /// Bytes given.
+    pub len: usize,
+}
+
+impl ApiKeyPepper {
+    /// A pepper from at least [`MIN_PEPPER_LEN`] secret bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PepperTooShort> {
+        if bytes.len() < MIN_PEPPER_LEN {
+            return Err(PepperTooShort { len: bytes.len() });
+        }
+        // HMAC takes keys of any length; this cannot fail, but is not unwrapped.
+        let mac =
+            HmacSha256::new_from_slice(bytes).map_err(|_| PepperTooShort { len: bytes.len() })?;
+        Ok(Self { mac })
+    }
+}
+
+impl std::fmt::Debug for ApiKeyPepper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKeyPepper(<redacted>)")
+    }
+}
+
+/// The stored form of a key: lowercase hex of `HMAC-SHA-256(pepper, key)`, 64 characters.
+pub fn digest(pepper: &ApiKeyPepper, key: &str) -> String {
+    let mut mac = pepper.mac.clone();
+    mac.update(key.as_bytes());
+    let bytes = mac.finalize().into_bytes();
+    let mut hex = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        hex.push(char::from(HEX[usize::from(byte >> 4)]));
+        hex.push(char::from(HEX[usize::from(byte & 0x0f)]));
+    }
+    hex
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Compares two digests in time independent of where they differ.
+pub fn digests_match(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(byte: u8) -> PlaintextApiKey {
+        PlaintextApiKey::from_random(&[byte; RANDOM_BYTES])
+    }
+
+    fn pepper() -> ApiKeyPepper {
+        ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_generated_key_has_the_documented_shape_and_parses() {
+        let key = PlaintextApiKey::generate().unwrap();
+        let text = key.expose();
+        assert_eq!(text.len(), KEY_LEN);
+        assert_eq!(KEY_LEN, 61);
+        assert!(text.starts_with("acc_live_"));
+        assert_eq!(key.prefix().len(), 16);
+        assert!(text.starts_with(key.prefix()));
+        assert_eq!(&text[52..53], "_");
+        let parsed = parse_presented_key(text).unwrap();
+        assert_eq!(parsed.expose(), text);
+        assert_ne!(
+            PlaintextApiKey::generate().unwrap().expose(),
+            text,
+            "keys are random"
+        );
+    }
+
+    #[test]
+    fn fixed_bytes_give_a_fixed_key() {
+        let key = key(0);
+        let body = "A".repeat(43);
+        let signed = format!("acc_live_{body}");
+        let crc = crc32fast::hash(signed.as_bytes());
+        assert_eq!(key.expose(), format!("{signed}_{crc:08x}"));
+    }
+
+    #[test]
+    fn malformed_keys_are_refused() {
+        let good = key(0xAB).expose().to_owned();
+        let mut cases = vec![
+            String::new(),
+            "acc_live_".into(),
+            good[..60].into(),
+            format!("{good}0"),
+            format!(" {}", &good[1..]),
+            good.replacen("acc_live_", "acc_test_", 1),
+            good.replacen("acc_live_", "aos_live_", 1),
+            good.to_uppercase(),
+        ];
+        // A changed body character: the checksum no longer matches.
+        let mut flipped = good.clone().into_bytes();
+        flipped[20] = if flipped[20] == b'x' { b'y' } else { b'x' };
+        cases.push(String::from_utf8(flipped).unwrap());
+        // A changed checksum digit.
+        let mut bad_crc = good.clone().into_bytes();
+        bad_crc[60] = if bad_crc[60] == b'0' { b'1' } else { b'0' };
+        cases.push(String::from_utf8(bad_crc).unwrap());
+        // A character outside the alphabet, with a checksum that matches it.
+        let signed = format!("acc_live_{}+", "A".repeat(42));
+        cases.push(format!(
+            "{signed}_{:08x}",
+            crc32fast::hash(signed.as_bytes())
+        ));
+        // A non-canonical last character (unused bits set), checksum matching.
+        let signed = format!("acc_live_{}B", "A".repeat(42));
+        cases.push(format!(
+            "{signed}_{:08x}",
+            crc32fast::hash(signed.as_bytes())
+        ));
+        // The separator replaced.
+        cases.push(format!("{}-{}", &good[..52], &good[53..]));
+        // Multi-byte characters of the right byte length.
+        cases.push(format!("{}é{}", &good[..30], &good[32..]));
+        for case in cases {
+            assert!(
+                matches!(parse_presented_key(&case), Err(ApiKeyError::Malformed)),
+                "{case:?}"
+            );
+        }
+        assert!(parse_presented_key(&good).is_ok());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let key = key(1);
+        let debug = format!("{key:?}");
+        assert_eq!(debug, "PlaintextApiKey(<redacted>)");
+        let parsed = parse_presented_key(key.expose()).unwrap();
+        let debug = format!("{parsed:?}");
+        assert!(!debug.contains(&key.expose()[16..]), "{debug}");
+        assert!(debug.contains(key.prefix()));
+        let pepper = ApiKeyPepper::from_bytes(b"a-very-secret-pepper-of-32-bytes!!").unwrap();
+        let debug = format!("{pepper:?}");
+        assert_eq!(debug, "ApiKeyPepper(<redacted>)");
+    }
+
+    #[test]
+    fn the_pepper_must_be_long_enough() {
+        let short = ApiKeyPepper::from_bytes(&[1u8; 31]).unwrap_err();
+        assert_eq!(short.len, 31);
+        assert!(short.to_string().contains("at least 32 bytes"));
+        assert!(ApiKeyPepper::from_bytes(&[1u8; 32]).is_ok());
+    }
+
+    #[test]
+    fn the_digest_is_keyed_hex_hmac_sha256() {
+        let pepper = pepper();
+        let text = key(3);
+        let d = digest(&pepper, text.expose());
+        assert_eq!(d.len(), 64);
+        assert!(
+            d.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        let mut mac = HmacSha256::new_from_slice(&[7u8; 32]).unwrap();
+        mac.update(text.expose().as_bytes());
+        let expected: String = mac
+            .finalize()
+            .into_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(d, expected);
+        assert_eq!(d, digest(&pepper, text.expose()), "deterministic");
+        let other = ApiKeyPepper::from_bytes(&[8u8; 32]).unwrap();
+        assert_ne!(d, digest(&other, text.expose()), "the pepper matters");
+        assert!(digests_match(&d, &d.clone()));
+        assert!(!digests_match(&d, &d[..63]));
+        assert!(!digests_match(&d, &digest(&other, text.expose())));
+    }
+
+    #[test]
+    fn rfc_4231_case_6_vector() {
+        // A 131-byte key (longer than the block, so HMAC hashes it first).
+        let pepper = ApiKeyPepper::from_bytes(&[0xaa; 131]).unwrap();
+        assert_eq!(
+            digest(
+                &pepper,
+                "Test Using Larger Than Block-Size Key - Hash Key First"
+            ),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+}

@@ -1,0 +1,370 @@
+//! Account use cases: invitations, members and roles, profile, support, billing.
+
+use crate::operations::Operation;
+use crate::principal::{Actor, Principal};
+use crate::{Spine, SpineError};
+use account_engines::billing::{self, BillingSummary, Invoice};
+use account_engines::invitations::{self, Invitation, Invitee, IssuedInvitation};
+use account_engines::memberships::{self, Acting, Membership, RoleChange, User, UserFilter};
+use account_engines::profile::{self, Profile, ProfileUpdate, UserAccount};
+use account_engines::support_tickets::{self, OpenTicket, Ticket};
+use account_engines::types::{
+    InvitationId, InvitationStatus, MembershipRole, TenantId, TicketStatus, UserId,
+};
+use account_engines::{OffsetPage, Page};
+use serde_json::json;
+
+fn acting(principal: &Principal, operation: Operation) -> Result<Acting, SpineError> {
+    match principal.actor {
+        Actor::User { user_id, role } => Ok(Acting { user_id, role }),
+        Actor::ApiKey { .. } => Err(SpineError::forbidden(operation, "a signed-in member")),
+    }
+}
+
+impl Spine {
+    /// Invites `email` with `role`; the token in the result is shown once, for delivery.
+    pub async fn invite_user(
+        &self,
+        principal: &Principal,
+        email: &str,
+        role: MembershipRole,
+    ) -> Result<IssuedInvitation, SpineError> {
+        let operation = Operation::AccountInviteUser;
+        let actor = acting(principal, operation)?;
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let issued = invitations::invite(db, pepper, principal.tenant_id, actor, email, role, now).await?;
+            let after = json!({"email": issued.invitation.email, "role": issued.invitation.role, "expires_at": issued.invitation.expires_at});
+            self.audit(db, principal, operation, "invitation", &issued.invitation.id.to_string(), None, Some(after), now).await?;
+            Ok(issued)
+        })
+        .await
+    }
+
+    /// Sends a pending invitation again with a new token and expiry.
+    pub async fn resend_invitation(
+        &self,
+        principal: &Principal,
+        id: InvitationId,
+    ) -> Result<IssuedInvitation, SpineError> {
+        let operation = Operation::AccountResendInvitation;
+        let actor = acting(principal, operation)?;
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let issued =
+                invitations::resend(db, pepper, principal.tenant_id, actor, id, now).await?;
+            self.audit(
+                db,
+                principal,
+                operation,
+                "invitation",
+                &id.to_string(),
+                None,
+                Some(json!({"expires_at": issued.invitation.expires_at})),
+                now,
+            )
+            .await?;
+            Ok(issued)
+        })
+        .await
+    }
+
+    /// Revokes a pending invitation.
+    pub async fn revoke_invitation(
+        &self,
+        principal: &Principal,
+        id: InvitationId,
+    ) -> Result<Invitation, SpineError> {
+        let operation = Operation::AccountRevokeInvitation;
+        let actor = acting(principal, operation)?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let invitation = invitations::revoke(db, principal.tenant_id, actor, id, now).await?;
+            self.audit(
+                db,
+                principal,
+                operation,
+                "invitation",
+                &id.to_string(),
+                None,
+                Some(json!({"status": invitation.status})),
+                now,
+            )
+            .await?;
+            Ok(invitation)
+        })
+        .await
+    }
+
+    /// The tenant's invitations.
+    pub async fn list_invitations(
+        &self,
+        principal: &Principal,
+        status: Option<InvitationStatus>,
+        page: OffsetPage,
+    ) -> Result<Page<Invitation>, SpineError> {
+        let now = self.clock.now();
+        self.read_as(principal, Operation::AccountListInvitations, async |db| {
+            Ok(invitations::list(db, principal.tenant_id, status, page, now).await?)
+        })
+        .await
+    }
+
+    /// Accepts an invitation: the token is the only authority (no principal).
+    pub async fn accept_invitation(
+        &self,
+        tenant: TenantId,
+        id: InvitationId,
+        token: &str,
+        invitee: Invitee,
+    ) -> Result<Membership, SpineError> {
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        self.write(async |db| {
+            let membership =
+                invitations::accept(db, pepper, tenant, id, token, invitee.clone(), now).await?;
+            let principal = Principal {
+                tenant_id: tenant,
+                actor: Actor::User {
+                    user_id: membership.user_id,
+                    role: membership.role,
+                },
+                request: Default::default(),
+            };
+            let after = json!({"user_id": membership.user_id, "role": membership.role});
+            self.audit(
+                db,
+                &principal,
+                Operation::AccountAcceptInvitation,
+                "invitation",
+                &id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
+            Ok(membership)
+        })
+        .await
+    }
+
+    /// The tenant's users with their roles.
+    pub async fn list_users(
+        &self,
+        principal: &Principal,
+        filter: UserFilter,
+        page: OffsetPage,
+    ) -> Result<Page<User>, SpineError> {
+        self.read_as(principal, Operation::AccountListUsers, async |db| {
+            Ok(memberships::list_users(db, principal.tenant_id, filter, page).await?)
+        })
+        .await
+    }
+
+    /// Changes a member's role (owners only; never their own; never the last owner's).
+    pub async fn change_role(
+        &self,
+        principal: &Principal,
+        user: UserId,
+        role: MembershipRole,
+    ) -> Result<RoleChange, SpineError> {
+        let operation = Operation::AccountChangeRole;
+        let actor = acting(principal, operation)?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let change =
+                memberships::change_role(db, principal.tenant_id, actor, user, role, now).await?;
+            let (before, after) = (
+                json!({"role": change.previous}),
+                json!({"role": change.membership.role}),
+            );
+            self.audit(
+                db,
+                principal,
+                operation,
+                "membership",
+                &user.to_string(),
+                Some(before),
+                Some(after),
+                now,
+            )
+            .await?;
+            Ok(change)
+        })
+        .await
+    }
+
+    /// Removes a member (or lets one leave); the last owner stays.
+    pub async fn remove_user(
+        &self,
+        principal: &Principal,
+        user: UserId,
+    ) -> Result<Membership, SpineError> {
+        let operation = Operation::AccountRemoveUser;
+        let actor = acting(principal, operation)?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let removed = memberships::remove_member(db, principal.tenant_id, actor, user).await?;
+            self.audit(
+                db,
+                principal,
+                operation,
+                "membership",
+                &user.to_string(),
+                Some(json!({"role": removed.role})),
+                None,
+                now,
+            )
+            .await?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    /// Hands ownership to another member; the caller becomes an admin.
+    pub async fn transfer_ownership(
+        &self,
+        principal: &Principal,
+        new_owner: UserId,
+    ) -> Result<(Membership, Membership), SpineError> {
+        let operation = Operation::AccountTransferOwnership;
+        let actor = acting(principal, operation)?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let pair =
+                memberships::transfer_ownership(db, principal.tenant_id, actor, new_owner, now)
+                    .await?;
+            self.audit(
+                db,
+                principal,
+                operation,
+                "membership",
+                &new_owner.to_string(),
+                None,
+                Some(json!({"new_owner": new_owner})),
+                now,
+            )
+            .await?;
+            Ok(pair)
+        })
+        .await
+    }
+
+    /// The caller's profile in the tenant.
+    pub async fn get_profile(&self, principal: &Principal) -> Result<Profile, SpineError> {
+        let operation = Operation::AccountGetProfile;
+        let actor = acting(principal, operation)?;
+        self.read_as(principal, operation, async |db| {
+            Ok(profile::get_profile(db, principal.tenant_id, actor.user_id).await?)
+        })
+        .await
+    }
+
+    /// Updates the caller's profile.
+    pub async fn update_profile(
+        &self,
+        principal: &Principal,
+        update: ProfileUpdate,
+    ) -> Result<UserAccount, SpineError> {
+        let operation = Operation::AccountUpdateProfile;
+        let actor = acting(principal, operation)?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let account = profile::update_profile(
+                db,
+                principal.tenant_id,
+                actor.user_id,
+                update.clone(),
+                now,
+            )
+            .await?;
+            let after = json!({"name": account.name, "time_zone": account.time_zone});
+            self.audit(
+                db,
+                principal,
+                operation,
+                "user",
+                &actor.user_id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
+            Ok(account)
+        })
+        .await
+    }
+
+    /// Opens a support ticket as the caller.
+    pub async fn open_ticket(
+        &self,
+        principal: &Principal,
+        ticket: OpenTicket,
+    ) -> Result<Ticket, SpineError> {
+        let operation = Operation::SupportOpenTicket;
+        let actor = acting(principal, operation)?;
+        let now = self.clock.now();
+        self.write_as(principal, operation, async |db| {
+            let opened = support_tickets::open_ticket(
+                db,
+                principal.tenant_id,
+                actor.user_id,
+                ticket.clone(),
+                now,
+            )
+            .await?;
+            let after = json!({"category": opened.category, "priority": opened.priority});
+            self.audit(
+                db,
+                principal,
+                operation,
+                "support_ticket",
+                &opened.id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
+            Ok(opened)
+        })
+        .await
+    }
+
+    /// The tenant's tickets.
+    pub async fn list_tickets(
+        &self,
+        principal: &Principal,
+        status: Option<TicketStatus>,
+        page: OffsetPage,
+    ) -> Result<Page<Ticket>, SpineError> {
+        self.read_as(principal, Operation::SupportListTickets, async |db| {
+            Ok(support_tickets::list_tickets(db, principal.tenant_id, status, page).await?)
+        })
+        .await
+    }
+
+    /// The billing summary from stored data.
+    pub async fn billing_summary(
+        &self,
+        principal: &Principal,
+    ) -> Result<BillingSummary, SpineError> {
+        self.read_as(principal, Operation::BillingSummary, async |db| {
+            Ok(billing::summary(db, principal.tenant_id).await?)
+        })
+        .await
+    }
+
+    /// The tenant's invoices.
+    pub async fn list_invoices(
+        &self,
+        principal: &Principal,
+        page: OffsetPage,
+    ) -> Result<Page<Invoice>, SpineError> {
+        self.read_as(principal, Operation::BillingInvoices, async |db| {
+            Ok(billing::invoices(db, principal.tenant_id, page).await?)
+        })
+        .await
+    }
+}

@@ -1,0 +1,178 @@
+//! API-key use cases: verify (which builds a principal), issue, list, revoke, rotate. The
+//! engine writes the audit rows of key changes inside the same transaction.
+
+use crate::operations::Operation;
+use crate::principal::{Actor, Principal, RequestMeta};
+use crate::{DomainEvent, Spine, SpineError};
+use account_engines::api_keys::{
+    self, APIKeySnapshot, IssueKeyRequest, IssuedKey, KeyActor, RevokedKey, RotatedKey,
+};
+use account_engines::types::ApiKeyId;
+use account_engines::{OffsetPage, Page};
+use chrono::TimeDelta;
+
+pub use account_engines::api_keys::{ApiKeyError, PlaintextApiKey};
+
+/// What a new key may do; tenant and issuer come from the principal.
+#[derive(Clone, Debug, Default)]
+pub struct IssueKey {
+    /// Label.
+    pub name: String,
+    /// Permissions; empty means `run:*`, `read:*` capped to the issuer's role.
+    pub permissions: Vec<String>,
+    /// Workers it may run; `None` means all.
+    pub allowed_workers: Option<Vec<String>>,
+    /// Requests per minute.
+    pub rate_limit_rpm: Option<i32>,
+    /// Concurrent runs.
+    pub max_concurrent_runs: Option<i32>,
+    /// Expiry.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+fn key_actor(principal: &Principal) -> KeyActor {
+    match &principal.actor {
+        Actor::User { user_id, role } => KeyActor {
+            user_id: Some(*user_id),
+            role: *role,
+        },
+        // A key holding `keys:manage` acts with the admin role's ceiling.
+        Actor::ApiKey { .. } => KeyActor {
+            user_id: None,
+            role: account_engines::types::MembershipRole::Admin,
+        },
+    }
+}
+
+impl Spine {
+    /// Verifies a presented key and returns the principal it acts as. Malformed keys are
+    /// refused before any database access; last use is recorded at most once a minute.
+    pub async fn authenticate_api_key(
+        &self,
+        presented: &str,
+        request: RequestMeta,
+    ) -> Result<Principal, SpineError> {
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        let verified = self
+            .read(async |db| {
+                Ok::<_, SpineError>(
+                    api_keys::verify_api_key(db, pepper, presented, None, None, now).await?,
+                )
+            })
+            .await?;
+        Ok(Principal {
+            tenant_id: verified.tenant_id,
+            actor: Actor::ApiKey {
+                key_id: verified.key_id,
+                permissions: verified.permissions,
+                allowed_workers: verified.allowed_workers,
+                max_concurrent_runs: verified.max_concurrent_runs,
+            },
+            request,
+        })
+    }
+
+    /// Issues a key for the principal's tenant; the plaintext is in the result, once.
+    pub async fn issue_api_key(
+        &self,
+        principal: &Principal,
+        request: IssueKey,
+    ) -> Result<IssuedKey, SpineError> {
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        let issued = self
+            .write_as(principal, Operation::ApiKeysIssue, async |db| {
+                let request = IssueKeyRequest {
+                    tenant_id: principal.tenant_id,
+                    issuer: key_actor(principal),
+                    name: request.name.clone(),
+                    permissions: request.permissions.clone(),
+                    allowed_workers: request.allowed_workers.clone(),
+                    rate_limit_rpm: request.rate_limit_rpm,
+                    max_concurrent_runs: request.max_concurrent_runs,
+                    expires_at: request.expires_at,
+                };
+                Ok(api_keys::issue_api_key(db, pepper, request, now).await?)
+            })
+            .await?;
+        self.events.publish(&DomainEvent::ApiKeyIssued {
+            tenant_id: principal.tenant_id,
+            key_id: issued.key.id,
+        });
+        Ok(issued)
+    }
+
+    /// The tenant's keys.
+    pub async fn list_api_keys(
+        &self,
+        principal: &Principal,
+        include_revoked: bool,
+        page: OffsetPage,
+    ) -> Result<Page<APIKeySnapshot>, SpineError> {
+        self.read_as(principal, Operation::ApiKeysList, async |db| {
+            Ok(api_keys::list_api_keys(db, principal.tenant_id, include_revoked, page).await?)
+        })
+        .await
+    }
+
+    /// Revokes a key of the tenant (idempotent).
+    pub async fn revoke_api_key(
+        &self,
+        principal: &Principal,
+        key_id: ApiKeyId,
+        reason: &str,
+    ) -> Result<RevokedKey, SpineError> {
+        let now = self.clock.now();
+        let revoked = self
+            .write_as(principal, Operation::ApiKeysRevoke, async |db| {
+                Ok(api_keys::revoke_api_key(
+                    db,
+                    principal.tenant_id,
+                    key_id,
+                    key_actor(principal),
+                    reason,
+                    now,
+                )
+                .await?)
+            })
+            .await?;
+        if !revoked.already_revoked {
+            self.events.publish(&DomainEvent::ApiKeyRevoked {
+                tenant_id: principal.tenant_id,
+                key_id,
+            });
+        }
+        Ok(revoked)
+    }
+
+    /// Rotates a key: a new key now, the old one working until the grace period ends.
+    pub async fn rotate_api_key(
+        &self,
+        principal: &Principal,
+        key_id: ApiKeyId,
+        grace: TimeDelta,
+    ) -> Result<RotatedKey, SpineError> {
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        let rotated = self
+            .write_as(principal, Operation::ApiKeysRotate, async |db| {
+                Ok(api_keys::rotate_api_key(
+                    db,
+                    pepper,
+                    principal.tenant_id,
+                    key_id,
+                    key_actor(principal),
+                    grace,
+                    now,
+                )
+                .await?)
+            })
+            .await?;
+        self.events.publish(&DomainEvent::ApiKeyIssued {
+            tenant_id: principal.tenant_id,
+            key_id: rotated.issued.key.id,
+        });
+        Ok(rotated)
+    }
+}
