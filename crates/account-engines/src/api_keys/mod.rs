@@ -765,8 +765,10 @@ pub async fn verify_api_key(
         .fetch_api_key_by_digest(&digest)
         .await?
         .ok_or(ApiKeyError::InvalidKey)?;
-    // The digest lookup is an index equality match, so this is defence in depth: the stored
-    // key must also carry the prefix of the key presented.
+    // The unique-index equality lookup is the match: `KeyWithTenant` carries no digest, so
+    // the stored one cannot be compared again here. As defence in depth the row must carry the
+    // presented key's prefix; `digests_match` is ready for the stored digest if the driver
+    // ever returns it.
     if !secret::digests_match(&found.key.key_prefix, presented.prefix()) {
         return Err(ApiKeyError::InvalidKey);
     }
