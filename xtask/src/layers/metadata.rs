@@ -1,98 +1,104 @@
 //! The slice of `cargo metadata` the linter reads: packages, their declared dependencies and
 //! targets, workspace membership and the resolved dependency graph.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context as _, Result, bail};
 use serde::Deserialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// `cargo metadata --format-version 1` output, reduced to what the rules need.
 #[derive(Debug, Deserialize)]
-pub struct Metadata {
+pub(crate) struct Metadata {
     /// Every package in the graph: members, path packages and registry crates.
-    pub packages: Vec<Package>,
+    pub(crate) packages: Vec<Package>,
     /// Package ids of the workspace members.
-    pub workspace_members: Vec<String>,
+    pub(crate) workspace_members: Vec<String>,
     /// The resolved graph (absent with `--no-deps`).
-    pub resolve: Option<Resolve>,
+    pub(crate) resolve: Option<Resolve>,
     /// The workspace root directory.
-    pub workspace_root: PathBuf,
+    pub(crate) workspace_root: PathBuf,
     /// `[workspace.metadata]` of the root manifest.
     #[serde(default)]
-    pub metadata: Option<serde_json::Value>,
+    pub(crate) metadata: Option<serde_json::Value>,
+    /// Why cargo could not resolve the graph, when it could not (a dependency cycle): the
+    /// metadata then holds the declared dependencies only, and `resolve` is absent.
+    #[serde(skip)]
+    pub(crate) unresolved: Option<String>,
 }
 
 /// One package.
 #[derive(Debug, Deserialize)]
-pub struct Package {
+pub(crate) struct Package {
     /// Package name, e.g. `account-drivers`.
-    pub name: String,
+    pub(crate) name: String,
     /// Package id, unique in the graph.
-    pub id: String,
+    pub(crate) id: String,
     /// Path of its `Cargo.toml`.
-    pub manifest_path: PathBuf,
+    pub(crate) manifest_path: PathBuf,
     /// Declared dependencies, one entry per declaration (a crate may be both normal and dev).
-    pub dependencies: Vec<Dependency>,
+    pub(crate) dependencies: Vec<Dependency>,
     /// Build targets (lib, bin, test, bench, example, custom-build).
-    pub targets: Vec<Target>,
+    pub(crate) targets: Vec<Target>,
 }
 
 /// One declared dependency.
 #[derive(Debug, Deserialize)]
-pub struct Dependency {
+pub(crate) struct Dependency {
     /// The depended-on package's name.
-    pub name: String,
+    pub(crate) name: String,
     /// `None` for normal, `dev` or `build`.
-    pub kind: Option<String>,
-    /// The name it is imported under, if renamed.
-    pub rename: Option<String>,
+    pub(crate) kind: Option<String>,
+    /// The key it is declared under, when that differs from the package name.
+    pub(crate) rename: Option<String>,
 }
 
 /// One build target of a package.
 #[derive(Debug, Deserialize)]
-pub struct Target {
-    /// Kinds, e.g. `["lib"]`, `["bin"]`, `["test"]`.
-    pub kind: Vec<String>,
+pub(crate) struct Target {
+    /// Kinds, e.g. `["lib"]`, `["bin"]`, `["test"]`, `["custom-build"]`.
+    pub(crate) kind: Vec<String>,
+    /// Crate name of the target (`-` already replaced by `_` for libs).
+    pub(crate) name: String,
     /// Root source file.
-    pub src_path: PathBuf,
+    pub(crate) src_path: PathBuf,
 }
 
 /// The resolved graph.
 #[derive(Debug, Deserialize)]
-pub struct Resolve {
+pub(crate) struct Resolve {
     /// One node per package.
-    pub nodes: Vec<Node>,
+    pub(crate) nodes: Vec<Node>,
 }
 
 /// A package's resolved dependencies.
 #[derive(Debug, Deserialize)]
-pub struct Node {
+pub(crate) struct Node {
     /// Package id.
-    pub id: String,
+    pub(crate) id: String,
     /// Resolved dependencies.
-    pub deps: Vec<NodeDep>,
+    pub(crate) deps: Vec<NodeDep>,
 }
 
 /// One resolved dependency edge.
 #[derive(Debug, Deserialize)]
-pub struct NodeDep {
+pub(crate) struct NodeDep {
     /// Package id of the dependency.
-    pub pkg: String,
+    pub(crate) pkg: String,
     /// The kinds the edge exists for.
-    pub dep_kinds: Vec<DepKind>,
+    pub(crate) dep_kinds: Vec<DepKind>,
 }
 
 /// The kind of a resolved edge.
 #[derive(Debug, Deserialize)]
-pub struct DepKind {
+pub(crate) struct DepKind {
     /// `None` for normal, `dev` or `build`.
-    pub kind: Option<String>,
+    pub(crate) kind: Option<String>,
 }
 
-/// Which section a dependency is declared in; reported separately.
+/// Which section a dependency is declared in; the rules report each kind separately.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum EdgeKind {
+pub(crate) enum EdgeKind {
     /// `[dependencies]`
     Normal,
     /// `[dev-dependencies]`
@@ -103,7 +109,7 @@ pub enum EdgeKind {
 
 impl EdgeKind {
     /// Parses cargo's `kind` field.
-    pub fn from_cargo(kind: Option<&str>) -> Self {
+    pub(crate) fn from_cargo(kind: Option<&str>) -> Self {
         match kind {
             Some("dev") => EdgeKind::Dev,
             Some("build") => EdgeKind::Build,
@@ -111,8 +117,8 @@ impl EdgeKind {
         }
     }
 
-    /// How the report names the edge.
-    pub fn label(self) -> &'static str {
+    /// How the report names a dependency of this kind.
+    pub(crate) fn label(self) -> &'static str {
         match self {
             EdgeKind::Normal => "dependency",
             EdgeKind::Dev => "dev-dependency",
@@ -120,7 +126,8 @@ impl EdgeKind {
         }
     }
 
-    fn section_suffix(self) -> &'static str {
+    /// The last word of the manifest section (`[target.'cfg(unix)'.dev-dependencies]`).
+    pub(crate) fn section(self) -> &'static str {
         match self {
             EdgeKind::Normal => "dependencies",
             EdgeKind::Dev => "dev-dependencies",
@@ -130,40 +137,38 @@ impl EdgeKind {
 }
 
 impl Metadata {
-    /// Runs `cargo metadata` offline on the workspace of `manifest_path` (or the current one).
-    pub fn load(manifest_path: Option<&Path>) -> Result<Self> {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let mut command = Command::new(cargo);
-        command.args(["metadata", "--format-version", "1", "--offline"]);
-        if let Some(path) = manifest_path {
-            command.arg("--manifest-path").arg(path);
+    /// Runs `cargo metadata` offline on the workspace of `manifest_path` (a `Cargo.toml` or
+    /// the directory holding one), or of the current directory.
+    ///
+    /// A dependency cycle makes cargo refuse to resolve the graph, yet a cycle between layers
+    /// is exactly what the linter should explain; so on a cycle it falls back to the declared
+    /// dependencies (`--no-deps`) and records why in [`Metadata::unresolved`].
+    pub(crate) fn load(manifest_path: Option<&Path>) -> Result<Self> {
+        let manifest = manifest_path.map(|path| {
+            if path.is_dir() {
+                path.join("Cargo.toml")
+            } else {
+                path.to_path_buf()
+            }
+        });
+        match cargo_metadata(manifest.as_deref(), false)? {
+            Ok(metadata) => Ok(metadata),
+            Err(error) if error.contains("cyclic package dependency") => {
+                let mut metadata = cargo_metadata(manifest.as_deref(), true)?
+                    .map_err(|e| anyhow::anyhow!("`cargo metadata --offline` failed:\n{e}"))?;
+                let summary = error.lines().next().unwrap_or_default();
+                let summary = summary
+                    .trim_start_matches("error: ")
+                    .trim_end_matches(" Cycle:");
+                metadata.unresolved = Some(summary.to_owned());
+                Ok(metadata)
+            }
+            Err(error) => bail!("`cargo metadata --offline` failed:\n{error}"),
         }
-        let output = command.output().context("running cargo metadata")?;
-        if !output.status.success() {
-            bail!(
-                "cargo metadata failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        }
-        serde_json::from_slice(&output.stdout).context("parsing cargo metadata output")
-    }
-
-    /// The workspace members, by name.
-    pub fn members(&self) -> BTreeMap<&str, &Package> {
-        self.packages
-            .iter()
-            .filter(|p| self.workspace_members.contains(&p.id))
-            .map(|p| (p.name.as_str(), p))
-            .collect()
-    }
-
-    /// The package with this id.
-    pub fn package(&self, id: &str) -> Option<&Package> {
-        self.packages.iter().find(|p| p.id == id)
     }
 
     /// A path relative to the workspace root, with `/` separators, for the report.
-    pub fn relative(&self, path: &Path) -> String {
+    pub(crate) fn relative(&self, path: &Path) -> String {
         path.strip_prefix(&self.workspace_root)
             .unwrap_or(path)
             .to_string_lossy()
@@ -171,96 +176,159 @@ impl Metadata {
     }
 }
 
+/// Runs `cargo metadata`; the inner `Err` is cargo's own error message.
+fn cargo_metadata(manifest: Option<&Path>, no_deps: bool) -> Result<Result<Metadata, String>> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(["metadata", "--format-version", "1", "--offline"]);
+    if no_deps {
+        command.arg("--no-deps");
+    }
+    if let Some(manifest) = manifest {
+        command.arg("--manifest-path").arg(manifest);
+    }
+    let output = command.output().context("could not run `cargo metadata`")?;
+    if !output.status.success() {
+        return Ok(Err(String::from_utf8_lossy(&output.stderr)
+            .trim_end()
+            .to_owned()));
+    }
+    let metadata = serde_json::from_slice(&output.stdout)
+        .context("could not parse `cargo metadata` output")?;
+    Ok(Ok(metadata))
+}
+
+/// Lookups over [`Metadata`] that the rules share, built once.
+pub(crate) struct Graph<'m> {
+    /// The metadata itself.
+    pub(crate) metadata: &'m Metadata,
+    /// Workspace members by name, in name order.
+    pub(crate) members: BTreeMap<&'m str, &'m Package>,
+    by_id: HashMap<&'m str, &'m Package>,
+    lib_names: HashMap<&'m str, &'m str>,
+}
+
+impl<'m> Graph<'m> {
+    /// Indexes `metadata`.
+    pub(crate) fn new(metadata: &'m Metadata) -> Self {
+        let by_id: HashMap<&str, &Package> = metadata
+            .packages
+            .iter()
+            .map(|p| (p.id.as_str(), p))
+            .collect();
+        let members = metadata
+            .workspace_members
+            .iter()
+            .filter_map(|id| by_id.get(id.as_str()))
+            .map(|p| (p.name.as_str(), *p))
+            .collect();
+        let lib_names = metadata
+            .packages
+            .iter()
+            .filter_map(|p| p.library().map(|lib| (p.name.as_str(), lib.name.as_str())))
+            .collect();
+        Graph {
+            metadata,
+            members,
+            by_id,
+            lib_names,
+        }
+    }
+
+    /// The package with this id.
+    pub(crate) fn package(&self, id: &str) -> Option<&'m Package> {
+        self.by_id.get(id).copied()
+    }
+
+    /// Whether `name` is a workspace member.
+    pub(crate) fn is_member(&self, name: &str) -> bool {
+        self.members.contains_key(name)
+    }
+
+    /// The identifier code uses for `dependency`: its rename, else the library name of the
+    /// package (which may differ from the package name), else the name with `-` as `_`.
+    pub(crate) fn code_name(&self, dependency: &Dependency) -> String {
+        if let Some(rename) = &dependency.rename {
+            return rename.replace('-', "_");
+        }
+        self.lib_names.get(dependency.name.as_str()).map_or_else(
+            || dependency.name.replace('-', "_"),
+            |lib| (*lib).to_owned(),
+        )
+    }
+
+    /// Normal-kind (linked) dependencies of each package id, in name order so searches over
+    /// them are deterministic.
+    pub(crate) fn normal_edges(&self) -> HashMap<&'m str, Vec<&'m str>> {
+        let Some(resolve) = &self.metadata.resolve else {
+            return HashMap::new();
+        };
+        resolve
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut deps: Vec<&str> = node
+                    .deps
+                    .iter()
+                    .filter(|d| d.dep_kinds.iter().any(|k| k.kind.is_none()))
+                    .map(|d| d.pkg.as_str())
+                    .collect();
+                deps.sort_by_key(|id| (self.package(id).map(|p| p.name.as_str()), *id));
+                (node.id.as_str(), deps)
+            })
+            .collect()
+    }
+
+    /// Every edge of the resolved graph, whatever its kind, as (parent, child, whether it is
+    /// a normal edge).
+    pub(crate) fn all_edges(&self) -> impl Iterator<Item = (&'m Package, &'m Package, bool)> + '_ {
+        self.metadata
+            .resolve
+            .iter()
+            .flat_map(|r| &r.nodes)
+            .filter_map(|node| Some((self.package(&node.id)?, &node.deps)))
+            .flat_map(move |(parent, deps)| {
+                deps.iter().filter_map(move |d| {
+                    let normal = d.dep_kinds.iter().any(|k| k.kind.is_none());
+                    Some((parent, self.package(&d.pkg)?, normal))
+                })
+            })
+    }
+}
+
 impl Package {
     /// The directory holding the package's `Cargo.toml`.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.manifest_path.parent().unwrap_or(Path::new("."))
     }
 
-    /// The crate root that carries the layer header: the lib target, else the first bin.
-    pub fn root_source(&self) -> Option<&Path> {
-        let by_kind = |kind: &str| {
-            self.targets
+    /// The library (or proc-macro) target, if the package has one.
+    pub(crate) fn library(&self) -> Option<&Target> {
+        self.targets.iter().find(|t| {
+            t.kind
                 .iter()
-                .find(|t| t.kind.iter().any(|k| k == kind))
-                .map(|t| t.src_path.as_path())
-        };
-        by_kind("lib")
-            .or_else(|| by_kind("proc-macro"))
-            .or_else(|| by_kind("bin"))
+                .any(|k| k == "lib" || k == "proc-macro" || k.ends_with("lib"))
+        })
     }
 
-    /// The 1-based line declaring `dependency` in the section for `kind`, or 1 if not found
-    /// (e.g. inherited through a shape this scanner does not know).
-    pub fn dependency_line(&self, dependency: &str, kind: EdgeKind) -> usize {
-        std::fs::read_to_string(&self.manifest_path)
-            .map(|text| find_dependency_line(&text, dependency, kind))
-            .unwrap_or(1)
+    /// Whether the package is a procedural macro: its own dependencies run in the compiler,
+    /// never in the program that uses it.
+    pub(crate) fn is_proc_macro(&self) -> bool {
+        self.targets
+            .iter()
+            .any(|t| t.kind.iter().any(|k| k == "proc-macro"))
     }
-}
 
-/// Finds `name = ...` / `name.workspace = true` under a `[..dependencies]` header of the right
-/// kind (including `[target.'cfg(..)'.dependencies]`), or a `[dependencies.name]` table.
-fn find_dependency_line(manifest: &str, dependency: &str, kind: EdgeKind) -> usize {
-    let suffix = kind.section_suffix();
-    let mut in_section = false;
-    for (index, raw) in manifest.lines().enumerate() {
-        let line = raw.trim();
-        if let Some(header) = line.strip_prefix('[') {
-            let header = header.trim_end_matches(']').trim();
-            if header == format!("{suffix}.{dependency}")
-                || header.ends_with(&format!(".{suffix}.{dependency}"))
-            {
-                return index + 1;
-            }
-            in_section = header.rsplit('.').next() == Some(suffix);
-            continue;
+    /// The crate roots that must carry the layer header: the library's, or when there is
+    /// none, each binary's. A binary next to a library is that library's shell.
+    pub(crate) fn header_roots(&self) -> Vec<&Path> {
+        if let Some(lib) = self.library() {
+            return vec![lib.src_path.as_path()];
         }
-        if in_section {
-            let key = line
-                .split(|c: char| c == '=' || c == '.' || c.is_whitespace())
-                .next()
-                .unwrap_or("")
-                .trim_matches('"');
-            if key == dependency {
-                return index + 1;
-            }
-        }
-    }
-    1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MANIFEST: &str = r#"[package]
-name = "a"
-
-[dependencies]
-serde.workspace = true
-"b" = { path = "../b" }
-
-[dev-dependencies]
-serde = "1"
-
-[build-dependencies.cc]
-version = "1"
-
-[target.'cfg(unix)'.dependencies]
-libc = "0.2"
-"#;
-
-    #[test]
-    fn finds_the_declaring_line_by_kind() {
-        assert_eq!(find_dependency_line(MANIFEST, "serde", EdgeKind::Normal), 5);
-        assert_eq!(find_dependency_line(MANIFEST, "b", EdgeKind::Normal), 6);
-        assert_eq!(find_dependency_line(MANIFEST, "serde", EdgeKind::Dev), 9);
-        assert_eq!(find_dependency_line(MANIFEST, "cc", EdgeKind::Build), 11);
-        assert_eq!(find_dependency_line(MANIFEST, "libc", EdgeKind::Normal), 15);
-        assert_eq!(
-            find_dependency_line(MANIFEST, "missing", EdgeKind::Normal),
-            1
-        );
+        self.targets
+            .iter()
+            .filter(|t| t.kind.iter().any(|k| k == "bin"))
+            .map(|t| t.src_path.as_path())
+            .collect()
     }
 }

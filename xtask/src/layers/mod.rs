@@ -1,178 +1,196 @@
 //! `cargo xtask layers`: checks a workspace against its layer table.
 //!
 //! The table (`[workspace.metadata.layers]` in the root `Cargo.toml`) assigns every crate to a
-//! layer and says what each layer may use. The linter reads `cargo metadata` (offline) and the
-//! sources, and reports every violation, one per line as `file:line: rule: message`, then
-//! `N contracts kept, M broken`. Exit code 0 when clean, 1 on violations, 2 on usage errors.
+//! layer and says what each layer may use. The linter reads `cargo metadata --offline` and the
+//! crates' sources, runs every rule, and reports every violation, one per line as
+//! `file:line: rule: message`, then `N contracts kept, M broken`. `--help` lists the rules
+//! and the table's keys.
+//!
+//! Code map: `cli` parses the command line; `table`, `metadata`, `manifest` and `sources`
+//! read the inputs (`lexer` turns Rust code into tokens); `rules` holds one module per check
+//! and `deny` the deny.toml generator; `exceptions` filters the findings; `report` prints them.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // reporting is this module's job
 
+mod cli;
 mod deny;
-mod edges;
-mod externals;
-pub mod metadata;
-pub mod report;
+mod exceptions;
+mod lexer;
+mod manifest;
+mod metadata;
+mod report;
+mod rules;
 mod sources;
-pub mod table;
-mod unused;
+mod table;
+
+pub use cli::Options;
+pub use report::{Report, Violation};
+pub use rules::Rule;
 
 use anyhow::Result;
-use metadata::Metadata;
-use report::{Report, Violation};
-use std::path::PathBuf;
-use table::LayerTable;
+use cli::Request;
+use manifest::Manifests;
+use metadata::{Graph, Metadata};
+use sources::PackageSources;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use table::{LayerTable, TableLines};
 
-const HELP: &str = "\
-usage: cargo xtask layers [--manifest-path <Cargo.toml>] [--format text|json] [--write-deny]
+/// One rule's check: reads the workspace, adds contracts and violations to the report.
+type Check = fn(&Workspace<'_>, &mut Report);
 
-Checks the workspace against [workspace.metadata.layers] in its root Cargo.toml.
-
-options:
-  --manifest-path <path>  the workspace to check (default: this one)
-  --format text|json      `file:line: rule: message` lines (default), or JSON
-  --write-deny            regenerate the [bans] block of deny.toml from the table, then check
-
-rules (ids as printed; exceptions name them):
-  invalid-table        the table itself is malformed
-  undeclared-crate     a workspace crate is in no layer
-  layer-edge           a dependency climbs the stack, skips a closed layer, uses a side layer
-                       not in also_uses, an isolated crate, or a dev-only crate outside
-                       [dev-dependencies]; normal, dev and build dependencies are told apart
-  forbidden-external   a layer reaches a crate its forbidden_external lists, directly or through
-                       external crates (the shortest chain is printed); the search stops at
-                       workspace crates (checked on their own) and at external_parents
-  unused-dependency    a declared dependency is never named in the sources that could use it
-  layer-header         the crate root does not start with `//! Layer: <level> — <name>.`
-  banned-name          a crate, module file or item ends with a banned suffix (`_service`)
-  source-rule          per-layer text backstops: transaction-control (begin/commit/rollback),
-                       raw-sql (SQL string literals, raw statement calls)
-  deny-sync            deny.toml's generated [bans] block differs from the table
-  invalid-exception    an exception has no reason
-  stale-exception      an exception matches no violation
-";
-
-/// Shared state of one run: the inputs and the report the rules fill.
-pub struct Context<'a> {
-    /// `cargo metadata` of the workspace.
-    pub metadata: &'a Metadata,
-    /// Its layer table.
-    pub table: &'a LayerTable,
-    /// Violations found so far.
-    pub report: Report,
+/// What the rules read: the workspace, its table and its sources, each loaded once.
+pub(crate) struct Workspace<'a> {
+    /// `cargo metadata`, indexed.
+    pub(crate) graph: &'a Graph<'a>,
+    /// The layer table.
+    pub(crate) table: &'a LayerTable,
+    /// Each member's lexed sources, by crate name.
+    pub(crate) sources: BTreeMap<&'a str, PackageSources>,
+    /// Manifest texts, for line numbers.
+    pub(crate) manifests: Manifests,
 }
 
-impl Context<'_> {
-    fn table_layers(&self) -> &[table::Layer] {
-        &self.table.layers
-    }
-}
-
-/// Parsed command-line options.
-#[derive(Debug, Default)]
-pub struct Options {
-    /// The workspace to check.
-    pub manifest_path: Option<PathBuf>,
-    /// Print JSON instead of lines.
-    pub json: bool,
-    /// Regenerate deny.toml's block first.
-    pub write_deny: bool,
-}
-
-impl Options {
-    fn parse(args: &[String]) -> Result<Option<Self>, String> {
-        let mut options = Options::default();
-        let mut args = args.iter();
-        while let Some(arg) = args.next() {
-            match arg.as_str() {
-                "--manifest-path" => {
-                    let path = args.next().ok_or("--manifest-path needs a path")?;
-                    options.manifest_path = Some(PathBuf::from(path));
-                }
-                "--format" => match args.next().map(String::as_str) {
-                    Some("json") => options.json = true,
-                    Some("text") => options.json = false,
-                    other => return Err(format!("--format takes text or json, not {other:?}")),
-                },
-                "--write-deny" => options.write_deny = true,
-                "-h" | "--help" => return Ok(None),
-                other => return Err(format!("unknown option `{other}`")),
-            }
+impl<'a> Workspace<'a> {
+    /// Reads and lexes every member's sources.
+    fn load(graph: &'a Graph<'a>, table: &'a LayerTable) -> Self {
+        Workspace {
+            graph,
+            table,
+            sources: graph
+                .members
+                .iter()
+                .map(|(name, package)| (*name, PackageSources::load(package)))
+                .collect(),
+            manifests: Manifests::default(),
         }
-        Ok(Some(options))
+    }
+
+    /// `path` relative to the workspace root, as the report prints it.
+    pub(crate) fn relative(&self, path: &Path) -> String {
+        self.graph.metadata.relative(path)
     }
 }
 
-/// Entry point of `cargo xtask layers`; returns the exit code.
+/// Entry point of `cargo xtask layers`; returns the exit code (0 clean, 1 violations, 2 usage
+/// error or a workspace that cannot be read).
 pub fn run(args: &[String]) -> Result<u8> {
     let options = match Options::parse(args) {
-        Ok(Some(options)) => options,
-        Ok(None) => {
-            println!("{HELP}");
+        Ok(Request::Check(options)) => options,
+        Ok(Request::Help) => {
+            print!("{}", cli::help());
             return Ok(0);
         }
         Err(message) => {
-            eprintln!("{message}\n\n{HELP}");
+            eprintln!("error: {message}\n\n{}", cli::help());
             return Ok(2);
         }
     };
-    let report = check(&options)?;
+    let report = match check(&options) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return Ok(2);
+        }
+    };
     if options.json {
         print!("{}", report.to_json());
     } else {
         print!("{}", report.to_text());
     }
-    Ok(if report.violations.is_empty() { 0 } else { 1 })
+    for note in &report.notes {
+        eprintln!("warning: {note}");
+    }
+    // An incomplete check is not a clean one.
+    Ok(if report.violations.is_empty() && report.notes.is_empty() {
+        0
+    } else {
+        1
+    })
 }
 
-/// Runs every rule on the workspace the options name.
+/// Runs every rule on the workspace the options name (rewriting deny.toml's generated block
+/// first with `write_deny`) and returns the finished report.
 pub fn check(options: &Options) -> Result<Report> {
-    let metadata = Metadata::load(options.manifest_path.as_deref())?;
+    let manifest_path = options.manifest_path.clone().or_else(default_manifest);
+    let metadata = Metadata::load(manifest_path.as_deref())?;
+    let graph = Graph::new(&metadata);
     let root_manifest = metadata.workspace_root.join("Cargo.toml");
     let table_file = metadata.relative(&root_manifest);
-    let table_line = std::fs::read_to_string(&root_manifest)
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .position(|l| l.trim_start().starts_with("[workspace.metadata.layers"))
-        })
-        .map_or(1, |i| i + 1);
+    let lines = TableLines::scan(&std::fs::read_to_string(&root_manifest).unwrap_or_default());
+    let mut report = Report::default();
+    report.checked(Rule::InvalidTable, "");
+
     let table = match LayerTable::from_metadata(metadata.metadata.as_ref()) {
         Ok(table) => table,
         Err(message) => {
-            let mut report = Report::default();
-            report.push(invalid_table(&table_file, table_line, message));
-            report.finish(&[], &table_file, table_line);
+            report.push(invalid_table(&table_file, lines.table, message));
+            report.sort();
             return Ok(report);
         }
     };
-    let mut cx = Context {
-        metadata: &metadata,
-        table: &table,
-        report: Report::default(),
+    let members: BTreeSet<&str> = graph.members.keys().copied().collect();
+    for (line, message) in table.problems(&members, &lines) {
+        report.push(invalid_table(&table_file, line, message));
+    }
+
+    let workspace = Workspace::load(&graph, &table);
+    // Without a resolved graph (a dependency cycle) the graph rules cannot run.
+    let skipped = match &metadata.unresolved {
+        None => Vec::new(),
+        Some(why) => {
+            if options.write_deny {
+                anyhow::bail!("--write-deny needs the resolved dependency graph: {why}");
+            }
+            report.notes.push(format!(
+                "cargo cannot resolve the dependency graph ({why}); forbidden-external and \
+                 deny-sync did not run, the other rules ran on the declared dependencies"
+            ));
+            vec![Rule::ForbiddenExternal, Rule::DenySync]
+        }
     };
-    cx.report.checked("invalid-table", "");
-    for problem in table.problems() {
-        cx.report
-            .push(invalid_table(&table_file, table_line, problem));
-    }
     if options.write_deny {
-        deny::write(&cx)?;
+        deny::write(&workspace)?;
     }
-    edges::check(&mut cx);
-    externals::check(&mut cx);
-    unused::check(&mut cx);
-    sources::check(&mut cx);
-    deny::check(&mut cx);
-    let mut report = cx.report;
-    report.finish(&table.exceptions, &table_file, table_line);
+    let checks: [(Rule, Check); 7] = [
+        (Rule::LayerEdge, rules::edges::check),
+        (Rule::ForbiddenExternal, rules::externals::check),
+        (Rule::UnusedDependency, rules::unused::check),
+        (Rule::LayerHeader, rules::headers::check),
+        (Rule::BannedName, rules::names::check),
+        (Rule::SourceRule, rules::backstops::check),
+        (Rule::DenySync, deny::check),
+    ];
+    for (rule, check) in checks {
+        if !skipped.contains(&rule) {
+            check(&workspace, &mut report);
+        }
+    }
+    exceptions::apply(
+        &mut report,
+        &table.exceptions,
+        &skipped,
+        &table_file,
+        &lines,
+    );
+    report.sort();
     Ok(report)
+}
+
+/// The manifest cargo ran this program for (`cargo run` and `cargo test` set
+/// `CARGO_MANIFEST_DIR`), so `cargo xtask layers` checks its own workspace from any
+/// directory; `None` lets `cargo metadata` look from the current directory.
+fn default_manifest() -> Option<PathBuf> {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR")?);
+    let manifest = dir.join("Cargo.toml");
+    manifest.is_file().then_some(manifest)
 }
 
 fn invalid_table(file: &str, line: usize, message: String) -> Violation {
     Violation {
         file: file.to_owned(),
         line,
-        rule: "invalid-table",
+        rule: Rule::InvalidTable,
         krate: String::new(),
         target: String::new(),
         message,

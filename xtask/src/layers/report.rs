@@ -1,100 +1,79 @@
 //! Violations, contracts and the two output formats.
+//!
+//! A contract is one rule applied to one crate (or to the workspace, for the table-wide
+//! rules); it is broken when that pair has at least one violation.
 
-use super::table::Exception;
+use super::rules::Rule;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 /// One broken rule, located in a file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// File relative to the workspace root.
+    /// File relative to the workspace root, `/`-separated.
     pub file: String,
     /// 1-based line.
     pub line: usize,
-    /// Rule id (`layer-edge`, `forbidden-external`, ...).
-    pub rule: &'static str,
-    /// The crate the violation belongs to (empty for table-wide problems).
+    /// The rule.
+    pub rule: Rule,
+    /// The crate the violation belongs to (empty for workspace-wide problems).
     pub krate: String,
-    /// What it names: a dependency, a chain end or a file; what exceptions match on.
+    /// What it names, and what an exception matches on: the dependency, the forbidden crate,
+    /// the file or the banned name.
     pub target: String,
     /// The explanation.
     pub message: String,
 }
 
+impl Violation {
+    /// The report order: by file, line, rule id, then the rest.
+    fn sort_key(&self) -> (&str, usize, &str, &str, &str, &str) {
+        (
+            &self.file,
+            self.line,
+            self.rule.id(),
+            &self.krate,
+            &self.target,
+            &self.message,
+        )
+    }
+}
+
 /// Everything one run found.
 #[derive(Debug, Default)]
 pub struct Report {
-    /// Every violation, in report order once [`Report::finish`] ran.
+    /// Every violation, in report order once the run has finished.
     pub violations: Vec<Violation>,
+    /// Why some rules could not run (printed as warnings, never in the violation lines).
+    pub notes: Vec<String>,
     /// Contracts checked, as (rule, crate) pairs.
-    contracts: BTreeSet<(&'static str, String)>,
+    contracts: BTreeSet<(Rule, String)>,
 }
 
 impl Report {
-    /// Records that `rule` was checked on `krate`.
-    pub fn checked(&mut self, rule: &'static str, krate: &str) {
+    /// Records that `rule` was checked on `krate` (empty for the whole workspace).
+    pub(crate) fn checked(&mut self, rule: Rule, krate: &str) {
         self.contracts.insert((rule, krate.to_owned()));
     }
 
-    /// Records a violation (and the contract it breaks).
-    pub fn push(&mut self, violation: Violation) {
-        self.contracts
-            .insert((violation.rule, violation.krate.clone()));
+    /// Records a violation, and the contract it breaks.
+    pub(crate) fn push(&mut self, violation: Violation) {
+        self.checked(violation.rule, &violation.krate);
         self.violations.push(violation);
     }
 
-    /// Drops violations an exception accepts and reports exceptions that are invalid or
-    /// match nothing; then sorts.
-    pub fn finish(&mut self, exceptions: &[Exception], table_file: &str, table_line: usize) {
-        let mut used = vec![false; exceptions.len()];
-        self.violations.retain(|v| {
-            let accepted = exceptions.iter().enumerate().find(|(_, e)| {
-                !e.reason.trim().is_empty()
-                    && e.rule == v.rule
-                    && e.krate == v.krate
-                    && e.target == v.target
-            });
-            match accepted {
-                Some((index, _)) => {
-                    used[index] = true;
-                    false
-                }
-                None => true,
-            }
-        });
-        for (exception, used) in exceptions.iter().zip(used) {
-            let label = format!(
-                "exception {{ rule = {}, crate = {}, target = {} }}",
-                exception.rule, exception.krate, exception.target
-            );
-            if exception.reason.trim().is_empty() {
-                self.push(Violation {
-                    file: table_file.to_owned(),
-                    line: table_line,
-                    rule: "invalid-exception",
-                    krate: exception.krate.clone(),
-                    target: exception.target.clone(),
-                    message: format!("{label} has no reason"),
-                });
-            } else if !used {
-                self.push(Violation {
-                    file: table_file.to_owned(),
-                    line: table_line,
-                    rule: "stale-exception",
-                    krate: exception.krate.clone(),
-                    target: exception.target.clone(),
-                    message: format!("{label} matches no violation; remove it"),
-                });
-            }
-        }
-        self.violations.sort();
+    /// Puts the violations in report order and drops duplicates (a crate declared twice for
+    /// two targets breaks the same rule once).
+    pub(crate) fn sort(&mut self) {
+        self.violations
+            .sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
         self.violations.dedup();
     }
 
-    /// Contracts with no violation.
-    pub fn kept(&self) -> usize {
-        self.contracts.len() - self.broken()
+    /// The number of contracts checked.
+    pub fn contracts(&self) -> usize {
+        self.contracts.len()
     }
 
     /// Contracts with at least one violation.
@@ -106,7 +85,12 @@ impl Report {
             .len()
     }
 
-    /// One line per violation, `file:line: rule: message`, then the summary.
+    /// Contracts with no violation.
+    pub fn kept(&self) -> usize {
+        self.contracts().saturating_sub(self.broken())
+    }
+
+    /// One line per violation, `file:line: rule: message`, then the summary line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for v in &self.violations {
@@ -114,10 +98,15 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "{} contracts kept, {} broken ({} violations)",
+            "{} contracts kept, {} broken ({} {})",
             self.kept(),
             self.broken(),
-            self.violations.len()
+            self.violations.len(),
+            if self.violations.len() == 1 {
+                "violation"
+            } else {
+                "violations"
+            }
         );
         out
     }
@@ -129,15 +118,19 @@ impl Report {
             .iter()
             .map(|v| {
                 json!({
-                    "file": v.file, "line": v.line, "rule": v.rule, "crate": v.krate,
-                    "target": v.target, "message": v.message,
+                    "file": v.file,
+                    "line": v.line,
+                    "rule": v.rule.id(),
+                    "crate": v.krate,
+                    "target": v.target,
+                    "message": v.message,
                 })
             })
             .collect();
         let value = json!({
-            "kept": self.kept(),
-            "broken": self.broken(),
+            "contracts": { "kept": self.kept(), "broken": self.broken() },
             "violations": violations,
+            "notes": self.notes,
         });
         format!("{value:#}\n")
     }

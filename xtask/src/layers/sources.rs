@@ -1,287 +1,213 @@
-//! Rules read from the source text: `layer-header`, `banned-name` and the per-layer
-//! `source-rule` backstops (`transaction-control`, `raw-sql`).
+//! A package's Rust sources, found from its targets, lexed once and shared by the source
+//! rules.
 //!
-//! The compiler already rejects most of what the backstops look for (engines cannot name
-//! sea-orm; the drivers' handle has no `commit`); the text scan catches the rest, such as a
-//! dependency added later that brings its own connection type.
+//! Each file gets a role from the targets that reach it: product code (lib, bin, proc-macro),
+//! dev code (tests, benches, examples) or the build script. Inside product code, items under
+//! `#[cfg(test)]` or `#[test]`, and out-of-line `#[cfg(test)] mod x;` files, count as dev code.
 
-use super::Context;
-use super::report::Violation;
+use super::lexer::{Token, TokenKind, test_code, tokenize};
+use super::metadata::Package;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// Calls that begin, commit or roll back a transaction.
-const TRANSACTION_CONTROL: &[&str] = &[
-    ".begin(",
-    ".begin_with_config(",
-    ".begin_with_options(",
-    ".commit(",
-    ".rollback(",
-    ".transaction(",
-    ".transaction_with_config(",
-    "\"BEGIN",
-    "\"COMMIT",
-    "\"ROLLBACK",
-];
+/// Which code a file is part of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Role {
+    /// Code the package ships: its library and binaries.
+    Product,
+    /// Tests, benches and examples.
+    Dev,
+    /// The build script.
+    Build,
+}
 
-/// Ways to hand the database a SQL string.
-const RAW_SQL_CALLS: &[&str] = &[
-    "Statement::from_string",
-    "Statement::from_sql_and_values",
-    "execute_unprepared",
-    "query_all_raw",
-    "query_one_raw",
-    "execute_raw",
-    "from_raw_sql",
-];
+/// One lexed file.
+#[derive(Debug)]
+pub(crate) struct SourceFile {
+    /// Its path.
+    pub(crate) path: PathBuf,
+    /// Its role.
+    pub(crate) role: Role,
+    /// Its tokens.
+    pub(crate) tokens: Vec<Token>,
+    /// Per token: inside test-only code (always true in dev files).
+    pub(crate) in_test: Vec<bool>,
+    /// Modules this file declares as `#[cfg(test)] mod name;`.
+    test_modules: Vec<String>,
+}
 
-/// Words that start a SQL statement inside a string literal.
-const SQL_KEYWORDS: &[&str] = &[
-    "SELECT ",
-    "INSERT ",
-    "UPDATE ",
-    "DELETE ",
-    "CREATE ",
-    "ALTER ",
-    "DROP ",
-    "WITH ",
-    "UPSERT ",
-    "MERGE ",
-    "TRUNCATE ",
-];
-
-/// Every `.rs` file under `path` (or `path` itself), sorted.
-pub(super) fn rust_files(path: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    if path.is_file() {
-        if path.extension().is_some_and(|e| e == "rs") {
-            files.push(path.to_path_buf());
+impl SourceFile {
+    /// Lexes `text`, the contents of `path`, and marks its test code.
+    pub(crate) fn lex(path: PathBuf, role: Role, text: &str) -> Self {
+        let tokens = tokenize(text);
+        let (in_test, test_modules) = if role == Role::Product {
+            let code = test_code(&tokens);
+            (code.in_test, code.test_modules)
+        } else {
+            (vec![true; tokens.len()], Vec::new())
+        };
+        SourceFile {
+            path,
+            role,
+            tokens,
+            in_test,
+            test_modules,
         }
-        return files;
     }
-    let Ok(entries) = std::fs::read_dir(path) else {
+
+    /// Tokens of non-test product code, with their indices.
+    pub(crate) fn product_tokens(&self) -> impl Iterator<Item = (usize, &Token)> {
+        let product = self.role == Role::Product;
+        self.tokens
+            .iter()
+            .enumerate()
+            .filter(move |(index, _)| product && !self.in_test[*index])
+    }
+}
+
+/// Every Rust file of one package.
+#[derive(Debug, Default)]
+pub(crate) struct PackageSources {
+    /// The files, in path order.
+    pub(crate) files: Vec<SourceFile>,
+}
+
+/// Identifiers a package's code names, by where they occur.
+#[derive(Debug, Default)]
+pub(crate) struct Identifiers {
+    /// In non-test product code.
+    pub(crate) product: BTreeSet<String>,
+    /// In test code: `#[cfg(test)]` items, tests, benches and examples.
+    pub(crate) test: BTreeSet<String>,
+    /// In the build script.
+    pub(crate) build: BTreeSet<String>,
+}
+
+impl PackageSources {
+    /// Finds, reads and lexes the package's files. Unreadable files are skipped: a missing
+    /// source fails the build long before it matters here.
+    pub(crate) fn load(package: &Package) -> Self {
+        let mut roles: BTreeMap<PathBuf, Role> = BTreeMap::new();
+        for target in &package.targets {
+            let role = if target.kind.iter().any(|k| k == "custom-build") {
+                Role::Build
+            } else if target
+                .kind
+                .iter()
+                .any(|k| matches!(k.as_str(), "test" | "bench" | "example"))
+            {
+                Role::Dev
+            } else {
+                Role::Product
+            };
+            for file in target_files(package.dir(), &target.src_path) {
+                // A file reachable from product code is product code, whatever else uses it.
+                let entry = roles.entry(file).or_insert(role);
+                *entry = (*entry).min(role);
+            }
+        }
+        let mut files: Vec<SourceFile> = roles
+            .into_iter()
+            .filter_map(|(path, role)| {
+                let text = std::fs::read_to_string(&path).ok()?;
+                Some(SourceFile::lex(path, role, &text))
+            })
+            .collect();
+        mark_test_module_files(&mut files);
+        PackageSources { files }
+    }
+
+    /// The identifiers the package's code names, split by where they occur.
+    pub(crate) fn identifiers(&self) -> Identifiers {
+        let mut found = Identifiers::default();
+        for file in &self.files {
+            for (token, in_test) in file.tokens.iter().zip(&file.in_test) {
+                if token.kind != TokenKind::Ident {
+                    continue;
+                }
+                let set = match (file.role, in_test) {
+                    (Role::Build, _) => &mut found.build,
+                    (Role::Product, false) => &mut found.product,
+                    _ => &mut found.test,
+                };
+                if !set.contains(&token.text) {
+                    set.insert(token.text.clone());
+                }
+            }
+        }
+        found
+    }
+}
+
+/// The files a target's root reaches: the root alone when it sits in the package directory
+/// (`build.rs`), else every `.rs` file under the root's directory.
+fn target_files(package_dir: &Path, root: &Path) -> Vec<PathBuf> {
+    match root.parent() {
+        Some(dir) if dir != package_dir => rust_files(dir),
+        _ => vec![root.to_path_buf()],
+    }
+}
+
+/// Every `.rs` file under `dir`, sorted; skips hidden directories, `target` and directories
+/// of other packages (fixture workspaces, nested crates).
+pub(crate) fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
         return files;
     };
     for entry in entries.flatten() {
-        let child = entry.path();
-        if child.is_dir() {
-            files.extend(rust_files(&child));
-        } else if child.extension().is_some_and(|e| e == "rs") {
-            files.push(child);
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            let foreign = path.join("Cargo.toml").exists();
+            if !(foreign || name.starts_with('.') || name == "target") {
+                files.extend(rust_files(&path));
+            }
+        } else if name.ends_with(".rs") {
+            files.push(path);
         }
     }
     files.sort();
     files
 }
 
-/// Checks headers, banned names and the source backstops of every member.
-pub(super) fn check(cx: &mut Context<'_>) {
-    for (name, package) in cx.metadata.members() {
-        let layer = cx.table.layer_of(name);
-        if let (Some(layer), Some(root)) = (layer, package.root_source()) {
-            cx.report.checked("layer-header", name);
-            let expected = format!("//! Layer: {} — {}.", layer.level, layer.name);
-            let first = std::fs::read_to_string(root)
-                .ok()
-                .and_then(|t| t.lines().next().map(str::to_owned))
-                .unwrap_or_default();
-            if !first.starts_with(&expected) {
-                cx.report.push(Violation {
-                    file: cx.metadata.relative(root),
-                    line: 1,
-                    rule: "layer-header",
-                    krate: name.to_owned(),
-                    target: cx.metadata.relative(root),
-                    message: format!("the crate root must start with `{expected} <role>`"),
-                });
-            }
+/// Makes the files of `#[cfg(test)] mod name;` declarations test code: `name.rs` and
+/// everything under `name/`, next to the declaring file's module directory.
+fn mark_test_module_files(files: &mut [SourceFile]) {
+    let mut test_paths: Vec<PathBuf> = Vec::new();
+    for file in files.iter().filter(|f| f.role == Role::Product) {
+        let dir = module_dir(&file.path);
+        for name in &file.test_modules {
+            test_paths.push(dir.join(format!("{name}.rs")));
+            test_paths.push(dir.join(name));
         }
-
-        cx.report.checked("banned-name", name);
-        for suffix in &cx.table.banned_name_suffixes {
-            if name.replace('-', "_").ends_with(suffix.as_str()) {
-                cx.report.push(Violation {
-                    file: cx.metadata.relative(&package.manifest_path),
-                    line: 1,
-                    rule: "banned-name",
-                    krate: name.to_owned(),
-                    target: name.to_owned(),
-                    message: format!("crate name `{name}` ends with banned suffix `{suffix}`"),
-                });
-            }
-        }
-        let files = rust_files(&package.dir().join("src"));
-        let rules = layer.map(|l| l.source_rules.clone()).unwrap_or_default();
-        for file in files {
-            let Ok(text) = std::fs::read_to_string(&file) else {
-                continue;
-            };
-            let relative = cx.metadata.relative(&file);
-            banned_names(cx, name, &relative, &file, &text);
-            if !rules.is_empty() {
-                cx.report.checked("source-rule", name);
-                for (line, rule, found) in backstops(&text, &rules) {
-                    cx.report.push(Violation {
-                        file: relative.clone(),
-                        line,
-                        rule: "source-rule",
-                        krate: name.to_owned(),
-                        target: relative.clone(),
-                        message: format!("{rule}: `{found}` is not allowed in this layer"),
-                    });
-                }
-            }
+    }
+    for file in files.iter_mut() {
+        if test_paths.iter().any(|p| file.path.starts_with(p)) {
+            file.in_test.fill(true);
         }
     }
 }
 
-fn banned_names(cx: &mut Context<'_>, krate: &str, relative: &str, file: &Path, text: &str) {
-    let suffixes = cx.table.banned_name_suffixes.clone();
-    for suffix in &suffixes {
-        let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-        if stem
-            .as_deref()
-            .is_some_and(|s| s.ends_with(suffix.as_str()))
-        {
-            cx.report.push(Violation {
-                file: relative.to_owned(),
-                line: 1,
-                rule: "banned-name",
-                krate: krate.to_owned(),
-                target: relative.to_owned(),
-                message: format!("module file name ends with banned suffix `{suffix}`"),
-            });
-        }
-        for (index, line) in text.lines().enumerate() {
-            let code = strip_comment(line);
-            let words: Vec<&str> = code
-                .split(|c: char| !(c.is_alphanumeric() || c == '_'))
-                .filter(|w| !w.is_empty())
-                .collect();
-            for pair in words.windows(2) {
-                let [keyword, item] = pair else { continue };
-                let is_item = matches!(
-                    *keyword,
-                    "fn" | "struct" | "enum" | "trait" | "mod" | "type" | "const" | "static"
-                );
-                let lowered = item.to_lowercase();
-                let camel_suffix = suffix.trim_start_matches('_').to_lowercase();
-                if is_item
-                    && (item.ends_with(suffix.as_str())
-                        || (lowered.ends_with(&camel_suffix) && lowered != camel_suffix))
-                {
-                    cx.report.push(Violation {
-                        file: relative.to_owned(),
-                        line: index + 1,
-                        rule: "banned-name",
-                        krate: krate.to_owned(),
-                        target: relative.to_owned(),
-                        message: format!("`{keyword} {item}` ends with banned suffix `{suffix}`"),
-                    });
-                }
-            }
-        }
+/// The directory holding the submodules of the module in `file`: its own directory for
+/// `lib.rs`, `main.rs` and `mod.rs`, else a directory named after the file.
+fn module_dir(file: &Path) -> PathBuf {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    match file.file_stem().and_then(|s| s.to_str()) {
+        Some("lib" | "main" | "mod") | None => dir.to_path_buf(),
+        Some(stem) => dir.join(stem),
     }
-}
-
-/// The code part of a line (a `//` outside a string ends it).
-fn strip_comment(line: &str) -> &str {
-    let mut in_string = false;
-    let bytes = line.as_bytes();
-    for i in 0..bytes.len() {
-        match bytes[i] {
-            b'"' if i == 0 || bytes[i - 1] != b'\\' => in_string = !in_string,
-            b'/' if !in_string && bytes.get(i + 1) == Some(&b'/') => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-/// `(line, rule, matched text)` for each backstop hit outside comments and test modules.
-pub(super) fn backstops(text: &str, rules: &[String]) -> Vec<(usize, &'static str, String)> {
-    let transaction = rules.iter().any(|r| r == "transaction-control");
-    let raw_sql = rules.iter().any(|r| r == "raw-sql");
-    let mut hits = Vec::new();
-    let mut test_depth: Option<i64> = None;
-    let mut depth: i64 = 0;
-    let mut pending_test = false;
-    for (index, line) in text.lines().enumerate() {
-        let code = strip_comment(line);
-        let trimmed = code.trim();
-        if trimmed.starts_with("#[cfg(test)]") {
-            pending_test = true;
-        }
-        let opens = code.matches('{').count() as i64;
-        let closes = code.matches('}').count() as i64;
-        if pending_test && opens > 0 && test_depth.is_none() {
-            test_depth = Some(depth);
-            pending_test = false;
-        }
-        let skipping = test_depth.is_some();
-        depth += opens - closes;
-        if let Some(start) = test_depth
-            && depth <= start
-        {
-            test_depth = None;
-        }
-        if skipping || trimmed.starts_with("#[") {
-            continue;
-        }
-        if transaction {
-            for pattern in TRANSACTION_CONTROL {
-                if code.contains(pattern) {
-                    hits.push((index + 1, "transaction-control", pattern.to_string()));
-                }
-            }
-        }
-        if raw_sql {
-            for pattern in RAW_SQL_CALLS {
-                if code.contains(pattern) {
-                    hits.push((index + 1, "raw-sql", pattern.to_string()));
-                }
-            }
-            for literal in code.split('"').skip(1).step_by(2) {
-                let upper = literal.trim_start().to_uppercase();
-                if let Some(keyword) = SQL_KEYWORDS.iter().find(|k| upper.starts_with(*k)) {
-                    hits.push((index + 1, "raw-sql", format!("\"{}…\"", keyword.trim())));
-                }
-            }
-        }
-    }
-    hits
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn rules(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
-    }
-
     #[test]
-    fn finds_transaction_control_outside_comments_and_tests() {
-        let text = "fn a(t: T) {\n    t.commit().await;\n    // t.rollback()\n}\n\
-                    #[cfg(test)]\nmod tests {\n    fn b() { x.begin(); }\n}\nfn c() { y.rollback(); }\n";
-        let hits = backstops(text, &rules(&["transaction-control"]));
-        let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
-        assert_eq!(lines, vec![2, 9]);
-    }
-
-    #[test]
-    fn finds_raw_sql_literals_and_calls() {
-        let text =
-            "let q = \"select * from t\";\nlet s = \"selection\";\ndb.execute_unprepared(x);\n";
-        let hits = backstops(text, &rules(&["raw-sql"]));
-        let lines: Vec<usize> = hits.iter().map(|h| h.0).collect();
-        assert_eq!(lines, vec![1, 3]);
-    }
-
-    #[test]
-    fn comment_stripping_respects_strings() {
-        assert_eq!(
-            strip_comment("let a = \"http://x\"; // c"),
-            "let a = \"http://x\"; "
-        );
+    fn submodules_live_next_to_their_parent() {
+        assert_eq!(module_dir(Path::new("src/lib.rs")), Path::new("src"));
+        assert_eq!(module_dir(Path::new("src/a/mod.rs")), Path::new("src/a"));
+        assert_eq!(module_dir(Path::new("src/a.rs")), Path::new("src/a"));
     }
 }
