@@ -12,9 +12,12 @@ mod error;
 pub mod invitations;
 pub mod lifecycle;
 pub mod memberships;
+pub mod memory_pins;
+pub mod onboarding;
 pub mod profile;
 pub mod roles;
 pub mod runs;
+pub mod sdk_attestations;
 pub mod support_tickets;
 pub mod tenants;
 

@@ -5,8 +5,11 @@
 //! write is conditional on the status read (no lost race), every transition is recorded in
 //! the history, and valid transitions come out in a fixed order.
 
-use crate::{DriverError, ErrorCode, StorageError};
-use account_drivers::types::{ActorType, TenantStatus};
+use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
+use account_drivers::get_tenant_lifecycle_driver;
+use account_drivers::lifecycle::{LifecycleEventSnapshot, NewLifecycleEvent};
+use account_drivers::types::{ActorType, TenantId, TenantStatus};
+use chrono::{DateTime, Utc};
 
 /// What a tenant in a given status may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -189,6 +192,92 @@ pub fn check_transition(from: TenantStatus, to: TenantStatus) -> Result<(), Life
                 .join(", ")
         },
     })
+}
+
+/// The outcome of a transition request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransitionOutcome {
+    /// Status before.
+    pub from: TenantStatus,
+    /// Status after.
+    pub to: TenantStatus,
+    /// Whether nothing had to change (already in the target status).
+    pub was_no_op: bool,
+    /// The recorded history entry, when something changed.
+    pub event: Option<LifecycleEventSnapshot>,
+}
+
+/// Applies `action` to the tenant: conditional on the status just read, recorded in the
+/// history with actor, reason and time. A transition to the current status changes nothing.
+pub async fn transition(
+    db: Db<'_>,
+    tenant: TenantId,
+    action: LifecycleAction,
+    actor: &LifecycleActor,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<TransitionOutcome, LifecycleError> {
+    if !matches!(actor.actor_type, ActorType::Founder | ActorType::System) {
+        return Err(LifecycleError::Forbidden);
+    }
+    let reason = reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(LifecycleError::InvalidReason);
+    }
+    let driver = get_tenant_lifecycle_driver(db);
+    let from = driver
+        .fetch_tenant_status(tenant)
+        .await?
+        .ok_or(LifecycleError::TenantNotFound)?;
+    let to = action.target();
+    check_transition(from, to)?;
+    if from == to {
+        return Ok(TransitionOutcome {
+            from,
+            to,
+            was_no_op: true,
+            event: None,
+        });
+    }
+    let suspended_reason = (to == TenantStatus::Suspended).then_some(reason);
+    driver
+        .update_lifecycle_status(tenant, from, to, suspended_reason, now)
+        .await?
+        .ok_or(LifecycleError::Conflict)?;
+    let event = driver
+        .insert_lifecycle_event(
+            NewLifecycleEvent {
+                tenant_id: tenant,
+                from,
+                to,
+                action: action.name().to_owned(),
+                actor_type: actor.actor_type,
+                actor_id: actor.actor_id.clone(),
+                reason: Some(reason.to_owned()),
+            },
+            now,
+        )
+        .await?;
+    Ok(TransitionOutcome {
+        from,
+        to,
+        was_no_op: false,
+        event: Some(event),
+    })
+}
+
+/// The tenant's transitions, newest first.
+pub async fn history(
+    db: Db<'_>,
+    tenant: TenantId,
+    page: OffsetPage,
+) -> Result<Page<LifecycleEventSnapshot>, LifecycleError> {
+    if page.limit == 0 || page.limit > 100 {
+        return Err(LifecycleError::InvalidPage);
+    }
+    Ok(get_tenant_lifecycle_driver(db)
+        .fetch_lifecycle_history(tenant, page)
+        .await?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,288 @@
+//! Memory pins: a per-tenant key-value store with TTL (§3.12). Keys and sources are parsed
+//! value objects; values are JSON objects within a size limit; a tenant holds a bounded
+//! number of pins; the TTL counts from the write that set it (as Redis `SET ... EX` does), so
+//! re-saving a pin renews it. Writes, hits and deletions are audited with a value digest.
+
+use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
+use account_drivers::memory_pins::NewPinAudit;
+use account_drivers::types::{
+    MemoryPinKey, MemoryPinKeyError, MemoryPinPrefix, PinSource, TenantId, TextError,
+};
+use account_drivers::{get_memory_pins_driver, get_tenant_driver};
+use chrono::{DateTime, Utc};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+/// Longest TTL: one year.
+pub const MAX_TTL_SECONDS: i32 = 31_536_000;
+/// Most bytes a pin's serialised value takes.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+/// Most pins a tenant holds.
+pub const MAX_PINS_PER_TENANT: u64 = 10_000;
+/// Rows deleted per cleanup statement.
+pub const CLEANUP_BATCH: u64 = 1_000;
+
+pub use account_drivers::memory_pins::MemoryPinRow as MemoryPin;
+
+/// Why a pin operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryPinError {
+    /// The key breaks the key rules.
+    #[error(transparent)]
+    InvalidKey(#[from] MemoryPinKeyError),
+    /// The source is empty or too long.
+    #[error(transparent)]
+    InvalidSource(#[from] TextError),
+    /// The value is not a JSON object.
+    #[error("a pin's value must be a JSON object")]
+    ValueNotObject,
+    /// The value is too large.
+    #[error("a pin's value must serialise to at most {MAX_VALUE_BYTES} bytes")]
+    ValueTooLarge,
+    /// The TTL is out of range.
+    #[error("ttl_seconds must be 0 to {MAX_TTL_SECONDS}, or absent for no expiry")]
+    InvalidTtl,
+    /// The tenant holds the most pins it may.
+    #[error("the tenant already holds {MAX_PINS_PER_TENANT} pins; delete some or let them expire")]
+    TooManyPins,
+    /// No such pin (or it expired).
+    #[error("pin not found")]
+    NotFound,
+    /// The page asked for is out of bounds.
+    #[error("limit must be 1 to 100")]
+    InvalidPage,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<DriverError> for MemoryPinError {
+    fn from(error: DriverError) -> Self {
+        Self::Storage(error.into())
+    }
+}
+
+impl ErrorCode for MemoryPinError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidKey(_) => "invalid_pin_key",
+            Self::InvalidSource(_) => "invalid_pin_source",
+            Self::ValueNotObject => "pin_value_not_object",
+            Self::ValueTooLarge => "pin_value_too_large",
+            Self::InvalidTtl => "invalid_ttl",
+            Self::TooManyPins => "quota_pins",
+            Self::NotFound => "pin_not_found",
+            Self::InvalidPage => "invalid_page",
+            Self::Storage(e) => e.code(),
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidKey(_)
+            | Self::InvalidSource(_)
+            | Self::ValueNotObject
+            | Self::InvalidTtl
+            | Self::InvalidPage => 422,
+            Self::ValueTooLarge => 413,
+            Self::TooManyPins => 409,
+            Self::NotFound => 404,
+            Self::Storage(e) => e.http_status(),
+        }
+    }
+}
+
+/// The first 16 hex characters of SHA-256 over the value's serialisation (serde_json sorts
+/// no keys, but a value read back from either backend serialises the same way it was given).
+pub fn value_hash(value: &Json) -> String {
+    let digest = Sha256::digest(value.to_string().as_bytes());
+    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// A pin to save.
+#[derive(Clone, Debug)]
+pub struct SavePin {
+    /// Key.
+    pub key: String,
+    /// A JSON object.
+    pub value: Json,
+    /// Who writes; `api` by default.
+    pub source: Option<String>,
+    /// Lifetime from this write; `None` keeps it forever.
+    pub ttl_seconds: Option<i32>,
+}
+
+/// Inserts or replaces a pin; the TTL restarts with this write.
+pub async fn upsert(
+    db: Db<'_>,
+    tenant: TenantId,
+    pin: SavePin,
+    now: DateTime<Utc>,
+) -> Result<MemoryPin, MemoryPinError> {
+    let key = MemoryPinKey::parse(&pin.key)?;
+    let source = PinSource::parse(pin.source.as_deref().unwrap_or("api"))?;
+    if !pin.value.is_object() {
+        return Err(MemoryPinError::ValueNotObject);
+    }
+    if pin.value.to_string().len() > MAX_VALUE_BYTES {
+        return Err(MemoryPinError::ValueTooLarge);
+    }
+    if pin
+        .ttl_seconds
+        .is_some_and(|ttl| !(0..=MAX_TTL_SECONDS).contains(&ttl))
+    {
+        return Err(MemoryPinError::InvalidTtl);
+    }
+    let pins = get_memory_pins_driver(db);
+    // The count limit is checked under the tenant lock; replacing an existing pin never hits it.
+    get_tenant_driver(db).lock_tenant(tenant).await?;
+    let held = pins
+        .list_pins(
+            tenant,
+            None,
+            true,
+            now,
+            OffsetPage {
+                limit: 1,
+                offset: 0,
+            },
+        )
+        .await?
+        .total;
+    if held >= MAX_PINS_PER_TENANT && pins.get_pin(tenant, key.as_str(), now).await?.is_none() {
+        return Err(MemoryPinError::TooManyPins);
+    }
+    let saved = pins
+        .upsert_pin(
+            tenant,
+            key.as_str(),
+            pin.value,
+            source.as_str(),
+            pin.ttl_seconds,
+            now,
+        )
+        .await?;
+    pins.write_audit(
+        audit(
+            tenant,
+            "upsert",
+            key.as_str(),
+            Some(source.as_str()),
+            Some(value_hash(&saved.value)),
+        ),
+        now,
+    )
+    .await?;
+    Ok(saved)
+}
+
+fn audit(
+    tenant: TenantId,
+    operation: &str,
+    key: &str,
+    source: Option<&str>,
+    new_value_hash: Option<String>,
+) -> NewPinAudit {
+    NewPinAudit {
+        tenant_id: tenant,
+        operation: operation.to_owned(),
+        key: key.to_owned(),
+        source: source.map(str::to_owned),
+        agent_id: None,
+        success: true,
+        error_message: None,
+        old_value_hash: None,
+        new_value_hash,
+    }
+}
+
+/// A live (unexpired) pin; hits are audited, misses are not.
+pub async fn get(
+    db: Db<'_>,
+    tenant: TenantId,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<MemoryPin, MemoryPinError> {
+    let key = MemoryPinKey::parse(key)?;
+    let pins = get_memory_pins_driver(db);
+    let pin = pins
+        .get_pin(tenant, key.as_str(), now)
+        .await?
+        .ok_or(MemoryPinError::NotFound)?;
+    pins.write_audit(audit(tenant, "get", key.as_str(), None, None), now)
+        .await?;
+    Ok(pin)
+}
+
+/// Pins whose key starts with `prefix` (literally), newest first.
+pub async fn list(
+    db: Db<'_>,
+    tenant: TenantId,
+    prefix: Option<&str>,
+    include_expired: bool,
+    page: OffsetPage,
+    now: DateTime<Utc>,
+) -> Result<Page<MemoryPin>, MemoryPinError> {
+    if page.limit == 0 || page.limit > 100 {
+        return Err(MemoryPinError::InvalidPage);
+    }
+    let prefix = prefix.map(MemoryPinPrefix::parse).transpose()?;
+    Ok(get_memory_pins_driver(db)
+        .list_pins(
+            tenant,
+            prefix.as_ref().map(MemoryPinPrefix::as_str),
+            include_expired,
+            now,
+            page,
+        )
+        .await?)
+}
+
+/// Deletes a pin; audited when something was deleted.
+pub async fn delete(
+    db: Db<'_>,
+    tenant: TenantId,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, MemoryPinError> {
+    let key = MemoryPinKey::parse(key)?;
+    let pins = get_memory_pins_driver(db);
+    let deleted = pins.delete_pin(tenant, key.as_str()).await?;
+    if deleted {
+        pins.write_audit(audit(tenant, "delete", key.as_str(), None, None), now)
+            .await?;
+    }
+    Ok(deleted)
+}
+
+/// Removes the tenant's expired pins in bounded batches; returns how many.
+pub async fn cleanup(
+    db: Db<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<u64, MemoryPinError> {
+    Ok(get_memory_pins_driver(db)
+        .cleanup_expired(Some(tenant), now, CLEANUP_BATCH)
+        .await?)
+}
+
+/// Removes every tenant's expired pins (platform maintenance; the spine allows operators only).
+pub async fn cleanup_all_tenants(db: Db<'_>, now: DateTime<Utc>) -> Result<u64, MemoryPinError> {
+    Ok(get_memory_pins_driver(db)
+        .cleanup_expired(None, now, CLEANUP_BATCH)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn value_hashes_are_short_and_stable() {
+        let hash = value_hash(&json!({"a": 1}));
+        assert_eq!(hash.len(), 16);
+        assert_eq!(hash, value_hash(&json!({"a": 1})));
+        assert_ne!(hash, value_hash(&json!({"a": 2})));
+    }
+}
