@@ -7,7 +7,8 @@
 
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_lifecycle_driver;
-use account_drivers::lifecycle::{LifecycleEventSnapshot, NewLifecycleEvent};
+pub use account_drivers::lifecycle::LifecycleEventSnapshot;
+use account_drivers::lifecycle::NewLifecycleEvent;
 use account_drivers::types::{ActorType, TenantId, TenantStatus};
 use chrono::{DateTime, Utc};
 

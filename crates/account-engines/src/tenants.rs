@@ -6,7 +6,7 @@ use account_drivers::tenants::{NewTenant, TenantCoreSnapshot};
 use account_drivers::types::{
     MembershipRole, Plan, Slug, SlugError, TenantId, TenantName, TenantStatus, TextError, UserId,
 };
-use account_drivers::usage_records::MeterTotal;
+pub use account_drivers::usage_records::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
 use chrono::{DateTime, TimeDelta, Utc};
 

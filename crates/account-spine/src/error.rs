@@ -6,8 +6,11 @@ use account_engines::billing::BillingError;
 use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
 use account_engines::memberships::MembershipError;
+use account_engines::memory_pins::MemoryPinError;
+use account_engines::onboarding::OnboardingError;
 use account_engines::profile::ProfileError;
 use account_engines::runs::RunError;
+use account_engines::sdk_attestations::AttestationError;
 use account_engines::support_tickets::TicketError;
 use account_engines::tenants::TenantError;
 use account_engines::types::TenantStatus;
@@ -69,6 +72,15 @@ pub enum SpineError {
     /// The spine lacks a secret it needs (the host must configure it).
     #[error("the {0} is not configured")]
     NotConfigured(&'static str),
+    /// Onboarding.
+    #[error(transparent)]
+    Onboarding(#[from] OnboardingError),
+    /// Memory pins.
+    #[error(transparent)]
+    MemoryPin(#[from] MemoryPinError),
+    /// SDK attestations.
+    #[error(transparent)]
+    Attestation(#[from] AttestationError),
     /// Lifecycle.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
@@ -109,6 +121,9 @@ impl ErrorCode for SpineError {
             Self::Ticket(e) => e.code(),
             Self::Billing(e) => e.code(),
             Self::NotConfigured(_) => "not_configured",
+            Self::Onboarding(e) => e.code(),
+            Self::MemoryPin(e) => e.code(),
+            Self::Attestation(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
             Self::Storage(e) => e.code(),
         }
@@ -129,6 +144,9 @@ impl ErrorCode for SpineError {
             Self::Ticket(e) => e.http_status(),
             Self::Billing(e) => e.http_status(),
             Self::NotConfigured(_) => 500,
+            Self::Onboarding(e) => e.http_status(),
+            Self::MemoryPin(e) => e.http_status(),
+            Self::Attestation(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
         }
@@ -147,6 +165,9 @@ impl crate::transaction::UseCaseError for SpineError {
             Self::Profile(ProfileError::Storage(e)) => e.is_contention(),
             Self::Ticket(TicketError::Storage(e)) => e.is_contention(),
             Self::Billing(BillingError::Storage(e)) => e.is_contention(),
+            Self::Onboarding(OnboardingError::Storage(e)) => e.is_contention(),
+            Self::MemoryPin(MemoryPinError::Storage(e)) => e.is_contention(),
+            Self::Attestation(AttestationError::Storage(e)) => e.is_contention(),
             Self::Lifecycle(LifecycleError::Storage(e)) => e.is_contention(),
             _ => false,
         }

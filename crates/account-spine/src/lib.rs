@@ -13,10 +13,14 @@ mod clock;
 mod database;
 mod error;
 mod events;
+pub mod memory_pins;
+pub mod onboarding;
 mod operations;
+pub mod platform;
 mod principal;
 pub mod runs;
 mod transaction;
+pub mod usage;
 mod use_case;
 
 pub use clock::{Clock, FixedClock, SystemClock};

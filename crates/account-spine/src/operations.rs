@@ -149,6 +149,36 @@ operations! {
     /// List invoices.
     BillingInvoices = "billing.invoices", audit: None,
         authority: tenant(MembershipRole::Admin, "read:billing"), capability: Capability::Read;
+    /// Record an SDK handshake (attestation).
+    OnboardingSdkHandshake = "onboarding.sdk_handshake", audit: Some("sdk.attested"),
+        authority: tenant(MembershipRole::Member, "run:*"), capability: Capability::Write;
+    /// Save a memory pin.
+    PinsUpsert = "memory_pins.upsert", audit: Some("memory_pin.saved"),
+        authority: tenant(MembershipRole::Member, "run:*"), capability: Capability::Write;
+    /// Read a memory pin.
+    PinsGet = "memory_pins.get", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// List memory pins.
+    PinsList = "memory_pins.list", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// Delete a memory pin.
+    PinsDelete = "memory_pins.delete", audit: Some("memory_pin.deleted"),
+        authority: tenant(MembershipRole::Member, "run:*"), capability: Capability::Write;
+    /// Remove the tenant's expired pins.
+    PinsCleanup = "memory_pins.cleanup", audit: Some("memory_pin.cleanup"),
+        authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::Any;
+    /// Usage per meter over a period.
+    UsageSummary = "usage.summary", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:usage"), capability: Capability::Read;
+    /// Record a subscription change (billing integration).
+    BillingRecordSubscription = "billing.record_subscription", audit: Some("subscription.recorded"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Record an invoice (billing integration).
+    BillingRecordInvoice = "billing.record_invoice", audit: Some("invoice.recorded"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Create a tenant with its first owner (bootstrap).
+    TenantCreate = "tenant.create", audit: Some("tenant.created"),
+        authority: Authority::Operator, capability: Capability::Any;
     /// Change a tenant's plan.
     TenantChangePlan = "tenant.change_plan", audit: Some("tenant.plan_changed"),
         authority: Authority::Operator, capability: Capability::Any;

@@ -140,7 +140,7 @@ async fn invitation_story_commits_with_audit_rows() {
             count(
                 &other,
                 "audit_log",
-                &format!("new_value LIKE '%{}%'", issued.token.expose())
+                &format!("CAST(new_value AS TEXT) LIKE '%{}%'", issued.token.expose())
             )
             .await,
             0,

@@ -1,0 +1,22 @@
+//! Usage use cases.
+
+use crate::operations::Operation;
+use crate::principal::Principal;
+use crate::{Spine, SpineError};
+use account_engines::tenants::{self, MeterTotal};
+use chrono::{DateTime, Utc};
+
+impl Spine {
+    /// Usage per meter over `[start, end)`, including the current partial hour.
+    pub async fn usage_summary(
+        &self,
+        principal: &Principal,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Vec<MeterTotal>, SpineError> {
+        self.read_as(principal, Operation::UsageSummary, async |db| {
+            Ok(tenants::usage_summary(db, principal.tenant_id, start, end).await?)
+        })
+        .await
+    }
+}

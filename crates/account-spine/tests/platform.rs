@@ -1,0 +1,213 @@
+//! Operator-only use cases and tenant data use cases through the spine, on each backend.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use account_engines::lifecycle::LifecycleAction;
+use account_engines::memory_pins::SavePin;
+use account_spine::types::*;
+use account_spine::{
+    Actor, DomainEvent, FixedClock, OperatorPrincipal, Principal, RecordedEvents, RequestMeta,
+    Spine, SpineError,
+};
+use account_testkit::{backends, fresh_db};
+use chrono::{TimeDelta, TimeZone, Utc};
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use serde_json::json;
+use std::sync::Arc;
+
+async fn insert(
+    conn: &DatabaseConnection,
+    table: &'static str,
+    values: Vec<(&'static str, Value)>,
+) {
+    let mut query = Query::insert();
+    query
+        .into_table(table)
+        .columns(values.iter().map(|(c, _)| *c));
+    query
+        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
+        .unwrap();
+    conn.execute(&query).await.unwrap();
+}
+
+async fn count(conn: &DatabaseConnection, table: &str, filter: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+    let row = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            sql,
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
+fn operator() -> OperatorPrincipal {
+    OperatorPrincipal {
+        operator_id: "ops@example.com".into(),
+        request: RequestMeta::default(),
+    }
+}
+
+#[tokio::test]
+async fn operators_create_suspend_and_the_tenant_feels_it() {
+    for backend in backends().unwrap() {
+        let db = fresh_db(&backend).await.unwrap();
+        let start = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
+        let clock = Arc::new(FixedClock::new(start));
+        let events = Arc::new(RecordedEvents::default());
+        let spine = Spine::from_connection(db.conn().clone())
+            .with_clock(clock.clone())
+            .with_events(events.clone());
+        let owner = UserId::new();
+        insert(
+            db.conn(),
+            "users",
+            vec![
+                ("id", owner.as_uuid().into()),
+                ("email", "owner@example.com".into()),
+                ("status", "active".into()),
+                ("created_at", start.into()),
+                ("updated_at", start.into()),
+            ],
+        )
+        .await;
+
+        let created = spine
+            .create_tenant(
+                &operator(),
+                account_engines::tenants::CreateTenant {
+                    name: "Acme".into(),
+                    slug: None,
+                    plan: Plan::Free,
+                    owner,
+                    billing_email: None,
+                },
+            )
+            .await
+            .unwrap();
+        let tenant = created.tenant.id;
+        let member = Principal {
+            tenant_id: tenant,
+            actor: Actor::User {
+                user_id: owner,
+                role: MembershipRole::Owner,
+            },
+            request: RequestMeta::default(),
+        };
+
+        // Pins with a TTL expire; saving again renews.
+        let pin = SavePin {
+            key: "agent:cfg".into(),
+            value: json!({"v": 1}),
+            source: None,
+            ttl_seconds: Some(30),
+        };
+        spine.upsert_pin(&member, pin.clone()).await.unwrap();
+        clock.advance(TimeDelta::seconds(31));
+        assert!(matches!(
+            spine.get_pin(&member, "agent:cfg").await,
+            Err(SpineError::MemoryPin(_))
+        ));
+        spine.upsert_pin(&member, pin).await.unwrap();
+        assert_eq!(
+            spine.get_pin(&member, "agent:cfg").await.unwrap().value,
+            json!({"v": 1})
+        );
+
+        // Only operators transition; a suspended tenant reads but cannot write.
+        spine
+            .transition_tenant(
+                &operator(),
+                tenant,
+                LifecycleAction::Suspend,
+                "unpaid invoice",
+            )
+            .await
+            .unwrap();
+        assert!(events.all().contains(&DomainEvent::TenantStatusChanged {
+            tenant_id: tenant,
+            from: TenantStatus::Active,
+            to: TenantStatus::Suspended
+        }));
+        let blocked = spine
+            .upsert_pin(
+                &member,
+                SavePin {
+                    key: "k".into(),
+                    value: json!({}),
+                    source: None,
+                    ttl_seconds: None,
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                blocked,
+                SpineError::TenantStatusForbids {
+                    status: TenantStatus::Suspended,
+                    ..
+                }
+            ),
+            "{blocked:?}"
+        );
+        spine
+            .list_pins(
+                &member,
+                None,
+                false,
+                account_spine::OffsetPage {
+                    limit: 10,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap();
+
+        let other = db.second_connection().await.unwrap();
+        assert_eq!(
+            count(&other, "audit_log", "action = 'tenant.created'").await,
+            1,
+            "{}",
+            backend.name()
+        );
+        assert_eq!(
+            count(
+                &other,
+                "audit_log",
+                "action = 'tenant.lifecycle_changed' AND reason = 'unpaid invoice'"
+            )
+            .await,
+            1
+        );
+        assert_eq!(
+            count(&other, "lifecycle_events", "to_status = 'suspended'").await,
+            1
+        );
+
+        spine
+            .transition_tenant(&operator(), tenant, LifecycleAction::Resume, "paid")
+            .await
+            .unwrap();
+        let forced = spine
+            .force_complete_onboarding(&operator(), tenant, "pilot customer")
+            .await
+            .unwrap();
+        assert!(forced.forced);
+        assert_eq!(
+            count(&other, "audit_log", "action = 'onboarding.force_completed'").await,
+            1
+        );
+        spine
+            .change_plan(&operator(), tenant, Plan::Pro)
+            .await
+            .unwrap();
+        assert_eq!(
+            count(&other, "tenants", "plan = 'pro' AND max_api_keys = 20").await,
+            1
+        );
+    }
+}
