@@ -2,7 +2,6 @@
 
 use crate::support::*;
 use account_drivers::memory_pins::NewPinAudit;
-use account_drivers::types::*;
 use account_drivers::{OffsetPage, StatementCounter, get_memory_pins_driver};
 use serde_json::json;
 
