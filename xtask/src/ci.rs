@@ -158,10 +158,12 @@ fn cargo_deny() -> Result<()> {
 /// The README's run command: the API starts on SQLite and answers its health check.
 fn smoke_api() -> Result<()> {
     cargo(&["build", "--locked", "--package", "account-api"])?;
-    let binary = workspace_root()?
-        .join("target")
-        .join("debug")
-        .join("account-api");
+    let root = workspace_root()?;
+    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    let binary = target.join("debug").join("account-api");
     let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let port = {

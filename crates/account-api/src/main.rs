@@ -1,10 +1,14 @@
-//! The `account-api` binary: `serve` (the default) and `migrate`.
+//! The `account-api` binary: `serve` (the default), `migrate` and `bootstrap`.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // bootstrap prints the key for the operator
 
 use account_api::{AppState, router};
-use account_spine::{DatabaseConfig, Spine};
+use account_spine::api_keys::ApiKeyPepper;
+use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 /// The account API: tenants, members, API keys, runs and quotas over HTTP.
 #[derive(Debug, Parser)]
@@ -28,6 +32,16 @@ struct Cli {
     )]
     listen: SocketAddr,
 
+    /// File holding the server-side secret that keys API-key digests (created on first run,
+    /// mode 0600). Losing it invalidates every issued key.
+    #[arg(
+        long,
+        env = "ACCOUNT_PEPPER_FILE",
+        default_value = "account.pepper",
+        global = true
+    )]
+    pepper_file: PathBuf,
+
     /// Upper bound of the database pool.
     #[arg(
         long,
@@ -47,6 +61,15 @@ enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
+    /// Create the first tenant, its owner and an owner API key; prints the key once.
+    Bootstrap {
+        /// The owner's email.
+        #[arg(long)]
+        owner_email: String,
+        /// The tenant's display name.
+        #[arg(long, default_value = "My project")]
+        tenant_name: String,
+    },
 }
 
 #[tokio::main]
@@ -60,9 +83,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = DatabaseConfig::new(&cli.database_url);
     config.max_connections = cli.db_max_connections;
+    let pepper = load_or_create_pepper(&cli.pepper_file)?;
     let spine = Spine::connect(&config)
         .await
-        .context("connecting to the database")?;
+        .context("connecting to the database")?
+        .with_pepper(pepper);
     spine.migrate().await.context("migrating the database")?;
 
     match cli.command.unwrap_or(Command::Serve) {
@@ -71,7 +96,50 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(spine, cli.listen).await,
+        Command::Bootstrap {
+            owner_email,
+            tenant_name,
+        } => {
+            let operator = OperatorPrincipal {
+                operator_id: "cli:bootstrap".into(),
+                request: RequestMeta::default(),
+            };
+            let (created, key) = spine
+                .bootstrap(&operator, &owner_email, &tenant_name)
+                .await
+                .map_err(|e| anyhow::anyhow!("bootstrap failed: {e}"))?;
+            println!("tenant_id={}", created.tenant.id);
+            println!("owner_user_id={}", created.owner.user_id);
+            println!("api_key={}", key.plaintext.expose());
+            eprintln!("The API key is shown once; store it now.");
+            Ok(())
+        }
     }
+}
+
+/// Reads the pepper, or creates 32 random bytes on first run (owner-only permissions).
+fn load_or_create_pepper(path: &Path) -> anyhow::Result<ApiKeyPepper> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut bytes = vec![0u8; 32];
+            getrandom::fill(&mut bytes)
+                .map_err(|e| anyhow::anyhow!("no randomness for the pepper: {e}"))?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            std::io::Write::write_all(
+                &mut options
+                    .open(path)
+                    .with_context(|| format!("creating {}", path.display()))?,
+                &bytes,
+            )?;
+            tracing::info!(path = %path.display(), "created a new API-key pepper");
+            bytes
+        }
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    };
+    ApiKeyPepper::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 async fn serve(spine: Spine, listen: SocketAddr) -> anyhow::Result<()> {

@@ -20,6 +20,7 @@ pub mod runs;
 pub mod sdk_attestations;
 pub mod support_tickets;
 pub mod tenants;
+pub mod users;
 
 pub use account_drivers::{Db, DriverError, OffsetPage, Page};
 pub use error::{ErrorCode, StorageError};

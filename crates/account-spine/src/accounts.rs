@@ -4,7 +4,8 @@ use crate::operations::Operation;
 use crate::principal::{Actor, Principal};
 use crate::{Spine, SpineError};
 use account_engines::billing::{self, BillingSummary, Invoice};
-use account_engines::invitations::{self, Invitation, Invitee, IssuedInvitation};
+pub use account_engines::invitations::Invitee;
+use account_engines::invitations::{self, Invitation, IssuedInvitation};
 use account_engines::memberships::{self, Acting, Membership, RoleChange, User, UserFilter};
 use account_engines::profile::{self, Profile, ProfileUpdate, UserAccount};
 use account_engines::support_tickets::{self, OpenTicket, Ticket};
@@ -33,13 +34,24 @@ impl Spine {
         let actor = acting(principal, operation)?;
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
-            let issued = invitations::invite(db, pepper, principal.tenant_id, actor, email, role, now).await?;
+        write_use_case!(self, principal, operation, |db| {
+            let issued =
+                invitations::invite(db, pepper, principal.tenant_id, actor, email, role, now)
+                    .await?;
             let after = json!({"email": issued.invitation.email, "role": issued.invitation.role, "expires_at": issued.invitation.expires_at});
-            self.audit(db, principal, operation, "invitation", &issued.invitation.id.to_string(), None, Some(after), now).await?;
+            self.audit(
+                db,
+                principal,
+                operation,
+                "invitation",
+                &issued.invitation.id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
             Ok(issued)
         })
-        .await
     }
 
     /// Sends a pending invitation again with a new token and expiry.
@@ -52,7 +64,7 @@ impl Spine {
         let actor = acting(principal, operation)?;
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let issued =
                 invitations::resend(db, pepper, principal.tenant_id, actor, id, now).await?;
             self.audit(
@@ -68,7 +80,6 @@ impl Spine {
             .await?;
             Ok(issued)
         })
-        .await
     }
 
     /// Revokes a pending invitation.
@@ -80,7 +91,7 @@ impl Spine {
         let operation = Operation::AccountRevokeInvitation;
         let actor = acting(principal, operation)?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let invitation = invitations::revoke(db, principal.tenant_id, actor, id, now).await?;
             self.audit(
                 db,
@@ -95,7 +106,6 @@ impl Spine {
             .await?;
             Ok(invitation)
         })
-        .await
     }
 
     /// The tenant's invitations.
@@ -106,10 +116,9 @@ impl Spine {
         page: OffsetPage,
     ) -> Result<Page<Invitation>, SpineError> {
         let now = self.clock.now();
-        self.read_as(principal, Operation::AccountListInvitations, async |db| {
+        read_use_case!(self, principal, Operation::AccountListInvitations, |db| {
             Ok(invitations::list(db, principal.tenant_id, status, page, now).await?)
         })
-        .await
     }
 
     /// Accepts an invitation: the token is the only authority (no principal).
@@ -122,7 +131,7 @@ impl Spine {
     ) -> Result<Membership, SpineError> {
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        self.write(async |db| {
+        transaction!(self, |db| {
             let membership =
                 invitations::accept(db, pepper, tenant, id, token, invitee.clone(), now).await?;
             let principal = Principal {
@@ -147,7 +156,6 @@ impl Spine {
             .await?;
             Ok(membership)
         })
-        .await
     }
 
     /// The tenant's users with their roles.
@@ -157,10 +165,9 @@ impl Spine {
         filter: UserFilter,
         page: OffsetPage,
     ) -> Result<Page<User>, SpineError> {
-        self.read_as(principal, Operation::AccountListUsers, async |db| {
+        read_use_case!(self, principal, Operation::AccountListUsers, |db| {
             Ok(memberships::list_users(db, principal.tenant_id, filter, page).await?)
         })
-        .await
     }
 
     /// Changes a member's role (owners only; never their own; never the last owner's).
@@ -173,7 +180,7 @@ impl Spine {
         let operation = Operation::AccountChangeRole;
         let actor = acting(principal, operation)?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let change =
                 memberships::change_role(db, principal.tenant_id, actor, user, role, now).await?;
             let (before, after) = (
@@ -193,7 +200,6 @@ impl Spine {
             .await?;
             Ok(change)
         })
-        .await
     }
 
     /// Removes a member (or lets one leave); the last owner stays.
@@ -205,7 +211,7 @@ impl Spine {
         let operation = Operation::AccountRemoveUser;
         let actor = acting(principal, operation)?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let removed = memberships::remove_member(db, principal.tenant_id, actor, user).await?;
             self.audit(
                 db,
@@ -220,7 +226,6 @@ impl Spine {
             .await?;
             Ok(removed)
         })
-        .await
     }
 
     /// Hands ownership to another member; the caller becomes an admin.
@@ -232,7 +237,7 @@ impl Spine {
         let operation = Operation::AccountTransferOwnership;
         let actor = acting(principal, operation)?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let pair =
                 memberships::transfer_ownership(db, principal.tenant_id, actor, new_owner, now)
                     .await?;
@@ -249,17 +254,15 @@ impl Spine {
             .await?;
             Ok(pair)
         })
-        .await
     }
 
     /// The caller's profile in the tenant.
     pub async fn get_profile(&self, principal: &Principal) -> Result<Profile, SpineError> {
         let operation = Operation::AccountGetProfile;
         let actor = acting(principal, operation)?;
-        self.read_as(principal, operation, async |db| {
+        read_use_case!(self, principal, operation, |db| {
             Ok(profile::get_profile(db, principal.tenant_id, actor.user_id).await?)
         })
-        .await
     }
 
     /// Updates the caller's profile.
@@ -271,7 +274,7 @@ impl Spine {
         let operation = Operation::AccountUpdateProfile;
         let actor = acting(principal, operation)?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let account = profile::update_profile(
                 db,
                 principal.tenant_id,
@@ -294,7 +297,6 @@ impl Spine {
             .await?;
             Ok(account)
         })
-        .await
     }
 
     /// Opens a support ticket as the caller.
@@ -306,7 +308,7 @@ impl Spine {
         let operation = Operation::SupportOpenTicket;
         let actor = acting(principal, operation)?;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let opened = support_tickets::open_ticket(
                 db,
                 principal.tenant_id,
@@ -329,7 +331,6 @@ impl Spine {
             .await?;
             Ok(opened)
         })
-        .await
     }
 
     /// The tenant's tickets.
@@ -339,10 +340,9 @@ impl Spine {
         status: Option<TicketStatus>,
         page: OffsetPage,
     ) -> Result<Page<Ticket>, SpineError> {
-        self.read_as(principal, Operation::SupportListTickets, async |db| {
+        read_use_case!(self, principal, Operation::SupportListTickets, |db| {
             Ok(support_tickets::list_tickets(db, principal.tenant_id, status, page).await?)
         })
-        .await
     }
 
     /// The billing summary from stored data.
@@ -350,10 +350,9 @@ impl Spine {
         &self,
         principal: &Principal,
     ) -> Result<BillingSummary, SpineError> {
-        self.read_as(principal, Operation::BillingSummary, async |db| {
+        read_use_case!(self, principal, Operation::BillingSummary, |db| {
             Ok(billing::summary(db, principal.tenant_id).await?)
         })
-        .await
     }
 
     /// The tenant's invoices.
@@ -362,9 +361,8 @@ impl Spine {
         principal: &Principal,
         page: OffsetPage,
     ) -> Result<Page<Invoice>, SpineError> {
-        self.read_as(principal, Operation::BillingInvoices, async |db| {
+        read_use_case!(self, principal, Operation::BillingInvoices, |db| {
             Ok(billing::invoices(db, principal.tenant_id, page).await?)
         })
-        .await
     }
 }

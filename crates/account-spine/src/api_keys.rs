@@ -5,13 +5,13 @@ use crate::operations::Operation;
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::{DomainEvent, Spine, SpineError};
 use account_engines::api_keys::{
-    self, APIKeySnapshot, IssueKeyRequest, IssuedKey, KeyActor, RevokedKey, RotatedKey,
+    self, IssueKeyRequest, IssuedKey, KeyActor, RevokedKey, RotatedKey,
 };
 use account_engines::types::ApiKeyId;
 use account_engines::{OffsetPage, Page};
 use chrono::TimeDelta;
 
-pub use account_engines::api_keys::{ApiKeyError, PlaintextApiKey};
+pub use account_engines::api_keys::{APIKeySnapshot, ApiKeyError, ApiKeyPepper, PlaintextApiKey};
 
 /// What a new key may do; tenant and issuer come from the principal.
 #[derive(Clone, Debug, Default)]
@@ -54,13 +54,11 @@ impl Spine {
     ) -> Result<Principal, SpineError> {
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        let verified = self
-            .read(async |db| {
-                Ok::<_, SpineError>(
-                    api_keys::verify_api_key(db, pepper, presented, None, None, now).await?,
-                )
-            })
-            .await?;
+        let verified = read!(self, |db| {
+            Ok::<_, SpineError>(
+                api_keys::verify_api_key(db, pepper, presented, None, None, now).await?,
+            )
+        })?;
         Ok(Principal {
             tenant_id: verified.tenant_id,
             actor: Actor::ApiKey {
@@ -81,21 +79,19 @@ impl Spine {
     ) -> Result<IssuedKey, SpineError> {
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        let issued = self
-            .write_as(principal, Operation::ApiKeysIssue, async |db| {
-                let request = IssueKeyRequest {
-                    tenant_id: principal.tenant_id,
-                    issuer: key_actor(principal),
-                    name: request.name.clone(),
-                    permissions: request.permissions.clone(),
-                    allowed_workers: request.allowed_workers.clone(),
-                    rate_limit_rpm: request.rate_limit_rpm,
-                    max_concurrent_runs: request.max_concurrent_runs,
-                    expires_at: request.expires_at,
-                };
-                Ok(api_keys::issue_api_key(db, pepper, request, now).await?)
-            })
-            .await?;
+        let issued = write_use_case!(self, principal, Operation::ApiKeysIssue, |db| {
+            let request = IssueKeyRequest {
+                tenant_id: principal.tenant_id,
+                issuer: key_actor(principal),
+                name: request.name.clone(),
+                permissions: request.permissions.clone(),
+                allowed_workers: request.allowed_workers.clone(),
+                rate_limit_rpm: request.rate_limit_rpm,
+                max_concurrent_runs: request.max_concurrent_runs,
+                expires_at: request.expires_at,
+            };
+            Ok(api_keys::issue_api_key(db, pepper, request, now).await?)
+        })?;
         self.events.publish(&DomainEvent::ApiKeyIssued {
             tenant_id: principal.tenant_id,
             key_id: issued.key.id,
@@ -110,10 +106,9 @@ impl Spine {
         include_revoked: bool,
         page: OffsetPage,
     ) -> Result<Page<APIKeySnapshot>, SpineError> {
-        self.read_as(principal, Operation::ApiKeysList, async |db| {
+        read_use_case!(self, principal, Operation::ApiKeysList, |db| {
             Ok(api_keys::list_api_keys(db, principal.tenant_id, include_revoked, page).await?)
         })
-        .await
     }
 
     /// Revokes a key of the tenant (idempotent).
@@ -124,19 +119,17 @@ impl Spine {
         reason: &str,
     ) -> Result<RevokedKey, SpineError> {
         let now = self.clock.now();
-        let revoked = self
-            .write_as(principal, Operation::ApiKeysRevoke, async |db| {
-                Ok(api_keys::revoke_api_key(
-                    db,
-                    principal.tenant_id,
-                    key_id,
-                    key_actor(principal),
-                    reason,
-                    now,
-                )
-                .await?)
-            })
-            .await?;
+        let revoked = write_use_case!(self, principal, Operation::ApiKeysRevoke, |db| {
+            Ok(api_keys::revoke_api_key(
+                db,
+                principal.tenant_id,
+                key_id,
+                key_actor(principal),
+                reason,
+                now,
+            )
+            .await?)
+        })?;
         if !revoked.already_revoked {
             self.events.publish(&DomainEvent::ApiKeyRevoked {
                 tenant_id: principal.tenant_id,
@@ -155,20 +148,18 @@ impl Spine {
     ) -> Result<RotatedKey, SpineError> {
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        let rotated = self
-            .write_as(principal, Operation::ApiKeysRotate, async |db| {
-                Ok(api_keys::rotate_api_key(
-                    db,
-                    pepper,
-                    principal.tenant_id,
-                    key_id,
-                    key_actor(principal),
-                    grace,
-                    now,
-                )
-                .await?)
-            })
-            .await?;
+        let rotated = write_use_case!(self, principal, Operation::ApiKeysRotate, |db| {
+            Ok(api_keys::rotate_api_key(
+                db,
+                pepper,
+                principal.tenant_id,
+                key_id,
+                key_actor(principal),
+                grace,
+                now,
+            )
+            .await?)
+        })?;
         self.events.publish(&DomainEvent::ApiKeyIssued {
             tenant_id: principal.tenant_id,
             key_id: rotated.issued.key.id,

@@ -14,6 +14,7 @@ use account_engines::sdk_attestations::AttestationError;
 use account_engines::support_tickets::TicketError;
 use account_engines::tenants::TenantError;
 use account_engines::types::TenantStatus;
+use account_engines::users::UserError;
 use account_engines::{DriverError, ErrorCode, StorageError};
 use sea_orm::DbErr;
 
@@ -81,6 +82,9 @@ pub enum SpineError {
     /// SDK attestations.
     #[error(transparent)]
     Attestation(#[from] AttestationError),
+    /// Users.
+    #[error(transparent)]
+    User(#[from] UserError),
     /// Lifecycle.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
@@ -124,6 +128,7 @@ impl ErrorCode for SpineError {
             Self::Onboarding(e) => e.code(),
             Self::MemoryPin(e) => e.code(),
             Self::Attestation(e) => e.code(),
+            Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
             Self::Storage(e) => e.code(),
         }
@@ -147,6 +152,7 @@ impl ErrorCode for SpineError {
             Self::Onboarding(e) => e.http_status(),
             Self::MemoryPin(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
+            Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
         }
@@ -168,6 +174,7 @@ impl crate::transaction::UseCaseError for SpineError {
             Self::Onboarding(OnboardingError::Storage(e)) => e.is_contention(),
             Self::MemoryPin(MemoryPinError::Storage(e)) => e.is_contention(),
             Self::Attestation(AttestationError::Storage(e)) => e.is_contention(),
+            Self::User(UserError::Storage(e)) => e.is_contention(),
             Self::Lifecycle(LifecycleError::Storage(e)) => e.is_contention(),
             _ => false,
         }

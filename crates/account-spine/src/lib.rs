@@ -6,6 +6,9 @@
 //! [`Operation`] declares and the tenant's capability, runs in one transaction with its audit
 //! row, and publishes its [`DomainEvent`]s only after commit.
 
+#[macro_use]
+mod transaction;
+
 pub mod accounts;
 pub mod api_keys;
 mod authorize;
@@ -19,7 +22,6 @@ mod operations;
 pub mod platform;
 mod principal;
 pub mod runs;
-mod transaction;
 pub mod usage;
 mod use_case;
 

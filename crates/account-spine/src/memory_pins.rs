@@ -3,7 +3,8 @@
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::{Spine, SpineError};
-use account_engines::memory_pins::{self, MemoryPin, SavePin};
+use account_engines::memory_pins;
+pub use account_engines::memory_pins::{MemoryPin, SavePin};
 use account_engines::{OffsetPage, Page};
 use serde_json::json;
 
@@ -16,7 +17,7 @@ impl Spine {
     ) -> Result<MemoryPin, SpineError> {
         let operation = Operation::PinsUpsert;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let saved = memory_pins::upsert(db, principal.tenant_id, pin.clone(), now).await?;
             let after = json!({"ttl_seconds": saved.ttl_seconds, "source": saved.source});
             self.audit(
@@ -32,16 +33,14 @@ impl Spine {
             .await?;
             Ok(saved)
         })
-        .await
     }
 
     /// A live pin. Reads audit their hits in the pin trail, so they run as a write.
     pub async fn get_pin(&self, principal: &Principal, key: &str) -> Result<MemoryPin, SpineError> {
         let now = self.clock.now();
-        self.write_as(principal, Operation::PinsGet, async |db| {
+        write_use_case!(self, principal, Operation::PinsGet, |db| {
             Ok(memory_pins::get(db, principal.tenant_id, key, now).await?)
         })
-        .await
     }
 
     /// Pins by literal key prefix, newest first.
@@ -53,20 +52,19 @@ impl Spine {
         page: OffsetPage,
     ) -> Result<Page<MemoryPin>, SpineError> {
         let now = self.clock.now();
-        self.read_as(principal, Operation::PinsList, async |db| {
+        read_use_case!(self, principal, Operation::PinsList, |db| {
             Ok(
                 memory_pins::list(db, principal.tenant_id, prefix, include_expired, page, now)
                     .await?,
             )
         })
-        .await
     }
 
     /// Deletes a pin; whether one was deleted.
     pub async fn delete_pin(&self, principal: &Principal, key: &str) -> Result<bool, SpineError> {
         let operation = Operation::PinsDelete;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let deleted = memory_pins::delete(db, principal.tenant_id, key, now).await?;
             if deleted {
                 self.audit(db, principal, operation, "memory_pin", key, None, None, now)
@@ -74,14 +72,13 @@ impl Spine {
             }
             Ok(deleted)
         })
-        .await
     }
 
     /// Removes the tenant's expired pins; returns how many.
     pub async fn cleanup_pins(&self, principal: &Principal) -> Result<u64, SpineError> {
         let operation = Operation::PinsCleanup;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let removed = memory_pins::cleanup(db, principal.tenant_id, now).await?;
             self.audit(
                 db,
@@ -96,6 +93,5 @@ impl Spine {
             .await?;
             Ok(removed)
         })
-        .await
     }
 }

@@ -24,12 +24,11 @@ impl Spine {
         principal: &Principal,
     ) -> Result<OnboardingStatus, SpineError> {
         let now = self.clock.now();
-        self.read_as(principal, Operation::OnboardingStatus, async |db| {
+        read_use_case!(self, principal, Operation::OnboardingStatus, |db| {
             let state = onboarding::state(db, principal.tenant_id).await?;
             let evidence = onboarding::evidence(db, principal.tenant_id, now).await?;
             Ok(OnboardingStatus { state, evidence })
         })
-        .await
     }
 
     /// Moves onboarding forward; COMPLETE only with the evidence.
@@ -40,7 +39,7 @@ impl Spine {
     ) -> Result<OnboardingOutcome, SpineError> {
         let operation = Operation::OnboardingAdvance;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
+        write_use_case!(self, principal, operation, |db| {
             let outcome = onboarding::advance(db, principal.tenant_id, target, None, now).await?;
             if !outcome.was_no_op {
                 let (before, after) =
@@ -59,7 +58,6 @@ impl Spine {
             }
             Ok(outcome)
         })
-        .await
     }
 
     /// Records an SDK handshake and advances onboarding to SDK_CONNECTED.
@@ -72,13 +70,37 @@ impl Spine {
     ) -> Result<OnboardingOutcome, SpineError> {
         let operation = Operation::OnboardingSdkHandshake;
         let now = self.clock.now();
-        self.write_as(principal, operation, async |db| {
-            let attestation = sdk_attestations::attest(db, principal.tenant_id, sdk_version, sdk_language, client_id, now).await?;
-            let outcome = onboarding::advance(db, principal.tenant_id, OnboardingState::SdkConnected, None, now).await?;
+        write_use_case!(self, principal, operation, |db| {
+            let attestation = sdk_attestations::attest(
+                db,
+                principal.tenant_id,
+                sdk_version,
+                sdk_language,
+                client_id,
+                now,
+            )
+            .await?;
+            let outcome = onboarding::advance(
+                db,
+                principal.tenant_id,
+                OnboardingState::SdkConnected,
+                None,
+                now,
+            )
+            .await?;
             let after = json!({"sdk_version": attestation.sdk_version, "sdk_language": attestation.sdk_language});
-            self.audit(db, principal, operation, "sdk_attestation", &attestation.id.to_string(), None, Some(after), now).await?;
+            self.audit(
+                db,
+                principal,
+                operation,
+                "sdk_attestation",
+                &attestation.id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
             Ok(outcome)
         })
-        .await
     }
 }

@@ -1,16 +1,18 @@
 //! Platform operations: only an [`OperatorPrincipal`] may call them (lifecycle, forced
 //! onboarding, plans, billing records, tenant creation). Each is one audited transaction.
 
-use crate::operations::{Authority, Operation};
+use crate::operations::Operation;
 use crate::principal::OperatorPrincipal;
 use crate::{DomainEvent, Spine, SpineError};
 use account_engines::Db;
+use account_engines::api_keys;
 use account_engines::audit::{self, AuditEntry};
 use account_engines::billing::{self, Invoice, InvoiceUpsert, Subscription, SubscriptionUpsert};
 use account_engines::lifecycle::{self, LifecycleAction, LifecycleActor, TransitionOutcome};
 use account_engines::onboarding::{self, ForcedCompletion, OnboardingOutcome};
 use account_engines::tenants::{self, CreateTenant, CreatedTenant};
-use account_engines::types::{ActorType, OnboardingState, Plan, TenantId};
+use account_engines::types::{ActorType, MembershipRole, OnboardingState, Plan, TenantId};
+use account_engines::users;
 use account_engines::{OffsetPage, Page};
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
@@ -18,19 +20,6 @@ use serde_json::{Value as Json, json};
 pub use account_engines::lifecycle::LifecycleEventSnapshot as LifecycleEvent;
 
 impl Spine {
-    async fn write_as_operator<T>(
-        &self,
-        operator: &OperatorPrincipal,
-        operation: Operation,
-        work: impl AsyncFn(Db<'_>) -> Result<T, SpineError>,
-    ) -> Result<T, SpineError> {
-        if operation.authority() != Authority::Operator {
-            return Err(SpineError::forbidden(operation, "a tenant principal"));
-        }
-        let _span = tracing::info_span!("operator_use_case", operation = operation.name(), operator = %operator.operator_id).entered();
-        self.write(work).await
-    }
-
     #[allow(clippy::too_many_arguments)] // one row, many columns
     async fn operator_audit(
         &self,
@@ -88,31 +77,28 @@ impl Spine {
             actor_type: ActorType::Founder,
             actor_id: operator.operator_id.clone(),
         };
-        let outcome = self
-            .write_as_operator(operator, operation, async |db| {
-                let outcome =
-                    lifecycle::transition(db, tenant, action, &actor, reason, now).await?;
-                if !outcome.was_no_op {
-                    let (before, after) = (
-                        json!({"status": outcome.from}),
-                        json!({"status": outcome.to}),
-                    );
-                    self.operator_audit(
-                        db,
-                        operator,
-                        operation,
-                        Some(tenant),
-                        &tenant.to_string(),
-                        Some(reason),
-                        Some(before),
-                        Some(after),
-                        now,
-                    )
-                    .await?;
-                }
-                Ok(outcome)
-            })
-            .await?;
+        let outcome = operator_use_case!(self, operator, operation, |db| {
+            let outcome = lifecycle::transition(db, tenant, action, &actor, reason, now).await?;
+            if !outcome.was_no_op {
+                let (before, after) = (
+                    json!({"status": outcome.from}),
+                    json!({"status": outcome.to}),
+                );
+                self.operator_audit(
+                    db,
+                    operator,
+                    operation,
+                    Some(tenant),
+                    &tenant.to_string(),
+                    Some(reason),
+                    Some(before),
+                    Some(after),
+                    now,
+                )
+                .await?;
+            }
+            Ok(outcome)
+        })?;
         if !outcome.was_no_op {
             self.events.publish(&DomainEvent::TenantStatusChanged {
                 tenant_id: tenant,
@@ -130,8 +116,7 @@ impl Spine {
         tenant: TenantId,
         page: OffsetPage,
     ) -> Result<Page<LifecycleEvent>, SpineError> {
-        self.read(async |db| Ok(lifecycle::history(db, tenant, page).await?))
-            .await
+        read!(self, |db| Ok(lifecycle::history(db, tenant, page).await?))
     }
 
     /// Completes onboarding without the activation evidence; the reason is audited.
@@ -147,7 +132,7 @@ impl Spine {
             actor_type: ActorType::Founder,
             reason: reason.to_owned(),
         };
-        self.write_as_operator(operator, operation, async |db| {
+        operator_use_case!(self, operator, operation, |db| {
             let outcome =
                 onboarding::advance(db, tenant, OnboardingState::Complete, Some(&force), now)
                     .await?;
@@ -168,7 +153,6 @@ impl Spine {
             }
             Ok(outcome)
         })
-        .await
     }
 
     /// Moves the tenant to `plan` and re-applies its quotas.
@@ -180,7 +164,7 @@ impl Spine {
     ) -> Result<(), SpineError> {
         let operation = Operation::TenantChangePlan;
         let now = self.clock.now();
-        self.write_as_operator(operator, operation, async |db| {
+        operator_use_case!(self, operator, operation, |db| {
             let (before, after) = tenants::change_plan(db, tenant, plan, now).await?;
             let (before, after) = (json!({"plan": before.plan}), json!({"plan": after.plan}));
             self.operator_audit(
@@ -196,7 +180,6 @@ impl Spine {
             )
             .await
         })
-        .await
     }
 
     /// Records a subscription as the billing system reports it (idempotent).
@@ -207,7 +190,7 @@ impl Spine {
     ) -> Result<Subscription, SpineError> {
         let operation = Operation::BillingRecordSubscription;
         let now = self.clock.now();
-        self.write_as_operator(operator, operation, async |db| {
+        operator_use_case!(self, operator, operation, |db| {
             let tenant = change.tenant_id;
             let saved = billing::record_subscription(db, change.clone(), now).await?;
             let after = json!({"plan": saved.plan, "status": saved.status});
@@ -225,7 +208,6 @@ impl Spine {
             .await?;
             Ok(saved)
         })
-        .await
     }
 
     /// Records an invoice as the billing system reports it (idempotent).
@@ -236,7 +218,7 @@ impl Spine {
     ) -> Result<Invoice, SpineError> {
         let operation = Operation::BillingRecordInvoice;
         let now = self.clock.now();
-        self.write_as_operator(operator, operation, async |db| {
+        operator_use_case!(self, operator, operation, |db| {
             let tenant = invoice.tenant_id;
             let saved = billing::record_invoice(db, invoice.clone(), now).await?;
             let after = json!({"status": saved.status, "amount_due_cents": saved.amount_due_cents});
@@ -254,7 +236,62 @@ impl Spine {
             .await?;
             Ok(saved)
         })
-        .await
+    }
+
+    /// First run: creates the owner's account, their tenant and an owner API key, in one
+    /// transaction. The key's plaintext is in the result, once.
+    pub async fn bootstrap(
+        &self,
+        operator: &OperatorPrincipal,
+        owner_email: &str,
+        tenant_name: &str,
+    ) -> Result<(CreatedTenant, api_keys::IssuedKey), SpineError> {
+        let operation = Operation::TenantCreate;
+        let pepper = self.pepper()?;
+        let now = self.clock.now();
+        operator_use_case!(self, operator, operation, |db| {
+            let owner = users::create_user(db, owner_email, None, now).await?;
+            let created = tenants::create_tenant(
+                db,
+                CreateTenant {
+                    name: tenant_name.to_owned(),
+                    slug: None,
+                    plan: Plan::Free,
+                    owner: owner.id,
+                    billing_email: None,
+                },
+                now,
+            )
+            .await?;
+            let request = api_keys::IssueKeyRequest {
+                tenant_id: created.tenant.id,
+                issuer: api_keys::KeyActor {
+                    user_id: Some(owner.id),
+                    role: MembershipRole::Owner,
+                },
+                name: "bootstrap".to_owned(),
+                permissions: vec!["run:*".into(), "read:*".into(), "keys:manage".into()],
+                allowed_workers: None,
+                rate_limit_rpm: None,
+                max_concurrent_runs: None,
+                expires_at: None,
+            };
+            let key = api_keys::issue_api_key(db, pepper, request, now).await?;
+            let after = json!({"slug": created.tenant.slug, "owner": owner.id, "key_prefix": key.key.key_prefix});
+            self.operator_audit(
+                db,
+                operator,
+                operation,
+                Some(created.tenant.id),
+                &created.tenant.id.to_string(),
+                None,
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
+            Ok((created, key))
+        })
     }
 
     /// Creates a tenant whose owner is an existing user (bootstrap, platform onboarding).
@@ -265,12 +302,22 @@ impl Spine {
     ) -> Result<CreatedTenant, SpineError> {
         let operation = Operation::TenantCreate;
         let now = self.clock.now();
-        self.write_as_operator(operator, operation, async |db| {
+        operator_use_case!(self, operator, operation, |db| {
             let created = tenants::create_tenant(db, request.clone(), now).await?;
             let after = json!({"slug": created.tenant.slug, "plan": created.tenant.plan, "owner": created.owner.user_id});
-            self.operator_audit(db, operator, operation, Some(created.tenant.id), &created.tenant.id.to_string(), None, None, Some(after), now).await?;
+            self.operator_audit(
+                db,
+                operator,
+                operation,
+                Some(created.tenant.id),
+                &created.tenant.id.to_string(),
+                None,
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
             Ok(created)
         })
-        .await
     }
 }

@@ -46,35 +46,33 @@ impl Spine {
                 role: *role,
             },
         };
-        let outcome = self
-            .write_as(principal, operation, async |db| {
-                let run = runs::admit_run(
-                    db,
-                    AdmitRunRequest {
-                        tenant_id: principal.tenant_id,
-                        principal: run_principal.clone(),
-                        worker_id: request.worker_id.clone(),
-                        task: request.task.clone(),
-                        input: request.input.clone(),
-                    },
-                    now,
-                )
-                .await?;
-                let after = json!({"worker_id": run.worker_id, "status": run.status});
-                self.audit(
-                    db,
-                    principal,
-                    operation,
-                    "run",
-                    &run.id.to_string(),
-                    None,
-                    Some(after),
-                    now,
-                )
-                .await?;
-                Ok(run)
-            })
-            .await;
+        let outcome = write_use_case!(self, principal, operation, |db| {
+            let run = runs::admit_run(
+                db,
+                AdmitRunRequest {
+                    tenant_id: principal.tenant_id,
+                    principal: run_principal.clone(),
+                    worker_id: request.worker_id.clone(),
+                    task: request.task.clone(),
+                    input: request.input.clone(),
+                },
+                now,
+            )
+            .await?;
+            let after = json!({"worker_id": run.worker_id, "status": run.status});
+            self.audit(
+                db,
+                principal,
+                operation,
+                "run",
+                &run.id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
+            Ok(run)
+        });
         match &outcome {
             Ok(run) => self.events.publish(&DomainEvent::RunAdmitted {
                 tenant_id: run.tenant_id,
@@ -103,14 +101,23 @@ impl Spine {
     ) -> Result<RunSnapshot, SpineError> {
         let operation = Operation::RunsComplete;
         let now = self.clock.now();
-        let run = self
-            .write_as(principal, operation, async |db| {
-                let run = runs::complete_run(db, principal.tenant_id, run_id, completion.clone(), now).await?;
-                let after = json!({"status": run.status, "total_tokens": run.total_tokens, "cost_cents": run.cost_cents});
-                self.audit(db, principal, operation, "run", &run.id.to_string(), None, Some(after), now).await?;
-                Ok(run)
-            })
+        let run = write_use_case!(self, principal, operation, |db| {
+            let run = runs::complete_run(db, principal.tenant_id, run_id, completion.clone(), now)
+                .await?;
+            let after = json!({"status": run.status, "total_tokens": run.total_tokens, "cost_cents": run.cost_cents});
+            self.audit(
+                db,
+                principal,
+                operation,
+                "run",
+                &run.id.to_string(),
+                None,
+                Some(after),
+                now,
+            )
             .await?;
+            Ok(run)
+        })?;
         self.events.publish(&DomainEvent::RunCompleted {
             tenant_id: run.tenant_id,
             run_id: run.id,
@@ -126,10 +133,9 @@ impl Spine {
         filter: &RunFilter,
         page: OffsetPage,
     ) -> Result<Page<RunSnapshot>, SpineError> {
-        self.read_as(principal, Operation::RunsList, async |db| {
+        read_use_case!(self, principal, Operation::RunsList, |db| {
             Ok(runs::list_runs(db, principal.tenant_id, filter, page).await?)
         })
-        .await
     }
 
     /// One run of the tenant.
@@ -138,9 +144,8 @@ impl Spine {
         principal: &Principal,
         run_id: RunId,
     ) -> Result<RunSnapshot, SpineError> {
-        self.read_as(principal, Operation::RunsGet, async |db| {
+        read_use_case!(self, principal, Operation::RunsGet, |db| {
             Ok(runs::get_run(db, principal.tenant_id, run_id).await?)
         })
-        .await
     }
 }

@@ -1,19 +1,24 @@
-//! Transaction ownership: every write use case runs through [`Spine::write`], and nothing else in
-//! the workspace can begin, commit or roll back.
+//! Transaction ownership: every write use case runs inside [`transaction!`], and nothing else
+//! in the workspace can begin, commit or roll back.
 //!
 //! A write transaction commits only when the whole use case succeeded, and rolls back
 //! explicitly otherwise, so a failed operation leaves nothing half-written. Contention
 //! (PostgreSQL serialization failures and deadlocks, SQLite's busy writer) retries the whole
 //! use case a bounded number of times: each attempt starts from a fresh snapshot, so a retry
 //! never mixes state from two attempts.
+//!
+//! The runner is a macro rather than a function taking an async closure: a closure over a
+//! borrowed `Db<'_>` needs a higher-ranked lifetime, and rustc cannot yet prove such futures
+//! `Send`, which every multi-threaded host (axum, `tokio::spawn`) requires. Expanded inline,
+//! the body is ordinary async code of the use case.
 
-use crate::Spine;
-use account_engines::{Db, DriverError};
-use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use crate::{Spine, SpineError};
+use account_engines::DriverError;
+use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 use std::time::Duration;
 
 /// Attempts per write use case before contention is reported to the caller.
-const MAX_ATTEMPTS: u32 = 5;
+pub(crate) const MAX_ATTEMPTS: u32 = 5;
 
 /// Errors of a use case, as far as the transaction runner needs to know them.
 pub(crate) trait UseCaseError: From<DriverError> {
@@ -22,65 +27,144 @@ pub(crate) trait UseCaseError: From<DriverError> {
 }
 
 impl Spine {
-    /// Runs `work` in one transaction: commit when it returns `Ok`, roll back otherwise.
-    ///
-    /// On SQLite the transaction starts `IMMEDIATE`: it takes the write lock up front, so
-    /// concurrent writers queue on the busy timeout instead of failing a lock upgrade midway.
-    pub(crate) async fn write<T, E>(
-        &self,
-        work: impl AsyncFn(Db<'_>) -> Result<T, E>,
-    ) -> Result<T, E>
-    where
-        E: UseCaseError,
-    {
+    /// Begins a write transaction. On SQLite it starts `IMMEDIATE`: it takes the write lock up
+    /// front, so concurrent writers queue on the busy timeout instead of failing an upgrade.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, SpineError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        let mut attempt = 1;
-        loop {
-            let txn = self
-                .connection()
-                .begin_with_options(options)
-                .await
-                .map_err(DriverError::from)?;
-            let outcome = match work(Db::for_transaction(&txn)).await {
-                Ok(value) => txn
-                    .commit()
-                    .await
-                    .map(|()| value)
-                    .map_err(|e| E::from(DriverError::from(e))),
-                Err(error) => {
-                    if let Err(rollback) = txn.rollback().await {
-                        // The connection is discarded by the pool; the use case's own error
-                        // is what the caller needs to see.
-                        tracing::warn!(error = %rollback, "rollback failed");
-                    }
-                    Err(error)
-                }
-            };
-            match outcome {
-                Err(error) if error.is_contention() && attempt < MAX_ATTEMPTS => {
-                    tracing::debug!(attempt, "transaction contention; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
-                }
-                other => return other,
-            }
-        }
+        self.connection()
+            .begin_with_options(options)
+            .await
+            .map_err(|e| SpineError::from(DriverError::from(e)))
     }
 
-    /// Runs a read-only use case on the pool: no transaction, each statement sees committed
-    /// data (reads that must be consistent with each other use [`Spine::write`] instead).
-    pub(crate) async fn read<T, E>(
+    /// Commits when `outcome` is `Ok`, rolls back otherwise; returns the outcome (or the
+    /// commit's failure).
+    pub(crate) async fn finish<T>(
         &self,
-        work: impl AsyncFnOnce(Db<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        work(Db::for_pool(self.connection())).await
+        txn: DatabaseTransaction,
+        outcome: Result<T, SpineError>,
+    ) -> Result<T, SpineError> {
+        match outcome {
+            Ok(value) => txn
+                .commit()
+                .await
+                .map(|()| value)
+                .map_err(|e| SpineError::from(DriverError::from(e))),
+            Err(error) => {
+                if let Err(rollback) = txn.rollback().await {
+                    // The pool discards the connection; the use case's error is what matters.
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
     }
 }
 
 /// 5, 10, 20, 40 ms: short, because contended statements here are single-row and brief.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(5 << attempt.saturating_sub(1).min(4))
+}
+
+/// `transaction!(spine, |db| body)`: runs `body` (an expression of type
+/// `Result<T, SpineError>` that may use `?`) in one write transaction on `db`, retrying the
+/// whole body on contention.
+macro_rules! transaction {
+    ($spine:expr, |$db:ident| $body:expr) => {{
+        let spine: &$crate::Spine = $spine;
+        let mut attempt: u32 = 1;
+        loop {
+            let txn = match spine.begin_write().await {
+                Ok(txn) => txn,
+                Err(error) => break Err(error),
+            };
+            let outcome: Result<_, $crate::SpineError> = {
+                let $db = account_engines::Db::for_transaction(&txn);
+                async { $body }.await
+            };
+            match spine.finish(txn, outcome).await {
+                Err(error)
+                    if $crate::transaction::UseCaseError::is_contention(&error)
+                        && attempt < $crate::transaction::MAX_ATTEMPTS =>
+                {
+                    tracing::debug!(attempt, "transaction contention; retrying");
+                    tokio::time::sleep($crate::transaction::backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+/// `read!(spine, |db| body)`: runs a read-only `body` on the pool (no transaction).
+macro_rules! read {
+    ($spine:expr, |$db:ident| $body:expr) => {{
+        let spine: &$crate::Spine = $spine;
+        let $db = account_engines::Db::for_pool(spine.connection());
+        let outcome: Result<_, $crate::SpineError> = async { $body }.await;
+        outcome
+    }};
+}
+
+/// `write_use_case!(spine, principal, operation, |db| body)`: authority, then one
+/// transaction that checks the tenant's capability and runs `body`; refusals are audited.
+macro_rules! write_use_case {
+    ($spine:expr, $principal:expr, $operation:expr, |$db:ident| $body:expr) => {{
+        let spine: &$crate::Spine = $spine;
+        let principal: &$crate::Principal = $principal;
+        let operation: $crate::Operation = $operation;
+        match $crate::authorize::authorize(principal, operation) {
+            Err(refusal) => {
+                spine.audit_refusal(principal, operation, &refusal).await;
+                Err(refusal)
+            }
+            Ok(()) => {
+                let outcome = transaction!(spine, |$db| {
+                    $crate::use_case::require_capability($db, principal.tenant_id, operation)
+                        .await?;
+                    $body
+                });
+                if let Err(refusal @ $crate::SpineError::TenantStatusForbids { .. }) = &outcome {
+                    spine.audit_refusal(principal, operation, refusal).await;
+                }
+                outcome
+            }
+        }
+    }};
+}
+
+/// `read_use_case!(spine, principal, operation, |db| body)`: authority and capability, then
+/// `body` on the pool.
+macro_rules! read_use_case {
+    ($spine:expr, $principal:expr, $operation:expr, |$db:ident| $body:expr) => {{
+        let spine: &$crate::Spine = $spine;
+        let principal: &$crate::Principal = $principal;
+        let operation: $crate::Operation = $operation;
+        match $crate::authorize::authorize(principal, operation) {
+            Err(refusal) => Err(refusal),
+            Ok(()) => read!(spine, |$db| {
+                $crate::use_case::require_capability($db, principal.tenant_id, operation).await?;
+                $body
+            }),
+        }
+    }};
+}
+
+/// `operator_use_case!(spine, operator, operation, |db| body)`: platform operations; the
+/// operation must be one only operators may call.
+macro_rules! operator_use_case {
+    ($spine:expr, $operator:expr, $operation:expr, |$db:ident| $body:expr) => {{
+        let operator: &$crate::OperatorPrincipal = $operator;
+        let operation: $crate::Operation = $operation;
+        if operation.authority() != $crate::Authority::Operator {
+            Err($crate::SpineError::forbidden(operation, "a tenant principal"))
+        } else {
+            tracing::info!(operation = operation.name(), operator = %operator.operator_id, "operator use case");
+            transaction!($spine, |$db| $body)
+        }
+    }};
 }

@@ -14,9 +14,8 @@ impl Spine {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<MeterTotal>, SpineError> {
-        self.read_as(principal, Operation::UsageSummary, async |db| {
+        read_use_case!(self, principal, Operation::UsageSummary, |db| {
             Ok(tenants::usage_summary(db, principal.tenant_id, start, end).await?)
         })
-        .await
     }
 }

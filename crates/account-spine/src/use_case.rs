@@ -1,6 +1,6 @@
 //! The frame every use case runs in: authority, tenant capability, transaction, audit.
 
-use crate::authorize::{authorize, check_capability};
+use crate::authorize::check_capability;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal};
 use crate::{Spine, SpineError};
@@ -11,47 +11,6 @@ use chrono::{DateTime, Utc};
 use serde_json::Value as Json;
 
 impl Spine {
-    /// A write use case: checks authority, then runs `work` in one transaction that also
-    /// checks the tenant's capability. Refusals are audited in a transaction of their own.
-    pub(crate) async fn write_as<T>(
-        &self,
-        principal: &Principal,
-        operation: Operation,
-        work: impl AsyncFn(Db<'_>) -> Result<T, SpineError>,
-    ) -> Result<T, SpineError> {
-        let span = tracing::info_span!("use_case", operation = operation.name(), tenant = %principal.tenant_id);
-        let _entered = span.enter();
-        if let Err(refusal) = authorize(principal, operation) {
-            self.audit_refusal(principal, operation, &refusal).await;
-            return Err(refusal);
-        }
-        let outcome = self
-            .write(async |db| {
-                require_capability(db, principal.tenant_id, operation).await?;
-                work(db).await
-            })
-            .await;
-        if let Err(refusal @ SpineError::TenantStatusForbids { .. }) = &outcome {
-            self.audit_refusal(principal, operation, refusal).await;
-        }
-        outcome
-    }
-
-    /// A read use case: authority and capability checks, then `work` on the pool.
-    pub(crate) async fn read_as<T>(
-        &self,
-        principal: &Principal,
-        operation: Operation,
-        work: impl AsyncFn(Db<'_>) -> Result<T, SpineError>,
-    ) -> Result<T, SpineError> {
-        authorize(principal, operation)?;
-        self.read(async |db| {
-            require_capability(db, principal.tenant_id, operation).await?;
-            work(db).await
-        })
-        .await
-    }
-
     /// Writes the audit row of `operation` inside the caller's transaction.
     #[allow(clippy::too_many_arguments)] // one row, many columns
     pub(crate) async fn audit(
@@ -82,7 +41,7 @@ impl Spine {
         Ok(())
     }
 
-    async fn audit_refusal(
+    pub(crate) async fn audit_refusal(
         &self,
         principal: &Principal,
         operation: Operation,
@@ -91,24 +50,22 @@ impl Spine {
         let now = self.clock.now();
         let detail =
             serde_json::json!({"operation": operation.name(), "reason": refusal.to_string()});
-        let written = self
-            .write(async |db| {
-                audit::record(
-                    db,
-                    entry(
-                        principal,
-                        "authorization.refused",
-                        "operation",
-                        operation.name(),
-                        None,
-                        Some(detail.clone()),
-                    ),
-                    now,
-                )
-                .await
-                .map_err(SpineError::from)
-            })
-            .await;
+        let written = transaction!(self, |db| {
+            audit::record(
+                db,
+                entry(
+                    principal,
+                    "authorization.refused",
+                    "operation",
+                    operation.name(),
+                    None,
+                    Some(detail.clone()),
+                ),
+                now,
+            )
+            .await
+            .map_err(SpineError::from)
+        });
         if let Err(error) = written {
             tracing::warn!(%error, operation = operation.name(), "could not audit a refusal");
         }
@@ -144,7 +101,7 @@ fn entry(
     }
 }
 
-async fn require_capability(
+pub(crate) async fn require_capability(
     db: Db<'_>,
     tenant: TenantId,
     operation: Operation,

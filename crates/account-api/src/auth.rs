@@ -1,0 +1,59 @@
+//! Authentication: an API key in `Authorization: Bearer` or `X-API-Key`, verified by the spine.
+
+use crate::AppState;
+use crate::error::ApiError;
+use account_spine::{Principal, RequestMeta};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+
+/// The verified caller of a request.
+#[derive(Debug)]
+pub(crate) struct Authenticated(pub(crate) Principal);
+
+fn presented_key(parts: &Parts) -> Option<&str> {
+    let headers = &parts.headers;
+    if let Some(bearer) = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        return Some(bearer.trim());
+    }
+    headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+/// Request metadata for audit rows: request id, client address, user agent.
+pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(500).collect())
+    };
+    RequestMeta {
+        request_id: header("x-request-id"),
+        ip_address: header("x-forwarded-for")
+            .map(|v: String| v.split(',').next().unwrap_or_default().trim().to_owned()),
+        user_agent: header("user-agent"),
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = presented_key(parts).ok_or_else(ApiError::unauthorized)?;
+        let principal = state
+            .spine
+            .authenticate_api_key(key, request_meta(parts))
+            .await?;
+        Ok(Self(principal))
+    }
+}

@@ -1,0 +1,76 @@
+//! User accounts: creation (normalised, unique email) and sign-in.
+
+use crate::{Db, DriverError, ErrorCode, StorageError};
+use account_drivers::get_user_write_driver;
+use account_drivers::types::{DisplayName, Email, EmailError, TextError, UserId, UserStatus};
+use account_drivers::users::NewUser;
+use chrono::{DateTime, Utc};
+
+pub use account_drivers::users::UserAccountSnapshot as UserAccount;
+
+/// Why a user operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    /// Not an email address.
+    #[error(transparent)]
+    InvalidEmail(#[from] EmailError),
+    /// The display name does not fit.
+    #[error(transparent)]
+    InvalidName(#[from] TextError),
+    /// Another account has the address.
+    #[error("an account with this email already exists")]
+    EmailTaken,
+    /// No such user.
+    #[error("user not found")]
+    NotFound,
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl From<DriverError> for UserError {
+    fn from(error: DriverError) -> Self {
+        if error.conflicting_constraint() == Some("uq_users_email") {
+            return Self::EmailTaken;
+        }
+        Self::Storage(error.into())
+    }
+}
+
+impl ErrorCode for UserError {
+    fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidEmail(_) => "invalid_email",
+            Self::InvalidName(_) => "invalid_name",
+            Self::EmailTaken => "email_taken",
+            Self::NotFound => "user_not_found",
+            Self::Storage(e) => e.code(),
+        }
+    }
+
+    fn http_status(&self) -> u16 {
+        match self {
+            Self::InvalidEmail(_) | Self::InvalidName(_) => 422,
+            Self::EmailTaken => 409,
+            Self::NotFound => 404,
+            Self::Storage(e) => e.http_status(),
+        }
+    }
+}
+
+/// Creates an active user account.
+pub async fn create_user(db: Db<'_>, email: &str, name: Option<&str>, now: DateTime<Utc>) -> Result<UserAccount, UserError> {
+    let email = Email::parse(email)?;
+    let name = name.map(DisplayName::parse).transpose()?;
+    Ok(get_user_write_driver(db)
+        .create_user(
+            NewUser { id: UserId::new(), email: email.into(), external_user_id: None, name: name.map(String::from), avatar_url: None, status: UserStatus::Active },
+            now,
+        )
+        .await?)
+}
+
+/// Records a sign-in.
+pub async fn record_login(db: Db<'_>, user: UserId, now: DateTime<Utc>) -> Result<UserAccount, UserError> {
+    get_user_write_driver(db).update_user_login(user, now).await?.ok_or(UserError::NotFound)
+}
