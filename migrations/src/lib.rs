@@ -20,6 +20,7 @@ mod m20261125_000013_create_memory_pin_audit;
 mod m20261125_000014_create_sdk_attestations;
 mod m20261125_000015_create_lifecycle_events;
 mod m20261125_000016_guard_finished_runs;
+mod m20261125_000017_guard_finished_runs_allow_detach;
 
 use sea_orm_migration::MigrationTrait;
 pub use sea_orm_migration::MigratorTrait;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000014_create_sdk_attestations::Migration),
             Box::new(m20261125_000015_create_lifecycle_events::Migration),
             Box::new(m20261125_000016_guard_finished_runs::Migration),
+            Box::new(m20261125_000017_guard_finished_runs_allow_detach::Migration),
         ]
     }
 }

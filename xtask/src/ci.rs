@@ -36,6 +36,9 @@ pub fn run(args: &[String]) -> Result<u8> {
     std::env::set_current_dir(&root)?;
     let started = Instant::now();
 
+    // Everything after this works offline: `cargo metadata --offline` (the layer linter) and
+    // cargo-deny need every package of the lock file, not only the host's.
+    step("fetch", || cargo(&["fetch", "--locked"]))?;
     step("rustfmt", || cargo(&["fmt", "--all", "--check"]))?;
     step("clippy", || {
         cargo(&[
@@ -142,7 +145,6 @@ fn cargo_deny() -> Result<()> {
             CARGO_DENY_VERSION,
         ])?;
     }
-    cargo(&["fetch", "--locked"])?;
     cargo(&[
         "deny",
         "--offline",

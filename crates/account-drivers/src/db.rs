@@ -67,28 +67,57 @@ impl<'a> Db<'a> {
     }
 }
 
-/// Counts the statements (round trips) run through a [`Db`] made with [`Db::counting`].
+/// Counts the statements (round trips) run through a [`Db`] made with [`Db::counting`], and
+/// separately any that begin, commit or roll back (which drivers must never send).
 #[derive(Debug, Default)]
-pub struct StatementCounter(AtomicU64);
+pub struct StatementCounter {
+    statements: AtomicU64,
+    transaction_control: AtomicU64,
+}
 
 impl StatementCounter {
     /// A counter at zero.
-    pub fn new() -> Self {
-        Self::default()
+    pub const fn new() -> Self {
+        Self {
+            statements: AtomicU64::new(0),
+            transaction_control: AtomicU64::new(0),
+        }
     }
 
     /// Statements run so far.
     pub fn count(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Back to zero; returns the count before the reset.
     pub fn take(&self) -> u64 {
-        self.0.swap(0, Ordering::Relaxed)
+        self.statements.swap(0, Ordering::Relaxed)
     }
 
-    fn record(&self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
+    /// Statements seen that begin, commit, roll back or use savepoints (never reset).
+    pub fn transaction_control(&self) -> u64 {
+        self.transaction_control.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, sql: &str) {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let head = sql
+            .trim_start()
+            .get(..9)
+            .unwrap_or(sql)
+            .to_ascii_uppercase();
+        let controls = [
+            "BEGIN",
+            "COMMIT",
+            "ROLLBACK",
+            "SAVEPOINT",
+            "RELEASE",
+            "START TRA",
+            "END",
+        ];
+        if controls.iter().any(|c| head.starts_with(c)) {
+            self.transaction_control.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -106,9 +135,9 @@ enum Target<'a> {
 }
 
 impl Conn<'_> {
-    fn record(&self) {
+    fn record(&self, sql: &str) {
         if let Some(counter) = self.counter {
-            counter.record();
+            counter.record(sql);
         }
     }
 }
@@ -123,7 +152,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.record();
+        self.record(&stmt.sql);
         match self.target {
             Target::Pool(c) => c.execute_raw(stmt).await,
             Target::Transaction(t) => t.execute_raw(stmt).await,
@@ -131,7 +160,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.record();
+        self.record(sql);
         match self.target {
             Target::Pool(c) => c.execute_unprepared(sql).await,
             Target::Transaction(t) => t.execute_unprepared(sql).await,
@@ -139,7 +168,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.record();
+        self.record(&stmt.sql);
         match self.target {
             Target::Pool(c) => c.query_one_raw(stmt).await,
             Target::Transaction(t) => t.query_one_raw(stmt).await,
@@ -147,7 +176,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.record();
+        self.record(&stmt.sql);
         match self.target {
             Target::Pool(c) => c.query_all_raw(stmt).await,
             Target::Transaction(t) => t.query_all_raw(stmt).await,
@@ -166,5 +195,38 @@ impl ConnectionTrait for Conn<'_> {
             Target::Pool(c) => c.is_mock_connection(),
             Target::Transaction(t) => t.is_mock_connection(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatementCounter;
+
+    #[test]
+    fn the_counter_tells_transaction_control_from_other_statements() {
+        let counter = StatementCounter::new();
+        for sql in [
+            "SELECT 1",
+            "  insert into t values (1)",
+            "UPDATE t SET a = 1",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+        ] {
+            counter.record(sql);
+        }
+        assert_eq!((counter.count(), counter.transaction_control()), (4, 0));
+        for sql in [
+            "BEGIN",
+            "begin immediate",
+            "COMMIT",
+            "ROLLBACK",
+            "SAVEPOINT sp1",
+            "RELEASE SAVEPOINT sp1",
+            "START TRANSACTION",
+        ] {
+            counter.record(sql);
+        }
+        assert_eq!((counter.count(), counter.transaction_control()), (11, 7));
+        assert_eq!(counter.take(), 11);
+        assert_eq!(counter.transaction_control(), 7, "the guard is never reset");
     }
 }

@@ -59,18 +59,37 @@ impl ErrorCode for UserError {
 }
 
 /// Creates an active user account.
-pub async fn create_user(db: Db<'_>, email: &str, name: Option<&str>, now: DateTime<Utc>) -> Result<UserAccount, UserError> {
+pub async fn create_user(
+    db: Db<'_>,
+    email: &str,
+    name: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<UserAccount, UserError> {
     let email = Email::parse(email)?;
     let name = name.map(DisplayName::parse).transpose()?;
     Ok(get_user_write_driver(db)
         .create_user(
-            NewUser { id: UserId::new(), email: email.into(), external_user_id: None, name: name.map(String::from), avatar_url: None, status: UserStatus::Active },
+            NewUser {
+                id: UserId::new(),
+                email: email.into(),
+                external_user_id: None,
+                name: name.map(String::from),
+                avatar_url: None,
+                status: UserStatus::Active,
+            },
             now,
         )
         .await?)
 }
 
 /// Records a sign-in.
-pub async fn record_login(db: Db<'_>, user: UserId, now: DateTime<Utc>) -> Result<UserAccount, UserError> {
-    get_user_write_driver(db).update_user_login(user, now).await?.ok_or(UserError::NotFound)
+pub async fn record_login(
+    db: Db<'_>,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<UserAccount, UserError> {
+    get_user_write_driver(db)
+        .update_user_login(user, now)
+        .await?
+        .ok_or(UserError::NotFound)
 }

@@ -9,6 +9,18 @@ use sea_orm::entity::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The text given is not one of an enum's values.
+///
+/// # Examples
+///
+/// ```rust
+/// use account_models::{EnumError, MembershipRole};
+///
+/// assert_eq!("Owner".parse::<MembershipRole>()?, MembershipRole::Owner);
+/// assert_eq!(MembershipRole::Owner.as_str(), "owner");
+/// let error = "superuser".parse::<MembershipRole>().unwrap_err();
+/// assert_eq!(error.kind, "membership role");
+/// # Ok::<(), EnumError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a valid {kind}; expected one of: {expected}")]
 pub struct EnumError {
@@ -413,6 +425,55 @@ mod tests {
         round_trips(OnboardingState::ALL);
     }
 
+    /// What the database holds is exactly `as_str`, lower snake case, and only that casing
+    /// reads back (so a row can never hold `OWNER` next to `owner`).
+    fn stored_in_one_casing<T>(all: &[T])
+    where
+        T: ActiveEnum<Value = String> + Copy + std::fmt::Debug + PartialEq + std::fmt::Display,
+    {
+        for value in all {
+            let stored = value.to_value();
+            assert_eq!(stored, value.to_string());
+            assert!(
+                stored.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{stored}"
+            );
+            assert_eq!(T::try_from_value(&stored).unwrap(), *value);
+            assert!(T::try_from_value(&stored.to_uppercase()).is_err());
+        }
+        assert_eq!(T::iter().count(), all.len(), "ALL lists every variant");
+    }
+
+    #[test]
+    fn every_text_enum_is_stored_in_one_casing() {
+        stored_in_one_casing(Plan::ALL);
+        stored_in_one_casing(TenantStatus::ALL);
+        stored_in_one_casing(MembershipRole::ALL);
+        stored_in_one_casing(UserStatus::ALL);
+        stored_in_one_casing(ApiKeyStatus::ALL);
+        stored_in_one_casing(RunStatus::ALL);
+        stored_in_one_casing(InvitationStatus::ALL);
+        stored_in_one_casing(TicketCategory::ALL);
+        stored_in_one_casing(TicketPriority::ALL);
+        stored_in_one_casing(TicketStatus::ALL);
+        stored_in_one_casing(SubscriptionStatus::ALL);
+        stored_in_one_casing(BillingPeriod::ALL);
+        stored_in_one_casing(InvoiceStatus::ALL);
+        stored_in_one_casing(UsageUnit::ALL);
+        stored_in_one_casing(ActorType::ALL);
+        assert_eq!(
+            <OnboardingState as sea_orm::Iterable>::iter().count(),
+            OnboardingState::ALL.len()
+        );
+        for state in OnboardingState::ALL {
+            assert_eq!(OnboardingState::from_value(state.value()), Some(*state));
+            assert_eq!(
+                OnboardingState::try_from_value(&state.to_value()).unwrap(),
+                *state
+            );
+        }
+    }
+
     #[test]
     fn stored_text_is_lower_snake_case() {
         assert_eq!(
@@ -429,6 +490,9 @@ mod tests {
         assert_eq!(error.kind, "membership role");
         assert!(error.to_string().contains("owner, admin, member, viewer"));
         assert!("".parse::<Plan>().is_err());
+        assert!("in progress".parse::<TicketStatus>().is_err());
+        assert!("inprogress".parse::<TicketStatus>().is_err());
+        assert_eq!("x".repeat(500).parse::<Plan>().unwrap_err().input.len(), 64);
         assert!("churned".parse::<TenantStatus>().is_err());
         assert!("5".parse::<OnboardingState>().is_err());
         assert_eq!(OnboardingState::from_value(5), None);

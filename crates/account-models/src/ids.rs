@@ -8,6 +8,18 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The text given is not an id.
+///
+/// # Examples
+///
+/// ```rust
+/// use account_models::{IdError, TenantId};
+///
+/// let id = TenantId::new();
+/// assert_eq!(id.to_string().parse::<TenantId>()?, id);
+/// let error = "acme".parse::<TenantId>().unwrap_err();
+/// assert_eq!(error.kind, "tenant id");
+/// # Ok::<(), IdError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a valid {kind} (expected a UUID)")]
 pub struct IdError {
@@ -140,11 +152,30 @@ typed_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sea_orm::sea_query::{ColumnType, ValueType};
+    use sea_orm::{TryFromU64, Value};
 
     #[test]
     fn ids_round_trip_through_text() {
         let id = TenantId::new();
-        assert_eq!(id.to_string().parse::<TenantId>(), Ok(id));
+        let text = id.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(text, text.to_lowercase());
+        assert_eq!(text.parse::<TenantId>(), Ok(id));
+        assert_eq!(
+            format!(" {} ", text.to_uppercase()).parse::<TenantId>(),
+            Ok(id)
+        );
+        assert_eq!(TenantId::from_uuid(id.as_uuid()), id);
+    }
+
+    #[test]
+    fn ids_serialise_as_plain_uuid_strings() {
+        let id = UserId::new();
+        let json = serde_json::to_string(&id).unwrap();
+        assert_eq!(json, format!("\"{id}\""));
+        assert_eq!(serde_json::from_str::<UserId>(&json).unwrap(), id);
+        assert!(serde_json::from_str::<UserId>("\"not-a-uuid\"").is_err());
     }
 
     #[test]
@@ -152,12 +183,26 @@ mod tests {
         let error = "not-a-uuid".parse::<UserId>().unwrap_err();
         assert_eq!(error.kind, "user id");
         assert!(error.to_string().contains("not-a-uuid"));
+        assert!("".parse::<ApiKeyId>().is_err());
+        let long = "x".repeat(1000);
+        assert_eq!(long.parse::<RunId>().unwrap_err().input.len(), 64);
     }
 
     #[test]
-    fn new_ids_are_time_ordered() {
+    fn new_ids_are_time_ordered_uuid_v7() {
         let first = RunId::new();
         let second = RunId::new();
         assert!(first < second);
+        assert_eq!(first.as_uuid().get_version_num(), 7);
+        assert_ne!(TenantId::default(), TenantId::default());
+    }
+
+    #[test]
+    fn ids_are_uuid_columns_never_generated_by_the_database() {
+        assert_eq!(TenantId::column_type(), ColumnType::Uuid);
+        assert_eq!(LifecycleEventId::column_type(), ColumnType::Uuid);
+        let id = InvitationId::new();
+        assert_eq!(Value::from(id), Value::from(id.as_uuid()));
+        assert!(InvitationId::try_from_u64(1).is_err());
     }
 }

@@ -22,6 +22,13 @@ pub struct PlanQuotas {
 
 impl Plan {
     /// This plan's quotas.
+    ///
+    /// ```rust
+    /// use account_models::Plan;
+    ///
+    /// assert_eq!(Plan::Free.quotas().max_runs_per_day, 100);
+    /// assert_eq!(Plan::Pro.quotas().max_api_keys, 20);
+    /// ```
     pub fn quotas(self) -> PlanQuotas {
         match self {
             Plan::Free => PlanQuotas {
@@ -55,12 +62,26 @@ mod tests {
 
     #[test]
     fn the_table_matches_the_specification() {
-        assert_eq!(Plan::Free.quotas().max_runs_per_day, 100);
-        assert_eq!(Plan::Pro.quotas().max_api_keys, 20);
-        assert_eq!(
-            Plan::Enterprise.quotas().max_tokens_per_month,
-            1_000_000_000
-        );
+        // §4 of the specification, row by row.
+        let table = [
+            (Plan::Free, (3, 100, 5, 1_000_000, 5)),
+            (Plan::Pro, (10, 1_000, 20, 10_000_000, 20)),
+            (Plan::Enterprise, (100, 100_000, 100, 1_000_000_000, 100)),
+        ];
+        assert_eq!(table.len(), Plan::ALL.len());
+        for (plan, (workers, runs, concurrent, tokens, keys)) in table {
+            assert_eq!(
+                plan.quotas(),
+                PlanQuotas {
+                    max_workers: workers,
+                    max_runs_per_day: runs,
+                    max_concurrent_runs: concurrent,
+                    max_tokens_per_month: tokens,
+                    max_api_keys: keys,
+                },
+                "{plan}"
+            );
+        }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Shared fixtures: a fresh migrated database per backend and rows seeded through the ORM
 //! directly, so a driver's test never depends on another driver.
 
-use account_drivers::Db;
 use account_drivers::types::*;
+use account_drivers::{Db, StatementCounter};
 use account_models::entities::{memberships, tenants, users};
 use account_testkit::{TestDb, backends, fresh_db};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -18,17 +18,27 @@ pub(crate) fn later(seconds: i64) -> DateTime<Utc> {
     now() + TimeDelta::seconds(seconds)
 }
 
-/// Runs `test` once per configured backend on a fresh, migrated database.
+/// Watches every statement the tests' handles send: none may begin, commit or roll back.
+pub(crate) static GUARD: StatementCounter = StatementCounter::new();
+
+/// Runs `test` once per configured backend on a fresh, migrated database, then checks that
+/// no driver call sent transaction control.
 pub(crate) async fn each_backend(test: impl AsyncFn(&TestDb)) {
     for backend in backends().expect("test backends") {
         let db = fresh_db(&backend).await.expect("fresh database");
         test(&db).await;
+        assert_eq!(
+            GUARD.transaction_control(),
+            0,
+            "a driver method sent BEGIN/COMMIT/ROLLBACK"
+        );
     }
 }
 
-/// A pool handle on the test database.
+/// A pool handle on the test database, watched by [`GUARD`] (tests that count statements
+/// themselves swap in their own counter).
 pub(crate) fn handle(db: &TestDb) -> Db<'_> {
-    Db::for_pool(db.conn())
+    Db::for_pool(db.conn()).counting(&GUARD)
 }
 
 /// Inserts a free-plan, active tenant.

@@ -7,11 +7,13 @@ use super::string_value;
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::Email;
+/// use account_models::values::{Email, EmailError};
 ///
-/// let email = Email::parse("  Ann.Lee@Example.COM ").unwrap();
+/// let email = Email::parse("  Ann.Lee@Example.COM ")?;
 /// assert_eq!(email.as_str(), "ann.lee@example.com");
-/// assert!(Email::parse("ann@localhost").is_err());
+/// assert_eq!(Email::parse("ann.example.com"), Err(EmailError::MissingAt));
+/// assert_eq!(Email::parse("ann@localhost"), Err(EmailError::InvalidDomain));
+/// # Ok::<(), EmailError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
@@ -36,7 +38,8 @@ pub enum EmailError {
         "the part before `@` must be 1 to 64 letters, digits or .!#$%&'*+/=?^_`{{|}}~- without leading, trailing or double dots"
     )]
     InvalidLocalPart,
-    /// The domain is not a dotted name of letters, digits and hyphens.
+    /// The domain is not a dotted name of letters, digits and hyphens ending in a
+    /// top-level domain with a letter (so neither `localhost` nor `127.0.0.1`).
     #[error(
         "the domain must be a name like example.com (labels of letters, digits and inner hyphens)"
     )]
@@ -46,13 +49,16 @@ pub enum EmailError {
 const LOCAL_SPECIALS: &str = ".!#$%&'*+/=?^_`{|}~-";
 
 impl Email {
+    /// The most characters an address may have (RFC 5321's path limit less the brackets).
+    pub const MAX: usize = 254;
+
     /// Parses and normalises an address.
     pub fn parse(input: &str) -> Result<Self, EmailError> {
         let text = input.trim().to_lowercase();
         if text.is_empty() {
             return Err(EmailError::Empty);
         }
-        if text.chars().count() > 254 {
+        if text.chars().count() > Self::MAX {
             return Err(EmailError::TooLong);
         }
         let mut parts = text.split('@');
@@ -74,6 +80,8 @@ impl Email {
             return Err(EmailError::InvalidLocalPart);
         }
         let labels: Vec<&str> = domain.split('.').collect();
+        // A dotted name of at least two labels, whose last label (the top-level domain) has a
+        // letter: this also refuses IP literals such as `127.0.0.1`.
         let domain_ok = labels.len() >= 2
             && labels.iter().all(|label| {
                 !label.is_empty()
@@ -81,7 +89,10 @@ impl Email {
                     && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                     && !label.starts_with('-')
                     && !label.ends_with('-')
-            });
+            })
+            && labels
+                .last()
+                .is_some_and(|tld| tld.chars().any(|c| c.is_ascii_alphabetic()));
         if !domain_ok {
             return Err(EmailError::InvalidDomain);
         }
@@ -105,39 +116,82 @@ mod tests {
                 "first.last+tag@sub.example.co.uk",
                 "first.last+tag@sub.example.co.uk",
             ),
+            ("o'hara_x-1@a-b.io", "o'hara_x-1@a-b.io"),
+            ("x@123.example.com", "x@123.example.com"),
         ] {
             let email = Email::parse(input).unwrap();
             assert_eq!(email.as_str(), stored);
+            assert_eq!(email.to_string(), stored);
             assert_eq!(Email::parse(email.as_str()).unwrap(), email);
+            assert_eq!(stored.parse::<Email>().unwrap(), email);
+            assert_eq!(Email::try_from(stored.to_owned()).unwrap(), email);
+            assert_eq!(String::from(email), stored);
         }
     }
 
     #[test]
+    fn the_limits_are_inclusive() {
+        let local = "l".repeat(64);
+        let domain = format!(
+            "{}.{}.{}.com",
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(57)
+        );
+        let longest = format!("{local}@{domain}");
+        assert_eq!(longest.len(), Email::MAX);
+        assert!(Email::parse(&longest).is_ok());
+        assert_eq!(
+            Email::parse(&format!("{local}@x{domain}")),
+            Err(EmailError::TooLong)
+        );
+        assert_eq!(
+            Email::parse(&format!("{}@example.com", "l".repeat(65))),
+            Err(EmailError::InvalidLocalPart)
+        );
+        assert_eq!(
+            Email::parse(&format!("ann@{}.com", "d".repeat(64))),
+            Err(EmailError::InvalidDomain)
+        );
+    }
+
+    #[test]
     fn each_invalid_class_has_its_own_error() {
-        assert_eq!(Email::parse("  "), Err(EmailError::Empty));
+        assert_eq!(Email::parse(""), Err(EmailError::Empty));
+        assert_eq!(Email::parse(" \t "), Err(EmailError::Empty));
         assert_eq!(
             Email::parse(&format!("{}@example.com", "a".repeat(250))),
             Err(EmailError::TooLong)
         );
         assert_eq!(Email::parse("ann.example.com"), Err(EmailError::MissingAt));
         assert_eq!(Email::parse("a@b@example.com"), Err(EmailError::MultipleAt));
-        assert_eq!(
-            Email::parse("a..b@example.com"),
-            Err(EmailError::InvalidLocalPart)
-        );
-        assert_eq!(
-            Email::parse("@example.com"),
-            Err(EmailError::InvalidLocalPart)
-        );
-        assert_eq!(
-            Email::parse("ann@localhost"),
-            Err(EmailError::InvalidDomain)
-        );
-        assert_eq!(Email::parse("ann@-bad.com"), Err(EmailError::InvalidDomain));
-        assert_eq!(
-            Email::parse("ann@exa mple.com"),
-            Err(EmailError::InvalidDomain)
-        );
+        for local in ["", ".ann", "ann.", "a..b", "a b", "ann(x)", "ann\"", "é"] {
+            assert_eq!(
+                Email::parse(&format!("{local}@example.com")),
+                Err(EmailError::InvalidLocalPart),
+                "{local:?}"
+            );
+        }
+        for domain in [
+            "",
+            "localhost",
+            "-bad.com",
+            "bad-.com",
+            "exa mple.com",
+            "example..com",
+            "example.com.",
+            "127.0.0.1",
+            "example.123",
+            "[127.0.0.1]",
+            "exämple.com",
+            "ex_ample.com",
+        ] {
+            assert_eq!(
+                Email::parse(&format!("ann@{domain}")),
+                Err(EmailError::InvalidDomain),
+                "{domain:?}"
+            );
+        }
     }
 
     #[test]
@@ -152,14 +206,44 @@ mod tests {
 
     proptest! {
         #[test]
-        fn generated_addresses_parse_lower_case(local in "[a-zA-Z0-9][a-zA-Z0-9_+-]{0,20}", domain in "[a-zA-Z0-9]{1,10}", tld in "[a-zA-Z]{2,6}") {
-            let email = Email::parse(&format!("{local}@{domain}.{tld}")).unwrap();
-            prop_assert_eq!(email.as_str(), email.as_str().to_lowercase());
+        fn generated_addresses_parse_lower_case(
+            local in "[a-zA-Z0-9!#$%&'*+=?^_`{|}~-]{1,20}(\\.[a-zA-Z0-9_+-]{1,10}){0,2}",
+            labels in prop::collection::vec("[a-zA-Z0-9]([a-zA-Z0-9-]{0,8}[a-zA-Z0-9])?", 1..4),
+            tld in "[a-zA-Z]{2,6}",
+            padding in "[ \t]{0,2}",
+        ) {
+            let input = format!("{padding}{local}@{}.{tld}{padding}", labels.join("."));
+            let email = Email::parse(&input).unwrap();
+            prop_assert_eq!(email.as_str(), input.trim().to_lowercase());
         }
 
         #[test]
-        fn arbitrary_text_never_panics(input in any::<String>()) {
+        fn whatever_parses_is_normalised_and_parses_again(input in any::<String>()) {
+            if let Ok(email) = Email::parse(&input) {
+                let text = email.as_str();
+                prop_assert_eq!(text, text.trim());
+                prop_assert_eq!(text, text.to_lowercase());
+                prop_assert!(text.chars().count() <= Email::MAX);
+                prop_assert_eq!(text.matches('@').count(), 1);
+                prop_assert_eq!(Email::parse(text), Ok(email.clone()));
+            }
+        }
+
+        #[test]
+        fn addresses_shaped_text_never_panics(input in "[ a-zA-Z0-9@.\\-_+é]{0,80}") {
             let _ = Email::parse(&input);
+        }
+
+        #[test]
+        fn inner_whitespace_is_never_accepted(
+            left in "[a-z]{1,10}",
+            right in "[a-z]{1,10}",
+            space in "[ \t\n]",
+        ) {
+            let in_local = format!("{left}{space}{right}@example.com");
+            let in_domain = format!("{left}@{right}{space}x.com");
+            prop_assert!(Email::parse(&in_local).is_err());
+            prop_assert!(Email::parse(&in_domain).is_err());
         }
     }
 }

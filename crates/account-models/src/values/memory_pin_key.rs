@@ -7,15 +7,28 @@ use super::string_value;
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::MemoryPinKey;
+/// use account_models::values::{MemoryPinKey, MemoryPinKeyError};
 ///
-/// assert!(MemoryPinKey::parse("agent:config:v1").is_ok());
-/// assert!(MemoryPinKey::parse("../etc/passwd").is_err());
+/// assert_eq!(MemoryPinKey::parse("agent:config:v1")?.as_str(), "agent:config:v1");
+/// assert_eq!(MemoryPinKey::parse("../etc/passwd"), Err(MemoryPinKeyError::ContainsDotDot));
+/// assert_eq!(MemoryPinKey::parse("a/b"), Err(MemoryPinKeyError::ContainsSlash));
+/// # Ok::<(), MemoryPinKeyError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemoryPinKey(String);
 
 /// A prefix to list pins by: the same rules, but may be empty.
+///
+/// # Examples
+///
+/// ```rust
+/// use account_models::values::{MemoryPinKeyError, MemoryPinPrefix};
+///
+/// assert_eq!(MemoryPinPrefix::parse("")?.as_str(), "");
+/// assert_eq!(MemoryPinPrefix::parse("agent:")?.as_str(), "agent:");
+/// assert_eq!(MemoryPinPrefix::parse("a\\"), Err(MemoryPinKeyError::ContainsBackslash));
+/// # Ok::<(), MemoryPinKeyError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemoryPinPrefix(String);
 
@@ -46,7 +59,7 @@ pub enum MemoryPinKeyError {
 }
 
 fn check(text: &str) -> Result<(), MemoryPinKeyError> {
-    if text.chars().count() > 512 {
+    if text.chars().count() > MemoryPinKey::MAX {
         return Err(MemoryPinKeyError::TooLong);
     }
     if text.contains("..") {
@@ -68,6 +81,9 @@ fn check(text: &str) -> Result<(), MemoryPinKeyError> {
 }
 
 impl MemoryPinKey {
+    /// The most characters a key has.
+    pub const MAX: usize = 512;
+
     /// Parses a key as given (keys are not trimmed: surrounding whitespace is an error).
     pub fn parse(input: &str) -> Result<Self, MemoryPinKeyError> {
         if input.is_empty() {
@@ -94,6 +110,40 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The §3.12 rules, written independently of the parser.
+    fn acceptable(key: &str) -> bool {
+        !key.is_empty()
+            && key.chars().count() <= MemoryPinKey::MAX
+            && !key.contains("..")
+            && !key.contains(['/', '\\'])
+            && !key.chars().any(char::is_control)
+            && key.trim() == key
+    }
+
+    #[test]
+    fn valid_keys_round_trip_unchanged() {
+        for key in [
+            "a",
+            "agent:config:v1",
+            "user.42.prefs",
+            "ключ",
+            "a b",
+            "x.y",
+        ] {
+            let parsed = MemoryPinKey::parse(key).unwrap();
+            assert_eq!(parsed.as_str(), key);
+            assert_eq!(parsed.to_string(), key);
+            assert_eq!(key.parse::<MemoryPinKey>().unwrap(), parsed);
+            assert_eq!(
+                serde_json::from_str::<MemoryPinKey>(&serde_json::to_string(&parsed).unwrap())
+                    .unwrap(),
+                parsed
+            );
+        }
+        assert!(MemoryPinKey::parse(&"k".repeat(MemoryPinKey::MAX)).is_ok());
+        assert!(MemoryPinKey::parse(&"é".repeat(MemoryPinKey::MAX)).is_ok());
+    }
+
     #[test]
     fn each_invalid_class_has_its_own_error() {
         assert_eq!(MemoryPinKey::parse(""), Err(MemoryPinKeyError::Empty));
@@ -103,6 +153,10 @@ mod tests {
         );
         assert_eq!(
             MemoryPinKey::parse("a..b"),
+            Err(MemoryPinKeyError::ContainsDotDot)
+        );
+        assert_eq!(
+            MemoryPinKey::parse(".."),
             Err(MemoryPinKeyError::ContainsDotDot)
         );
         assert_eq!(
@@ -118,21 +172,53 @@ mod tests {
             Err(MemoryPinKeyError::ContainsControl)
         );
         assert_eq!(
+            MemoryPinKey::parse("a\nb"),
+            Err(MemoryPinKeyError::ContainsControl)
+        );
+        assert_eq!(
             MemoryPinKey::parse(" a"),
             Err(MemoryPinKeyError::SurroundingWhitespace)
         );
-        assert!(MemoryPinKey::parse(&"k".repeat(512)).is_ok());
-        assert!(MemoryPinPrefix::parse("").is_ok());
+        assert_eq!(
+            MemoryPinKey::parse("a "),
+            Err(MemoryPinKeyError::SurroundingWhitespace)
+        );
+        assert!(serde_json::from_str::<MemoryPinKey>("\"a/b\"").is_err());
+    }
+
+    #[test]
+    fn prefixes_follow_the_key_rules_but_may_be_empty() {
+        assert_eq!(MemoryPinPrefix::parse("").unwrap().as_str(), "");
+        assert_eq!(MemoryPinPrefix::parse("agent:").unwrap().as_str(), "agent:");
         assert_eq!(
             MemoryPinPrefix::parse("a/"),
             Err(MemoryPinKeyError::ContainsSlash)
+        );
+        assert_eq!(
+            MemoryPinPrefix::parse(".."),
+            Err(MemoryPinKeyError::ContainsDotDot)
+        );
+        assert_eq!(
+            MemoryPinPrefix::parse(&"k".repeat(513)),
+            Err(MemoryPinKeyError::TooLong)
         );
     }
 
     proptest! {
         #[test]
-        fn arbitrary_text_never_panics(input in any::<String>()) {
-            let _ = MemoryPinKey::parse(&input);
+        fn arbitrary_text_is_accepted_exactly_when_the_rules_hold(input in any::<String>()) {
+            let parsed = MemoryPinKey::parse(&input);
+            prop_assert_eq!(parsed.is_ok(), acceptable(&input));
+            if let Ok(key) = parsed {
+                prop_assert_eq!(key.as_str(), input.as_str());
+            }
+        }
+
+        #[test]
+        fn key_shaped_text_is_accepted_exactly_when_the_rules_hold(
+            input in "[a-z:._ /\\\\\u{0}-]{0,16}"
+        ) {
+            prop_assert_eq!(MemoryPinKey::parse(&input).is_ok(), acceptable(&input));
         }
 
         #[test]
@@ -140,6 +226,18 @@ mod tests {
             prop_assume!(!key.contains(".."));
             let parsed = MemoryPinKey::parse(&key).unwrap();
             prop_assert_eq!(parsed.as_str(), key.as_str());
+        }
+
+        #[test]
+        fn a_separator_anywhere_is_refused(
+            key in "[a-z0-9:]{1,40}",
+            at in 0usize..40,
+            separator in prop::sample::select(vec!["/", "\\", "..", "\u{0}"]),
+        ) {
+            let at = at.min(key.len());
+            let poisoned = format!("{}{separator}{}", &key[..at], &key[at..]);
+            prop_assert!(MemoryPinKey::parse(&poisoned).is_err());
+            prop_assert!(MemoryPinPrefix::parse(&poisoned).is_err());
         }
     }
 }

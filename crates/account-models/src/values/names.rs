@@ -3,6 +3,25 @@
 use super::string_value;
 
 /// Why text does not fit a bounded field.
+///
+/// # Examples
+///
+/// ```rust
+/// use account_models::values::{TenantName, TextError, TicketDescription};
+///
+/// assert_eq!(TenantName::parse("  Acme Labs ")?.as_str(), "Acme Labs");
+/// assert_eq!(TenantName::parse(" "), Err(TextError::Empty { field: "tenant name" }));
+/// assert_eq!(
+///     TenantName::parse(&"x".repeat(TenantName::MAX + 1)),
+///     Err(TextError::TooLong { field: "tenant name", max: 255 })
+/// );
+/// assert_eq!(
+///     TenantName::parse("two\nlines"),
+///     Err(TextError::ControlCharacter { field: "tenant name" })
+/// );
+/// assert!(TicketDescription::parse("two\nlines").is_ok());
+/// # Ok::<(), TextError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TextError {
     /// Empty after trimming.
@@ -101,16 +120,73 @@ bounded_text!(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Checks one bounded type: round trip, both limits, and each invalid class.
+    macro_rules! check_bounded {
+        ($name:ident, $field:literal, $max:literal, multiline = $multiline:literal) => {{
+            assert_eq!($name::MAX, $max);
+            let value = $name::parse("  Some text  ").unwrap();
+            assert_eq!(value.as_str(), "Some text");
+            assert_eq!(value.to_string(), "Some text");
+            assert_eq!("Some text".parse::<$name>().unwrap(), value);
+            assert_eq!($name::try_from("Some text".to_owned()).unwrap(), value);
+            assert_eq!(String::from(value.clone()), "Some text");
+            let json = serde_json::to_string(&value).unwrap();
+            assert_eq!(serde_json::from_str::<$name>(&json).unwrap(), value);
+
+            assert_eq!(
+                $name::parse(&"é".repeat($max))
+                    .unwrap()
+                    .as_str()
+                    .chars()
+                    .count(),
+                $max
+            );
+            assert_eq!(
+                $name::parse(&"é".repeat($max + 1)),
+                Err(TextError::TooLong {
+                    field: $field,
+                    max: $max
+                })
+            );
+            assert_eq!($name::parse(""), Err(TextError::Empty { field: $field }));
+            assert_eq!(
+                $name::parse(" \t\n "),
+                Err(TextError::Empty { field: $field })
+            );
+            assert_eq!(
+                $name::parse("a\u{7}b"),
+                Err(TextError::ControlCharacter { field: $field })
+            );
+            assert_eq!(
+                $name::parse("a\u{0}b"),
+                Err(TextError::ControlCharacter { field: $field })
+            );
+            assert_eq!($name::parse("line\nline").is_ok(), $multiline);
+            assert_eq!($name::parse("tab\tbed").is_ok(), $multiline);
+            assert!(serde_json::from_str::<$name>("\"\"").is_err());
+        }};
+    }
 
     #[test]
-    fn text_is_trimmed_and_bounded() {
-        assert_eq!(TenantName::parse("  Acme  ").unwrap().as_str(), "Acme");
-        assert_eq!(
-            TicketSubject::parse(" "),
-            Err(TextError::Empty {
-                field: "ticket subject"
-            })
+    fn every_bounded_text_type_keeps_its_rules() {
+        check_bounded!(TenantName, "tenant name", 255, multiline = false);
+        check_bounded!(DisplayName, "display name", 255, multiline = false);
+        check_bounded!(ApiKeyName, "API key name", 100, multiline = false);
+        check_bounded!(TicketSubject, "ticket subject", 200, multiline = false);
+        check_bounded!(
+            TicketDescription,
+            "ticket description",
+            4000,
+            multiline = true
         );
+        check_bounded!(PinSource, "pin source", 64, multiline = false);
+        check_bounded!(Reason, "reason", 500, multiline = true);
+    }
+
+    #[test]
+    fn messages_name_the_field_and_the_limit() {
         assert_eq!(
             TicketSubject::parse(&"s".repeat(201))
                 .unwrap_err()
@@ -118,20 +194,29 @@ mod tests {
             "ticket subject must be at most 200 characters"
         );
         assert_eq!(
-            ApiKeyName::parse("a\u{7}b"),
-            Err(TextError::ControlCharacter {
-                field: "API key name"
-            })
+            ApiKeyName::parse(" ").unwrap_err().to_string(),
+            "API key name must not be empty"
         );
-        assert!(TicketDescription::parse("line one\nline two").is_ok());
-        assert!(TenantName::parse("line one\nline two").is_err());
-        assert_eq!(
-            PinSource::parse(&"é".repeat(64))
-                .unwrap()
-                .as_str()
-                .chars()
-                .count(),
-            64
-        );
+    }
+
+    proptest! {
+        #[test]
+        fn whatever_parses_is_trimmed_bounded_and_parses_again(input in any::<String>()) {
+            if let Ok(name) = TicketSubject::parse(&input) {
+                let text = name.as_str();
+                prop_assert_eq!(text, text.trim());
+                prop_assert!(!text.is_empty());
+                prop_assert!(text.chars().count() <= TicketSubject::MAX);
+                prop_assert!(!text.chars().any(char::is_control));
+                prop_assert_eq!(TicketSubject::parse(text), Ok(name.clone()));
+            }
+        }
+
+        #[test]
+        fn printable_text_within_the_limit_is_kept(text in "[a-zA-Z0-9 .,'é-]{1,100}") {
+            prop_assume!(!text.trim().is_empty());
+            let name = ApiKeyName::parse(&text).unwrap();
+            prop_assert_eq!(name.as_str(), text.trim());
+        }
     }
 }

@@ -7,11 +7,13 @@ use super::string_value;
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::Slug;
+/// use account_models::values::{Slug, SlugError};
 ///
-/// assert_eq!(Slug::parse("acme-labs").unwrap().as_str(), "acme-labs");
-/// assert_eq!(Slug::from_name("Acme Labs, Inc.").unwrap().as_str(), "acme-labs-inc");
-/// assert!(Slug::parse("Acme").is_err());
+/// assert_eq!(Slug::parse("acme-labs")?.as_str(), "acme-labs");
+/// assert_eq!(Slug::from_name("Acme Labs, Inc.")?.as_str(), "acme-labs-inc");
+/// assert_eq!(Slug::parse("Acme"), Err(SlugError::InvalidCharacter { ch: 'A' }));
+/// assert_eq!(Slug::parse("ab"), Err(SlugError::TooShort));
+/// # Ok::<(), SlugError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Slug(String);
@@ -40,14 +42,19 @@ pub enum SlugError {
 }
 
 impl Slug {
+    /// The fewest characters a slug has.
+    pub const MIN: usize = 3;
+    /// The most characters a slug has.
+    pub const MAX: usize = 63;
+
     /// Parses a slug as given (no case folding: clients learn the rule).
     pub fn parse(input: &str) -> Result<Self, SlugError> {
         let text = input.trim();
         let length = text.chars().count();
-        if length < 3 {
+        if length < Self::MIN {
             return Err(SlugError::TooShort);
         }
-        if length > 63 {
+        if length > Self::MAX {
             return Err(SlugError::TooLong);
         }
         if let Some(ch) = text
@@ -80,7 +87,7 @@ impl Slug {
         if !slug.starts_with(|c: char| c.is_ascii_lowercase()) && !slug.is_empty() {
             slug.insert_str(0, "t-");
         }
-        slug.truncate(63);
+        slug.truncate(Self::MAX);
         Self::parse(slug.trim_end_matches('-'))
     }
 }
@@ -94,22 +101,43 @@ mod tests {
 
     #[test]
     fn valid_slugs_round_trip() {
-        for slug in ["abc", "acme-labs", "a1-b2-c3"] {
-            assert_eq!(Slug::parse(slug).unwrap().as_str(), slug);
+        for slug in ["abc", "acme-labs", "a1-b2-c3", "z99"] {
+            let parsed = Slug::parse(slug).unwrap();
+            assert_eq!(parsed.as_str(), slug);
+            assert_eq!(parsed.to_string(), slug);
+            assert_eq!(slug.parse::<Slug>().unwrap(), parsed);
+            assert_eq!(
+                serde_json::from_str::<Slug>(&serde_json::to_string(&parsed).unwrap()).unwrap(),
+                parsed
+            );
         }
+        assert_eq!(Slug::parse("  acme ").unwrap().as_str(), "acme");
+        assert!(Slug::parse(&"a".repeat(Slug::MAX)).is_ok());
+        assert!(Slug::parse(&"a".repeat(Slug::MIN)).is_ok());
     }
 
     #[test]
     fn each_invalid_class_has_its_own_error() {
+        assert_eq!(Slug::parse(""), Err(SlugError::TooShort));
         assert_eq!(Slug::parse("ab"), Err(SlugError::TooShort));
         assert_eq!(Slug::parse(&"a".repeat(64)), Err(SlugError::TooLong));
         assert_eq!(
             Slug::parse("Acme"),
             Err(SlugError::InvalidCharacter { ch: 'A' })
         );
+        assert_eq!(
+            Slug::parse("ac_me"),
+            Err(SlugError::InvalidCharacter { ch: '_' })
+        );
+        assert_eq!(
+            Slug::parse("acmé"),
+            Err(SlugError::InvalidCharacter { ch: 'é' })
+        );
         assert_eq!(Slug::parse("1acme"), Err(SlugError::MustStartWithLetter));
+        assert_eq!(Slug::parse("-acme"), Err(SlugError::MustStartWithLetter));
         assert_eq!(Slug::parse("acme-"), Err(SlugError::BadHyphen));
         assert_eq!(Slug::parse("ac--me"), Err(SlugError::BadHyphen));
+        assert!(serde_json::from_str::<Slug>("\"Acme\"").is_err());
     }
 
     #[test]
@@ -119,7 +147,16 @@ mod tests {
             Slug::from_name("42 Things!").unwrap().as_str(),
             "t-42-things"
         );
+        assert_eq!(
+            Slug::from_name("  Über -- Café  ").unwrap().as_str(),
+            "ber-caf"
+        );
+        assert_eq!(
+            Slug::from_name(&"Long ".repeat(40)).unwrap().as_str().len(),
+            63
+        );
         assert_eq!(Slug::from_name("¡¡").unwrap_err(), SlugError::TooShort);
+        assert_eq!(Slug::from_name("").unwrap_err(), SlugError::TooShort);
     }
 
     proptest! {
@@ -127,6 +164,27 @@ mod tests {
         fn generated_slugs_parse(slug in "[a-z][a-z0-9]{2,20}(-[a-z0-9]{1,10}){0,3}") {
             let parsed = Slug::parse(&slug).unwrap();
             prop_assert_eq!(parsed.as_str(), slug.as_str());
+        }
+
+        #[test]
+        fn whatever_parses_follows_every_rule(input in any::<String>()) {
+            if let Ok(slug) = Slug::parse(&input) {
+                let text = slug.as_str();
+                prop_assert!((Slug::MIN..=Slug::MAX).contains(&text.len()));
+                prop_assert!(text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+                prop_assert!(text.starts_with(|c: char| c.is_ascii_lowercase()));
+                prop_assert!(!text.ends_with('-') && !text.contains("--"));
+            }
+        }
+
+        #[test]
+        fn slug_shaped_text_is_accepted_exactly_when_the_rules_hold(input in "[a-z0-9A-Z_-]{0,70}") {
+            let rules = (Slug::MIN..=Slug::MAX).contains(&input.len())
+                && input.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && input.starts_with(|c: char| c.is_ascii_lowercase())
+                && !input.ends_with('-')
+                && !input.contains("--");
+            prop_assert_eq!(Slug::parse(&input).is_ok(), rules);
         }
 
         #[test]
