@@ -302,6 +302,28 @@ impl TenantDriver<'_> {
         Ok(rows.into_iter().next().map(snapshot))
     }
 
+    /// Freezes one of the tenant's keys (the kill switch): verification refuses a frozen key.
+    /// Returns the key, or `None` (nothing changed) when it is missing or another tenant's.
+    pub async fn update_api_key_frozen(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        frozen_by: &str,
+        reason: &str,
+        now: DateTimeUtc,
+    ) -> Result<Option<APIKeySnapshot>, DriverError> {
+        let rows = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::IsFrozen, Expr::value(true))
+            .col_expr(api_keys::Column::FrozenAt, Expr::value(now))
+            .col_expr(api_keys::Column::FrozenBy, Expr::value(frozen_by))
+            .col_expr(api_keys::Column::FreezeReason, Expr::value(reason))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
     /// Records a use coarsely: at most one write per key per `granularity`, counting the
     /// request that triggers it. Returns whether a write happened.
     pub async fn touch_api_key_last_used(

@@ -44,18 +44,31 @@ impl<'a> Db<'a> {
         Self {
             conn: Conn {
                 target,
-                counter: None,
+                outer: None,
+                inner: None,
             },
         }
     }
 
-    /// The same handle, counting every statement it runs into `counter` (tests and benchmarks
-    /// use it to prove how many round trips an operation costs).
+    /// The same handle, also counting every statement it runs into `counter` (tests and
+    /// benchmarks use it to prove how many round trips an operation costs).
+    ///
+    /// Counters nest, so a test's own counter cannot switch off a suite-wide guard: the first
+    /// counter a handle is given stays its *outer* counter for good; each later call sets the
+    /// *inner* counter, replacing the previous inner one. Every statement is recorded into
+    /// the outer counter and into the inner one (once, if both are the same counter). So
+    /// `h.counting(&guard).counting(&mine)` records into `guard` and `mine`, and a further
+    /// `.counting(&other)` records into `guard` and `other` only.
     pub fn counting(self, counter: &'a StatementCounter) -> Self {
+        let (outer, inner) = match self.conn.outer {
+            None => (Some(counter), None),
+            Some(outer) => (Some(outer), Some(counter)),
+        };
         Self {
             conn: Conn {
                 target: self.conn.target,
-                counter: Some(counter),
+                outer,
+                inner,
             },
         }
     }
@@ -125,7 +138,10 @@ impl StatementCounter {
 #[derive(Clone, Copy)]
 pub(crate) struct Conn<'a> {
     target: Target<'a>,
-    counter: Option<&'a StatementCounter>,
+    /// The first counter given to [`Db::counting`]; never replaced.
+    outer: Option<&'a StatementCounter>,
+    /// The newest counter given after the first; replaced by each further call.
+    inner: Option<&'a StatementCounter>,
 }
 
 #[derive(Clone, Copy)]
@@ -136,8 +152,15 @@ enum Target<'a> {
 
 impl Conn<'_> {
     fn record(&self, sql: &str) {
-        if let Some(counter) = self.counter {
-            counter.record(sql);
+        if let Some(outer) = self.outer {
+            outer.record(sql);
+        }
+        // The same counter given twice counts each statement once.
+        if let Some(inner) = self
+            .inner
+            .filter(|i| !self.outer.is_some_and(|o| std::ptr::eq(*i, o)))
+        {
+            inner.record(sql);
         }
     }
 }
@@ -200,7 +223,56 @@ impl ConnectionTrait for Conn<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::StatementCounter;
+    use super::{Db, StatementCounter};
+    use sea_orm::{ConnectionTrait, DatabaseBackend, MockDatabase, MockExecResult};
+
+    async fn run(db: Db<'_>, sql: &str) -> Result<(), sea_orm::DbErr> {
+        db.conn().execute_unprepared(sql).await.map(|_| ())
+    }
+
+    #[tokio::test]
+    async fn counters_nest_the_first_stays_outer_and_the_newest_is_inner() {
+        let executed = MockExecResult {
+            last_insert_id: 0,
+            rows_affected: 1,
+        };
+        let pool = MockDatabase::new(DatabaseBackend::Postgres)
+            .append_exec_results(vec![executed; 5])
+            .into_connection();
+        let (guard, mine, newer) = (
+            StatementCounter::new(),
+            StatementCounter::new(),
+            StatementCounter::new(),
+        );
+
+        let guarded = Db::for_pool(&pool).counting(&guard);
+        run(guarded, "UPDATE t SET a = 1").await.unwrap();
+        assert_eq!((guard.count(), mine.count()), (1, 0));
+
+        // A test's own counter is added under the guard, not instead of it.
+        let nested = guarded.counting(&mine);
+        run(nested, "BEGIN").await.unwrap();
+        assert_eq!((guard.count(), mine.count()), (2, 1));
+        assert_eq!(
+            (guard.transaction_control(), mine.transaction_control()),
+            (1, 1),
+            "the guard still sees transaction control"
+        );
+
+        // A third counter replaces the inner one; the outer one stays.
+        run(nested.counting(&newer), "SELECT 1").await.unwrap();
+        assert_eq!((guard.count(), mine.count(), newer.count()), (3, 1, 1));
+
+        // The same counter twice counts once.
+        run(guarded.counting(&guard), "SELECT 1").await.unwrap();
+        assert_eq!(guard.count(), 4);
+
+        // A handle without a guard counts into its only counter.
+        run(Db::for_pool(&pool).counting(&mine), "SELECT 1")
+            .await
+            .unwrap();
+        assert_eq!((guard.count(), mine.count()), (4, 2));
+    }
 
     #[test]
     fn the_counter_tells_transaction_control_from_other_statements() {

@@ -4,7 +4,8 @@
 //! statement: the `RETURNING` list reads them with a correlated subquery on `users`, which
 //! both PostgreSQL and SQLite accept, so no write is followed by a re-query.
 
-use crate::{AccountsFacadeDriver, DriverError, OffsetPage, Page};
+use crate::users::{UserAccountSnapshot, account};
+use crate::{AccountsFacadeDriver, Db, DriverError, OffsetPage, Page, TenantDriver};
 use account_models::entities::{memberships, users};
 use account_models::{MembershipId, MembershipRole, TenantId, UserId};
 use sea_orm::prelude::DateTimeUtc;
@@ -35,6 +36,16 @@ pub struct MembershipSnapshot {
     pub created_at: DateTimeUtc,
     /// Last role change.
     pub updated_at: DateTimeUtc,
+}
+
+/// A membership together with the member's whole user account (the seed's
+/// `fetch_membership_with_user` pair).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MembershipWithUserSnapshot {
+    /// The membership, with the member's email and name.
+    pub membership: MembershipSnapshot,
+    /// The member's user account.
+    pub user: UserAccountSnapshot,
 }
 
 /// A membership row with the member's email and name.
@@ -88,6 +99,53 @@ fn returning_with_user() -> ReturningClause {
     ])
 }
 
+/// `INSERT ... RETURNING` the membership with the member's email and name.
+async fn insert(
+    db: Db<'_>,
+    tenant: TenantId,
+    user: UserId,
+    role: MembershipRole,
+    invited_by: Option<UserId>,
+    now: DateTimeUtc,
+) -> Result<MembershipSnapshot, DriverError> {
+    let model = memberships::ActiveModel {
+        id: Set(MembershipId::new()),
+        tenant_id: Set(tenant),
+        user_id: Set(user),
+        role: Set(role),
+        invited_by: Set(invited_by),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let mut insert = memberships::Entity::insert(model).into_query();
+    insert.returning(returning_with_user());
+    let row = db
+        .conn()
+        .query_one(&insert)
+        .await?
+        .ok_or(DriverError::NotFound {
+            entity: "membership",
+        })?;
+    Ok(snapshot(MembershipRow::from_query_result(&row, "")?))
+}
+
+impl TenantDriver<'_> {
+    /// Makes `user` a member of `tenant` and returns the membership, in one statement (the
+    /// seed's TenantDriver exports it too; the same insert as
+    /// [`AccountsFacadeDriver::insert_membership`]). An existing membership surfaces as
+    /// [`DriverError::Conflict`] on `uq_tenant_memberships_tenant_id_user_id`.
+    pub async fn insert_membership(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        role: MembershipRole,
+        invited_by: Option<UserId>,
+        now: DateTimeUtc,
+    ) -> Result<MembershipSnapshot, DriverError> {
+        insert(self.db, tenant, user, role, invited_by, now).await
+    }
+}
+
 impl AccountsFacadeDriver<'_> {
     /// The tenant's members, oldest membership first (ties by membership id). Two
     /// statements: the count and the page.
@@ -138,6 +196,29 @@ impl AccountsFacadeDriver<'_> {
             .await?)
     }
 
+    /// The user's membership in `tenant` together with the user's account, in one query
+    /// (an inner join); `None` when the user is not a member of `tenant`.
+    pub async fn fetch_membership_with_user(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+    ) -> Result<Option<MembershipWithUserSnapshot>, DriverError> {
+        let row = memberships::Entity::find()
+            .find_both_related(users::Entity)
+            .filter(memberships::Column::TenantId.eq(tenant))
+            .filter(memberships::Column::UserId.eq(user))
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(|(membership, user)| MembershipWithUserSnapshot {
+            membership: snapshot(MembershipRow {
+                membership,
+                email: user.email.clone(),
+                name: user.name.clone(),
+            }),
+            user: account(user),
+        }))
+    }
+
     /// Makes `user` a member of `tenant` and returns the membership, in one statement. An
     /// existing membership surfaces as [`DriverError::Conflict`] on
     /// `uq_tenant_memberships_tenant_id_user_id`.
@@ -149,26 +230,7 @@ impl AccountsFacadeDriver<'_> {
         invited_by: Option<UserId>,
         now: DateTimeUtc,
     ) -> Result<MembershipSnapshot, DriverError> {
-        let model = memberships::ActiveModel {
-            id: Set(MembershipId::new()),
-            tenant_id: Set(tenant),
-            user_id: Set(user),
-            role: Set(role),
-            invited_by: Set(invited_by),
-            created_at: Set(now),
-            updated_at: Set(now),
-        };
-        let mut insert = memberships::Entity::insert(model).into_query();
-        insert.returning(returning_with_user());
-        let row = self
-            .db
-            .conn()
-            .query_one(&insert)
-            .await?
-            .ok_or(DriverError::NotFound {
-                entity: "membership",
-            })?;
-        Ok(snapshot(MembershipRow::from_query_result(&row, "")?))
+        insert(self.db, tenant, user, role, invited_by, now).await
     }
 
     /// Sets the member's role in one conditional statement and returns the membership;

@@ -10,7 +10,7 @@ use crate::{DriverError, KeysetPage, OffsetPage, Page, TenantDriver};
 use account_models::entities::{tenants, worker_runs};
 use account_models::{ApiKeyId, RunId, RunStatus, TenantId, TenantStatus, UserId};
 use sea_orm::prelude::{Date, DateTimeUtc, Json};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -208,6 +208,15 @@ fn active_runs_subquery(
     query
 }
 
+/// The tenant row with its queued or running runs, read when an admission is refused.
+#[derive(Debug, sea_orm::FromQueryResult)]
+struct RefusedRow {
+    #[sea_orm(nested)]
+    tenant: tenants::Model,
+    active_runs: i64,
+    key_active_runs: i64,
+}
+
 impl TenantDriver<'_> {
     /// Runs queued or running for the tenant.
     pub async fn count_running_runs(
@@ -226,7 +235,8 @@ impl TenantDriver<'_> {
     ///
     /// Must run inside the caller's write transaction: the row lock it takes is released at
     /// commit or rollback. Statements: lock, conditional update, and (only when refused) one
-    /// read of the usage that refused it.
+    /// read of the tenant with the usage that refused it. So two statements when admitted,
+    /// three when refused, one when the tenant is missing.
     pub async fn admit_run(
         &self,
         tenant: TenantId,
@@ -286,34 +296,26 @@ impl TenantDriver<'_> {
         if let Some(row) = admitted.into_iter().next() {
             return Ok(Admission::Admitted(core_snapshot(row)));
         }
-        let usage: Option<(i64, i64)> = worker_runs::Entity::find()
-            .select_only()
-            .expr(Expr::col(worker_runs::Column::Id).count())
-            .expr(
-                Func::coalesce([
-                    Expr::case(
-                        Expr::col(worker_runs::Column::ApiKeyId).eq(key.map(|k| k.api_key_id)),
-                        1,
-                    )
-                    .finally(0)
-                    .sum(),
-                    Expr::value(0),
-                ])
-                .cast_as("bigint"),
-            )
-            .filter(worker_runs::Column::TenantId.eq(tenant))
-            .filter(worker_runs::Column::Status.is_in(ACTIVE))
-            .into_tuple()
+        // Refused: the tenant and both run counts in one read, for the engine to say why.
+        let active_runs =
+            |key| Expr::SubQuery(None, Box::new(active_runs_subquery(tenant, key).into()));
+        let key_active_runs = match key {
+            Some(k) => active_runs(Some(k.api_key_id)),
+            None => Expr::value(0_i64).cast_as("bigint"),
+        };
+        let refused = tenants::Entity::find_by_id(tenant)
+            .expr_as(active_runs(None), "active_runs")
+            .expr_as(key_active_runs, "key_active_runs")
+            .into_model::<RefusedRow>()
             .one(self.db.conn())
             .await?;
-        let Some(tenant_row) = self.fetch_tenant_snapshot(tenant).await? else {
+        let Some(refused) = refused else {
             return Ok(Admission::TenantMissing);
         };
-        let (active, key_active) = usage.unwrap_or_default();
         Ok(Admission::Refused(AdmissionUsage {
-            tenant: tenant_row,
-            active_runs: u64::try_from(active).unwrap_or_default(),
-            key_active_runs: u64::try_from(key_active).unwrap_or_default(),
+            tenant: core_snapshot(refused.tenant),
+            active_runs: u64::try_from(refused.active_runs).unwrap_or_default(),
+            key_active_runs: u64::try_from(refused.key_active_runs).unwrap_or_default(),
         }))
     }
 

@@ -131,6 +131,33 @@ impl AccountsFacadeDriver<'_> {
         ))
     }
 
+    /// Sets the status, resolution and resolution time of the tenant's ticket (and
+    /// `updated_at`) in one statement and returns the row; `None` when the tenant has no such
+    /// ticket. The engine decides the values.
+    pub async fn update_support_ticket_status(
+        &self,
+        tenant: TenantId,
+        id: TicketId,
+        status: TicketStatus,
+        resolution: Option<String>,
+        resolved_at: Option<DateTimeUtc>,
+        now: DateTimeUtc,
+    ) -> Result<Option<TicketSnapshot>, DriverError> {
+        let rows = support_tickets::Entity::update_many()
+            .set(support_tickets::ActiveModel {
+                status: Set(status),
+                resolution: Set(resolution),
+                resolved_at: Set(resolved_at),
+                updated_at: Set(now),
+                ..Default::default()
+            })
+            .filter(support_tickets::Column::TenantId.eq(tenant))
+            .filter(support_tickets::Column::Id.eq(id))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
     /// The tenant's ticket with this id.
     pub async fn fetch_support_ticket(
         &self,

@@ -57,7 +57,7 @@ pub struct UserAccountSnapshot {
     pub last_login_at: Option<DateTimeUtc>,
 }
 
-fn account(m: users::Model) -> UserAccountSnapshot {
+pub(crate) fn account(m: users::Model) -> UserAccountSnapshot {
     UserAccountSnapshot {
         id: m.id,
         external_user_id: m.external_user_id,
@@ -307,6 +307,38 @@ impl UserWriteDriver<'_> {
 }
 
 impl AccountsFacadeDriver<'_> {
+    /// The user with this id, in one statement (the same lookup as
+    /// [`UserWriteDriver::fetch_user_by_id`]). Users are global: no tenant applies; use
+    /// [`AccountsFacadeDriver::fetch_user_detail`] for a tenant's member.
+    pub async fn fetch_user_by_id(
+        &self,
+        user: UserId,
+    ) -> Result<Option<UserAccountSnapshot>, DriverError> {
+        get_user_write_driver(self.db).fetch_user_by_id(user).await
+    }
+
+    /// The user with this normalised email (exact match), in one statement (the same lookup
+    /// as [`UserWriteDriver::fetch_user_by_email`]). Users are global: no tenant applies.
+    pub async fn fetch_user_by_email(
+        &self,
+        email: &str,
+    ) -> Result<Option<UserAccountSnapshot>, DriverError> {
+        get_user_write_driver(self.db)
+            .fetch_user_by_email(email)
+            .await
+    }
+
+    /// Inserts a user and returns the written row, in one statement (the same insert as
+    /// [`UserWriteDriver::create_user`]). A taken email or external id surfaces as
+    /// [`DriverError::Conflict`].
+    pub async fn insert_user(
+        &self,
+        user: NewUser,
+        now: DateTimeUtc,
+    ) -> Result<UserAccountSnapshot, DriverError> {
+        get_user_write_driver(self.db).create_user(user, now).await
+    }
+
     /// The tenant's users matching `filter`, by email then id. Two statements: the count and
     /// the page.
     pub async fn fetch_users(

@@ -1,6 +1,11 @@
 //! Billing: the summary and invoices from stored data, and the writes the billing
 //! integration makes (subscription changes and invoices, idempotent by external id).
+//!
+//! Every derived figure of the summary comes from stored rows: the billing period, the
+//! current period and the next invoice date from the subscription, usage from the usage
+//! records and the tenant's counters. Nothing is a stand-in constant.
 
+use crate::runs::usage_period;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::invoices::InvoiceSnapshot;
 pub use account_drivers::invoices::{InvoiceSnapshot as Invoice, InvoiceUpsert};
@@ -9,9 +14,23 @@ pub use account_drivers::subscriptions::{
     SubscriptionSnapshot as Subscription, SubscriptionUpsert,
 };
 use account_drivers::tenants::TenantCoreSnapshot;
-use account_drivers::types::{InvoiceId, SubscriptionId, TenantId};
+use account_drivers::types::{
+    BillingPeriod, InvoiceId, SubscriptionId, SubscriptionStatus, TenantId,
+};
+pub use account_drivers::usage_records::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Months, NaiveTime, TimeDelta, Utc};
+
+/// Longest external id, in characters (`external_id varchar(100)`).
+pub const MAX_EXTERNAL_ID_CHARS: usize = 100;
+/// Longest invoice number, in characters (`invoices.number varchar(64)`).
+pub const MAX_INVOICE_NUMBER_CHARS: usize = 64;
+/// Longest hosted invoice URL, in characters (`invoices.hosted_url varchar(500)`).
+pub const MAX_HOSTED_URL_CHARS: usize = 500;
+/// Longest subscription period the summary sums usage over (an annual period, leap year).
+const MAX_USAGE_WINDOW_DAYS: i64 = 366;
+/// How many invoices the summary carries.
+const RECENT_INVOICES: u64 = 5;
 
 /// Why a billing operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -20,8 +39,16 @@ pub enum BillingError {
     #[error("tenant not found")]
     TenantNotFound,
     /// The external id is empty or longer than 100 characters.
-    #[error("external id must be 1 to 100 characters")]
+    #[error("external id must be 1 to {MAX_EXTERNAL_ID_CHARS} characters")]
     InvalidExternalId,
+    /// The invoice number is blank or longer than 64 characters.
+    #[error("invoice number must be 1 to {MAX_INVOICE_NUMBER_CHARS} characters")]
+    InvalidInvoiceNumber,
+    /// The hosted URL is not an http(s) URL of at most 500 characters.
+    #[error(
+        "hosted URL must be an http:// or https:// URL of at most {MAX_HOSTED_URL_CHARS} characters without spaces"
+    )]
+    InvalidHostedUrl,
     /// The currency is not a three-letter code.
     #[error("currency must be a three-letter ISO 4217 code")]
     InvalidCurrency,
@@ -38,7 +65,11 @@ pub enum BillingError {
 
 impl From<DriverError> for BillingError {
     fn from(error: DriverError) -> Self {
-        Self::Storage(error.into())
+        match error {
+            // The only foreign key of `subscriptions` and `invoices` is the tenant's.
+            DriverError::ForeignKey { .. } => Self::TenantNotFound,
+            error => Self::Storage(error.into()),
+        }
     }
 }
 
@@ -47,6 +78,8 @@ impl ErrorCode for BillingError {
         match self {
             Self::TenantNotFound => "tenant_not_found",
             Self::InvalidExternalId => "invalid_external_id",
+            Self::InvalidInvoiceNumber => "invalid_invoice_number",
+            Self::InvalidHostedUrl => "invalid_hosted_url",
             Self::InvalidCurrency => "invalid_currency",
             Self::InvalidAmounts(_) => "invalid_amounts",
             Self::InvalidPage => "invalid_page",
@@ -58,12 +91,72 @@ impl ErrorCode for BillingError {
         match self {
             Self::TenantNotFound => 404,
             Self::InvalidExternalId
+            | Self::InvalidInvoiceNumber
+            | Self::InvalidHostedUrl
             | Self::InvalidCurrency
             | Self::InvalidAmounts(_)
             | Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
         }
     }
+}
+
+/// The tenant's counters as they stand at a given time: a counter whose stored day or
+/// month is not the current one counts zero (counters reset lazily, on the next write).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CurrentUsage {
+    /// Runs admitted today (UTC).
+    pub runs_today: i32,
+    /// Runs admitted this calendar month (UTC).
+    pub runs_this_month: i32,
+    /// Tokens used this calendar month (UTC).
+    pub tokens_this_month: i64,
+}
+
+/// Reads the tenant's counters as of `now`.
+pub fn current_usage(tenant: &TenantCoreSnapshot, now: DateTime<Utc>) -> CurrentUsage {
+    let period = usage_period(now);
+    let this_month = tenant.usage_month == Some(period.month);
+    CurrentUsage {
+        runs_today: if tenant.usage_day == Some(period.day) {
+            tenant.runs_today
+        } else {
+            0
+        },
+        runs_this_month: if this_month {
+            tenant.runs_this_month
+        } else {
+            0
+        },
+        tokens_this_month: if this_month {
+            tenant.tokens_this_month
+        } else {
+            0
+        },
+    }
+}
+
+/// Where the usage window of a summary comes from (serialised `subscription` or
+/// `calendar_month`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UsageWindowSource {
+    /// The subscription's current period, which contains now.
+    Subscription,
+    /// The calendar month (UTC) of now: there is no subscription, or its stored period does
+    /// not contain now (the billing system has not reported the new one yet).
+    CalendarMonth,
+}
+
+/// The half-open window `[start, end)` usage is summed over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UsageWindow {
+    /// First instant.
+    pub start: DateTime<Utc>,
+    /// First instant after.
+    pub end: DateTime<Utc>,
+    /// Where it comes from.
+    pub source: UsageWindowSource,
 }
 
 /// The billing summary: plan and quotas, usage this period, subscription, latest invoices.
@@ -75,11 +168,82 @@ pub struct BillingSummary {
     pub subscription: Option<SubscriptionSnapshot>,
     /// The five most recent invoices.
     pub recent_invoices: Vec<InvoiceSnapshot>,
+    /// How often the subscription bills; `None` without a subscription.
+    pub billing_period: Option<BillingPeriod>,
+    /// When the next invoice is due to be issued: the end of the trial while trialing,
+    /// otherwise the end of the current period; `None` when the subscription is cancelled
+    /// or ends with the period, when there is none, or when its period is already over.
+    pub next_invoice_date: Option<DateTime<Utc>>,
+    /// The window `usage` covers.
+    pub usage_window: UsageWindow,
+    /// Usage per meter over `usage_window`, summed by the database from the usage records.
+    pub usage: Vec<MeterTotal>,
+    /// The tenant's counters as of now.
+    pub counters: CurrentUsage,
 }
 
-/// Assembles the summary from stored data (no stand-in values).
-pub async fn summary(db: Db<'_>, tenant: TenantId) -> Result<BillingSummary, BillingError> {
-    let snapshot = get_tenant_driver(db)
+/// The calendar month (UTC) containing `now`, as a half-open window.
+fn calendar_month(now: DateTime<Utc>) -> UsageWindow {
+    let month = usage_period(now).month;
+    let start = month.and_time(NaiveTime::MIN).and_utc();
+    let end = month
+        .checked_add_months(Months::new(1))
+        .map_or(now + TimeDelta::days(31), |d| {
+            d.and_time(NaiveTime::MIN).and_utc()
+        });
+    UsageWindow {
+        start,
+        end,
+        source: UsageWindowSource::CalendarMonth,
+    }
+}
+
+/// The subscription's current period when it contains `now` (and is at most a leap year
+/// long), else the calendar month of `now`.
+pub fn usage_window(
+    subscription: Option<&SubscriptionSnapshot>,
+    now: DateTime<Utc>,
+) -> UsageWindow {
+    if let Some(sub) = subscription
+        && let (Some(start), Some(end)) = (sub.current_period_start, sub.current_period_end)
+        && start <= now
+        && now < end
+        && end - start <= TimeDelta::days(MAX_USAGE_WINDOW_DAYS)
+    {
+        return UsageWindow {
+            start,
+            end,
+            source: UsageWindowSource::Subscription,
+        };
+    }
+    calendar_month(now)
+}
+
+/// When the subscription's next invoice is issued (see [`BillingSummary::next_invoice_date`]).
+pub fn next_invoice_date(
+    subscription: &SubscriptionSnapshot,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if subscription.status == SubscriptionStatus::Canceled || subscription.cancel_at_period_end {
+        return None;
+    }
+    if subscription.status == SubscriptionStatus::Trialing
+        && let Some(trial_end) = subscription.trial_ends_at
+        && trial_end > now
+    {
+        return Some(trial_end);
+    }
+    subscription.current_period_end.filter(|end| *end > now)
+}
+
+/// Assembles the summary from stored data as of `now` (no stand-in values).
+pub async fn summary(
+    db: Db<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<BillingSummary, BillingError> {
+    let tenants = get_tenant_driver(db);
+    let snapshot = tenants
         .fetch_tenant_snapshot(tenant)
         .await?
         .ok_or(BillingError::TenantNotFound)?;
@@ -89,13 +253,24 @@ pub async fn summary(db: Db<'_>, tenant: TenantId) -> Result<BillingSummary, Bil
         .fetch_invoices(
             tenant,
             OffsetPage {
-                limit: 5,
+                limit: RECENT_INVOICES,
                 offset: 0,
             },
         )
         .await?
         .items;
+    let window = usage_window(subscription.as_ref(), now);
+    let usage = tenants
+        .summarize_usage(tenant, window.start, window.end)
+        .await?;
     Ok(BillingSummary {
+        counters: current_usage(&snapshot, now),
+        billing_period: subscription.as_ref().map(|s| s.billing_period),
+        next_invoice_date: subscription
+            .as_ref()
+            .and_then(|s| next_invoice_date(s, now)),
+        usage_window: window,
+        usage,
         tenant: snapshot,
         subscription,
         recent_invoices,
@@ -117,10 +292,48 @@ pub async fn invoices(
 }
 
 fn check_external_id(id: &str) -> Result<(), BillingError> {
-    if id.trim().is_empty() || id.chars().count() > 100 {
+    if id.trim().is_empty() || id.chars().count() > MAX_EXTERNAL_ID_CHARS {
         return Err(BillingError::InvalidExternalId);
     }
     Ok(())
+}
+
+fn check_number(number: Option<&str>) -> Result<(), BillingError> {
+    match number {
+        Some(n)
+            if n.trim().is_empty()
+                || n.chars().count() > MAX_INVOICE_NUMBER_CHARS
+                || n.chars().any(char::is_control) =>
+        {
+            Err(BillingError::InvalidInvoiceNumber)
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_hosted_url(url: Option<&str>) -> Result<(), BillingError> {
+    let Some(url) = url else { return Ok(()) };
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"));
+    let valid = rest.is_some_and(|rest| !rest.is_empty())
+        && url.chars().count() <= MAX_HOSTED_URL_CHARS
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if valid {
+        Ok(())
+    } else {
+        Err(BillingError::InvalidHostedUrl)
+    }
+}
+
+/// Refuses writes for a tenant that does not exist, before the statement that would trip
+/// the foreign key (on PostgreSQL a failed statement spoils the caller's transaction).
+async fn ensure_tenant(db: Db<'_>, tenant: TenantId) -> Result<(), BillingError> {
+    get_tenant_driver(db)
+        .fetch_tenant_by_id(tenant)
+        .await?
+        .map(|_| ())
+        .ok_or(BillingError::TenantNotFound)
 }
 
 /// Records the subscription as the billing system reports it (replays are no-ops).
@@ -137,6 +350,7 @@ pub async fn record_subscription(
             "the period must end after it starts",
         ));
     }
+    ensure_tenant(db, change.tenant_id).await?;
     change.id = SubscriptionId::new();
     Ok(get_accounts_facade_driver(db)
         .upsert_subscription(change, now)
@@ -150,6 +364,8 @@ pub async fn record_invoice(
     now: DateTime<Utc>,
 ) -> Result<InvoiceSnapshot, BillingError> {
     check_external_id(&invoice.external_id)?;
+    check_number(invoice.number.as_deref())?;
+    check_hosted_url(invoice.hosted_url.as_deref())?;
     if invoice.currency.len() != 3 || !invoice.currency.chars().all(|c| c.is_ascii_alphabetic()) {
         return Err(BillingError::InvalidCurrency);
     }
@@ -162,8 +378,136 @@ pub async fn record_invoice(
             "the billed period must end after it starts",
         ));
     }
+    ensure_tenant(db, invoice.tenant_id).await?;
     invoice.id = InvoiceId::new();
     Ok(get_accounts_facade_driver(db)
         .upsert_invoice(invoice, now)
         .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use account_drivers::types::Plan;
+    use chrono::TimeZone;
+
+    fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).unwrap()
+    }
+
+    fn subscription(status: SubscriptionStatus) -> SubscriptionSnapshot {
+        SubscriptionSnapshot {
+            id: SubscriptionId::new(),
+            tenant_id: TenantId::new(),
+            external_id: "sub_1".into(),
+            plan: Plan::Pro,
+            status,
+            billing_period: BillingPeriod::Monthly,
+            current_period_start: Some(at(2026, 11, 10)),
+            current_period_end: Some(at(2026, 12, 10)),
+            trial_ends_at: None,
+            canceled_at: None,
+            cancel_at_period_end: false,
+            created_at: at(2026, 1, 1),
+            updated_at: at(2026, 1, 1),
+        }
+    }
+
+    #[test]
+    fn the_usage_window_is_the_subscription_period_or_the_calendar_month() {
+        let sub = subscription(SubscriptionStatus::Active);
+        let window = usage_window(Some(&sub), at(2026, 11, 25));
+        assert_eq!(window.source, UsageWindowSource::Subscription);
+        assert_eq!(
+            (window.start, window.end),
+            (at(2026, 11, 10), at(2026, 12, 10))
+        );
+
+        let stale = usage_window(Some(&sub), at(2026, 12, 20));
+        assert_eq!(stale.source, UsageWindowSource::CalendarMonth);
+        let none = usage_window(None, at(2026, 12, 20));
+        assert_eq!(none, stale);
+        assert_eq!(
+            none.start,
+            Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap()
+        );
+        assert_eq!(none.end, Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+    }
+
+    #[test]
+    fn the_next_invoice_follows_status_trial_and_period() {
+        let now = at(2026, 11, 25);
+        assert_eq!(
+            next_invoice_date(&subscription(SubscriptionStatus::Active), now),
+            Some(at(2026, 12, 10))
+        );
+        assert_eq!(
+            next_invoice_date(&subscription(SubscriptionStatus::Canceled), now),
+            None
+        );
+        let ending = SubscriptionSnapshot {
+            cancel_at_period_end: true,
+            ..subscription(SubscriptionStatus::Active)
+        };
+        assert_eq!(next_invoice_date(&ending, now), None);
+        let trial = SubscriptionSnapshot {
+            trial_ends_at: Some(at(2026, 11, 30)),
+            ..subscription(SubscriptionStatus::Trialing)
+        };
+        assert_eq!(next_invoice_date(&trial, now), Some(at(2026, 11, 30)));
+        assert_eq!(
+            next_invoice_date(&subscription(SubscriptionStatus::Active), at(2027, 1, 1)),
+            None,
+            "a period that is over says nothing about the next invoice"
+        );
+    }
+
+    #[test]
+    fn counters_of_a_past_day_or_month_count_zero() {
+        let now = at(2026, 11, 25);
+        let tenant = TenantCoreSnapshot {
+            id: TenantId::new(),
+            name: "t".into(),
+            slug: "t".into(),
+            status: account_drivers::types::TenantStatus::Active,
+            plan: Plan::Pro,
+            quotas: Plan::Pro.quotas(),
+            runs_today: 3,
+            runs_this_month: 7,
+            tokens_this_month: 900,
+            usage_day: Some(now.date_naive() - TimeDelta::days(1)),
+            usage_month: Some(usage_period(now).month),
+            last_run_reset_at: None,
+            suspended_reason: None,
+            onboarding_state: account_drivers::types::OnboardingState::Created,
+            created_at: now,
+            updated_at: now,
+        };
+        assert_eq!(
+            current_usage(&tenant, now),
+            CurrentUsage {
+                runs_today: 0,
+                runs_this_month: 7,
+                tokens_this_month: 900
+            }
+        );
+        let next_month = at(2026, 12, 1);
+        assert_eq!(current_usage(&tenant, next_month).tokens_this_month, 0);
+    }
+
+    #[test]
+    fn invoice_texts_fit_their_columns() {
+        assert!(check_number(Some(&"9".repeat(MAX_INVOICE_NUMBER_CHARS))).is_ok());
+        assert!(check_number(Some(&"9".repeat(MAX_INVOICE_NUMBER_CHARS + 1))).is_err());
+        assert!(check_number(Some("  ")).is_err());
+        assert!(check_number(None).is_ok());
+        let long = format!("https://x.test/{}", "a".repeat(MAX_HOSTED_URL_CHARS));
+        assert!(matches!(
+            check_hosted_url(Some(&long)),
+            Err(BillingError::InvalidHostedUrl)
+        ));
+        assert!(check_hosted_url(Some("https://pay.example.com/i/1")).is_ok());
+        assert!(check_hosted_url(Some("javascript:alert(1)")).is_err());
+        assert!(check_hosted_url(Some("https://a b")).is_err());
+    }
 }

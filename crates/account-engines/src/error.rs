@@ -45,3 +45,28 @@ impl ErrorCode for StorageError {
         }
     }
 }
+
+/// The contract every error enum's blanket test checks for the variants a caller can cause:
+/// a 4xx status, a stable snake_case code unique within the enum, and a message of its own
+/// (the messages are written to say what to change; review keeps them so).
+#[cfg(test)]
+pub(crate) fn assert_caller_errors<E: ErrorCode + std::fmt::Display + std::fmt::Debug>(
+    errors: &[E],
+) {
+    let mut codes = std::collections::HashSet::new();
+    for error in errors {
+        let status = error.http_status();
+        assert!((400..500).contains(&status), "{error:?}: {status}");
+        let code = error.code();
+        assert!(
+            !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{code}"
+        );
+        assert!(codes.insert(code), "duplicate code {code}");
+        let message = error.to_string();
+        assert!(
+            message.len() > code.len() && message != code,
+            "{error:?}: the message must explain, not repeat the code"
+        );
+    }
+}

@@ -1,7 +1,11 @@
 //! Invitations: invite by normalised email with a role no higher than the inviter's, one
 //! pending invitation per address, a token returned exactly once and stored only as a keyed
 //! digest, expiry after 7 days (applied lazily), resend, revoke, and an accept that is safe
-//! against a double accept (the conditional `pending → accepted` update decides).
+//! against a double accept (the conditional `pending → accepted` update decides, before any
+//! user is created).
+//!
+//! The inviter's role is read again from their membership in the caller's transaction: a
+//! principal demoted since it was authenticated acts with its current role, not the stale one.
 
 use crate::api_keys::secret::{ApiKeyPepper, digest};
 use crate::memberships::Acting;
@@ -11,7 +15,8 @@ pub use account_drivers::invitations::InvitationSnapshot as Invitation;
 use account_drivers::invitations::{InvitationSnapshot, NewInvitation};
 use account_drivers::memberships::MembershipSnapshot;
 use account_drivers::types::{
-    Email, EmailError, InvitationId, InvitationStatus, MembershipRole, TenantId, UserId, UserStatus,
+    DisplayName, Email, EmailError, InvitationId, InvitationStatus, MembershipRole, TenantId,
+    TextError, UserId, UserStatus,
 };
 use account_drivers::users::NewUser;
 use account_drivers::{get_accounts_facade_driver, get_user_write_driver};
@@ -22,6 +27,14 @@ use chrono::{DateTime, TimeDelta, Utc};
 pub const INVITATION_TTL_DAYS: i64 = 7;
 /// The constraint that allows one pending invitation per (tenant, lower(email)).
 const PENDING_CONSTRAINT: &str = "uq_invitations_pending_email";
+/// One account per email address.
+const USER_EMAIL_CONSTRAINT: &str = "uq_users_email";
+/// One account per identity-provider user id.
+const USER_EXTERNAL_ID_CONSTRAINT: &str = "uq_users_external_user_id";
+/// One membership per (tenant, user).
+const MEMBERSHIP_CONSTRAINT: &str = "uq_tenant_memberships_tenant_id_user_id";
+/// Longest identity-provider user id (the `users.external_user_id` column holds 100).
+pub const MAX_EXTERNAL_USER_ID_CHARS: usize = 100;
 
 /// An invitation token: shown once to the inviter's host (to deliver), never stored or logged.
 pub struct InvitationToken(String);
@@ -56,6 +69,9 @@ fn token_digest(pepper: &ApiKeyPepper, token: &str) -> String {
 /// Why an invitation operation was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum InvitationError {
+    /// The inviter is not (or no longer) a member of the tenant.
+    #[error("you are not a member of this tenant; sign in to a tenant you belong to")]
+    InviterNotAMember,
     /// The inviter's role manages no users.
     #[error("role {0} cannot invite users; an admin or owner can")]
     CannotManageUsers(MembershipRole),
@@ -70,6 +86,22 @@ pub enum InvitationError {
     /// The address is not an email.
     #[error(transparent)]
     InvalidEmail(#[from] EmailError),
+    /// The invitee's display name does not fit (1 to 255 characters, no control characters).
+    #[error(transparent)]
+    InvalidName(#[from] TextError),
+    /// The invitee's identity-provider user id is empty, too long or has control characters.
+    #[error(
+        "external_user_id must be 1 to {MAX_EXTERNAL_USER_ID_CHARS} characters without control characters"
+    )]
+    InvalidExternalUserId,
+    /// Another account already has the invitee's identity-provider user id.
+    #[error(
+        "another account already has this external_user_id; sign in with that account or send another id"
+    )]
+    ExternalUserIdTaken,
+    /// A concurrent sign-up created the account for this email first; retrying joins with it.
+    #[error("an account for {0} was being created at the same time; retry to join with it")]
+    ConcurrentAccept(String),
     /// The address already belongs to a member.
     #[error("{0} is already a member of this tenant")]
     AlreadyMember(String),
@@ -77,22 +109,22 @@ pub enum InvitationError {
     #[error("{0} already has a pending invitation; resend it instead")]
     AlreadyPending(String),
     /// No such invitation, or the token does not match (deliberately indistinguishable).
-    #[error("invitation not found or token invalid")]
+    #[error("invitation not found or token invalid; use the link of the latest invitation")]
     InvalidToken,
     /// No such invitation in this tenant.
-    #[error("invitation not found")]
+    #[error("invitation not found; check the invitation id")]
     NotFound,
     /// Past its expiry.
     #[error("this invitation expired; ask for a new one")]
     Expired,
     /// Accepted already.
-    #[error("this invitation was already accepted")]
+    #[error("this invitation was already accepted; sign in instead")]
     AlreadyAccepted,
     /// Revoked by the tenant.
-    #[error("this invitation was revoked")]
+    #[error("this invitation was revoked; ask the tenant for a new one")]
     Revoked,
     /// The system's random source failed.
-    #[error("no randomness available to make a token")]
+    #[error("no randomness available to make a token; retry")]
     RandomUnavailable,
     /// The page asked for is out of bounds.
     #[error("limit must be 1 to 100")]
@@ -111,9 +143,14 @@ impl From<DriverError> for InvitationError {
 impl ErrorCode for InvitationError {
     fn code(&self) -> &'static str {
         match self {
+            Self::InviterNotAMember => "not_a_member",
             Self::CannotManageUsers(_) => "cannot_manage_users",
             Self::RoleTooHigh { .. } => "role_too_high",
             Self::InvalidEmail(_) => "invalid_email",
+            Self::InvalidName(_) => "invalid_name",
+            Self::InvalidExternalUserId => "invalid_external_user_id",
+            Self::ExternalUserIdTaken => "external_user_id_taken",
+            Self::ConcurrentAccept(_) => "invitation_accept_conflict",
             Self::AlreadyMember(_) => "already_member",
             Self::AlreadyPending(_) => "invitation_pending",
             Self::InvalidToken => "invalid_invitation",
@@ -129,9 +166,16 @@ impl ErrorCode for InvitationError {
 
     fn http_status(&self) -> u16 {
         match self {
-            Self::CannotManageUsers(_) | Self::RoleTooHigh { .. } => 403,
-            Self::InvalidEmail(_) | Self::InvalidPage => 422,
-            Self::AlreadyMember(_) | Self::AlreadyPending(_) | Self::AlreadyAccepted => 409,
+            Self::InviterNotAMember | Self::CannotManageUsers(_) | Self::RoleTooHigh { .. } => 403,
+            Self::InvalidEmail(_)
+            | Self::InvalidName(_)
+            | Self::InvalidExternalUserId
+            | Self::InvalidPage => 422,
+            Self::AlreadyMember(_)
+            | Self::AlreadyPending(_)
+            | Self::AlreadyAccepted
+            | Self::ExternalUserIdTaken
+            | Self::ConcurrentAccept(_) => 409,
             Self::InvalidToken | Self::NotFound => 404,
             Self::Expired | Self::Revoked => 410,
             Self::RandomUnavailable => 503,
@@ -149,17 +193,48 @@ pub struct IssuedInvitation {
     pub token: InvitationToken,
 }
 
-fn check_inviter(inviter: Acting, role: MembershipRole) -> Result<(), InvitationError> {
-    if !capabilities(inviter.role).can_manage_users {
-        return Err(InvitationError::CannotManageUsers(inviter.role));
+impl InvitationError {
+    /// Whether retrying the whole use case may succeed: storage contention, or a concurrent
+    /// sign-up for the same email (the retry finds the account and joins with it).
+    pub fn is_contention(&self) -> bool {
+        match self {
+            Self::Storage(e) => e.is_contention(),
+            Self::ConcurrentAccept(_) => true,
+            _ => false,
+        }
     }
-    if !may_grant(inviter.role, role) {
-        return Err(InvitationError::RoleTooHigh {
-            granted: role,
-            own: inviter.role,
-        });
+}
+
+/// Checks the inviter's authority on their membership as it stands now (not the principal's
+/// possibly stale role).
+async fn check_inviter(
+    db: Db<'_>,
+    tenant: TenantId,
+    inviter: Acting,
+    role: MembershipRole,
+) -> Result<(), InvitationError> {
+    let own = get_accounts_facade_driver(db)
+        .fetch_membership(tenant, inviter.user_id)
+        .await?
+        .ok_or(InvitationError::InviterNotAMember)?
+        .role;
+    if !capabilities(own).can_manage_users {
+        return Err(InvitationError::CannotManageUsers(own));
+    }
+    if !may_grant(own, role) {
+        return Err(InvitationError::RoleTooHigh { granted: role, own });
     }
     Ok(())
+}
+
+/// A trimmed identity-provider user id of 1 to [`MAX_EXTERNAL_USER_ID_CHARS`] characters.
+fn parse_external_user_id(input: &str) -> Result<String, InvitationError> {
+    let id = input.trim();
+    let chars = id.chars().count();
+    if chars == 0 || chars > MAX_EXTERNAL_USER_ID_CHARS || id.chars().any(char::is_control) {
+        return Err(InvitationError::InvalidExternalUserId);
+    }
+    Ok(id.to_owned())
 }
 
 /// Invites `email` into `tenant` with `role`.
@@ -172,8 +247,8 @@ pub async fn invite(
     role: MembershipRole,
     now: DateTime<Utc>,
 ) -> Result<IssuedInvitation, InvitationError> {
-    check_inviter(inviter, role)?;
     let email = Email::parse(email)?;
+    check_inviter(db, tenant, inviter, role).await?;
     let facade = get_accounts_facade_driver(db);
     if let Some(user) = get_user_write_driver(db)
         .fetch_user_by_email(email.as_str())
@@ -230,7 +305,7 @@ pub async fn resend(
         .fetch_invitation(tenant, id)
         .await?
         .ok_or(InvitationError::NotFound)?;
-    check_inviter(actor, current.role)?;
+    check_inviter(db, tenant, actor, current.role).await?;
     refuse_unless_pending(&current)?;
     let token = InvitationToken::generate()?;
     let invitation = facade
@@ -259,7 +334,7 @@ pub async fn revoke(
         .fetch_invitation(tenant, id)
         .await?
         .ok_or(InvitationError::NotFound)?;
-    check_inviter(actor, current.role)?;
+    check_inviter(db, tenant, actor, current.role).await?;
     refuse_unless_pending(&current)?;
     if !facade.update_invitation_revoked(tenant, id, now).await? {
         return Err(InvitationError::NotFound);
@@ -280,16 +355,24 @@ fn refuse_unless_pending(invitation: &InvitationSnapshot) -> Result<(), Invitati
 }
 
 /// Who accepts: the invitee's profile as the host knows it (the email is the invitation's).
+/// Both fields are parsed even when the account exists already, so the same input is refused
+/// the same way whoever sends it.
 #[derive(Clone, Debug, Default)]
 pub struct Invitee {
-    /// The identity provider's user id, when the host has one.
+    /// The identity provider's user id, when the host has one (1 to 100 characters).
     pub external_user_id: Option<String>,
-    /// Display name for a new account.
+    /// Display name for a new account (a display name: 1 to 255 characters).
     pub name: Option<String>,
 }
 
 /// Accepts an invitation with its token: creates the user if needed and the membership.
-/// Safe against a double accept: only one conditional `pending → accepted` update succeeds.
+///
+/// Safe against a double accept: the conditional `pending → accepted` update runs before any
+/// user is created, so of two concurrent accepts the second waits on the invitation row and
+/// then finds it accepted ([`InvitationError::AlreadyAccepted`]). When a concurrent sign-up
+/// of another invitation creates the account for the same email first, the accept is refused
+/// with [`InvitationError::ConcurrentAccept`], which [`InvitationError::is_contention`] marks
+/// retryable: the retry finds the account and joins with it.
 pub async fn accept(
     db: Db<'_>,
     pepper: &ApiKeyPepper,
@@ -299,6 +382,16 @@ pub async fn accept(
     invitee: Invitee,
     now: DateTime<Utc>,
 ) -> Result<MembershipSnapshot, InvitationError> {
+    let name = invitee
+        .name
+        .as_deref()
+        .map(DisplayName::parse)
+        .transpose()?;
+    let external_user_id = invitee
+        .external_user_id
+        .as_deref()
+        .map(parse_external_user_id)
+        .transpose()?;
     // The lookup compares keyed digests: without the pepper nobody can steer a digest's
     // bytes, so equality in SQL reveals nothing about the token (no plain-text compare).
     let facade = get_accounts_facade_driver(db);
@@ -311,36 +404,46 @@ pub async fn accept(
         return Err(InvitationError::Expired);
     }
     let users = get_user_write_driver(db);
-    let user = match users.fetch_user_by_email(&invitation.email).await? {
-        Some(user) => user.id,
-        None => {
-            let id = UserId::new();
-            users
-                .create_user(
-                    NewUser {
-                        id,
-                        email: invitation.email.clone(),
-                        external_user_id: invitee.external_user_id,
-                        name: invitee.name,
-                        avatar_url: None,
-                        status: UserStatus::Active,
-                    },
-                    now,
-                )
-                .await?;
-            id
-        }
-    };
-    if facade.fetch_membership(tenant, user).await?.is_some() {
+    let existing = users.fetch_user_by_email(&invitation.email).await?;
+    let user = existing.as_ref().map_or_else(UserId::new, |user| user.id);
+    if existing.is_some() && facade.fetch_membership(tenant, user).await?.is_some() {
         return Err(InvitationError::AlreadyMember(invitation.email));
     }
     if !facade
         .update_invitation_accepted(tenant, id, user, now)
         .await?
     {
+        // Accepted, revoked or expired meanwhile: say which.
+        if let Some(current) = facade.fetch_invitation(tenant, id).await? {
+            refuse_unless_pending(&current)?;
+        }
         return Err(InvitationError::AlreadyAccepted);
     }
-    Ok(facade
+    if existing.is_none() {
+        let created = users
+            .create_user(
+                NewUser {
+                    id: user,
+                    email: invitation.email.clone(),
+                    external_user_id,
+                    name: name.map(String::from),
+                    avatar_url: None,
+                    status: UserStatus::Active,
+                },
+                now,
+            )
+            .await;
+        match created {
+            Err(error) if error.conflicting_constraint() == Some(USER_EMAIL_CONSTRAINT) => {
+                return Err(InvitationError::ConcurrentAccept(invitation.email));
+            }
+            Err(error) if error.conflicting_constraint() == Some(USER_EXTERNAL_ID_CONSTRAINT) => {
+                return Err(InvitationError::ExternalUserIdTaken);
+            }
+            other => other?,
+        };
+    }
+    let membership = facade
         .insert_membership(
             tenant,
             user,
@@ -348,7 +451,13 @@ pub async fn accept(
             Some(invitation.invited_by),
             now,
         )
-        .await?)
+        .await;
+    match membership {
+        Err(error) if error.conflicting_constraint() == Some(MEMBERSHIP_CONSTRAINT) => {
+            Err(InvitationError::AlreadyMember(invitation.email))
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The tenant's invitations, newest first; pending ones past their expiry show as expired.
@@ -371,4 +480,85 @@ pub async fn list(
         }
         invitation
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            InvitationError::InviterNotAMember,
+            InvitationError::CannotManageUsers(MembershipRole::Member),
+            InvitationError::RoleTooHigh {
+                granted: MembershipRole::Owner,
+                own: MembershipRole::Admin,
+            },
+            InvitationError::InvalidEmail(EmailError::MissingAt),
+            InvitationError::InvalidName(TextError::TooLong {
+                field: "display name",
+                max: 255,
+            }),
+            InvitationError::InvalidExternalUserId,
+            InvitationError::ExternalUserIdTaken,
+            InvitationError::ConcurrentAccept("ann@example.com".into()),
+            InvitationError::AlreadyMember("ann@example.com".into()),
+            InvitationError::AlreadyPending("ann@example.com".into()),
+            InvitationError::InvalidToken,
+            InvitationError::NotFound,
+            InvitationError::Expired,
+            InvitationError::AlreadyAccepted,
+            InvitationError::Revoked,
+            InvitationError::InvalidPage,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above or below.
+            match error {
+                InvitationError::InviterNotAMember
+                | InvitationError::CannotManageUsers(_)
+                | InvitationError::RoleTooHigh { .. }
+                | InvitationError::InvalidEmail(_)
+                | InvitationError::InvalidName(_)
+                | InvitationError::InvalidExternalUserId
+                | InvitationError::ExternalUserIdTaken
+                | InvitationError::ConcurrentAccept(_)
+                | InvitationError::AlreadyMember(_)
+                | InvitationError::AlreadyPending(_)
+                | InvitationError::InvalidToken
+                | InvitationError::NotFound
+                | InvitationError::Expired
+                | InvitationError::AlreadyAccepted
+                | InvitationError::Revoked
+                | InvitationError::InvalidPage => {}
+                InvitationError::RandomUnavailable | InvitationError::Storage(_) => {
+                    unreachable!("not caller-caused")
+                }
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
+        assert_eq!(InvitationError::RandomUnavailable.http_status(), 503);
+        assert!(InvitationError::ConcurrentAccept("a@example.com".into()).is_contention());
+        assert!(!InvitationError::AlreadyAccepted.is_contention());
+    }
+
+    #[test]
+    fn external_user_ids_are_bounded() {
+        assert_eq!(parse_external_user_id("  user_1 ").unwrap(), "user_1");
+        assert!(parse_external_user_id(&"é".repeat(MAX_EXTERNAL_USER_ID_CHARS)).is_ok());
+        for bad in [
+            String::new(),
+            "  ".into(),
+            "a\nb".into(),
+            "x".repeat(MAX_EXTERNAL_USER_ID_CHARS + 1),
+        ] {
+            assert!(
+                matches!(
+                    parse_external_user_id(&bad),
+                    Err(InvitationError::InvalidExternalUserId)
+                ),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -107,15 +107,19 @@ impl LifecycleAction {
 pub struct LifecycleActor {
     /// `founder` (platform operator) or `system`.
     pub actor_type: ActorType,
-    /// The operator's id or the system component's name.
+    /// The operator's id or the system component's name: 1 to [`MAX_ACTOR_ID_CHARS`]
+    /// characters, no control characters.
     pub actor_id: String,
 }
+
+/// Longest recorded actor id (the history's `actor_id` column holds 100).
+pub const MAX_ACTOR_ID_CHARS: usize = 100;
 
 /// Why a transition was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
     /// No such tenant.
-    #[error("tenant not found")]
+    #[error("tenant not found; check the tenant id")]
     TenantNotFound,
     /// The state machine has no such edge.
     #[error("cannot go from {from} to {to}; from {from} the tenant can go to: {allowed}")]
@@ -128,8 +132,13 @@ pub enum LifecycleError {
         allowed: String,
     },
     /// Only the platform transitions tenants.
-    #[error("only platform operators or the system may change a tenant's lifecycle")]
+    #[error(
+        "only platform operators or the system may change a tenant's lifecycle; ask an operator"
+    )]
     Forbidden,
+    /// The actor id is empty, too long or has control characters.
+    #[error("the actor id must be 1 to {MAX_ACTOR_ID_CHARS} characters without control characters")]
+    InvalidActor,
     /// A reason is required and was missing, or is too long.
     #[error("a reason of 1 to 500 characters is required")]
     InvalidReason,
@@ -156,6 +165,7 @@ impl ErrorCode for LifecycleError {
             Self::TenantNotFound => "tenant_not_found",
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::Forbidden => "forbidden",
+            Self::InvalidActor => "invalid_actor",
             Self::InvalidReason => "invalid_reason",
             Self::Conflict => "concurrent_transition",
             Self::InvalidPage => "invalid_page",
@@ -168,7 +178,7 @@ impl ErrorCode for LifecycleError {
             Self::TenantNotFound => 404,
             Self::InvalidTransition { .. } | Self::Conflict => 409,
             Self::Forbidden => 403,
-            Self::InvalidReason | Self::InvalidPage => 422,
+            Self::InvalidActor | Self::InvalidReason | Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -221,6 +231,14 @@ pub async fn transition(
     if !matches!(actor.actor_type, ActorType::Founder | ActorType::System) {
         return Err(LifecycleError::Forbidden);
     }
+    let actor_id = actor.actor_id.trim();
+    let actor_chars = actor_id.chars().count();
+    if actor_chars == 0
+        || actor_chars > MAX_ACTOR_ID_CHARS
+        || actor_id.chars().any(char::is_control)
+    {
+        return Err(LifecycleError::InvalidActor);
+    }
     let reason = reason.trim();
     if reason.is_empty() || reason.chars().count() > 500 {
         return Err(LifecycleError::InvalidReason);
@@ -253,7 +271,7 @@ pub async fn transition(
                 to,
                 action: action.name().to_owned(),
                 actor_type: actor.actor_type,
-                actor_id: actor.actor_id.clone(),
+                actor_id: actor_id.to_owned(),
                 reason: Some(reason.to_owned()),
             },
             now,
@@ -328,6 +346,37 @@ mod tests {
         assert!(suspended.allows_reads && !suspended.allows_writes && suspended.is_reversible);
         assert!(!capabilities(TenantStatus::Terminated).allows_reads);
         assert!(capabilities(TenantStatus::Archived).is_terminal);
+    }
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            LifecycleError::TenantNotFound,
+            LifecycleError::InvalidTransition {
+                from: TenantStatus::Archived,
+                to: TenantStatus::Active,
+                allowed: "nothing (terminal)".into(),
+            },
+            LifecycleError::Forbidden,
+            LifecycleError::InvalidActor,
+            LifecycleError::InvalidReason,
+            LifecycleError::Conflict,
+            LifecycleError::InvalidPage,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                LifecycleError::TenantNotFound
+                | LifecycleError::InvalidTransition { .. }
+                | LifecycleError::Forbidden
+                | LifecycleError::InvalidActor
+                | LifecycleError::InvalidReason
+                | LifecycleError::Conflict
+                | LifecycleError::InvalidPage => {}
+                LifecycleError::Storage(_) => unreachable!("not caller-caused"),
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! tenant governable: only owners change roles, never their own; the last owner can never
 //! be removed or demoted. Each check runs under the tenant row lock, so two concurrent
 //! demotions cannot both pass the "another owner remains" test.
+//!
+//! The actor's role is never taken from the caller: [`Acting::role`] is what the principal
+//! claimed when it was authenticated, and may be stale. Every change re-reads the actor's
+//! membership under the tenant lock, in the caller's transaction, and decides on that.
 
 use crate::roles::{capabilities, rank};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
@@ -20,7 +24,8 @@ use chrono::{DateTime, Utc};
 pub struct Acting {
     /// Who.
     pub user_id: UserId,
-    /// Their role in the tenant.
+    /// Their role in the tenant as the principal claims it. Engines that change memberships
+    /// or invitations re-read the role and decide on the fresh one.
     pub role: MembershipRole,
 }
 
@@ -28,10 +33,13 @@ pub struct Acting {
 #[derive(Debug, thiserror::Error)]
 pub enum MembershipError {
     /// The user is not a member of this tenant.
-    #[error("user is not a member of this tenant")]
+    #[error("user is not a member of this tenant; check the user id")]
     NotAMember,
+    /// The actor is not (or no longer) a member of this tenant.
+    #[error("you are not a member of this tenant; sign in to a tenant you belong to")]
+    ActorNotAMember,
     /// Only owners change roles.
-    #[error("only owners can change roles")]
+    #[error("only owners can change roles; ask an owner")]
     OnlyOwnersChangeRoles,
     /// Members manage no users.
     #[error("role {0} cannot manage users; an admin or owner can")]
@@ -40,13 +48,13 @@ pub enum MembershipError {
     #[error("you cannot change your own role; ask another owner")]
     OwnRole,
     /// Admins cannot remove owners.
-    #[error("only owners can remove an owner")]
+    #[error("only owners can remove an owner; ask another owner")]
     OwnerRemovalNeedsOwner,
     /// The last owner must stay.
     #[error("the tenant's last owner cannot be removed or demoted; transfer ownership first")]
     LastOwner,
     /// Ownership goes to another member.
-    #[error("ownership can only be transferred to another member")]
+    #[error("ownership can only be transferred to another member; name someone else")]
     TransferToSelf,
     /// The page asked for is out of bounds.
     #[error("limit must be 1 to 100")]
@@ -69,6 +77,7 @@ impl ErrorCode for MembershipError {
     fn code(&self) -> &'static str {
         match self {
             Self::NotAMember => "not_a_member",
+            Self::ActorNotAMember => "actor_not_a_member",
             Self::OnlyOwnersChangeRoles => "only_owners_change_roles",
             Self::CannotManageUsers(_) => "cannot_manage_users",
             Self::OwnRole => "own_role",
@@ -84,7 +93,8 @@ impl ErrorCode for MembershipError {
     fn http_status(&self) -> u16 {
         match self {
             Self::NotAMember => 404,
-            Self::OnlyOwnersChangeRoles
+            Self::ActorNotAMember
+            | Self::OnlyOwnersChangeRoles
             | Self::CannotManageUsers(_)
             | Self::OwnerRemovalNeedsOwner => 403,
             Self::OwnRole | Self::LastOwner | Self::TransferToSelf | Self::Conflict => 409,
@@ -114,6 +124,20 @@ async fn member(
         .ok_or(MembershipError::NotAMember)
 }
 
+/// Locks the tenant row, then reads the actor's current role (never the principal's claim).
+async fn lock_and_read_actor(
+    db: Db<'_>,
+    tenant: TenantId,
+    actor: Acting,
+) -> Result<MembershipRole, MembershipError> {
+    get_tenant_driver(db).lock_tenant(tenant).await?;
+    Ok(get_accounts_facade_driver(db)
+        .fetch_membership(tenant, actor.user_id)
+        .await?
+        .ok_or(MembershipError::ActorNotAMember)?
+        .role)
+}
+
 /// Refuses when `target` is the only owner left. Call under the tenant lock.
 async fn ensure_another_owner(
     db: Db<'_>,
@@ -128,7 +152,8 @@ async fn ensure_another_owner(
     Ok(())
 }
 
-/// Changes `target`'s role. Only owners may; never their own; never the last owner's.
+/// Changes `target`'s role. Only owners may (by their role as it stands now); never their
+/// own; never the last owner's.
 pub async fn change_role(
     db: Db<'_>,
     tenant: TenantId,
@@ -137,13 +162,13 @@ pub async fn change_role(
     new_role: MembershipRole,
     now: DateTime<Utc>,
 ) -> Result<RoleChange, MembershipError> {
-    if !capabilities(actor.role).can_change_roles {
+    let own = lock_and_read_actor(db, tenant, actor).await?;
+    if !capabilities(own).can_change_roles {
         return Err(MembershipError::OnlyOwnersChangeRoles);
     }
     if actor.user_id == target {
         return Err(MembershipError::OwnRole);
     }
-    get_tenant_driver(db).lock_tenant(tenant).await?;
     let current = member(db, tenant, target).await?;
     if current.role == new_role {
         return Ok(RoleChange {
@@ -165,7 +190,7 @@ pub async fn change_role(
 }
 
 /// Removes `target` from the tenant (a member may also leave). Admins cannot remove owners;
-/// the last owner cannot leave.
+/// the last owner cannot leave. The actor's role is the current one.
 pub async fn remove_member(
     db: Db<'_>,
     tenant: TenantId,
@@ -173,12 +198,12 @@ pub async fn remove_member(
     target: UserId,
 ) -> Result<MembershipSnapshot, MembershipError> {
     let leaving = actor.user_id == target;
-    if !leaving && !capabilities(actor.role).can_manage_users {
-        return Err(MembershipError::CannotManageUsers(actor.role));
+    let own = lock_and_read_actor(db, tenant, actor).await?;
+    if !leaving && !capabilities(own).can_manage_users {
+        return Err(MembershipError::CannotManageUsers(own));
     }
-    get_tenant_driver(db).lock_tenant(tenant).await?;
     let current = member(db, tenant, target).await?;
-    if !leaving && current.role == MembershipRole::Owner && actor.role != MembershipRole::Owner {
+    if !leaving && current.role == MembershipRole::Owner && own != MembershipRole::Owner {
         return Err(MembershipError::OwnerRemovalNeedsOwner);
     }
     ensure_another_owner(db, tenant, &current).await?;
@@ -191,7 +216,8 @@ pub async fn remove_member(
     Ok(current)
 }
 
-/// Makes `new_owner` an owner and the acting owner an admin, in the caller's transaction.
+/// Makes `new_owner` an owner and the acting owner (an owner now, not just by the principal's
+/// claim) an admin, in the caller's transaction.
 pub async fn transfer_ownership(
     db: Db<'_>,
     tenant: TenantId,
@@ -199,13 +225,12 @@ pub async fn transfer_ownership(
     new_owner: UserId,
     now: DateTime<Utc>,
 ) -> Result<(MembershipSnapshot, MembershipSnapshot), MembershipError> {
-    if actor.role != MembershipRole::Owner {
+    if lock_and_read_actor(db, tenant, actor).await? != MembershipRole::Owner {
         return Err(MembershipError::OnlyOwnersChangeRoles);
     }
     if actor.user_id == new_owner {
         return Err(MembershipError::TransferToSelf);
     }
-    get_tenant_driver(db).lock_tenant(tenant).await?;
     let target = member(db, tenant, new_owner).await?;
     let facade = get_accounts_facade_driver(db);
     let promoted = facade
@@ -258,4 +283,42 @@ pub async fn user_detail(
         .ok_or(MembershipError::NotAMember)?;
     let capabilities = capabilities(detail.role);
     Ok((detail, capabilities))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            MembershipError::NotAMember,
+            MembershipError::ActorNotAMember,
+            MembershipError::OnlyOwnersChangeRoles,
+            MembershipError::CannotManageUsers(MembershipRole::Viewer),
+            MembershipError::OwnRole,
+            MembershipError::OwnerRemovalNeedsOwner,
+            MembershipError::LastOwner,
+            MembershipError::TransferToSelf,
+            MembershipError::InvalidPage,
+            MembershipError::Conflict,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                MembershipError::NotAMember
+                | MembershipError::ActorNotAMember
+                | MembershipError::OnlyOwnersChangeRoles
+                | MembershipError::CannotManageUsers(_)
+                | MembershipError::OwnRole
+                | MembershipError::OwnerRemovalNeedsOwner
+                | MembershipError::LastOwner
+                | MembershipError::TransferToSelf
+                | MembershipError::InvalidPage
+                | MembershipError::Conflict => {}
+                MembershipError::Storage(_) => unreachable!("not caller-caused"),
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
+    }
 }

@@ -1,7 +1,9 @@
 //! Memory pins: a per-tenant key-value store with TTL (§3.12). Keys and sources are parsed
 //! value objects; values are JSON objects within a size limit; a tenant holds a bounded
-//! number of pins; the TTL counts from the write that set it (as Redis `SET ... EX` does), so
-//! re-saving a pin renews it. Writes, hits and deletions are audited with a value digest.
+//! number of live pins; both limits come from the tenant's plan
+//! ([`Plan::memory_pin_quotas`](account_drivers::types::Plan::memory_pin_quotas)). The TTL
+//! counts from the write that set it (as Redis `SET ... EX` does), so re-saving a pin renews
+//! it. Writes, hits and deletions are audited with a value digest.
 
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::memory_pins::NewPinAudit;
@@ -15,10 +17,6 @@ use sha2::{Digest, Sha256};
 
 /// Longest TTL: one year.
 pub const MAX_TTL_SECONDS: i32 = 31_536_000;
-/// Most bytes a pin's serialised value takes.
-pub const MAX_VALUE_BYTES: usize = 64 * 1024;
-/// Most pins a tenant holds.
-pub const MAX_PINS_PER_TENANT: u64 = 10_000;
 /// Rows deleted per cleanup statement.
 pub const CLEANUP_BATCH: u64 = 1_000;
 
@@ -36,18 +34,33 @@ pub enum MemoryPinError {
     /// The value is not a JSON object.
     #[error("a pin's value must be a JSON object")]
     ValueNotObject,
-    /// The value is too large.
-    #[error("a pin's value must serialise to at most {MAX_VALUE_BYTES} bytes")]
-    ValueTooLarge,
+    /// The value is larger than the tenant's plan allows.
+    #[error(
+        "a pin's value must serialise to at most {max} bytes on this plan ({size} given); store less or upgrade the plan"
+    )]
+    ValueTooLarge {
+        /// The plan's limit.
+        max: usize,
+        /// The value's serialised size.
+        size: usize,
+    },
     /// The TTL is out of range.
     #[error("ttl_seconds must be 0 to {MAX_TTL_SECONDS}, or absent for no expiry")]
     InvalidTtl,
-    /// The tenant holds the most pins it may.
-    #[error("the tenant already holds {MAX_PINS_PER_TENANT} pins; delete some or let them expire")]
-    TooManyPins,
+    /// The tenant holds as many live pins as its plan allows.
+    #[error(
+        "the tenant already holds {limit} live pins, its plan's limit; delete some, let them expire or upgrade the plan"
+    )]
+    TooManyPins {
+        /// The plan's limit.
+        limit: u64,
+    },
     /// No such pin (or it expired).
-    #[error("pin not found")]
+    #[error("pin not found (or expired); check the key")]
     NotFound,
+    /// No such tenant.
+    #[error("tenant not found; check the tenant id")]
+    TenantNotFound,
     /// The page asked for is out of bounds.
     #[error("limit must be 1 to 100")]
     InvalidPage,
@@ -68,10 +81,11 @@ impl ErrorCode for MemoryPinError {
             Self::InvalidKey(_) => "invalid_pin_key",
             Self::InvalidSource(_) => "invalid_pin_source",
             Self::ValueNotObject => "pin_value_not_object",
-            Self::ValueTooLarge => "pin_value_too_large",
+            Self::ValueTooLarge { .. } => "pin_value_too_large",
             Self::InvalidTtl => "invalid_ttl",
-            Self::TooManyPins => "quota_pins",
+            Self::TooManyPins { .. } => "quota_pins",
             Self::NotFound => "pin_not_found",
+            Self::TenantNotFound => "tenant_not_found",
             Self::InvalidPage => "invalid_page",
             Self::Storage(e) => e.code(),
         }
@@ -84,9 +98,9 @@ impl ErrorCode for MemoryPinError {
             | Self::ValueNotObject
             | Self::InvalidTtl
             | Self::InvalidPage => 422,
-            Self::ValueTooLarge => 413,
-            Self::TooManyPins => 409,
-            Self::NotFound => 404,
+            Self::ValueTooLarge { .. } => 413,
+            Self::TooManyPins { .. } => 409,
+            Self::NotFound | Self::TenantNotFound => 404,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -112,7 +126,9 @@ pub struct SavePin {
     pub ttl_seconds: Option<i32>,
 }
 
-/// Inserts or replaces a pin; the TTL restarts with this write.
+/// Inserts or replaces a pin; the TTL restarts with this write. The value size and the count
+/// of live pins are checked against the tenant's plan, under the tenant row lock: replacing a
+/// live pin never hits the count limit, and expired pins do not count.
 pub async fn upsert(
     db: Db<'_>,
     tenant: TenantId,
@@ -124,23 +140,35 @@ pub async fn upsert(
     if !pin.value.is_object() {
         return Err(MemoryPinError::ValueNotObject);
     }
-    if pin.value.to_string().len() > MAX_VALUE_BYTES {
-        return Err(MemoryPinError::ValueTooLarge);
-    }
     if pin
         .ttl_seconds
         .is_some_and(|ttl| !(0..=MAX_TTL_SECONDS).contains(&ttl))
     {
         return Err(MemoryPinError::InvalidTtl);
     }
+    let tenants = get_tenant_driver(db);
+    if !tenants.lock_tenant(tenant).await? {
+        return Err(MemoryPinError::TenantNotFound);
+    }
+    let limits = tenants
+        .fetch_tenant_by_id(tenant)
+        .await?
+        .ok_or(MemoryPinError::TenantNotFound)?
+        .plan
+        .memory_pin_quotas();
+    let size = pin.value.to_string().len();
+    if size > limits.max_pin_value_bytes {
+        return Err(MemoryPinError::ValueTooLarge {
+            max: limits.max_pin_value_bytes,
+            size,
+        });
+    }
     let pins = get_memory_pins_driver(db);
-    // The count limit is checked under the tenant lock; replacing an existing pin never hits it.
-    get_tenant_driver(db).lock_tenant(tenant).await?;
-    let held = pins
+    let live = pins
         .list_pins(
             tenant,
             None,
-            true,
+            false,
             now,
             OffsetPage {
                 limit: 1,
@@ -149,8 +177,10 @@ pub async fn upsert(
         )
         .await?
         .total;
-    if held >= MAX_PINS_PER_TENANT && pins.get_pin(tenant, key.as_str(), now).await?.is_none() {
-        return Err(MemoryPinError::TooManyPins);
+    if live >= limits.max_memory_pins && pins.get_pin(tenant, key.as_str(), now).await?.is_none() {
+        return Err(MemoryPinError::TooManyPins {
+            limit: limits.max_memory_pins,
+        });
     }
     let saved = pins
         .upsert_pin(
@@ -284,5 +314,45 @@ mod tests {
         assert_eq!(hash.len(), 16);
         assert_eq!(hash, value_hash(&json!({"a": 1})));
         assert_ne!(hash, value_hash(&json!({"a": 2})));
+    }
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            MemoryPinError::InvalidKey(MemoryPinKeyError::ContainsDotDot),
+            MemoryPinError::InvalidSource(TextError::Empty {
+                field: "pin source",
+            }),
+            MemoryPinError::ValueNotObject,
+            MemoryPinError::ValueTooLarge {
+                max: 16_384,
+                size: 20_000,
+            },
+            MemoryPinError::InvalidTtl,
+            MemoryPinError::TooManyPins { limit: 1_000 },
+            MemoryPinError::NotFound,
+            MemoryPinError::TenantNotFound,
+            MemoryPinError::InvalidPage,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                MemoryPinError::InvalidKey(_)
+                | MemoryPinError::InvalidSource(_)
+                | MemoryPinError::ValueNotObject
+                | MemoryPinError::ValueTooLarge { .. }
+                | MemoryPinError::InvalidTtl
+                | MemoryPinError::TooManyPins { .. }
+                | MemoryPinError::NotFound
+                | MemoryPinError::TenantNotFound
+                | MemoryPinError::InvalidPage => {}
+                MemoryPinError::Storage(_) => unreachable!("not caller-caused"),
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
+        assert_eq!(
+            MemoryPinError::TooManyPins { limit: 1_000 }.to_string(),
+            "the tenant already holds 1000 live pins, its plan's limit; delete some, let them expire or upgrade the plan"
+        );
     }
 }

@@ -1,9 +1,12 @@
 //! Onboarding (§3.4): forward-only, idempotent, and COMPLETE only with evidence.
 //!
-//! The advance is one conditional update in the driver (`WHERE state < target`), so two
-//! concurrent advances can never regress the state. Completion needs an active API key and
-//! an SDK attestation, unless a platform operator forces it with a reason, which the caller
-//! records in the audit log.
+//! [`advance`] to the current state is an idempotent no-op; to an earlier state it is refused
+//! ([`OnboardingError::Regression`]), so a caller never believes it moved a tenant back.
+//! [`reach`] is the evidence-driven form (an SDK handshake): it moves forward when behind and
+//! is a no-op when the tenant is already there or past it. The write is one conditional
+//! update in the driver (`WHERE state < target`), so two concurrent advances can never regress
+//! the state. Completion needs an active API key and an SDK attestation, unless a platform
+//! operator forces it with a reason, which the caller records in the audit log.
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::types::{ActorType, OnboardingState, TenantId};
@@ -14,16 +17,28 @@ use chrono::{DateTime, Utc};
 #[derive(Debug, thiserror::Error)]
 pub enum OnboardingError {
     /// No such tenant.
-    #[error("tenant not found")]
+    #[error("tenant not found; check the tenant id")]
     TenantNotFound,
+    /// The target is behind the tenant's current state; onboarding only moves forward.
+    #[error(
+        "onboarding is at {current} and only moves forward; ask for {current} or a later state, not {target}"
+    )]
+    Regression {
+        /// The tenant's state.
+        current: OnboardingState,
+        /// The earlier state asked for.
+        target: OnboardingState,
+    },
     /// COMPLETE needs evidence that is missing.
-    #[error("onboarding cannot complete yet: missing {missing}")]
+    #[error("onboarding cannot complete yet: missing {missing}; provide it and retry")]
     ActivationIncomplete {
         /// The unmet requirements, comma-separated.
         missing: String,
     },
     /// Only the platform may force completion.
-    #[error("only platform operators may force onboarding completion")]
+    #[error(
+        "only platform operators may force onboarding completion; provide the evidence instead"
+    )]
     Forbidden,
     /// A forced completion needs a reason.
     #[error("forcing completion needs a reason of 1 to 500 characters")]
@@ -43,6 +58,7 @@ impl ErrorCode for OnboardingError {
     fn code(&self) -> &'static str {
         match self {
             Self::TenantNotFound => "tenant_not_found",
+            Self::Regression { .. } => "onboarding_regression",
             Self::ActivationIncomplete { .. } => "activation_incomplete",
             Self::Forbidden => "forbidden",
             Self::InvalidReason => "invalid_reason",
@@ -53,7 +69,7 @@ impl ErrorCode for OnboardingError {
     fn http_status(&self) -> u16 {
         match self {
             Self::TenantNotFound => 404,
-            Self::ActivationIncomplete { .. } => 409,
+            Self::ActivationIncomplete { .. } | Self::Regression { .. } => 409,
             Self::Forbidden => 403,
             Self::InvalidReason => 422,
             Self::Storage(e) => e.http_status(),
@@ -102,7 +118,7 @@ pub struct OnboardingOutcome {
     pub from: OnboardingState,
     /// State after.
     pub to: OnboardingState,
-    /// Nothing changed: the tenant was already at or past the target.
+    /// Nothing changed: the tenant was already at the target (or, for [`reach`], past it).
     pub was_no_op: bool,
     /// COMPLETE was reached without the evidence, on an operator's authority.
     pub forced: bool,
@@ -134,7 +150,9 @@ pub async fn evidence(
     })
 }
 
-/// Moves the tenant forward to `target` (skipping is allowed; going back never happens).
+/// Moves the tenant forward to `target` (skipping is allowed). Asking for the current state is
+/// an idempotent no-op; asking for an earlier one is refused with
+/// [`OnboardingError::Regression`], also when a concurrent advance overtook this one.
 pub async fn advance(
     db: Db<'_>,
     tenant: TenantId,
@@ -142,6 +160,34 @@ pub async fn advance(
     forced: Option<&ForcedCompletion>,
     now: DateTime<Utc>,
 ) -> Result<OnboardingOutcome, OnboardingError> {
+    check_force(forced)?;
+    let current = state(db, tenant).await?;
+    if current > target {
+        return Err(OnboardingError::Regression { current, target });
+    }
+    move_forward(db, tenant, current, target, forced, now).await
+}
+
+/// Moves the tenant forward to `target` when it is behind, and is a no-op when it is already
+/// there or past it: for advances driven by evidence (an SDK handshake after completion is
+/// not a regression). Never forced.
+pub async fn reach(
+    db: Db<'_>,
+    tenant: TenantId,
+    target: OnboardingState,
+    now: DateTime<Utc>,
+) -> Result<OnboardingOutcome, OnboardingError> {
+    let current = state(db, tenant).await?;
+    if current >= target {
+        return Ok(no_op(tenant, current));
+    }
+    match move_forward(db, tenant, current, target, None, now).await {
+        Err(OnboardingError::Regression { current, .. }) => Ok(no_op(tenant, current)),
+        other => other,
+    }
+}
+
+fn check_force(forced: Option<&ForcedCompletion>) -> Result<(), OnboardingError> {
     if let Some(force) = forced {
         if !matches!(force.actor_type, ActorType::Founder | ActorType::System) {
             return Err(OnboardingError::Forbidden);
@@ -151,15 +197,30 @@ pub async fn advance(
             return Err(OnboardingError::InvalidReason);
         }
     }
-    let current = state(db, tenant).await?;
-    if current >= target {
-        return Ok(OnboardingOutcome {
-            tenant_id: tenant,
-            from: current,
-            to: current,
-            was_no_op: true,
-            forced: false,
-        });
+    Ok(())
+}
+
+fn no_op(tenant: TenantId, current: OnboardingState) -> OnboardingOutcome {
+    OnboardingOutcome {
+        tenant_id: tenant,
+        from: current,
+        to: current,
+        was_no_op: true,
+        forced: false,
+    }
+}
+
+/// The advance from `current` (just read, at most `target`) to `target`.
+async fn move_forward(
+    db: Db<'_>,
+    tenant: TenantId,
+    current: OnboardingState,
+    target: OnboardingState,
+    forced: Option<&ForcedCompletion>,
+    now: DateTime<Utc>,
+) -> Result<OnboardingOutcome, OnboardingError> {
+    if current == target {
+        return Ok(no_op(tenant, current));
     }
     let mut was_forced = false;
     if target >= OnboardingState::Complete
@@ -174,6 +235,13 @@ pub async fn advance(
         .advance_onboarding_state(tenant, target, now)
         .await?
         .ok_or(OnboardingError::TenantNotFound)?;
+    if !advance.changed && advance.current > target {
+        // A concurrent advance went past the target between the read and the write.
+        return Err(OnboardingError::Regression {
+            current: advance.current,
+            target,
+        });
+    }
     Ok(OnboardingOutcome {
         tenant_id: tenant,
         from: current,
@@ -217,15 +285,39 @@ mod tests {
     }
 
     #[test]
-    fn refusals_are_client_errors() {
-        assert_eq!(
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            OnboardingError::TenantNotFound,
+            OnboardingError::Regression {
+                current: OnboardingState::SdkConnected,
+                target: OnboardingState::Created,
+            },
             OnboardingError::ActivationIncomplete {
-                missing: "x".into()
+                missing: "an active API key".into(),
+            },
+            OnboardingError::Forbidden,
+            OnboardingError::InvalidReason,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                OnboardingError::TenantNotFound
+                | OnboardingError::Regression { .. }
+                | OnboardingError::ActivationIncomplete { .. }
+                | OnboardingError::Forbidden
+                | OnboardingError::InvalidReason => {}
+                OnboardingError::Storage(_) => unreachable!("not caller-caused"),
             }
-            .http_status(),
-            409
+        }
+        crate::error::assert_caller_errors(&errors);
+        let regression = &errors[1];
+        assert_eq!(
+            (regression.code(), regression.http_status()),
+            ("onboarding_regression", 409)
         );
-        assert_eq!(OnboardingError::Forbidden.http_status(), 403);
-        assert_eq!(OnboardingError::TenantNotFound.code(), "tenant_not_found");
+        assert_eq!(
+            regression.to_string(),
+            "onboarding is at SDK_CONNECTED and only moves forward; ask for SDK_CONNECTED or a later state, not CREATED"
+        );
     }
 }

@@ -20,7 +20,7 @@ pub const MAX_PREFERENCE_DEPTH: usize = 4;
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// The user is not a member of the tenant.
-    #[error("profile not found")]
+    #[error("profile not found; check that the user is a member of this tenant")]
     NotFound,
     /// The display name is empty, too long or has control characters.
     #[error(transparent)]
@@ -210,5 +210,28 @@ mod tests {
             parse_time_zone("Mars/Olympus"),
             Err(ProfileError::InvalidTimeZone(_))
         ));
+    }
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            ProfileError::NotFound,
+            ProfileError::InvalidName(TextError::Empty {
+                field: "display name",
+            }),
+            ProfileError::InvalidTimeZone("Mars/Olympus".into()),
+            ProfileError::InvalidPreferences("too many keys"),
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                ProfileError::NotFound
+                | ProfileError::InvalidName(_)
+                | ProfileError::InvalidTimeZone(_)
+                | ProfileError::InvalidPreferences(_) => {}
+                ProfileError::Storage(_) => unreachable!("not caller-caused"),
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
     }
 }

@@ -63,7 +63,7 @@ pub struct AdmitRunRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// No such tenant.
-    #[error("tenant not found")]
+    #[error("tenant not found; check the tenant id")]
     TenantNotFound,
     /// The tenant's lifecycle status forbids running.
     #[error("the tenant is {status}; runs need an active tenant")]
@@ -123,8 +123,18 @@ pub enum RunError {
         /// Its runs queued or running.
         active: u64,
     },
+    /// The admission was refused, yet the usage read back under the same lock exhausts no
+    /// limit: a fault on our side (the driver's conditions and this engine's reading
+    /// disagree), never the caller's.
+    #[error(
+        "the run was refused but no quota is exhausted ({active} active runs); this is our fault, retry later"
+    )]
+    AdmissionUnexplained {
+        /// Runs queued or running when it was refused.
+        active: u64,
+    },
     /// No such run in this tenant.
-    #[error("run not found")]
+    #[error("run not found; check the run id")]
     RunNotFound,
     /// The run already finished; its results are final.
     #[error("run already finished as {status}; completions are recorded once")]
@@ -165,6 +175,7 @@ impl ErrorCode for RunError {
             Self::MonthlyTokenLimit { .. } => "quota_tokens_per_month",
             Self::ConcurrentRunLimit { .. } => "quota_concurrent_runs",
             Self::KeyConcurrentRunLimit { .. } => "quota_key_concurrent_runs",
+            Self::AdmissionUnexplained { .. } => "admission_unexplained",
             Self::RunNotFound => "run_not_found",
             Self::AlreadyFinished { .. } => "run_already_finished",
             Self::InvalidMetrics { .. } => "invalid_run_metrics",
@@ -188,6 +199,7 @@ impl ErrorCode for RunError {
             | Self::ConcurrentRunLimit { .. }
             | Self::KeyConcurrentRunLimit { .. } => 429,
             Self::AlreadyFinished { .. } => 409,
+            Self::AdmissionUnexplained { .. } => 500,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -228,7 +240,8 @@ fn validate(request: &AdmitRunRequest) -> Result<(), RunError> {
     }
 }
 
-/// Which limit refused an admission, from the usage as it stood.
+/// Which limit refused an admission, from the usage as it stood (read under the same lock).
+/// When none is exhausted, says so ([`RunError::AdmissionUnexplained`]) instead of blaming one.
 fn refusal(usage: &AdmissionUsage, key: Option<KeyConcurrency>, period: UsagePeriod) -> RunError {
     let tenant = &usage.tenant;
     if tenant.status != TenantStatus::Active {
@@ -269,8 +282,14 @@ fn refusal(usage: &AdmissionUsage, key: Option<KeyConcurrency>, period: UsagePer
             active: usage.key_active_runs,
         };
     }
-    RunError::ConcurrentRunLimit {
-        limit: tenant.quotas.max_concurrent_runs,
+    let limit = tenant.quotas.max_concurrent_runs;
+    if usage.active_runs >= u64::try_from(limit).unwrap_or_default() {
+        return RunError::ConcurrentRunLimit {
+            limit,
+            active: usage.active_runs,
+        };
+    }
+    RunError::AdmissionUnexplained {
         active: usage.active_runs,
     }
 }
@@ -587,6 +606,26 @@ mod tests {
     }
 
     #[test]
+    fn a_refusal_no_limit_explains_is_not_blamed_on_one() {
+        let usage = AdmissionUsage {
+            tenant: tenant(TenantStatus::Active, 1, 0, 25),
+            active_runs: 4,
+            key_active_runs: 4,
+        };
+        let key = Some(KeyConcurrency {
+            api_key_id: ApiKeyId::new(),
+            max_concurrent_runs: Some(5),
+        });
+        let error = refusal(&usage, key, usage_period(at(25)));
+        assert!(
+            matches!(error, RunError::AdmissionUnexplained { active: 4 }),
+            "{error}"
+        );
+        assert_eq!(error.http_status(), 500, "not the caller's doing");
+        assert_eq!(error.code(), "admission_unexplained");
+    }
+
+    #[test]
     fn yesterdays_counter_does_not_refuse_today() {
         let usage = AdmissionUsage {
             tenant: tenant(TenantStatus::Active, 100, 0, 24),
@@ -631,13 +670,20 @@ mod tests {
             },
             RunError::InvalidPage,
         ];
+        let mut codes = std::collections::HashSet::new();
         for error in errors {
             assert!(
                 (400..500).contains(&error.http_status()),
                 "{error}: {}",
                 error.http_status()
             );
-            assert!(!error.code().is_empty());
+            let code = error.code();
+            assert!(
+                !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert!(codes.insert(code), "duplicate code {code}");
+            assert!(!error.to_string().is_empty());
         }
     }
 

@@ -6,20 +6,34 @@ use account_drivers::get_accounts_facade_driver;
 pub use account_drivers::support_tickets::TicketSnapshot as Ticket;
 use account_drivers::support_tickets::{NewTicket, TicketSnapshot};
 use account_drivers::types::{
-    TenantId, TextError, TicketCategory, TicketDescription, TicketId, TicketPriority, TicketStatus,
-    TicketSubject, UserId,
+    Email, TenantId, TextError, TicketCategory, TicketDescription, TicketId, TicketPriority,
+    TicketStatus, TicketSubject, UserId,
 };
 use chrono::{DateTime, Utc};
 
-/// Where customers reach support; the host configures it.
+/// Where customers reach support; the host configures it and hands it to the accounts
+/// facade ([`crate::accounts::get_accounts_facade`]).
+///
+/// ```rust
+/// use account_engines::support_tickets::SupportContact;
+/// use account_engines::types::Email;
+///
+/// let contact = SupportContact {
+///     email: Email::parse("Support@Example.com")?,
+///     hours: "Mon-Fri 09:00-17:00 CET".into(),
+///     response_time: "within one business day".into(),
+/// };
+/// assert_eq!(contact.email.as_str(), "support@example.com");
+/// # Ok::<(), account_engines::types::EmailError>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SupportContact {
     /// Support email address.
-    pub email: String,
-    /// Help centre URL.
-    pub url: Option<String>,
+    pub email: Email,
+    /// When support is staffed, e.g. "Mon-Fri 09:00-17:00 CET".
+    pub hours: String,
     /// Response-time promise, e.g. "within one business day".
-    pub response_time: Option<String>,
+    pub response_time: String,
 }
 
 /// Why a ticket operation was refused.
@@ -31,6 +45,9 @@ pub enum TicketError {
     /// No such ticket in this tenant.
     #[error("ticket not found")]
     NotFound,
+    /// A resolution was given for a ticket that is not being resolved or closed.
+    #[error("a resolution can only be given when resolving or closing a ticket")]
+    ResolutionNeedsResolvedStatus,
     /// The page asked for is out of bounds.
     #[error("limit must be 1 to 100")]
     InvalidPage,
@@ -50,6 +67,7 @@ impl ErrorCode for TicketError {
         match self {
             Self::InvalidText(_) => "invalid_ticket",
             Self::NotFound => "ticket_not_found",
+            Self::ResolutionNeedsResolvedStatus => "resolution_needs_resolved_status",
             Self::InvalidPage => "invalid_page",
             Self::Storage(e) => e.code(),
         }
@@ -57,7 +75,7 @@ impl ErrorCode for TicketError {
 
     fn http_status(&self) -> u16 {
         match self {
-            Self::InvalidText(_) | Self::InvalidPage => 422,
+            Self::InvalidText(_) | Self::ResolutionNeedsResolvedStatus | Self::InvalidPage => 422,
             Self::NotFound => 404,
             Self::Storage(e) => e.http_status(),
         }
@@ -126,6 +144,41 @@ pub async fn get_ticket(
 ) -> Result<TicketSnapshot, TicketError> {
     get_accounts_facade_driver(db)
         .fetch_support_ticket(tenant, id)
+        .await?
+        .ok_or(TicketError::NotFound)
+}
+
+/// Moves the tenant's ticket to `status`. Resolving or closing keeps the first resolution
+/// time and takes `resolution` (1 to 4000 characters) when given, else keeps the stored one;
+/// reopening (`open`, `in_progress`) clears both, and refuses a resolution.
+pub async fn set_ticket_status(
+    db: Db<'_>,
+    tenant: TenantId,
+    id: TicketId,
+    status: TicketStatus,
+    resolution: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<TicketSnapshot, TicketError> {
+    let resolving = matches!(status, TicketStatus::Resolved | TicketStatus::Closed);
+    if resolution.is_some() && !resolving {
+        return Err(TicketError::ResolutionNeedsResolvedStatus);
+    }
+    // The resolution shares the description's bounds (both columns hold 4000 characters).
+    let resolution = resolution
+        .map(TicketDescription::parse)
+        .transpose()?
+        .map(String::from);
+    let current = get_ticket(db, tenant, id).await?;
+    let (resolution, resolved_at) = if resolving {
+        (
+            resolution.or(current.resolution),
+            current.resolved_at.or(Some(now)),
+        )
+    } else {
+        (None, None)
+    };
+    get_accounts_facade_driver(db)
+        .update_support_ticket_status(tenant, id, status, resolution, resolved_at, now)
         .await?
         .ok_or(TicketError::NotFound)
 }

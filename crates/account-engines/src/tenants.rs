@@ -4,10 +4,11 @@ use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
 use account_drivers::tenants::{NewTenant, TenantCoreSnapshot};
 use account_drivers::types::{
-    MembershipRole, Plan, Slug, SlugError, TenantId, TenantName, TenantStatus, TextError, UserId,
+    Email, EmailError, MembershipRole, Plan, Slug, SlugError, TenantId, TenantName, TenantStatus,
+    TextError, UserId,
 };
 pub use account_drivers::usage_records::MeterTotal;
-use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
+use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
 use chrono::{DateTime, TimeDelta, Utc};
 
 /// Longest usage summary period.
@@ -17,22 +18,30 @@ const MAX_SUMMARY_DAYS: i64 = 366;
 #[derive(Debug, thiserror::Error)]
 pub enum TenantError {
     /// No such tenant.
-    #[error("tenant not found")]
+    #[error("tenant not found; check the tenant id")]
     NotFound,
+    /// The would-be owner has no user account.
+    #[error("the owner {0} has no user account; create the user first or name an existing one")]
+    OwnerNotFound(UserId),
     /// The name is empty, too long or has control characters.
     #[error(transparent)]
     InvalidName(#[from] TextError),
     /// The slug is malformed.
     #[error(transparent)]
     InvalidSlug(#[from] SlugError),
+    /// The billing email is not an email address.
+    #[error("billing_email: {0}")]
+    InvalidBillingEmail(#[from] EmailError),
     /// Another tenant has the slug.
     #[error("slug `{0}` is taken; choose another")]
     SlugTaken(String),
     /// The plan is already the tenant's.
-    #[error("the tenant is already on the {0} plan")]
+    #[error("the tenant is already on the {0} plan; choose another plan")]
     SamePlan(Plan),
     /// Plans only change for live tenants.
-    #[error("the tenant is {0}; plans change only for active or suspended tenants")]
+    #[error(
+        "the tenant is {0}; plans change only for active or suspended tenants, so resume it first"
+    )]
     Inactive(TenantStatus),
     /// The period is empty, reversed or longer than a year.
     #[error("the period must start before it ends and span at most {MAX_SUMMARY_DAYS} days")]
@@ -52,8 +61,10 @@ impl ErrorCode for TenantError {
     fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "tenant_not_found",
+            Self::OwnerNotFound(_) => "owner_not_found",
             Self::InvalidName(_) => "invalid_name",
             Self::InvalidSlug(_) => "invalid_slug",
+            Self::InvalidBillingEmail(_) => "invalid_billing_email",
             Self::SlugTaken(_) => "slug_taken",
             Self::SamePlan(_) => "same_plan",
             Self::Inactive(_) => "tenant_inactive",
@@ -64,8 +75,11 @@ impl ErrorCode for TenantError {
 
     fn http_status(&self) -> u16 {
         match self {
-            Self::NotFound => 404,
-            Self::InvalidName(_) | Self::InvalidSlug(_) | Self::InvalidPeriod => 422,
+            Self::NotFound | Self::OwnerNotFound(_) => 404,
+            Self::InvalidName(_)
+            | Self::InvalidSlug(_)
+            | Self::InvalidBillingEmail(_)
+            | Self::InvalidPeriod => 422,
             Self::SlugTaken(_) | Self::SamePlan(_) | Self::Inactive(_) => 409,
             Self::Storage(e) => e.http_status(),
         }
@@ -81,9 +95,9 @@ pub struct CreateTenant {
     pub slug: Option<String>,
     /// Plan; free by default.
     pub plan: Plan,
-    /// The creator, who becomes its owner.
+    /// The creator, who becomes its owner; an existing user.
     pub owner: UserId,
-    /// Where invoices go.
+    /// Where invoices go; parsed and normalised as an email address.
     pub billing_email: Option<String>,
 }
 
@@ -97,7 +111,9 @@ pub struct CreatedTenant {
 }
 
 /// Creates a tenant with its plan's quotas and makes the creator its owner, in the caller's
-/// transaction. A taken slug is reported as such (the unique index decides, not a pre-check).
+/// transaction. A taken slug is reported as such (the unique index decides, not a pre-check);
+/// an owner without a user account is [`TenantError::OwnerNotFound`], checked before anything
+/// is written (and again by the foreign key, should the user vanish meanwhile).
 pub async fn create_tenant(
     db: Db<'_>,
     request: CreateTenant,
@@ -108,6 +124,18 @@ pub async fn create_tenant(
         Some(slug) => Slug::parse(slug)?,
         None => Slug::from_name(name.as_str())?,
     };
+    let billing_email = request
+        .billing_email
+        .as_deref()
+        .map(Email::parse)
+        .transpose()?;
+    if get_user_write_driver(db)
+        .fetch_user_by_id(request.owner)
+        .await?
+        .is_none()
+    {
+        return Err(TenantError::OwnerNotFound(request.owner));
+    }
     let inserted = get_tenant_driver(db)
         .insert_tenant(
             NewTenant {
@@ -117,7 +145,7 @@ pub async fn create_tenant(
                 plan: request.plan,
                 quotas: request.plan.quotas(),
                 external_org_id: None,
-                billing_email: request.billing_email,
+                billing_email: billing_email.map(String::from),
             },
             now,
         )
@@ -128,9 +156,15 @@ pub async fn create_tenant(
         }
         other => other?,
     };
-    let owner = get_accounts_facade_driver(db)
+    let owner = match get_accounts_facade_driver(db)
         .insert_membership(tenant.id, request.owner, MembershipRole::Owner, None, now)
-        .await?;
+        .await
+    {
+        Err(DriverError::ForeignKey { .. }) => {
+            return Err(TenantError::OwnerNotFound(request.owner));
+        }
+        other => other?,
+    };
     Ok(CreatedTenant { tenant, owner })
 }
 
@@ -191,4 +225,46 @@ pub async fn snapshot(db: Db<'_>, tenant: TenantId) -> Result<TenantCoreSnapshot
         .fetch_tenant_snapshot(tenant)
         .await?
         .ok_or(TenantError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            TenantError::NotFound,
+            TenantError::OwnerNotFound(UserId::new()),
+            TenantError::InvalidName(TextError::Empty {
+                field: "tenant name",
+            }),
+            TenantError::InvalidSlug(SlugError::TooShort),
+            TenantError::InvalidBillingEmail(EmailError::MissingAt),
+            TenantError::SlugTaken("acme".into()),
+            TenantError::SamePlan(Plan::Pro),
+            TenantError::Inactive(TenantStatus::Terminated),
+            TenantError::InvalidPeriod,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                TenantError::NotFound
+                | TenantError::OwnerNotFound(_)
+                | TenantError::InvalidName(_)
+                | TenantError::InvalidSlug(_)
+                | TenantError::InvalidBillingEmail(_)
+                | TenantError::SlugTaken(_)
+                | TenantError::SamePlan(_)
+                | TenantError::Inactive(_)
+                | TenantError::InvalidPeriod => {}
+                TenantError::Storage(_) => unreachable!("not caller-caused"),
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
+        assert_eq!(
+            TenantError::InvalidBillingEmail(EmailError::MissingAt).to_string(),
+            "billing_email: email must contain an `@`"
+        );
+    }
 }

@@ -18,10 +18,10 @@ pub enum UserError {
     #[error(transparent)]
     InvalidName(#[from] TextError),
     /// Another account has the address.
-    #[error("an account with this email already exists")]
+    #[error("an account with this email already exists; sign in with it or use another address")]
     EmailTaken,
     /// No such user.
-    #[error("user not found")]
+    #[error("user not found; check the user id")]
     NotFound,
     /// Storage failed.
     #[error(transparent)]
@@ -58,7 +58,8 @@ impl ErrorCode for UserError {
     }
 }
 
-/// Creates an active user account.
+/// Creates an active user account: the email is parsed and normalised, the display name
+/// bounded; an address already taken is [`UserError::EmailTaken`] (the unique index decides).
 pub async fn create_user(
     db: Db<'_>,
     email: &str,
@@ -92,4 +93,41 @@ pub async fn record_login(
         .update_user_login(user, now)
         .await?
         .ok_or(UserError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_caller_error_is_a_4xx_that_says_what_to_change() {
+        let errors = [
+            UserError::InvalidEmail(EmailError::MissingAt),
+            UserError::InvalidName(TextError::TooLong {
+                field: "display name",
+                max: 255,
+            }),
+            UserError::EmailTaken,
+            UserError::NotFound,
+        ];
+        for error in &errors {
+            // Exhaustive: a new variant does not compile until it is listed above.
+            match error {
+                UserError::InvalidEmail(_)
+                | UserError::InvalidName(_)
+                | UserError::EmailTaken
+                | UserError::NotFound => {}
+                UserError::Storage(_) => unreachable!("not caller-caused"),
+            }
+        }
+        crate::error::assert_caller_errors(&errors);
+        assert_eq!(
+            UserError::InvalidEmail(EmailError::MissingAt).to_string(),
+            "email must contain an `@`"
+        );
+        assert_eq!(
+            UserError::from(DriverError::NotFound { entity: "row" }).http_status(),
+            500
+        );
+    }
 }

@@ -176,7 +176,7 @@ async fn billing_reads_stored_data_and_records_invoices_idempotently() {
             Err(BillingError::InvalidAmounts(_))
         ));
 
-        let summary = billing::summary(db, tenant).await.unwrap();
+        let summary = billing::summary(db, tenant, now()).await.unwrap();
         assert_eq!(summary.tenant.plan, Plan::Pro);
         assert_eq!(summary.recent_invoices.len(), 1);
         assert!(summary.subscription.is_none());

@@ -26,7 +26,23 @@ fn pepper() -> ApiKeyPepper {
 const ADMIN: KeyActor = KeyActor {
     user_id: None,
     role: MembershipRole::Admin,
+    key_permissions: None,
 };
+
+const OWNER: KeyActor = KeyActor {
+    user_id: None,
+    role: MembershipRole::Owner,
+    key_permissions: None,
+};
+
+/// An API key acting on keys: the spine gives it the admin ceiling and its own permissions.
+fn key_actor(permissions: &[&str]) -> KeyActor {
+    KeyActor {
+        user_id: None,
+        role: MembershipRole::Admin,
+        key_permissions: Some(permissions.iter().map(|p| (*p).to_owned()).collect()),
+    }
+}
 
 async fn new_tenant(db: Db<'_>, slug: &str) -> TenantId {
     get_tenant_driver(db)
@@ -53,6 +69,7 @@ fn request(tenant: TenantId, role: MembershipRole) -> IssueKeyRequest {
         issuer: Issuer {
             user_id: None,
             role,
+            key_permissions: None,
         },
         name: "ci".into(),
         permissions: vec![],
@@ -265,6 +282,28 @@ async fn only_owners_and_admins_issue_keys_within_their_role() {
             .await,
             Err(ApiKeyError::TenantNotFound)
         ));
+        // An admin manages keys but may not delegate that to a key: wider than an admin.
+        let mut delegated = request(tenant, MembershipRole::Admin);
+        delegated.permissions = vec!["run:*".into(), "keys:manage".into()];
+        let too_wide = issue_api_key(db, &pepper(), delegated, now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                &too_wide,
+                ApiKeyError::PermissionTooWide { permission, role: MembershipRole::Admin }
+                    if permission == "keys:manage"
+            ),
+            "{too_wide:?}"
+        );
+        assert_eq!(
+            (too_wide.code(), too_wide.http_status()),
+            ("permission_too_wide", 403)
+        );
+        assert_eq!(
+            too_wide.to_string(),
+            "the admin role may not grant keys:manage; remove it, or ask an owner to do this"
+        );
         let mut manager = request(tenant, MembershipRole::Owner);
         manager.permissions = vec!["keys:manage".into()];
         issue_api_key(db, &pepper(), manager, now()).await.unwrap();
@@ -335,6 +374,7 @@ async fn revocation_is_scoped_idempotent_and_audited() {
         let member = KeyActor {
             user_id: None,
             role: MembershipRole::Member,
+            key_permissions: None,
         };
         assert!(matches!(
             revoke_api_key(db, tenant, id, member, "x", now()).await,
@@ -607,5 +647,212 @@ async fn a_zero_grace_rotation_retires_the_old_key_at_once() {
         verify(db, rotated.issued.plaintext.expose(), now())
             .await
             .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_key_issuing_keys_grants_only_what_it_holds() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = new_tenant(db, "keys-by-key").await;
+        let issuer = key_actor(&["keys:manage", "read:*"]);
+        let mut wider = request(tenant, MembershipRole::Admin);
+        wider.issuer = issuer.clone();
+        wider.permissions = vec!["read:runs".into(), "run:*".into()];
+        let error = issue_api_key(db, &pepper(), wider, now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, ApiKeyError::PermissionNotHeld { permission } if permission == "run:*"),
+            "{error:?}"
+        );
+        assert_eq!(
+            (error.code(), error.http_status()),
+            ("permission_not_held", 403)
+        );
+        // Nor can it pass on key management, which only owners grant.
+        let mut manage = request(tenant, MembershipRole::Admin);
+        manage.issuer = issuer.clone();
+        manage.permissions = vec!["keys:manage".into()];
+        assert!(matches!(
+            issue_api_key(db, &pepper(), manage, now()).await,
+            Err(ApiKeyError::PermissionTooWide { .. })
+        ));
+        // The defaults narrow to what it holds; a covered permission is fine.
+        let mut defaults = request(tenant, MembershipRole::Admin);
+        defaults.issuer = issuer.clone();
+        let narrowed = issue_api_key(db, &pepper(), defaults, now()).await.unwrap();
+        assert_eq!(narrowed.key.permissions, vec!["read:*"]);
+        let mut covered = request(tenant, MembershipRole::Admin);
+        covered.issuer = issuer;
+        covered.permissions = vec!["read:usage".into()];
+        issue_api_key(db, &pepper(), covered, now()).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn rotation_rechecks_the_rotating_actors_authority() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = new_tenant(db, "keys-rotate-authority").await;
+        let mut managing = request(tenant, MembershipRole::Owner);
+        managing.permissions = vec!["keys:manage".into(), "read:*".into()];
+        let owners_key = issue_api_key(db, &pepper(), managing, now()).await.unwrap();
+        let grace = TimeDelta::hours(1);
+        let error = rotate_api_key(
+            db,
+            &pepper(),
+            tenant,
+            owners_key.key.id,
+            ADMIN,
+            grace,
+            now(),
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(
+                &error,
+                ApiKeyError::PermissionTooWide { permission, role: MembershipRole::Admin }
+                    if permission == "keys:manage"
+            ),
+            "an admin cannot mint a fresh secret of an owner's key-managing key: {error:?}"
+        );
+        assert_eq!(error.http_status(), 403);
+        // Nothing was minted and the old key's life is untouched.
+        assert_eq!(
+            get_api_key(db, tenant, owners_key.key.id)
+                .await
+                .unwrap()
+                .expires_at,
+            None
+        );
+        assert_eq!(
+            list_api_keys(
+                db,
+                tenant,
+                true,
+                OffsetPage {
+                    limit: 10,
+                    offset: 0
+                }
+            )
+            .await
+            .unwrap()
+            .total,
+            1
+        );
+
+        // A key rotating a key must hold what that key holds.
+        let mut runner = request(tenant, MembershipRole::Admin);
+        runner.permissions = vec!["run:*".into()];
+        let runner = issue_api_key(db, &pepper(), runner, now()).await.unwrap();
+        assert!(matches!(
+            rotate_api_key(
+                db,
+                &pepper(),
+                tenant,
+                runner.key.id,
+                key_actor(&["keys:manage", "read:*"]),
+                grace,
+                now()
+            )
+            .await,
+            Err(ApiKeyError::PermissionNotHeld { permission }) if permission == "run:*"
+        ));
+        rotate_api_key(
+            db,
+            &pepper(),
+            tenant,
+            runner.key.id,
+            key_actor(&["keys:manage", "run:*"]),
+            grace,
+            now(),
+        )
+        .await
+        .unwrap();
+        let rotated = rotate_api_key(
+            db,
+            &pepper(),
+            tenant,
+            owners_key.key.id,
+            OWNER,
+            grace,
+            now(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            rotated.issued.key.permissions,
+            vec!["keys:manage", "read:*"]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_frozen_key_is_refused_at_verification_and_cannot_be_rotated() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = new_tenant(db, "keys-frozen").await;
+        let other = new_tenant(db, "keys-frozen-other").await;
+        let issued = issue(db, tenant).await;
+        let key = issued.plaintext.expose();
+        verify(db, key, now()).await.unwrap();
+        let driver = get_tenant_driver(db);
+        assert!(
+            driver
+                .update_api_key_frozen(other, issued.key.id, "ops", "not yours", now())
+                .await
+                .unwrap()
+                .is_none(),
+            "another tenant cannot freeze the key"
+        );
+        verify(db, key, now()).await.unwrap();
+        let frozen = driver
+            .update_api_key_frozen(tenant, issued.key.id, "ops", "suspected leak", now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(frozen.is_frozen);
+
+        let later = now() + TimeDelta::minutes(2);
+        let error = verify(db, key, later).await.unwrap_err();
+        assert!(matches!(error, ApiKeyError::Frozen), "{error:?}");
+        assert_eq!((error.code(), error.http_status()), ("api_key_frozen", 401));
+        assert_eq!(
+            error.to_string(),
+            "the API key is frozen; ask the tenant's administrators or support to unfreeze it"
+        );
+        // Freeze is checked even when the permission asked for is held.
+        assert!(matches!(
+            verify_api_key(db, &pepper(), key, Some("run:x"), Some("x"), later).await,
+            Err(ApiKeyError::Frozen)
+        ));
+        // A refused key records no use.
+        assert_eq!(
+            get_api_key(db, tenant, issued.key.id)
+                .await
+                .unwrap()
+                .last_used_at,
+            Some(now())
+        );
+        let rotate = rotate_api_key(
+            db,
+            &pepper(),
+            tenant,
+            issued.key.id,
+            ADMIN,
+            TimeDelta::hours(1),
+            now() + TimeDelta::minutes(5),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(
+            rotate,
+            ApiKeyError::NotRotatable { state: "frozen" }
+        ));
     }
 }

@@ -7,11 +7,12 @@ use account_drivers::runs::{RunCompletion, RunFilter};
 use account_drivers::tenants::NewTenant;
 use account_engines::runs::{
     AdmitRunRequest, RunError, RunPrincipal, admit_run, complete_run, get_run, list_runs,
+    usage_period,
 };
 use account_engines::types::*;
-use account_engines::{Db, OffsetPage};
+use account_engines::{Db, ErrorCode, OffsetPage};
 use account_testkit::{backends, fresh_db};
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
@@ -108,10 +109,18 @@ async fn admission_refuses_the_run_over_the_limit_and_says_why() {
             Err(RunError::TenantNotFound)
         ));
         let usage = get_tenant_driver(db)
-            .summarize_usage(tenant, now(), now())
+            .summarize_usage(tenant, now(), now() + TimeDelta::hours(1))
             .await
             .unwrap();
-        assert!(usage.is_empty() || usage[0].total == 5);
+        let admitted: Vec<_> = usage
+            .iter()
+            .map(|m| (m.meter_name.as_str(), m.total))
+            .collect();
+        assert_eq!(
+            admitted,
+            vec![("worker_runs", 5)],
+            "one usage record per admitted run, none for the refused one"
+        );
     }
 }
 
@@ -212,4 +221,276 @@ async fn completion_counts_tokens_once_and_is_scoped() {
 
 async fn tenant_other(db: Db<'_>) -> TenantId {
     tenant(db, "engine-other").await
+}
+
+/// Adds to the tenant's counters for the period of `at`, as admissions and completions do.
+async fn use_up(db: Db<'_>, tenant: TenantId, runs: i32, tokens: i64, at: DateTime<Utc>) {
+    let period = usage_period(at);
+    get_tenant_driver(db)
+        .increment_tenant_usage(tenant, runs, tokens, period.day, period.month, at)
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+fn limited(tenant: TenantId, key: ApiKeyId, limit: Option<i32>) -> AdmitRunRequest {
+    AdmitRunRequest {
+        principal: RunPrincipal::ApiKey {
+            key_id: key,
+            allowed_workers: None,
+            max_concurrent_runs: limit,
+        },
+        ..request(tenant, key)
+    }
+}
+
+#[tokio::test]
+async fn the_daily_run_quota_refuses_through_admission_and_resets_the_next_day() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = tenant(db, "runs-daily").await;
+        let key = key(db, tenant).await;
+        let limit = Plan::Free.quotas().max_runs_per_day;
+        use_up(db, tenant, limit - 1, 0, now()).await;
+        admit_run(db, request(tenant, key), now()).await.unwrap();
+        let refused = admit_run(db, request(tenant, key), now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, RunError::DailyRunLimit { limit: l, used } if l == limit && used == limit),
+            "{refused:?}"
+        );
+        assert_eq!(
+            (refused.code(), refused.http_status()),
+            ("quota_runs_per_day", 429)
+        );
+        assert_eq!(
+            refused.to_string(),
+            "runs_per_day quota exceeded: 100/100; try again tomorrow (UTC) or upgrade the plan"
+        );
+        let tomorrow = now() + TimeDelta::days(1);
+        admit_run(db, request(tenant, key), tomorrow).await.unwrap();
+        let page = list_runs(
+            db,
+            tenant,
+            &RunFilter::default(),
+            OffsetPage {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.total, 2, "the refused run was not recorded");
+    }
+}
+
+#[tokio::test]
+async fn the_monthly_token_quota_refuses_through_admission_until_the_next_month() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = tenant(db, "runs-tokens").await;
+        let key = key(db, tenant).await;
+        let limit = Plan::Free.quotas().max_tokens_per_month;
+        use_up(db, tenant, 0, limit - 1, now()).await;
+        admit_run(db, request(tenant, key), now()).await.unwrap();
+        use_up(db, tenant, 0, 1, now()).await;
+        let refused = admit_run(db, request(tenant, key), now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, RunError::MonthlyTokenLimit { limit: l, used } if l == limit && used == limit),
+            "{refused:?}"
+        );
+        assert_eq!(
+            (refused.code(), refused.http_status()),
+            ("quota_tokens_per_month", 429)
+        );
+        // Tokens count per calendar month: on the 1st they start from zero.
+        let next_month = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        admit_run(db, request(tenant, key), next_month)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_keys_own_concurrency_limit_refuses_through_admission() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = tenant(db, "runs-key-limit").await;
+        let narrow = key(db, tenant).await;
+        let wide = key(db, tenant).await;
+        let first = admit_run(db, limited(tenant, narrow, Some(1)), now())
+            .await
+            .unwrap();
+        let refused = admit_run(db, limited(tenant, narrow, Some(1)), now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RunError::KeyConcurrentRunLimit {
+                    limit: 1,
+                    active: 1
+                }
+            ),
+            "{refused:?}"
+        );
+        assert_eq!(
+            (refused.code(), refused.http_status()),
+            ("quota_key_concurrent_runs", 429)
+        );
+        // Another key of the tenant is not held back by this key's limit.
+        admit_run(db, limited(tenant, wide, None), now())
+            .await
+            .unwrap();
+        // Once the key's run finishes, it may start another.
+        complete_run(db, tenant, first.id, RunCompletion::default(), now())
+            .await
+            .unwrap();
+        admit_run(db, limited(tenant, narrow, Some(1)), now())
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_suspended_tenant_is_refused_through_admission() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = tenant(db, "runs-suspended").await;
+        let key = key(db, tenant).await;
+        get_tenant_driver(db)
+            .update_tenant_status(
+                tenant,
+                TenantStatus::Active,
+                TenantStatus::Suspended,
+                Some("unpaid"),
+                now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let refused = admit_run(db, request(tenant, key), now())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            refused,
+            RunError::TenantInactive {
+                status: TenantStatus::Suspended
+            }
+        ));
+        assert_eq!(refused.http_status(), 403);
+    }
+}
+
+#[tokio::test]
+async fn runs_are_listed_by_status_worker_and_key() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let other = tenant(db, "runs-filter-other").await;
+        let tenant = tenant(db, "runs-filter").await;
+        let a = key(db, tenant).await;
+        let b = key(db, tenant).await;
+        let theirs = key(db, other).await;
+        let run = |key, worker: &str, at| {
+            let mut request = request(tenant, key);
+            request.worker_id = worker.into();
+            admit_run(db, request, at)
+        };
+        let first = run(a, "builder", now()).await.unwrap();
+        let second = run(a, "critic", now() + TimeDelta::seconds(1))
+            .await
+            .unwrap();
+        let third = run(b, "builder", now() + TimeDelta::seconds(2))
+            .await
+            .unwrap();
+        admit_run(db, request(other, theirs), now()).await.unwrap();
+        let success = RunCompletion {
+            success: true,
+            ..RunCompletion::default()
+        };
+        complete_run(db, tenant, first.id, success, now())
+            .await
+            .unwrap();
+
+        let ids = |filter: RunFilter| async move {
+            list_runs(
+                db,
+                tenant,
+                &filter,
+                OffsetPage {
+                    limit: 10,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(RunFilter::default()).await,
+            vec![third.id, second.id, first.id],
+            "newest first, this tenant's only"
+        );
+        assert_eq!(
+            ids(RunFilter {
+                status: Some(RunStatus::Completed),
+                ..RunFilter::default()
+            })
+            .await,
+            vec![first.id]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                status: Some(RunStatus::Queued),
+                ..RunFilter::default()
+            })
+            .await,
+            vec![third.id, second.id]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                worker_id: Some("builder".into()),
+                ..RunFilter::default()
+            })
+            .await,
+            vec![third.id, first.id]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                api_key_id: Some(a),
+                ..RunFilter::default()
+            })
+            .await,
+            vec![second.id, first.id]
+        );
+        assert_eq!(
+            ids(RunFilter {
+                status: Some(RunStatus::Queued),
+                worker_id: Some("builder".into()),
+                api_key_id: Some(b),
+            })
+            .await,
+            vec![third.id]
+        );
+        assert!(
+            ids(RunFilter {
+                api_key_id: Some(theirs),
+                ..RunFilter::default()
+            })
+            .await
+            .is_empty(),
+            "another tenant's key finds nothing here"
+        );
+    }
 }

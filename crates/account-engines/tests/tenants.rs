@@ -106,3 +106,63 @@ async fn a_tenant_is_created_with_its_quotas_and_its_owner() {
         ));
     }
 }
+
+#[tokio::test]
+async fn a_missing_owner_or_a_bad_billing_email_is_the_callers_4xx() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let nobody = UserId::new();
+        let error = create_tenant(db, request("Ghost Co", Some("ghost-co"), nobody), now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, TenantError::OwnerNotFound(id) if id == nobody),
+            "{error:?}"
+        );
+        assert_eq!(
+            (error.code(), error.http_status()),
+            ("owner_not_found", 404)
+        );
+        assert!(
+            account_drivers::get_tenant_driver(db)
+                .fetch_tenant_by_slug("ghost-co")
+                .await
+                .unwrap()
+                .is_none(),
+            "nothing was written for the refused request"
+        );
+
+        let owner = user(db).await;
+        let mut bad = request("Billing Co", None, owner);
+        bad.billing_email = Some("accounts at example.com".into());
+        let error = create_tenant(db, bad, now()).await.unwrap_err();
+        assert!(matches!(
+            error,
+            TenantError::InvalidBillingEmail(EmailError::MissingAt)
+        ));
+        assert_eq!(
+            (
+                error.code(),
+                error.http_status(),
+                error.to_string().as_str()
+            ),
+            (
+                "invalid_billing_email",
+                422,
+                "billing_email: email must contain an `@`"
+            )
+        );
+        let mut long = request("Billing Co", None, owner);
+        long.billing_email = Some(format!("{}@example.com", "a".repeat(250)));
+        assert!(matches!(
+            create_tenant(db, long, now()).await,
+            Err(TenantError::InvalidBillingEmail(EmailError::TooLong))
+        ));
+
+        let mut good = request("Billing Co", None, owner);
+        good.billing_email = Some("  Accounts@Example.COM ".into());
+        // Normalised on the way in (no snapshot reads the column back).
+        create_tenant(db, good, now()).await.unwrap();
+    }
+}

@@ -1,7 +1,8 @@
 //! The plan quota table: the one place that says what each plan allows.
 //!
 //! Quotas are copied onto the tenant row when it is created or changes plan, so a tenant's
-//! limits can be overridden per tenant without touching this table.
+//! limits can be overridden per tenant without touching this table. The memory-pin limits
+//! ([`MemoryPinQuotas`]) have no columns on the tenant row: they follow the tenant's plan.
 
 use crate::enums::Plan;
 
@@ -18,6 +19,17 @@ pub struct PlanQuotas {
     pub max_tokens_per_month: i64,
     /// Active API keys.
     pub max_api_keys: i32,
+}
+
+/// The memory-pin limits a plan grants (§3.12). Read from the tenant's current plan at every
+/// write, not copied onto the tenant row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryPinQuotas {
+    /// Live (unexpired) pins a tenant may hold at once.
+    pub max_memory_pins: u64,
+    /// Most bytes one pin's serialised JSON value may take. At most 64 KiB on every plan, so a
+    /// pin always fits the API's 128 KiB request body with its envelope.
+    pub max_pin_value_bytes: usize,
 }
 
 impl Plan {
@@ -51,6 +63,31 @@ impl Plan {
                 max_concurrent_runs: 100,
                 max_tokens_per_month: 1_000_000_000,
                 max_api_keys: 100,
+            },
+        }
+    }
+
+    /// This plan's memory-pin limits.
+    ///
+    /// ```rust
+    /// use account_models::Plan;
+    ///
+    /// assert_eq!(Plan::Free.memory_pin_quotas().max_memory_pins, 1_000);
+    /// assert_eq!(Plan::Pro.memory_pin_quotas().max_pin_value_bytes, 64 * 1024);
+    /// ```
+    pub fn memory_pin_quotas(self) -> MemoryPinQuotas {
+        match self {
+            Plan::Free => MemoryPinQuotas {
+                max_memory_pins: 1_000,
+                max_pin_value_bytes: 16 * 1024,
+            },
+            Plan::Pro => MemoryPinQuotas {
+                max_memory_pins: 10_000,
+                max_pin_value_bytes: 64 * 1024,
+            },
+            Plan::Enterprise => MemoryPinQuotas {
+                max_memory_pins: 100_000,
+                max_pin_value_bytes: 64 * 1024,
             },
         }
     }
@@ -93,6 +130,33 @@ mod tests {
             assert!(higher.max_concurrent_runs >= lower.max_concurrent_runs);
             assert!(higher.max_tokens_per_month >= lower.max_tokens_per_month);
             assert!(higher.max_api_keys >= lower.max_api_keys);
+            let (lower, higher) = (pair[0].memory_pin_quotas(), pair[1].memory_pin_quotas());
+            assert!(higher.max_memory_pins >= lower.max_memory_pins);
+            assert!(higher.max_pin_value_bytes >= lower.max_pin_value_bytes);
+        }
+    }
+
+    #[test]
+    fn memory_pin_limits_per_plan() {
+        let table = [
+            (Plan::Free, (1_000, 16 * 1024)),
+            (Plan::Pro, (10_000, 64 * 1024)),
+            (Plan::Enterprise, (100_000, 64 * 1024)),
+        ];
+        assert_eq!(table.len(), Plan::ALL.len());
+        for (plan, (pins, bytes)) in table {
+            assert_eq!(
+                plan.memory_pin_quotas(),
+                MemoryPinQuotas {
+                    max_memory_pins: pins,
+                    max_pin_value_bytes: bytes,
+                },
+                "{plan}"
+            );
+            assert!(
+                bytes <= 64 * 1024,
+                "{plan}: a pin must fit a 128 KiB request"
+            );
         }
     }
 }

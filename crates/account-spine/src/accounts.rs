@@ -350,8 +350,9 @@ impl Spine {
         &self,
         principal: &Principal,
     ) -> Result<BillingSummary, SpineError> {
+        let now = self.clock.now();
         read_use_case!(self, principal, Operation::BillingSummary, |db| {
-            Ok(billing::summary(db, principal.tenant_id).await?)
+            Ok(billing::summary(db, principal.tenant_id, now).await?)
         })
     }
 

@@ -35,11 +35,14 @@ fn key_actor(principal: &Principal) -> KeyActor {
         Actor::User { user_id, role } => KeyActor {
             user_id: Some(*user_id),
             role: *role,
+            key_permissions: None,
         },
-        // A key holding `keys:manage` acts with the admin role's ceiling.
-        Actor::ApiKey { .. } => KeyActor {
+        // A key holding `keys:manage` acts with the admin role's ceiling, and grants only
+        // what it holds itself.
+        Actor::ApiKey { permissions, .. } => KeyActor {
             user_id: None,
             role: account_engines::types::MembershipRole::Admin,
+            key_permissions: Some(permissions.clone()),
         },
     }
 }

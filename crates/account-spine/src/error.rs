@@ -165,7 +165,7 @@ impl crate::transaction::UseCaseError for SpineError {
             Self::Storage(e) => e.is_contention(),
             Self::Run(RunError::Storage(e)) => e.is_contention(),
             Self::ApiKey(ApiKeyError::Storage(e)) => e.is_contention(),
-            Self::Invitation(InvitationError::Storage(e)) => e.is_contention(),
+            Self::Invitation(e) => e.is_contention(),
             Self::Membership(MembershipError::Storage(e)) => e.is_contention(),
             Self::Tenant(TenantError::Storage(e)) => e.is_contention(),
             Self::Profile(ProfileError::Storage(e)) => e.is_contention(),

@@ -31,7 +31,8 @@ impl Spine {
         })
     }
 
-    /// Moves onboarding forward; COMPLETE only with the evidence.
+    /// Moves onboarding forward; COMPLETE only with the evidence. The current state is a no-op,
+    /// an earlier one is refused (`onboarding_regression`, 409).
     pub async fn advance_onboarding(
         &self,
         principal: &Principal,
@@ -80,14 +81,10 @@ impl Spine {
                 now,
             )
             .await?;
-            let outcome = onboarding::advance(
-                db,
-                principal.tenant_id,
-                OnboardingState::SdkConnected,
-                None,
-                now,
-            )
-            .await?;
+            // Evidence-driven: a handshake from a tenant already past SDK_CONNECTED is fine.
+            let outcome =
+                onboarding::reach(db, principal.tenant_id, OnboardingState::SdkConnected, now)
+                    .await?;
             let after = json!({"sdk_version": attestation.sdk_version, "sdk_language": attestation.sdk_language});
             self.audit(
                 db,

@@ -268,6 +268,7 @@ impl Spine {
                 issuer: api_keys::KeyActor {
                     user_id: Some(owner.id),
                     role: MembershipRole::Owner,
+                    key_permissions: None,
                 },
                 name: "bootstrap".to_owned(),
                 permissions: vec!["run:*".into(), "read:*".into(), "keys:manage".into()],

@@ -11,11 +11,11 @@ use account_spine::{Actor, FixedClock, OffsetPage, Principal, RequestMeta, Spine
 use account_testkit::{backends, fresh_db};
 use chrono::{TimeDelta, TimeZone, Utc};
 use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
 use std::sync::Arc;
 
 async fn insert(
-    conn: &DatabaseConnection,
+    conn: &impl ConnectionTrait,
     table: &'static str,
     values: Vec<(&'static str, Value)>,
 ) {
@@ -273,5 +273,125 @@ async fn api_keys_issue_authenticate_and_revoke() {
             .authenticate_api_key(second.plaintext.expose(), RequestMeta::default())
             .await
             .unwrap();
+    }
+}
+
+/// Of concurrent accepts of one invitation, one joins and the others are told it was
+/// accepted (or that the invitee is a member now): a typed 409, never a storage error from
+/// the unique email index.
+#[tokio::test]
+async fn racing_accepts_of_one_invitation_are_typed_refusals() {
+    for backend in backends().unwrap() {
+        let db = fresh_db(&backend).await.unwrap();
+        let (tenant, owner_id) = seed(db.conn()).await;
+        let spine = spine(db.conn());
+        let owner = as_user(tenant, owner_id, MembershipRole::Owner);
+        let issued = spine
+            .invite_user(&owner, "racer@example.com", MembershipRole::Member)
+            .await
+            .unwrap();
+        let token = issued.token.expose().to_owned();
+        let racers: Vec<_> = (0..8)
+            .map(|_| {
+                let (spine, token) = (spine.clone(), token.clone());
+                let id = issued.invitation.id;
+                tokio::spawn(async move {
+                    spine
+                        .accept_invitation(tenant, id, &token, Invitee::default())
+                        .await
+                })
+            })
+            .collect();
+        let mut joined = 0;
+        for racer in racers {
+            match racer.await.unwrap() {
+                Ok(_) => joined += 1,
+                // Which of the two a loser sees depends on when it read the invitation.
+                Err(error) => assert!(
+                    matches!(
+                        (
+                            account_spine::ErrorCode::code(&error),
+                            account_spine::ErrorCode::http_status(&error)
+                        ),
+                        ("invitation_accepted" | "already_member", 409)
+                    ),
+                    "{}: {error:?}",
+                    backend.name()
+                ),
+            }
+        }
+        assert_eq!(joined, 1, "{}", backend.name());
+        let other = db.second_connection().await.unwrap();
+        assert_eq!(
+            count(&other, "users", "email = 'racer@example.com'").await,
+            1
+        );
+    }
+}
+
+/// An account for the invitee's email created by a concurrent transaction (another tenant's
+/// accept, a sign-up) that commits while the accept waits on the unique email index: the
+/// accept is retried and joins with that account instead of failing with a storage error.
+/// PostgreSQL only: SQLite runs one writer at a time, so the accept cannot overlap the insert.
+#[tokio::test]
+async fn an_accept_racing_a_signup_joins_with_the_account_created_first() {
+    for backend in backends().unwrap() {
+        if backend.name() != "postgres" {
+            continue;
+        }
+        let db = fresh_db(&backend).await.unwrap();
+        let (tenant, owner_id) = seed(db.conn()).await;
+        let spine = spine(db.conn());
+        let owner = as_user(tenant, owner_id, MembershipRole::Owner);
+        let issued = spine
+            .invite_user(&owner, "late@example.com", MembershipRole::Member)
+            .await
+            .unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
+        let signup = db.second_connection().await.unwrap();
+        let txn = signup.begin().await.unwrap();
+        let account = UserId::new();
+        insert(
+            &txn,
+            "users",
+            vec![
+                ("id", account.as_uuid().into()),
+                ("email", "late@example.com".into()),
+                ("status", "active".into()),
+                ("created_at", now.into()),
+                ("updated_at", now.into()),
+            ],
+        )
+        .await;
+        let accept = {
+            let (spine, token) = (spine.clone(), issued.token.expose().to_owned());
+            let id = issued.invitation.id;
+            tokio::spawn(async move {
+                spine
+                    .accept_invitation(tenant, id, &token, Invitee::default())
+                    .await
+            })
+        };
+        // Let the accept reach the insert that waits on the uncommitted row, then commit.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        txn.commit().await.unwrap();
+        let membership = accept.await.unwrap().unwrap();
+        assert_eq!(
+            membership.user_id, account,
+            "joined with the existing account"
+        );
+        assert_eq!(
+            count(&signup, "users", "email = 'late@example.com'").await,
+            1
+        );
+        assert_eq!(
+            count(
+                &signup,
+                "tenant_memberships",
+                &format!("user_id = '{}'", account.as_uuid())
+            )
+            .await,
+            1
+        );
     }
 }

@@ -201,6 +201,33 @@ async fn operators_create_suspend_and_the_tenant_feels_it() {
             count(&other, "audit_log", "action = 'onboarding.force_completed'").await,
             1
         );
+        // Past SDK_CONNECTED, a handshake is still welcome and changes no state ...
+        let handshake = spine
+            .sdk_handshake(&member, "1.2.0", "python", None)
+            .await
+            .unwrap();
+        assert!(handshake.was_no_op && handshake.to == OnboardingState::Complete);
+        // ... but asking to move back is refused, typed, and not audited as an advance.
+        let back = spine
+            .advance_onboarding(&member, OnboardingState::ApiKeyCreated)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (
+                account_spine::ErrorCode::code(&back),
+                account_spine::ErrorCode::http_status(&back)
+            ),
+            ("onboarding_regression", 409)
+        );
+        let same = spine
+            .advance_onboarding(&member, OnboardingState::Complete)
+            .await
+            .unwrap();
+        assert!(same.was_no_op, "the current state is a no-op");
+        assert_eq!(
+            count(&other, "audit_log", "action = 'onboarding.advanced'").await,
+            0
+        );
         spine
             .change_plan(&operator(), tenant, Plan::Pro)
             .await

@@ -109,7 +109,8 @@ async fn insert_and_lookups_are_single_statements_and_tenant_scoped() {
 #[tokio::test]
 async fn revocation_is_scoped_and_idempotent() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "revoke").await;
         let other = seed_tenant(db, "revoke-other").await;
         let key = seed_key(db, tenant).await;
@@ -122,6 +123,7 @@ async fn revocation_is_scoped_and_idempotent() {
                 .is_none(),
             "cross-tenant revocation is impossible"
         );
+        assert_eq!(counter.take(), 1, "a refused revocation is one statement");
         assert_eq!(
             driver
                 .fetch_api_key_by_id(tenant, key)
@@ -132,11 +134,13 @@ async fn revocation_is_scoped_and_idempotent() {
             ApiKeyStatus::Active
         );
 
+        counter.take();
         let revoked = driver
             .update_api_key_revoked(tenant, key, "leaked", later(1))
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(counter.take(), 1, "update_api_key_revoked is one statement");
         assert_eq!(
             (
                 revoked.status,
@@ -169,8 +173,11 @@ async fn revocation_is_scoped_and_idempotent() {
 #[tokio::test]
 async fn counting_and_listing_leave_out_what_no_longer_works() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "count").await;
+        let other = seed_tenant(db, "count-other").await;
+        seed_key(db, other).await;
         let usable = seed_key(db, tenant).await;
         let revoked = seed_key(db, tenant).await;
         driver
@@ -180,11 +187,13 @@ async fn counting_and_listing_leave_out_what_no_longer_works() {
         let mut expiring = new_key(tenant, "expiring");
         expiring.expires_at = Some(later(60));
         driver.insert_api_key(expiring, now()).await.unwrap();
+        counter.take();
 
         assert_eq!(
             driver.count_active_api_keys(tenant, now()).await.unwrap(),
             2
         );
+        assert_eq!(counter.take(), 1, "count_active_api_keys is one statement");
         assert_eq!(
             driver
                 .count_active_api_keys(tenant, later(61))
@@ -194,8 +203,11 @@ async fn counting_and_listing_leave_out_what_no_longer_works() {
             "expired keys do not count"
         );
 
+        counter.take();
         let listed = driver.fetch_api_keys(tenant, false, PAGE).await.unwrap();
+        assert_eq!(counter.take(), 2, "fetch_api_keys: count and page");
         assert_eq!(listed.total, 2);
+        assert!(listed.items.iter().all(|k| k.tenant_id == tenant));
         assert!(listed.items.iter().all(|k| k.id != revoked));
         assert!(listed.items.iter().any(|k| k.id == usable));
         assert_eq!(
@@ -213,14 +225,30 @@ async fn counting_and_listing_leave_out_what_no_longer_works() {
 #[tokio::test]
 async fn rotation_grace_only_shortens_a_usable_key() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "rotate").await;
+        let other = seed_tenant(db, "rotate-other").await;
         let key = seed_key(db, tenant).await;
+        counter.take();
+        assert!(
+            driver
+                .update_api_key_expiry(other, key, later(3600), now())
+                .await
+                .unwrap()
+                .is_none(),
+            "another tenant cannot shorten it"
+        );
         let shortened = driver
             .update_api_key_expiry(tenant, key, later(3600), now())
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(
+            counter.take(),
+            2,
+            "update_api_key_expiry: one statement per call"
+        );
         assert_eq!(shortened.expires_at, Some(later(3600)));
         assert!(
             driver
@@ -237,15 +265,30 @@ async fn rotation_grace_only_shortens_a_usable_key() {
 #[tokio::test]
 async fn last_use_is_written_at_most_once_per_interval() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "touch").await;
+        let other = seed_tenant(db, "touch-other").await;
         let key = seed_key(db, tenant).await;
         let minute = Duration::from_secs(60);
+        counter.take();
+        assert!(
+            !driver
+                .touch_api_key_last_used(other, key, now(), minute)
+                .await
+                .unwrap(),
+            "another tenant cannot touch it"
+        );
         assert!(
             driver
                 .touch_api_key_last_used(tenant, key, now(), minute)
                 .await
                 .unwrap()
+        );
+        assert_eq!(
+            counter.take(),
+            2,
+            "touch_api_key_last_used: one statement per call"
         );
         assert!(
             !driver
@@ -253,6 +296,7 @@ async fn last_use_is_written_at_most_once_per_interval() {
                 .await
                 .unwrap()
         );
+        assert_eq!(counter.take(), 1, "a skipped touch is one statement too");
         assert!(
             driver
                 .touch_api_key_last_used(tenant, key, later(61), minute)

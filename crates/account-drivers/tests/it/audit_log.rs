@@ -49,6 +49,7 @@ async fn entries_are_appended_in_one_statement_and_listed_per_tenant() {
             .insert_audit_log(entry(other, "tenant.created"), later(2))
             .await
             .unwrap();
+        counter.take();
 
         let page = driver
             .fetch_audit_log(
@@ -60,6 +61,7 @@ async fn entries_are_appended_in_one_statement_and_listed_per_tenant() {
             )
             .await
             .unwrap();
+        assert_eq!(counter.take(), 2, "fetch_audit_log: count and page");
         let actions: Vec<_> = page.items.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(actions, vec!["api_key.created", "api_key.revoked"]);
         assert_eq!(page.total, 2);

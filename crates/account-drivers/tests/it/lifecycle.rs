@@ -16,6 +16,11 @@ async fn transitions_are_conditional_and_recorded() {
             driver.fetch_tenant_status(tenant).await.unwrap(),
             Some(TenantStatus::Active)
         );
+        assert_eq!(counter.take(), 1, "fetch_tenant_status is one statement");
+        assert_eq!(
+            driver.fetch_tenant_status(TenantId::new()).await.unwrap(),
+            None
+        );
         counter.take();
 
         let wrong = driver
@@ -49,8 +54,9 @@ async fn transitions_are_conditional_and_recorded() {
             driver.fetch_tenant_status(other).await.unwrap(),
             Some(TenantStatus::Active)
         );
+        counter.take();
 
-        driver
+        let event = driver
             .insert_lifecycle_event(
                 NewLifecycleEvent {
                     tenant_id: tenant,
@@ -65,6 +71,7 @@ async fn transitions_are_conditional_and_recorded() {
             )
             .await
             .unwrap();
+        assert_eq!(counter.take(), 1, "insert_lifecycle_event is one statement");
         let history = driver
             .fetch_lifecycle_history(
                 tenant,
@@ -75,10 +82,12 @@ async fn transitions_are_conditional_and_recorded() {
             )
             .await
             .unwrap();
+        assert_eq!(counter.take(), 2, "fetch_lifecycle_history: count and page");
         assert_eq!(
             (history.total, history.items[0].action.as_str()),
             (1, "suspend_tenant")
         );
+        assert_eq!(history.items, vec![event]);
         assert_eq!(
             driver
                 .fetch_lifecycle_history(

@@ -2,7 +2,9 @@
 
 use crate::support::*;
 use account_drivers::types::*;
-use account_drivers::{OffsetPage, StatementCounter, get_accounts_facade_driver};
+use account_drivers::{
+    OffsetPage, StatementCounter, get_accounts_facade_driver, get_tenant_driver,
+};
 
 const PAGE: OffsetPage = OffsetPage {
     limit: 10,
@@ -283,6 +285,138 @@ async fn delete_removes_only_that_membership() {
         assert!(
             !driver.delete_membership(tenant, user).await.unwrap(),
             "nothing left to delete"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_tenant_driver_inserts_memberships_with_the_same_one_statement() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
+        let facade = get_accounts_facade_driver(handle(db));
+        let tenant = seed_tenant(db, "tenant-join").await;
+        let other = seed_tenant(db, "tenant-join-other").await;
+        let user = seed_user(db, "tenant-joiner@example.test").await;
+        let bystander = seed_user(db, "tenant-bystander@example.test").await;
+        seed_membership(db, other, bystander, MembershipRole::Owner).await;
+
+        let membership = driver
+            .insert_membership(tenant, user, MembershipRole::Owner, None, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            counter.take(),
+            1,
+            "TenantDriver::insert_membership is one INSERT ... RETURNING"
+        );
+        assert_eq!(
+            (membership.tenant_id, membership.user_id, membership.role),
+            (tenant, user, MembershipRole::Owner)
+        );
+        assert_eq!(membership.email, "tenant-joiner@example.test");
+        assert_eq!(
+            facade.fetch_membership(tenant, user).await.unwrap(),
+            Some(membership)
+        );
+        assert_eq!(
+            facade.fetch_membership(other, user).await.unwrap(),
+            None,
+            "the membership exists in its tenant only"
+        );
+        assert_eq!(
+            facade
+                .fetch_tenant_memberships(other, PAGE)
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .map(|m| m.user_id)
+                .collect::<Vec<_>>(),
+            vec![bystander],
+            "the other tenant's members are unchanged"
+        );
+
+        let duplicate = driver
+            .insert_membership(tenant, user, MembershipRole::Member, None, now())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            duplicate.conflicting_constraint(),
+            Some("uq_tenant_memberships_tenant_id_user_id")
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn membership_with_user_is_one_tenant_scoped_join() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_accounts_facade_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "with-user").await;
+        let other = seed_tenant(db, "with-user-other").await;
+        let user = seed_user(db, "with-user@example.test").await;
+        let stranger = seed_user(db, "with-user-stranger@example.test").await;
+        seed_membership(db, tenant, user, MembershipRole::Admin).await;
+        seed_membership(db, other, user, MembershipRole::Owner).await;
+        seed_membership(db, other, stranger, MembershipRole::Member).await;
+        counter.take();
+
+        let found = driver
+            .fetch_membership_with_user(tenant, user)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counter.take(), 1, "membership and user in one statement");
+        assert_eq!(
+            (
+                found.membership.tenant_id,
+                found.membership.user_id,
+                found.membership.role
+            ),
+            (tenant, user, MembershipRole::Admin),
+            "this tenant's membership, not the other tenant's"
+        );
+        assert_eq!(
+            Some(found.membership.clone()),
+            driver.fetch_membership(tenant, user).await.unwrap(),
+            "the same membership snapshot as fetch_membership"
+        );
+        assert_eq!(found.user.id, user, "the user is the membership's user");
+        assert_eq!(found.user.email, "with-user@example.test");
+        assert_eq!(
+            found.user.name.as_deref(),
+            Some("User with-user@example.test")
+        );
+        assert_eq!(found.user.status, UserStatus::Active);
+        assert_eq!(found.user.created_at, now());
+
+        let elsewhere = driver
+            .fetch_membership_with_user(other, user)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (elsewhere.membership.tenant_id, elsewhere.membership.role),
+            (other, MembershipRole::Owner)
+        );
+        assert_eq!(elsewhere.user, found.user);
+        assert_eq!(
+            driver
+                .fetch_membership_with_user(tenant, stranger)
+                .await
+                .unwrap(),
+            None,
+            "a member of another tenant is never returned here"
+        );
+        assert_eq!(
+            driver
+                .fetch_membership_with_user(tenant, UserId::new())
+                .await
+                .unwrap(),
+            None
         );
     })
     .await;

@@ -70,7 +70,8 @@ async fn upsert_is_one_statement_and_renews_the_ttl_from_each_write() {
 #[tokio::test]
 async fn pins_are_tenant_scoped() {
     each_backend(async |db| {
-        let pins = get_memory_pins_driver(handle(db));
+        let counter = StatementCounter::new();
+        let pins = get_memory_pins_driver(handle(db).counting(&counter));
         let mine = seed_tenant(db, "mine").await;
         let theirs = seed_tenant(db, "theirs").await;
         pins.upsert_pin(mine, "k", json!({"owner": "mine"}), "api", None, now())
@@ -83,18 +84,42 @@ async fn pins_are_tenant_scoped() {
             pins.get_pin(mine, "k", now()).await.unwrap().unwrap().value,
             json!({"owner": "mine"})
         );
+        counter.take();
         assert!(pins.delete_pin(mine, "k").await.unwrap());
+        assert_eq!(counter.take(), 1, "delete_pin is one statement");
         assert!(!pins.delete_pin(mine, "k").await.unwrap());
         assert!(
             pins.get_pin(theirs, "k", now()).await.unwrap().is_some(),
             "the other tenant's pin is untouched"
         );
+        counter.take();
         assert_eq!(
             pins.list_pins(mine, None, true, now(), PAGE)
                 .await
                 .unwrap()
                 .total,
             0
+        );
+        assert_eq!(counter.take(), 2, "list_pins: count and page");
+        let theirs_listed = pins
+            .list_pins_after(theirs, None, false, now(), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(counter.take(), 1, "list_pins_after: one keyset page");
+        assert_eq!(
+            theirs_listed
+                .items
+                .iter()
+                .map(|p| p.tenant_id)
+                .collect::<Vec<_>>(),
+            vec![theirs]
+        );
+        assert!(
+            pins.list_pins_after(mine, None, true, now(), None, 10)
+                .await
+                .unwrap()
+                .items
+                .is_empty()
         );
     })
     .await;
@@ -226,8 +251,10 @@ async fn expired_pins_are_hidden_unless_asked_and_cleaned_in_batches() {
 #[tokio::test]
 async fn audit_entries_are_written_and_listed() {
     each_backend(async |db| {
-        let pins = get_memory_pins_driver(handle(db));
+        let counter = StatementCounter::new();
+        let pins = get_memory_pins_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "audit-pins").await;
+        let other = seed_tenant(db, "audit-pins-other").await;
         let entry = NewPinAudit {
             tenant_id: tenant,
             operation: "upsert".into(),
@@ -239,12 +266,16 @@ async fn audit_entries_are_written_and_listed() {
             old_value_hash: None,
             new_value_hash: Some("abcd".into()),
         };
-        pins.write_audit(entry, now()).await.unwrap();
+        let written = pins.write_audit(entry, now()).await.unwrap();
+        assert_eq!(counter.take(), 1, "write_audit is one statement");
         let page = pins.fetch_audit(tenant, PAGE).await.unwrap();
+        assert_eq!(counter.take(), 2, "fetch_audit: count and page");
         assert_eq!(
             (page.total, page.items[0].operation.as_str()),
             (1, "upsert")
         );
+        assert_eq!(page.items, vec![written]);
+        assert_eq!(pins.fetch_audit(other, PAGE).await.unwrap().total, 0);
     })
     .await;
 }

@@ -15,8 +15,26 @@ async fn onboarding_only_moves_forward() {
             driver.fetch_onboarding_state(tenant).await.unwrap(),
             Some(OnboardingState::Created)
         );
+        assert_eq!(counter.take(), 1, "fetch_onboarding_state is one statement");
+        assert_eq!(
+            driver
+                .fetch_onboarding_state(TenantId::new())
+                .await
+                .unwrap(),
+            None
+        );
         counter.take();
 
+        let written = driver
+            .write_onboarding_state(tenant, OnboardingState::IdentityVerified, now())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(counter.take(), 1, "a write that moves is one statement");
+        assert_eq!(
+            (written.changed, written.current),
+            (true, OnboardingState::IdentityVerified)
+        );
         let moved = driver
             .advance_onboarding_state(tenant, OnboardingState::SdkConnected, now())
             .await
@@ -29,6 +47,11 @@ async fn onboarding_only_moves_forward() {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(
+            counter.take(),
+            2,
+            "a write that does not move is the refused update plus one read"
+        );
         assert_eq!(
             (regress.changed, regress.current),
             (false, OnboardingState::SdkConnected),

@@ -30,49 +30,80 @@ fn new_run(tenant: TenantId, key: Option<ApiKeyId>) -> NewRun {
     }
 }
 
-/// Admits and inserts one run in its own transaction, as the spine does.
-async fn admit_in_transaction(
+/// Admits one run (and inserts it when admitted) in its own transaction, as the spine does;
+/// returns the admission and how many statements `admit_run` sent.
+async fn admit_counted(
     conn: &DatabaseConnection,
     tenant: TenantId,
     key: Option<KeyConcurrency>,
-) -> bool {
+) -> (Admission, u64) {
     let options = TransactionOptions {
         sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
         ..TransactionOptions::default()
     };
     let txn = conn.begin_with_options(options).await.unwrap();
-    let driver = get_tenant_driver(Db::for_transaction(&txn));
-    let admitted = match driver
+    let counter = StatementCounter::new();
+    // Under GUARD too: the transaction's own BEGIN/COMMIT go through `txn`, never the handle.
+    let driver = get_tenant_driver(
+        Db::for_transaction(&txn)
+            .counting(&GUARD)
+            .counting(&counter),
+    );
+    let admission = driver
         .admit_run(tenant, key, period(), now())
         .await
-        .unwrap()
-    {
-        Admission::Admitted(_) => {
-            driver
-                .insert_run(new_run(tenant, key.map(|k| k.api_key_id)), now())
-                .await
-                .unwrap();
-            true
-        }
-        _ => false,
-    };
+        .unwrap();
+    let statements = counter.take();
+    if let Admission::Admitted(_) = admission {
+        driver
+            .insert_run(new_run(tenant, key.map(|k| k.api_key_id)), now())
+            .await
+            .unwrap();
+    }
     txn.commit().await.unwrap();
-    admitted
+    (admission, statements)
+}
+
+/// Admits and inserts one run in its own transaction; whether it was admitted.
+async fn admit_in_transaction(
+    conn: &DatabaseConnection,
+    tenant: TenantId,
+    key: Option<KeyConcurrency>,
+) -> bool {
+    matches!(
+        admit_counted(conn, tenant, key).await.0,
+        Admission::Admitted(_)
+    )
 }
 
 #[tokio::test]
 async fn admission_counts_and_refuses_with_the_usage_that_refused() {
     each_backend(async |db| {
         let tenant = seed_tenant(db, "runs").await; // free: 5 concurrent, 100 per day
+        let other = seed_tenant(db, "runs-other").await;
         for _ in 0..5 {
-            assert!(admit_in_transaction(db.conn(), tenant, None).await);
+            let (admission, statements) = admit_counted(db.conn(), tenant, None).await;
+            assert!(matches!(admission, Admission::Admitted(_)), "{admission:?}");
+            assert_eq!(
+                statements, 2,
+                "admitted: the lock and the conditional update"
+            );
         }
-        assert!(
-            !admit_in_transaction(db.conn(), tenant, None).await,
-            "the sixth concurrent run is refused"
+        let (refused, statements) = admit_counted(db.conn(), tenant, None).await;
+        match refused {
+            Admission::Refused(usage) => {
+                assert_eq!((usage.active_runs, usage.key_active_runs), (5, 0));
+                assert_eq!(usage.tenant.runs_today, 5);
+            }
+            other => panic!("the sixth concurrent run is refused, got {other:?}"),
+        }
+        assert_eq!(
+            statements, 3,
+            "refused: the lock, the conditional update and one read of the usage"
         );
 
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         match driver
             .admit_run(tenant, None, period(), now())
             .await
@@ -84,7 +115,15 @@ async fn admission_counts_and_refuses_with_the_usage_that_refused() {
             }
             other => panic!("expected a refusal, got {other:?}"),
         }
+        assert_eq!(
+            counter.take(),
+            3,
+            "refused on a pool handle: the same three"
+        );
         assert_eq!(driver.count_running_runs(tenant).await.unwrap().count, 5);
+        assert_eq!(counter.take(), 1, "count_running_runs is one statement");
+        assert_eq!(driver.count_running_runs(other).await.unwrap().count, 0);
+        counter.take();
         assert!(matches!(
             driver
                 .admit_run(TenantId::new(), None, period(), now())
@@ -92,6 +131,17 @@ async fn admission_counts_and_refuses_with_the_usage_that_refused() {
                 .unwrap(),
             Admission::TenantMissing
         ));
+        assert_eq!(counter.take(), 1, "a missing tenant stops at the lock");
+        assert_eq!(
+            driver
+                .fetch_tenant_snapshot(other)
+                .await
+                .unwrap()
+                .unwrap()
+                .runs_today,
+            0,
+            "another tenant's counters are untouched"
+        );
     })
     .await;
 }
@@ -106,8 +156,17 @@ async fn admission_respects_the_per_key_limit() {
             max_concurrent_runs: Some(2),
         });
         assert!(admit_in_transaction(db.conn(), tenant, limited).await);
-        assert!(admit_in_transaction(db.conn(), tenant, limited).await);
-        assert!(!admit_in_transaction(db.conn(), tenant, limited).await);
+        let (admission, statements) = admit_counted(db.conn(), tenant, limited).await;
+        assert!(matches!(admission, Admission::Admitted(_)), "{admission:?}");
+        assert_eq!(statements, 2, "admitted with a key limit: still two");
+        let (refused, statements) = admit_counted(db.conn(), tenant, limited).await;
+        match refused {
+            Admission::Refused(usage) => {
+                assert_eq!((usage.active_runs, usage.key_active_runs), (2, 2));
+            }
+            other => panic!("the key's third concurrent run is refused, got {other:?}"),
+        }
+        assert_eq!(statements, 3, "refused with a key limit: still three");
         // Runs without the key are still admitted.
         assert!(admit_in_transaction(db.conn(), tenant, None).await);
     })
@@ -268,7 +327,8 @@ async fn completion_is_recorded_once_and_scoped_to_the_tenant() {
 #[tokio::test]
 async fn lists_are_ordered_filtered_and_paged_both_ways() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "list").await;
         let other = seed_tenant(db, "list-other").await;
         let mut ids = Vec::new();
@@ -297,6 +357,7 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
             )
             .await
             .unwrap();
+        counter.take();
 
         let page = driver
             .fetch_runs(
@@ -309,6 +370,7 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
             )
             .await
             .unwrap();
+        assert_eq!(counter.take(), 2, "fetch_runs: count and page");
         assert_eq!(
             page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![ids[4], ids[3]]
@@ -335,6 +397,7 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
             vec![ids[0]]
         );
 
+        counter.take();
         let mut seen = Vec::new();
         let mut after = None;
         loop {
@@ -342,6 +405,8 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
                 .fetch_runs_after(tenant, &RunFilter::default(), after, 2)
                 .await
                 .unwrap();
+            assert_eq!(counter.take(), 1, "fetch_runs_after: one keyset page");
+            assert!(page.items.iter().all(|r| r.tenant_id == tenant));
             seen.extend(page.items.iter().map(|r| r.id));
             match page.next {
                 Some(next) => after = Some(next),

@@ -12,6 +12,8 @@ async fn attestations_upsert_per_hash_and_are_scoped() {
         let tenant = seed_tenant(db, "sdk").await;
         let other = seed_tenant(db, "sdk-other").await;
         assert!(!driver.has_attestation(tenant).await.unwrap());
+        assert_eq!(counter.take(), 1, "has_attestation is one statement");
+        assert_eq!(driver.fetch_attestation(tenant).await.unwrap(), None);
         counter.take();
         let attestation = |version| NewAttestation {
             tenant_id: tenant,
@@ -33,8 +35,11 @@ async fn attestations_upsert_per_hash_and_are_scoped() {
             (again.id, again.sdk_version.as_str(), again.attested_at),
             (first.id, "1.1", later(5))
         );
+        counter.take();
         assert!(driver.has_attestation(tenant).await.unwrap());
+        assert_eq!(counter.take(), 1, "has_attestation is one statement");
         assert!(!driver.has_attestation(other).await.unwrap());
+        counter.take();
         assert_eq!(
             driver
                 .fetch_attestation(tenant)
@@ -43,6 +48,12 @@ async fn attestations_upsert_per_hash_and_are_scoped() {
                 .unwrap()
                 .attested_at,
             later(5)
+        );
+        assert_eq!(counter.take(), 1, "fetch_attestation is one statement");
+        assert_eq!(
+            driver.fetch_attestation(other).await.unwrap(),
+            None,
+            "another tenant's attestation is never returned"
         );
     })
     .await;

@@ -35,8 +35,9 @@ pub(crate) async fn each_backend(test: impl AsyncFn(&TestDb)) {
     }
 }
 
-/// A pool handle on the test database, watched by [`GUARD`] (tests that count statements
-/// themselves swap in their own counter).
+/// A pool handle on the test database, watched by [`GUARD`]. Tests that count statements add
+/// their own counter with `.counting(&counter)`; it nests under the guard, which keeps seeing
+/// every statement.
 pub(crate) fn handle(db: &TestDb) -> Db<'_> {
     Db::for_pool(db.conn()).counting(&GUARD)
 }

@@ -60,6 +60,7 @@ async fn insert_returns_the_row_in_one_statement_and_reads_find_it() {
                 .id,
             tenant.id
         );
+        assert_eq!(counter.take(), 1, "fetch_tenant_by_slug is one statement");
         assert_eq!(
             driver
                 .fetch_tenant_by_id(tenant.id)
@@ -69,9 +70,17 @@ async fn insert_returns_the_row_in_one_statement_and_reads_find_it() {
                 .slug,
             "acme"
         );
+        assert_eq!(counter.take(), 1, "fetch_tenant_by_id is one statement");
         assert!(
             driver
                 .fetch_tenant_by_id(TenantId::new())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            driver
+                .fetch_tenant_by_slug("nobody")
                 .await
                 .unwrap()
                 .is_none()
@@ -130,6 +139,7 @@ async fn plan_and_status_updates_touch_only_their_tenant() {
             .await
             .unwrap();
         assert!(wrong.is_none());
+        assert_eq!(counter.take(), 1, "a refused transition is one statement");
         let suspended = driver
             .update_tenant_status(
                 mine,
@@ -141,6 +151,7 @@ async fn plan_and_status_updates_touch_only_their_tenant() {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(counter.take(), 1, "update_tenant_status is one statement");
         assert_eq!(suspended.status, TenantStatus::Suspended);
         assert_eq!(suspended.suspended_reason.as_deref(), Some("unpaid"));
 
@@ -226,6 +237,7 @@ async fn usage_counters_increment_atomically_and_reset_by_period() {
 
         let untouched = driver.fetch_tenant_snapshot(other).await.unwrap().unwrap();
         assert_eq!((untouched.runs_today, untouched.tokens_this_month), (0, 0));
+        counter.take();
 
         let set = driver
             .update_tenant_usage(
@@ -242,9 +254,16 @@ async fn usage_counters_increment_atomically_and_reset_by_period() {
             .await
             .unwrap()
             .unwrap();
+        assert_eq!(counter.take(), 1, "update_tenant_usage is one statement");
         assert_eq!(
             (set.runs_today, set.tokens_this_month, set.usage_day),
             (9, 9, Some(day(25)))
+        );
+        let untouched = driver.fetch_tenant_snapshot(other).await.unwrap().unwrap();
+        assert_eq!(
+            (untouched.runs_today, untouched.usage_day),
+            (0, None),
+            "the other tenant's counters are untouched"
         );
     })
     .await;
@@ -253,9 +272,11 @@ async fn usage_counters_increment_atomically_and_reset_by_period() {
 #[tokio::test]
 async fn lock_tenant_reports_existence() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "lock").await;
         assert!(driver.lock_tenant(tenant).await.unwrap());
+        assert_eq!(counter.take(), 1, "lock_tenant is one statement");
         assert!(!driver.lock_tenant(TenantId::new()).await.unwrap());
     })
     .await;
@@ -264,7 +285,8 @@ async fn lock_tenant_reports_existence() {
 #[tokio::test]
 async fn projects_are_the_tenants_the_user_belongs_to() {
     each_backend(async |db| {
-        let facade = get_accounts_facade_driver(handle(db));
+        let counter = StatementCounter::new();
+        let facade = get_accounts_facade_driver(handle(db).counting(&counter));
         let user = seed_user(db, "ann@example.com").await;
         let stranger = seed_user(db, "bob@example.com").await;
         let first = seed_tenant(db, "first").await;
@@ -277,6 +299,7 @@ async fn projects_are_the_tenants_the_user_belongs_to() {
             .fetch_tenants(user, TenantFilter::default(), PAGE)
             .await
             .unwrap();
+        assert_eq!(counter.take(), 2, "fetch_tenants: count and page");
         let mut ids: Vec<_> = page.items.iter().map(|t| t.id).collect();
         ids.sort();
         let mut expected = vec![first, second];
@@ -291,6 +314,7 @@ async fn projects_are_the_tenants_the_user_belongs_to() {
                 .unwrap(),
             2
         );
+        assert_eq!(counter.take(), 1, "count_tenants is one statement");
         assert_eq!(
             facade
                 .count_tenants(stranger, TenantFilter::default())
@@ -318,14 +342,17 @@ async fn projects_are_the_tenants_the_user_belongs_to() {
         };
         assert_eq!(facade.count_tenants(user, suspended_only).await.unwrap(), 0);
 
+        counter.take();
         let project = facade
             .insert_project(new_tenant("new-project"), now())
             .await
             .unwrap();
+        assert_eq!(counter.take(), 1, "insert_project is one statement");
         assert_eq!(
             facade.fetch_tenant(project.id).await.unwrap().unwrap().slug,
             "new-project"
         );
+        assert_eq!(counter.take(), 1, "fetch_tenant is one statement");
         assert_eq!(
             facade
                 .fetch_tenant_detail(project.id)
@@ -334,6 +361,12 @@ async fn projects_are_the_tenants_the_user_belongs_to() {
                 .unwrap()
                 .quotas,
             Plan::Pro.quotas()
+        );
+        assert_eq!(counter.take(), 1, "fetch_tenant_detail is one statement");
+        assert_eq!(facade.fetch_tenant(TenantId::new()).await.unwrap(), None);
+        assert_eq!(
+            facade.fetch_tenant_detail(TenantId::new()).await.unwrap(),
+            None
         );
     })
     .await;

@@ -76,7 +76,8 @@ async fn records_land_in_their_hour_once_per_idempotency_key() {
 #[tokio::test]
 async fn summaries_sum_per_meter_in_sql_including_the_current_hour() {
     each_backend(async |db| {
-        let driver = get_tenant_driver(handle(db));
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
         let tenant = seed_tenant(db, "sum").await;
         let other = seed_tenant(db, "sum-other").await;
         driver
@@ -95,12 +96,18 @@ async fn summaries_sum_per_meter_in_sql_including_the_current_hour() {
             .insert_usage_record(record(other, "worker_runs", 40, None), later(90))
             .await
             .unwrap();
+        counter.take();
 
         // From the start of today's earlier hour to "now" (10:05): the partial hour counts.
         let totals = driver
             .summarize_usage(tenant, later(-7200), later(300))
             .await
             .unwrap();
+        assert_eq!(
+            counter.take(),
+            1,
+            "summarize_usage is one aggregate statement"
+        );
         assert_eq!(
             totals,
             vec![
@@ -128,6 +135,19 @@ async fn summaries_sum_per_meter_in_sql_including_the_current_hour() {
                 .unwrap()
                 .is_empty()
         );
+        assert_eq!(counter.take(), 2, "summarize_usage: one statement per call");
+        assert_eq!(
+            driver
+                .summarize_usage(other, later(-7200), later(300))
+                .await
+                .unwrap()
+                .iter()
+                .map(|t| (t.meter_name.as_str(), t.total))
+                .collect::<Vec<_>>(),
+            vec![("worker_runs", 40)],
+            "each tenant sums its own records only"
+        );
+        counter.take();
 
         let page = driver
             .fetch_usage_records(
@@ -141,7 +161,9 @@ async fn summaries_sum_per_meter_in_sql_including_the_current_hour() {
             )
             .await
             .unwrap();
+        assert_eq!(counter.take(), 2, "fetch_usage_records: count and page");
         assert_eq!((page.total, page.has_more, page.items.len()), (3, true, 2));
+        assert!(page.items.iter().all(|r| r.tenant_id == tenant));
         assert_eq!(page.items[0].amount, 500, "oldest first");
     })
     .await;

@@ -164,7 +164,9 @@ async fn fetch_users_joins_filters_orders_and_scopes() {
             vec![bob]
         );
         assert_eq!((first.total, first.has_more), (2, true));
+        counter.take();
         assert_eq!(driver.count_users(tenant, members).await.unwrap(), 2);
+        assert_eq!(counter.take(), 1, "count_users is one statement");
         let suspended = UserFilter {
             role: None,
             status: Some(UserStatus::Suspended),
@@ -303,6 +305,81 @@ async fn profile_update_writes_what_it_is_given() {
                 .unwrap(),
             None
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_facade_inserts_and_looks_up_users_in_one_statement_each() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let facade = get_accounts_facade_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "facade-users").await;
+        let other = seed_tenant(db, "facade-users-other").await;
+        let member = seed_user(db, "member@example.test").await;
+        seed_membership(db, tenant, member, MembershipRole::Member).await;
+        counter.take();
+
+        let input = new_user("grace@example.test");
+        let user = facade.insert_user(input.clone(), now()).await.unwrap();
+        assert_eq!(counter.take(), 1, "insert_user is one statement");
+        assert_eq!(
+            (user.id, user.email.as_str()),
+            (input.id, "grace@example.test")
+        );
+        assert_eq!(
+            Some(user.clone()),
+            get_user_write_driver(handle(db))
+                .fetch_user_by_id(user.id)
+                .await
+                .unwrap(),
+            "the same row the user write driver reads"
+        );
+        seed_membership(db, other, user.id, MembershipRole::Owner).await;
+
+        assert_eq!(
+            facade.fetch_user_by_id(user.id).await.unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(counter.take(), 1, "fetch_user_by_id is one statement");
+        assert_eq!(
+            facade
+                .fetch_user_by_email("grace@example.test")
+                .await
+                .unwrap(),
+            Some(user.clone())
+        );
+        assert_eq!(counter.take(), 1, "fetch_user_by_email is one statement");
+        assert_eq!(
+            facade
+                .fetch_user_by_email("GRACE@example.test")
+                .await
+                .unwrap(),
+            None,
+            "exact match on the normalised email"
+        );
+        assert_eq!(facade.fetch_user_by_id(UserId::new()).await.unwrap(), None);
+
+        // Users are global (ARCHITECTURE.md): the account row carries no tenant, and a
+        // tenant-scoped read of it still sees only that tenant's members.
+        assert_eq!(
+            facade
+                .fetch_user_by_id(member)
+                .await
+                .unwrap()
+                .map(|u| u.email),
+            Some("member@example.test".to_owned())
+        );
+        assert_eq!(
+            facade.fetch_user_detail(tenant, user.id).await.unwrap(),
+            None
+        );
+        assert_eq!(facade.fetch_user_detail(other, member).await.unwrap(), None);
+
+        let mut duplicate = new_user("grace@example.test");
+        duplicate.external_user_id = None;
+        let error = facade.insert_user(duplicate, now()).await.unwrap_err();
+        assert_eq!(error.conflicting_constraint(), Some("uq_users_email"));
     })
     .await;
 }

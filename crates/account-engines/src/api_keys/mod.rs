@@ -8,7 +8,9 @@
 //!
 //! Fixes over the original (§5.2, §5.3, §7): new keys need a tenant whose status allows them;
 //! the key quota is checked under the tenant row lock in the caller's transaction; keys never
-//! carry more than the issuer's role allows; revocation is tenant-scoped and idempotent;
+//! carry more than the issuer's role allows (nor, for a key issuing keys, more than that key
+//! holds), and a rotation re-checks that the rotating actor could grant every permission of the
+//! key it copies; revocation is tenant-scoped and idempotent;
 //! frozen keys are refused; last use is written at most once a minute per key.
 //!
 //! Every function takes the caller's [`Db`]; the write use cases (issue, rotate, revoke) must
@@ -52,13 +54,38 @@ pub const MAX_PAGE: u64 = 100;
 pub const LAST_USED_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Who manages keys: a member of the tenant (the spine resolved the role), or the platform
-/// when `user_id` is `None` (audited as `system`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// or an API key when `user_id` is `None` (audited as `system`).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyActor {
     /// The acting user.
     pub user_id: Option<UserId>,
-    /// Their role in the tenant.
+    /// Their role in the tenant (for an API key: the ceiling the spine gives keys).
     pub role: MembershipRole,
+    /// When the actor is an API key, the permissions it holds: it may grant no permission it
+    /// does not hold itself ([`ApiKeyError::PermissionNotHeld`]). `None` for people and the
+    /// platform.
+    pub key_permissions: Option<Vec<String>>,
+}
+
+impl KeyActor {
+    /// Whether this actor may put `permission` on a key: within its role's caps and, for a
+    /// key, covered by a permission it holds.
+    pub fn may_grant(&self, permission: &Permission) -> Result<(), ApiKeyError> {
+        if !permissions::role_may_grant(self.role, permission) {
+            return Err(ApiKeyError::PermissionTooWide {
+                permission: permission.as_string(),
+                role: self.role,
+            });
+        }
+        if let Some(held) = &self.key_permissions
+            && !permissions::granted(held, permission)
+        {
+            return Err(ApiKeyError::PermissionNotHeld {
+                permission: permission.as_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Who issues a key (the same as any [`KeyActor`]).
@@ -184,13 +211,21 @@ pub enum ApiKeyError {
     /// The actor's role may not manage keys.
     #[error("only owners and admins may manage API keys")]
     Forbidden,
-    /// A requested permission is above the issuer's role.
-    #[error("a {role} may not grant {permission}; remove it or ask an owner or admin")]
+    /// A requested (or, on rotation, copied) permission is above the actor's role.
+    #[error("the {role} role may not grant {permission}; remove it, or ask an owner to do this")]
     PermissionTooWide {
         /// The permission.
         permission: String,
-        /// The issuer's role.
+        /// The actor's role.
         role: MembershipRole,
+    },
+    /// An API key asked to grant a permission it does not hold itself.
+    #[error(
+        "an API key may grant only permissions it holds, and this one lacks {permission}; remove it or use a key or member that has it"
+    )]
+    PermissionNotHeld {
+        /// The permission.
+        permission: String,
     },
     /// A requested permission is not in the vocabulary.
     #[error(
@@ -286,6 +321,7 @@ impl ErrorCode for ApiKeyError {
             Self::TenantNotFound => "tenant_not_found",
             Self::Forbidden => "forbidden",
             Self::PermissionTooWide { .. } => "permission_too_wide",
+            Self::PermissionNotHeld { .. } => "permission_not_held",
             Self::UnknownPermission { .. } => "unknown_permission",
             Self::InvalidPermissionCount { .. } => "invalid_permission_count",
             Self::InvalidName => "invalid_name",
@@ -312,6 +348,7 @@ impl ErrorCode for ApiKeyError {
             Self::TenantInactive { .. }
             | Self::Forbidden
             | Self::PermissionTooWide { .. }
+            | Self::PermissionNotHeld { .. }
             | Self::PermissionDenied { .. }
             | Self::WorkerNotAllowed { .. } => 403,
             Self::NotFound | Self::TenantNotFound => 404,
@@ -350,10 +387,16 @@ fn validate_issue(
         return Err(ApiKeyError::Forbidden);
     }
     let name = validate_name(&request.name)?;
-    let permissions = permissions::resolve(request.issuer.role, &request.permissions)?
-        .iter()
-        .map(Permission::as_string)
-        .collect();
+    let mut resolved = permissions::resolve(request.issuer.role, &request.permissions)?;
+    if request.permissions.is_empty() {
+        // The defaults, narrowed to what the issuer may grant.
+        resolved.retain(|permission| request.issuer.may_grant(permission).is_ok());
+    } else {
+        for permission in &resolved {
+            request.issuer.may_grant(permission)?;
+        }
+    }
+    let permissions = resolved.iter().map(Permission::as_string).collect();
     let allowed_workers = request
         .allowed_workers
         .as_deref()
@@ -674,6 +717,11 @@ pub async fn revoke_api_key(
 ///
 /// The new key keeps the old one's expiry: rotation changes the secret, not the lifetime.
 /// Revoked, expired and frozen keys cannot be rotated ([`ApiKeyError::NotRotatable`]).
+///
+/// Rotation mints a key, so the rotating actor must be able to grant every permission the old
+/// key holds ([`KeyActor::may_grant`]): an admin cannot rotate an owner's `keys:manage` key
+/// into a fresh secret it then holds ([`ApiKeyError::PermissionTooWide`]). Stored permissions
+/// that no longer parse grant nothing and are copied as they are.
 pub async fn rotate_api_key(
     db: Db<'_>,
     pepper: &ApiKeyPepper,
@@ -702,6 +750,13 @@ pub async fn rotate_api_key(
             _ => "expired",
         };
         return Err(ApiKeyError::NotRotatable { state });
+    }
+    for permission in old
+        .permissions
+        .iter()
+        .filter_map(|text| Permission::parse(text).ok())
+    {
+        actor.may_grant(&permission)?;
     }
     // The old key is active and unexpired, so it is among the counted keys.
     let current = driver.count_active_api_keys(tenant, now).await?;
@@ -830,6 +885,7 @@ mod tests {
             issuer: Issuer {
                 user_id: None,
                 role,
+                key_permissions: None,
             },
             name: "  ci  ".into(),
             permissions: vec![],
@@ -916,6 +972,18 @@ mod tests {
         let ok = validate_issue(&r, now()).unwrap();
         assert_eq!(ok.allowed_workers, Some(vec!["a".into(), "b".into()]));
         assert_eq!(ok.permissions, vec!["keys:manage"]);
+        // A key issuing keys grants only what it holds; its defaults narrow to that.
+        let mut by_key = request(MembershipRole::Admin);
+        by_key.issuer.key_permissions = Some(vec!["read:*".into(), "keys:manage".into()]);
+        assert_eq!(
+            validate_issue(&by_key, now()).unwrap().permissions,
+            vec!["read:*"]
+        );
+        by_key.permissions = vec!["read:runs".into(), "run:x".into()];
+        assert!(matches!(
+            validate_issue(&by_key, now()),
+            Err(ApiKeyError::PermissionNotHeld { permission }) if permission == "run:x"
+        ));
     }
 
     #[test]
@@ -971,6 +1039,9 @@ mod tests {
             ApiKeyError::PermissionTooWide {
                 permission: "keys:manage".into(),
                 role: MembershipRole::Member,
+            },
+            ApiKeyError::PermissionNotHeld {
+                permission: "run:*".into(),
             },
             ApiKeyError::UnknownPermission {
                 permission: "x".into(),

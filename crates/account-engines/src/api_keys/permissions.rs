@@ -20,8 +20,16 @@
 //! | role | may grant |
 //! |---|---|
 //! | viewer | `read:*` family |
-//! | member | `run:*` and `read:*` families |
-//! | admin, owner | everything, including `keys:manage` |
+//! | member, admin | `run:*` and `read:*` families |
+//! | owner | everything, including `keys:manage` |
+//!
+//! `keys:manage` is owner-only to grant. A key holding it is a standing, non-human credential
+//! that issues, rotates and revokes every key of the tenant (the owners' included) and outlives
+//! its issuer's membership; admins manage keys themselves, but delegating that authority to a
+//! machine is the owners' decision (as Unkey's root keys need an explicit permission to attach
+//! permissions to the keys they create). So no admin, and no key acting with the admin
+//! ceiling, can mint a key wider than an admin. Among admins and members the caps only
+//! matter together with [`can_manage_keys`]: members may not issue keys at all.
 
 use super::ApiKeyError;
 use account_drivers::types::MembershipRole;
@@ -127,12 +135,12 @@ pub fn is_worker_id(worker: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
-/// Whether a member with `role` may put `permission` on a key.
+/// Whether a member with `role` may put `permission` on a key (the table above).
 pub fn role_may_grant(role: MembershipRole, permission: &Permission) -> bool {
     let family = permission.family();
     match role {
-        MembershipRole::Owner | MembershipRole::Admin => true,
-        MembershipRole::Member => {
+        MembershipRole::Owner => true,
+        MembershipRole::Admin | MembershipRole::Member => {
             matches!(family, PermissionFamily::Run | PermissionFamily::Read)
         }
         MembershipRole::Viewer => family == PermissionFamily::Read,
@@ -278,7 +286,13 @@ mod tests {
             assert!(!role_may_grant(Viewer, &p(text)));
         }
         assert!(role_may_grant(Owner, &p("keys:manage")));
-        assert!(role_may_grant(Admin, &p("keys:manage")));
+        assert!(
+            !role_may_grant(Admin, &p("keys:manage")),
+            "delegating key management is the owners' call"
+        );
+        for text in ["run:*", "run:x", "read:*"] {
+            assert!(role_may_grant(Admin, &p(text)), "{text}");
+        }
         assert!(!role_may_grant(Member, &p("keys:manage")));
         assert!(!role_may_grant(Viewer, &p("keys:manage")));
         assert!(can_manage_keys(Owner) && can_manage_keys(Admin));
@@ -303,6 +317,14 @@ mod tests {
             resolve(Viewer, &strings(&["run:x"])),
             Err(ApiKeyError::PermissionTooWide { .. })
         ));
+        assert!(matches!(
+            resolve(Admin, &strings(&["read:*", "keys:manage"])),
+            Err(ApiKeyError::PermissionTooWide { permission, role: Admin }) if permission == "keys:manage"
+        ));
+        assert_eq!(
+            resolve(Owner, &strings(&["keys:manage"])).unwrap(),
+            vec![p("keys:manage")]
+        );
         assert!(matches!(
             resolve(Owner, &strings(&["run:*", "admin:*"])),
             Err(ApiKeyError::UnknownPermission { permission }) if permission == "admin:*"
