@@ -1,8 +1,9 @@
-//! Authentication: an API key in `Authorization: Bearer` or `X-API-Key`, verified by the spine.
+//! Authentication: an API key in `Authorization: Bearer` or `X-API-Key`, verified by the spine,
+//! then counted against the key's `rate_limit_rpm`.
 
 use crate::AppState;
 use crate::error::ApiError;
-use account_spine::{Principal, RequestMeta};
+use account_spine::{Actor, Principal, RequestMeta};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
@@ -54,6 +55,20 @@ impl FromRequestParts<AppState> for Authenticated {
             .spine
             .authenticate_api_key(key, request_meta(parts))
             .await?;
+        if let Actor::ApiKey {
+            key_id,
+            rate_limit_rpm,
+            ..
+        } = &principal.actor
+        {
+            crate::request_id::record_key_id(key_id);
+            state
+                .limits
+                .check(*key_id, *rate_limit_rpm)
+                .map_err(|limited| {
+                    ApiError::rate_limited(limited.rpm, limited.retry_after_seconds)
+                })?;
+        }
         Ok(Self(principal))
     }
 }

@@ -1,10 +1,31 @@
-//! Errors as HTTP answers: `{"error": code, "message": ...}` with the engine's status code.
+//! Errors as HTTP answers: `{"error": code, "message": ...}` with the engine's status code,
+//! plus `fields` (field → what to change) when the request's input was refused, and `quota`
+//! (which limit, when it resets) with a `Retry-After` header on a 429.
 
+use crate::quota::{self, QuotaInfo};
 use account_spine::{ErrorCode, SpineError};
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// The body of every error answer.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable, machine-readable code, e.g. `invalid_request`, `quota_runs_per_day`.
+    pub error: String,
+    /// What went wrong and what to change, for people.
+    pub message: String,
+    /// Field-level messages: the field (a dotted path into the body, or a query or path
+    /// parameter) and what is wrong with it. Present when the input was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<BTreeMap<String, String>>,
+    /// Which quota refused the request and when it resets. Present on quota refusals.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota: Option<QuotaInfo>,
+}
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -12,6 +33,9 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    fields: Option<BTreeMap<String, String>>,
+    quota: Option<Box<QuotaInfo>>,
+    retry_after_seconds: Option<u64>,
 }
 
 impl ApiError {
@@ -21,6 +45,9 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            fields: None,
+            quota: None,
+            retry_after_seconds: None,
         }
     }
 
@@ -32,6 +59,83 @@ impl ApiError {
             "a valid API key is required (Authorization: Bearer <key> or X-API-Key)",
         )
     }
+
+    /// Input refused field by field: `status` with `code`, and each field's message.
+    pub fn invalid_fields(
+        status: StatusCode,
+        code: &'static str,
+        fields: BTreeMap<String, String>,
+    ) -> Self {
+        let message = fields
+            .iter()
+            .map(|(field, problem)| format!("{field}: {problem}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self {
+            fields: Some(fields),
+            ..Self::new(status, code, message)
+        }
+    }
+
+    /// The per-key request rate is used up: 429 `rate_limited`, retry after `seconds`.
+    pub fn rate_limited(rpm: u32, seconds: u64) -> Self {
+        Self {
+            retry_after_seconds: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this API key is limited to {rpm} requests per minute; retry in {seconds} s"
+                ),
+            )
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// Adds a field-level message (keeps the code and the message).
+    pub fn with_field(mut self, field: impl Into<String>, problem: impl Into<String>) -> Self {
+        self.fields
+            .get_or_insert_with(BTreeMap::new)
+            .insert(field.into(), problem.into());
+        self
+    }
+}
+
+/// The field an engine names in its refusal, by error code: the engine's message becomes
+/// that field's message. `None` for codes that concern no single field.
+fn refused_field(code: &str, message: &str) -> Option<String> {
+    let field = match code {
+        "invalid_ttl" => "ttl_seconds",
+        "invalid_pin_source" => "source",
+        "pin_value_not_object" | "pin_value_too_large" => "value",
+        "invalid_pin_key" => "key",
+        "invalid_name" => "name",
+        "invalid_reason" => "reason",
+        "invalid_grace" => "grace_seconds",
+        "invalid_allowed_workers" => "allowed_workers",
+        "expiry_in_past" => "expires_at",
+        "unknown_permission"
+        | "invalid_permission_count"
+        | "permission_too_wide"
+        | "permission_not_held" => "permissions",
+        "invalid_worker_id" => "worker_id",
+        "invalid_task" => "task",
+        "invalid_page" => "limit",
+        "invalid_invitation" => "token",
+        // These messages start with the field: "<field> must ...".
+        "invalid_limit" | "invalid_attestation" => message.split_whitespace().next()?,
+        _ => return None,
+    };
+    Some(field.to_owned())
 }
 
 impl From<SpineError> for ApiError {
@@ -50,16 +154,37 @@ impl From<SpineError> for ApiError {
                 "the server could not complete the request; retry later",
             );
         }
-        Self::new(status, error.code(), error.to_string())
+        let message = error.to_string();
+        let mut answer = Self::new(status, error.code(), message.clone());
+        if status == StatusCode::TOO_MANY_REQUESTS
+            && let Some(info) = quota::describe(answer.code, chrono::Utc::now())
+        {
+            answer.retry_after_seconds = Some(info.retry_after_seconds);
+            answer.quota = Some(Box::new(info));
+        }
+        if (status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::PAYLOAD_TOO_LARGE)
+            && let Some(field) = refused_field(answer.code, &message)
+        {
+            answer = answer.with_field(field, message);
+        }
+        answer
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
-        )
-            .into_response()
+        let body = ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message,
+            fields: self.fields,
+            quota: self.quota.map(|q| *q),
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after_seconds {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        response
     }
 }

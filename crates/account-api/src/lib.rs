@@ -3,69 +3,114 @@
 //! The binary (`cargo run -p account-api`) serves [`router`] on `127.0.0.1:8080` with a SQLite
 //! file in the working directory; teams embedding the account domain in their own API crate
 //! can mount the same router next to theirs. Requests authenticate with an API key
-//! (`Authorization: Bearer <key>` or `X-API-Key`); errors are `{"error": code, "message": ...}`
-//! with the status the engine assigned; every response echoes `x-request-id`.
+//! (`Authorization: Bearer <key>` or `X-API-Key`), each key within its `rate_limit_rpm`;
+//! errors are `{"error": code, "message": ...}` with the status the engine assigned (see
+//! [`ErrorBody`]); every response echoes `x-request-id`, which every log line of the request
+//! carries; [`openapi`] is the OpenAPI 3 document, served at `/openapi.json`.
 
 mod auth;
 mod error;
+mod extract;
 mod health;
+mod openapi;
+mod quota;
+mod rate_limit;
+mod request_id;
 mod routes;
 
-pub use error::ApiError;
+pub use error::{ApiError, ErrorBody};
+pub use quota::{QuotaInfo, QuotaPeriod};
 
 use account_spine::Spine;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use rate_limit::RateLimits;
+use std::sync::Arc;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Largest request body accepted (pins hold up to 64 KiB values).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-/// What every handler can reach: the spine (cheap to clone).
+/// What every handler can reach: the spine (cheap to clone) and the per-key rate limiters.
 #[derive(Clone, Debug)]
 pub struct AppState {
     spine: Spine,
+    limits: Arc<RateLimits>,
 }
 
 impl AppState {
     /// State over an already connected (and migrated) spine.
     pub fn new(spine: Spine) -> Self {
-        Self { spine }
+        Self {
+            spine,
+            limits: Arc::new(RateLimits::default()),
+        }
     }
+}
+
+/// Every route with its documentation; one `routes!` per path.
+fn api_routes() -> OpenApiRouter<AppState> {
+    use routes::{api_keys, invitations, memory_pins, onboarding, runs, usage};
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(runs::admit, runs::list))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::complete))
+        .routes(routes!(api_keys::issue, api_keys::list))
+        .routes(routes!(api_keys::revoke))
+        .routes(routes!(api_keys::rotate))
+        .routes(routes!(memory_pins::list))
+        .routes(routes!(memory_pins::cleanup))
+        .routes(routes!(
+            memory_pins::upsert,
+            memory_pins::get,
+            memory_pins::delete
+        ))
+        .routes(routes!(onboarding::status))
+        .routes(routes!(onboarding::handshake))
+        .routes(routes!(usage::summary))
+        .routes(routes!(invitations::accept))
+}
+
+/// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    openapi::document().clone()
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route; /openapi.json lists every route",
+    )
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer this method; /openapi.json lists the methods of every route",
+    )
 }
 
 /// The HTTP routes of the account API.
 pub fn router(state: AppState) -> Router {
-    use routes::{api_keys, invitations, memory_pins, onboarding, runs, usage};
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/v1/runs", post(runs::admit).get(runs::list))
-        .route("/v1/runs/{id}", get(runs::get))
-        .route("/v1/runs/{id}/complete", post(runs::complete))
-        .route("/v1/api-keys", post(api_keys::issue).get(api_keys::list))
-        .route("/v1/api-keys/{id}/revoke", post(api_keys::revoke))
-        .route("/v1/api-keys/{id}/rotate", post(api_keys::rotate))
-        .route("/v1/memory/pins", get(memory_pins::list))
-        .route("/v1/memory/pins/cleanup", post(memory_pins::cleanup))
-        .route(
-            "/v1/memory/pins/{key}",
-            put(memory_pins::upsert)
-                .get(memory_pins::get)
-                .delete(memory_pins::delete),
-        )
-        .route("/v1/onboarding", get(onboarding::status))
-        .route("/v1/sdk/handshake", post(onboarding::handshake))
-        .route("/v1/usage", get(usage::summary))
-        .route(
-            "/v1/invitations/{tenant}/{id}/accept",
-            post(invitations::accept),
-        )
+    let (routes, _) = api_routes().split_for_parts();
+    routes
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TraceLayer::new_for_http())
+        .layer(request_id::trace_layer())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::map_request(
+            request_id::drop_unusable_request_id,
+        ))
         .with_state(state)
 }

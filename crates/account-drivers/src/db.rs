@@ -3,6 +3,9 @@
 //! Only the spine can build a [`Db`] (it owns the connection and the transaction). Drivers get
 //! a [`Conn`] out of it, which runs statements but has no `begin`, `commit` or `rollback`; the
 //! `DatabaseTransaction` it wraps is only borrowed, and committing it needs ownership.
+//!
+//! Tests observe a handle two ways: a [`StatementCounter`] counts its statements, and a
+//! [`FaultInjector`], which only the spine can attach, makes a chosen statement fail.
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
@@ -24,7 +27,10 @@ impl std::fmt::Debug for Db<'_> {
             Target::Pool(_) => "pool",
             Target::Transaction(_) => "transaction",
         };
-        f.debug_struct("Db").field("kind", &kind).finish()
+        f.debug_struct("Db")
+            .field("kind", &kind)
+            .field("fault_injector", &self.conn.faults.is_some())
+            .finish()
     }
 }
 
@@ -32,20 +38,34 @@ impl<'a> Db<'a> {
     /// A handle on a pool: every statement runs in its own implicit transaction.
     /// The spine uses it for read-only use cases.
     pub fn for_pool(pool: &'a DatabaseConnection) -> Self {
-        Self::new(Target::Pool(pool))
+        Self::new(Target::Pool(pool), None)
     }
 
     /// A handle inside a transaction that the caller owns and alone can commit.
     pub fn for_transaction(txn: &'a DatabaseTransaction) -> Self {
-        Self::new(Target::Transaction(txn))
+        Self::new(Target::Transaction(txn), None)
     }
 
-    fn new(target: Target<'a>) -> Self {
+    /// A handle inside a transaction, whose statements also pass through `faults` (tests that
+    /// prove a failed use case leaves nothing behind).
+    ///
+    /// This constructor is the only way to attach an injector, and it needs the transaction
+    /// itself, which only the spine holds: an engine or a driver, given a finished `Db`, cannot
+    /// attach one, nor take an attached one off.
+    pub fn for_transaction_with_faults(
+        txn: &'a DatabaseTransaction,
+        faults: &'a FaultInjector,
+    ) -> Self {
+        Self::new(Target::Transaction(txn), Some(faults))
+    }
+
+    fn new(target: Target<'a>, faults: Option<&'a FaultInjector>) -> Self {
         Self {
             conn: Conn {
                 target,
                 outer: None,
                 inner: None,
+                faults,
             },
         }
     }
@@ -69,6 +89,7 @@ impl<'a> Db<'a> {
                 target: self.conn.target,
                 outer,
                 inner,
+                faults: self.conn.faults,
             },
         }
     }
@@ -134,6 +155,91 @@ impl StatementCounter {
     }
 }
 
+/// Makes the n-th statement run through the handles it is attached to fail, so a test can
+/// prove that a use case leaves nothing behind (and publishes nothing) whichever of its
+/// statements fails.
+///
+/// The spine attaches one injector to every write transaction's [`Db`] (see
+/// [`Db::for_transaction_with_faults`]); counting is shared by all of them, in the order the
+/// statements run. Disarmed (the default), it only counts the statements it sees, which tells
+/// a test how many there are. [`FaultInjector::fail_at`] restarts the count and arms it: the
+/// `n`-th statement from then on fails, once, without reaching the database, with
+/// [`DbErr::Custom`] (text starting with [`FaultInjector::MESSAGE`]). `DriverError` classifies that as
+/// `DriverError::Other`: a failure of the environment, never retried as contention. A failed
+/// statement is counted by the injector but not by any [`StatementCounter`] (it made no round
+/// trip).
+///
+/// One injector serves one use case at a time: arming it while another use case runs on the
+/// same spine makes the failure land in whichever statement comes n-th.
+#[derive(Debug, Default)]
+pub struct FaultInjector {
+    /// Statements seen since the last [`FaultInjector::fail_at`] or [`FaultInjector::disarm`].
+    seen: AtomicU64,
+    /// The statement (1-based) to fail; 0 when disarmed.
+    fail_at: AtomicU64,
+    /// Failures injected so far.
+    injected: AtomicU64,
+}
+
+impl FaultInjector {
+    /// The text an injected failure starts with; the statement's number follows.
+    pub const MESSAGE: &'static str = "injected fault at statement";
+
+    /// A disarmed injector at zero.
+    pub const fn new() -> Self {
+        Self {
+            seen: AtomicU64::new(0),
+            fail_at: AtomicU64::new(0),
+            injected: AtomicU64::new(0),
+        }
+    }
+
+    /// Restarts the count and arms the injector: the `n`-th statement from now (1-based) fails.
+    /// `n = 0` disarms.
+    pub fn fail_at(&self, n: u64) {
+        self.fail_at.store(0, Ordering::SeqCst);
+        self.seen.store(0, Ordering::SeqCst);
+        self.fail_at.store(n, Ordering::SeqCst);
+    }
+
+    /// Restarts the count and disarms the injector: statements are only counted.
+    pub fn disarm(&self) {
+        self.fail_at(0);
+    }
+
+    /// Statements seen since the injector was last armed or disarmed, the failed one included.
+    pub fn seen(&self) -> u64 {
+        self.seen.load(Ordering::SeqCst)
+    }
+
+    /// Whether a failure is armed and has not fired yet.
+    pub fn is_armed(&self) -> bool {
+        self.fail_at.load(Ordering::SeqCst) != 0
+    }
+
+    /// Failures injected over the injector's life (never reset).
+    pub fn injected(&self) -> u64 {
+        self.injected.load(Ordering::SeqCst)
+    }
+
+    /// Counts one statement; the error when it is the one to fail (which disarms).
+    fn check(&self) -> Result<(), DbErr> {
+        let n = self.seen.fetch_add(1, Ordering::SeqCst) + 1;
+        let target = self.fail_at.load(Ordering::SeqCst);
+        if target != 0
+            && n == target
+            && self
+                .fail_at
+                .compare_exchange(target, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            self.injected.fetch_add(1, Ordering::SeqCst);
+            return Err(DbErr::Custom(format!("{} {n}", Self::MESSAGE)));
+        }
+        Ok(())
+    }
+}
+
 /// Runs statements; deliberately implements `ConnectionTrait` and not `TransactionTrait`.
 #[derive(Clone, Copy)]
 pub(crate) struct Conn<'a> {
@@ -142,6 +248,8 @@ pub(crate) struct Conn<'a> {
     outer: Option<&'a StatementCounter>,
     /// The newest counter given after the first; replaced by each further call.
     inner: Option<&'a StatementCounter>,
+    /// Set by the spine only ([`Db::for_transaction_with_faults`]).
+    faults: Option<&'a FaultInjector>,
 }
 
 #[derive(Clone, Copy)]
@@ -151,7 +259,11 @@ enum Target<'a> {
 }
 
 impl Conn<'_> {
-    fn record(&self, sql: &str) {
+    /// Passes the statement through the fault injector, then counts it.
+    fn record(&self, sql: &str) -> Result<(), DbErr> {
+        if let Some(faults) = self.faults {
+            faults.check()?;
+        }
         if let Some(outer) = self.outer {
             outer.record(sql);
         }
@@ -162,6 +274,7 @@ impl Conn<'_> {
         {
             inner.record(sql);
         }
+        Ok(())
     }
 }
 
@@ -175,7 +288,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        self.record(&stmt.sql);
+        self.record(&stmt.sql)?;
         match self.target {
             Target::Pool(c) => c.execute_raw(stmt).await,
             Target::Transaction(t) => t.execute_raw(stmt).await,
@@ -183,7 +296,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        self.record(sql);
+        self.record(sql)?;
         match self.target {
             Target::Pool(c) => c.execute_unprepared(sql).await,
             Target::Transaction(t) => t.execute_unprepared(sql).await,
@@ -191,7 +304,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        self.record(&stmt.sql);
+        self.record(&stmt.sql)?;
         match self.target {
             Target::Pool(c) => c.query_one_raw(stmt).await,
             Target::Transaction(t) => t.query_one_raw(stmt).await,
@@ -199,7 +312,7 @@ impl ConnectionTrait for Conn<'_> {
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        self.record(&stmt.sql);
+        self.record(&stmt.sql)?;
         match self.target {
             Target::Pool(c) => c.query_all_raw(stmt).await,
             Target::Transaction(t) => t.query_all_raw(stmt).await,
@@ -272,6 +385,64 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((guard.count(), mine.count()), (4, 2));
+    }
+
+    #[tokio::test]
+    async fn an_armed_injector_fails_the_nth_statement_once_and_counts_them_all() {
+        use super::FaultInjector;
+        use crate::DriverError;
+        use sea_orm::TransactionTrait;
+
+        let executed = MockExecResult {
+            last_insert_id: 0,
+            rows_affected: 1,
+        };
+        let pool = MockDatabase::new(DatabaseBackend::Postgres)
+            .append_exec_results(vec![executed; 8])
+            .into_connection();
+        let txn = pool.begin().await.unwrap();
+        let (faults, counter) = (FaultInjector::new(), StatementCounter::new());
+        let db = Db::for_transaction_with_faults(&txn, &faults).counting(&counter);
+        assert!(format!("{db:?}").contains("fault_injector: true"));
+
+        // Disarmed, it counts.
+        run(db, "SELECT 1").await.unwrap();
+        run(db, "SELECT 2").await.unwrap();
+        assert_eq!((faults.seen(), faults.injected()), (2, 0));
+
+        // Armed at 2: the second statement from now fails, once, and is not sent.
+        faults.fail_at(2);
+        assert!(faults.is_armed());
+        run(db, "UPDATE t SET a = 1").await.unwrap();
+        let error = run(db, "UPDATE t SET a = 2").await.unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("{} 2", FaultInjector::MESSAGE)),
+            "{error}"
+        );
+        assert!(matches!(DriverError::from(error), DriverError::Other(_)));
+        assert!(!faults.is_armed(), "it fires once");
+        run(db, "UPDATE t SET a = 3").await.unwrap();
+        assert_eq!((faults.seen(), faults.injected()), (3, 1));
+        assert_eq!(
+            counter.count(),
+            4,
+            "the failed statement made no round trip"
+        );
+
+        // Counters given later keep the injector; disarming restarts the count.
+        faults.fail_at(1);
+        let mine = StatementCounter::new();
+        assert!(run(db.counting(&mine), "SELECT 3").await.is_err());
+        faults.disarm();
+        run(db.counting(&mine), "SELECT 4").await.unwrap();
+        assert_eq!((faults.seen(), faults.injected(), mine.count()), (1, 2, 1));
+
+        // Handles without it never fail.
+        faults.fail_at(1);
+        run(Db::for_transaction(&txn), "SELECT 5").await.unwrap();
+        assert!(faults.is_armed());
     }
 
     #[test]

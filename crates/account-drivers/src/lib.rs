@@ -32,7 +32,7 @@ pub mod usage_records;
 pub mod users;
 
 pub use accounts::{AccountsFacadeDriver, get_accounts_facade_driver};
-pub use db::{Db, StatementCounter};
+pub use db::{Db, FaultInjector, StatementCounter};
 pub use error::{DriverError, SQLITE_UNIQUE_COLUMNS};
 pub use lifecycle::{TenantLifecycleDriver, get_tenant_lifecycle_driver};
 pub use memory_pins::{MemoryPinsDriver, get_memory_pins_driver};

@@ -23,7 +23,7 @@ pub mod support_tickets;
 pub mod tenants;
 pub mod users;
 
-pub use account_drivers::{Db, DriverError, OffsetPage, Page};
+pub use account_drivers::{Db, DriverError, FaultInjector, OffsetPage, Page};
 pub use error::{ErrorCode, StorageError};
 
 /// Typed ids, enums and the plan quota table.

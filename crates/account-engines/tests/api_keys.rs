@@ -7,7 +7,7 @@ use account_drivers::tenants::NewTenant;
 use account_drivers::{OffsetPage, StatementCounter};
 use account_engines::ErrorCode;
 use account_engines::api_keys::{
-    ApiKeyError, ApiKeyPepper, IssueKeyRequest, IssuedKey, Issuer, KeyActor, get_api_key,
+    ApiKeyError, ApiKeyPepper, IssueKeyRequest, IssuedKey, Issuer, KeyActor, KeyAudit, get_api_key,
     issue_api_key, list_api_keys, revoke_api_key, rotate_api_key, verify_api_key,
 };
 use account_engines::types::*;
@@ -27,12 +27,14 @@ const ADMIN: KeyActor = KeyActor {
     user_id: None,
     role: MembershipRole::Admin,
     key_permissions: None,
+    audit: KeyAudit::NONE,
 };
 
 const OWNER: KeyActor = KeyActor {
     user_id: None,
     role: MembershipRole::Owner,
     key_permissions: None,
+    audit: KeyAudit::NONE,
 };
 
 /// An API key acting on keys: the spine gives it the admin ceiling and its own permissions.
@@ -41,6 +43,7 @@ fn key_actor(permissions: &[&str]) -> KeyActor {
         user_id: None,
         role: MembershipRole::Admin,
         key_permissions: Some(permissions.iter().map(|p| (*p).to_owned()).collect()),
+        audit: KeyAudit::NONE,
     }
 }
 
@@ -70,6 +73,7 @@ fn request(tenant: TenantId, role: MembershipRole) -> IssueKeyRequest {
             user_id: None,
             role,
             key_permissions: None,
+            audit: KeyAudit::NONE,
         },
         name: "ci".into(),
         permissions: vec![],
@@ -375,6 +379,7 @@ async fn revocation_is_scoped_idempotent_and_audited() {
             user_id: None,
             role: MembershipRole::Member,
             key_permissions: None,
+            audit: KeyAudit::NONE,
         };
         assert!(matches!(
             revoke_api_key(db, tenant, id, member, "x", now()).await,

@@ -1,8 +1,10 @@
 //! Account use cases: invitations, members and roles, profile, support, billing.
 
+use crate::events::OneTimeToken;
 use crate::operations::Operation;
-use crate::principal::{Actor, Principal};
-use crate::{Spine, SpineError};
+use crate::principal::{Actor, Principal, RequestMeta};
+use crate::use_case::{Subject, require_capability};
+use crate::{DomainEvent, Spine, SpineError};
 use account_engines::billing::{self, BillingSummary, Invoice};
 pub use account_engines::invitations::Invitee;
 use account_engines::invitations::{self, Invitation, IssuedInvitation};
@@ -15,15 +17,37 @@ use account_engines::types::{
 use account_engines::{OffsetPage, Page};
 use serde_json::json;
 
-fn acting(principal: &Principal, operation: Operation) -> Result<Acting, SpineError> {
-    match principal.actor {
-        Actor::User { user_id, role } => Ok(Acting { user_id, role }),
-        Actor::ApiKey { .. } => Err(SpineError::forbidden(operation, "a signed-in member")),
+fn invitation_created(issued: &IssuedInvitation, resent: bool) -> DomainEvent {
+    let invitation = &issued.invitation;
+    DomainEvent::InvitationCreated {
+        tenant_id: invitation.tenant_id,
+        invitation_id: invitation.id,
+        email: invitation.email.clone(),
+        role: invitation.role,
+        expires_at: invitation.expires_at,
+        token: OneTimeToken::new(issued.token.expose()),
+        resent,
     }
 }
 
 impl Spine {
-    /// Invites `email` with `role`; the token in the result is shown once, for delivery.
+    /// The signed-in member behind `principal`; an API key is refused (and the refusal
+    /// audited): these operations act as a person.
+    async fn acting(
+        &self,
+        principal: &Principal,
+        operation: Operation,
+    ) -> Result<Acting, SpineError> {
+        let acting = match principal.actor {
+            Actor::User { user_id, role } => Ok(Acting { user_id, role }),
+            Actor::ApiKey { .. } => Err(SpineError::forbidden(operation, "a signed-in member")),
+        };
+        self.audited(Subject::Principal(principal), operation, acting)
+            .await
+    }
+
+    /// Invites `email` with `role`; the token in the result is shown once, for delivery, and
+    /// published with [`DomainEvent::InvitationCreated`] after commit.
     pub async fn invite_user(
         &self,
         principal: &Principal,
@@ -31,55 +55,66 @@ impl Spine {
         role: MembershipRole,
     ) -> Result<IssuedInvitation, SpineError> {
         let operation = Operation::AccountInviteUser;
-        let actor = acting(principal, operation)?;
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let issued =
-                invitations::invite(db, pepper, principal.tenant_id, actor, email, role, now)
-                    .await?;
-            let after = json!({"email": issued.invitation.email, "role": issued.invitation.role, "expires_at": issued.invitation.expires_at});
-            self.audit(
-                db,
-                principal,
-                operation,
-                "invitation",
-                &issued.invitation.id.to_string(),
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let pepper = self.pepper()?;
+            let now = self.clock.now();
+            let issued = write_use_case!(self, principal, operation, |db| {
+                let issued =
+                    invitations::invite(db, pepper, principal.tenant_id, actor, email, role, now)
+                        .await?;
+                let after = json!({"email": issued.invitation.email, "role": issued.invitation.role, "expires_at": issued.invitation.expires_at});
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "invitation",
+                    &issued.invitation.id.to_string(),
+                    None,
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(issued)
+            })?;
+            self.events.publish(&invitation_created(&issued, false));
             Ok(issued)
         })
+        .await
     }
 
-    /// Sends a pending invitation again with a new token and expiry.
+    /// Sends a pending invitation again with a new token and expiry (published with
+    /// [`DomainEvent::InvitationCreated`], `resent: true`).
     pub async fn resend_invitation(
         &self,
         principal: &Principal,
         id: InvitationId,
     ) -> Result<IssuedInvitation, SpineError> {
         let operation = Operation::AccountResendInvitation;
-        let actor = acting(principal, operation)?;
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let issued =
-                invitations::resend(db, pepper, principal.tenant_id, actor, id, now).await?;
-            self.audit(
-                db,
-                principal,
-                operation,
-                "invitation",
-                &id.to_string(),
-                None,
-                Some(json!({"expires_at": issued.invitation.expires_at})),
-                now,
-            )
-            .await?;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let pepper = self.pepper()?;
+            let now = self.clock.now();
+            let issued = write_use_case!(self, principal, operation, |db| {
+                let issued =
+                    invitations::resend(db, pepper, principal.tenant_id, actor, id, now).await?;
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "invitation",
+                    &id.to_string(),
+                    None,
+                    Some(json!({"expires_at": issued.invitation.expires_at})),
+                    now,
+                )
+                .await?;
+                Ok(issued)
+            })?;
+            self.events.publish(&invitation_created(&issued, true));
             Ok(issued)
         })
+        .await
     }
 
     /// Revokes a pending invitation.
@@ -89,23 +124,27 @@ impl Spine {
         id: InvitationId,
     ) -> Result<Invitation, SpineError> {
         let operation = Operation::AccountRevokeInvitation;
-        let actor = acting(principal, operation)?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let invitation = invitations::revoke(db, principal.tenant_id, actor, id, now).await?;
-            self.audit(
-                db,
-                principal,
-                operation,
-                "invitation",
-                &id.to_string(),
-                None,
-                Some(json!({"status": invitation.status})),
-                now,
-            )
-            .await?;
-            Ok(invitation)
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            write_use_case!(self, principal, operation, |db| {
+                let invitation =
+                    invitations::revoke(db, principal.tenant_id, actor, id, now).await?;
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "invitation",
+                    &id.to_string(),
+                    None,
+                    Some(json!({"status": invitation.status})),
+                    now,
+                )
+                .await?;
+                Ok(invitation)
+            })
         })
+        .await
     }
 
     /// The tenant's invitations.
@@ -115,47 +154,75 @@ impl Spine {
         status: Option<InvitationStatus>,
         page: OffsetPage,
     ) -> Result<Page<Invitation>, SpineError> {
-        let now = self.clock.now();
-        read_use_case!(self, principal, Operation::AccountListInvitations, |db| {
-            Ok(invitations::list(db, principal.tenant_id, status, page, now).await?)
+        let operation = Operation::AccountListInvitations;
+        self.observe(operation, Subject::Principal(principal), async {
+            let now = self.clock.now();
+            read_use_case!(self, principal, operation, |db| {
+                Ok(invitations::list(db, principal.tenant_id, status, page, now).await?)
+            })
         })
+        .await
     }
 
-    /// Accepts an invitation: the token is the only authority (no principal).
+    /// Accepts an invitation: the token is the only authority (no principal). The tenant's
+    /// status must allow writes: a suspended or terminated tenant refuses (the refusal is
+    /// audited; the acceptance is rolled back and the token still works once the tenant may
+    /// write again). `request` is the accepting request's metadata, for the audit row.
     pub async fn accept_invitation(
         &self,
         tenant: TenantId,
         id: InvitationId,
         token: &str,
         invitee: Invitee,
+        request: RequestMeta,
     ) -> Result<Membership, SpineError> {
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        transaction!(self, |db| {
-            let membership =
-                invitations::accept(db, pepper, tenant, id, token, invitee.clone(), now).await?;
-            let principal = Principal {
+        let operation = Operation::AccountAcceptInvitation;
+        let subject = Subject::TokenHolder {
+            tenant,
+            request: &request,
+        };
+        self.observe(operation, subject, async {
+            let pepper = self.pepper()?;
+            let now = self.clock.now();
+            let outcome = transaction!(self, |db| {
+                let membership =
+                    invitations::accept(db, pepper, tenant, id, token, invitee.clone(), now)
+                        .await?;
+                // Checked once the token proved valid, so only its holder learns the status;
+                // a refusal rolls the acceptance back.
+                require_capability(db, tenant, operation).await?;
+                let principal = Principal {
+                    tenant_id: tenant,
+                    actor: Actor::User {
+                        user_id: membership.user_id,
+                        role: membership.role,
+                    },
+                    request: request.clone(),
+                };
+                let after = json!({"user_id": membership.user_id, "role": membership.role});
+                self.audit(
+                    db,
+                    &principal,
+                    operation,
+                    "invitation",
+                    &id.to_string(),
+                    None,
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(membership)
+            });
+            let membership = self.audited(subject, operation, outcome).await?;
+            self.events.publish(&DomainEvent::InvitationAccepted {
                 tenant_id: tenant,
-                actor: Actor::User {
-                    user_id: membership.user_id,
-                    role: membership.role,
-                },
-                request: Default::default(),
-            };
-            let after = json!({"user_id": membership.user_id, "role": membership.role});
-            self.audit(
-                db,
-                &principal,
-                Operation::AccountAcceptInvitation,
-                "invitation",
-                &id.to_string(),
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
+                invitation_id: id,
+                user_id: membership.user_id,
+                role: membership.role,
+            });
             Ok(membership)
         })
+        .await
     }
 
     /// The tenant's users with their roles.
@@ -165,9 +232,13 @@ impl Spine {
         filter: UserFilter,
         page: OffsetPage,
     ) -> Result<Page<User>, SpineError> {
-        read_use_case!(self, principal, Operation::AccountListUsers, |db| {
-            Ok(memberships::list_users(db, principal.tenant_id, filter, page).await?)
+        let operation = Operation::AccountListUsers;
+        self.observe(operation, Subject::Principal(principal), async {
+            read_use_case!(self, principal, operation, |db| {
+                Ok(memberships::list_users(db, principal.tenant_id, filter, page).await?)
+            })
         })
+        .await
     }
 
     /// Changes a member's role (owners only; never their own; never the last owner's).
@@ -178,28 +249,42 @@ impl Spine {
         role: MembershipRole,
     ) -> Result<RoleChange, SpineError> {
         let operation = Operation::AccountChangeRole;
-        let actor = acting(principal, operation)?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let change =
-                memberships::change_role(db, principal.tenant_id, actor, user, role, now).await?;
-            let (before, after) = (
-                json!({"role": change.previous}),
-                json!({"role": change.membership.role}),
-            );
-            self.audit(
-                db,
-                principal,
-                operation,
-                "membership",
-                &user.to_string(),
-                Some(before),
-                Some(after),
-                now,
-            )
-            .await?;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            let change = write_use_case!(self, principal, operation, |db| {
+                let change =
+                    memberships::change_role(db, principal.tenant_id, actor, user, role, now)
+                        .await?;
+                let (before, after) = (
+                    json!({"role": change.previous}),
+                    json!({"role": change.membership.role}),
+                );
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "membership",
+                    &user.to_string(),
+                    Some(before),
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(change)
+            })?;
+            if change.previous != change.membership.role {
+                self.events.publish(&DomainEvent::MemberRoleChanged {
+                    tenant_id: principal.tenant_id,
+                    user_id: user,
+                    from: change.previous,
+                    to: change.membership.role,
+                    changed_by: actor.user_id,
+                });
+            }
             Ok(change)
         })
+        .await
     }
 
     /// Removes a member (or lets one leave); the last owner stays.
@@ -209,23 +294,34 @@ impl Spine {
         user: UserId,
     ) -> Result<Membership, SpineError> {
         let operation = Operation::AccountRemoveUser;
-        let actor = acting(principal, operation)?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let removed = memberships::remove_member(db, principal.tenant_id, actor, user).await?;
-            self.audit(
-                db,
-                principal,
-                operation,
-                "membership",
-                &user.to_string(),
-                Some(json!({"role": removed.role})),
-                None,
-                now,
-            )
-            .await?;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            let removed = write_use_case!(self, principal, operation, |db| {
+                let removed =
+                    memberships::remove_member(db, principal.tenant_id, actor, user).await?;
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "membership",
+                    &user.to_string(),
+                    Some(json!({"role": removed.role})),
+                    None,
+                    now,
+                )
+                .await?;
+                Ok(removed)
+            })?;
+            self.events.publish(&DomainEvent::MemberRemoved {
+                tenant_id: principal.tenant_id,
+                user_id: user,
+                role: removed.role,
+                removed_by: actor.user_id,
+            });
             Ok(removed)
         })
+        .await
     }
 
     /// Hands ownership to another member; the caller becomes an admin.
@@ -235,34 +331,46 @@ impl Spine {
         new_owner: UserId,
     ) -> Result<(Membership, Membership), SpineError> {
         let operation = Operation::AccountTransferOwnership;
-        let actor = acting(principal, operation)?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let pair =
-                memberships::transfer_ownership(db, principal.tenant_id, actor, new_owner, now)
-                    .await?;
-            self.audit(
-                db,
-                principal,
-                operation,
-                "membership",
-                &new_owner.to_string(),
-                None,
-                Some(json!({"new_owner": new_owner})),
-                now,
-            )
-            .await?;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            let pair = write_use_case!(self, principal, operation, |db| {
+                let pair =
+                    memberships::transfer_ownership(db, principal.tenant_id, actor, new_owner, now)
+                        .await?;
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "membership",
+                    &new_owner.to_string(),
+                    None,
+                    Some(json!({"new_owner": new_owner})),
+                    now,
+                )
+                .await?;
+                Ok(pair)
+            })?;
+            self.events.publish(&DomainEvent::OwnershipTransferred {
+                tenant_id: principal.tenant_id,
+                from: actor.user_id,
+                to: new_owner,
+            });
             Ok(pair)
         })
+        .await
     }
 
     /// The caller's profile in the tenant.
     pub async fn get_profile(&self, principal: &Principal) -> Result<Profile, SpineError> {
         let operation = Operation::AccountGetProfile;
-        let actor = acting(principal, operation)?;
-        read_use_case!(self, principal, operation, |db| {
-            Ok(profile::get_profile(db, principal.tenant_id, actor.user_id).await?)
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            read_use_case!(self, principal, operation, |db| {
+                Ok(profile::get_profile(db, principal.tenant_id, actor.user_id).await?)
+            })
         })
+        .await
     }
 
     /// Updates the caller's profile.
@@ -272,31 +380,34 @@ impl Spine {
         update: ProfileUpdate,
     ) -> Result<UserAccount, SpineError> {
         let operation = Operation::AccountUpdateProfile;
-        let actor = acting(principal, operation)?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let account = profile::update_profile(
-                db,
-                principal.tenant_id,
-                actor.user_id,
-                update.clone(),
-                now,
-            )
-            .await?;
-            let after = json!({"name": account.name, "time_zone": account.time_zone});
-            self.audit(
-                db,
-                principal,
-                operation,
-                "user",
-                &actor.user_id.to_string(),
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
-            Ok(account)
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            write_use_case!(self, principal, operation, |db| {
+                let account = profile::update_profile(
+                    db,
+                    principal.tenant_id,
+                    actor.user_id,
+                    update.clone(),
+                    now,
+                )
+                .await?;
+                let after = json!({"name": account.name, "time_zone": account.time_zone});
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "user",
+                    &actor.user_id.to_string(),
+                    None,
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(account)
+            })
         })
+        .await
     }
 
     /// Opens a support ticket as the caller.
@@ -306,31 +417,34 @@ impl Spine {
         ticket: OpenTicket,
     ) -> Result<Ticket, SpineError> {
         let operation = Operation::SupportOpenTicket;
-        let actor = acting(principal, operation)?;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let opened = support_tickets::open_ticket(
-                db,
-                principal.tenant_id,
-                actor.user_id,
-                ticket.clone(),
-                now,
-            )
-            .await?;
-            let after = json!({"category": opened.category, "priority": opened.priority});
-            self.audit(
-                db,
-                principal,
-                operation,
-                "support_ticket",
-                &opened.id.to_string(),
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
-            Ok(opened)
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            write_use_case!(self, principal, operation, |db| {
+                let opened = support_tickets::open_ticket(
+                    db,
+                    principal.tenant_id,
+                    actor.user_id,
+                    ticket.clone(),
+                    now,
+                )
+                .await?;
+                let after = json!({"category": opened.category, "priority": opened.priority});
+                self.audit(
+                    db,
+                    principal,
+                    operation,
+                    "support_ticket",
+                    &opened.id.to_string(),
+                    None,
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(opened)
+            })
         })
+        .await
     }
 
     /// The tenant's tickets.
@@ -340,9 +454,13 @@ impl Spine {
         status: Option<TicketStatus>,
         page: OffsetPage,
     ) -> Result<Page<Ticket>, SpineError> {
-        read_use_case!(self, principal, Operation::SupportListTickets, |db| {
-            Ok(support_tickets::list_tickets(db, principal.tenant_id, status, page).await?)
+        let operation = Operation::SupportListTickets;
+        self.observe(operation, Subject::Principal(principal), async {
+            read_use_case!(self, principal, operation, |db| {
+                Ok(support_tickets::list_tickets(db, principal.tenant_id, status, page).await?)
+            })
         })
+        .await
     }
 
     /// The billing summary from stored data.
@@ -350,10 +468,14 @@ impl Spine {
         &self,
         principal: &Principal,
     ) -> Result<BillingSummary, SpineError> {
-        let now = self.clock.now();
-        read_use_case!(self, principal, Operation::BillingSummary, |db| {
-            Ok(billing::summary(db, principal.tenant_id, now).await?)
+        let operation = Operation::BillingSummary;
+        self.observe(operation, Subject::Principal(principal), async {
+            let now = self.clock.now();
+            read_use_case!(self, principal, operation, |db| {
+                Ok(billing::summary(db, principal.tenant_id, now).await?)
+            })
         })
+        .await
     }
 
     /// The tenant's invoices.
@@ -362,8 +484,12 @@ impl Spine {
         principal: &Principal,
         page: OffsetPage,
     ) -> Result<Page<Invoice>, SpineError> {
-        read_use_case!(self, principal, Operation::BillingInvoices, |db| {
-            Ok(billing::invoices(db, principal.tenant_id, page).await?)
+        let operation = Operation::BillingInvoices;
+        self.observe(operation, Subject::Principal(principal), async {
+            read_use_case!(self, principal, operation, |db| {
+                Ok(billing::invoices(db, principal.tenant_id, page).await?)
+            })
         })
+        .await
     }
 }

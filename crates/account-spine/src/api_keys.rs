@@ -1,11 +1,13 @@
 //! API-key use cases: verify (which builds a principal), issue, list, revoke, rotate. The
-//! engine writes the audit rows of key changes inside the same transaction.
+//! engine writes the audit rows of key changes inside the same transaction, with the actor
+//! and request metadata the spine hands it ([`KeyAudit`]).
 
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal, RequestMeta};
+use crate::use_case::Subject;
 use crate::{DomainEvent, Spine, SpineError};
 use account_engines::api_keys::{
-    self, IssueKeyRequest, IssuedKey, KeyActor, RevokedKey, RotatedKey,
+    self, IssueKeyRequest, IssuedKey, KeyActor, KeyAudit, RevokedKey, RotatedKey,
 };
 use account_engines::types::ApiKeyId;
 use account_engines::{OffsetPage, Page};
@@ -30,19 +32,36 @@ pub struct IssueKey {
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
+/// What the engine's audit rows record: the acting key (if a key acts) and the request.
+pub(crate) fn key_audit(api_key_id: Option<ApiKeyId>, request: &RequestMeta) -> KeyAudit {
+    let request = request.bounded();
+    KeyAudit {
+        api_key_id,
+        request_id: request.request_id,
+        ip_address: request.ip_address,
+        user_agent: request.user_agent,
+    }
+}
+
 fn key_actor(principal: &Principal) -> KeyActor {
     match &principal.actor {
         Actor::User { user_id, role } => KeyActor {
             user_id: Some(*user_id),
             role: *role,
             key_permissions: None,
+            audit: key_audit(None, &principal.request),
         },
         // A key holding `keys:manage` acts with the admin role's ceiling, and grants only
         // what it holds itself.
-        Actor::ApiKey { permissions, .. } => KeyActor {
+        Actor::ApiKey {
+            key_id,
+            permissions,
+            ..
+        } => KeyActor {
             user_id: None,
             role: account_engines::types::MembershipRole::Admin,
             key_permissions: Some(permissions.clone()),
+            audit: key_audit(Some(*key_id), &principal.request),
         },
     }
 }
@@ -55,13 +74,20 @@ impl Spine {
         presented: &str,
         request: RequestMeta,
     ) -> Result<Principal, SpineError> {
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        let verified = read!(self, |db| {
-            Ok::<_, SpineError>(
-                api_keys::verify_api_key(db, pepper, presented, None, None, now).await?,
-            )
-        })?;
+        let operation = Operation::ApiKeysVerify;
+        let subject = Subject::KeyPresenter(&request);
+        let verified = self
+            .observe(operation, subject, async {
+                let pepper = self.pepper()?;
+                let now = self.clock.now();
+                let verified = read!(self, |db| {
+                    Ok(api_keys::verify_api_key(db, pepper, presented, None, None, now).await?)
+                })?;
+                tracing::Span::current()
+                    .record("tenant_id", tracing::field::display(verified.tenant_id));
+                Ok(verified)
+            })
+            .await?;
         Ok(Principal {
             tenant_id: verified.tenant_id,
             actor: Actor::ApiKey {
@@ -69,6 +95,7 @@ impl Spine {
                 permissions: verified.permissions,
                 allowed_workers: verified.allowed_workers,
                 max_concurrent_runs: verified.max_concurrent_runs,
+                rate_limit_rpm: verified.rate_limit_rpm,
             },
             request,
         })
@@ -80,26 +107,30 @@ impl Spine {
         principal: &Principal,
         request: IssueKey,
     ) -> Result<IssuedKey, SpineError> {
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        let issued = write_use_case!(self, principal, Operation::ApiKeysIssue, |db| {
-            let request = IssueKeyRequest {
+        let operation = Operation::ApiKeysIssue;
+        self.observe(operation, Subject::Principal(principal), async {
+            let pepper = self.pepper()?;
+            let now = self.clock.now();
+            let issued = write_use_case!(self, principal, operation, |db| {
+                let request = IssueKeyRequest {
+                    tenant_id: principal.tenant_id,
+                    issuer: key_actor(principal),
+                    name: request.name.clone(),
+                    permissions: request.permissions.clone(),
+                    allowed_workers: request.allowed_workers.clone(),
+                    rate_limit_rpm: request.rate_limit_rpm,
+                    max_concurrent_runs: request.max_concurrent_runs,
+                    expires_at: request.expires_at,
+                };
+                Ok(api_keys::issue_api_key(db, pepper, request, now).await?)
+            })?;
+            self.events.publish(&DomainEvent::ApiKeyIssued {
                 tenant_id: principal.tenant_id,
-                issuer: key_actor(principal),
-                name: request.name.clone(),
-                permissions: request.permissions.clone(),
-                allowed_workers: request.allowed_workers.clone(),
-                rate_limit_rpm: request.rate_limit_rpm,
-                max_concurrent_runs: request.max_concurrent_runs,
-                expires_at: request.expires_at,
-            };
-            Ok(api_keys::issue_api_key(db, pepper, request, now).await?)
-        })?;
-        self.events.publish(&DomainEvent::ApiKeyIssued {
-            tenant_id: principal.tenant_id,
-            key_id: issued.key.id,
-        });
-        Ok(issued)
+                key_id: issued.key.id,
+            });
+            Ok(issued)
+        })
+        .await
     }
 
     /// The tenant's keys.
@@ -109,9 +140,13 @@ impl Spine {
         include_revoked: bool,
         page: OffsetPage,
     ) -> Result<Page<APIKeySnapshot>, SpineError> {
-        read_use_case!(self, principal, Operation::ApiKeysList, |db| {
-            Ok(api_keys::list_api_keys(db, principal.tenant_id, include_revoked, page).await?)
+        let operation = Operation::ApiKeysList;
+        self.observe(operation, Subject::Principal(principal), async {
+            read_use_case!(self, principal, operation, |db| {
+                Ok(api_keys::list_api_keys(db, principal.tenant_id, include_revoked, page).await?)
+            })
         })
+        .await
     }
 
     /// Revokes a key of the tenant (idempotent).
@@ -121,52 +156,63 @@ impl Spine {
         key_id: ApiKeyId,
         reason: &str,
     ) -> Result<RevokedKey, SpineError> {
-        let now = self.clock.now();
-        let revoked = write_use_case!(self, principal, Operation::ApiKeysRevoke, |db| {
-            Ok(api_keys::revoke_api_key(
-                db,
-                principal.tenant_id,
-                key_id,
-                key_actor(principal),
-                reason,
-                now,
-            )
-            .await?)
-        })?;
-        if !revoked.already_revoked {
-            self.events.publish(&DomainEvent::ApiKeyRevoked {
-                tenant_id: principal.tenant_id,
-                key_id,
-            });
-        }
-        Ok(revoked)
+        let operation = Operation::ApiKeysRevoke;
+        self.observe(operation, Subject::Principal(principal), async {
+            let now = self.clock.now();
+            let revoked = write_use_case!(self, principal, operation, |db| {
+                Ok(api_keys::revoke_api_key(
+                    db,
+                    principal.tenant_id,
+                    key_id,
+                    key_actor(principal),
+                    reason,
+                    now,
+                )
+                .await?)
+            })?;
+            if !revoked.already_revoked {
+                self.events.publish(&DomainEvent::ApiKeyRevoked {
+                    tenant_id: principal.tenant_id,
+                    key_id,
+                });
+            }
+            Ok(revoked)
+        })
+        .await
     }
 
     /// Rotates a key: a new key now, the old one working until the grace period ends.
+    /// Publishes [`DomainEvent::ApiKeyRotated`] (not `ApiKeyIssued`) after commit.
     pub async fn rotate_api_key(
         &self,
         principal: &Principal,
         key_id: ApiKeyId,
         grace: TimeDelta,
     ) -> Result<RotatedKey, SpineError> {
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        let rotated = write_use_case!(self, principal, Operation::ApiKeysRotate, |db| {
-            Ok(api_keys::rotate_api_key(
-                db,
-                pepper,
-                principal.tenant_id,
-                key_id,
-                key_actor(principal),
-                grace,
-                now,
-            )
-            .await?)
-        })?;
-        self.events.publish(&DomainEvent::ApiKeyIssued {
-            tenant_id: principal.tenant_id,
-            key_id: rotated.issued.key.id,
-        });
-        Ok(rotated)
+        let operation = Operation::ApiKeysRotate;
+        self.observe(operation, Subject::Principal(principal), async {
+            let pepper = self.pepper()?;
+            let now = self.clock.now();
+            let rotated = write_use_case!(self, principal, operation, |db| {
+                Ok(api_keys::rotate_api_key(
+                    db,
+                    pepper,
+                    principal.tenant_id,
+                    key_id,
+                    key_actor(principal),
+                    grace,
+                    now,
+                )
+                .await?)
+            })?;
+            self.events.publish(&DomainEvent::ApiKeyRotated {
+                tenant_id: principal.tenant_id,
+                previous_key_id: rotated.previous.id,
+                new_key_id: rotated.issued.key.id,
+                previous_expires_at: rotated.previous.expires_at,
+            });
+            Ok(rotated)
+        })
+        .await
     }
 }

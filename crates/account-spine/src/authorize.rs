@@ -2,7 +2,7 @@
 
 use crate::SpineError;
 use crate::operations::{Authority, Capability, Operation};
-use crate::principal::{Actor, Principal};
+use crate::principal::{Actor, OperatorPrincipal, Principal};
 use account_engines::lifecycle::capabilities;
 use account_engines::roles::rank;
 use account_engines::types::TenantStatus;
@@ -44,6 +44,24 @@ pub(crate) fn authorize(principal: &Principal, operation: Operation) -> Result<(
     }
 }
 
+/// Checks an operator's authority for `operation`: only operations declared for operators,
+/// and only by an identified operator (the audit trail must say who acted).
+pub(crate) fn authorize_operator(
+    operator: &OperatorPrincipal,
+    operation: Operation,
+) -> Result<(), SpineError> {
+    if operation.authority() != Authority::Operator {
+        return Err(SpineError::forbidden(operation, "a tenant principal"));
+    }
+    if operator.operator_id.trim().is_empty() {
+        return Err(SpineError::forbidden(
+            operation,
+            "an identified platform operator",
+        ));
+    }
+    Ok(())
+}
+
 /// Checks that a tenant in `status` allows `operation`.
 pub(crate) fn check_capability(
     status: TenantStatus,
@@ -79,6 +97,19 @@ mod tests {
         assert!(permission_grants(&granted, "read:runs"));
         assert!(!permission_grants(&granted, "read:usage"));
         assert!(!permission_grants(&granted, "keys:manage"));
+    }
+
+    #[test]
+    fn operators_must_be_identified_and_call_operator_operations_only() {
+        let operator = |id: &str| OperatorPrincipal {
+            operator_id: id.to_owned(),
+            request: Default::default(),
+        };
+        assert!(
+            authorize_operator(&operator("ops@example.com"), Operation::LifecycleHistory).is_ok()
+        );
+        assert!(authorize_operator(&operator("  "), Operation::LifecycleHistory).is_err());
+        assert!(authorize_operator(&operator("ops@example.com"), Operation::RunsList).is_err());
     }
 
     #[test]

@@ -3,10 +3,12 @@
 use crate::SpineError;
 use crate::clock::{Clock, SystemClock};
 use crate::events::{EventSink, NoEvents};
+use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use account_engines::api_keys::ApiKeyPepper;
+use account_engines::{Db, FaultInjector};
 use account_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,6 +50,9 @@ pub struct Spine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
     pub(crate) pepper: Option<Arc<ApiKeyPepper>>,
+    /// Attached to every write transaction's handle when set (tests only).
+    faults: Option<Arc<FaultInjector>>,
+    pub(crate) metrics: Arc<MetricsRegistry>,
 }
 
 impl Spine {
@@ -83,6 +88,8 @@ impl Spine {
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
             pepper: None,
+            faults: None,
+            metrics: Arc::default(),
         }
     }
 
@@ -105,10 +112,34 @@ impl Spine {
         self
     }
 
+    /// The same spine passing every statement of its write transactions through `faults`,
+    /// which can make a chosen one fail (see [`FaultInjector`]): tests use it to prove that a
+    /// use case failing at any statement leaves the database as it was and publishes nothing.
+    /// Refusal audits run in transactions too, so they pass through it as well. Reads on the
+    /// pool do not. Never attach one in production: an armed injector fails real requests.
+    pub fn with_fault_injector(mut self, faults: Arc<FaultInjector>) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// The handle a use case's body gets inside `txn`: with the fault injector, if any.
+    pub(crate) fn transaction_db<'a>(&'a self, txn: &'a DatabaseTransaction) -> Db<'a> {
+        match self.faults.as_deref() {
+            Some(faults) => Db::for_transaction_with_faults(txn, faults),
+            None => Db::for_transaction(txn),
+        }
+    }
+
     pub(crate) fn pepper(&self) -> Result<&ApiKeyPepper, SpineError> {
         self.pepper
             .as_deref()
             .ok_or(SpineError::NotConfigured("API-key pepper"))
+    }
+
+    /// The per-operation counters (calls, errors by code, duration) of this spine and its
+    /// clones since it was built.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
     }
 
     pub(crate) fn connection(&self) -> &DatabaseConnection {

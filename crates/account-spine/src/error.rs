@@ -108,6 +108,14 @@ impl SpineError {
     }
 }
 
+impl SpineError {
+    /// Whether this is a refusal of the caller's authority (any 403: the principal's role or
+    /// permissions, the tenant's status, an engine's authority rule). Refusals are audited.
+    pub fn is_refusal(&self) -> bool {
+        self.http_status() == 403
+    }
+}
+
 impl ErrorCode for SpineError {
     fn code(&self) -> &'static str {
         match self {

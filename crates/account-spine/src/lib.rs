@@ -4,7 +4,9 @@
 //! or an existing connection, it owns the pool, the clock and the event subscriber. Every use
 //! case takes a [`Principal`] (tenant and actor come only from it), checks the authority its
 //! [`Operation`] declares and the tenant's capability, runs in one transaction with its audit
-//! row, and publishes its [`DomainEvent`]s only after commit.
+//! row, and publishes its [`DomainEvent`]s only after commit. A refusal is a typed
+//! [`SpineError`] and is audited in a transaction of its own. Every use case runs in a
+//! tracing span named by its [`Operation::name`] and is counted in [`Spine::metrics`].
 
 #[macro_use]
 mod transaction;
@@ -17,6 +19,7 @@ mod database;
 mod error;
 mod events;
 pub mod memory_pins;
+mod metrics;
 pub mod onboarding;
 mod operations;
 pub mod platform;
@@ -28,7 +31,8 @@ mod use_case;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use database::{DatabaseConfig, Spine};
 pub use error::SpineError;
-pub use events::{DomainEvent, EventSink, NoEvents, RecordedEvents};
+pub use events::{DomainEvent, EventSink, NoEvents, OneTimeToken, RecordedEvents};
+pub use metrics::{MetricsSnapshot, OperationMetrics};
 pub use operations::{Authority, Capability, Operation};
 pub use principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
 

@@ -2,6 +2,7 @@
 
 use crate::operations::Operation;
 use crate::principal::Principal;
+use crate::use_case::Subject;
 use crate::{Spine, SpineError};
 use account_engines::onboarding::{self, ActivationEvidence, OnboardingOutcome};
 use account_engines::sdk_attestations;
@@ -23,12 +24,16 @@ impl Spine {
         &self,
         principal: &Principal,
     ) -> Result<OnboardingStatus, SpineError> {
-        let now = self.clock.now();
-        read_use_case!(self, principal, Operation::OnboardingStatus, |db| {
-            let state = onboarding::state(db, principal.tenant_id).await?;
-            let evidence = onboarding::evidence(db, principal.tenant_id, now).await?;
-            Ok(OnboardingStatus { state, evidence })
+        let operation = Operation::OnboardingStatus;
+        self.observe(operation, Subject::Principal(principal), async {
+            let now = self.clock.now();
+            read_use_case!(self, principal, operation, |db| {
+                let state = onboarding::state(db, principal.tenant_id).await?;
+                let evidence = onboarding::evidence(db, principal.tenant_id, now).await?;
+                Ok(OnboardingStatus { state, evidence })
+            })
         })
+        .await
     }
 
     /// Moves onboarding forward; COMPLETE only with the evidence. The current state is a no-op,
@@ -39,26 +44,30 @@ impl Spine {
         target: OnboardingState,
     ) -> Result<OnboardingOutcome, SpineError> {
         let operation = Operation::OnboardingAdvance;
-        let now = self.clock.now();
-        write_use_case!(self, principal, operation, |db| {
-            let outcome = onboarding::advance(db, principal.tenant_id, target, None, now).await?;
-            if !outcome.was_no_op {
-                let (before, after) =
-                    (json!({"state": outcome.from}), json!({"state": outcome.to}));
-                self.audit(
-                    db,
-                    principal,
-                    operation,
-                    "tenant",
-                    &principal.tenant_id.to_string(),
-                    Some(before),
-                    Some(after),
-                    now,
-                )
-                .await?;
-            }
-            Ok(outcome)
+        self.observe(operation, Subject::Principal(principal), async {
+            let now = self.clock.now();
+            write_use_case!(self, principal, operation, |db| {
+                let outcome =
+                    onboarding::advance(db, principal.tenant_id, target, None, now).await?;
+                if !outcome.was_no_op {
+                    let (before, after) =
+                        (json!({"state": outcome.from}), json!({"state": outcome.to}));
+                    self.audit(
+                        db,
+                        principal,
+                        operation,
+                        "tenant",
+                        &principal.tenant_id.to_string(),
+                        Some(before),
+                        Some(after),
+                        now,
+                    )
+                    .await?;
+                }
+                Ok(outcome)
+            })
         })
+        .await
     }
 
     /// Records an SDK handshake and advances onboarding to SDK_CONNECTED.
@@ -70,6 +79,7 @@ impl Spine {
         client_id: Option<&str>,
     ) -> Result<OnboardingOutcome, SpineError> {
         let operation = Operation::OnboardingSdkHandshake;
+        self.observe(operation, Subject::Principal(principal), async {
         let now = self.clock.now();
         write_use_case!(self, principal, operation, |db| {
             let attestation = sdk_attestations::attest(
@@ -99,5 +109,7 @@ impl Spine {
             .await?;
             Ok(outcome)
         })
+        })
+        .await
     }
 }

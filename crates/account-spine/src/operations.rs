@@ -65,6 +65,22 @@ macro_rules! operations {
             pub fn capability(self) -> Capability {
                 match self { $(Operation::$variant => $capability,)+ }
             }
+
+            /// A span for one call, named by [`Operation::name`] (span names must be static,
+            /// so each operation has its own call site). The caller records the empty fields;
+            /// no field ever holds a secret.
+            pub(crate) fn span(self) -> tracing::Span {
+                match self {
+                    $(Operation::$variant => tracing::info_span!(
+                        $name,
+                        operation = $name,
+                        request_id = tracing::field::Empty,
+                        tenant_id = tracing::field::Empty,
+                        actor = tracing::field::Empty,
+                        error_code = tracing::field::Empty,
+                    ),)+
+                }
+            }
         }
     };
 }

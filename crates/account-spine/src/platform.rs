@@ -1,8 +1,10 @@
 //! Platform operations: only an [`OperatorPrincipal`] may call them (lifecycle, forced
 //! onboarding, plans, billing records, tenant creation). Each is one audited transaction.
 
+use crate::api_keys::key_audit;
 use crate::operations::Operation;
 use crate::principal::OperatorPrincipal;
+use crate::use_case::Subject;
 use crate::{DomainEvent, Spine, SpineError};
 use account_engines::Db;
 use account_engines::api_keys;
@@ -11,7 +13,9 @@ use account_engines::billing::{self, Invoice, InvoiceUpsert, Subscription, Subsc
 use account_engines::lifecycle::{self, LifecycleAction, LifecycleActor, TransitionOutcome};
 use account_engines::onboarding::{self, ForcedCompletion, OnboardingOutcome};
 use account_engines::tenants::{self, CreateTenant, CreatedTenant};
-use account_engines::types::{ActorType, MembershipRole, OnboardingState, Plan, TenantId};
+use account_engines::types::{
+    ActorType, MembershipRole, OnboardingState, Plan, TenantId, TenantStatus,
+};
 use account_engines::users;
 use account_engines::{OffsetPage, Page};
 use chrono::{DateTime, Utc};
@@ -33,6 +37,7 @@ impl Spine {
         after: Option<Json>,
         now: DateTime<Utc>,
     ) -> Result<(), SpineError> {
+        let request = operator.request.bounded();
         let (resource_type, _) = operation
             .name()
             .split_once('.')
@@ -53,9 +58,9 @@ impl Spine {
                 reason: reason.map(str::to_owned),
                 old_value: before,
                 new_value: after,
-                ip_address: operator.request.ip_address.clone(),
-                user_agent: operator.request.user_agent.clone(),
-                request_id: operator.request.request_id.clone(),
+                ip_address: request.ip_address,
+                user_agent: request.user_agent,
+                request_id: request.request_id,
             },
             now,
         )
@@ -72,51 +77,75 @@ impl Spine {
         reason: &str,
     ) -> Result<TransitionOutcome, SpineError> {
         let operation = Operation::LifecycleTransition;
-        let now = self.clock.now();
-        let actor = LifecycleActor {
-            actor_type: ActorType::Founder,
-            actor_id: operator.operator_id.clone(),
-        };
-        let outcome = operator_use_case!(self, operator, operation, |db| {
-            let outcome = lifecycle::transition(db, tenant, action, &actor, reason, now).await?;
-            if !outcome.was_no_op {
-                let (before, after) = (
-                    json!({"status": outcome.from}),
-                    json!({"status": outcome.to}),
-                );
-                self.operator_audit(
-                    db,
-                    operator,
-                    operation,
-                    Some(tenant),
-                    &tenant.to_string(),
-                    Some(reason),
-                    Some(before),
-                    Some(after),
-                    now,
-                )
-                .await?;
-            }
-            Ok(outcome)
-        })?;
-        if !outcome.was_no_op {
-            self.events.publish(&DomainEvent::TenantStatusChanged {
-                tenant_id: tenant,
-                from: outcome.from,
-                to: outcome.to,
-            });
-        }
-        Ok(outcome)
+        self.observe(
+            operation,
+            Subject::Operator(operator, Some(tenant)),
+            async {
+                let now = self.clock.now();
+                let actor = LifecycleActor {
+                    actor_type: ActorType::Founder,
+                    actor_id: operator.operator_id.clone(),
+                };
+                let outcome = operator_use_case!(self, operator, operation, Some(tenant), |db| {
+                    let outcome =
+                        lifecycle::transition(db, tenant, action, &actor, reason, now).await?;
+                    if !outcome.was_no_op {
+                        let (before, after) = (
+                            json!({"status": outcome.from}),
+                            json!({"status": outcome.to}),
+                        );
+                        self.operator_audit(
+                            db,
+                            operator,
+                            operation,
+                            Some(tenant),
+                            &tenant.to_string(),
+                            Some(reason),
+                            Some(before),
+                            Some(after),
+                            now,
+                        )
+                        .await?;
+                    }
+                    Ok(outcome)
+                })?;
+                if !outcome.was_no_op {
+                    self.events.publish(&DomainEvent::TenantStatusChanged {
+                        tenant_id: tenant,
+                        from: outcome.from,
+                        to: outcome.to,
+                    });
+                    if outcome.to == TenantStatus::Suspended {
+                        self.events.publish(&DomainEvent::TenantSuspended {
+                            tenant_id: tenant,
+                            reason: reason.to_owned(),
+                        });
+                    }
+                }
+                Ok(outcome)
+            },
+        )
+        .await
     }
 
-    /// The tenant's lifecycle history.
+    /// The tenant's lifecycle history (operators only, like every platform operation).
     pub async fn lifecycle_history(
         &self,
-        _operator: &OperatorPrincipal,
+        operator: &OperatorPrincipal,
         tenant: TenantId,
         page: OffsetPage,
     ) -> Result<Page<LifecycleEvent>, SpineError> {
-        read!(self, |db| Ok(lifecycle::history(db, tenant, page).await?))
+        let operation = Operation::LifecycleHistory;
+        self.observe(
+            operation,
+            Subject::Operator(operator, Some(tenant)),
+            async {
+                operator_read_use_case!(self, operator, operation, Some(tenant), |db| {
+                    Ok(lifecycle::history(db, tenant, page).await?)
+                })
+            },
+        )
+        .await
     }
 
     /// Completes onboarding without the activation evidence; the reason is audited.
@@ -127,32 +156,44 @@ impl Spine {
         reason: &str,
     ) -> Result<OnboardingOutcome, SpineError> {
         let operation = Operation::OnboardingForceComplete;
-        let now = self.clock.now();
-        let force = ForcedCompletion {
-            actor_type: ActorType::Founder,
-            reason: reason.to_owned(),
-        };
-        operator_use_case!(self, operator, operation, |db| {
-            let outcome =
-                onboarding::advance(db, tenant, OnboardingState::Complete, Some(&force), now)
+        self.observe(
+            operation,
+            Subject::Operator(operator, Some(tenant)),
+            async {
+                let now = self.clock.now();
+                let force = ForcedCompletion {
+                    actor_type: ActorType::Founder,
+                    reason: reason.to_owned(),
+                };
+                operator_use_case!(self, operator, operation, Some(tenant), |db| {
+                    let outcome = onboarding::advance(
+                        db,
+                        tenant,
+                        OnboardingState::Complete,
+                        Some(&force),
+                        now,
+                    )
                     .await?;
-            if !outcome.was_no_op {
-                let after = json!({"state": outcome.to, "forced": outcome.forced});
-                self.operator_audit(
-                    db,
-                    operator,
-                    operation,
-                    Some(tenant),
-                    &tenant.to_string(),
-                    Some(reason),
-                    None,
-                    Some(after),
-                    now,
-                )
-                .await?;
-            }
-            Ok(outcome)
-        })
+                    if !outcome.was_no_op {
+                        let after = json!({"state": outcome.to, "forced": outcome.forced});
+                        self.operator_audit(
+                            db,
+                            operator,
+                            operation,
+                            Some(tenant),
+                            &tenant.to_string(),
+                            Some(reason),
+                            None,
+                            Some(after),
+                            now,
+                        )
+                        .await?;
+                    }
+                    Ok(outcome)
+                })
+            },
+        )
+        .await
     }
 
     /// Moves the tenant to `plan` and re-applies its quotas.
@@ -163,23 +204,31 @@ impl Spine {
         plan: Plan,
     ) -> Result<(), SpineError> {
         let operation = Operation::TenantChangePlan;
-        let now = self.clock.now();
-        operator_use_case!(self, operator, operation, |db| {
-            let (before, after) = tenants::change_plan(db, tenant, plan, now).await?;
-            let (before, after) = (json!({"plan": before.plan}), json!({"plan": after.plan}));
-            self.operator_audit(
-                db,
-                operator,
-                operation,
-                Some(tenant),
-                &tenant.to_string(),
-                None,
-                Some(before),
-                Some(after),
-                now,
-            )
-            .await
-        })
+        self.observe(
+            operation,
+            Subject::Operator(operator, Some(tenant)),
+            async {
+                let now = self.clock.now();
+                operator_use_case!(self, operator, operation, Some(tenant), |db| {
+                    let (before, after) = tenants::change_plan(db, tenant, plan, now).await?;
+                    let (before, after) =
+                        (json!({"plan": before.plan}), json!({"plan": after.plan}));
+                    self.operator_audit(
+                        db,
+                        operator,
+                        operation,
+                        Some(tenant),
+                        &tenant.to_string(),
+                        None,
+                        Some(before),
+                        Some(after),
+                        now,
+                    )
+                    .await
+                })
+            },
+        )
+        .await
     }
 
     /// Records a subscription as the billing system reports it (idempotent).
@@ -189,25 +238,29 @@ impl Spine {
         change: SubscriptionUpsert,
     ) -> Result<Subscription, SpineError> {
         let operation = Operation::BillingRecordSubscription;
-        let now = self.clock.now();
-        operator_use_case!(self, operator, operation, |db| {
-            let tenant = change.tenant_id;
-            let saved = billing::record_subscription(db, change.clone(), now).await?;
-            let after = json!({"plan": saved.plan, "status": saved.status});
-            self.operator_audit(
-                db,
-                operator,
-                operation,
-                Some(tenant),
-                &saved.external_id,
-                None,
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
-            Ok(saved)
+        let tenant = Some(change.tenant_id);
+        self.observe(operation, Subject::Operator(operator, tenant), async {
+            let now = self.clock.now();
+            operator_use_case!(self, operator, operation, tenant, |db| {
+                let tenant = change.tenant_id;
+                let saved = billing::record_subscription(db, change.clone(), now).await?;
+                let after = json!({"plan": saved.plan, "status": saved.status});
+                self.operator_audit(
+                    db,
+                    operator,
+                    operation,
+                    Some(tenant),
+                    &saved.external_id,
+                    None,
+                    None,
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(saved)
+            })
         })
+        .await
     }
 
     /// Records an invoice as the billing system reports it (idempotent).
@@ -217,25 +270,30 @@ impl Spine {
         invoice: InvoiceUpsert,
     ) -> Result<Invoice, SpineError> {
         let operation = Operation::BillingRecordInvoice;
-        let now = self.clock.now();
-        operator_use_case!(self, operator, operation, |db| {
-            let tenant = invoice.tenant_id;
-            let saved = billing::record_invoice(db, invoice.clone(), now).await?;
-            let after = json!({"status": saved.status, "amount_due_cents": saved.amount_due_cents});
-            self.operator_audit(
-                db,
-                operator,
-                operation,
-                Some(tenant),
-                &saved.external_id,
-                None,
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
-            Ok(saved)
+        let tenant = Some(invoice.tenant_id);
+        self.observe(operation, Subject::Operator(operator, tenant), async {
+            let now = self.clock.now();
+            operator_use_case!(self, operator, operation, tenant, |db| {
+                let tenant = invoice.tenant_id;
+                let saved = billing::record_invoice(db, invoice.clone(), now).await?;
+                let after =
+                    json!({"status": saved.status, "amount_due_cents": saved.amount_due_cents});
+                self.operator_audit(
+                    db,
+                    operator,
+                    operation,
+                    Some(tenant),
+                    &saved.external_id,
+                    None,
+                    None,
+                    Some(after),
+                    now,
+                )
+                .await?;
+                Ok(saved)
+            })
         })
+        .await
     }
 
     /// First run: creates the owner's account, their tenant and an owner API key, in one
@@ -247,9 +305,10 @@ impl Spine {
         tenant_name: &str,
     ) -> Result<(CreatedTenant, api_keys::IssuedKey), SpineError> {
         let operation = Operation::TenantCreate;
+        self.observe(operation, Subject::Operator(operator, None), async {
         let pepper = self.pepper()?;
         let now = self.clock.now();
-        operator_use_case!(self, operator, operation, |db| {
+        operator_use_case!(self, operator, operation, None, |db| {
             let owner = users::create_user(db, owner_email, None, now).await?;
             let created = tenants::create_tenant(
                 db,
@@ -269,6 +328,7 @@ impl Spine {
                     user_id: Some(owner.id),
                     role: MembershipRole::Owner,
                     key_permissions: None,
+                    audit: key_audit(None, &operator.request),
                 },
                 name: "bootstrap".to_owned(),
                 permissions: vec!["run:*".into(), "read:*".into(), "keys:manage".into()],
@@ -293,6 +353,8 @@ impl Spine {
             .await?;
             Ok((created, key))
         })
+        })
+        .await
     }
 
     /// Creates a tenant whose owner is an existing user (bootstrap, platform onboarding).
@@ -302,8 +364,9 @@ impl Spine {
         request: CreateTenant,
     ) -> Result<CreatedTenant, SpineError> {
         let operation = Operation::TenantCreate;
+        self.observe(operation, Subject::Operator(operator, None), async {
         let now = self.clock.now();
-        operator_use_case!(self, operator, operation, |db| {
+        operator_use_case!(self, operator, operation, None, |db| {
             let created = tenants::create_tenant(db, request.clone(), now).await?;
             let after = json!({"slug": created.tenant.slug, "plan": created.tenant.plan, "owner": created.owner.user_id});
             self.operator_audit(
@@ -320,5 +383,7 @@ impl Spine {
             .await?;
             Ok(created)
         })
+        })
+        .await
     }
 }

@@ -13,6 +13,21 @@ pub struct RequestMeta {
     pub user_agent: Option<String>,
 }
 
+impl RequestMeta {
+    /// The metadata cut to what the audit columns hold (request id 100, address 50, agent 500
+    /// characters): an over-long header must not make the audited change fail.
+    pub(crate) fn bounded(&self) -> RequestMeta {
+        fn cut(value: &Option<String>, max: usize) -> Option<String> {
+            value.as_ref().map(|v| v.chars().take(max).collect())
+        }
+        RequestMeta {
+            request_id: cut(&self.request_id, 100),
+            ip_address: cut(&self.ip_address, 50),
+            user_agent: cut(&self.user_agent, 500),
+        }
+    }
+}
+
 /// A tenant-scoped caller.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
@@ -44,6 +59,9 @@ pub enum Actor {
         allowed_workers: Option<Vec<String>>,
         /// Its concurrent-run limit.
         max_concurrent_runs: Option<i32>,
+        /// Its request rate limit per minute, enforced by the host (in-process); `None` means
+        /// no per-key limit.
+        rate_limit_rpm: Option<i32>,
     },
 }
 

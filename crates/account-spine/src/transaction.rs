@@ -71,21 +71,25 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
 
 /// `transaction!(spine, |db| body)`: runs `body` (an expression of type
 /// `Result<T, SpineError>` that may use `?`) in one write transaction on `db`, retrying the
-/// whole body on contention.
+/// whole body on contention. Each attempt runs in a `transaction` span.
 macro_rules! transaction {
     ($spine:expr, |$db:ident| $body:expr) => {{
         let spine: &$crate::Spine = $spine;
         let mut attempt: u32 = 1;
         loop {
-            let txn = match spine.begin_write().await {
-                Ok(txn) => txn,
-                Err(error) => break Err(error),
-            };
-            let outcome: Result<_, $crate::SpineError> = {
-                let $db = account_engines::Db::for_transaction(&txn);
-                async { $body }.await
-            };
-            match spine.finish(txn, outcome).await {
+            let finished = tracing::Instrument::instrument(
+                async {
+                    let txn = spine.begin_write().await?;
+                    let outcome: Result<_, $crate::SpineError> = {
+                        let $db = spine.transaction_db(&txn);
+                        async { $body }.await
+                    };
+                    spine.finish(txn, outcome).await
+                },
+                tracing::debug_span!("transaction", attempt),
+            )
+            .await;
+            match finished {
                 Err(error)
                     if $crate::transaction::UseCaseError::is_contention(&error)
                         && attempt < $crate::transaction::MAX_ATTEMPTS =>
@@ -111,60 +115,85 @@ macro_rules! read {
 }
 
 /// `write_use_case!(spine, principal, operation, |db| body)`: authority, then one
-/// transaction that checks the tenant's capability and runs `body`; refusals are audited.
+/// transaction that checks the tenant's capability and runs `body`. A refusal (from the
+/// authority check, the capability check or the body) is audited in a transaction of its own,
+/// after the use case's transaction rolled back.
 macro_rules! write_use_case {
     ($spine:expr, $principal:expr, $operation:expr, |$db:ident| $body:expr) => {{
         let spine: &$crate::Spine = $spine;
         let principal: &$crate::Principal = $principal;
         let operation: $crate::Operation = $operation;
+        let subject = $crate::use_case::Subject::Principal(principal);
         match $crate::authorize::authorize(principal, operation) {
-            Err(refusal) => {
-                spine.audit_refusal(principal, operation, &refusal).await;
-                Err(refusal)
-            }
+            Err(refusal) => spine.audited(subject, operation, Err(refusal)).await,
             Ok(()) => {
                 let outcome = transaction!(spine, |$db| {
                     $crate::use_case::require_capability($db, principal.tenant_id, operation)
                         .await?;
                     $body
                 });
-                if let Err(refusal @ $crate::SpineError::TenantStatusForbids { .. }) = &outcome {
-                    spine.audit_refusal(principal, operation, refusal).await;
-                }
-                outcome
+                spine.audited(subject, operation, outcome).await
             }
         }
     }};
 }
 
 /// `read_use_case!(spine, principal, operation, |db| body)`: authority and capability, then
-/// `body` on the pool.
+/// `body` on the pool; a refusal is audited (in a short write transaction of its own).
 macro_rules! read_use_case {
     ($spine:expr, $principal:expr, $operation:expr, |$db:ident| $body:expr) => {{
         let spine: &$crate::Spine = $spine;
         let principal: &$crate::Principal = $principal;
         let operation: $crate::Operation = $operation;
+        let subject = $crate::use_case::Subject::Principal(principal);
         match $crate::authorize::authorize(principal, operation) {
-            Err(refusal) => Err(refusal),
-            Ok(()) => read!(spine, |$db| {
-                $crate::use_case::require_capability($db, principal.tenant_id, operation).await?;
-                $body
-            }),
+            Err(refusal) => spine.audited(subject, operation, Err(refusal)).await,
+            Ok(()) => {
+                let outcome = read!(spine, |$db| {
+                    $crate::use_case::require_capability($db, principal.tenant_id, operation)
+                        .await?;
+                    $body
+                });
+                spine.audited(subject, operation, outcome).await
+            }
         }
     }};
 }
 
-/// `operator_use_case!(spine, operator, operation, |db| body)`: platform operations; the
-/// operation must be one only operators may call.
+/// `operator_use_case!(spine, operator, operation, tenant, |db| body)`: a platform operation
+/// (`tenant`, an `Option<TenantId>`, is the tenant it concerns) in one transaction; the
+/// operation must be one only operators may call, and the operator must be identified.
+/// Refusals are audited like tenant refusals.
 macro_rules! operator_use_case {
-    ($spine:expr, $operator:expr, $operation:expr, |$db:ident| $body:expr) => {{
+    ($spine:expr, $operator:expr, $operation:expr, $tenant:expr, |$db:ident| $body:expr) => {{
+        let spine: &$crate::Spine = $spine;
         let operator: &$crate::OperatorPrincipal = $operator;
         let operation: $crate::Operation = $operation;
-        if operation.authority() != $crate::Authority::Operator {
-            Err($crate::SpineError::forbidden(operation, "a tenant principal"))
-        } else {
-            tracing::info!(operation = operation.name(), operator = %operator.operator_id, "operator use case");
-            transaction!($spine, |$db| $body)
+        let subject = $crate::use_case::Subject::Operator(operator, $tenant);
+        match $crate::authorize::authorize_operator(operator, operation) {
+            Err(refusal) => spine.audited(subject, operation, Err(refusal)).await,
+            Ok(()) => {
+                let outcome = transaction!(spine, |$db| $body);
+                spine.audited(subject, operation, outcome).await
+            }
+        }
+    }};
+}
+
+/// `operator_read_use_case!(spine, operator, operation, tenant, |db| body)`: a platform read,
+/// authorized like `operator_use_case!`, on the pool.
+macro_rules! operator_read_use_case {
+    ($spine:expr, $operator:expr, $operation:expr, $tenant:expr, |$db:ident| $body:expr) => {{
+        let spine: &$crate::Spine = $spine;
+        let operator: &$crate::OperatorPrincipal = $operator;
+        let operation: $crate::Operation = $operation;
+        let subject = $crate::use_case::Subject::Operator(operator, $tenant);
+        match $crate::authorize::authorize_operator(operator, operation) {
+            Err(refusal) => spine.audited(subject, operation, Err(refusal)).await,
+            Ok(()) => {
+                let outcome = read!(spine, |$db| $body);
+                spine.audited(subject, operation, outcome).await
+            }
         }
     }};
 }

@@ -2,6 +2,7 @@
 
 use crate::operations::Operation;
 use crate::principal::Principal;
+use crate::use_case::Subject;
 use crate::{Spine, SpineError};
 use account_engines::tenants::{self, MeterTotal};
 use chrono::{DateTime, Utc};
@@ -14,8 +15,12 @@ impl Spine {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<MeterTotal>, SpineError> {
-        read_use_case!(self, principal, Operation::UsageSummary, |db| {
-            Ok(tenants::usage_summary(db, principal.tenant_id, start, end).await?)
+        let operation = Operation::UsageSummary;
+        self.observe(operation, Subject::Principal(principal), async {
+            read_use_case!(self, principal, operation, |db| {
+                Ok(tenants::usage_summary(db, principal.tenant_id, start, end).await?)
+            })
         })
+        .await
     }
 }

@@ -153,6 +153,7 @@ async fn invitation_story_commits_with_audit_rows() {
                 issued.invitation.id,
                 issued.token.expose(),
                 Invitee::default(),
+                RequestMeta::default(),
             )
             .await
             .unwrap();
@@ -297,7 +298,13 @@ async fn racing_accepts_of_one_invitation_are_typed_refusals() {
                 let id = issued.invitation.id;
                 tokio::spawn(async move {
                     spine
-                        .accept_invitation(tenant, id, &token, Invitee::default())
+                        .accept_invitation(
+                            tenant,
+                            id,
+                            &token,
+                            Invitee::default(),
+                            RequestMeta::default(),
+                        )
                         .await
                 })
             })
@@ -368,7 +375,13 @@ async fn an_accept_racing_a_signup_joins_with_the_account_created_first() {
             let id = issued.invitation.id;
             tokio::spawn(async move {
                 spine
-                    .accept_invitation(tenant, id, &token, Invitee::default())
+                    .accept_invitation(
+                        tenant,
+                        id,
+                        &token,
+                        Invitee::default(),
+                        RequestMeta::default(),
+                    )
                     .await
             })
         };

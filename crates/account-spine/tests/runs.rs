@@ -179,6 +179,7 @@ async fn a_failure_after_the_first_write_leaves_nothing_and_publishes_nothing() 
                 permissions: vec!["run:*".into()],
                 allowed_workers: None,
                 max_concurrent_runs: None,
+                rate_limit_rpm: None,
             },
             request: RequestMeta::default(),
         };

@@ -4,28 +4,57 @@ use super::ListBody;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
 use account_spine::api_keys::IssueKey;
 use account_spine::types::{ApiKeyId, ApiKeyStatus};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// Longest key name, in characters.
+const MAX_NAME: usize = 100;
+/// Longest revocation reason, in characters.
+const MAX_REASON: usize = 255;
+/// Accepted requests per minute of a key.
+const RATE_LIMIT_RPM: (i32, i32) = (1, 1000);
+/// Accepted concurrent runs of a key.
+const MAX_CONCURRENT_RUNS: (i32, i32) = (1, 100);
+/// Most workers a key may be restricted to.
+const MAX_ALLOWED_WORKERS: usize = 100;
+/// Longest rotation grace period: 7 days.
+const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
 
 /// A key as the API shows it (never the secret, never the digest).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct KeyView {
+    /// The key's id.
+    #[schema(value_type = String, format = "uuid")]
     pub(crate) id: ApiKeyId,
+    /// Its label.
     pub(crate) name: String,
+    /// The first characters of the key, to recognise it.
     pub(crate) key_prefix: String,
+    /// Whether it works.
+    #[schema(schema_with = crate::openapi::key_status)]
     pub(crate) status: ApiKeyStatus,
+    /// What it may do.
     pub(crate) permissions: Vec<String>,
+    /// Workers it may run; `null` means all.
     pub(crate) allowed_workers: Option<Vec<String>>,
+    /// Requests per minute; `null` means no per-key limit.
     pub(crate) rate_limit_rpm: Option<i32>,
+    /// Concurrent runs; `null` means the tenant's limit only.
     pub(crate) max_concurrent_runs: Option<i32>,
+    /// When it stops working.
     pub(crate) expires_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
     pub(crate) revoked_at: Option<DateTime<Utc>>,
+    /// When it was last used (to the minute).
     pub(crate) last_used_at: Option<DateTime<Utc>>,
+    /// When it was issued.
     pub(crate) created_at: DateTime<Utc>,
 }
 
@@ -47,29 +76,71 @@ fn view(key: account_spine::api_keys::APIKeySnapshot) -> KeyView {
 }
 
 /// A newly issued key: the secret appears here and nowhere else, ever.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct IssuedView {
+    /// The key.
     key: KeyView,
+    /// The key itself, shown once.
     secret: String,
 }
 
 /// `POST /v1/api-keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct IssueBody {
+    /// A label, 1 to 100 characters.
+    #[schema(min_length = 1, max_length = 100)]
     name: String,
+    /// Permissions (`run:*`, `run:<worker>`, `read:*`, `read:runs`, `read:usage`,
+    /// `keys:manage`); empty means `run:*` and `read:*`, capped to the issuer's.
     #[serde(default)]
+    #[schema(max_items = 50)]
     permissions: Vec<String>,
+    /// Workers it may run (1 to 100); absent means all.
+    #[schema(min_items = 1, max_items = 100)]
     allowed_workers: Option<Vec<String>>,
+    /// Requests per minute, 1 to 1000; absent means no per-key limit.
+    #[schema(minimum = 1, maximum = 1000)]
     rate_limit_rpm: Option<i32>,
+    /// Concurrent runs, 1 to 100.
+    #[schema(minimum = 1, maximum = 100)]
     max_concurrent_runs: Option<i32>,
+    /// When it stops working (in the future).
     expires_at: Option<DateTime<Utc>>,
 }
 
+impl Validate for IssueBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.length("name", Some(self.name.trim()), 1, MAX_NAME);
+        let (min, max) = RATE_LIMIT_RPM;
+        errors.range("rate_limit_rpm", self.rate_limit_rpm, min, max);
+        let (min, max) = MAX_CONCURRENT_RUNS;
+        errors.range("max_concurrent_runs", self.max_concurrent_runs, min, max);
+        if let Some(workers) = &self.allowed_workers
+            && (workers.is_empty() || workers.len() > MAX_ALLOWED_WORKERS)
+        {
+            errors.add(
+                "allowed_workers",
+                format!("must list 1 to {MAX_ALLOWED_WORKERS} workers, or be absent for all"),
+            );
+        }
+    }
+}
+
+/// Issues a key for the caller's tenant; the answer holds the secret, once.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    operation_id = "issue_api_key",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = IssueBody,
+    responses((status = 201, description = "Issued.", body = IssuedView))
+)]
 pub(crate) async fn issue(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Json(body): Json<IssueBody>,
+    ApiJson(body): ApiJson<IssueBody>,
 ) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
     let request = IssueKey {
         name: body.name,
@@ -90,19 +161,41 @@ pub(crate) async fn issue(
     ))
 }
 
-/// `GET /v1/api-keys?include_revoked=`.
-#[derive(Debug, Deserialize)]
+/// `GET /v1/api-keys?include_revoked=&limit=&offset=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Include revoked keys (false).
     #[serde(default)]
     include_revoked: bool,
+    /// Page size, 1 to 100 (20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// Items to skip (0).
     offset: Option<u64>,
 }
 
+impl Validate for ListQuery {
+    fn validate(&self, errors: &mut FieldErrors) {
+        super::validate_page(errors, self.limit);
+    }
+}
+
+/// The tenant's keys.
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "api-keys",
+    operation_id = "list_api_keys",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of keys.", body = ListBody<KeyView>))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListBody<KeyView>>, ApiError> {
     let page = super::page(query.limit, query.offset);
     let keys = state
@@ -112,53 +205,108 @@ pub(crate) async fn list(
     Ok(Json(ListBody::from_page(keys, page, view)))
 }
 
+/// A key's id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyPath {
+    /// The key's id.
+    #[param(value_type = String, format = "uuid")]
+    id: ApiKeyId,
+}
+
 /// `POST /v1/api-keys/{id}/revoke`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RevokeBody {
+    /// Why, 1 to 255 characters.
+    #[schema(min_length = 1, max_length = 255)]
     reason: String,
 }
 
+impl Validate for RevokeBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.length("reason", Some(self.reason.trim()), 1, MAX_REASON);
+    }
+}
+
+/// Revokes a key of the tenant (idempotent); it stops working at once.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys/{id}/revoke",
+    tag = "api-keys",
+    operation_id = "revoke_api_key",
+    security(("bearer" = []), ("api_key" = [])),
+    params(KeyPath),
+    request_body = RevokeBody,
+    responses((status = 200, description = "Revoked.", body = KeyView))
+)]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<ApiKeyId>,
-    Json(body): Json<RevokeBody>,
+    ApiPath(path): ApiPath<KeyPath>,
+    ApiJson(body): ApiJson<RevokeBody>,
 ) -> Result<Json<KeyView>, ApiError> {
     Ok(Json(view(
         state
             .spine
-            .revoke_api_key(&principal, id, &body.reason)
+            .revoke_api_key(&principal, path.id, &body.reason)
             .await?
             .key,
     )))
 }
 
 /// `POST /v1/api-keys/{id}/rotate`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RotateBody {
+    /// How long the old key keeps working, 0 (default) to 604 800 seconds (7 days).
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 604800)]
     grace_seconds: i64,
 }
 
+impl Validate for RotateBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.range(
+            "grace_seconds",
+            Some(self.grace_seconds),
+            0,
+            MAX_GRACE_SECONDS,
+        );
+    }
+}
+
 /// The new key and the old one's shortened expiry.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RotatedView {
+    /// The new key.
     key: KeyView,
+    /// The new key itself, shown once.
     secret: String,
+    /// The old key, expiring after the grace period.
     previous: KeyView,
 }
 
+/// Rotates a key: a new key now, the old one working until the grace period ends.
+#[utoipa::path(
+    post,
+    path = "/v1/api-keys/{id}/rotate",
+    tag = "api-keys",
+    operation_id = "rotate_api_key",
+    security(("bearer" = []), ("api_key" = [])),
+    params(KeyPath),
+    request_body = RotateBody,
+    responses((status = 201, description = "Rotated.", body = RotatedView))
+)]
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<ApiKeyId>,
-    Json(body): Json<RotateBody>,
+    ApiPath(path): ApiPath<KeyPath>,
+    ApiJson(body): ApiJson<RotateBody>,
 ) -> Result<(StatusCode, Json<RotatedView>), ApiError> {
     let rotated = state
         .spine
-        .rotate_api_key(&principal, id, TimeDelta::seconds(body.grace_seconds))
+        .rotate_api_key(&principal, path.id, TimeDelta::seconds(body.grace_seconds))
         .await?;
     let secret = rotated.issued.plaintext.expose().to_owned();
     Ok((

@@ -4,23 +4,36 @@ use super::ListBody;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
 use account_spine::memory_pins::{MemoryPin, SavePin};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// Longest TTL: one year, in seconds.
+const MAX_TTL_SECONDS: i32 = 31_536_000;
 
 /// A pin as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PinView {
+    /// Its key.
     key: String,
+    /// Its value, a JSON object.
+    #[schema(value_type = Object)]
     value: Value,
+    /// Who wrote it.
     source: String,
+    /// Its lifetime from the last write; `null` keeps it forever.
     ttl_seconds: Option<i32>,
+    /// When it expires.
     expires_at: Option<DateTime<Utc>>,
+    /// When it was first written.
     created_at: DateTime<Utc>,
+    /// When it was last written.
     updated_at: DateTime<Utc>,
 }
 
@@ -38,23 +51,56 @@ impl From<MemoryPin> for PinView {
     }
 }
 
+/// A pin's key in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct PinPath {
+    /// The pin's key: dot-separated segments of letters, digits, `_`, `-` and `:`.
+    key: String,
+}
+
 /// `PUT /v1/memory/pins/{key}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UpsertBody {
+    /// A JSON object, within the plan's size limit.
+    #[schema(value_type = Object)]
     value: Value,
+    /// Who writes (`api` by default).
     source: Option<String>,
+    /// Lifetime from this write, 0 to 31 536 000 seconds (a year); absent keeps it forever.
+    #[schema(minimum = 0, maximum = 31536000)]
     ttl_seconds: Option<i32>,
 }
 
+impl Validate for UpsertBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        if !self.value.is_object() {
+            errors.add("value", "must be a JSON object");
+        }
+        errors.range("ttl_seconds", self.ttl_seconds, 0, MAX_TTL_SECONDS);
+    }
+}
+
+/// Inserts or replaces a pin; its TTL restarts with this write.
+#[utoipa::path(
+    put,
+    path = "/v1/memory/pins/{key}",
+    tag = "memory-pins",
+    operation_id = "upsert_pin",
+    security(("bearer" = []), ("api_key" = [])),
+    params(PinPath),
+    request_body = UpsertBody,
+    responses((status = 200, description = "Saved.", body = PinView))
+)]
 pub(crate) async fn upsert(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(key): Path<String>,
-    Json(body): Json<UpsertBody>,
+    ApiPath(path): ApiPath<PinPath>,
+    ApiJson(body): ApiJson<UpsertBody>,
 ) -> Result<Json<PinView>, ApiError> {
     let pin = SavePin {
-        key,
+        key: path.key,
         value: body.value,
         source: body.source,
         ttl_seconds: body.ttl_seconds,
@@ -62,28 +108,63 @@ pub(crate) async fn upsert(
     Ok(Json(state.spine.upsert_pin(&principal, pin).await?.into()))
 }
 
+/// A live pin.
+#[utoipa::path(
+    get,
+    path = "/v1/memory/pins/{key}",
+    tag = "memory-pins",
+    operation_id = "get_pin",
+    security(("bearer" = []), ("api_key" = [])),
+    params(PinPath),
+    responses((status = 200, description = "The pin.", body = PinView))
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(key): Path<String>,
+    ApiPath(path): ApiPath<PinPath>,
 ) -> Result<Json<PinView>, ApiError> {
-    Ok(Json(state.spine.get_pin(&principal, &key).await?.into()))
+    Ok(Json(
+        state.spine.get_pin(&principal, &path.key).await?.into(),
+    ))
 }
 
-/// `GET /v1/memory/pins?prefix=&include_expired=`.
-#[derive(Debug, Deserialize)]
+/// `GET /v1/memory/pins?prefix=&include_expired=&limit=&offset=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only keys starting with this.
     prefix: Option<String>,
+    /// Include expired pins (false).
     #[serde(default)]
     include_expired: bool,
+    /// Page size, 1 to 100 (20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// Items to skip (0).
     offset: Option<u64>,
 }
 
+impl Validate for ListQuery {
+    fn validate(&self, errors: &mut FieldErrors) {
+        super::validate_page(errors, self.limit);
+    }
+}
+
+/// The tenant's pins, by key.
+#[utoipa::path(
+    get,
+    path = "/v1/memory/pins",
+    tag = "memory-pins",
+    operation_id = "list_pins",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of pins.", body = ListBody<PinView>))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListBody<PinView>>, ApiError> {
     let page = super::page(query.limit, query.offset);
     let pins = state
@@ -98,12 +179,22 @@ pub(crate) async fn list(
     Ok(Json(ListBody::from_page(pins, page, PinView::from)))
 }
 
+/// Deletes a pin.
+#[utoipa::path(
+    delete,
+    path = "/v1/memory/pins/{key}",
+    tag = "memory-pins",
+    operation_id = "delete_pin",
+    security(("bearer" = []), ("api_key" = [])),
+    params(PinPath),
+    responses((status = 204, description = "Deleted."))
+)]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(key): Path<String>,
+    ApiPath(path): ApiPath<PinPath>,
 ) -> Result<StatusCode, ApiError> {
-    if state.spine.delete_pin(&principal, &key).await? {
+    if state.spine.delete_pin(&principal, &path.key).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::new(
@@ -114,10 +205,26 @@ pub(crate) async fn delete(
     }
 }
 
+/// How many expired pins a cleanup removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CleanupView {
+    /// Pins removed.
+    removed: u64,
+}
+
+/// Removes the tenant's expired pins.
+#[utoipa::path(
+    post,
+    path = "/v1/memory/pins/cleanup",
+    tag = "memory-pins",
+    operation_id = "cleanup_pins",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Cleaned up.", body = CleanupView))
+)]
 pub(crate) async fn cleanup(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CleanupView>, ApiError> {
     let removed = state.spine.cleanup_pins(&principal).await?;
-    Ok(Json(json!({ "removed": removed })))
+    Ok(Json(CleanupView { removed }))
 }

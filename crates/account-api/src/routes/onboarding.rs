@@ -3,39 +3,118 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, FieldErrors, Validate};
+use account_spine::types::OnboardingState;
 use axum::Json;
 use axum::extract::State;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+/// Steps from `CREATED` to `COMPLETE`, both counted.
+const TOTAL_STEPS: usize = OnboardingState::ALL.len();
+
+/// What activation still needs.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EvidenceView {
+    /// An active, unexpired API key exists.
+    key_ready: bool,
+    /// An SDK attested for the tenant.
+    sdk_attested: bool,
+}
+
+/// The tenant's onboarding progress.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OnboardingView {
+    /// The state.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    state: OnboardingState,
+    /// Its position, 0 (`CREATED`) to 4 (`COMPLETE`).
+    step_index: i16,
+    /// How many states there are.
+    total_steps: usize,
+    /// Whether the state is `COMPLETE`.
+    is_complete: bool,
+    /// What activation still needs.
+    evidence: EvidenceView,
+}
+
+/// The tenant's onboarding state and what activation still needs.
+#[utoipa::path(
+    get,
+    path = "/v1/onboarding",
+    tag = "onboarding",
+    operation_id = "onboarding_status",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "The onboarding state.", body = OnboardingView))
+)]
 pub(crate) async fn status(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<OnboardingView>, ApiError> {
     let status = state.spine.onboarding_status(&principal).await?;
-    Ok(Json(json!({
-        "state": status.state,
-        "step_index": status.state.value(),
-        "total_steps": 5,
-        "is_complete": status.state == account_spine::types::OnboardingState::Complete,
-        "evidence": { "key_ready": status.evidence.key_ready, "sdk_attested": status.evidence.sdk_attested },
-    })))
+    Ok(Json(OnboardingView {
+        state: status.state,
+        step_index: status.state.value(),
+        total_steps: TOTAL_STEPS,
+        is_complete: status.state == OnboardingState::Complete,
+        evidence: EvidenceView {
+            key_ready: status.evidence.key_ready,
+            sdk_attested: status.evidence.sdk_attested,
+        },
+    }))
 }
 
 /// `POST /v1/sdk/handshake`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HandshakeBody {
+    /// The SDK's version: 1 to 100 letters, digits and `. _ + -`.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[A-Za-z0-9._+-]+$")]
     sdk_version: String,
+    /// The SDK's language: 1 to 50 letters, digits and `. _ + -`.
+    #[schema(min_length = 1, max_length = 50, pattern = "^[A-Za-z0-9._+-]+$")]
     sdk_language: String,
+    /// The client's id: 1 to 200 letters, digits and `. _ + -`.
+    #[schema(min_length = 1, max_length = 200, pattern = "^[A-Za-z0-9._+-]+$")]
     client_id: Option<String>,
 }
 
+impl Validate for HandshakeBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.length("sdk_version", Some(&self.sdk_version), 1, 100);
+        errors.length("sdk_language", Some(&self.sdk_language), 1, 50);
+        errors.length("client_id", self.client_id.as_deref(), 1, 200);
+    }
+}
+
+/// The onboarding transition a handshake caused.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HandshakeView {
+    /// The state before.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    from: OnboardingState,
+    /// The state after.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    to: OnboardingState,
+    /// Nothing changed: the tenant was already there or past it.
+    was_no_op: bool,
+}
+
+/// Records an SDK attestation for the tenant, advancing onboarding to `SDK_CONNECTED`.
+#[utoipa::path(
+    post,
+    path = "/v1/sdk/handshake",
+    tag = "onboarding",
+    operation_id = "sdk_handshake",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = HandshakeBody,
+    responses((status = 200, description = "Recorded.", body = HandshakeView))
+)]
 pub(crate) async fn handshake(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Json(body): Json<HandshakeBody>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(body): ApiJson<HandshakeBody>,
+) -> Result<Json<HandshakeView>, ApiError> {
     let outcome = state
         .spine
         .sdk_handshake(
@@ -45,7 +124,9 @@ pub(crate) async fn handshake(
             body.client_id.as_deref(),
         )
         .await?;
-    Ok(Json(
-        json!({ "from": outcome.from, "to": outcome.to, "was_no_op": outcome.was_no_op }),
-    ))
+    Ok(Json(HandshakeView {
+        from: outcome.from,
+        to: outcome.to,
+        was_no_op: outcome.was_no_op,
+    }))
 }

@@ -4,27 +4,46 @@ use super::ListBody;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
 use account_spine::runs::{AdmitRun, RunCompletion, RunFilter, RunSnapshot};
 use account_spine::types::{RunId, RunStatus};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+/// Longest worker id, in characters.
+const MAX_WORKER_ID: usize = 100;
+/// Longest task, in characters.
+const MAX_TASK: usize = 10_000;
 
 /// A run as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RunView {
+    /// The run's id.
+    #[schema(value_type = String, format = "uuid")]
     id: RunId,
+    /// The worker that runs it.
     worker_id: String,
+    /// What it was asked to do.
     task: String,
+    /// Where it stands.
+    #[schema(schema_with = crate::openapi::run_status)]
     status: RunStatus,
+    /// How it finished; `null` until then.
     success: Option<bool>,
+    /// Tokens used.
     total_tokens: i64,
+    /// Time spent, in milliseconds.
     total_latency_ms: i64,
+    /// Cost, in cents.
     cost_cents: i64,
+    /// When it was admitted.
     created_at: DateTime<Utc>,
+    /// When it finished.
     completed_at: Option<DateTime<Utc>>,
 }
 
@@ -46,18 +65,41 @@ impl From<RunSnapshot> for RunView {
 }
 
 /// `POST /v1/runs`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct AdmitBody {
+    /// The worker: 1 to 100 characters of `a-z`, `0-9`, `-`, `_`.
+    #[schema(min_length = 1, max_length = 100, pattern = "^[a-z0-9_-]+$")]
     worker_id: String,
+    /// What to do: 1 to 10 000 characters.
+    #[schema(min_length = 1, max_length = 10000)]
     task: String,
+    /// Input for the worker.
+    #[schema(value_type = Option<Object>)]
     input: Option<Value>,
 }
 
+impl Validate for AdmitBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.length("worker_id", Some(&self.worker_id), 1, MAX_WORKER_ID);
+        errors.length("task", Some(&self.task), 1, MAX_TASK);
+    }
+}
+
+/// Admits a run against the tenant's quotas (daily runs, monthly tokens, concurrent runs).
+#[utoipa::path(
+    post,
+    path = "/v1/runs",
+    tag = "runs",
+    operation_id = "admit_run",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = AdmitBody,
+    responses((status = 201, description = "Admitted.", body = RunView))
+)]
 pub(crate) async fn admit(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Json(body): Json<AdmitBody>,
+    ApiJson(body): ApiJson<AdmitBody>,
 ) -> Result<(StatusCode, Json<RunView>), ApiError> {
     let run = state
         .spine
@@ -74,25 +116,67 @@ pub(crate) async fn admit(
 }
 
 /// `POST /v1/runs/{id}/complete`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct CompleteBody {
+    /// Whether the run succeeded.
     success: bool,
+    /// Its output.
+    #[schema(value_type = Option<Object>)]
     output: Option<Value>,
+    /// Why it failed.
     error: Option<String>,
+    /// Tokens used (at least 0).
     #[serde(default)]
+    #[schema(minimum = 0)]
     total_tokens: i64,
+    /// Time spent, in milliseconds (at least 0).
     #[serde(default)]
+    #[schema(minimum = 0)]
     total_latency_ms: i64,
+    /// Cost, in cents (at least 0).
     #[serde(default)]
+    #[schema(minimum = 0)]
     cost_cents: i64,
 }
 
+impl Validate for CompleteBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        for (field, value) in [
+            ("total_tokens", self.total_tokens),
+            ("total_latency_ms", self.total_latency_ms),
+            ("cost_cents", self.cost_cents),
+        ] {
+            errors.range(field, Some(value), 0, i64::MAX);
+        }
+    }
+}
+
+/// A run's id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct RunPath {
+    /// The run's id.
+    #[param(value_type = String, format = "uuid")]
+    id: RunId,
+}
+
+/// Records how a run finished; a finished run is final.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/complete",
+    tag = "runs",
+    operation_id = "complete_run",
+    security(("bearer" = []), ("api_key" = [])),
+    params(RunPath),
+    request_body = CompleteBody,
+    responses((status = 200, description = "Recorded.", body = RunView))
+)]
 pub(crate) async fn complete(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<RunId>,
-    Json(body): Json<CompleteBody>,
+    ApiPath(path): ApiPath<RunPath>,
+    ApiJson(body): ApiJson<CompleteBody>,
 ) -> Result<Json<RunView>, ApiError> {
     let completion = RunCompletion {
         success: body.success,
@@ -106,25 +190,52 @@ pub(crate) async fn complete(
     Ok(Json(
         state
             .spine
-            .complete_run(&principal, id, completion)
+            .complete_run(&principal, path.id, completion)
             .await?
             .into(),
     ))
 }
 
 /// `GET /v1/runs?status=&worker_id=&limit=&offset=`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
+    /// Only runs in this status.
+    #[param(schema_with = crate::openapi::run_status)]
     status: Option<String>,
+    /// Only runs of this worker.
     worker_id: Option<String>,
+    /// Page size, 1 to 100 (20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
+    /// Items to skip (0).
     offset: Option<u64>,
 }
 
+impl Validate for ListQuery {
+    fn validate(&self, errors: &mut FieldErrors) {
+        super::validate_page(errors, self.limit);
+        if let Some(Err(error)) = self.status.as_deref().map(str::parse::<RunStatus>) {
+            errors.add("status", error.to_string());
+        }
+    }
+}
+
+/// The tenant's runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    operation_id = "list_runs",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ListQuery),
+    responses((status = 200, description = "A page of runs.", body = ListBody<RunView>))
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Query(query): Query<ListQuery>,
+    ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<ListBody<RunView>>, ApiError> {
     let status = query
         .status
@@ -132,11 +243,8 @@ pub(crate) async fn list(
         .map(str::parse::<RunStatus>)
         .transpose()
         .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_status",
-                e.to_string(),
-            )
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string())
+                .with_field("status", e.to_string())
         })?;
     let filter = RunFilter {
         status,
@@ -148,10 +256,20 @@ pub(crate) async fn list(
     Ok(Json(ListBody::from_page(runs, page, RunView::from)))
 }
 
+/// One run of the tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    operation_id = "get_run",
+    security(("bearer" = []), ("api_key" = [])),
+    params(RunPath),
+    responses((status = 200, description = "The run.", body = RunView))
+)]
 pub(crate) async fn get(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    Path(id): Path<RunId>,
+    ApiPath(path): ApiPath<RunPath>,
 ) -> Result<Json<RunView>, ApiError> {
-    Ok(Json(state.spine.get_run(&principal, id).await?.into()))
+    Ok(Json(state.spine.get_run(&principal, path.id).await?.into()))
 }

@@ -53,8 +53,9 @@ pub const MAX_PAGE: u64 = 100;
 /// Verification writes `last_used_at` at most once per key per this interval.
 pub const LAST_USED_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Who manages keys: a member of the tenant (the spine resolved the role), or the platform
-/// or an API key when `user_id` is `None` (audited as `system`).
+/// Who manages keys: a member of the tenant (the spine resolved the role), an API key
+/// (`audit.api_key_id` set, audited as `api_key`), or the platform (neither, audited as
+/// `system`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyActor {
     /// The acting user.
@@ -65,6 +66,31 @@ pub struct KeyActor {
     /// does not hold itself ([`ApiKeyError::PermissionNotHeld`]). `None` for people and the
     /// platform.
     pub key_permissions: Option<Vec<String>>,
+    /// What the audit row records about the actor and its request (the spine fills it).
+    pub audit: KeyAudit,
+}
+
+/// The acting key and request metadata that the audit rows of key changes carry.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyAudit {
+    /// The acting API key, when a key acts.
+    pub api_key_id: Option<ApiKeyId>,
+    /// Request correlation id.
+    pub request_id: Option<String>,
+    /// Client address.
+    pub ip_address: Option<String>,
+    /// Client agent.
+    pub user_agent: Option<String>,
+}
+
+impl KeyAudit {
+    /// No acting key and no request metadata (the platform, tests).
+    pub const NONE: Self = Self {
+        api_key_id: None,
+        request_id: None,
+        ip_address: None,
+        user_agent: None,
+    };
 }
 
 impl KeyActor {
@@ -549,24 +575,27 @@ fn audit_entry(
     reason: Option<String>,
     new_value: serde_json::Value,
 ) -> AuditEntry {
+    let actor_type = if actor.audit.api_key_id.is_some() {
+        ActorType::ApiKey
+    } else if actor.user_id.is_some() {
+        ActorType::User
+    } else {
+        ActorType::System
+    };
     AuditEntry {
         tenant_id: Some(tenant),
-        actor_type: if actor.user_id.is_some() {
-            ActorType::User
-        } else {
-            ActorType::System
-        },
+        actor_type,
         user_id: actor.user_id,
-        api_key_id: None,
+        api_key_id: actor.audit.api_key_id,
         action: action.to_owned(),
         resource_type: "api_key".to_owned(),
         resource_id: Some(key.to_string()),
         reason,
         old_value: None,
         new_value: Some(new_value),
-        ip_address: None,
-        user_agent: None,
-        request_id: None,
+        ip_address: actor.audit.ip_address.clone(),
+        user_agent: actor.audit.user_agent.clone(),
+        request_id: actor.audit.request_id.clone(),
     }
 }
 
@@ -886,6 +915,7 @@ mod tests {
                 user_id: None,
                 role,
                 key_permissions: None,
+                audit: KeyAudit::NONE,
             },
             name: "  ci  ".into(),
             permissions: vec![],

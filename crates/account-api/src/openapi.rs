@@ -1,0 +1,199 @@
+//! The OpenAPI 3 document, generated from the handlers' `#[utoipa::path]` attributes as the
+//! router is assembled (utoipa-axum), so a route cannot be served without being documented.
+//! The error answers every operation can give are added here once, from what the operation
+//! is: authenticated or not, with a body or not.
+
+use crate::error::ErrorBody;
+use crate::quota::{QuotaInfo, QuotaPeriod};
+use account_spine::types::{ApiKeyStatus, MembershipRole, OnboardingState, RunStatus};
+use axum::Json;
+use std::sync::OnceLock;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder,
+};
+use utoipa::{Modify, OpenApi as _};
+
+/// The security scheme name of `Authorization: Bearer <key>`.
+pub(crate) const BEARER: &str = "bearer";
+/// The security scheme name of `X-API-Key: <key>`.
+pub(crate) const API_KEY: &str = "api_key";
+
+/// The document's fixed parts; paths are added by the router.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "account API",
+        description = "Tenants, API keys, runs and quotas, memory pins, onboarding and usage. \
+            Authenticate with an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. \
+            Every error is `{\"error\": code, \"message\": ...}`, with `fields` when input was \
+            refused and `quota` (plus `Retry-After`) when a limit was reached."
+    ),
+    modifiers(&SecuritySchemes),
+    components(schemas(ErrorBody, QuotaInfo, QuotaPeriod))
+)]
+pub(crate) struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("acc_live_...")
+                    .description(Some("An API key: `Authorization: Bearer <key>`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            API_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-API-Key",
+                "An API key in the `X-API-Key` header.",
+            ))),
+        );
+        let error = |description: &str| -> Response {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        components
+            .responses
+            .insert("Error".into(), RefOr::T(error("The request was refused.")));
+        let mut limited = error(
+            "A limit was reached: the key's request rate (`rate_limited`) or a tenant quota \
+             (`quota_*`, with `quota` saying which and when it resets).",
+        );
+        limited.headers.insert(
+            "Retry-After".into(),
+            HeaderBuilder::new()
+                .schema(
+                    ObjectBuilder::new()
+                        .schema_type(Type::Integer)
+                        .minimum(Some(1)),
+                )
+                .description(Some("Seconds to wait before retrying."))
+                .build(),
+        );
+        components
+            .responses
+            .insert("Limited".into(), RefOr::T(limited));
+    }
+}
+
+/// The error answers an operation can give besides the ones it documents itself.
+fn add_error_responses(path: &str, operation: &mut Operation) {
+    let authenticated = operation
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().any(|r| r != &Default::default()));
+    let mut codes = vec!["500"];
+    let probe = path == "/healthz" || path == "/readyz" || path == "/openapi.json";
+    if !probe {
+        codes.extend(["400", "404", "409", "422", "503"]);
+    }
+    if authenticated {
+        codes.extend(["401", "403"]);
+    }
+    if operation.request_body.is_some() {
+        codes.extend(["413", "415"]);
+    }
+    for code in codes {
+        operation
+            .responses
+            .responses
+            .entry(code.to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Error")));
+    }
+    if authenticated {
+        operation
+            .responses
+            .responses
+            .entry("429".to_owned())
+            .or_insert_with(|| RefOr::Ref(Ref::from_response_name("Limited")));
+    }
+}
+
+/// Finishes a collected document: the shared error answers on every operation.
+pub(crate) fn finish(mut openapi: OpenApi) -> OpenApi {
+    for (path, item) in &mut openapi.paths.paths {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+            &mut item.options,
+            &mut item.head,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_error_responses(path, operation);
+        }
+    }
+    openapi
+}
+
+/// The document the server serves.
+pub(crate) fn document() -> &'static OpenApi {
+    static DOCUMENT: OnceLock<OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| finish(crate::api_routes().split_for_parts().1))
+}
+
+/// The fixed parts, for the router to extend.
+pub(crate) fn base() -> OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The OpenAPI 3 document of this API (generated from the code).
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    responses((status = 200, description = "The OpenAPI 3 document.", body = Object))
+)]
+pub(crate) async fn openapi_json() -> Json<OpenApi> {
+    Json(document().clone())
+}
+
+fn string_enum(values: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+/// A run's status.
+pub(crate) fn run_status() -> Object {
+    string_enum(RunStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// An API key's status.
+pub(crate) fn key_status() -> Object {
+    string_enum(ApiKeyStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// A membership role.
+pub(crate) fn role() -> Object {
+    string_enum(MembershipRole::ALL.iter().map(|s| s.as_str()))
+}
+
+/// An onboarding state.
+pub(crate) fn onboarding_state() -> Object {
+    string_enum(OnboardingState::ALL.iter().map(|s| s.name()))
+}
