@@ -354,6 +354,11 @@ const UNIQUE_INDEXES: &[(&str, &str, &str)] = &[
     ),
     ("uq_api_keys_key_digest", "api_keys", "api_keys.key_digest"),
     (
+        "uq_operator_keys_key_digest",
+        "operator_keys",
+        "operator_keys.key_digest",
+    ),
+    (
         "uq_usage_records_tenant_id_idempotency_key",
         "usage_records",
         "usage_records.tenant_id, usage_records.idempotency_key",
@@ -408,7 +413,7 @@ async fn migrations_go_up_down_and_up_again() {
             .len();
         assert_eq!(applied, Migrator::migrations().len(), "{}", backend.name());
         let created = tables(&db).await;
-        assert_eq!(created.len(), 15, "{}: {created:?}", backend.name());
+        assert_eq!(created.len(), 16, "{}: {created:?}", backend.name());
         Migrator::down(db.conn(), None).await.expect("down");
         assert!(
             Migrator::get_applied_migrations(db.conn())

@@ -72,3 +72,31 @@ impl FromRequestParts<AppState> for Authenticated {
         Ok(Self(principal))
     }
 }
+
+/// A verified platform operator (an `acc_op_` key). A tenant key is refused with 403: it is a
+/// valid credential, but never one for platform routes.
+#[derive(Debug)]
+pub(crate) struct Operator(pub(crate) account_spine::OperatorPrincipal);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let key = presented_key(parts).ok_or_else(ApiError::unauthorized)?;
+        if !account_spine::operators::is_operator_key(key) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                "operator_key_required",
+                "platform routes need a platform operator key (acc_op_...); tenant API keys cannot call them",
+            ));
+        }
+        let operator = state
+            .spine
+            .authenticate_operator_key(key, request_meta(parts))
+            .await?;
+        Ok(Self(operator))
+    }
+}

@@ -12,6 +12,7 @@ mod auth;
 mod error;
 mod extract;
 mod health;
+mod metrics;
 mod openapi;
 mod quota;
 mod rate_limit;
@@ -40,6 +41,7 @@ pub const MAX_BODY_BYTES: usize = 128 * 1024;
 pub struct AppState {
     spine: Spine,
     limits: Arc<RateLimits>,
+    http_metrics: Arc<metrics::HttpMetrics>,
 }
 
 impl AppState {
@@ -48,13 +50,14 @@ impl AppState {
         Self {
             spine,
             limits: Arc::new(RateLimits::default()),
+            http_metrics: Arc::default(),
         }
     }
 }
 
 /// Every route with its documentation; one `routes!` per path.
 fn api_routes() -> OpenApiRouter<AppState> {
-    use routes::{api_keys, invitations, memory_pins, onboarding, runs, usage};
+    use routes::{api_keys, invitations, memory_pins, onboarding, platform, runs, usage};
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -76,6 +79,13 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(onboarding::handshake))
         .routes(routes!(usage::summary))
         .routes(routes!(invitations::accept))
+        .merge(routes::accounts::routes())
+        .routes(routes!(metrics::metrics))
+        .routes(routes!(onboarding::advance))
+        .routes(routes!(platform::quotas))
+        .routes(routes!(platform::transition, platform::history))
+        .routes(routes!(platform::force_complete))
+        .routes(routes!(platform::change_plan))
 }
 
 /// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json`.
@@ -106,6 +116,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(request_id::trace_layer())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))

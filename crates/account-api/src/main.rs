@@ -1,4 +1,4 @@
-//! The `account-api` binary: `serve` (the default), `migrate` and `bootstrap`.
+//! The `account-api` binary: `serve` (the default), `migrate`, `bootstrap` and `operator-key`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // bootstrap prints the key for the operator
 
@@ -70,6 +70,27 @@ enum Command {
         #[arg(long, default_value = "My project")]
         tenant_name: String,
     },
+    /// Platform operator keys (`acc_op_...`): the only credentials platform routes accept.
+    #[command(subcommand)]
+    OperatorKey(OperatorKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorKeyCommand {
+    /// Creates an operator key; prints it once.
+    Create {
+        /// Who or what holds the key (1 to 100 characters).
+        #[arg(long)]
+        name: String,
+    },
+    /// Lists operator keys (prefix, name, dates; never the key).
+    List,
+    /// Revokes an operator key by id; it stops working at once.
+    Revoke {
+        /// The key's id (from `list`).
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[tokio::main]
@@ -97,6 +118,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => serve(spine, cli.listen).await,
+        Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
             owner_email,
             tenant_name,
@@ -116,6 +138,54 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `operator-key create|list|revoke`: run by whoever runs the platform, never over HTTP.
+async fn operator_key(spine: &Spine, command: OperatorKeyCommand) -> anyhow::Result<()> {
+    let operator = OperatorPrincipal {
+        operator_id: "cli:operator-key".into(),
+        request: RequestMeta::default(),
+    };
+    match command {
+        OperatorKeyCommand::Create { name } => {
+            let created = spine
+                .create_operator_key(&operator, &name)
+                .await
+                .map_err(|e| anyhow::anyhow!("creating the operator key failed: {e}"))?;
+            println!("operator_key_id={}", created.key.id);
+            println!("operator_key={}", created.plaintext.expose());
+            eprintln!("The operator key is shown once; store it now.");
+        }
+        OperatorKeyCommand::List => {
+            let keys = spine
+                .list_operator_keys(&operator)
+                .await
+                .map_err(|e| anyhow::anyhow!("listing operator keys failed: {e}"))?;
+            for key in keys {
+                let revoked = key
+                    .revoked_at
+                    .map_or_else(|| "-".to_owned(), |at| at.to_rfc3339());
+                println!(
+                    "{}\t{}\t{}\tcreated={}\trevoked={revoked}",
+                    key.id,
+                    key.key_prefix,
+                    key.name,
+                    key.created_at.to_rfc3339()
+                );
+            }
+        }
+        OperatorKeyCommand::Revoke { id } => {
+            let id = id
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--id is not an operator key id: {e}"))?;
+            spine
+                .revoke_operator_key(&operator, id)
+                .await
+                .map_err(|e| anyhow::anyhow!("revoking the operator key failed: {e}"))?;
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 /// Reads the pepper, or creates 32 random bytes on first run (owner-only permissions).

@@ -100,7 +100,8 @@ fn add_error_responses(path: &str, operation: &mut Operation) {
         .as_ref()
         .is_some_and(|s| s.iter().any(|r| r != &Default::default()));
     let mut codes = vec!["500"];
-    let probe = path == "/healthz" || path == "/readyz" || path == "/openapi.json";
+    let probe =
+        path == "/healthz" || path == "/readyz" || path == "/openapi.json" || path == "/metrics";
     if !probe {
         codes.extend(["400", "404", "409", "422", "503"]);
     }

@@ -84,6 +84,7 @@ pub const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
         "uq_tenant_memberships_tenant_id_user_id",
     ),
     ("api_keys.key_digest", "uq_api_keys_key_digest"),
+    ("operator_keys.key_digest", "uq_operator_keys_key_digest"),
     (
         "usage_records.tenant_id, usage_records.idempotency_key",
         "uq_usage_records_tenant_id_idempotency_key",

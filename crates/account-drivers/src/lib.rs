@@ -23,6 +23,7 @@ pub mod lifecycle;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
+pub mod operator_keys;
 pub mod runs;
 pub mod sdk_attestations;
 pub mod subscriptions;

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
+pub mod operator_keys;
 pub mod profile;
 pub mod roles;
 pub mod runs;

@@ -474,7 +474,7 @@ async fn an_expired_key_is_refused() {
 }
 
 #[tokio::test]
-async fn a_suspended_tenant_cannot_use_or_issue_keys() {
+async fn a_suspended_tenant_reads_with_its_keys_but_cannot_issue_them() {
     for backend in backends().unwrap() {
         let test_db = fresh_db(&backend).await.unwrap();
         let db = Db::for_pool(test_db.conn());
@@ -491,16 +491,10 @@ async fn a_suspended_tenant_cannot_use_or_issue_keys() {
             .await
             .unwrap()
             .unwrap();
-        let error = verify(db, issued.plaintext.expose(), now())
-            .await
-            .unwrap_err();
-        assert!(matches!(
-            error,
-            ApiKeyError::TenantInactive {
-                status: TenantStatus::Suspended
-            }
-        ));
-        assert_eq!(error.http_status(), 403);
+        // Suspended tenants keep reading (§3.3): the key still verifies, and each use case
+        // checks its own capability against the tenant's status.
+        let verified_tenant = verify(db, issued.plaintext.expose(), now()).await.unwrap();
+        assert_eq!(verified_tenant, tenant);
         assert!(matches!(
             issue_api_key(db, &pepper(), request(tenant, MembershipRole::Owner), now()).await,
             Err(ApiKeyError::TenantInactive {
@@ -524,6 +518,37 @@ async fn a_suspended_tenant_cannot_use_or_issue_keys() {
         revoke_api_key(db, tenant, issued.key.id, ADMIN, "offboarding", now())
             .await
             .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_terminated_tenants_keys_no_longer_verify() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = new_tenant(db, "keys-terminated").await;
+        let issued = issue(db, tenant).await;
+        get_tenant_driver(db)
+            .update_tenant_status(
+                tenant,
+                TenantStatus::Active,
+                TenantStatus::Terminated,
+                Some("closed"),
+                now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let error = verify(db, issued.plaintext.expose(), now())
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ApiKeyError::TenantInactive {
+                status: TenantStatus::Terminated
+            }
+        ));
+        assert_eq!(error.http_status(), 403);
     }
 }
 

@@ -148,6 +148,10 @@ typed_id!(
     /// A lifecycle transition in a tenant's history.
     LifecycleEventId, "lifecycle event id"
 );
+typed_id!(
+    /// A platform operator key.
+    OperatorKeyId, "operator key id"
+);
 
 #[cfg(test)]
 mod tests {

@@ -1,16 +1,22 @@
 //! Account use cases: invitations, members and roles, profile, support, billing.
 
 use crate::events::OneTimeToken;
-use crate::operations::Operation;
+use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::{Subject, require_capability};
 use crate::{DomainEvent, Spine, SpineError};
-use account_engines::billing::{self, BillingSummary, Invoice};
+use account_engines::billing;
+pub use account_engines::billing::{BillingSummary, Invoice};
+use account_engines::invitations;
 pub use account_engines::invitations::Invitee;
-use account_engines::invitations::{self, Invitation, IssuedInvitation};
-use account_engines::memberships::{self, Acting, Membership, RoleChange, User, UserFilter};
-use account_engines::profile::{self, Profile, ProfileUpdate, UserAccount};
-use account_engines::support_tickets::{self, OpenTicket, Ticket};
+pub use account_engines::invitations::{Invitation, IssuedInvitation};
+use account_engines::memberships::{self, Acting};
+pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter};
+use account_engines::profile;
+pub use account_engines::profile::{Profile, ProfileUpdate, UserAccount};
+use account_engines::roles::rank;
+use account_engines::support_tickets;
+pub use account_engines::support_tickets::{OpenTicket, Ticket};
 use account_engines::types::{
     InvitationId, InvitationStatus, MembershipRole, TenantId, TicketStatus, UserId,
 };
@@ -31,19 +37,71 @@ fn invitation_created(issued: &IssuedInvitation, resent: bool) -> DomainEvent {
 }
 
 impl Spine {
-    /// The signed-in member behind `principal`; an API key is refused (and the refusal
-    /// audited): these operations act as a person.
+    /// The member acting behind `principal`. A member the host authenticated acts as
+    /// themselves. A personal API key (issued for a user) acts on that user's behalf, bounded
+    /// by both its permissions (checked here and again by the use case) and the user's
+    /// current role in the tenant, re-read from the membership now: a demoted or removed
+    /// user's keys lose the power at once. A machine key (issued for no user) is refused.
+    /// Refusals are audited.
     async fn acting(
         &self,
         principal: &Principal,
         operation: Operation,
     ) -> Result<Acting, SpineError> {
-        let acting = match principal.actor {
-            Actor::User { user_id, role } => Ok(Acting { user_id, role }),
-            Actor::ApiKey { .. } => Err(SpineError::forbidden(operation, "a signed-in member")),
+        let acting = match &principal.actor {
+            Actor::User { user_id, role } => Ok(Acting {
+                user_id: *user_id,
+                role: *role,
+            }),
+            Actor::ApiKey { user_id: None, .. } => Err(SpineError::MachineKey {
+                operation: operation.name(),
+            }),
+            Actor::ApiKey {
+                user_id: Some(user_id),
+                ..
+            } => {
+                self.personal_key_acting(principal, *user_id, operation)
+                    .await
+            }
         };
         self.audited(Subject::Principal(principal), operation, acting)
             .await
+    }
+
+    /// A personal key's user, with their role as it stands now, if both the key and the role
+    /// allow `operation`.
+    async fn personal_key_acting(
+        &self,
+        principal: &Principal,
+        user_id: UserId,
+        operation: Operation,
+    ) -> Result<Acting, SpineError> {
+        crate::authorize::authorize(principal, operation)?;
+        let tenant = principal.tenant_id;
+        let current = read!(self, |db| {
+            match memberships::user_detail(db, tenant, user_id).await {
+                Ok((detail, _)) => Ok(Some(detail.role)),
+                Err(memberships::MembershipError::NotAMember) => Ok(None),
+                Err(error) => Err(error.into()),
+            }
+        })?;
+        let Some(role) = current else {
+            return Err(SpineError::forbidden(
+                operation,
+                "an API key whose user is still a member of the tenant",
+            ));
+        };
+        if let Authority::Tenant { min_role, .. } = operation.authority()
+            && rank(role) < rank(min_role)
+        {
+            return Err(SpineError::forbidden(
+                operation,
+                format!(
+                    "an API key whose user has the {min_role} role or higher (they are {role})"
+                ),
+            ));
+        }
+        Ok(Acting { user_id, role })
     }
 
     /// Invites `email` with `role`; the token in the result is shown once, for delivery, and
@@ -156,6 +214,7 @@ impl Spine {
     ) -> Result<Page<Invitation>, SpineError> {
         let operation = Operation::AccountListInvitations;
         self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
             let now = self.clock.now();
             read_use_case!(self, principal, operation, |db| {
                 Ok(invitations::list(db, principal.tenant_id, status, page, now).await?)
@@ -234,6 +293,7 @@ impl Spine {
     ) -> Result<Page<User>, SpineError> {
         let operation = Operation::AccountListUsers;
         self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
                 Ok(memberships::list_users(db, principal.tenant_id, filter, page).await?)
             })
@@ -456,6 +516,7 @@ impl Spine {
     ) -> Result<Page<Ticket>, SpineError> {
         let operation = Operation::SupportListTickets;
         self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
                 Ok(support_tickets::list_tickets(db, principal.tenant_id, status, page).await?)
             })
@@ -470,6 +531,7 @@ impl Spine {
     ) -> Result<BillingSummary, SpineError> {
         let operation = Operation::BillingSummary;
         self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
             let now = self.clock.now();
             read_use_case!(self, principal, operation, |db| {
                 Ok(billing::summary(db, principal.tenant_id, now).await?)
@@ -486,6 +548,7 @@ impl Spine {
     ) -> Result<Page<Invoice>, SpineError> {
         let operation = Operation::BillingInvoices;
         self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
                 Ok(billing::invoices(db, principal.tenant_id, page).await?)
             })

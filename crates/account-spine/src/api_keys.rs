@@ -96,6 +96,7 @@ impl Spine {
                 allowed_workers: verified.allowed_workers,
                 max_concurrent_runs: verified.max_concurrent_runs,
                 rate_limit_rpm: verified.rate_limit_rpm,
+                user_id: verified.user_id,
             },
             request,
         })

@@ -3,17 +3,17 @@
 use crate::SpineError;
 use crate::operations::{Authority, Capability, Operation};
 use crate::principal::{Actor, OperatorPrincipal, Principal};
+use account_engines::api_keys::{Permission, permissions};
 use account_engines::lifecycle::capabilities;
 use account_engines::roles::rank;
 use account_engines::types::TenantStatus;
 
-/// Whether `granted` covers `required`: exact, or `area:*` covers every `area:...`.
+/// Whether `granted` covers `required`, by the key vocabulary's own matching
+/// ([`account_engines::api_keys::Permission::covers`]: `run:*` covers `run:<worker>`, `read:*`
+/// the read family only, never `billing:read`). A required permission outside the vocabulary
+/// is granted by nothing (fail closed; a test keeps the operation table inside it).
 pub(crate) fn permission_grants(granted: &[String], required: &str) -> bool {
-    granted.iter().any(|g| {
-        g == required
-            || g.strip_suffix('*')
-                .is_some_and(|area| required.starts_with(area))
-    })
+    Permission::parse(required).is_ok_and(|required| permissions::granted(granted, &required))
 }
 
 /// Checks the principal's authority for `operation` (not the tenant's status).
@@ -97,6 +97,16 @@ mod tests {
         assert!(permission_grants(&granted, "read:runs"));
         assert!(!permission_grants(&granted, "read:usage"));
         assert!(!permission_grants(&granted, "keys:manage"));
+        let read_all = vec!["read:*".to_owned()];
+        assert!(
+            !permission_grants(&read_all, "billing:read"),
+            "billing is admin-only"
+        );
+        assert!(!permission_grants(&read_all, "users:read"));
+        assert!(permission_grants(
+            &["users:manage".to_owned()],
+            "users:read"
+        ));
     }
 
     #[test]

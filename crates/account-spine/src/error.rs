@@ -35,6 +35,15 @@ pub enum SpineError {
         /// What would have been needed, for the message.
         needed: String,
     },
+    /// A machine key (issued for no user) called a use case that acts as a person.
+    #[error(
+        "{operation} acts as a person: use a member's session or an API key issued for a user; \
+         this key was issued for no user (a machine key)"
+    )]
+    MachineKey {
+        /// The operation's stable name.
+        operation: &'static str,
+    },
     /// The tenant's lifecycle status does not allow the operation.
     #[error("the tenant is {status}; {operation} is not allowed in that state")]
     TenantStatusForbids {
@@ -122,6 +131,7 @@ impl ErrorCode for SpineError {
             Self::Unavailable(_) => "storage_unavailable",
             Self::Migration(_) => "migration_failed",
             Self::Forbidden { .. } => "forbidden",
+            Self::MachineKey { .. } => "machine_key_not_allowed",
             Self::TenantStatusForbids { .. } => "tenant_status_forbids",
             Self::TenantNotFound => "tenant_not_found",
             Self::Run(e) => e.code(),
@@ -146,7 +156,9 @@ impl ErrorCode for SpineError {
         match self {
             Self::Unavailable(_) => 503,
             Self::Migration(_) => 500,
-            Self::Forbidden { .. } | Self::TenantStatusForbids { .. } => 403,
+            Self::Forbidden { .. } | Self::MachineKey { .. } | Self::TenantStatusForbids { .. } => {
+                403
+            }
             Self::TenantNotFound => 404,
             Self::Run(e) => e.http_status(),
             Self::ApiKey(e) => e.http_status(),

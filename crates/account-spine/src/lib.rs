@@ -22,6 +22,7 @@ pub mod memory_pins;
 mod metrics;
 pub mod onboarding;
 mod operations;
+pub mod operators;
 pub mod platform;
 mod principal;
 pub mod runs;

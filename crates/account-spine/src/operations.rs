@@ -137,7 +137,7 @@ operations! {
         authority: Authority::Token, capability: Capability::Write;
     /// List the tenant's users.
     AccountListUsers = "account.list_users", audit: None,
-        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+        authority: tenant(MembershipRole::Viewer, "users:read"), capability: Capability::Read;
     /// Change a member's role.
     AccountChangeRole = "account.change_role", audit: Some("membership.role_changed"),
         authority: tenant(MembershipRole::Owner, "users:manage"), capability: Capability::Write;
@@ -158,13 +158,13 @@ operations! {
         authority: tenant(MembershipRole::Viewer, "support:write"), capability: Capability::Read;
     /// List support tickets.
     SupportListTickets = "support.list_tickets", audit: None,
-        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+        authority: tenant(MembershipRole::Viewer, "support:read"), capability: Capability::Read;
     /// Read the billing summary.
     BillingSummary = "billing.summary", audit: None,
-        authority: tenant(MembershipRole::Admin, "read:billing"), capability: Capability::Read;
+        authority: tenant(MembershipRole::Admin, "billing:read"), capability: Capability::Read;
     /// List invoices.
     BillingInvoices = "billing.invoices", audit: None,
-        authority: tenant(MembershipRole::Admin, "read:billing"), capability: Capability::Read;
+        authority: tenant(MembershipRole::Admin, "billing:read"), capability: Capability::Read;
     /// Record an SDK handshake (attestation).
     OnboardingSdkHandshake = "onboarding.sdk_handshake", audit: Some("sdk.attested"),
         authority: tenant(MembershipRole::Member, "run:*"), capability: Capability::Write;
@@ -213,6 +213,12 @@ operations! {
     /// Complete onboarding without evidence.
     OnboardingForceComplete = "onboarding.force_complete", audit: Some("onboarding.force_completed"),
         authority: Authority::Operator, capability: Capability::Any;
+    /// Verify a platform operator key (builds the operator principal).
+    OperatorKeysVerify = "operator_keys.verify", audit: None,
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Read the tenant's quotas and current counters.
+    TenantGetQuotas = "tenant.get_quotas", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
 }
 
 #[cfg(test)]
@@ -232,6 +238,28 @@ mod tests {
                 || verb.starts_with("get")
                 || ["status", "history", "verify", "summary", "invoices"].contains(&verb);
             assert_eq!(op.audit_action().is_none(), read_only, "{}", op.name());
+        }
+    }
+
+    #[test]
+    fn every_permission_the_table_names_is_in_the_key_vocabulary_and_grantable() {
+        use account_engines::api_keys::Permission;
+        use account_engines::api_keys::permissions::role_may_grant;
+        for op in Operation::ALL {
+            if let Authority::Tenant {
+                min_role,
+                permission,
+            } = op.authority()
+            {
+                let parsed = Permission::parse(permission).unwrap_or_else(|_| {
+                    panic!("{}: `{permission}` is not a key permission", op.name())
+                });
+                assert!(
+                    role_may_grant(min_role, &parsed) || permission == "keys:manage",
+                    "{}: the {min_role} role cannot grant `{permission}`",
+                    op.name()
+                );
+            }
         }
     }
 }

@@ -10,7 +10,7 @@ use account_engines::Db;
 use account_engines::api_keys;
 use account_engines::audit::{self, AuditEntry};
 use account_engines::billing::{self, Invoice, InvoiceUpsert, Subscription, SubscriptionUpsert};
-use account_engines::lifecycle::{self, LifecycleAction, LifecycleActor, TransitionOutcome};
+use account_engines::lifecycle::{self, LifecycleActor};
 use account_engines::onboarding::{self, ForcedCompletion, OnboardingOutcome};
 use account_engines::tenants::{self, CreateTenant, CreatedTenant};
 use account_engines::types::{
@@ -22,6 +22,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 
 pub use account_engines::lifecycle::LifecycleEventSnapshot as LifecycleEvent;
+pub use account_engines::lifecycle::{LifecycleAction, TransitionOutcome};
 
 impl Spine {
     #[allow(clippy::too_many_arguments)] // one row, many columns
@@ -331,7 +332,8 @@ impl Spine {
                     audit: key_audit(None, &operator.request),
                 },
                 name: "bootstrap".to_owned(),
-                permissions: vec!["run:*".into(), "read:*".into(), "keys:manage".into()],
+                permissions: api_keys::permissions::OWNER_KEY_PERMISSIONS
+                    .iter().map(|p| (*p).to_owned()).collect(),
                 allowed_workers: None,
                 rate_limit_rpm: None,
                 max_concurrent_runs: None,

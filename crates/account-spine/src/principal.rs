@@ -62,6 +62,10 @@ pub enum Actor {
         /// Its request rate limit per minute, enforced by the host (in-process); `None` means
         /// no per-key limit.
         rate_limit_rpm: Option<i32>,
+        /// The user the key was issued for: a personal key acts on their behalf in account
+        /// use cases, bounded by its permissions and the user's current role. `None` for a
+        /// machine key, which account use cases refuse.
+        user_id: Option<UserId>,
     },
 }
 

@@ -751,9 +751,11 @@ async fn refusals_are_typed_and_audited_on_every_path() {
                     .await
                     .map(|_| ()),
             ),
+            // A personal key acts for its user, but only within its permissions: `read:*`
+            // does not cover `support:read`.
             (
-                Operation::AccountGetProfile,
-                w.spine.get_profile(&key).await.map(|_| ()),
+                Operation::SupportListTickets,
+                w.spine.list_tickets(&key, None, PAGE).await.map(|_| ()),
             ),
         ] {
             let refused = refused.unwrap_err();

@@ -180,6 +180,7 @@ async fn a_failure_after_the_first_write_leaves_nothing_and_publishes_nothing() 
                 allowed_workers: None,
                 max_concurrent_runs: None,
                 rate_limit_rpm: None,
+                user_id: None,
             },
             request: RequestMeta::default(),
         };

@@ -1,9 +1,11 @@
 //! Route handlers, one module per area, and the shapes they share.
 
+pub(crate) mod accounts;
 pub(crate) mod api_keys;
 pub(crate) mod invitations;
 pub(crate) mod memory_pins;
 pub(crate) mod onboarding;
+pub(crate) mod platform;
 pub(crate) mod runs;
 pub(crate) mod usage;
 

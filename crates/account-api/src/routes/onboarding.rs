@@ -130,3 +130,43 @@ pub(crate) async fn handshake(
         was_no_op: outcome.was_no_op,
     }))
 }
+
+/// `POST /v1/onboarding/advance`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AdvanceBody {
+    /// The state to move to; `COMPLETE` needs the activation evidence.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    state: OnboardingState,
+}
+
+impl Validate for AdvanceBody {
+    fn validate(&self, _errors: &mut FieldErrors) {}
+}
+
+/// Moves the tenant's onboarding forward (the current state is a no-op, an earlier one is
+/// refused with `onboarding_regression`).
+#[utoipa::path(
+    post,
+    path = "/v1/onboarding/advance",
+    tag = "onboarding",
+    operation_id = "onboarding_advance",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = AdvanceBody,
+    responses((status = 200, description = "Advanced (or already there).", body = HandshakeView))
+)]
+pub(crate) async fn advance(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<AdvanceBody>,
+) -> Result<Json<HandshakeView>, ApiError> {
+    let outcome = state
+        .spine
+        .advance_onboarding(&principal, body.state)
+        .await?;
+    Ok(Json(HandshakeView {
+        from: outcome.from,
+        to: outcome.to,
+        was_no_op: outcome.was_no_op,
+    }))
+}

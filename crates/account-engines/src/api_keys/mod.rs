@@ -181,6 +181,9 @@ pub struct VerifiedPrincipal {
     pub rate_limit_rpm: Option<i32>,
     /// Its concurrent-run limit.
     pub max_concurrent_runs: Option<i32>,
+    /// The user the key was issued for (a personal key acts on their behalf, within their
+    /// current role); `None` for a machine key.
+    pub user_id: Option<UserId>,
 }
 
 impl VerifiedPrincipal {
@@ -860,7 +863,9 @@ pub async fn verify_api_key(
     if let Some(refusal) = unusable(&key, now) {
         return Err(refusal);
     }
-    if found.tenant_status != TenantStatus::Active {
+    // A suspended tenant still reads (§3.3); each use case then checks its own capability
+    // against the tenant's current status, so writes stay refused.
+    if !crate::lifecycle::capabilities(found.tenant_status).allows_reads {
         return Err(ApiKeyError::TenantInactive {
             status: found.tenant_status,
         });
@@ -881,6 +886,7 @@ pub async fn verify_api_key(
         allowed_workers: key.allowed_workers,
         rate_limit_rpm: key.rate_limit_rpm,
         max_concurrent_runs: key.max_concurrent_runs,
+        user_id: key.user_id,
     };
     if let Some(worker) = worker
         && !principal.may_use_worker(worker)
@@ -1191,6 +1197,7 @@ mod tests {
             allowed_workers: Some(vec!["a".into()]),
             rate_limit_rpm: None,
             max_concurrent_runs: None,
+            user_id: None,
         };
         assert!(principal.has_permission(&Permission::RunWorker("a".into())));
         assert!(!principal.has_permission(&Permission::ReadUsage));

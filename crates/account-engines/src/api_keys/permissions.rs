@@ -5,23 +5,42 @@
 //! ```text
 //! permission := "run:*"            run any worker
 //!             | "run:" worker      run this worker; worker = 1..=100 of [a-z0-9_-]
-//!             | "read:*"           read everything below
+//!             | "read:*"           read everything of the read family below
 //!             | "read:runs"        read runs
 //!             | "read:usage"       read usage and quotas
 //!             | "keys:manage"      issue, list, revoke and rotate keys
+//!             | "users:read"       list the tenant's users
+//!             | "users:manage"     invite, change roles, remove, transfer ownership (and read)
+//!             | "profile:write"    update one's own profile
+//!             | "support:read"     list support tickets
+//!             | "support:write"    open support tickets (and read them)
+//!             | "billing:read"     read the billing summary and invoices
 //! ```
 //!
 //! Matching ([`Permission::covers`]): `run:*` covers every `run:<worker>`, `read:*` covers
-//! every `read:...`; otherwise only the same permission covers. There is no global `*`: a key
+//! `read:runs` and `read:usage`, `users:manage` covers `users:read`, `support:write` covers
+//! `support:read`; otherwise only the same permission covers. There is no global `*`: a key
 //! holds an explicit list, so widening the vocabulary later never widens existing keys.
+//!
+//! `read:*` deliberately does **not** cover `billing:read` (nor `users:read`): `read:*` is the
+//! default of every key a member may issue, while billing is admin-only and the member list
+//! is account data. Billing lives in its own family so that an operational read key never
+//! reads invoices.
+//!
+//! The `users:`, `profile:`, `support:` and `billing:` families only work on a key issued for
+//! a user (a personal key): the spine then bounds them by that user's current role as well.
 //!
 //! # Role caps ([`role_may_grant`])
 //!
 //! | role | may grant |
 //! |---|---|
-//! | viewer | `read:*` family |
-//! | member, admin | `run:*` and `read:*` families |
+//! | viewer | `read:*` family, `users:read`, `profile:write`, `support:*` |
+//! | member | the viewer's, and the `run:*` family |
+//! | admin | the member's, and `users:manage`, `billing:read` |
 //! | owner | everything, including `keys:manage` |
+//!
+//! Each cap is the lowest role the operations a permission unlocks need, so a personal key
+//! never holds what its user could not do anyway.
 //!
 //! `keys:manage` is owner-only to grant. A key holding it is a standing, non-human credential
 //! that issues, rotates and revokes every key of the tenant (the owners' included) and outlives
@@ -42,6 +61,18 @@ pub const MAX_PERMISSIONS: usize = 50;
 /// Permissions a key gets when the request names none (then capped to the issuer's role).
 pub const DEFAULT_PERMISSIONS: &[&str] = &["run:*", "read:*"];
 
+/// Permissions of the owner's key that bootstrap issues: everything, so the owner can run the
+/// whole account over HTTP with it.
+pub const OWNER_KEY_PERMISSIONS: &[&str] = &[
+    "run:*",
+    "read:*",
+    "keys:manage",
+    "users:manage",
+    "profile:write",
+    "support:write",
+    "billing:read",
+];
+
 /// One parsed permission.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Permission {
@@ -57,6 +88,18 @@ pub enum Permission {
     ReadUsage,
     /// `keys:manage`.
     KeysManage,
+    /// `users:read`.
+    UsersRead,
+    /// `users:manage`.
+    UsersManage,
+    /// `profile:write`.
+    ProfileWrite,
+    /// `support:read`.
+    SupportRead,
+    /// `support:write`.
+    SupportWrite,
+    /// `billing:read`.
+    BillingRead,
 }
 
 /// The family a permission belongs to, which is what role caps are stated in.
@@ -68,6 +111,14 @@ pub enum PermissionFamily {
     Read,
     /// `keys:...`.
     Keys,
+    /// `users:...`.
+    Users,
+    /// `profile:...`.
+    Profile,
+    /// `support:...`.
+    Support,
+    /// `billing:...`.
+    Billing,
 }
 
 impl Permission {
@@ -85,6 +136,12 @@ impl Permission {
             ("read", "runs") => Ok(Self::ReadRuns),
             ("read", "usage") => Ok(Self::ReadUsage),
             ("keys", "manage") => Ok(Self::KeysManage),
+            ("users", "read") => Ok(Self::UsersRead),
+            ("users", "manage") => Ok(Self::UsersManage),
+            ("profile", "write") => Ok(Self::ProfileWrite),
+            ("support", "read") => Ok(Self::SupportRead),
+            ("support", "write") => Ok(Self::SupportWrite),
+            ("billing", "read") => Ok(Self::BillingRead),
             _ => Err(unknown()),
         }
     }
@@ -98,6 +155,12 @@ impl Permission {
             Self::ReadRuns => "read:runs".into(),
             Self::ReadUsage => "read:usage".into(),
             Self::KeysManage => "keys:manage".into(),
+            Self::UsersRead => "users:read".into(),
+            Self::UsersManage => "users:manage".into(),
+            Self::ProfileWrite => "profile:write".into(),
+            Self::SupportRead => "support:read".into(),
+            Self::SupportWrite => "support:write".into(),
+            Self::BillingRead => "billing:read".into(),
         }
     }
 
@@ -107,6 +170,10 @@ impl Permission {
             Self::RunAll | Self::RunWorker(_) => PermissionFamily::Run,
             Self::ReadAll | Self::ReadRuns | Self::ReadUsage => PermissionFamily::Read,
             Self::KeysManage => PermissionFamily::Keys,
+            Self::UsersRead | Self::UsersManage => PermissionFamily::Users,
+            Self::ProfileWrite => PermissionFamily::Profile,
+            Self::SupportRead | Self::SupportWrite => PermissionFamily::Support,
+            Self::BillingRead => PermissionFamily::Billing,
         }
     }
 
@@ -115,6 +182,8 @@ impl Permission {
         match (self, required) {
             (Self::RunAll, Self::RunWorker(_)) => true,
             (Self::ReadAll, Self::ReadRuns | Self::ReadUsage) => true,
+            (Self::UsersManage, Self::UsersRead) => true,
+            (Self::SupportWrite, Self::SupportRead) => true,
             (held, required) => held == required,
         }
     }
@@ -137,13 +206,20 @@ pub fn is_worker_id(worker: &str) -> bool {
 
 /// Whether a member with `role` may put `permission` on a key (the table above).
 pub fn role_may_grant(role: MembershipRole, permission: &Permission) -> bool {
-    let family = permission.family();
-    match role {
-        MembershipRole::Owner => true,
-        MembershipRole::Admin | MembershipRole::Member => {
-            matches!(family, PermissionFamily::Run | PermissionFamily::Read)
-        }
-        MembershipRole::Viewer => family == PermissionFamily::Read,
+    crate::roles::rank(role) >= crate::roles::rank(lowest_role_to_grant(permission))
+}
+
+/// The lowest role that may put `permission` on a key (the table above).
+pub fn lowest_role_to_grant(permission: &Permission) -> MembershipRole {
+    match permission.family() {
+        PermissionFamily::Keys => MembershipRole::Owner,
+        PermissionFamily::Billing => MembershipRole::Admin,
+        PermissionFamily::Users if *permission == Permission::UsersManage => MembershipRole::Admin,
+        PermissionFamily::Run => MembershipRole::Member,
+        PermissionFamily::Read
+        | PermissionFamily::Users
+        | PermissionFamily::Profile
+        | PermissionFamily::Support => MembershipRole::Viewer,
     }
 }
 
@@ -223,6 +299,12 @@ mod tests {
             "read:runs",
             "read:usage",
             "keys:manage",
+            "users:read",
+            "users:manage",
+            "profile:write",
+            "support:read",
+            "support:write",
+            "billing:read",
         ] {
             assert_eq!(p(text).as_string(), text);
             assert_eq!(p(text).to_string(), text);
@@ -244,6 +326,11 @@ mod tests {
             "read:",
             "keys:*",
             "keys:read",
+            "read:billing",
+            "users:*",
+            "billing:*",
+            "billing:write",
+            "profile:read",
             "admin:*",
             "RUN:*",
             "run:*:x",
@@ -270,8 +357,48 @@ mod tests {
         assert!(!p("read:*").covers(&p("run:x")));
         assert!(!p("run:*").covers(&p("keys:manage")));
         assert!(!p("read:*").covers(&p("keys:manage")));
+        assert!(p("users:manage").covers(&p("users:read")));
+        assert!(!p("users:read").covers(&p("users:manage")));
+        assert!(p("support:write").covers(&p("support:read")));
+        assert!(!p("support:read").covers(&p("support:write")));
         assert!(granted(&strings(&["garbage", "run:*"]), &p("run:a")));
         assert!(!granted(&strings(&["garbage", "*"]), &p("run:a")));
+    }
+
+    #[test]
+    fn read_all_never_reads_billing_or_account_data() {
+        let read_all = strings(&["read:*"]);
+        for text in ["billing:read", "users:read", "users:manage", "support:read"] {
+            assert!(!granted(&read_all, &p(text)), "{text}");
+        }
+        assert!(granted(&strings(&["billing:read"]), &p("billing:read")));
+    }
+
+    #[test]
+    fn account_permissions_are_capped_by_the_role_the_operations_need() {
+        for text in [
+            "users:read",
+            "profile:write",
+            "support:read",
+            "support:write",
+        ] {
+            for role in [Owner, Admin, Member, Viewer] {
+                assert!(role_may_grant(role, &p(text)), "{role} {text}");
+            }
+        }
+        for text in ["users:manage", "billing:read"] {
+            assert!(role_may_grant(Owner, &p(text)) && role_may_grant(Admin, &p(text)));
+            assert!(!role_may_grant(Member, &p(text)) && !role_may_grant(Viewer, &p(text)));
+        }
+        for text in OWNER_KEY_PERMISSIONS {
+            assert!(role_may_grant(Owner, &p(text)), "{text}");
+        }
+        assert_eq!(
+            resolve(Owner, &strings(OWNER_KEY_PERMISSIONS))
+                .unwrap()
+                .len(),
+            OWNER_KEY_PERMISSIONS.len()
+        );
     }
 
     #[test]

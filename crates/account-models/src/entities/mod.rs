@@ -8,6 +8,7 @@ pub mod lifecycle_events;
 pub mod memberships;
 pub mod memory_pin_audit;
 pub mod memory_pins;
+pub mod operator_keys;
 pub mod sdk_attestations;
 pub mod subscriptions;
 pub mod support_tickets;
