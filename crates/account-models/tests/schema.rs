@@ -71,6 +71,7 @@ fn every_entity() -> Vec<EntityTable> {
         table_of::<memory_pin_audit::Entity>(),
         table_of::<sdk_attestations::Entity>(),
         table_of::<lifecycle_events::Entity>(),
+        table_of::<operator_keys::Entity>(),
     ]
 }
 

@@ -156,7 +156,11 @@ impl Metadata {
             Err(error) if error.contains("cyclic package dependency") => {
                 let mut metadata = cargo_metadata(manifest.as_deref(), true)?
                     .map_err(|e| anyhow::anyhow!("`cargo metadata --offline` failed:\n{e}"))?;
-                let summary = error.lines().next().unwrap_or_default();
+                // cargo may print progress first ("Blocking waiting for file lock ...").
+                let summary = error
+                    .lines()
+                    .find(|line| line.contains("cyclic package dependency"))
+                    .unwrap_or_default();
                 let summary = summary
                     .trim_start_matches("error: ")
                     .trim_end_matches(" Cycle:");
