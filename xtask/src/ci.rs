@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: every check, in the order that fails fastest.
 //!
 //! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
-//! (installed when missing), rustdoc (warnings denied), the API smoke test, and the whole test
+//! (installed when missing), rustdoc (warnings denied), the API smoke test, schemathesis
+//! against the served OpenAPI document (`crate::schemathesis`), and the whole test
 //! suite twice: once on SQLite, once on a throwaway PostgreSQL this command starts on a free
 //! loopback port and removes afterwards, even when tests fail.
 
@@ -76,6 +77,9 @@ pub fn run(args: &[String]) -> Result<u8> {
         )
     })?;
     step("api smoke test", smoke_api)?;
+    step("fuzz", || exit_ok(crate::fuzz::run(&[])?, "fuzz usage"))?;
+    step("benchmark smoke run (SQLite, --quick)", crate::bench::smoke)?;
+    step("schemathesis", || crate::schemathesis::check(None))?;
     step("tests on SQLite", || {
         run_command(
             cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
@@ -138,11 +142,11 @@ fn cargo_command(args: &[&str]) -> Command {
     command
 }
 
-fn cargo(args: &[&str]) -> Result<()> {
+pub(crate) fn cargo(args: &[&str]) -> Result<()> {
     run_command(&mut cargo_command(args))
 }
 
-fn run_command(command: &mut Command) -> Result<()> {
+pub(crate) fn run_command(command: &mut Command) -> Result<()> {
     let status = command
         .status()
         .with_context(|| format!("running {command:?}"))?;
@@ -234,18 +238,10 @@ fn find_cargo_deny() -> Result<Command> {
 /// The README's run command: the API starts on SQLite and answers its health check.
 fn smoke_api() -> Result<()> {
     cargo(&["build", "--locked", "--package", "account-api"])?;
-    let root = workspace_root()?;
-    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
-    let binary = target.join("debug").join("account-api");
+    let binary = api_binary()?;
     let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        listener.local_addr()?.port()
-    };
+    let port = free_port()?;
     let child = Command::new(&binary)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(&scratch)
@@ -265,7 +261,24 @@ fn smoke_api() -> Result<()> {
     Ok(())
 }
 
-struct ChildGuard(Child);
+/// The debug build of the API binary.
+pub(crate) fn api_binary() -> Result<PathBuf> {
+    let root = workspace_root()?;
+    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    Ok(target.join("debug").join("account-api"))
+}
+
+/// A loopback port nobody listens on right now.
+pub(crate) fn free_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// A child process killed (and reaped) when dropped, on every path out.
+pub(crate) struct ChildGuard(pub(crate) Child);
 
 impl Drop for ChildGuard {
     fn drop(&mut self) {
@@ -274,7 +287,7 @@ impl Drop for ChildGuard {
     }
 }
 
-fn wait_for_health(port: u16, child: &mut Child) -> Result<()> {
+pub(crate) fn wait_for_health(port: u16, child: &mut Child) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Some(status) = child.try_wait()? {

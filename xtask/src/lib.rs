@@ -3,7 +3,10 @@
 //! Each module is one command; `main.rs` only dispatches. Commands return the process exit
 //! code (0 clean, 1 violations found, 2 usage error).
 
+pub mod bench;
 pub mod ci;
+pub mod fuzz;
 pub mod layers;
 pub mod pg;
+pub mod schemathesis;
 pub mod tidy;

@@ -12,7 +12,12 @@ commands:
            (cargo xtask layers --help for its options)
   tidy     source hygiene: frozen migrations
   ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, tests on SQLite and PostgreSQL
+  fuzz     run each cargo-fuzz target briefly ([--seconds N] [--with-api])
   pg       start|stop a throwaway PostgreSQL (used by ci; handy for local test runs)
+  bench    the benchmark harness, release build, SQLite and a durable PostgreSQL
+           (cargo xtask bench --help for its options; BENCHMARKS.md for the figures)
+  schemathesis [--database-url URL]
+           property tests of the served /openapi.json (a step of ci; URL: an empty database)
 ";
 
 fn main() -> ExitCode {
@@ -25,7 +30,10 @@ fn main() -> ExitCode {
         "layers" => xtask::layers::run(rest),
         "tidy" => xtask::tidy::run(rest),
         "ci" => xtask::ci::run(rest),
+        "fuzz" => xtask::fuzz::run(rest),
         "pg" => xtask::pg::run(rest),
+        "bench" => xtask::bench::run(rest),
+        "schemathesis" => xtask::schemathesis::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(0)

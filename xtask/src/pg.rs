@@ -4,7 +4,8 @@
 //! server refuses to run as root. So the kit initialises a fresh cluster in a temporary
 //! directory owned by an unprivileged user, starts it on a free loopback port with trust
 //! authentication, and removes it all when the [`Postgres`] value is dropped, whether the tests
-//! passed or not. Durability is switched off: this cluster only ever holds test data.
+//! passed or not. Durability is switched off for tests (this cluster only ever holds test
+//! data); benchmarks ask for a durable one ([`Durability::On`]) so commit costs are real.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -16,6 +17,16 @@ use std::process::{Command, Stdio};
 /// The unprivileged account the server runs as when we are root.
 const SERVER_USER: &str = "postgres";
 
+/// Whether commits reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `fsync=off`, `synchronous_commit=off`: fast, for tests.
+    Off,
+    /// `fsync=on`, `synchronous_commit=on`, `shared_buffers=1GB`: production-like commit cost,
+    /// for benchmarks (the settings the perf anchors were measured with).
+    On,
+}
+
 /// A running throwaway cluster; dropping it stops the server and deletes its files.
 #[derive(Debug)]
 pub struct Postgres {
@@ -23,12 +34,18 @@ pub struct Postgres {
     root: PathBuf,
     port: u16,
     run_as: Option<String>,
+    durability: Durability,
     stopped: bool,
 }
 
 impl Postgres {
-    /// Initialises and starts a new cluster, installing PostgreSQL with apt when missing.
+    /// Initialises and starts a new cluster without durability (tests).
     pub fn start() -> Result<Self> {
+        Self::start_with(Durability::Off)
+    }
+
+    /// Initialises and starts a new cluster, installing PostgreSQL with apt when missing.
+    pub fn start_with(durability: Durability) -> Result<Self> {
         let bin_dir = match find_bin_dir() {
             Some(dir) => dir,
             None => {
@@ -53,6 +70,7 @@ impl Postgres {
             root,
             port,
             run_as,
+            durability,
             stopped: false,
         };
         server.chown_root()?;
@@ -105,9 +123,13 @@ impl Postgres {
     }
 
     fn pg_ctl_start(&self) -> Result<()> {
+        let durability = match self.durability {
+            Durability::Off => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            Durability::On => "-c fsync=on -c synchronous_commit=on -c shared_buffers=1GB",
+        };
         let options = format!(
             "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c max_connections=400 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+             {durability}",
             port = self.port,
             socket = self.root.display(),
         );
@@ -199,6 +221,7 @@ pub fn run(args: &[String]) -> Result<u8> {
                 } else {
                     None
                 },
+                durability: Durability::Off,
                 stopped: false,
             };
             server.stop()?;

@@ -133,6 +133,8 @@ fn refused_field(code: &str, message: &str) -> Option<String> {
         "invalid_invitation" => "token",
         // These messages start with the field: "<field> must ...".
         "invalid_limit" | "invalid_attestation" => message.split_whitespace().next()?,
+        // The field is a dotted path into the body, whose keys may hold spaces.
+        "text_has_nul" => message.split_once(" must not contain ")?.0,
         _ => return None,
     };
     Some(field.to_owned())
@@ -140,6 +142,14 @@ fn refused_field(code: &str, message: &str) -> Option<String> {
 
 impl From<SpineError> for ApiError {
     fn from(error: SpineError) -> Self {
+        Self::from_spine_at(error, chrono::Utc::now())
+    }
+}
+
+impl ApiError {
+    /// The answer to `error`, a quota refusal's reset computed from `now`: routes that can
+    /// refuse by a time-based quota pass the spine's clock, which the counters reset by.
+    pub(crate) fn from_spine_at(error: SpineError, now: chrono::DateTime<chrono::Utc>) -> Self {
         let status =
             StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status == StatusCode::UNAUTHORIZED {
@@ -157,7 +167,7 @@ impl From<SpineError> for ApiError {
         let message = error.to_string();
         let mut answer = Self::new(status, error.code(), message.clone());
         if status == StatusCode::TOO_MANY_REQUESTS
-            && let Some(info) = quota::describe(answer.code, chrono::Utc::now())
+            && let Some(info) = quota::describe(answer.code, now)
         {
             answer.retry_after_seconds = Some(info.retry_after_seconds);
             answer.quota = Some(Box::new(info));

@@ -3,7 +3,9 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // bootstrap prints the key for the operator
 
 use account_api::{AppState, router};
+use account_spine::accounts::SupportContact;
 use account_spine::api_keys::ApiKeyPepper;
+use account_spine::types::Email;
 use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,6 +52,23 @@ struct Cli {
         global = true
     )]
     db_max_connections: u32,
+
+    /// Support email address `GET /v1/support` shows (without it, that route answers 404).
+    #[arg(
+        long,
+        env = "ACCOUNT_SUPPORT_EMAIL",
+        global = true,
+        requires_all = ["support_hours", "support_response_time"]
+    )]
+    support_email: Option<String>,
+
+    /// When support is staffed, e.g. "Mon-Fri 09:00-17:00 CET".
+    #[arg(long, env = "ACCOUNT_SUPPORT_HOURS", global = true)]
+    support_hours: Option<String>,
+
+    /// The response-time promise, e.g. "within one business day".
+    #[arg(long, env = "ACCOUNT_SUPPORT_RESPONSE_TIME", global = true)]
+    support_response_time: Option<String>,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -106,10 +125,17 @@ async fn main() -> anyhow::Result<()> {
     let mut config = DatabaseConfig::new(&cli.database_url);
     config.max_connections = cli.db_max_connections;
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
-    let spine = Spine::connect(&config)
+    let mut spine = Spine::connect(&config)
         .await
         .context("connecting to the database")?
         .with_pepper(pepper);
+    if let Some(email) = &cli.support_email {
+        spine = spine.with_support_contact(SupportContact {
+            email: Email::parse(email).context("--support-email")?,
+            hours: cli.support_hours.clone().unwrap_or_default(),
+            response_time: cli.support_response_time.clone().unwrap_or_default(),
+        });
+    }
     spine.migrate().await.context("migrating the database")?;
 
     match cli.command.unwrap_or(Command::Serve) {
@@ -219,10 +245,16 @@ async fn serve(spine: Spine, listen: SocketAddr) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend, "account-api listening");
-    axum::serve(listener, router(AppState::new(spine)))
+    axum::serve(listener, router(AppState::new(spine.clone())))
         .with_graceful_shutdown(shutdown_signal())
         .await
-        .context("serving HTTP")
+        .context("serving HTTP")?;
+    // Last-use times collected since the previous background flush.
+    spine
+        .flush_key_usage()
+        .await
+        .context("flushing API-key last use")?;
+    Ok(())
 }
 
 /// Resolves on SIGTERM or Ctrl-C; in-flight requests then finish before the server exits.

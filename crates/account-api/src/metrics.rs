@@ -127,6 +127,12 @@ pub(crate) fn render(state: &AppState) -> String {
     );
     let _ = writeln!(out, "# TYPE account_quota_refusals_total counter");
     let _ = writeln!(out, "account_quota_refusals_total {quota_refusals}");
+    let cache = spine.verify_cache;
+    let _ = writeln!(
+        out,
+        "# HELP account_verify_cache_total API-key verifications by cache outcome (a miss reads the database).\n# TYPE account_verify_cache_total counter\naccount_verify_cache_total{{outcome=\"hit\"}} {}\naccount_verify_cache_total{{outcome=\"miss\"}} {}",
+        cache.hits, cache.misses
+    );
     let http = state.http_metrics.snapshot();
     let _ = writeln!(
         out,

@@ -3,44 +3,17 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+mod log_capture;
 #[path = "http/support.rs"]
 mod support;
 
 use account_testkit::backends;
+use log_capture::Captured;
 use reqwest::Method;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
-/// Every log line, as the binary would write them (without colours).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
 
 #[tokio::test]
 async fn logs_carry_the_request_id_and_never_the_key() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    // Global: the server's tasks run on other threads. Everything at TRACE, so any leak shows.
-    tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .init();
+    let captured = Captured::install();
 
     for backend in backends().unwrap() {
         let server = support::start(&backend).await;

@@ -131,7 +131,7 @@ impl TenantDriver<'_> {
             .order_by_desc(audit_log::Column::CreatedAt)
             .order_by_desc(audit_log::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

@@ -44,6 +44,11 @@ pub enum DriverError {
         #[source]
         source: DbErr,
     },
+    /// The database cannot store a character in the text written: PostgreSQL refuses the NUL
+    /// character (U+0000) in `text` and `jsonb`, and characters outside the database encoding.
+    /// Engines refuse NUL before writing; this catches any path they miss, as caller input.
+    #[error("the text contains a character the database cannot store")]
+    UnstorableText(#[source] DbErr),
     /// A serialization failure, deadlock or lock timeout: retrying the transaction may succeed.
     #[error("transaction conflict; retry")]
     Contention(#[source] DbErr),
@@ -157,6 +162,7 @@ fn classify(error: DbErr) -> DriverError {
                 .or_else(|| report.sqlite_check_name()),
             source: error,
         },
+        ViolationKind::UnstorableText => DriverError::UnstorableText(error),
         ViolationKind::Contention => DriverError::Contention(error),
         ViolationKind::Unavailable => DriverError::Unavailable(error),
         ViolationKind::Other => DriverError::Other(error),
@@ -175,6 +181,7 @@ enum ViolationKind {
     Unique,
     ForeignKey,
     Rejected,
+    UnstorableText,
     Contention,
     Unavailable,
     Other,
@@ -187,6 +194,8 @@ impl DatabaseReport {
             "23505" => ViolationKind::Unique,
             "23503" => ViolationKind::ForeignKey,
             "23514" | "23001" | "P0001" => ViolationKind::Rejected,
+            // untranslatable_character (NUL in jsonb), character_not_in_repertoire (NUL in text).
+            "22P05" | "22021" => ViolationKind::UnstorableText,
             "40001" | "40P01" | "55P03" => ViolationKind::Contention,
             "57P01" | "57P02" | "57P03" | "08000" | "08003" | "08006" => ViolationKind::Unavailable,
             // SQLite extended result codes: UNIQUE, PRIMARYKEY; FOREIGNKEY; CHECK, TRIGGER;

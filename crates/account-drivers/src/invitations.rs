@@ -179,7 +179,7 @@ impl AccountsFacadeDriver<'_> {
             .order_by_desc(invitations::Column::CreatedAt)
             .order_by_desc(invitations::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

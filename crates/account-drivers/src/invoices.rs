@@ -169,7 +169,7 @@ impl AccountsFacadeDriver<'_> {
             .order_by_desc(invoices::Column::IssuedAt)
             .order_by_desc(invoices::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

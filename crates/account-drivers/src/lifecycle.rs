@@ -168,7 +168,7 @@ impl TenantLifecycleDriver<'_> {
             .order_by_desc(lifecycle_events::Column::CreatedAt)
             .order_by_desc(lifecycle_events::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

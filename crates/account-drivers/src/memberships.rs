@@ -162,7 +162,7 @@ impl AccountsFacadeDriver<'_> {
             .order_by_asc(memberships::Column::CreatedAt)
             .order_by_asc(memberships::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .into_model::<MembershipRow>()
             .all(self.db.conn())
             .await?;

@@ -233,7 +233,7 @@ impl MemoryPinsDriver<'_> {
             .order_by_desc(memory_pins::Column::CreatedAt)
             .order_by_desc(memory_pins::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(rows.into_iter().map(row).collect(), total, page))
@@ -357,7 +357,7 @@ impl MemoryPinsDriver<'_> {
             .order_by_desc(memory_pin_audit::Column::CreatedAt)
             .order_by_desc(memory_pin_audit::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

@@ -116,7 +116,7 @@ impl OnboardingDriver<'_> {
             .order_by_asc(tenants::Column::CreatedAt)
             .order_by_asc(tenants::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         let items = rows

@@ -12,6 +12,14 @@ pub struct OffsetPage {
     pub offset: u64,
 }
 
+impl OffsetPage {
+    /// The offset as SQL binds it (a signed 64-bit integer): larger offsets are cut to
+    /// `i64::MAX`, which skips every row just the same, instead of failing to bind.
+    pub fn sql_offset(self) -> u64 {
+        self.offset.min(i64::MAX.unsigned_abs())
+    }
+}
+
 /// One page of an offset-paginated list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {
@@ -66,5 +74,12 @@ mod tests {
         assert!(Page::new(vec![1, 2], 5, request).has_more);
         assert!(!Page::new(vec![1], 3, request).has_more);
         assert!(!Page::new(Vec::<u8>::new(), 0, request).has_more);
+    }
+
+    #[test]
+    fn offsets_past_what_sql_binds_are_cut_to_i64_max() {
+        let page = |offset| OffsetPage { limit: 1, offset };
+        assert_eq!(page(7).sql_offset(), 7);
+        assert_eq!(page(u64::MAX).sql_offset(), i64::MAX.unsigned_abs());
     }
 }

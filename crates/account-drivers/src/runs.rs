@@ -420,7 +420,7 @@ impl TenantDriver<'_> {
             .order_by_desc(worker_runs::Column::CreatedAt)
             .order_by_desc(worker_runs::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

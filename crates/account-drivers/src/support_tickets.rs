@@ -121,7 +121,7 @@ impl AccountsFacadeDriver<'_> {
             .order_by_desc(support_tickets::Column::CreatedAt)
             .order_by_desc(support_tickets::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

@@ -450,7 +450,7 @@ impl AccountsFacadeDriver<'_> {
             .order_by_asc(tenants::Column::CreatedAt)
             .order_by_asc(tenants::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

@@ -146,7 +146,7 @@ impl TenantDriver<'_> {
             .order_by_asc(usage_records::Column::PeriodStart)
             .order_by_asc(usage_records::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .all(self.db.conn())
             .await?;
         Ok(Page::new(

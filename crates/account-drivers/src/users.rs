@@ -352,7 +352,7 @@ impl AccountsFacadeDriver<'_> {
             .order_by_asc(users::Column::Email)
             .order_by_asc(users::Column::Id)
             .limit(page.limit)
-            .offset(page.offset)
+            .offset(page.sql_offset())
             .into_model::<MemberRow>()
             .all(self.db.conn())
             .await?;

@@ -106,9 +106,43 @@ async fn acting(db: Db<'_>, caller: Caller) -> Result<Acting, AccountsError> {
     })
 }
 
+/// The projects (tenants) `user` is a member of, oldest first, optionally only those in one
+/// status. Needs no facade configuration, so hosts without a support contact can call it.
+pub async fn list_projects(
+    db: Db<'_>,
+    user: UserId,
+    filters: ProjectFilters,
+    page: OffsetPage,
+) -> Result<ProjectsListResult, AccountsError> {
+    check_page(page)?;
+    let found = get_accounts_facade_driver(db)
+        .fetch_tenants(user, filters.into(), page)
+        .await?;
+    Ok(ProjectsListResult {
+        total: found.total,
+        has_more: found.has_more,
+        items: found.items.into_iter().map(Into::into).collect(),
+        filters_applied: filters,
+    })
+}
+
+/// The caller's project in detail: quotas, counters as of `now`, onboarding state.
+/// Not a member, or no such project: [`AccountsError::ProjectNotFound`].
+pub async fn get_project_detail(
+    db: Db<'_>,
+    caller: Caller,
+    now: DateTime<Utc>,
+) -> Result<ProjectDetailResult, AccountsError> {
+    acting(db, caller).await?;
+    let detail = get_accounts_facade_driver(db)
+        .fetch_tenant_detail(caller.tenant_id)
+        .await?
+        .ok_or(AccountsError::ProjectNotFound)?;
+    Ok(ProjectDetailResult::new(detail, now))
+}
+
 impl AccountsFacade {
-    /// The projects (tenants) `user` is a member of, oldest first, optionally only those in
-    /// one status.
+    /// [`list_projects`], as the seed's facade method.
     pub async fn list_projects(
         &self,
         db: Db<'_>,
@@ -116,32 +150,17 @@ impl AccountsFacade {
         filters: ProjectFilters,
         page: OffsetPage,
     ) -> Result<ProjectsListResult, AccountsError> {
-        check_page(page)?;
-        let found = get_accounts_facade_driver(db)
-            .fetch_tenants(user, filters.into(), page)
-            .await?;
-        Ok(ProjectsListResult {
-            total: found.total,
-            has_more: found.has_more,
-            items: found.items.into_iter().map(Into::into).collect(),
-            filters_applied: filters,
-        })
+        list_projects(db, user, filters, page).await
     }
 
-    /// The caller's project in detail: quotas, counters as of `now`, onboarding state.
-    /// Not a member, or no such project: [`AccountsError::ProjectNotFound`].
+    /// [`get_project_detail`], as the seed's facade method.
     pub async fn get_project_detail(
         &self,
         db: Db<'_>,
         caller: Caller,
         now: DateTime<Utc>,
     ) -> Result<ProjectDetailResult, AccountsError> {
-        acting(db, caller).await?;
-        let detail = get_accounts_facade_driver(db)
-            .fetch_tenant_detail(caller.tenant_id)
-            .await?
-            .ok_or(AccountsError::ProjectNotFound)?;
-        Ok(ProjectDetailResult::new(detail, now))
+        get_project_detail(db, caller, now).await
     }
 
     /// The tenant's users with their roles, by email, optionally filtered by role and status.

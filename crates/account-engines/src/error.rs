@@ -11,15 +11,25 @@ pub trait ErrorCode {
     fn http_status(&self) -> u16;
 }
 
-/// A storage failure, as engines pass it on: no business meaning, never the caller's fault.
+/// A storage failure, as engines pass it on: no business meaning, and never the caller's
+/// fault, except text the database cannot store (a NUL character an engine did not catch).
 #[derive(Debug, thiserror::Error)]
-#[error("storage failed")]
+#[error("{}", self.message())]
 pub struct StorageError(#[source] pub DriverError);
 
 impl StorageError {
     /// Whether retrying the whole use case may succeed.
     pub fn is_contention(&self) -> bool {
         self.0.is_contention()
+    }
+
+    fn message(&self) -> &'static str {
+        match self.0 {
+            DriverError::UnstorableText(_) => {
+                "a text field must not contain the NUL character (U+0000) or other characters the database cannot store"
+            }
+            _ => "storage failed",
+        }
     }
 }
 
@@ -34,6 +44,7 @@ impl ErrorCode for StorageError {
         match self.0 {
             DriverError::Contention(_) => "conflict_retry",
             DriverError::Unavailable(_) => "storage_unavailable",
+            DriverError::UnstorableText(_) => "invalid_text",
             _ => "internal_error",
         }
     }
@@ -41,6 +52,7 @@ impl ErrorCode for StorageError {
     fn http_status(&self) -> u16 {
         match self.0 {
             DriverError::Contention(_) | DriverError::Unavailable(_) => 503,
+            DriverError::UnstorableText(_) => 422,
             _ => 500,
         }
     }

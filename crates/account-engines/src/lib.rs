@@ -11,6 +11,7 @@ pub mod audit;
 pub mod billing;
 mod error;
 pub mod invitations;
+pub mod json;
 pub mod lifecycle;
 pub mod memberships;
 pub mod memory_pins;
@@ -24,7 +25,7 @@ pub mod support_tickets;
 pub mod tenants;
 pub mod users;
 
-pub use account_drivers::{Db, DriverError, FaultInjector, OffsetPage, Page};
+pub use account_drivers::{Db, DriverError, FaultInjector, OffsetPage, Page, StatementCounter};
 pub use error::{ErrorCode, StorageError};
 
 /// Typed ids, enums and the plan quota table.

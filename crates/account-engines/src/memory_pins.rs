@@ -5,6 +5,7 @@
 //! counts from the write that set it (as Redis `SET ... EX` does), so re-saving a pin renews
 //! it. Writes, hits and deletions are audited with a value digest.
 
+use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::memory_pins::NewPinAudit;
 use account_drivers::types::{
@@ -34,6 +35,9 @@ pub enum MemoryPinError {
     /// The value is not a JSON object.
     #[error("a pin's value must be a JSON object")]
     ValueNotObject,
+    /// A string or key in the value holds a NUL character, which storage cannot hold.
+    #[error(transparent)]
+    ValueHasNul(NulCharacter),
     /// The value is larger than the tenant's plan allows.
     #[error(
         "a pin's value must serialise to at most {max} bytes on this plan ({size} given); store less or upgrade the plan"
@@ -81,6 +85,7 @@ impl ErrorCode for MemoryPinError {
             Self::InvalidKey(_) => "invalid_pin_key",
             Self::InvalidSource(_) => "invalid_pin_source",
             Self::ValueNotObject => "pin_value_not_object",
+            Self::ValueHasNul(_) => "text_has_nul",
             Self::ValueTooLarge { .. } => "pin_value_too_large",
             Self::InvalidTtl => "invalid_ttl",
             Self::TooManyPins { .. } => "quota_pins",
@@ -96,6 +101,7 @@ impl ErrorCode for MemoryPinError {
             Self::InvalidKey(_)
             | Self::InvalidSource(_)
             | Self::ValueNotObject
+            | Self::ValueHasNul(_)
             | Self::InvalidTtl
             | Self::InvalidPage => 422,
             Self::ValueTooLarge { .. } => 413,
@@ -140,6 +146,7 @@ pub async fn upsert(
     if !pin.value.is_object() {
         return Err(MemoryPinError::ValueNotObject);
     }
+    reject_nul("value", &pin.value).map_err(MemoryPinError::ValueHasNul)?;
     if pin
         .ttl_seconds
         .is_some_and(|ttl| !(0..=MAX_TTL_SECONDS).contains(&ttl))
@@ -324,6 +331,10 @@ mod tests {
                 field: "pin source",
             }),
             MemoryPinError::ValueNotObject,
+            MemoryPinError::ValueHasNul(NulCharacter {
+                field: "value.a".into(),
+                in_key: false,
+            }),
             MemoryPinError::ValueTooLarge {
                 max: 16_384,
                 size: 20_000,
@@ -340,6 +351,7 @@ mod tests {
                 MemoryPinError::InvalidKey(_)
                 | MemoryPinError::InvalidSource(_)
                 | MemoryPinError::ValueNotObject
+                | MemoryPinError::ValueHasNul(_)
                 | MemoryPinError::ValueTooLarge { .. }
                 | MemoryPinError::InvalidTtl
                 | MemoryPinError::TooManyPins { .. }

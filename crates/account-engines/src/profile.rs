@@ -1,6 +1,7 @@
 //! User profile and preferences: display name, IANA time zone, and a bounded JSON object of
 //! preferences, shallow-merged on update (a `null` value removes a key).
 
+use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_accounts_facade_driver;
 use account_drivers::types::{DisplayName, TenantId, TextError, UserId};
@@ -33,6 +34,9 @@ pub enum ProfileError {
         "preferences must be a JSON object of at most {MAX_PREFERENCE_KEYS} keys, {MAX_PREFERENCE_BYTES} bytes and nesting depth {MAX_PREFERENCE_DEPTH}: {0}"
     )]
     InvalidPreferences(&'static str),
+    /// A string or key in the preferences holds a NUL character, which storage cannot hold.
+    #[error(transparent)]
+    PreferencesHaveNul(NulCharacter),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -51,6 +55,7 @@ impl ErrorCode for ProfileError {
             Self::InvalidName(_) => "invalid_display_name",
             Self::InvalidTimeZone(_) => "invalid_time_zone",
             Self::InvalidPreferences(_) => "invalid_preferences",
+            Self::PreferencesHaveNul(_) => "text_has_nul",
             Self::Storage(e) => e.code(),
         }
     }
@@ -58,7 +63,10 @@ impl ErrorCode for ProfileError {
     fn http_status(&self) -> u16 {
         match self {
             Self::NotFound => 404,
-            Self::InvalidName(_) | Self::InvalidTimeZone(_) | Self::InvalidPreferences(_) => 422,
+            Self::InvalidName(_)
+            | Self::InvalidTimeZone(_)
+            | Self::InvalidPreferences(_)
+            | Self::PreferencesHaveNul(_) => 422,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -85,9 +93,12 @@ fn depth(value: &Json) -> usize {
 
 /// Merges `patch` into `current` one level deep; `null` removes a key. Checks the limits.
 pub fn merge_preferences(current: Option<&Json>, patch: &Json) -> Result<Json, ProfileError> {
-    let Json::Object(patch) = patch else {
+    let Json::Object(entries) = patch else {
         return Err(ProfileError::InvalidPreferences("not an object"));
     };
+    // The patch only: what is stored already passed this check.
+    reject_nul("preferences", patch).map_err(ProfileError::PreferencesHaveNul)?;
+    let patch = entries;
     let mut merged: Map<String, Json> = current
         .and_then(Json::as_object)
         .cloned()
@@ -202,6 +213,101 @@ mod tests {
         );
     }
 
+    /// Any JSON value, up to a few levels deep.
+    fn any_json() -> impl proptest::strategy::Strategy<Value = Json> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Json::Null),
+            any::<bool>().prop_map(Json::from),
+            any::<i64>().prop_map(Json::from),
+            any::<f64>().prop_map(Json::from),
+            ".{0,20}".prop_map(Json::from),
+        ];
+        leaf.prop_recursive(6, 80, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..8).prop_map(Json::from),
+                proptest::collection::btree_map("[a-z%_'\\\\]{0,6}", inner, 0..8)
+                    .prop_map(|map| Json::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// `{"a": [[...[1]...]]}` with `arrays` levels of arrays: depth `1 + arrays`.
+    fn nested(arrays: usize) -> Json {
+        let mut value = json!(1);
+        for _ in 0..arrays {
+            value = Json::Array(vec![value]);
+        }
+        json!({ "a": value })
+    }
+
+    // Hostile input: any JSON gives a bounded object or a typed refusal; merging is idempotent;
+    // each bound holds at its exact edge.
+    proptest::proptest! {
+        #[test]
+        fn any_json_merges_within_the_bounds_or_is_refused(
+            current in any_json(),
+            patch in any_json(),
+        ) {
+            // What is stored came out of an earlier merge.
+            let current = merge_preferences(None, &current).ok();
+            match merge_preferences(current.as_ref(), &patch) {
+                Ok(merged) => {
+                    let map = merged.as_object().unwrap();
+                    proptest::prop_assert!(map.len() <= MAX_PREFERENCE_KEYS);
+                    proptest::prop_assert!(depth(&merged) <= MAX_PREFERENCE_DEPTH);
+                    proptest::prop_assert!(serde_json::to_string(&merged).unwrap().len() <= MAX_PREFERENCE_BYTES);
+                    proptest::prop_assert!(map.values().all(|v| !v.is_null()), "null removes");
+                    proptest::prop_assert!(reject_nul("preferences", &merged).is_ok(), "no NUL is kept");
+                    let patch = patch.as_object().unwrap();
+                    for (key, value) in patch {
+                        proptest::prop_assert_eq!(map.get(key), (!value.is_null()).then_some(value));
+                    }
+                    // Idempotent: the same patch again changes nothing.
+                    let again = merge_preferences(Some(&merged), &Json::Object(patch.clone()));
+                    proptest::prop_assert_eq!(again.ok(), Some(merged.clone()));
+                }
+                Err(ProfileError::PreferencesHaveNul(nul)) => {
+                    proptest::prop_assert!(nul.field.starts_with("preferences"));
+                    proptest::prop_assert!(patch.to_string().contains("\\u0000"));
+                }
+                Err(error) => {
+                    proptest::prop_assert!(matches!(error, ProfileError::InvalidPreferences(_)));
+                    proptest::prop_assert!(error.to_string().starts_with("preferences must be"));
+                }
+            }
+        }
+
+        #[test]
+        fn depth_is_bounded_at_exactly_four(arrays in 0usize..8) {
+            let accepted = merge_preferences(None, &nested(arrays)).is_ok();
+            proptest::prop_assert_eq!(accepted, 1 + arrays <= MAX_PREFERENCE_DEPTH);
+        }
+
+        #[test]
+        fn keys_are_bounded_at_exactly_64(count in 60usize..70) {
+            let many: Map<String, Json> = (0..count).map(|i| (format!("k{i}"), json!(i))).collect();
+            let accepted = merge_preferences(None, &Json::Object(many)).is_ok();
+            proptest::prop_assert_eq!(accepted, count <= MAX_PREFERENCE_KEYS);
+        }
+
+        #[test]
+        fn size_is_bounded_at_exactly_16_kib(extra in 0usize..8) {
+            // `{"big":"` and `"}` take 10 bytes around the string.
+            let length = MAX_PREFERENCE_BYTES - 10 - 4 + extra;
+            let accepted = merge_preferences(None, &json!({"big": "x".repeat(length)})).is_ok();
+            proptest::prop_assert_eq!(accepted, length + 10 <= MAX_PREFERENCE_BYTES);
+        }
+
+        #[test]
+        fn time_zone_input_never_panics(input in proptest::prelude::any::<String>()) {
+            match parse_time_zone(&input) {
+                Ok(name) => proptest::prop_assert_eq!(parse_time_zone(&name).ok(), Some(name.clone())),
+                Err(error) => proptest::prop_assert!(matches!(error, ProfileError::InvalidTimeZone(_))),
+            }
+        }
+    }
+
     #[test]
     fn time_zones_are_iana_names() {
         assert_eq!(parse_time_zone(" Europe/Paris ").unwrap(), "Europe/Paris");
@@ -221,6 +327,10 @@ mod tests {
             }),
             ProfileError::InvalidTimeZone("Mars/Olympus".into()),
             ProfileError::InvalidPreferences("too many keys"),
+            ProfileError::PreferencesHaveNul(NulCharacter {
+                field: "preferences.theme".into(),
+                in_key: false,
+            }),
         ];
         for error in &errors {
             // Exhaustive: a new variant does not compile until it is listed above.
@@ -228,7 +338,8 @@ mod tests {
                 ProfileError::NotFound
                 | ProfileError::InvalidName(_)
                 | ProfileError::InvalidTimeZone(_)
-                | ProfileError::InvalidPreferences(_) => {}
+                | ProfileError::InvalidPreferences(_)
+                | ProfileError::PreferencesHaveNul(_) => {}
                 ProfileError::Storage(_) => unreachable!("not caller-caused"),
             }
         }

@@ -4,6 +4,7 @@
 //! this engine validates the request, asks for admission, and when refused says which limit
 //! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
 
+use crate::json::{NulCharacter, reject_nul, reject_nul_text};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_driver;
 use account_drivers::runs::{Admission, AdmissionUsage, KeyConcurrency, NewRun, UsagePeriod};
@@ -83,6 +84,10 @@ pub enum RunError {
     /// The task is empty or too long.
     #[error("task must be 1 to {MAX_TASK} characters")]
     InvalidTask,
+    /// The task, input, output, replay token or error text holds a NUL character, which
+    /// storage cannot hold.
+    #[error(transparent)]
+    TextHasNul(#[from] NulCharacter),
     /// The key may not run this worker.
     #[error("this API key may not run worker `{worker}`")]
     WorkerNotAllowed {
@@ -142,8 +147,8 @@ pub enum RunError {
         /// How it finished.
         status: RunStatus,
     },
-    /// A metric is negative.
-    #[error("run metrics must not be negative ({field})")]
+    /// A metric is negative or above [`MAX_RUN_METRIC`].
+    #[error("run metrics must be 0 to {MAX_RUN_METRIC} ({field})")]
     InvalidMetrics {
         /// The offending field.
         field: &'static str,
@@ -170,6 +175,7 @@ impl ErrorCode for RunError {
             Self::Forbidden { .. } => "forbidden",
             Self::InvalidWorker => "invalid_worker_id",
             Self::InvalidTask => "invalid_task",
+            Self::TextHasNul(_) => "text_has_nul",
             Self::WorkerNotAllowed { .. } => "worker_not_allowed",
             Self::DailyRunLimit { .. } => "quota_runs_per_day",
             Self::MonthlyTokenLimit { .. } => "quota_tokens_per_month",
@@ -192,6 +198,7 @@ impl ErrorCode for RunError {
             | Self::WorkerNotAllowed { .. } => 403,
             Self::InvalidWorker
             | Self::InvalidTask
+            | Self::TextHasNul(_)
             | Self::InvalidMetrics { .. }
             | Self::InvalidPage => 422,
             Self::DailyRunLimit { .. }
@@ -225,6 +232,10 @@ fn validate(request: &AdmitRunRequest) -> Result<(), RunError> {
     let task_len = request.task.trim().chars().count();
     if task_len == 0 || request.task.chars().count() > MAX_TASK {
         return Err(RunError::InvalidTask);
+    }
+    reject_nul_text("task", &request.task)?;
+    if let Some(input) = &request.input {
+        reject_nul("input", input)?;
     }
     match &request.principal {
         RunPrincipal::User { role, .. } if *role == MembershipRole::Viewer => {
@@ -372,6 +383,10 @@ fn usage(
     }
 }
 
+/// The largest metric a run may report: more than any run uses, and far enough from
+/// `i64::MAX` that the month's token counter it is added to cannot overflow.
+pub const MAX_RUN_METRIC: i64 = 1_000_000_000_000;
+
 /// Records a run's results once, adds its tokens to the month's counter and writes its
 /// usage records (idempotent by run). A second completion is refused with the first outcome.
 pub async fn complete_run(
@@ -389,8 +404,20 @@ pub async fn complete_run(
         ("recoveries", i64::from(completion.recoveries)),
         ("policy_violations", i64::from(completion.policy_violations)),
     ];
-    if let Some((field, _)) = metrics.iter().find(|(_, value)| *value < 0) {
+    if let Some((field, _)) = metrics
+        .iter()
+        .find(|(_, value)| !(0..=MAX_RUN_METRIC).contains(value))
+    {
         return Err(RunError::InvalidMetrics { field });
+    }
+    if let Some(output) = &completion.output {
+        reject_nul("output", output)?;
+    }
+    if let Some(replay_token) = &completion.replay_token {
+        reject_nul("replay_token", replay_token)?;
+    }
+    if let Some(error) = &completion.error {
+        reject_nul_text("error", error)?;
     }
     let driver = get_tenant_driver(db);
     let Some(run) = driver
@@ -538,6 +565,16 @@ mod tests {
             validate(&request(owner(), "w", &long)),
             Err(RunError::InvalidTask)
         ));
+        assert!(matches!(
+            validate(&request(owner(), "w", "a\u{0}b")),
+            Err(RunError::TextHasNul(NulCharacter { field, .. })) if field == "task"
+        ));
+        let mut with_input = request(owner(), "w", "t");
+        with_input.input = Some(serde_json::json!({"deep": [{"k\u{0}": 1}]}));
+        assert!(matches!(
+            validate(&with_input),
+            Err(RunError::TextHasNul(NulCharacter { field, in_key: true })) if field == "input.deep[0]"
+        ));
     }
 
     #[test]
@@ -650,6 +687,10 @@ mod tests {
             },
             RunError::InvalidWorker,
             RunError::InvalidTask,
+            RunError::TextHasNul(NulCharacter {
+                field: "output.a".into(),
+                in_key: true,
+            }),
             RunError::WorkerNotAllowed { worker: "w".into() },
             RunError::DailyRunLimit { limit: 1, used: 1 },
             RunError::MonthlyTokenLimit { limit: 1, used: 1 },

@@ -189,6 +189,17 @@ async fn completion_counts_tokens_once_and_is_scoped() {
                 field: "total_tokens"
             })
         ));
+        // Found by schemathesis: i64::MAX tokens overflowed the month's counter (a 500).
+        let huge = RunCompletion {
+            total_tokens: account_engines::runs::MAX_RUN_METRIC + 1,
+            ..RunCompletion::default()
+        };
+        assert!(matches!(
+            complete_run(db, tenant, second.id, huge, now()).await,
+            Err(RunError::InvalidMetrics {
+                field: "total_tokens"
+            })
+        ));
 
         assert_eq!(get_run(db, tenant, run.id).await.unwrap().id, run.id);
         let page = list_runs(

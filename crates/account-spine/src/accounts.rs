@@ -1,10 +1,14 @@
-//! Account use cases: invitations, members and roles, profile, support, billing.
+//! Account use cases: projects, invitations, members and roles, profile, support, billing.
 
 use crate::events::OneTimeToken;
 use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::{Subject, require_capability};
 use crate::{DomainEvent, Spine, SpineError};
+use account_engines::accounts::{self, Caller};
+pub use account_engines::accounts::{
+    ProjectDetailResult, ProjectFilters, ProjectSummaryResult, UserDetailResult,
+};
 use account_engines::billing;
 pub use account_engines::billing::{BillingSummary, Invoice};
 use account_engines::invitations;
@@ -16,7 +20,7 @@ use account_engines::profile;
 pub use account_engines::profile::{Profile, ProfileUpdate, UserAccount};
 use account_engines::roles::rank;
 use account_engines::support_tickets;
-pub use account_engines::support_tickets::{OpenTicket, Ticket};
+pub use account_engines::support_tickets::{OpenTicket, SupportContact, Ticket};
 use account_engines::types::{
     InvitationId, InvitationStatus, MembershipRole, TenantId, TicketStatus, UserId,
 };
@@ -301,6 +305,79 @@ impl Spine {
         .await
     }
 
+    /// One user of the principal's tenant, with what their role lets them do. A user who is
+    /// not a member of this tenant (another tenant's included) is `not_a_member` (404).
+    pub async fn get_user(
+        &self,
+        principal: &Principal,
+        user: UserId,
+    ) -> Result<UserDetailResult, SpineError> {
+        let operation = Operation::AccountGetUser;
+        self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
+            read_use_case!(self, principal, operation, |db| {
+                let detail: UserDetailResult =
+                    memberships::user_detail(db, principal.tenant_id, user)
+                        .await?
+                        .into();
+                Ok(detail)
+            })
+        })
+        .await
+    }
+
+    /// The projects (tenants) the acting user is a member of, oldest first, optionally only
+    /// those in one status.
+    pub async fn list_projects(
+        &self,
+        principal: &Principal,
+        filters: ProjectFilters,
+        page: OffsetPage,
+    ) -> Result<Page<ProjectSummaryResult>, SpineError> {
+        let operation = Operation::AccountListProjects;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            read_use_case!(self, principal, operation, |db| {
+                let found = accounts::list_projects(db, actor.user_id, filters, page).await?;
+                Ok(Page {
+                    items: found.items,
+                    total: found.total,
+                    has_more: found.has_more,
+                })
+            })
+        })
+        .await
+    }
+
+    /// One project (tenant) the acting user is a member of: quotas, counters, onboarding.
+    /// A project they are not a member of, or none with that id, is `project_not_found`
+    /// (404), alike, so another tenant's existence does not leak. A project other than the
+    /// principal's own must allow reads itself.
+    pub async fn get_project(
+        &self,
+        principal: &Principal,
+        project: TenantId,
+    ) -> Result<ProjectDetailResult, SpineError> {
+        let operation = Operation::AccountGetProject;
+        self.observe(operation, Subject::Principal(principal), async {
+            let actor = self.acting(principal, operation).await?;
+            let now = self.clock.now();
+            read_use_case!(self, principal, operation, |db| {
+                let caller = Caller {
+                    tenant_id: project,
+                    user_id: actor.user_id,
+                };
+                // Membership first: a non-member learns nothing, not even the status.
+                let detail = accounts::get_project_detail(db, caller, now).await?;
+                if project != principal.tenant_id {
+                    require_capability(db, project, operation).await?;
+                }
+                Ok(detail)
+            })
+        })
+        .await
+    }
+
     /// Changes a member's role (owners only; never their own; never the last owner's).
     pub async fn change_role(
         &self,
@@ -502,6 +579,25 @@ impl Spine {
                 )
                 .await?;
                 Ok(opened)
+            })
+        })
+        .await
+    }
+
+    /// Where customers reach support, as the host configured it
+    /// ([`Spine::with_support_contact`]); without one, `support_contact_not_configured` (404).
+    pub async fn support_contact(
+        &self,
+        principal: &Principal,
+    ) -> Result<SupportContact, SpineError> {
+        let operation = Operation::SupportGetContact;
+        self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
+            read_use_case!(self, principal, operation, |db| {
+                self.support
+                    .as_deref()
+                    .cloned()
+                    .ok_or(SpineError::SupportContactNotConfigured)
             })
         })
         .await

@@ -12,6 +12,7 @@ use account_engines::api_keys::{
 use account_engines::types::ApiKeyId;
 use account_engines::{OffsetPage, Page};
 use chrono::TimeDelta;
+use std::sync::Arc;
 
 pub use account_engines::api_keys::{APIKeySnapshot, ApiKeyError, ApiKeyPepper, PlaintextApiKey};
 
@@ -68,7 +69,10 @@ fn key_actor(principal: &Principal) -> KeyActor {
 
 impl Spine {
     /// Verifies a presented key and returns the principal it acts as. Malformed keys are
-    /// refused before any database access; last use is recorded at most once a minute.
+    /// refused before any database access; a key found in the verify cache costs no
+    /// statement, any other one statement (see [`crate::VerifyCacheSettings`]). The engine
+    /// decides on the stored row every time, against the clock. Nothing is written: last use
+    /// is collected in memory and written by [`Spine::flush_key_usage`].
     pub async fn authenticate_api_key(
         &self,
         presented: &str,
@@ -78,11 +82,24 @@ impl Spine {
         let subject = Subject::KeyPresenter(&request);
         let verified = self
             .observe(operation, subject, async {
-                let pepper = self.pepper()?;
+                let lookup = api_keys::prepare_verification(self.pepper()?, presented)?;
+                let found = match self.verify_cache.get(lookup.digest()) {
+                    Some(found) => found,
+                    None => {
+                        let epoch = self.verify_cache.epoch();
+                        let found = read!(self, |db| {
+                            Ok(api_keys::find_key_for_verification(db, &lookup).await?)
+                        })?;
+                        let found = Arc::new(found);
+                        self.verify_cache
+                            .insert(lookup.digest(), Arc::clone(&found), epoch);
+                        found
+                    }
+                };
                 let now = self.clock.now();
-                let verified = read!(self, |db| {
-                    Ok(api_keys::verify_api_key(db, pepper, presented, None, None, now).await?)
-                })?;
+                let verified = api_keys::check_stored_key(&lookup, &found, None, None, now)?;
+                self.verify_cache
+                    .record_use(verified.tenant_id, verified.key_id, now);
                 tracing::Span::current()
                     .record("tenant_id", tracing::field::display(verified.tenant_id));
                 Ok(verified)
@@ -171,6 +188,8 @@ impl Spine {
                 )
                 .await?)
             })?;
+            self.verify_cache
+                .invalidate_key(principal.tenant_id, key_id);
             if !revoked.already_revoked {
                 self.events.publish(&DomainEvent::ApiKeyRevoked {
                     tenant_id: principal.tenant_id,
@@ -206,6 +225,9 @@ impl Spine {
                 )
                 .await?)
             })?;
+            // The old key's row now expires at the end of the grace period.
+            self.verify_cache
+                .invalidate_key(principal.tenant_id, rotated.previous.id);
             self.events.publish(&DomainEvent::ApiKeyRotated {
                 tenant_id: principal.tenant_id,
                 previous_key_id: rotated.previous.id,

@@ -4,8 +4,10 @@ use crate::SpineError;
 use crate::clock::{Clock, SystemClock};
 use crate::events::{EventSink, NoEvents};
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
+use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 use account_engines::api_keys::ApiKeyPepper;
-use account_engines::{Db, FaultInjector};
+use account_engines::support_tickets::SupportContact;
+use account_engines::{Db, FaultInjector, StatementCounter};
 use account_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend};
@@ -50,9 +52,14 @@ pub struct Spine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
     pub(crate) pepper: Option<Arc<ApiKeyPepper>>,
+    /// Where customers reach support, as the host configured it.
+    pub(crate) support: Option<Arc<SupportContact>>,
     /// Attached to every write transaction's handle when set (tests only).
     faults: Option<Arc<FaultInjector>>,
+    /// Counts every statement of every handle the spine builds, when set (tests, benchmarks).
+    statements: Option<Arc<StatementCounter>>,
     pub(crate) metrics: Arc<MetricsRegistry>,
+    pub(crate) verify_cache: Arc<VerifyCache>,
 }
 
 impl Spine {
@@ -81,15 +88,21 @@ impl Spine {
         Ok(Self::from_connection(db))
     }
 
-    /// Wraps a connection the host already opened (its settings are the host's).
+    /// Wraps a connection the host already opened (its settings are the host's). The verify
+    /// cache has [`VerifyCacheSettings::default`]; its last-use flush runs in the background
+    /// when this is called inside a tokio runtime.
     pub fn from_connection(db: DatabaseConnection) -> Self {
+        let verify_cache = VerifyCache::start(VerifyCacheSettings::default(), db.clone());
         Self {
             db,
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
             pepper: None,
+            support: None,
             faults: None,
+            statements: None,
             metrics: Arc::default(),
+            verify_cache,
         }
     }
 
@@ -97,6 +110,12 @@ impl Spine {
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
         self
+    }
+
+    /// "Now" by the spine's clock: what the API tells clients about time-based limits (a
+    /// quota's reset) must agree with the clock the use cases counted by.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The same spine publishing committed events to `events`.
@@ -112,6 +131,13 @@ impl Spine {
         self
     }
 
+    /// The same spine answering [`Spine::support_contact`] with `contact`. Without one, that
+    /// use case answers `support_contact_not_configured` (404).
+    pub fn with_support_contact(mut self, contact: SupportContact) -> Self {
+        self.support = Some(Arc::new(contact));
+        self
+    }
+
     /// The same spine passing every statement of its write transactions through `faults`,
     /// which can make a chosen one fail (see [`FaultInjector`]): tests use it to prove that a
     /// use case failing at any statement leaves the database as it was and publishes nothing.
@@ -122,11 +148,36 @@ impl Spine {
         self
     }
 
-    /// The handle a use case's body gets inside `txn`: with the fault injector, if any.
+    /// The same spine counting into `counter` every statement its use cases send through
+    /// the engines, on the pool and in transactions alike (refusal audits and
+    /// [`Spine::flush_key_usage`] included; the background flush excepted). `BEGIN` and
+    /// `COMMIT`/`ROLLBACK` are the spine's own and are not counted. Tests and benchmarks use it
+    /// to assert how many round trips an operation costs; it costs one atomic add per
+    /// statement.
+    pub fn with_statement_counter(mut self, counter: Arc<StatementCounter>) -> Self {
+        self.statements = Some(counter);
+        self
+    }
+
+    /// The handle a read use case's body gets: on the pool, counted if a counter is set.
+    pub(crate) fn pool_db(&self) -> Db<'_> {
+        self.counted(Db::for_pool(&self.db))
+    }
+
+    /// The handle a use case's body gets inside `txn`: with the fault injector and the
+    /// statement counter, if any.
     pub(crate) fn transaction_db<'a>(&'a self, txn: &'a DatabaseTransaction) -> Db<'a> {
-        match self.faults.as_deref() {
+        let db = match self.faults.as_deref() {
             Some(faults) => Db::for_transaction_with_faults(txn, faults),
             None => Db::for_transaction(txn),
+        };
+        self.counted(db)
+    }
+
+    fn counted<'a>(&'a self, db: Db<'a>) -> Db<'a> {
+        match self.statements.as_deref() {
+            Some(counter) => db.counting(counter),
+            None => db,
         }
     }
 
@@ -136,10 +187,12 @@ impl Spine {
             .ok_or(SpineError::NotConfigured("API-key pepper"))
     }
 
-    /// The per-operation counters (calls, errors by code, duration) of this spine and its
-    /// clones since it was built.
+    /// The per-operation counters (calls, errors by code, duration) and the verify cache's
+    /// hits and misses, of this spine and its clones since it was built.
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.metrics.snapshot()
+        let mut snapshot = self.metrics.snapshot();
+        snapshot.verify_cache = self.verify_cache.metrics();
+        snapshot
     }
 
     pub(crate) fn connection(&self) -> &DatabaseConnection {

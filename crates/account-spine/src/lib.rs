@@ -28,7 +28,10 @@ mod principal;
 pub mod runs;
 pub mod usage;
 mod use_case;
+mod verify_cache;
 
+/// Counts statements ([`Spine::with_statement_counter`]).
+pub use account_engines::StatementCounter;
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use database::{DatabaseConfig, Spine};
 pub use error::SpineError;
@@ -36,6 +39,7 @@ pub use events::{DomainEvent, EventSink, NoEvents, OneTimeToken, RecordedEvents}
 pub use metrics::{MetricsSnapshot, OperationMetrics};
 pub use operations::{Authority, Capability, Operation};
 pub use principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
+pub use verify_cache::{VerifyCacheMetrics, VerifyCacheSettings};
 
 /// Error codes and HTTP statuses of every error, for hosts.
 pub use account_engines::ErrorCode;

@@ -3,6 +3,7 @@
 //! Prometheus text: `calls` and `errors` are counters, the duration a summary's sum and count).
 
 use crate::operations::Operation;
+use crate::verify_cache::VerifyCacheMetrics;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -35,6 +36,8 @@ impl OperationMetrics {
 pub struct MetricsSnapshot {
     /// One entry per operation.
     pub operations: Vec<OperationMetrics>,
+    /// The API-key verify cache's hits and misses.
+    pub verify_cache: VerifyCacheMetrics,
 }
 
 impl MetricsSnapshot {
@@ -98,6 +101,7 @@ impl MetricsRegistry {
                     }
                 })
                 .collect(),
+            verify_cache: VerifyCacheMetrics::default(),
         })
     }
 }

@@ -138,6 +138,15 @@ operations! {
     /// List the tenant's users.
     AccountListUsers = "account.list_users", audit: None,
         authority: tenant(MembershipRole::Viewer, "users:read"), capability: Capability::Read;
+    /// Read one user of the tenant.
+    AccountGetUser = "account.get_user", audit: None,
+        authority: tenant(MembershipRole::Viewer, "users:read"), capability: Capability::Read;
+    /// List the projects (tenants) the caller is a member of.
+    AccountListProjects = "account.list_projects", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// Read one project (tenant) the caller is a member of.
+    AccountGetProject = "account.get_project", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
     /// Change a member's role.
     AccountChangeRole = "account.change_role", audit: Some("membership.role_changed"),
         authority: tenant(MembershipRole::Owner, "users:manage"), capability: Capability::Write;
@@ -159,6 +168,9 @@ operations! {
     /// List support tickets.
     SupportListTickets = "support.list_tickets", audit: None,
         authority: tenant(MembershipRole::Viewer, "support:read"), capability: Capability::Read;
+    /// Read where customers reach support (platform configuration, so in any tenant status).
+    SupportGetContact = "support.get_contact", audit: None,
+        authority: tenant(MembershipRole::Viewer, "support:read"), capability: Capability::Any;
     /// Read the billing summary.
     BillingSummary = "billing.summary", audit: None,
         authority: tenant(MembershipRole::Admin, "billing:read"), capability: Capability::Read;
@@ -215,6 +227,15 @@ operations! {
         authority: Authority::Operator, capability: Capability::Any;
     /// Verify a platform operator key (builds the operator principal).
     OperatorKeysVerify = "operator_keys.verify", audit: None,
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Create a platform operator key (platform tooling only).
+    OperatorKeysCreate = "operator_keys.create", audit: Some("operator_key.created"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// List platform operator keys.
+    OperatorKeysList = "operator_keys.list", audit: None,
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Revoke a platform operator key.
+    OperatorKeysRevoke = "operator_keys.revoke", audit: Some("operator_key.revoked"),
         authority: Authority::Operator, capability: Capability::Any;
     /// Read the tenant's quotas and current counters.
     TenantGetQuotas = "tenant.get_quotas", audit: None,

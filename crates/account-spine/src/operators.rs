@@ -6,7 +6,6 @@
 //!
 //! The tenant's own quota read lives here too: it is what an operator changes with a plan.
 
-use crate::authorize::authorize_operator;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal, RequestMeta};
 use crate::use_case::Subject;
@@ -14,7 +13,7 @@ use crate::{Spine, SpineError};
 use account_engines::audit::{self, AuditEntry};
 use account_engines::operator_keys;
 use account_engines::tenants;
-use account_engines::types::{ActorType, OperatorKeyId, Plan, TenantStatus};
+use account_engines::types::{ActorType, ApiKeyId, OperatorKeyId, Plan, TenantStatus};
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
@@ -75,21 +74,36 @@ pub struct TenantQuotas {
     pub tokens_this_month: i64,
 }
 
+/// The `operator_id` of a key's operator: `operator_key:<id>`.
+const KEY_OPERATOR_PREFIX: &str = "operator_key:";
+
 /// The operator principal of a key.
 fn principal_of(key: &OperatorKeySnapshot, request: RequestMeta) -> OperatorPrincipal {
     OperatorPrincipal {
-        operator_id: format!("operator_key:{}", key.id),
+        operator_id: format!("{KEY_OPERATOR_PREFIX}{}", key.id),
         request,
     }
 }
 
+/// The operator key an operator acts with, when it was verified from one (platform tooling
+/// such as the CLI acts under a name of its own and has none).
+fn acting_operator_key(operator: &OperatorPrincipal) -> Option<OperatorKeyId> {
+    operator
+        .operator_id
+        .strip_prefix(KEY_OPERATOR_PREFIX)
+        .and_then(|id| id.parse().ok())
+}
+
 impl Spine {
-    /// Writes a platform audit row (no tenant) for an operator-key change.
+    /// Writes a platform audit row (no tenant) for an operator-key change. The actor is the
+    /// operator: `actor_type = operator`, and `api_key_id` holds the operator key it acted
+    /// with, if any (the log has no foreign keys; the actor type says which kind of key the
+    /// id names). The operator's own name is the reason, so tooling identities are kept too.
     async fn operator_key_audit(
         &self,
         db: account_engines::Db<'_>,
         operator: &OperatorPrincipal,
-        action: &str,
+        operation: Operation,
         key: &OperatorKeyInfo,
         now: DateTime<Utc>,
     ) -> Result<(), SpineError> {
@@ -98,10 +112,14 @@ impl Spine {
             db,
             AuditEntry {
                 tenant_id: None,
-                actor_type: ActorType::Founder,
+                actor_type: ActorType::Operator,
                 user_id: None,
-                api_key_id: None,
-                action: action.to_owned(),
+                api_key_id: acting_operator_key(operator)
+                    .map(|id| ApiKeyId::from_uuid(id.as_uuid())),
+                action: operation
+                    .audit_action()
+                    .unwrap_or(operation.name())
+                    .to_owned(),
                 resource_type: "operator_key".to_owned(),
                 resource_id: Some(key.id.to_string()),
                 reason: Some(format!("by {}", operator.operator_id)),
@@ -118,22 +136,26 @@ impl Spine {
     }
 
     /// Creates an operator key (platform tooling only: `operator` is the tool's own identity,
-    /// e.g. `cli:operator-key`). The plaintext is in the result, once; the row is audited.
+    /// e.g. `cli:operator-key`, or an operator key). The plaintext is in the result, once;
+    /// the row is audited.
     pub async fn create_operator_key(
         &self,
         operator: &OperatorPrincipal,
         name: &str,
     ) -> Result<CreatedOperatorKey, SpineError> {
-        authorize_operator(operator, Operation::TenantCreate)?;
-        let pepper = self.pepper()?;
-        let now = self.clock.now();
-        transaction!(self, |db| {
-            let created = operator_keys::create_operator_key(db, pepper, name, now).await?;
-            let info = OperatorKeyInfo::from(&created.key);
-            self.operator_key_audit(db, operator, "operator_key.created", &info, now)
-                .await?;
-            Ok(created)
+        let operation = Operation::OperatorKeysCreate;
+        self.observe(operation, Subject::Operator(operator, None), async {
+            let pepper = self.pepper()?;
+            let now = self.clock.now();
+            operator_use_case!(self, operator, operation, None, |db| {
+                let created = operator_keys::create_operator_key(db, pepper, name, now).await?;
+                let info = OperatorKeyInfo::from(&created.key);
+                self.operator_key_audit(db, operator, operation, &info, now)
+                    .await?;
+                Ok(created)
+            })
         })
+        .await
     }
 
     /// Every operator key, oldest first (never a digest).
@@ -141,14 +163,17 @@ impl Spine {
         &self,
         operator: &OperatorPrincipal,
     ) -> Result<Vec<OperatorKeyInfo>, SpineError> {
-        authorize_operator(operator, Operation::LifecycleHistory)?;
-        read!(self, |db| {
-            Ok(operator_keys::list_operator_keys(db)
-                .await?
-                .iter()
-                .map(OperatorKeyInfo::from)
-                .collect())
+        let operation = Operation::OperatorKeysList;
+        self.observe(operation, Subject::Operator(operator, None), async {
+            operator_read_use_case!(self, operator, operation, None, |db| {
+                Ok(operator_keys::list_operator_keys(db)
+                    .await?
+                    .iter()
+                    .map(OperatorKeyInfo::from)
+                    .collect())
+            })
         })
+        .await
     }
 
     /// Revokes an operator key; it stops verifying at once.
@@ -157,20 +182,23 @@ impl Spine {
         operator: &OperatorPrincipal,
         id: OperatorKeyId,
     ) -> Result<(), SpineError> {
-        authorize_operator(operator, Operation::TenantCreate)?;
-        let now = self.clock.now();
-        transaction!(self, |db| {
-            operator_keys::revoke_operator_key(db, id, now).await?;
-            let info = OperatorKeyInfo {
-                id,
-                name: String::new(),
-                key_prefix: String::new(),
-                created_at: now,
-                revoked_at: Some(now),
-            };
-            self.operator_key_audit(db, operator, "operator_key.revoked", &info, now)
-                .await
+        let operation = Operation::OperatorKeysRevoke;
+        self.observe(operation, Subject::Operator(operator, None), async {
+            let now = self.clock.now();
+            operator_use_case!(self, operator, operation, None, |db| {
+                operator_keys::revoke_operator_key(db, id, now).await?;
+                let info = OperatorKeyInfo {
+                    id,
+                    name: String::new(),
+                    key_prefix: String::new(),
+                    created_at: now,
+                    revoked_at: Some(now),
+                };
+                self.operator_key_audit(db, operator, operation, &info, now)
+                    .await
+            })
         })
+        .await
     }
 
     /// Verifies a presented operator key and returns the operator it acts as. A tenant key is

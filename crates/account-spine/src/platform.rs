@@ -111,6 +111,8 @@ impl Spine {
                     Ok(outcome)
                 })?;
                 if !outcome.was_no_op {
+                    // Verification decides on the tenant's status: cached rows carry the old one.
+                    self.verify_cache.invalidate_tenant(tenant);
                     self.events.publish(&DomainEvent::TenantStatusChanged {
                         tenant_id: tenant,
                         from: outcome.from,

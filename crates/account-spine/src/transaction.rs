@@ -108,7 +108,7 @@ macro_rules! transaction {
 macro_rules! read {
     ($spine:expr, |$db:ident| $body:expr) => {{
         let spine: &$crate::Spine = $spine;
-        let $db = account_engines::Db::for_pool(spine.connection());
+        let $db = spine.pool_db();
         let outcome: Result<_, $crate::SpineError> = async { $body }.await;
         outcome
     }};

@@ -408,3 +408,334 @@ async fn an_accept_racing_a_signup_joins_with_the_account_created_first() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Reads: projects, user detail, support contact.
+
+const PAGE: OffsetPage = OffsetPage {
+    limit: 20,
+    offset: 0,
+};
+
+fn platform() -> account_spine::OperatorPrincipal {
+    account_spine::OperatorPrincipal {
+        operator_id: "test".into(),
+        request: RequestMeta::default(),
+    }
+}
+
+/// A new tenant named `name` whose owner is `email`: the tenant, the owner as a user
+/// principal, and the owner's personal (bootstrap) key as a principal.
+async fn tenant_of(spine: &Spine, email: &str, name: &str) -> (TenantId, Principal, Principal) {
+    let (created, key) = spine.bootstrap(&platform(), email, name).await.unwrap();
+    let tenant = created.tenant.id;
+    let owner = as_user(tenant, created.owner.user_id, MembershipRole::Owner);
+    let personal = spine
+        .authenticate_api_key(key.plaintext.expose(), RequestMeta::default())
+        .await
+        .unwrap();
+    (tenant, owner, personal)
+}
+
+/// `issuer` issues a key with `permissions` and it is verified: a personal key when the
+/// issuer is a user, a machine key when the issuer is a key.
+async fn key_for(spine: &Spine, issuer: &Principal, permissions: &[&str]) -> Principal {
+    let issued = spine
+        .issue_api_key(
+            issuer,
+            IssueKey {
+                name: "k".into(),
+                permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+                ..IssueKey::default()
+            },
+        )
+        .await
+        .unwrap();
+    spine
+        .authenticate_api_key(issued.plaintext.expose(), RequestMeta::default())
+        .await
+        .unwrap()
+}
+
+/// `email` joins `tenant` with `role` through an invitation from `inviter`; their user id.
+async fn join(spine: &Spine, inviter: &Principal, email: &str, role: MembershipRole) -> UserId {
+    let issued = spine.invite_user(inviter, email, role).await.unwrap();
+    spine
+        .accept_invitation(
+            inviter.tenant_id,
+            issued.invitation.id,
+            issued.token.expose(),
+            Invitee::default(),
+            RequestMeta::default(),
+        )
+        .await
+        .unwrap()
+        .user_id
+}
+
+fn code_and_status(error: &SpineError) -> (&'static str, u16) {
+    (
+        account_spine::ErrorCode::code(error),
+        account_spine::ErrorCode::http_status(error),
+    )
+}
+
+#[tokio::test]
+async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = fresh_db(&backend).await.unwrap();
+        let spine = spine(db.conn());
+        let (acme, ann, ann_key) = tenant_of(&spine, "ann@example.com", "Acme").await;
+        let (beta, bob, _) = tenant_of(&spine, "bob@example.com", "Beta").await;
+        let (gamma, _, _) = tenant_of(&spine, "cat@example.com", "Gamma").await;
+        // Ann is also a viewer of Beta; she is not a member of Gamma.
+        join(&spine, &bob, "ann@example.com", MembershipRole::Viewer).await;
+
+        for caller in [&ann, &ann_key] {
+            let listed = spine
+                .list_projects(caller, Default::default(), PAGE)
+                .await
+                .unwrap();
+            let ids: Vec<_> = listed.items.iter().map(|p| p.project_id).collect();
+            assert_eq!(listed.total, 2, "{name}: {ids:?}");
+            assert!(!listed.has_more);
+            assert!(ids.contains(&acme) && ids.contains(&beta), "{name}");
+            assert!(
+                !ids.contains(&gamma),
+                "{name}: never a tenant she is not in"
+            );
+        }
+        let first = spine
+            .list_projects(
+                &ann,
+                Default::default(),
+                OffsetPage {
+                    limit: 1,
+                    offset: 0,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (first.items.len(), first.total, first.has_more),
+            (1, 2, true)
+        );
+
+        let detail = spine.get_project(&ann, acme).await.unwrap();
+        assert_eq!(detail.project_id, acme);
+        assert_eq!(
+            (detail.name.as_str(), detail.slug.as_str()),
+            ("Acme", "acme")
+        );
+        assert_eq!(detail.plan, Plan::Free);
+        assert_eq!(detail.max_api_keys, Plan::Free.quotas().max_api_keys);
+        assert_eq!(
+            spine.get_project(&ann_key, beta).await.unwrap().name,
+            "Beta"
+        );
+
+        // Gamma exists but Ann is not in it: the same 404 as an id that names nothing.
+        let not_hers = spine.get_project(&ann, gamma).await.unwrap_err();
+        let nothing = spine.get_project(&ann, TenantId::new()).await.unwrap_err();
+        assert_eq!(
+            code_and_status(&not_hers),
+            ("project_not_found", 404),
+            "{name}"
+        );
+        assert_eq!(code_and_status(&nothing), code_and_status(&not_hers));
+        assert_eq!(not_hers.to_string(), nothing.to_string());
+        assert!(!format!("{not_hers:?}").contains("Gamma"));
+
+        // The status filter, and a project that stopped allowing reads.
+        spine
+            .transition_tenant(
+                &platform(),
+                beta,
+                account_spine::platform::LifecycleAction::Suspend,
+                "test",
+            )
+            .await
+            .unwrap();
+        let suspended = spine
+            .list_projects(
+                &ann,
+                account_spine::accounts::ProjectFilters {
+                    status: Some(TenantStatus::Suspended),
+                },
+                PAGE,
+            )
+            .await
+            .unwrap();
+        assert_eq!(suspended.total, 1, "{name}");
+        assert_eq!(suspended.items[0].project_id, beta);
+        assert_eq!(
+            spine.get_project(&ann, beta).await.unwrap().status,
+            TenantStatus::Suspended,
+            "{name}: suspended tenants still read"
+        );
+        spine
+            .transition_tenant(
+                &platform(),
+                beta,
+                account_spine::platform::LifecycleAction::Terminate,
+                "test",
+            )
+            .await
+            .unwrap();
+        let closed = spine.get_project(&ann, beta).await.unwrap_err();
+        assert_eq!(
+            code_and_status(&closed),
+            ("tenant_status_forbids", 403),
+            "{name}"
+        );
+
+        // Authority: a personal key needs `read:*`; a machine key acts as nobody.
+        let runner = key_for(&spine, &ann, &["run:*"]).await;
+        let refused = spine
+            .list_projects(&runner, Default::default(), PAGE)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, SpineError::Forbidden { .. }),
+            "{name}: {refused:?}"
+        );
+        let refused = spine.get_project(&runner, acme).await.unwrap_err();
+        assert!(
+            matches!(refused, SpineError::Forbidden { .. }),
+            "{name}: {refused:?}"
+        );
+        let machine = key_for(&spine, &ann_key, &["read:*"]).await;
+        let refused = spine.get_project(&machine, acme).await.unwrap_err();
+        assert_eq!(code_and_status(&refused), ("machine_key_not_allowed", 403));
+        let other = db.second_connection().await.unwrap();
+        assert_eq!(
+            count(
+                &other,
+                "audit_log",
+                "action = 'authorization.refused' AND resource_id = 'account.get_project'"
+            )
+            .await,
+            3,
+            "{name}: the closed project, the narrow key and the machine key"
+        );
+        assert_eq!(
+            count(
+                &other,
+                "audit_log",
+                "action = 'authorization.refused' AND resource_id = 'account.list_projects'"
+            )
+            .await,
+            1,
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn user_detail_is_of_the_principals_tenant_only() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = fresh_db(&backend).await.unwrap();
+        let spine = spine(db.conn());
+        let (_, ann, ann_key) = tenant_of(&spine, "ann@example.com", "Acme").await;
+        let (_, bob, _) = tenant_of(&spine, "bob@example.com", "Beta").await;
+        let mo = join(&spine, &ann, "mo@example.com", MembershipRole::Member).await;
+
+        let detail = spine.get_user(&ann, mo).await.unwrap();
+        assert_eq!(detail.user_id, mo, "{name}");
+        assert_eq!(detail.email, "mo@example.com");
+        assert_eq!(detail.role, MembershipRole::Member);
+        assert!(detail.can_run_workers && detail.can_view_runs);
+        assert!(!detail.can_manage_keys, "{name}: members manage no keys");
+        let own = spine.get_user(&ann_key, user_of(&ann)).await.unwrap();
+        assert_eq!(
+            (own.role, own.can_manage_keys),
+            (MembershipRole::Owner, true)
+        );
+
+        // Bob exists, in another tenant: from Acme he is not found, and Mo not from Beta.
+        let refused = spine.get_user(&ann, user_of(&bob)).await.unwrap_err();
+        assert_eq!(code_and_status(&refused), ("not_a_member", 404), "{name}");
+        let refused = spine.get_user(&bob, mo).await.unwrap_err();
+        assert_eq!(code_and_status(&refused), ("not_a_member", 404), "{name}");
+        assert!(!format!("{refused:?}").contains("mo@example.com"));
+
+        // `read:*` does not cover `users:read`; `users:read` does; machine keys never.
+        let reader = key_for(&spine, &ann, &["read:*"]).await;
+        let refused = spine.get_user(&reader, mo).await.unwrap_err();
+        assert!(
+            matches!(refused, SpineError::Forbidden { .. }),
+            "{name}: {refused:?}"
+        );
+        let users = key_for(&spine, &ann, &["users:read"]).await;
+        assert_eq!(spine.get_user(&users, mo).await.unwrap().user_id, mo);
+        let machine = key_for(&spine, &ann_key, &["users:read"]).await;
+        let refused = spine.get_user(&machine, mo).await.unwrap_err();
+        assert_eq!(code_and_status(&refused), ("machine_key_not_allowed", 403));
+    }
+}
+
+fn user_of(principal: &Principal) -> UserId {
+    match principal.actor {
+        Actor::User { user_id, .. } => user_id,
+        Actor::ApiKey { user_id, .. } => user_id.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn the_support_contact_is_configuration_readable_with_support_read() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = fresh_db(&backend).await.unwrap();
+        let unconfigured = spine(db.conn());
+        let (acme, ann, ann_key) = tenant_of(&unconfigured, "ann@example.com", "Acme").await;
+        let missing = unconfigured.support_contact(&ann).await.unwrap_err();
+        assert_eq!(
+            code_and_status(&missing),
+            ("support_contact_not_configured", 404),
+            "{name}"
+        );
+
+        let contact = account_spine::accounts::SupportContact {
+            email: Email::parse("help@example.com").unwrap(),
+            hours: "Mon-Fri 09:00-17:00 CET".into(),
+            response_time: "within one business day".into(),
+        };
+        let spine = spine(db.conn()).with_support_contact(contact.clone());
+        assert_eq!(
+            spine.support_contact(&ann).await.unwrap(),
+            contact,
+            "{name}"
+        );
+        assert_eq!(spine.support_contact(&ann_key).await.unwrap(), contact);
+        let support = key_for(&spine, &ann, &["support:read"]).await;
+        assert_eq!(spine.support_contact(&support).await.unwrap(), contact);
+
+        let reader = key_for(&spine, &ann, &["read:*"]).await;
+        let refused = spine.support_contact(&reader).await.unwrap_err();
+        assert!(
+            matches!(refused, SpineError::Forbidden { .. }),
+            "{name}: {refused:?}"
+        );
+        let machine = key_for(&spine, &ann_key, &["support:read"]).await;
+        let refused = spine.support_contact(&machine).await.unwrap_err();
+        assert_eq!(code_and_status(&refused), ("machine_key_not_allowed", 403));
+
+        // A terminated tenant's members can still reach support.
+        for action in [
+            account_spine::platform::LifecycleAction::Suspend,
+            account_spine::platform::LifecycleAction::Terminate,
+        ] {
+            spine
+                .transition_tenant(&platform(), acme, action, "test")
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            spine.support_contact(&ann).await.unwrap(),
+            contact,
+            "{name}"
+        );
+    }
+}

@@ -39,6 +39,9 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("account.list_invitations", None, tenant(Admin, "users:manage"), Read),
     ("account.accept_invitation", Some("invitation.accepted"), Token, Write),
     ("account.list_users", None, tenant(Viewer, "users:read"), Read),
+    ("account.get_user", None, tenant(Viewer, "users:read"), Read),
+    ("account.list_projects", None, tenant(Viewer, "read:*"), Read),
+    ("account.get_project", None, tenant(Viewer, "read:*"), Read),
     ("account.change_role", Some("membership.role_changed"), tenant(Owner, "users:manage"), Write),
     ("account.remove_user", Some("membership.removed"), tenant(Admin, "users:manage"), Write),
     ("account.transfer_ownership", Some("membership.ownership_transferred"), tenant(Owner, "users:manage"), Write),
@@ -46,6 +49,7 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("account.update_profile", Some("user.profile_updated"), tenant(Viewer, "profile:write"), Write),
     ("support.open_ticket", Some("support_ticket.created"), tenant(Viewer, "support:write"), Read),
     ("support.list_tickets", None, tenant(Viewer, "support:read"), Read),
+    ("support.get_contact", None, tenant(Viewer, "support:read"), Any),
     ("billing.summary", None, tenant(Admin, "billing:read"), Read),
     ("billing.invoices", None, tenant(Admin, "billing:read"), Read),
     ("onboarding.sdk_handshake", Some("sdk.attested"), tenant(Member, "run:*"), Write),
@@ -65,6 +69,9 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("onboarding.advance", Some("onboarding.advanced"), tenant(Admin, "keys:manage"), Write),
     ("onboarding.force_complete", Some("onboarding.force_completed"), Operator, Any),
     ("operator_keys.verify", None, Operator, Any),
+    ("operator_keys.create", Some("operator_key.created"), Operator, Any),
+    ("operator_keys.list", None, Operator, Any),
+    ("operator_keys.revoke", Some("operator_key.revoked"), Operator, Any),
     ("tenant.get_quotas", None, tenant(Viewer, "read:*"), Read),
 ];
 

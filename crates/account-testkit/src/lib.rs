@@ -7,7 +7,10 @@
 //! URL is an error instead of a silent skip.
 
 use account_migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
+};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 /// Names the PostgreSQL server tests may create databases on.
@@ -108,6 +111,76 @@ impl TestDb {
     /// Opens a second pool on this database (e.g. to prove a commit is visible elsewhere).
     pub async fn second_connection(&self) -> Result<DatabaseConnection, TestkitError> {
         Ok(connect(&self.url).await?)
+    }
+
+    /// How many rows each table holds, by table name: equal counts before and after a call
+    /// show it wrote nothing (for tests that reach the database only through an API).
+    pub async fn row_counts(&self) -> Result<BTreeMap<String, i64>, TestkitError> {
+        let backend = self.conn.get_database_backend();
+        let list = match backend {
+            DbBackend::Sqlite => {
+                "SELECT name AS t FROM sqlite_master WHERE type = 'table' \
+                 AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            }
+            _ => {
+                "SELECT CAST(table_name AS TEXT) AS t FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+            }
+        };
+        let mut counts = BTreeMap::new();
+        for row in self
+            .conn
+            .query_all_raw(Statement::from_string(backend, list))
+            .await?
+        {
+            let table: String = row.try_get("", "t")?;
+            let count = self
+                .conn
+                .query_one_raw(Statement::from_string(
+                    backend,
+                    format!("SELECT COUNT(*) AS n FROM \"{table}\""),
+                ))
+                .await?
+                .map(|row| row.try_get::<i64>("", "n"))
+                .transpose()?
+                .unwrap_or(0);
+            counts.insert(table, count);
+        }
+        Ok(counts)
+    }
+
+    /// Every row of `table`, each rendered as one text (all columns), for tests that reach
+    /// the database only through an API and must search what was stored (e.g. that no secret
+    /// reached the audit log). `table` is a name the test chose, never input.
+    pub async fn rows_as_text(&self, table: &str) -> Result<Vec<String>, TestkitError> {
+        let backend = self.conn.get_database_backend();
+        let sql = match backend {
+            DbBackend::Sqlite => {
+                let columns = self
+                    .conn
+                    .query_all_raw(Statement::from_string(
+                        backend,
+                        format!("SELECT name AS c FROM pragma_table_info('{table}') ORDER BY cid"),
+                    ))
+                    .await?
+                    .iter()
+                    .map(|row| row.try_get::<String>("", "c"))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let row = columns
+                    .iter()
+                    .map(|c| format!("quote(\"{c}\")"))
+                    .collect::<Vec<_>>()
+                    .join(" || '|' || ");
+                format!("SELECT {row} AS r FROM \"{table}\"")
+            }
+            _ => format!("SELECT CAST(x AS TEXT) AS r FROM \"{table}\" AS x"),
+        };
+        self.conn
+            .query_all_raw(Statement::from_string(backend, sql))
+            .await?
+            .iter()
+            .map(|row| Ok(row.try_get::<String>("", "r")?))
+            .collect()
     }
 }
 

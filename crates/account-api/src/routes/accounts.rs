@@ -1,4 +1,5 @@
-//! The account over HTTP: invitations, users and roles, ownership, profile, billing, support.
+//! The account over HTTP: projects, invitations, users and roles, ownership, profile,
+//! billing, support.
 //!
 //! These use cases act as a person, so they answer only to a key issued for a user (a
 //! personal key, as bootstrap issues the owner's): it acts on that user's behalf, within both
@@ -9,16 +10,17 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
-use account_spine::accounts::{OpenTicket, ProfileUpdate, UserFilter};
+use account_spine::accounts::{OpenTicket, ProfileUpdate, ProjectFilters, UserFilter};
 use account_spine::types::{
-    InvitationId, InvitationStatus, InvoiceStatus, MembershipRole, TenantId, TicketCategory,
-    TicketId, TicketPriority, TicketStatus, UserId, UserStatus,
+    InvitationId, InvitationStatus, InvoiceStatus, MembershipRole, OnboardingState, Plan, TenantId,
+    TenantStatus, TicketCategory, TicketId, TicketPriority, TicketStatus, UserId, UserStatus,
 };
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,14 +31,212 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invite, list_invitations))
         .routes(routes!(resend_invitation))
         .routes(routes!(revoke_invitation))
+        .routes(routes!(list_projects))
+        .routes(routes!(get_project))
         .routes(routes!(list_users))
+        .routes(routes!(get_user, remove_user))
         .routes(routes!(change_role))
-        .routes(routes!(remove_user))
         .routes(routes!(transfer_ownership))
         .routes(routes!(get_profile, update_profile))
         .routes(routes!(billing_summary))
         .routes(routes!(list_invoices))
+        .routes(routes!(support_contact))
         .routes(routes!(open_ticket, list_tickets))
+}
+
+fn string_enum(values: impl IntoIterator<Item = &'static str>) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .build()
+}
+
+fn tenant_status() -> Object {
+    string_enum(TenantStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+fn plan() -> Object {
+    string_enum(Plan::ALL.iter().map(|s| s.as_str()))
+}
+
+fn user_status() -> Object {
+    string_enum(UserStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// A project (tenant) the caller is a member of, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProjectView {
+    /// The project's (tenant's) id.
+    #[schema(value_type = String, format = "uuid")]
+    id: TenantId,
+    /// Display name.
+    name: String,
+    /// Description (projects have none yet: always `null`).
+    description: Option<String>,
+    /// Lifecycle status.
+    #[schema(schema_with = tenant_status)]
+    status: TenantStatus,
+    /// Plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+    /// Creation time.
+    created_at: DateTime<Utc>,
+    /// Last change.
+    updated_at: DateTime<Utc>,
+}
+
+/// `GET /v1/projects?status=&limit=&offset=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProjectsQuery {
+    /// Only projects in this status.
+    #[param(schema_with = tenant_status, required = false)]
+    status: Option<TenantStatus>,
+    /// Page size, 1 to 100 (20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u64>,
+    /// Items to skip (0).
+    offset: Option<u64>,
+}
+
+impl Validate for ProjectsQuery {
+    fn validate(&self, errors: &mut FieldErrors) {
+        super::validate_page(errors, self.limit);
+    }
+}
+
+/// The projects (tenants) the caller is a member of, oldest first, whichever tenant the key
+/// belongs to.
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    tag = "projects",
+    operation_id = "list_projects",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ProjectsQuery),
+    responses(
+        (status = 200, description = "A page of the caller's projects.", body = ListBody<ProjectView>),
+        (status = 403, description = "A machine key (`machine_key_not_allowed`), a key without `read:*`, or a tenant whose status forbids reads (`forbidden`, `tenant_status_forbids`).", body = crate::error::ErrorBody),
+        (status = 400, description = "`limit` outside 1 to 100, or an unknown `status` (`invalid_query`).", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn list_projects(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiQuery(query): ApiQuery<ProjectsQuery>,
+) -> Result<Json<ListBody<ProjectView>>, ApiError> {
+    let page = super::page(query.limit, query.offset);
+    let filters = ProjectFilters {
+        status: query.status,
+    };
+    let found = state.spine.list_projects(&principal, filters, page).await?;
+    Ok(Json(ListBody::from_page(found, page, |p| ProjectView {
+        id: p.project_id,
+        name: p.name,
+        description: p.description,
+        status: p.status,
+        plan: p.plan,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    })))
+}
+
+/// A project in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ProjectPath {
+    /// The project's (tenant's) id.
+    #[param(value_type = String, format = "uuid")]
+    id: TenantId,
+}
+
+/// A project (tenant) in detail: quotas, current-period counters, onboarding.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProjectDetailView {
+    /// The project's (tenant's) id.
+    #[schema(value_type = String, format = "uuid")]
+    id: TenantId,
+    /// Display name.
+    name: String,
+    /// Unique handle.
+    slug: String,
+    /// Description (projects have none yet: always `null`).
+    description: Option<String>,
+    /// Lifecycle status.
+    #[schema(schema_with = tenant_status)]
+    status: TenantStatus,
+    /// Plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+    /// Distinct workers allowed.
+    max_workers: i32,
+    /// Runs admitted per UTC day.
+    max_runs_per_day: i32,
+    /// Runs queued or running at once.
+    max_concurrent_runs: i32,
+    /// Tokens per UTC calendar month.
+    max_tokens_per_month: i64,
+    /// Active API keys allowed.
+    max_api_keys: i32,
+    /// Runs admitted today (UTC).
+    runs_today: i32,
+    /// Runs admitted this month (UTC).
+    runs_this_month: i32,
+    /// Tokens used this month (UTC).
+    tokens_this_month: i64,
+    /// Onboarding progress.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    onboarding_state: OnboardingState,
+    /// Whether onboarding reached `COMPLETE`.
+    onboarding_complete: bool,
+    /// Creation time.
+    created_at: DateTime<Utc>,
+    /// Last change.
+    updated_at: DateTime<Utc>,
+}
+
+/// One project (tenant) the caller is a member of.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{id}",
+    tag = "projects",
+    operation_id = "get_project",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "The project.", body = ProjectDetailView),
+        (status = 403, description = "A machine key (`machine_key_not_allowed`), a key without `read:*`, or a tenant whose status forbids reads (`forbidden`, `tenant_status_forbids`).", body = crate::error::ErrorBody),
+        (status = 404, description = "No project with this id that the caller is a member of (`project_not_found`); other tenants' projects answer the same.", body = crate::error::ErrorBody),
+        (status = 400, description = "The id is not a UUID (`invalid_path`).", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn get_project(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(path): ApiPath<ProjectPath>,
+) -> Result<Json<ProjectDetailView>, ApiError> {
+    let p = state.spine.get_project(&principal, path.id).await?;
+    Ok(Json(ProjectDetailView {
+        id: p.project_id,
+        name: p.name,
+        slug: p.slug,
+        description: p.description,
+        status: p.status,
+        plan: p.plan,
+        max_workers: p.max_workers,
+        max_runs_per_day: p.max_runs_per_day,
+        max_concurrent_runs: p.max_concurrent_runs,
+        max_tokens_per_month: p.max_tokens_per_month,
+        max_api_keys: p.max_api_keys,
+        runs_today: p.runs_today,
+        runs_this_month: p.runs_this_month,
+        tokens_this_month: p.tokens_this_month,
+        onboarding_state: p.onboarding_state,
+        onboarding_complete: p.onboarding_complete,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }))
 }
 
 /// Longest invited email, in characters.
@@ -313,6 +513,88 @@ pub(crate) struct UserPath {
     /// The user's id.
     #[param(value_type = String, format = "uuid")]
     id: UserId,
+}
+
+/// A user of the tenant in detail, with what their role lets them do.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserDetailView {
+    /// Id.
+    #[schema(value_type = String, format = "uuid")]
+    id: UserId,
+    /// Email.
+    email: String,
+    /// Display name.
+    name: Option<String>,
+    /// Avatar image URL.
+    avatar_url: Option<String>,
+    /// Role in the tenant.
+    #[schema(schema_with = crate::openapi::role)]
+    role: MembershipRole,
+    /// Account status.
+    #[schema(schema_with = user_status)]
+    status: UserStatus,
+    /// Whether the email was verified.
+    email_verified: bool,
+    /// Sign-in provider (`google`, `azure`, `email`, ...).
+    oauth_provider: Option<String>,
+    /// When the user joined the tenant.
+    membership_created_at: DateTime<Utc>,
+    /// Who invited the user into the tenant.
+    #[schema(value_type = Option<String>, format = "uuid")]
+    invited_by: Option<UserId>,
+    /// The role may issue, rotate and revoke API keys.
+    can_manage_keys: bool,
+    /// The role may start runs.
+    can_run_workers: bool,
+    /// The role may read runs.
+    can_view_runs: bool,
+    /// Account creation time.
+    created_at: DateTime<Utc>,
+    /// Last change to the account.
+    updated_at: DateTime<Utc>,
+    /// Last sign-in.
+    last_login_at: Option<DateTime<Utc>>,
+}
+
+/// One user of the tenant.
+#[utoipa::path(
+    get,
+    path = "/v1/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    security(("bearer" = []), ("api_key" = [])),
+    params(UserPath),
+    responses(
+        (status = 200, description = "The user.", body = UserDetailView),
+        (status = 403, description = "A machine key (`machine_key_not_allowed`), a key without `users:read`, or a tenant whose status forbids reads (`forbidden`, `tenant_status_forbids`).", body = crate::error::ErrorBody),
+        (status = 404, description = "No member of this tenant has this id (`not_a_member`); other tenants' users answer the same.", body = crate::error::ErrorBody),
+        (status = 400, description = "The id is not a UUID (`invalid_path`).", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn get_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(path): ApiPath<UserPath>,
+) -> Result<Json<UserDetailView>, ApiError> {
+    let u = state.spine.get_user(&principal, path.id).await?;
+    Ok(Json(UserDetailView {
+        id: u.user_id,
+        email: u.email,
+        name: u.name,
+        avatar_url: u.avatar_url,
+        role: u.role,
+        status: u.status,
+        email_verified: u.email_verified,
+        oauth_provider: u.oauth_provider,
+        membership_created_at: u.membership_created_at,
+        invited_by: u.invited_by,
+        can_manage_keys: u.can_manage_keys,
+        can_run_workers: u.can_run_workers,
+        can_view_runs: u.can_view_runs,
+        created_at: u.created_at,
+        updated_at: u.updated_at,
+        last_login_at: u.last_login_at,
+    }))
 }
 
 /// A membership.
@@ -689,6 +971,43 @@ pub(crate) async fn list_invoices(
     let page = super::page(query.limit, query.offset);
     let found = state.spine.list_invoices(&principal, page).await?;
     Ok(Json(ListBody::from_page(found, page, invoice_view)))
+}
+
+/// Where customers reach support.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SupportContactView {
+    /// Support email address.
+    #[schema(format = "email")]
+    email: String,
+    /// When support is staffed.
+    hours: String,
+    /// The response-time promise.
+    response_time: String,
+}
+
+/// Where customers reach support, as the service is configured.
+#[utoipa::path(
+    get,
+    path = "/v1/support",
+    tag = "support",
+    operation_id = "support_contact",
+    security(("bearer" = []), ("api_key" = [])),
+    responses(
+        (status = 200, description = "The support contact.", body = SupportContactView),
+        (status = 403, description = "A machine key (`machine_key_not_allowed`) or a key without `support:read` (`forbidden`).", body = crate::error::ErrorBody),
+        (status = 404, description = "The service has no support contact configured (`support_contact_not_configured`).", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn support_contact(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<SupportContactView>, ApiError> {
+    let contact = state.spine.support_contact(&principal).await?;
+    Ok(Json(SupportContactView {
+        email: contact.email.as_str().to_owned(),
+        hours: contact.hours,
+        response_time: contact.response_time,
+    }))
 }
 
 /// A support ticket.

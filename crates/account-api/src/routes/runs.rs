@@ -19,6 +19,8 @@ use utoipa::{IntoParams, ToSchema};
 const MAX_WORKER_ID: usize = 100;
 /// Longest task, in characters.
 const MAX_TASK: usize = 10_000;
+/// Largest metric a completion may report (the engine's bound, `MAX_RUN_METRIC`).
+const MAX_METRIC: i64 = 1_000_000_000_000;
 
 /// A run as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,7 +113,8 @@ pub(crate) async fn admit(
                 input: body.input,
             },
         )
-        .await?;
+        .await
+        .map_err(|error| ApiError::from_spine_at(error, state.spine.now()))?;
     Ok((StatusCode::CREATED, Json(run.into())))
 }
 
@@ -126,17 +129,17 @@ pub(crate) struct CompleteBody {
     output: Option<Value>,
     /// Why it failed.
     error: Option<String>,
-    /// Tokens used (at least 0).
+    /// Tokens used (0 to 10^12).
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     total_tokens: i64,
-    /// Time spent, in milliseconds (at least 0).
+    /// Time spent, in milliseconds (0 to 10^12).
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     total_latency_ms: i64,
-    /// Cost, in cents (at least 0).
+    /// Cost, in cents (0 to 10^12).
     #[serde(default)]
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
     cost_cents: i64,
 }
 
@@ -147,7 +150,7 @@ impl Validate for CompleteBody {
             ("total_latency_ms", self.total_latency_ms),
             ("cost_cents", self.cost_cents),
         ] {
-            errors.range(field, Some(value), 0, i64::MAX);
+            errors.range(field, Some(value), 0, MAX_METRIC);
         }
     }
 }

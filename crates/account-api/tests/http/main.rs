@@ -4,7 +4,15 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+mod accounts_reads;
+mod accounts_story;
 mod errors;
+mod health;
+mod hostile;
 mod limits;
 mod openapi;
+mod platform;
+mod process;
+mod shutdown;
+mod story;
 mod support;

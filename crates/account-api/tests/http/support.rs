@@ -1,10 +1,15 @@
-//! A real server on a loopback port over a fresh database, with two bootstrapped tenants.
+//! A real server on a loopback port over a fresh database, with two bootstrapped tenants, on
+//! the system clock ([`start`]) or on a clock the test steps ([`start_with_clock`]).
 
 #![allow(dead_code)] // each test binary uses part of it
 
 use account_api::{AppState, router};
 use account_spine::api_keys::ApiKeyPepper;
-use account_spine::{DatabaseConfig, OperatorPrincipal, RecordedEvents, RequestMeta, Spine};
+use account_spine::types::{MembershipRole, TenantId, UserId};
+use account_spine::{
+    Actor, Clock, DatabaseConfig, OperatorPrincipal, Principal, RecordedEvents, RequestMeta, Spine,
+    SystemClock,
+};
 use account_testkit::{Backend, TestDb, empty_db};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
@@ -20,6 +25,12 @@ pub(crate) struct Server {
     pub(crate) key: String,
     /// Another tenant's owner key.
     pub(crate) other_key: String,
+    /// The first tenant and its owner.
+    pub(crate) tenant_id: TenantId,
+    pub(crate) owner_id: UserId,
+    /// The other tenant and its owner.
+    pub(crate) other_tenant_id: TenantId,
+    pub(crate) other_owner_id: UserId,
     task: tokio::task::JoinHandle<Result<(), std::io::Error>>,
     _db: TestDb,
 }
@@ -38,24 +49,26 @@ pub(crate) struct Answer {
 }
 
 pub(crate) async fn start(backend: &Backend) -> Server {
+    start_with_clock(backend, Arc::new(SystemClock)).await
+}
+
+/// [`start`] with the spine reading time from `clock` (keep an `Arc<FixedClock>` to step it).
+pub(crate) async fn start_with_clock(backend: &Backend, clock: Arc<dyn Clock>) -> Server {
     let db = empty_db(backend).await.unwrap();
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::connect(&DatabaseConfig::new(db.url()))
         .await
         .unwrap()
         .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap())
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_clock(clock);
     spine.migrate().await.unwrap();
-    let operator = OperatorPrincipal {
-        operator_id: "test".into(),
-        request: RequestMeta::default(),
-    };
-    let (_, key) = spine
-        .bootstrap(&operator, "owner@example.com", "Acme")
+    let (created, key) = spine
+        .bootstrap(&operator(), "owner@example.com", "Acme")
         .await
         .unwrap();
-    let (_, other_key) = spine
-        .bootstrap(&operator, "other@example.com", "Other")
+    let (other, other_key) = spine
+        .bootstrap(&operator(), "other@example.com", "Other")
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -69,8 +82,20 @@ pub(crate) async fn start(backend: &Backend) -> Server {
         events,
         key: key.plaintext.expose().to_owned(),
         other_key: other_key.plaintext.expose().to_owned(),
+        tenant_id: created.tenant.id,
+        owner_id: created.owner.user_id,
+        other_tenant_id: other.tenant.id,
+        other_owner_id: other.owner.user_id,
         task,
         _db: db,
+    }
+}
+
+/// The platform operator the command line acts as.
+pub(crate) fn operator() -> OperatorPrincipal {
+    OperatorPrincipal {
+        operator_id: "cli:test".into(),
+        request: RequestMeta::default(),
     }
 }
 
@@ -96,6 +121,30 @@ impl Server {
         self.call_as(&self.key.clone(), method, path, body).await
     }
 
+    /// The first tenant's owner, as a signed-in user (for use cases called on the spine).
+    pub(crate) fn owner(&self) -> Principal {
+        user(self.tenant_id, self.owner_id)
+    }
+
+    /// The other tenant's owner, as a signed-in user.
+    pub(crate) fn other_owner(&self) -> Principal {
+        user(self.other_tenant_id, self.other_owner_id)
+    }
+
+    /// A call without credentials and an optional JSON body.
+    pub(crate) async fn call_anonymous(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Answer {
+        let mut request = self.request(method, path);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
     /// A call with `key` and an optional JSON body.
     pub(crate) async fn call_as(
         &self,
@@ -110,4 +159,60 @@ impl Server {
         }
         self.send(request).await
     }
+}
+
+fn user(tenant_id: TenantId, user_id: UserId) -> Principal {
+    Principal {
+        tenant_id,
+        actor: Actor::User {
+            user_id,
+            role: MembershipRole::Owner,
+        },
+        request: RequestMeta::default(),
+    }
+}
+
+// Hostile-input helpers, shared by the suites that check refusals write nothing.
+
+impl Server {
+    /// A call with the first tenant's key and a raw body sent as `content_type`.
+    pub(crate) async fn call_raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Answer {
+        self.send(
+            self.request(method, path)
+                .bearer_auth(&self.key)
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body),
+        )
+        .await
+    }
+
+    /// How many rows each table holds: equal before and after a call means it wrote nothing.
+    pub(crate) async fn row_counts(&self) -> std::collections::BTreeMap<String, i64> {
+        self._db.row_counts().await.unwrap()
+    }
+}
+
+/// The answer is an error body with this status and code, a non-empty message and a request
+/// id; returns its `fields`.
+pub(crate) fn refused(answer: &Answer, status: StatusCode, code: &str, what: &str) -> Value {
+    assert_eq!(answer.status, status, "{what}: {}", answer.body);
+    assert_eq!(answer.body["error"], code, "{what}: {}", answer.body);
+    assert!(
+        answer.body["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
+        "{what}: a message: {}",
+        answer.body
+    );
+    assert!(
+        answer.headers.contains_key("x-request-id"),
+        "{what}: a request id"
+    );
+    answer.body["fields"].clone()
 }

@@ -222,6 +222,25 @@ async fn counting_and_listing_leave_out_what_no_longer_works() {
     .await;
 }
 
+/// Found by schemathesis: `?offset=9223372036854775808` panicked binding the offset.
+#[tokio::test]
+async fn an_offset_past_what_sql_binds_is_an_empty_page() {
+    each_backend(async |db| {
+        let driver = get_tenant_driver(handle(db));
+        let tenant = seed_tenant(db, "far-offset").await;
+        seed_key(db, tenant).await;
+        let far = OffsetPage {
+            limit: 10,
+            offset: u64::MAX,
+        };
+        let listed = driver.fetch_api_keys(tenant, true, far).await.unwrap();
+        assert!(listed.items.is_empty());
+        assert_eq!(listed.total, 1);
+        assert!(!listed.has_more);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn rotation_grace_only_shortens_a_usable_key() {
     each_backend(async |db| {
@@ -312,6 +331,57 @@ async fn last_use_is_written_at_most_once_per_interval() {
                 .last_used_at,
             Some(later(61))
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn batched_usage_is_one_statement_scoped_by_tenant_and_only_moves_forward() {
+    use account_drivers::api_keys::KeyUsage;
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_tenant_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "usage").await;
+        let other = seed_tenant(db, "usage-other").await;
+        let (first, second) = (seed_key(db, tenant).await, seed_key(db, tenant).await);
+        let use_of = |tenant_id, key_id, at, requests| KeyUsage {
+            tenant_id,
+            key_id,
+            last_used_at: at,
+            requests,
+        };
+        counter.take();
+        assert_eq!(driver.update_api_keys_usage(&[]).await.unwrap(), 0);
+        assert_eq!(counter.take(), 0, "an empty batch runs nothing");
+        let updated = driver
+            .update_api_keys_usage(&[
+                use_of(tenant, first, later(60), 3),
+                use_of(tenant, second, later(30), 1),
+                // Another tenant's id for this key: matches no row.
+                use_of(other, first, later(900), 100),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(updated, 2);
+        assert_eq!(counter.take(), 1, "update_api_keys_usage: one statement");
+        let key = |id| async move {
+            let k = get_tenant_driver(handle(db))
+                .fetch_api_key_by_id(tenant, id)
+                .await
+                .unwrap()
+                .unwrap();
+            k.last_used_at
+        };
+        assert_eq!(key(first).await, Some(later(60)));
+        assert_eq!(key(second).await, Some(later(30)));
+        // An older use (a late flush) adds its count but never moves last use back.
+        driver
+            .update_api_keys_usage(&[use_of(tenant, first, later(10), 2)])
+            .await
+            .unwrap();
+        assert_eq!(key(first).await, Some(later(60)));
+        let too_many = vec![use_of(tenant, first, later(1), 1); 501];
+        assert!(driver.update_api_keys_usage(&too_many).await.is_err());
     })
     .await;
 }

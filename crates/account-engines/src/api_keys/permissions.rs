@@ -463,6 +463,87 @@ mod tests {
         ));
     }
 
+    /// Text of a permission of the grammar: the fixed vocabulary or `run:<worker>`.
+    fn permission_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let fixed: Vec<String> = OWNER_KEY_PERMISSIONS
+            .iter()
+            .chain(&["read:runs", "read:usage", "users:read", "support:read"])
+            .map(|p| (*p).to_owned())
+            .collect();
+        prop_oneof![
+            proptest::sample::select(fixed),
+            "[a-z0-9_-]{1,100}".prop_map(|worker| format!("run:{worker}")),
+        ]
+    }
+
+    // Hostile input: never a panic, the canonical text round-trips, every refusal is typed and
+    // bounded, and the worker-id and list-length bounds hold at their edges.
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics_and_refusals_are_typed(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let text = String::from_utf8_lossy(&bytes);
+            match Permission::parse(&text) {
+                Ok(permission) => {
+                    // Nothing is normalised: only canonical text is accepted.
+                    proptest::prop_assert_eq!(permission.as_string(), &*text);
+                }
+                Err(ApiKeyError::UnknownPermission { permission }) => {
+                    proptest::prop_assert_eq!(permission, text.chars().take(100).collect::<String>());
+                }
+                Err(other) => proptest::prop_assert!(false, "{:?} gave {:?}", text, other),
+            }
+            proptest::prop_assert!(!granted(&[text.into_owned()], &Permission::KeysManage)
+                || bytes == b"keys:manage");
+        }
+
+        #[test]
+        fn the_canonical_text_round_trips(text in permission_text()) {
+            let permission = Permission::parse(&text).unwrap();
+            proptest::prop_assert_eq!(permission.as_string(), text.clone());
+            proptest::prop_assert_eq!(Permission::parse(&permission.to_string()).unwrap(), permission.clone());
+            proptest::prop_assert!(permission.covers(&permission));
+            proptest::prop_assert!(granted(&[text], &permission));
+        }
+
+        #[test]
+        fn worker_ids_are_bounded_at_exactly_100(
+            length in 98usize..=102,
+            letter in "[a-z0-9_-]",
+        ) {
+            let text = format!("run:{}", letter.repeat(length));
+            proptest::prop_assert_eq!(Permission::parse(&text).is_ok(), length <= MAX_WORKER_ID);
+        }
+
+        #[test]
+        fn resolve_never_panics_dedupes_and_bounds_the_list(
+            requested in proptest::collection::vec(
+                proptest::prop_oneof![permission_text(), "[ -~]{0,12}"], 0..60),
+        ) {
+            match resolve(MembershipRole::Owner, &requested) {
+                Ok(resolved) => {
+                    proptest::prop_assert!(requested.len() <= MAX_PERMISSIONS);
+                    for (i, p) in resolved.iter().enumerate() {
+                        proptest::prop_assert!(!resolved[i + 1..].contains(p), "deduplicated");
+                        proptest::prop_assert!(
+                            requested.is_empty() || requested.iter().any(|r| r.trim() == p.as_string())
+                        );
+                    }
+                }
+                Err(ApiKeyError::InvalidPermissionCount { max }) => {
+                    proptest::prop_assert_eq!(max, MAX_PERMISSIONS);
+                    proptest::prop_assert!(requested.len() > MAX_PERMISSIONS);
+                }
+                Err(ApiKeyError::UnknownPermission { .. }) => proptest::prop_assert!(
+                    requested.iter().any(|r| Permission::parse(r.trim()).is_err())
+                ),
+                Err(other) => proptest::prop_assert!(false, "the owner may grant all: {:?}", other),
+            }
+        }
+    }
+
     #[test]
     fn worker_ids() {
         assert!(is_worker_id("business-builder_2"));

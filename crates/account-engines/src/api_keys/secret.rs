@@ -344,6 +344,53 @@ mod tests {
         assert!(!digests_match(&d, &digest(&other, text.expose())));
     }
 
+    // Hostile input: the parser never panics, accepts exactly the keys it issues, and any
+    // single change to an issued key (or any truncation) is refused.
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_are_malformed(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..128),
+        ) {
+            let text = String::from_utf8_lossy(&bytes);
+            match parse_presented_key(&text) {
+                // Only a 1 in 2^32 checksum accident could get here: it must still be a key.
+                Ok(key) => proptest::prop_assert_eq!(key.expose(), &*text),
+                Err(error) => {
+                    proptest::prop_assert!(matches!(error, ApiKeyError::Malformed));
+                    proptest::prop_assert!(!error.to_string().is_empty());
+                }
+            }
+        }
+
+        #[test]
+        fn every_issued_key_parses_to_itself(random in proptest::prelude::any::<[u8; RANDOM_BYTES]>()) {
+            let key = PlaintextApiKey::from_random(&random);
+            let parsed = parse_presented_key(key.expose()).unwrap();
+            proptest::prop_assert_eq!(parsed.expose(), key.expose());
+            proptest::prop_assert_eq!(parsed.prefix(), key.prefix());
+            let debug = format!("{parsed:?}");
+            proptest::prop_assert!(!debug.contains(&key.expose()[KEY_PREFIX_LEN..]), "{}", debug);
+        }
+
+        #[test]
+        fn any_single_change_or_truncation_is_refused(
+            random in proptest::prelude::any::<[u8; RANDOM_BYTES]>(),
+            at in 0..KEY_LEN,
+            replacement in proptest::prelude::any::<u8>(),
+        ) {
+            let key = PlaintextApiKey::from_random(&random);
+            let mut bytes = key.expose().as_bytes().to_vec();
+            proptest::prop_assume!(bytes[at] != replacement);
+            bytes[at] = replacement;
+            let changed = String::from_utf8_lossy(&bytes);
+            proptest::prop_assert!(matches!(parse_presented_key(&changed), Err(ApiKeyError::Malformed)));
+            let truncated = &key.expose()[..at];
+            proptest::prop_assert!(matches!(parse_presented_key(truncated), Err(ApiKeyError::Malformed)));
+            let extended = format!("{}{}", key.expose(), char::from(replacement.max(b' ').min(b'~')));
+            proptest::prop_assert!(matches!(parse_presented_key(&extended), Err(ApiKeyError::Malformed)));
+        }
+    }
+
     #[test]
     fn rfc_4231_case_6_vector() {
         // A 131-byte key (longer than the block, so HMAC hashes it first).

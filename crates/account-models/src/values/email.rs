@@ -54,7 +54,9 @@ impl Email {
 
     /// Parses and normalises an address.
     pub fn parse(input: &str) -> Result<Self, EmailError> {
-        let text = input.trim().to_lowercase();
+        // ASCII case folding only: Unicode folding turns look-alikes such as KELVIN SIGN
+        // (U+212A) into plain `k`, accepting an address nobody typed.
+        let text = input.trim().to_ascii_lowercase();
         if text.is_empty() {
             return Err(EmailError::Empty);
         }
@@ -244,6 +246,67 @@ mod tests {
             let in_domain = format!("{left}@{right}{space}x.com");
             prop_assert!(Email::parse(&in_local).is_err());
             prop_assert!(Email::parse(&in_domain).is_err());
+        }
+    }
+
+    /// An address of exactly `length` characters (at least 70): a 64-character local part and
+    /// a domain of 50-letter labels ending in `.com`.
+    fn address_of_length(length: usize) -> String {
+        let local = "l".repeat(64);
+        let labels = length - local.len() - 1 - ".com".len();
+        let mut domain: String = (1..=labels)
+            .map(|i| if i % 51 == 0 { '.' } else { 'd' })
+            .collect();
+        if domain.ends_with('.') {
+            domain.pop();
+            domain.push('d');
+        }
+        format!("{local}@{domain}.com")
+    }
+
+    // Hostile input: arbitrary bytes, round trips, and the length bound at its exact edge.
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_every_refusal_explains_itself(
+            bytes in prop::collection::vec(any::<u8>(), 0..400),
+        ) {
+            let text = String::from_utf8_lossy(&bytes);
+            match Email::parse(&text) {
+                Ok(email) => {
+                    prop_assert_eq!(Email::parse(&email.to_string()), Ok(email.clone()));
+                    let json = serde_json::to_string(&email).unwrap();
+                    prop_assert_eq!(serde_json::from_str::<Email>(&json).unwrap(), email);
+                }
+                Err(error) => prop_assert!(!error.to_string().is_empty()),
+            }
+            // The same bytes as a JSON string field: a serde error, never a panic.
+            let _ = serde_json::from_value::<Email>(serde_json::Value::String(text.into_owned()));
+        }
+
+        #[test]
+        fn only_ascii_addresses_are_accepted(
+            local in "[a-zA-Z0-9.\u{212A}\u{130}\u{17F}\u{C9}\u{FF21}]{1,12}",
+            domain in "[a-zA-Z\u{212A}\u{130}\u{17F}]{1,12}",
+        ) {
+            // Case folding must not turn a look-alike (KELVIN SIGN, dotted I, fullwidth A)
+            // into a plain letter: what is stored is what the person typed, lower-cased.
+            let input = format!("{local}@{domain}.com");
+            if let Ok(email) = Email::parse(&input) {
+                prop_assert!(input.is_ascii(), "{:?} became {:?}", input, email.as_str());
+                prop_assert_eq!(email.as_str(), input.to_ascii_lowercase());
+            }
+        }
+
+        #[test]
+        fn the_length_bound_holds_at_its_exact_edge(length in 200usize..300) {
+            let address = address_of_length(length);
+            prop_assert_eq!(address.chars().count(), length);
+            let parsed = Email::parse(&address);
+            if length <= Email::MAX {
+                prop_assert_eq!(parsed.map(String::from), Ok(address));
+            } else {
+                prop_assert_eq!(parsed, Err(EmailError::TooLong));
+            }
         }
     }
 }

@@ -17,7 +17,7 @@ use super::string_value;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MemoryPinKey(String);
 
-/// A prefix to list pins by: the same rules, but may be empty.
+/// A prefix to list pins by: the same rules, but may be empty or end in whitespace.
 ///
 /// # Examples
 ///
@@ -58,7 +58,9 @@ pub enum MemoryPinKeyError {
     SurroundingWhitespace,
 }
 
-fn check(text: &str) -> Result<(), MemoryPinKeyError> {
+/// The key rules; a prefix (`whole_key == false`) may end in whitespace, as the start of a
+/// key such as `my pin` (`my `) does.
+fn check(text: &str, whole_key: bool) -> Result<(), MemoryPinKeyError> {
     if text.chars().count() > MemoryPinKey::MAX {
         return Err(MemoryPinKeyError::TooLong);
     }
@@ -74,7 +76,12 @@ fn check(text: &str) -> Result<(), MemoryPinKeyError> {
     if text.chars().any(char::is_control) {
         return Err(MemoryPinKeyError::ContainsControl);
     }
-    if text.trim() != text {
+    let trimmed = if whole_key {
+        text.trim()
+    } else {
+        text.trim_start()
+    };
+    if trimmed != text {
         return Err(MemoryPinKeyError::SurroundingWhitespace);
     }
     Ok(())
@@ -89,15 +96,16 @@ impl MemoryPinKey {
         if input.is_empty() {
             return Err(MemoryPinKeyError::Empty);
         }
-        check(input)?;
+        check(input, true)?;
         Ok(Self(input.to_owned()))
     }
 }
 
 impl MemoryPinPrefix {
-    /// Parses a prefix; empty means "every key".
+    /// Parses a prefix; empty means "every key". Every start of a valid key is a valid
+    /// prefix, so a prefix may end in whitespace (but not begin with it).
     pub fn parse(input: &str) -> Result<Self, MemoryPinKeyError> {
-        check(input)?;
+        check(input, false)?;
         Ok(Self(input.to_owned()))
     }
 }
@@ -190,6 +198,11 @@ mod tests {
     fn prefixes_follow_the_key_rules_but_may_be_empty() {
         assert_eq!(MemoryPinPrefix::parse("").unwrap().as_str(), "");
         assert_eq!(MemoryPinPrefix::parse("agent:").unwrap().as_str(), "agent:");
+        assert_eq!(MemoryPinPrefix::parse("my ").unwrap().as_str(), "my ");
+        assert_eq!(
+            MemoryPinPrefix::parse(" my"),
+            Err(MemoryPinKeyError::SurroundingWhitespace)
+        );
         assert_eq!(
             MemoryPinPrefix::parse("a/"),
             Err(MemoryPinKeyError::ContainsSlash)
@@ -238,6 +251,68 @@ mod tests {
             let poisoned = format!("{}{separator}{}", &key[..at], &key[at..]);
             prop_assert!(MemoryPinKey::parse(&poisoned).is_err());
             prop_assert!(MemoryPinPrefix::parse(&poisoned).is_err());
+        }
+    }
+
+    /// The prefix rules, written independently of the parser: the key rules, except that it
+    /// may be empty or end in whitespace (it is the start of some valid key).
+    fn acceptable_prefix(prefix: &str) -> bool {
+        prefix.chars().count() <= MemoryPinKey::MAX
+            && !prefix.contains("..")
+            && !prefix.contains(['/', '\\'])
+            && !prefix.chars().any(char::is_control)
+            && prefix.trim_start() == prefix
+    }
+
+    // Hostile input: arbitrary bytes, round trips, prefixes of keys, and the bound's edge.
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_round_trip(
+            bytes in prop::collection::vec(any::<u8>(), 0..600),
+        ) {
+            let text = String::from_utf8_lossy(&bytes);
+            prop_assert_eq!(MemoryPinKey::parse(&text).is_ok(), acceptable(&text));
+            prop_assert_eq!(MemoryPinPrefix::parse(&text).is_ok(), acceptable_prefix(&text));
+            match MemoryPinKey::parse(&text) {
+                Ok(key) => {
+                    prop_assert_eq!(MemoryPinKey::parse(&key.to_string()), Ok(key.clone()));
+                    let json = serde_json::to_string(&key).unwrap();
+                    prop_assert_eq!(serde_json::from_str::<MemoryPinKey>(&json).unwrap(), key);
+                }
+                Err(error) => prop_assert!(error.to_string().starts_with("pin key")),
+            }
+        }
+
+        #[test]
+        fn every_start_of_a_key_is_a_prefix(key in "[a-z:_. -]{1,30}") {
+            prop_assume!(acceptable(&key));
+            for (at, _) in key.char_indices() {
+                let start = &key[..at];
+                prop_assert_eq!(
+                    MemoryPinPrefix::parse(start).map(String::from),
+                    Ok(start.to_owned()),
+                    "start of {:?}", key
+                );
+            }
+        }
+
+        #[test]
+        fn prefix_shaped_text_is_accepted_exactly_when_the_rules_hold(
+            input in "[a-z:._ /\\\\\u{0}-]{0,16}"
+        ) {
+            prop_assert_eq!(MemoryPinPrefix::parse(&input).is_ok(), acceptable_prefix(&input));
+        }
+
+        #[test]
+        fn the_length_bound_holds_at_its_exact_edge(
+            length in (MemoryPinKey::MAX - 2)..=(MemoryPinKey::MAX + 2),
+            letter in "[a-zé漢😀:_-]",
+        ) {
+            let text = letter.repeat(length);
+            let fits = length <= MemoryPinKey::MAX;
+            let expected = if fits { Ok(text.clone()) } else { Err(MemoryPinKeyError::TooLong) };
+            prop_assert_eq!(MemoryPinKey::parse(&text).map(String::from), expected.clone());
+            prop_assert_eq!(MemoryPinPrefix::parse(&text).map(String::from), expected);
         }
     }
 }

@@ -219,4 +219,60 @@ mod tests {
             prop_assert_eq!(name.as_str(), text.trim());
         }
     }
+
+    /// Hostile-input properties for one bounded type, as a module of proptests: arbitrary
+    /// bytes never panic, what is accepted round-trips and is a fixed point, every refusal has
+    /// a message, and the length bound holds at its exact edge (counted in characters).
+    macro_rules! hostile_input {
+        ($module:ident, $name:ident, $field:literal) => {
+            mod $module {
+                use super::super::*;
+                use proptest::prelude::*;
+
+                proptest! {
+                    #[test]
+                    fn arbitrary_bytes_never_panic_and_round_trip(
+                        bytes in prop::collection::vec(any::<u8>(), 0..($name::MAX + 40).min(600)),
+                    ) {
+                        let text = String::from_utf8_lossy(&bytes);
+                        match $name::parse(&text) {
+                            Ok(value) => {
+                                prop_assert_eq!($name::parse(&value.to_string()), Ok(value.clone()));
+                                let json = serde_json::to_string(&value).unwrap();
+                                prop_assert_eq!(serde_json::from_str::<$name>(&json).unwrap(), value);
+                            }
+                            Err(error) => {
+                                let message = error.to_string();
+                                prop_assert!(message.starts_with($field), "{}", message);
+                            }
+                        }
+                    }
+
+                    #[test]
+                    fn the_length_bound_holds_at_its_exact_edge(
+                        length in ($name::MAX - 2)..=($name::MAX + 2),
+                        letter in "[a-zé漢😀]",
+                    ) {
+                        let text = letter.repeat(length);
+                        let expected = if length <= $name::MAX {
+                            Ok(text.clone())
+                        } else {
+                            Err(TextError::TooLong { field: $field, max: $name::MAX })
+                        };
+                        prop_assert_eq!($name::parse(&text).map(String::from), expected.clone());
+                        // Surrounding whitespace does not count against the bound.
+                        prop_assert_eq!($name::parse(&format!("  {text}\t")).map(String::from), expected);
+                    }
+                }
+            }
+        };
+    }
+
+    hostile_input!(tenant_name, TenantName, "tenant name");
+    hostile_input!(display_name, DisplayName, "display name");
+    hostile_input!(api_key_name, ApiKeyName, "API key name");
+    hostile_input!(ticket_subject, TicketSubject, "ticket subject");
+    hostile_input!(ticket_description, TicketDescription, "ticket description");
+    hostile_input!(pin_source, PinSource, "pin source");
+    hostile_input!(reason, Reason, "reason");
 }

@@ -195,4 +195,48 @@ mod tests {
             }
         }
     }
+
+    // Hostile input: arbitrary bytes, round trips, idempotence, and the bounds at their edges.
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_and_every_refusal_explains_itself(
+            bytes in prop::collection::vec(any::<u8>(), 0..100),
+        ) {
+            let text = String::from_utf8_lossy(&bytes);
+            match Slug::parse(&text) {
+                Ok(slug) => {
+                    prop_assert_eq!(Slug::parse(&slug.to_string()), Ok(slug.clone()));
+                    let json = serde_json::to_string(&slug).unwrap();
+                    prop_assert_eq!(serde_json::from_str::<Slug>(&json).unwrap(), slug);
+                }
+                Err(error) => prop_assert!(!error.to_string().is_empty()),
+            }
+            let _ = Slug::from_name(&text);
+        }
+
+        #[test]
+        fn deriving_a_slug_is_idempotent(name in any::<String>()) {
+            if let Ok(slug) = Slug::from_name(&name) {
+                prop_assert_eq!(Slug::from_name(slug.as_str()), Ok(slug.clone()));
+                prop_assert_eq!(Slug::parse(slug.as_str()), Ok(slug));
+            }
+        }
+
+        #[test]
+        fn the_length_bounds_hold_at_their_exact_edges(
+            first in "[a-z]",
+            rest in prop::collection::vec("[a-z0-9]", 0..70),
+        ) {
+            let slug = format!("{first}{}", rest.concat());
+            let length = slug.len();
+            let expected = if length < Slug::MIN {
+                Err(SlugError::TooShort)
+            } else if length > Slug::MAX {
+                Err(SlugError::TooLong)
+            } else {
+                Ok(slug.clone())
+            };
+            prop_assert_eq!(Slug::parse(&slug).map(String::from), expected);
+        }
+    }
 }

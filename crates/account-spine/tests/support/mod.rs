@@ -10,6 +10,8 @@
 
 #![allow(dead_code, clippy::expect_used, clippy::unwrap_used)] // each test file uses a part
 
+pub(crate) mod invoke;
+
 use account_engines::FaultInjector;
 use account_engines::billing::{InvoiceUpsert, SubscriptionUpsert};
 use account_engines::invitations::Invitee;
@@ -114,6 +116,10 @@ use_cases! {
     AdvanceOnboarding => OnboardingAdvance,
     /// `force_complete_onboarding`.
     ForceCompleteOnboarding => OnboardingForceComplete,
+    /// `create_operator_key`, by an operator acting with an operator key.
+    CreateOperatorKey => OperatorKeysCreate,
+    /// `revoke_operator_key`, by an operator acting with an operator key.
+    RevokeOperatorKey => OperatorKeysRevoke,
 }
 
 /// Operations without an audit action whose use case still writes (the pin trail), on the
@@ -366,6 +372,10 @@ pub(crate) struct Arranged {
     pub(crate) key: Option<ApiKeyId>,
     /// A pending invitation and its token.
     pub(crate) invitation: Option<(InvitationId, String)>,
+    /// An operator key the case's operator acts with: its id and plaintext.
+    pub(crate) operator_key: Option<(OperatorKeyId, String)>,
+    /// Another operator key, to act on.
+    pub(crate) target_operator_key: Option<OperatorKeyId>,
 }
 
 async fn seed(conn: &DatabaseConnection) -> World {
@@ -525,6 +535,19 @@ pub(crate) async fn arrange(env: &Env, case: UseCase) -> (World, Arranged) {
             spine.upsert_pin(&by, pin(Some(30))).await.unwrap();
             env.clock.advance(TimeDelta::seconds(60));
         }
+        UseCase::CreateOperatorKey | UseCase::RevokeOperatorKey => {
+            let tooling = OperatorPrincipal {
+                operator_id: "cli:arrange".into(),
+                request: RequestMeta {
+                    request_id: Some("arrange".into()),
+                    ..RequestMeta::default()
+                },
+            };
+            let acting = spine.create_operator_key(&tooling, "ops").await.unwrap();
+            arranged.operator_key = Some((acting.key.id, acting.plaintext.expose().to_owned()));
+            let target = spine.create_operator_key(&tooling, "old").await.unwrap();
+            arranged.target_operator_key = Some(target.key.id);
+        }
         _ => {}
     }
     (world, arranged)
@@ -555,6 +578,8 @@ pub(crate) enum ActorExpect {
     User(UserId),
     /// `actor_type = 'founder'`, no user, no key (the operator's id has no column).
     Operator,
+    /// `actor_type = 'operator'`, no user, and this operator key in `api_key_id`.
+    OperatorKey(OperatorKeyId),
 }
 
 /// The audit row a successful call must have written.
@@ -562,8 +587,8 @@ pub(crate) enum ActorExpect {
 pub(crate) struct AuditExpect {
     /// `audit_log.action`.
     pub(crate) action: &'static str,
-    /// `audit_log.tenant_id`.
-    pub(crate) tenant: TenantId,
+    /// `audit_log.tenant_id` (`None`: a platform-wide row).
+    pub(crate) tenant: Option<TenantId>,
     /// Who.
     pub(crate) actor: ActorExpect,
 }
@@ -573,18 +598,27 @@ impl AuditExpect {
     pub(crate) fn conds(&self, request_id: Option<String>) -> Vec<(&'static str, Value)> {
         let mut conds: Vec<(&'static str, Value)> = vec![
             ("action", self.action.into()),
-            ("tenant_id", self.tenant.as_uuid().into()),
+            (
+                "tenant_id",
+                self.tenant.map_or_else(null, |t| t.as_uuid().into()),
+            ),
             ("request_id", request_id.map_or_else(null, Value::from)),
-            ("api_key_id", null()),
         ];
         match self.actor {
             ActorExpect::User(user) => {
                 conds.push(("actor_type", "user".into()));
                 conds.push(("user_id", user.as_uuid().into()));
+                conds.push(("api_key_id", null()));
             }
             ActorExpect::Operator => {
                 conds.push(("actor_type", "founder".into()));
                 conds.push(("user_id", null()));
+                conds.push(("api_key_id", null()));
+            }
+            ActorExpect::OperatorKey(key) => {
+                conds.push(("actor_type", "operator".into()));
+                conds.push(("user_id", null()));
+                conds.push(("api_key_id", key.as_uuid().into()));
             }
         }
         conds
@@ -619,14 +653,14 @@ pub(crate) async fn act(
     let by_owner = |action| {
         Some(AuditExpect {
             action,
-            tenant: world.tenant,
+            tenant: Some(world.tenant),
             actor: ActorExpect::User(world.owner),
         })
     };
     let by_operator = |action, tenant| {
         Some(AuditExpect {
             action,
-            tenant,
+            tenant: Some(tenant),
             actor: ActorExpect::Operator,
         })
     };
@@ -802,7 +836,7 @@ pub(crate) async fn act(
                 ],
                 audit: Some(AuditExpect {
                     action,
-                    tenant: world.tenant,
+                    tenant: Some(world.tenant),
                     actor: ActorExpect::User(membership.user_id),
                 }),
             }
@@ -1154,8 +1188,58 @@ pub(crate) async fn act(
                 audit: by_operator(action, world.tenant),
             }
         }
+        UseCase::CreateOperatorKey => {
+            let (acting, operator) = key_operator(env, arranged, &op).await?;
+            let created = spine.create_operator_key(&operator, "ops-2").await?;
+            Done {
+                effects: vec![rows(
+                    "operator_keys",
+                    1,
+                    vec![
+                        ("id", uuid(created.key.id.as_uuid())),
+                        ("revoked_at", null()),
+                    ],
+                )],
+                audit: Some(AuditExpect {
+                    action,
+                    tenant: None,
+                    actor: ActorExpect::OperatorKey(acting),
+                }),
+            }
+        }
+        UseCase::RevokeOperatorKey => {
+            let (acting, operator) = key_operator(env, arranged, &op).await?;
+            let target = arranged.target_operator_key.unwrap();
+            spine.revoke_operator_key(&operator, target).await?;
+            Done {
+                effects: vec![rows(
+                    "operator_keys",
+                    1,
+                    vec![("id", uuid(target.as_uuid())), ("revoked_at", now.into())],
+                )],
+                audit: Some(AuditExpect {
+                    action,
+                    tenant: None,
+                    actor: ActorExpect::OperatorKey(acting),
+                }),
+            }
+        }
     };
     Ok(done)
+}
+
+/// The operator the arranged operator key verifies as, with `op`'s request metadata.
+async fn key_operator(
+    env: &Env,
+    arranged: &Arranged,
+    op: &OperatorPrincipal,
+) -> Result<(OperatorKeyId, OperatorPrincipal), SpineError> {
+    let (id, plaintext) = arranged.operator_key.clone().unwrap();
+    let operator = env
+        .spine
+        .authenticate_operator_key(&plaintext, op.request.clone())
+        .await?;
+    Ok((id, operator))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -2,60 +2,31 @@
 //! each other; an operator suspends a tenant (its writes are refused), resumes it (writes work
 //! again), and the lifecycle history lists both with actor and reason; `/metrics` counts it.
 
-#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
-
-use account_api::{AppState, router};
-use account_spine::api_keys::ApiKeyPepper;
-use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
-use account_testkit::{backends, empty_db};
+use crate::support::{Answer, Server, operator, start};
+use account_testkit::backends;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-struct Call<'a> {
-    client: &'a reqwest::Client,
-    base: &'a str,
-}
-
-impl Call<'_> {
-    async fn send(
-        &self,
-        key: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
+/// A call with `key` and an optional JSON body, as `(status, body)`.
+async fn send(
+    server: &Server,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let Answer { status, body, .. } = server.call_as(key, method, path, body).await;
+    (status, body)
 }
 
 #[tokio::test]
 async fn operators_suspend_and_resume_tenants_over_http() {
     for backend in backends().unwrap() {
-        let db = empty_db(&backend).await.unwrap();
-        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
-            .await
-            .unwrap()
-            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
-        spine.migrate().await.unwrap();
-        let cli = OperatorPrincipal {
-            operator_id: "cli:test".into(),
-            request: RequestMeta::default(),
-        };
-        let (created, key) = spine
-            .bootstrap(&cli, "owner@example.com", "Acme")
-            .await
-            .unwrap();
-        let tenant = created.tenant.id;
-        let tenant_key = key.plaintext.expose().to_owned();
+        let server = start(&backend).await;
+        let spine = &server.spine;
+        let cli = operator();
+        let tenant = server.tenant_id;
+        let tenant_key = server.key.clone();
         let op = spine.create_operator_key(&cli, "ops team").await.unwrap();
         let op_key = op.plaintext.expose().to_owned();
         assert!(op_key.starts_with("acc_op_"));
@@ -63,112 +34,104 @@ async fn operators_suspend_and_resume_tenants_over_http() {
         assert_eq!(listed.len(), 1);
         assert!(op_key.starts_with(&listed[0].key_prefix));
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let task =
-            tokio::spawn(axum::serve(listener, router(AppState::new(spine.clone()))).into_future());
-        let client = reqwest::Client::new();
-        let http = Call {
-            client: &client,
-            base: &base,
-        };
         let lifecycle = format!("/v1/platform/tenants/{tenant}/lifecycle");
         let pin = "/v1/memory/pins/greeting";
         let name = backend.name();
 
         // A tenant key never acts as operator; an operator key never as a tenant.
-        let (status, body) = http
-            .send(
-                &tenant_key,
-                Method::POST,
-                &lifecycle,
-                Some(json!({"action": "suspend", "reason": "x"})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &tenant_key,
+            Method::POST,
+            &lifecycle,
+            Some(json!({"action": "suspend", "reason": "x"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
         assert_eq!(body["error"], "operator_key_required");
-        let (status, _) = http.send(&tenant_key, Method::GET, &lifecycle, None).await;
+        let (status, _) = send(&server, &tenant_key, Method::GET, &lifecycle, None).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}");
-        let (status, _) = http
-            .send(&op_key, Method::GET, "/v1/onboarding", None)
-            .await;
+        let (status, _) = send(&server, &op_key, Method::GET, "/v1/onboarding", None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
-        let (status, _) = http
-            .send(&op_key, Method::PUT, pin, Some(json!({"value": {"n": 1}})))
-            .await;
+        let (status, _) = send(
+            &server,
+            &op_key,
+            Method::PUT,
+            pin,
+            Some(json!({"value": {"n": 1}})),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
         let last = if op_key.ends_with('0') { '1' } else { '0' };
         let forged = format!("{}{last}", &op_key[..op_key.len() - 1]);
-        let (status, _) = http.send(&forged, Method::GET, &lifecycle, None).await;
+        let (status, _) = send(&server, &forged, Method::GET, &lifecycle, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
 
         // Active: writes work; the tenant reads its own quotas.
-        let (status, body) = http
-            .send(
-                &tenant_key,
-                Method::PUT,
-                pin,
-                Some(json!({"value": {"n": 1}})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &tenant_key,
+            Method::PUT,
+            pin,
+            Some(json!({"value": {"n": 1}})),
+        )
+        .await;
         assert!(status.is_success(), "{name}: {status} {body}");
-        let (status, body) = http
-            .send(&tenant_key, Method::GET, "/v1/quotas", None)
-            .await;
+        let (status, body) = send(&server, &tenant_key, Method::GET, "/v1/quotas", None).await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         assert_eq!(body["plan"], "free");
         assert_eq!(body["status"], "active");
 
         // Suspend: the tenant's writes are refused.
-        let (status, body) = http
-            .send(
-                &op_key,
-                Method::POST,
-                &lifecycle,
-                Some(json!({"action": "suspend", "reason": "unpaid invoice"})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &op_key,
+            Method::POST,
+            &lifecycle,
+            Some(json!({"action": "suspend", "reason": "unpaid invoice"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         assert_eq!(
             (body["from"].as_str(), body["to"].as_str()),
             (Some("active"), Some("suspended"))
         );
-        let (status, body) = http
-            .send(
-                &tenant_key,
-                Method::PUT,
-                pin,
-                Some(json!({"value": {"n": 2}})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &tenant_key,
+            Method::PUT,
+            pin,
+            Some(json!({"value": {"n": 2}})),
+        )
+        .await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
         // Reads still work while suspended (§3.3), and see the value from before.
-        let (status, body) = http.send(&tenant_key, Method::GET, pin, None).await;
+        let (status, body) = send(&server, &tenant_key, Method::GET, pin, None).await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         assert_eq!(body["value"], json!({"n": 1}), "{name}: {body}");
 
         // Resume: writes work again.
-        let (status, body) = http
-            .send(
-                &op_key,
-                Method::POST,
-                &lifecycle,
-                Some(json!({"action": "resume", "reason": "paid"})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &op_key,
+            Method::POST,
+            &lifecycle,
+            Some(json!({"action": "resume", "reason": "paid"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
-        let (status, body) = http
-            .send(
-                &tenant_key,
-                Method::PUT,
-                pin,
-                Some(json!({"value": {"n": 3}})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &tenant_key,
+            Method::PUT,
+            pin,
+            Some(json!({"value": {"n": 3}})),
+        )
+        .await;
         assert!(status.is_success(), "{name}: {status} {body}");
 
         // The history lists both, newest first, with actor and reason.
-        let (status, body) = http.send(&op_key, Method::GET, &lifecycle, None).await;
+        let (status, body) = send(&server, &op_key, Method::GET, &lifecycle, None).await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         assert_eq!(body["total"], 2, "{name}: {body}");
         let actor = format!("operator_key:{}", op.key.id);
@@ -182,33 +145,31 @@ async fn operators_suspend_and_resume_tenants_over_http() {
         }
 
         // Plan change and forced onboarding completion.
-        let (status, body) = http
-            .send(
-                &op_key,
-                Method::PUT,
-                &format!("/v1/platform/tenants/{tenant}/plan"),
-                Some(json!({"plan": "pro"})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &op_key,
+            Method::PUT,
+            &format!("/v1/platform/tenants/{tenant}/plan"),
+            Some(json!({"plan": "pro"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
-        let (_, body) = http
-            .send(&tenant_key, Method::GET, "/v1/quotas", None)
-            .await;
+        let (_, body) = send(&server, &tenant_key, Method::GET, "/v1/quotas", None).await;
         assert_eq!(body["plan"], "pro", "{name}: {body}");
-        let (status, body) = http
-            .send(
-                &op_key,
-                Method::POST,
-                &format!("/v1/platform/tenants/{tenant}/onboarding/complete"),
-                Some(json!({"reason": "enterprise pilot"})),
-            )
-            .await;
+        let (status, body) = send(
+            &server,
+            &op_key,
+            Method::POST,
+            &format!("/v1/platform/tenants/{tenant}/onboarding/complete"),
+            Some(json!({"reason": "enterprise pilot"})),
+        )
+        .await;
         assert_eq!(status, StatusCode::OK, "{name}: {body}");
         assert_eq!(body["to"], "COMPLETE", "{name}: {body}");
 
         // `/metrics` in the Prometheus text format.
-        let text = client
-            .get(format!("{base}/metrics"))
+        let text = server
+            .request(Method::GET, "/metrics")
             .send()
             .await
             .unwrap()
@@ -250,8 +211,7 @@ async fn operators_suspend_and_resume_tenants_over_http() {
 
         // A revoked operator key stops working at once.
         spine.revoke_operator_key(&cli, op.key.id).await.unwrap();
-        let (status, _) = http.send(&op_key, Method::GET, &lifecycle, None).await;
+        let (status, _) = send(&server, &op_key, Method::GET, &lifecycle, None).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{name}");
-        task.abort();
     }
 }

@@ -1,0 +1,626 @@
+//! Layer: tooling — bench. The benchmark harness behind `cargo xtask bench`.
+//!
+//! Every operation is measured three ways in the same process and the same run, interleaved
+//! round by round: through the [`Spine`]; as the statements the spine issued (recorded by a
+//! sea-orm metric callback) replayed through plain sea-orm on the spine's own pool; and as the
+//! same statements through the raw driver (tokio-postgres, or rusqlite on SQLite). It prints
+//! p50/p99 per way and the ratios spine/sea-orm and spine/raw, because absolute latencies on
+//! this VM kind move 5–8× with vCPU idle state (see BENCHMARKS.md).
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark reports on the terminal
+
+mod capture;
+mod cases;
+mod replay;
+mod report;
+mod seed;
+
+use account_spine::api_keys::ApiKeyPepper;
+use account_spine::{DatabaseConfig, Spine};
+use anyhow::{Context, Result, bail};
+use capture::{CAPTURE_ITERATION, Captured, Inputs, Recorder};
+use clap::{Parser, ValueEnum};
+use replay::{RawPg, RawSqlite, SeaOrmReplay};
+use report::{Latencies, LatencyRow, Report, ThroughputRow, Way};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Which databases to run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendChoice {
+    Sqlite,
+    Postgres,
+    Both,
+}
+
+/// The spine against plain sea-orm and the raw drivers, same statements, same run.
+#[derive(Parser, Debug)]
+#[command(name = "account-bench")]
+struct Cli {
+    /// Databases to run on.
+    #[arg(long, value_enum, default_value = "both")]
+    backend: BackendChoice,
+    /// Small datasets and few iterations (a smoke run of seconds).
+    #[arg(long)]
+    quick: bool,
+    /// Only operations whose name contains this text.
+    #[arg(long)]
+    filter: Option<String>,
+    /// An admin URL of a PostgreSQL server; the run creates and drops a database on it.
+    #[arg(long, env = "ACCOUNT_BENCH_PG_URL")]
+    pg_url: Option<String>,
+    /// Print the SQL each spine operation issued.
+    #[arg(long)]
+    show_sql: bool,
+}
+
+/// Dataset sizes and iteration counts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Sizes {
+    pub(crate) members: u64,
+    pub(crate) usage_records: u64,
+    pub(crate) expired_pins: u64,
+    pub(crate) spread_tenants: usize,
+    /// Interleaved rounds; each runs `per_round` calls per way.
+    pub(crate) rounds: usize,
+    pub(crate) per_round: usize,
+    /// The same for operations that scan large sets.
+    pub(crate) heavy_rounds: usize,
+    pub(crate) heavy_per_round: usize,
+    /// How long each throughput cell runs.
+    pub(crate) throughput_for: Duration,
+}
+
+impl Sizes {
+    fn full() -> Self {
+        Self {
+            members: 100_000,
+            usage_records: 1_000_000,
+            expired_pins: 1_000_000,
+            spread_tenants: 1_000,
+            rounds: 5,
+            per_round: 60,
+            heavy_rounds: 3,
+            heavy_per_round: 5,
+            throughput_for: Duration::from_secs(3),
+        }
+    }
+
+    fn quick() -> Self {
+        Self {
+            members: 1_000,
+            usage_records: 10_000,
+            expired_pins: 10_000,
+            spread_tenants: 20,
+            rounds: 2,
+            per_round: 10,
+            heavy_rounds: 1,
+            heavy_per_round: 3,
+            throughput_for: Duration::from_millis(200),
+        }
+    }
+}
+
+/// A future the harness can hold across tasks.
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+/// Builds one iteration's input (untimed).
+pub(crate) type Prepare = Arc<dyn Fn(u64) -> BoxFuture<Result<Inputs>> + Send + Sync>;
+/// The spine call under test, on the given spine.
+pub(crate) type Call = Arc<dyn Fn(Spine, Inputs) -> BoxFuture<Result<()>> + Send + Sync>;
+
+/// Wraps an async closure as a [`Prepare`].
+pub(crate) fn prepare<F, Fut>(f: F) -> Prepare
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Inputs>> + Send + 'static,
+{
+    Arc::new(move |i| Box::pin(f(i)))
+}
+
+/// Wraps an async closure as a [`Call`].
+pub(crate) fn call<F, Fut>(f: F) -> Call
+where
+    F: Fn(Spine, Inputs) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<()>> + Send + 'static,
+{
+    Arc::new(move |spine, inputs| Box::pin(f(spine, inputs)))
+}
+
+/// The raw driver of the backend.
+pub(crate) enum Raw {
+    Pg(RawPg),
+    Sqlite(RawSqlite),
+}
+
+impl Raw {
+    async fn run(
+        &self,
+        statements: Vec<Statement>,
+        transactional: bool,
+        concurrent: bool,
+    ) -> Result<u64> {
+        match self {
+            Raw::Pg(pg) => pg.run(statements, transactional).await,
+            Raw::Sqlite(sqlite) => sqlite.run(statements, transactional, concurrent).await,
+        }
+    }
+}
+
+/// One backend's connections and what the run measured on it.
+pub(crate) struct Harness {
+    pub(crate) backend: &'static str,
+    /// The spine under test.
+    pub(crate) spine: Spine,
+    /// A spine on its own pool whose statements are recorded.
+    capture: Spine,
+    recorder: Recorder,
+    /// Plain sea-orm on the spine's pool.
+    pub(crate) sea: Arc<SeaOrmReplay>,
+    raw: Arc<Raw>,
+    pub(crate) sizes: Sizes,
+    filter: Option<String>,
+    show_sql: bool,
+    pub(crate) report: Report,
+    iterations: Arc<AtomicU64>,
+}
+
+/// The spine's connection settings (`Spine::connect`), so both pools match.
+fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
+    let config = DatabaseConfig::new(url);
+    let busy_timeout = config.sqlite_busy_timeout;
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(max_connections)
+        .min_connections(config.min_connections)
+        .connect_timeout(config.connect_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(move |sqlite| {
+            sqlite
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(busy_timeout)
+        });
+    options
+}
+
+fn pepper() -> Result<ApiKeyPepper> {
+    ApiKeyPepper::from_bytes(b"account-bench-pepper-0123456789abcdef")
+        .map_err(|e| anyhow::anyhow!("pepper: {e:?}"))
+}
+
+impl Harness {
+    async fn open(
+        backend: &'static str,
+        url: &str,
+        raw: Raw,
+        sizes: Sizes,
+        cli: &Cli,
+    ) -> Result<Self> {
+        let pool_size = DatabaseConfig::new(url).max_connections;
+        let db = Database::connect(connect_options(url, pool_size)).await?;
+        let recorder = Recorder::default();
+        let mut capture_db = Database::connect(connect_options(url, 2)).await?;
+        let sink = recorder.clone();
+        capture_db.set_metric_callback(move |info| sink.record(info.statement));
+        let spine = Spine::from_connection(db.clone()).with_pepper(pepper()?);
+        let capture = Spine::from_connection(capture_db).with_pepper(pepper()?);
+        spine.migrate().await?;
+        Ok(Self {
+            backend,
+            spine,
+            capture,
+            recorder,
+            sea: Arc::new(SeaOrmReplay { db }),
+            raw: Arc::new(raw),
+            sizes,
+            filter: cli.filter.clone(),
+            show_sql: cli.show_sql,
+            report: Report::default(),
+            iterations: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// The pool the spine and the sea-orm baseline share (for seeding).
+    pub(crate) fn db(&self) -> &DatabaseConnection {
+        &self.sea.db
+    }
+
+    pub(crate) fn wanted(&self, name: &str) -> bool {
+        self.filter.as_deref().is_none_or(|f| name.contains(f))
+    }
+
+    fn next_iteration(&self) -> u64 {
+        self.iterations.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Runs the call once on the capture spine and keeps its statements.
+    pub(crate) async fn capture(
+        &self,
+        name: &str,
+        transactional: bool,
+        prepare: &Prepare,
+        call: &Call,
+    ) -> Result<Captured> {
+        let inputs = prepare(CAPTURE_ITERATION).await?;
+        self.recorder.arm();
+        let outcome = call(self.capture.clone(), inputs.clone()).await;
+        let statements = self.recorder.take();
+        outcome.with_context(|| format!("{name}: the captured spine call failed"))?;
+        // A second call shows what a warm spine issues (caches filled): that count is the
+        // one reported; the first call's statements are what the baselines replay.
+        let again = prepare(CAPTURE_ITERATION - 1).await?;
+        self.recorder.arm();
+        let outcome = call(self.capture.clone(), again).await;
+        let warm_statements = self.recorder.take().len();
+        outcome.with_context(|| format!("{name}: the second captured spine call failed"))?;
+        if self.show_sql {
+            println!("-- {name} ({} statements)", statements.len());
+            for statement in &statements {
+                println!("   {}", statement.sql);
+            }
+        }
+        let mut captured = Captured::new(statements, transactional, inputs);
+        captured.warm_statements = warm_statements;
+        Ok(captured)
+    }
+
+    async fn run_once(
+        &self,
+        way: Way,
+        captured: &Captured,
+        call: &Call,
+        inputs: Inputs,
+        concurrent: bool,
+    ) -> Result<Duration> {
+        Ok(match way {
+            Way::Spine => {
+                let started = Instant::now();
+                call(self.spine.clone(), inputs).await?;
+                started.elapsed()
+            }
+            Way::SeaOrm => {
+                let statements = captured.instantiate(&inputs);
+                let started = Instant::now();
+                self.sea.run(statements, captured.transactional).await?;
+                started.elapsed()
+            }
+            Way::Raw => {
+                let statements = captured.instantiate(&inputs);
+                let started = Instant::now();
+                self.raw
+                    .run(statements, captured.transactional, concurrent)
+                    .await?;
+                started.elapsed()
+            }
+        })
+    }
+
+    /// Single-caller latency, three ways interleaved round by round.
+    pub(crate) async fn latency(
+        &mut self,
+        name: &str,
+        transactional: bool,
+        heavy: bool,
+        prepare: Prepare,
+        call: Call,
+    ) -> Result<()> {
+        if !self.wanted(name) {
+            return Ok(());
+        }
+        let captured = self.capture(name, transactional, &prepare, &call).await?;
+        let ways: &[Way] = if captured.statements.is_empty() {
+            &[Way::Spine]
+        } else {
+            &Way::ALL
+        };
+        let (rounds, per_round) = if heavy {
+            (self.sizes.heavy_rounds, self.sizes.heavy_per_round)
+        } else {
+            (self.sizes.rounds, self.sizes.per_round)
+        };
+        let mut samples: Vec<(Way, Latencies)> =
+            ways.iter().map(|w| (*w, Latencies::default())).collect();
+        // One warm-up call per way primes statement caches and pools.
+        for &way in ways {
+            let inputs = prepare(self.next_iteration()).await?;
+            self.run_once(way, &captured, &call, inputs, false)
+                .await
+                .with_context(|| format!("{name}: warm-up via {}", way.name()))?;
+        }
+        for _ in 0..rounds {
+            for (way, latencies) in samples.iter_mut() {
+                for _ in 0..per_round {
+                    let inputs = prepare(self.next_iteration()).await?;
+                    let elapsed = self
+                        .run_once(*way, &captured, &call, inputs, false)
+                        .await
+                        .with_context(|| format!("{name} via {}", way.name()))?;
+                    latencies.push(elapsed);
+                }
+            }
+        }
+        let row = LatencyRow {
+            operation: name.to_owned(),
+            statements: (captured.statements.len(), captured.warm_statements),
+            ways: samples,
+        };
+        eprintln!("    {}: {name} done", self.backend);
+        self.report.latency.push(row);
+        Ok(())
+    }
+
+    /// One timed call per way, each after `reset` rebuilt the data it consumes (cleanups).
+    pub(crate) async fn one_shot<R, RF>(
+        &mut self,
+        name: &str,
+        transactional: bool,
+        reset: R,
+        prepare: Prepare,
+        call: Call,
+    ) -> Result<()>
+    where
+        R: Fn() -> RF,
+        RF: Future<Output = Result<()>>,
+    {
+        if !self.wanted(name) {
+            return Ok(());
+        }
+        // The capture runs on the full dataset too: the statements can depend on its size
+        // (a cleanup deletes in batches until one comes back short).
+        reset().await?;
+        let captured = self.capture(name, transactional, &prepare, &call).await?;
+        let mut samples = Vec::new();
+        for way in Way::ALL {
+            reset().await?;
+            let inputs = prepare(self.next_iteration()).await?;
+            let mut latencies = Latencies::default();
+            latencies.push(
+                self.run_once(way, &captured, &call, inputs, false)
+                    .await
+                    .with_context(|| format!("{name} via {}", way.name()))?,
+            );
+            samples.push((way, latencies));
+        }
+        self.report.latency.push(LatencyRow {
+            operation: name.to_owned(),
+            statements: (captured.statements.len(), captured.warm_statements),
+            ways: samples,
+        });
+        eprintln!("    {}: {name} done", self.backend);
+        Ok(())
+    }
+
+    /// Calls per second with `callers` concurrent callers, each way in turn for the same time.
+    pub(crate) async fn throughput(
+        &mut self,
+        name: &str,
+        captured: &Captured,
+        callers: usize,
+        prepare: Prepare,
+        call: Call,
+    ) -> Result<()> {
+        let mut ways = Vec::new();
+        for way in Way::ALL {
+            let deadline = Instant::now() + self.sizes.throughput_for;
+            let started = Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            for _ in 0..callers {
+                let harness = self.worker();
+                let (prepare, call, captured) = (prepare.clone(), call.clone(), captured.clone());
+                tasks.spawn(async move {
+                    let mut latencies = Latencies::default();
+                    let mut errors = 0u64;
+                    let mut first_error = None;
+                    while Instant::now() < deadline {
+                        let inputs =
+                            prepare(harness.iterations.fetch_add(1, Ordering::Relaxed)).await?;
+                        match harness
+                            .run_once(way, &captured, &call, inputs, callers > 1)
+                            .await
+                        {
+                            Ok(elapsed) => latencies.push(elapsed),
+                            Err(error) => {
+                                errors += 1;
+                                first_error.get_or_insert(format!("{error:#}"));
+                            }
+                        }
+                    }
+                    anyhow::Ok((latencies, errors, first_error))
+                });
+            }
+            let mut latencies = Latencies::default();
+            let mut errors = 0;
+            while let Some(joined) = tasks.join_next().await {
+                let (l, e, first) = joined??;
+                latencies.extend(l);
+                errors += e;
+                if let Some(first) = first {
+                    eprintln!("    {name} via {} x{callers}: error: {first}", way.name());
+                }
+            }
+            let elapsed = started.elapsed().as_secs_f64();
+            ways.push((way, latencies.len() as f64 / elapsed, errors, latencies));
+        }
+        eprintln!("    {}: {name} x{callers} done", self.backend);
+        self.report.throughput.push(ThroughputRow {
+            operation: name.to_owned(),
+            callers,
+            ways,
+        });
+        Ok(())
+    }
+
+    /// A handle on the shared connections for a spawned caller.
+    fn worker(&self) -> Arc<Harness> {
+        Arc::new(Harness {
+            backend: self.backend,
+            spine: self.spine.clone(),
+            capture: self.capture.clone(),
+            recorder: self.recorder.clone(),
+            sea: self.sea.clone(),
+            raw: self.raw.clone(),
+            sizes: self.sizes,
+            filter: None,
+            show_sql: false,
+            report: Report::default(),
+            iterations: self.iterations.clone(),
+        })
+    }
+}
+
+/// `nproc`, CPU model, kernel and load, for the record.
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cpus} CPUs, {model}, kernel {}", kernel.trim())
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<String> {
+    let load_before = load_average();
+    let started = Instant::now();
+    let (output, cleanup): (String, Box<dyn FnOnce() -> BoxFuture<()>>) = match backend {
+        "sqlite" => {
+            let path =
+                std::env::temp_dir().join(format!("account-bench-{}.db", std::process::id()));
+            remove_sqlite(&path);
+            let url = format!("sqlite://{}?mode=rwc", path.display());
+            // The schema must exist before rusqlite opens its connections.
+            let harness_raw = {
+                let probe = Database::connect(connect_options(&url, 1)).await?;
+                Spine::from_connection(probe.clone()).migrate().await?;
+                probe.close().await?;
+                Raw::Sqlite(RawSqlite::open(&path, 16)?)
+            };
+            let mut harness = Harness::open("sqlite", &url, harness_raw, sizes, cli).await?;
+            let outcome = cases::run_all(&mut harness).await;
+            let rendered = harness.report.render("SQLite");
+            let cleanup_path = path.clone();
+            outcome?;
+            (
+                rendered,
+                Box::new(move || {
+                    Box::pin(async move { remove_sqlite(&cleanup_path) }) as BoxFuture<()>
+                }),
+            )
+        }
+        _ => {
+            let admin_url = cli
+                .pg_url
+                .clone()
+                .context("PostgreSQL needs --pg-url or ACCOUNT_BENCH_PG_URL (cargo xtask bench starts a server)")?;
+            let (base, _) = admin_url
+                .rsplit_once('/')
+                .context("the PostgreSQL URL has no database path")?;
+            let name = format!("account_bench_{}", std::process::id());
+            let admin = Database::connect(admin_url.as_str()).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
+                .await?;
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await?;
+            let url = format!("{base}/{name}");
+            let raw = Raw::Pg(RawPg::connect(&url, 16).await?);
+            let mut harness = Harness::open("postgres", &url, raw, sizes, cli).await?;
+            let outcome = cases::run_all(&mut harness).await;
+            let rendered = harness.report.render("PostgreSQL");
+            outcome?;
+            let settings = harness
+                .db()
+                .query_one_raw(Statement::from_string(
+                    harness.db().get_database_backend(),
+                    "SELECT current_setting('fsync') || '/' || current_setting('synchronous_commit') || ' ' || version() AS s",
+                ))
+                .await?
+                .and_then(|row| row.try_get::<String>("", "s").ok())
+                .unwrap_or_default();
+            drop(harness);
+            (
+                format!("{rendered}\nPostgreSQL fsync/synchronous_commit: {settings}\n"),
+                Box::new(move || {
+                    Box::pin(async move {
+                        // The harness's pools are closed by now; FORCE ends stragglers.
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .await;
+                    }) as BoxFuture<()>
+                }),
+            )
+        }
+    };
+    cleanup().await;
+    Ok(format!(
+        "{output}\n{backend}: load average before {load_before}, after {}; {:.0?} in all\n",
+        load_average(),
+        started.elapsed()
+    ))
+}
+
+fn remove_sqlite(path: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(file));
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let sizes = if cli.quick {
+        Sizes::quick()
+    } else {
+        Sizes::full()
+    };
+    let backends: &[&'static str] = match cli.backend {
+        BackendChoice::Sqlite => &["sqlite"],
+        BackendChoice::Postgres => &["postgres"],
+        BackendChoice::Both => &["sqlite", "postgres"],
+    };
+    if backends.contains(&"postgres") && cli.pg_url.is_none() {
+        bail!(
+            "PostgreSQL needs --pg-url or ACCOUNT_BENCH_PG_URL (cargo xtask bench starts a server)"
+        );
+    }
+    println!(
+        "# account-bench ({} build, {}): {}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        if cli.quick { "quick" } else { "full" },
+        machine()
+    );
+    println!("sizes: {sizes:?}");
+    for backend in backends {
+        let rendered = run_backend(backend, &cli, sizes).await?;
+        println!("{rendered}");
+    }
+    Ok(())
+}

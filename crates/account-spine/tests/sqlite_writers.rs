@@ -1,0 +1,116 @@
+//! SQLite mode under write contention: 16 concurrent writers on a database *file* (WAL, the
+//! production settings of [`Spine::connect`]) all complete, and none sees `SQLITE_BUSY`.
+//!
+//! SQLite-only by nature (PostgreSQL has no database-wide write lock); the PostgreSQL side
+//! of concurrent admission is `runs::racing_admissions_never_exceed_the_concurrent_limit`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use account_engines::memory_pins::SavePin;
+use account_spine::api_keys::ApiKeyPepper;
+use account_spine::runs::AdmitRun;
+use account_spine::types::{MembershipRole, Plan};
+use account_spine::{
+    Actor, DatabaseConfig, OperatorPrincipal, Principal, RequestMeta, Spine, SpineError,
+};
+use serde_json::json;
+
+const WRITERS: usize = 16;
+const WRITES_PER_WRITER: usize = 5;
+
+struct File(std::path::PathBuf);
+
+impl Drop for File {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn is_busy(error: &SpineError) -> bool {
+    let text = format!("{error} {error:?}").to_ascii_lowercase();
+    text.contains("busy") || text.contains("database is locked")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixteen_concurrent_writers_never_surface_sqlite_busy() {
+    let file = File(std::env::temp_dir().join(format!(
+        "account-spine-writers-{}.db",
+        uuid::Uuid::new_v4().simple()
+    )));
+    // The production defaults: a pool of 16, so every writer holds a connection of its own.
+    let config = DatabaseConfig::new(format!("sqlite://{}?mode=rwc", file.0.display()));
+    let spine = Spine::connect(&config)
+        .await
+        .unwrap()
+        .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+    spine.migrate().await.unwrap();
+    let operator = OperatorPrincipal {
+        operator_id: "ops@example.com".into(),
+        request: RequestMeta::default(),
+    };
+    let (created, _) = spine
+        .bootstrap(&operator, "owner@example.com", "Acme")
+        .await
+        .unwrap();
+    // Enough headroom that no write is refused by a quota: only contention could fail one.
+    spine
+        .change_plan(&operator, created.tenant.id, Plan::Enterprise)
+        .await
+        .unwrap();
+    let owner = Principal {
+        tenant_id: created.tenant.id,
+        actor: Actor::User {
+            user_id: created.owner.user_id,
+            role: MembershipRole::Owner,
+        },
+        request: RequestMeta::default(),
+    };
+
+    let mut writers = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (spine, owner) = (spine.clone(), owner.clone());
+        writers.spawn(async move {
+            let mut failures = Vec::new();
+            for write in 0..WRITES_PER_WRITER {
+                // Half the writers admit runs (tenant row lock, counters, run, usage, audit),
+                // half upsert pins (tenant lock, pin, trail, audit): both are multi-statement
+                // transactions that read before they write.
+                let outcome = if writer % 2 == 0 {
+                    let run = AdmitRun {
+                        worker_id: "business-builder".into(),
+                        task: format!("w{writer}-{write}"),
+                        input: None,
+                    };
+                    spine.admit_run(&owner, run).await.map(|_| ())
+                } else {
+                    let pin = SavePin {
+                        key: format!("agent:w{writer}"),
+                        value: json!({"write": write}),
+                        source: None,
+                        ttl_seconds: None,
+                    };
+                    spine.upsert_pin(&owner, pin).await.map(|_| ())
+                };
+                if let Err(error) = outcome {
+                    failures.push(error);
+                }
+            }
+            failures
+        });
+    }
+    let mut failures = Vec::new();
+    while let Some(done) = writers.join_next().await {
+        failures.extend(done.unwrap());
+    }
+    let busy: Vec<String> = failures
+        .iter()
+        .filter(|e| is_busy(e))
+        .map(ToString::to_string)
+        .collect();
+    assert!(busy.is_empty(), "SQLITE_BUSY surfaced: {busy:?}");
+    assert!(failures.is_empty(), "every write completes: {failures:?}");
+}

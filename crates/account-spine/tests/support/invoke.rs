@@ -1,0 +1,334 @@
+//! Every operation of [`Operation::ALL`], callable by name: [`invoke`] is one exhaustive
+//! `match` (no wildcard arm) that knows how to call each operation with a principal and the
+//! ids in a [`Targets`], so a new operation does not compile until it is covered here. Shared
+//! by `isolation.rs` (tenant A's principal on tenant B's ids) and `permission_matrix.rs`
+//! (every role and key against every operation's authority).
+
+use account_engines::support_tickets::OpenTicket;
+use account_spine::accounts::{ProfileUpdate, ProjectFilters, UserFilter};
+use account_spine::api_keys::IssueKey;
+use account_spine::runs::{AdmitRun, RunCompletion, RunFilter};
+use account_spine::types::*;
+use account_spine::{OffsetPage, Operation, Principal, Spine, SpineError};
+use chrono::{TimeDelta, TimeZone, Utc};
+use serde_json::json;
+use std::fmt::Debug;
+
+/// The kinds of id an operation can be given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// A run id.
+    Run,
+    /// An API key id.
+    ApiKey,
+    /// A user id.
+    User,
+    /// An invitation id (with its token, for acceptance).
+    Invitation,
+    /// A memory pin key.
+    PinKey,
+    /// A project (a tenant, as its members see it).
+    Project,
+}
+
+/// The ids an invocation uses.
+#[derive(Clone, Debug)]
+pub(crate) struct Targets {
+    /// A run.
+    pub(crate) run: RunId,
+    /// An API key.
+    pub(crate) key: ApiKeyId,
+    /// A user.
+    pub(crate) user: UserId,
+    /// An invitation.
+    pub(crate) invitation: InvitationId,
+    /// The invitation's token.
+    pub(crate) invitation_token: String,
+    /// A memory pin key.
+    pub(crate) pin_key: String,
+    /// A project (tenant) id.
+    pub(crate) project: TenantId,
+}
+
+impl Targets {
+    /// Fresh ids that name nothing in any database (and a well-formed token that matches
+    /// no invitation).
+    pub(crate) fn nonexistent() -> Self {
+        Self {
+            run: RunId::new(),
+            key: ApiKeyId::new(),
+            user: UserId::new(),
+            invitation: InvitationId::new(),
+            invitation_token: format!("inv_{}", "A".repeat(43)),
+            pin_key: format!("agent:missing-{}", uuid::Uuid::new_v4().simple()),
+            project: TenantId::new(),
+        }
+    }
+
+    /// The text of the ids `takes` names (to blank them out of messages).
+    pub(crate) fn texts(&self, takes: &[Target]) -> Vec<String> {
+        takes
+            .iter()
+            .flat_map(|target| match target {
+                Target::Run => vec![self.run.to_string()],
+                Target::ApiKey => vec![self.key.to_string()],
+                Target::User => vec![self.user.to_string()],
+                Target::Invitation => {
+                    vec![self.invitation.to_string(), self.invitation_token.clone()]
+                }
+                Target::PinKey => vec![self.pin_key.clone()],
+                Target::Project => vec![self.project.to_string()],
+            })
+            .collect()
+    }
+}
+
+/// A successful call's result.
+#[derive(Clone, Debug)]
+pub(crate) struct Reply {
+    /// `Debug` of the returned value.
+    pub(crate) debug: String,
+    /// `false` when the operation reports "nothing there" in its `Ok` value rather than as an
+    /// error (a delete of a missing pin answers `false`).
+    pub(crate) found: bool,
+}
+
+/// What [`invoke`] did.
+#[derive(Debug)]
+pub(crate) enum Invocation {
+    /// Called with the principal. `takes` lists the ids it was given from the targets; empty
+    /// means the operation takes no id argument (it acts on the principal's tenant itself,
+    /// or creates under a name of the caller's choosing).
+    Called {
+        /// The ids it was given.
+        takes: &'static [Target],
+        /// Its answer.
+        outcome: Result<Reply, SpineError>,
+    },
+    /// The operation takes no tenant principal, so a tenant principal cannot call it at all
+    /// (why, in the text): the types rule a cross-tenant call out.
+    NoPrincipal(&'static str),
+}
+
+fn reply<T: Debug>(value: T) -> Reply {
+    Reply {
+        debug: format!("{value:?}"),
+        found: true,
+    }
+}
+
+fn called<T: Debug>(takes: &'static [Target], outcome: Result<T, SpineError>) -> Invocation {
+    Invocation::Called {
+        takes,
+        outcome: outcome.map(reply),
+    }
+}
+
+const NO_ID: &[Target] = &[];
+const PAGE: OffsetPage = OffsetPage {
+    limit: 20,
+    offset: 0,
+};
+
+/// A worker every plan may run.
+pub(crate) const WORKER: &str = "business-builder";
+
+/// Calls `operation` once as `principal`, with the ids of `targets` where it takes ids. The
+/// other arguments are valid and modest (a role every inviter may grant, a one-hour grace),
+/// so that a caller allowed past authorization meets no refusal from the arguments.
+pub(crate) async fn invoke(
+    spine: &Spine,
+    operation: Operation,
+    principal: &Principal,
+    targets: &Targets,
+) -> Invocation {
+    use Operation as O;
+    use Target::*;
+    let p = principal;
+    let t = targets;
+    match operation {
+        O::RunsAdmit => called(
+            NO_ID,
+            spine
+                .admit_run(
+                    p,
+                    AdmitRun {
+                        worker_id: WORKER.into(),
+                        task: "plan".into(),
+                        input: None,
+                    },
+                )
+                .await,
+        ),
+        O::RunsComplete => called(&[Run], spine.complete_run(p, t.run, completion()).await),
+        O::RunsList => called(NO_ID, spine.list_runs(p, &RunFilter::default(), PAGE).await),
+        O::RunsGet => called(&[Run], spine.get_run(p, t.run).await),
+        O::ApiKeysVerify => Invocation::NoPrincipal("the presented key determines the tenant"),
+        O::ApiKeysIssue => called(
+            NO_ID,
+            spine
+                .issue_api_key(
+                    p,
+                    IssueKey {
+                        name: "invoked".into(),
+                        ..IssueKey::default()
+                    },
+                )
+                .await,
+        ),
+        O::ApiKeysList => called(NO_ID, spine.list_api_keys(p, true, PAGE).await),
+        O::ApiKeysRevoke => called(&[ApiKey], spine.revoke_api_key(p, t.key, "invoked").await),
+        O::ApiKeysRotate => called(
+            &[ApiKey],
+            spine.rotate_api_key(p, t.key, TimeDelta::hours(1)).await,
+        ),
+        O::AccountInviteUser => called(
+            NO_ID,
+            spine
+                .invite_user(p, "invoked@example.com", MembershipRole::Viewer)
+                .await,
+        ),
+        O::AccountResendInvitation => called(
+            &[Invitation],
+            spine.resend_invitation(p, t.invitation).await,
+        ),
+        O::AccountRevokeInvitation => called(
+            &[Invitation],
+            spine.revoke_invitation(p, t.invitation).await,
+        ),
+        O::AccountListInvitations => called(NO_ID, spine.list_invitations(p, None, PAGE).await),
+        O::AccountAcceptInvitation => called(
+            &[Invitation],
+            spine
+                .accept_invitation(
+                    p.tenant_id,
+                    t.invitation,
+                    &t.invitation_token,
+                    Default::default(),
+                    p.request.clone(),
+                )
+                .await,
+        ),
+        O::AccountListUsers => called(
+            NO_ID,
+            spine.list_users(p, UserFilter::default(), PAGE).await,
+        ),
+        O::AccountGetUser => called(&[User], spine.get_user(p, t.user).await),
+        O::AccountListProjects => called(
+            NO_ID,
+            spine
+                .list_projects(p, ProjectFilters::default(), PAGE)
+                .await,
+        ),
+        O::AccountGetProject => called(&[Project], spine.get_project(p, t.project).await),
+        O::AccountChangeRole => called(
+            &[User],
+            spine.change_role(p, t.user, MembershipRole::Viewer).await,
+        ),
+        O::AccountRemoveUser => called(&[User], spine.remove_user(p, t.user).await),
+        O::AccountTransferOwnership => called(&[User], spine.transfer_ownership(p, t.user).await),
+        O::AccountGetProfile => called(NO_ID, spine.get_profile(p).await),
+        O::AccountUpdateProfile => called(
+            NO_ID,
+            spine
+                .update_profile(
+                    p,
+                    ProfileUpdate {
+                        display_name: Some("Invoked".into()),
+                        time_zone: None,
+                        preferences: None,
+                    },
+                )
+                .await,
+        ),
+        O::SupportOpenTicket => called(
+            NO_ID,
+            spine
+                .open_ticket(
+                    p,
+                    OpenTicket {
+                        subject: "Invoked".into(),
+                        description: "By the operation invoker.".into(),
+                        category: TicketCategory::Billing,
+                        priority: TicketPriority::Low,
+                    },
+                )
+                .await,
+        ),
+        O::SupportGetContact => called(NO_ID, spine.support_contact(p).await),
+        O::SupportListTickets => called(NO_ID, spine.list_tickets(p, None, PAGE).await),
+        O::BillingSummary => called(NO_ID, spine.billing_summary(p).await),
+        O::BillingInvoices => called(NO_ID, spine.list_invoices(p, PAGE).await),
+        O::OnboardingSdkHandshake => {
+            called(NO_ID, spine.sdk_handshake(p, "1.2.0", "python", None).await)
+        }
+        // The key is a name in the caller's own namespace: an upsert creates it there.
+        O::PinsUpsert => called(
+            NO_ID,
+            spine
+                .upsert_pin(
+                    p,
+                    account_spine::memory_pins::SavePin {
+                        key: t.pin_key.clone(),
+                        value: json!({"by": "invoker"}),
+                        source: None,
+                        ttl_seconds: None,
+                    },
+                )
+                .await,
+        ),
+        O::PinsGet => called(&[PinKey], spine.get_pin(p, &t.pin_key).await),
+        O::PinsList => called(NO_ID, spine.list_pins(p, None, true, PAGE).await),
+        O::PinsDelete => Invocation::Called {
+            takes: &[PinKey],
+            outcome: spine.delete_pin(p, &t.pin_key).await.map(|deleted| Reply {
+                debug: format!("{deleted:?}"),
+                found: deleted,
+            }),
+        },
+        O::PinsCleanup => called(NO_ID, spine.cleanup_pins(p).await),
+        O::UsageSummary => {
+            let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+            let end = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap();
+            called(NO_ID, spine.usage_summary(p, start, end).await)
+        }
+        O::BillingRecordSubscription
+        | O::BillingRecordInvoice
+        | O::TenantCreate
+        | O::TenantChangePlan
+        | O::LifecycleTransition
+        | O::LifecycleHistory
+        | O::OnboardingForceComplete => {
+            Invocation::NoPrincipal("a platform operation: only an operator principal calls it")
+        }
+        O::OperatorKeysCreate | O::OperatorKeysList | O::OperatorKeysRevoke => {
+            Invocation::NoPrincipal("platform tooling: only an operator principal calls it")
+        }
+        O::OperatorKeysVerify => {
+            Invocation::NoPrincipal("the presented operator key is the only credential")
+        }
+        O::OnboardingStatus => called(NO_ID, spine.onboarding_status(p).await),
+        O::OnboardingAdvance => called(
+            NO_ID,
+            spine
+                .advance_onboarding(p, OnboardingState::IdentityVerified)
+                .await,
+        ),
+        O::TenantGetQuotas => called(NO_ID, spine.tenant_quotas(p).await),
+    }
+}
+
+fn completion() -> RunCompletion {
+    RunCompletion {
+        success: true,
+        output: Some(json!({"ok": true})),
+        replay_token: None,
+        error: None,
+        total_tokens: 10,
+        total_latency_ms: 100,
+        stages_completed: 1,
+        recoveries: 0,
+        policy_violations: 0,
+        cost_cents: 1,
+    }
+}

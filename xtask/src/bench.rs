@@ -1,0 +1,105 @@
+//! `cargo xtask bench`: builds the benchmark harness (`crates/account-bench`) in release mode
+//! and runs it; PostgreSQL figures come from a throwaway *durable* server (fsync and
+//! synchronous commits on) started here, unless `ACCOUNT_BENCH_PG_URL` names one.
+//!
+//! `smoke` is the `ci` step: a debug build and a `--quick` run on SQLite, so the harness cannot
+//! rot while its long runs stay out of CI.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
+
+use crate::ci::{cargo, run_command, workspace_root};
+use crate::pg::{Durability, Postgres};
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::Command;
+
+const USAGE: &str = "\
+usage: cargo xtask bench [--backend sqlite|postgres|both] [--quick] [--filter TEXT] [--show-sql]
+
+  --backend   databases to run on (default both); PostgreSQL is a throwaway durable server
+              started for the run, or ACCOUNT_BENCH_PG_URL when set (an admin URL)
+  --quick     small datasets and few iterations (seconds)
+  --filter    only operations whose name contains TEXT
+  --show-sql  print the statements each spine operation issued
+";
+
+/// The environment variable naming an existing server for the PostgreSQL runs.
+const PG_URL_ENV: &str = "ACCOUNT_BENCH_PG_URL";
+
+/// Runs the harness with `args` (passed through after validation).
+pub fn run(args: &[String]) -> Result<u8> {
+    let mut postgres = true;
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        match arg.as_str() {
+            "--backend" => match iter.next().map(String::as_str) {
+                Some("sqlite") => postgres = false,
+                Some("postgres" | "both") => {}
+                _ => {
+                    eprintln!("{USAGE}");
+                    return Ok(2);
+                }
+            },
+            "--filter" => {
+                if iter.next().is_none() {
+                    eprintln!("{USAGE}");
+                    return Ok(2);
+                }
+            }
+            "--quick" | "--show-sql" => {}
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(0);
+            }
+            other => {
+                eprintln!("unknown option `{other}`\n\n{USAGE}");
+                return Ok(2);
+            }
+        }
+    }
+    std::env::set_current_dir(workspace_root()?)?;
+    cargo(&[
+        "build",
+        "--locked",
+        "--release",
+        "--package",
+        "account-bench",
+    ])?;
+    let mut command = Command::new(binary("release")?);
+    command.args(args);
+    // `server` lives until the run ends; dropping it stops and removes the cluster.
+    let _server = match std::env::var(PG_URL_ENV) {
+        Ok(_) => None,
+        Err(_) if postgres => {
+            let server = Postgres::start_with(Durability::On)?;
+            println!(
+                "==> durable PostgreSQL (fsync=on, synchronous_commit=on) on 127.0.0.1:{}",
+                server.port()
+            );
+            command.env(PG_URL_ENV, server.url());
+            Some(server)
+        }
+        Err(_) => None,
+    };
+    run_command(&mut command)?;
+    Ok(0)
+}
+
+/// The `ci` step: debug build, quick run on SQLite.
+pub fn smoke() -> Result<()> {
+    cargo(&["build", "--locked", "--package", "account-bench"])?;
+    run_command(
+        Command::new(binary("debug")?)
+            .args(["--backend", "sqlite", "--quick"])
+            .env_remove(PG_URL_ENV),
+    )
+}
+
+fn binary(profile: &str) -> Result<PathBuf> {
+    let root = workspace_root()?;
+    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root.join("target"), |dir| root.join(dir));
+    Ok(target.join(profile).join("account-bench"))
+}
