@@ -1,11 +1,15 @@
-//! `cargo xtask fuzz [--seconds N] [--with-api]`: runs each cargo-fuzz target of `fuzz/` for a
-//! few seconds (20 by default) and fails on the first crash.
+//! `cargo xtask fuzz [--seconds N] [--with-api] [--release]`: runs each cargo-fuzz target of
+//! `fuzz/` for a few seconds (20 by default) and fails on the first crash.
+//!
+//! Targets build unoptimised by default: an instrumented release build of the sea-orm stack
+//! takes several times longer than the brief run it serves, so CI's smoke pass uses the dev
+//! profile; long runs want `--release` (several times more executions per second).
 //!
 //! cargo-fuzz is installed into `target/ci-tools/cargo-fuzz` when missing; it needs nightly
 //! flags, which the stable toolchain accepts under `RUSTC_BOOTSTRAP=1`. No sanitizer: the code
 //! is safe Rust, and the oracle is each target's own assertions. `request_body` drives the
-//! whole HTTP stack and takes minutes more to build instrumented, so it runs only with
-//! `--with-api`.
+//! whole HTTP stack and takes longer to build instrumented, so it runs only with `--with-api`
+//! (CI passes it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -23,6 +27,7 @@ const API_TARGET: &str = "request_body";
 pub fn run(args: &[String]) -> Result<u8> {
     let mut seconds = 20u64;
     let mut with_api = false;
+    let mut release = false;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
@@ -34,8 +39,11 @@ pub fn run(args: &[String]) -> Result<u8> {
                 }
             },
             "--with-api" => with_api = true,
+            "--release" => release = true,
             other => {
-                eprintln!("usage: cargo xtask fuzz [--seconds N] [--with-api] (got `{other}`)");
+                eprintln!(
+                    "usage: cargo xtask fuzz [--seconds N] [--with-api] [--release] (got `{other}`)"
+                );
                 return Ok(2);
             }
         }
@@ -57,6 +65,9 @@ pub fn run(args: &[String]) -> Result<u8> {
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--sanitizer", "none"])
             .arg("--target-dir")
             .arg(root.join("target").join("fuzz"));
+        if !release {
+            command.arg("--dev");
+        }
         if let Some(feature) = feature {
             command.args(["--features", feature]);
         }

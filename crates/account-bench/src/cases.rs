@@ -3,7 +3,7 @@
 use crate::capture::{Inputs, marker};
 use crate::{Harness, call, prepare, seed};
 use account_models::entities::{invitations, memberships};
-use account_spine::accounts::{Invitee, UserFilter};
+use account_spine::accounts::{Invitee, UserFilter, UserPosition};
 use account_spine::api_keys::{IssueKey, PlaintextApiKey};
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::{AdmitRun, RunCompletion};
@@ -230,6 +230,43 @@ async fn reads(h: &mut Harness, hot: Owned) -> Result<()> {
                 async move {
                     let page = spine
                         .list_users(&p, UserFilter::default(), OffsetPage { limit: 50, offset })
+                        .await?;
+                    anyhow::ensure!(page.items.len() == 50, "short page: {}", page.items.len());
+                    Ok(())
+                }
+            }),
+        )
+        .await?;
+    }
+    let deep_by_cursor = "users.page deep by cursor (90 %)";
+    if h.wanted(deep_by_cursor) {
+        // The position the deep offset page starts after, read once: the case then costs
+        // what a client holding that page's cursor pays.
+        let deep = members / 10 * 9;
+        let before = h
+            .spine
+            .list_users(
+                &hot.principal(),
+                UserFilter::default(),
+                OffsetPage {
+                    limit: 1,
+                    offset: deep.saturating_sub(1),
+                },
+            )
+            .await?;
+        let after = before.items.first().map(UserPosition::of);
+        anyhow::ensure!(after.is_some(), "no member at the deep position {deep}");
+        h.latency(
+            deep_by_cursor,
+            false,
+            false,
+            fixed(hot.inputs(0)),
+            call(move |spine, _| {
+                let p = hot.principal();
+                let after = after.clone();
+                async move {
+                    let page = spine
+                        .list_users_after(&p, UserFilter::default(), after, 50)
                         .await?;
                     anyhow::ensure!(page.items.len() == 50, "short page: {}", page.items.len());
                     Ok(())

@@ -61,6 +61,30 @@ pub struct KeysetPage<T, K> {
     pub next: Option<K>,
 }
 
+impl<T, K> KeysetPage<T, K> {
+    /// Assembles a page from rows read with `LIMIT limit + 1`: the extra row, when present,
+    /// only says that more follow (so the page needs no second statement) and is dropped.
+    pub fn from_overfetched(mut rows: Vec<T>, limit: u64, key: impl Fn(&T) -> K) -> Self {
+        let more = rows.len() as u64 > limit;
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more { rows.last().map(key) } else { None };
+        Self { items: rows, next }
+    }
+
+    /// Whether rows follow this page.
+    pub fn has_more(&self) -> bool {
+        self.next.is_some()
+    }
+
+    /// The same page with each row converted; the position is unchanged.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> KeysetPage<U, K> {
+        KeysetPage {
+            items: self.items.into_iter().map(f).collect(),
+            next: self.next,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -74,6 +98,15 @@ mod tests {
         assert!(Page::new(vec![1, 2], 5, request).has_more);
         assert!(!Page::new(vec![1], 3, request).has_more);
         assert!(!Page::new(Vec::<u8>::new(), 0, request).has_more);
+    }
+
+    #[test]
+    fn an_overfetched_row_means_more_and_is_dropped() {
+        let page = KeysetPage::from_overfetched(vec![1, 2, 3], 2, |r| *r);
+        assert_eq!((page.items.as_slice(), page.next), (&[1, 2][..], Some(2)));
+        let last = KeysetPage::from_overfetched(vec![1, 2], 2, |r| *r);
+        assert_eq!((last.items.as_slice(), last.next), (&[1, 2][..], None));
+        assert!(!KeysetPage::from_overfetched(Vec::<u8>::new(), 2, |r| *r).has_more());
     }
 
     #[test]

@@ -4,13 +4,13 @@
 //! Emails are stored normalised (lower case); callers pass them normalised. Permission flags
 //! derived from a role are business rules: snapshots carry the role and engines decide.
 
-use crate::{AccountsFacadeDriver, Db, DriverError, OffsetPage, Page};
+use crate::{AccountsFacadeDriver, Db, DriverError, KeysetPage, OffsetPage, Page};
 use account_models::entities::{memberships, tenants, users};
 use account_models::{MembershipRole, TenantId, UserId, UserStatus};
 use sea_orm::prelude::{DateTimeUtc, Json};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, JoinType, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, JoinType,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
 };
 
 /// Users: creation, sign-in, profile.
@@ -143,6 +143,26 @@ pub struct UserDetailSnapshot {
     pub updated_at: DateTimeUtc,
 }
 
+/// Where a keyset page of a tenant's users continues: after the user with this email and id
+/// (the list's order).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserPosition {
+    /// Normalised email of the last user read.
+    pub email: String,
+    /// Id of the last user read (the tie-breaker).
+    pub id: UserId,
+}
+
+impl UserPosition {
+    /// The position of `user` in the list.
+    pub fn of(user: &UserSnapshot) -> Self {
+        Self {
+            email: user.email.clone(),
+            id: user.id,
+        }
+    }
+}
+
 /// Which of a tenant's users to list; `None` means any.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UserFilter {
@@ -226,6 +246,18 @@ fn filtered(tenant: TenantId, filter: UserFilter) -> Select<users::Entity> {
         query = query.filter(users::Column::Status.eq(status));
     }
     query
+}
+
+fn member(r: MemberRow) -> UserSnapshot {
+    UserSnapshot {
+        id: r.user.id,
+        email: r.user.email,
+        name: r.user.name,
+        status: r.user.status,
+        role: r.role,
+        created_at: r.user.created_at,
+        last_login_at: r.user.last_login_at,
+    }
 }
 
 fn with_membership_columns(query: Select<users::Entity>) -> Select<users::Entity> {
@@ -356,19 +388,39 @@ impl AccountsFacadeDriver<'_> {
             .into_model::<MemberRow>()
             .all(self.db.conn())
             .await?;
-        let items = rows
-            .into_iter()
-            .map(|r| UserSnapshot {
-                id: r.user.id,
-                email: r.user.email,
-                name: r.user.name,
-                status: r.user.status,
-                role: r.role,
-                created_at: r.user.created_at,
-                last_login_at: r.user.last_login_at,
-            })
-            .collect();
+        let items = rows.into_iter().map(member).collect();
         Ok(Page::new(items, total, page))
+    }
+
+    /// The same list by keyset: the tenant's users matching `filter` that sort after `after`
+    /// (by email then id), in one statement and with no total, so a deep page costs what the
+    /// first one does. `after` is only a position: rows of another tenant never match, since
+    /// the tenant filter applies as on every page.
+    pub async fn fetch_users_after(
+        &self,
+        tenant: TenantId,
+        filter: UserFilter,
+        after: Option<UserPosition>,
+        limit: u64,
+    ) -> Result<KeysetPage<UserSnapshot, UserPosition>, DriverError> {
+        use users::Column as C;
+        let mut query = filtered(tenant, filter);
+        if let Some(UserPosition { email, id }) = after {
+            query = query.filter(
+                Condition::any()
+                    .add(C::Email.gt(email.clone()))
+                    .add(Condition::all().add(C::Email.eq(email)).add(C::Id.gt(id))),
+            );
+        }
+        let rows = with_membership_columns(query)
+            .order_by_asc(C::Email)
+            .order_by_asc(C::Id)
+            .limit(limit.saturating_add(1))
+            .into_model::<MemberRow>()
+            .all(self.db.conn())
+            .await?;
+        let items = rows.into_iter().map(member).collect();
+        Ok(KeysetPage::from_overfetched(items, limit, UserPosition::of))
     }
 
     /// How many of the tenant's users match `filter`.

@@ -25,7 +25,9 @@ pub mod support_tickets;
 pub mod tenants;
 pub mod users;
 
-pub use account_drivers::{Db, DriverError, FaultInjector, OffsetPage, Page, StatementCounter};
+pub use account_drivers::{
+    Db, DriverError, FaultInjector, KeysetPage, OffsetPage, Page, StatementCounter,
+};
 pub use error::{ErrorCode, StorageError};
 
 /// Typed ids, enums and the plan quota table.

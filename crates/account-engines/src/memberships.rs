@@ -8,12 +8,12 @@
 //! membership under the tenant lock, in the caller's transaction, and decides on that.
 
 use crate::roles::{capabilities, rank};
-use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
+use crate::{Db, DriverError, ErrorCode, KeysetPage, OffsetPage, Page, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
 pub use account_drivers::memberships::MembershipSnapshot as Membership;
 use account_drivers::types::{MembershipRole, TenantId, UserId};
 pub use account_drivers::users::{
-    UserDetailSnapshot as UserDetail, UserFilter, UserSnapshot as User,
+    UserDetailSnapshot as UserDetail, UserFilter, UserPosition, UserSnapshot as User,
 };
 use account_drivers::users::{UserDetailSnapshot, UserSnapshot};
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
@@ -268,6 +268,23 @@ pub async fn list_users(
     }
     Ok(get_accounts_facade_driver(db)
         .fetch_users(tenant, filter, page)
+        .await?)
+}
+
+/// The tenant's users with their roles, by email then id, continuing after `after` (the
+/// first page when `None`). One statement and no total, whatever the depth.
+pub async fn list_users_after(
+    db: Db<'_>,
+    tenant: TenantId,
+    filter: UserFilter,
+    after: Option<UserPosition>,
+    limit: u64,
+) -> Result<KeysetPage<UserSnapshot, UserPosition>, MembershipError> {
+    if limit == 0 || limit > 100 {
+        return Err(MembershipError::InvalidPage);
+    }
+    Ok(get_accounts_facade_driver(db)
+        .fetch_users_after(tenant, filter, after, limit)
         .await?)
 }
 

@@ -281,7 +281,7 @@ mod tests {
         #[test]
         fn depth_is_bounded_at_exactly_four(arrays in 0usize..8) {
             let accepted = merge_preferences(None, &nested(arrays)).is_ok();
-            proptest::prop_assert_eq!(accepted, 1 + arrays <= MAX_PREFERENCE_DEPTH);
+            proptest::prop_assert_eq!(accepted, arrays < MAX_PREFERENCE_DEPTH);
         }
 
         #[test]

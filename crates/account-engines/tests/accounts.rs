@@ -10,7 +10,7 @@ use account_engines::profile::{self, ProfileError, ProfileUpdate};
 use account_engines::support_tickets::{self, OpenTicket, TicketError};
 use account_engines::tenants::{CreateTenant, create_tenant};
 use account_engines::types::*;
-use account_engines::{Db, OffsetPage};
+use account_engines::{Db, ErrorCode, OffsetPage};
 use account_testkit::{backends, fresh_db};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use serde_json::json;
@@ -189,5 +189,59 @@ async fn billing_reads_stored_data_and_records_invoices_idempotently() {
                 .total,
             1
         );
+    }
+}
+
+/// Found by schemathesis: PostgreSQL cannot store NUL, SQLite can; both refuse it alike,
+/// and the refused update changes nothing (not even the fields that were valid).
+#[tokio::test]
+async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let (user, tenant) = owner_and_tenant(db, "nul-profile").await;
+        let stored = ProfileUpdate {
+            time_zone: Some("UTC".into()),
+            preferences: Some(json!({"theme": "dark"})),
+            ..ProfileUpdate::default()
+        };
+        profile::update_profile(db, tenant, user, stored, now())
+            .await
+            .unwrap();
+        for (preferences, field, in_key) in [
+            (
+                json!({"theme": {"x": ["x\u{0}y"]}}),
+                "preferences.theme.x[0]",
+                false,
+            ),
+            (json!({"k\u{0}": "v"}), "preferences", true),
+        ] {
+            let update = ProfileUpdate {
+                time_zone: Some("Europe/Paris".into()),
+                preferences: Some(preferences),
+                ..ProfileUpdate::default()
+            };
+            let error = profile::update_profile(db, tenant, user, update, now())
+                .await
+                .unwrap_err();
+            let ProfileError::PreferencesHaveNul(nul) = &error else {
+                panic!("{}: {error:?}", backend.name());
+            };
+            assert_eq!((nul.field.as_str(), nul.in_key), (field, in_key));
+            assert_eq!((error.http_status(), error.code()), (422, "text_has_nul"));
+            let read = profile::get_profile(db, tenant, user).await.unwrap();
+            assert_eq!(read.preferences, Some(json!({"theme": "dark"})));
+            assert_eq!(read.time_zone.as_deref(), Some("UTC"));
+        }
+        let named = ProfileUpdate {
+            display_name: Some("Ann\u{0}Lee".into()),
+            ..ProfileUpdate::default()
+        };
+        assert!(matches!(
+            profile::update_profile(db, tenant, user, named, now()).await,
+            Err(ProfileError::InvalidName(
+                TextError::ControlCharacter { .. }
+            ))
+        ));
     }
 }

@@ -567,3 +567,34 @@ async fn cleanup_removes_expired_pins_of_one_tenant_or_of_all() {
         assert_eq!(remaining(a).await, 2, "an unexpired TTL survives");
     }
 }
+
+/// Found by schemathesis: PostgreSQL cannot store NUL, SQLite can; both refuse it alike.
+#[tokio::test]
+async fn pin_values_holding_nul_are_refused_and_nothing_is_written() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = tenant(db, "nul-pins").await;
+        for (value, field, in_key) in [
+            (
+                json!({"a": {"b": ["ok", "x\u{0}y"]}}),
+                "value.a.b[1]",
+                false,
+            ),
+            (json!({"a": {"k\u{0}": 1}}), "value.a", true),
+        ] {
+            let error = memory_pins::upsert(db, tenant, pin("nul", value, None), now())
+                .await
+                .unwrap_err();
+            let MemoryPinError::ValueHasNul(nul) = &error else {
+                panic!("{}: {error:?}", backend.name());
+            };
+            assert_eq!((nul.field.as_str(), nul.in_key), (field, in_key));
+            assert_eq!((error.http_status(), error.code()), (422, "text_has_nul"));
+            assert!(matches!(
+                memory_pins::get(db, tenant, "nul", now()).await,
+                Err(MemoryPinError::NotFound)
+            ));
+        }
+    }
+}

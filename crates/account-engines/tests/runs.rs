@@ -13,6 +13,7 @@ use account_engines::types::*;
 use account_engines::{Db, ErrorCode, OffsetPage};
 use account_testkit::{backends, fresh_db};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use serde_json::json;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
@@ -503,5 +504,102 @@ async fn runs_are_listed_by_status_worker_and_key() {
             .is_empty(),
             "another tenant's key finds nothing here"
         );
+    }
+}
+
+/// Found by schemathesis: PostgreSQL cannot store NUL, SQLite can; both refuse it alike.
+/// A refused completion leaves the run open and counts nothing; a refused admission
+/// starts no run.
+#[tokio::test]
+async fn run_text_holding_nul_is_refused_and_nothing_is_written() {
+    for backend in backends().unwrap() {
+        let test_db = fresh_db(&backend).await.unwrap();
+        let db = Db::for_pool(test_db.conn());
+        let tenant = tenant(db, "engine-nul").await;
+        let key = key(db, tenant).await;
+        let run = admit_run(db, request(tenant, key), now()).await.unwrap();
+        let refusals = [
+            (
+                RunCompletion {
+                    output: Some(json!({"a": [{"b": "x\u{0}y"}]})),
+                    ..RunCompletion::default()
+                },
+                "output.a[0].b",
+                false,
+            ),
+            (
+                RunCompletion {
+                    output: Some(json!({"a": {"k\u{0}": 1}})),
+                    ..RunCompletion::default()
+                },
+                "output.a",
+                true,
+            ),
+            (
+                RunCompletion {
+                    replay_token: Some(json!(["\u{0}"])),
+                    ..RunCompletion::default()
+                },
+                "replay_token[0]",
+                false,
+            ),
+            (
+                RunCompletion {
+                    error: Some("bad\u{0}".into()),
+                    ..RunCompletion::default()
+                },
+                "error",
+                false,
+            ),
+        ];
+        for (completion, field, in_key) in refusals {
+            let completion = RunCompletion {
+                success: true,
+                total_tokens: 10,
+                ..completion
+            };
+            let error = complete_run(db, tenant, run.id, completion, now())
+                .await
+                .unwrap_err();
+            let RunError::TextHasNul(nul) = &error else {
+                panic!("{}: {error:?}", backend.name());
+            };
+            assert_eq!((nul.field.as_str(), nul.in_key), (field, in_key));
+            assert_eq!((error.http_status(), error.code()), (422, "text_has_nul"));
+            let unchanged = get_run(db, tenant, run.id).await.unwrap();
+            assert_eq!(
+                (unchanged.status, unchanged.total_tokens),
+                (RunStatus::Queued, 0)
+            );
+        }
+
+        let nul_task = AdmitRunRequest {
+            task: "write\u{0}".into(),
+            ..request(tenant, key)
+        };
+        let nul_input = AdmitRunRequest {
+            input: Some(json!({"deep": {"k\u{0}": "v"}})),
+            ..request(tenant, key)
+        };
+        for (admission, field) in [(nul_task, "task"), (nul_input, "input.deep")] {
+            let error = admit_run(db, admission, now()).await.unwrap_err();
+            assert!(
+                matches!(&error, RunError::TextHasNul(nul) if nul.field == field),
+                "{}: {error:?}",
+                backend.name()
+            );
+        }
+        let page = list_runs(
+            db,
+            tenant,
+            &RunFilter::default(),
+            OffsetPage {
+                limit: 10,
+                offset: 0,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(page.total, 1, "the refused admissions started no run");
     }
 }

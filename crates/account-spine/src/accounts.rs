@@ -15,7 +15,7 @@ use account_engines::invitations;
 pub use account_engines::invitations::Invitee;
 pub use account_engines::invitations::{Invitation, IssuedInvitation};
 use account_engines::memberships::{self, Acting};
-pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter};
+pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter, UserPosition};
 use account_engines::profile;
 pub use account_engines::profile::{Profile, ProfileUpdate, UserAccount};
 use account_engines::roles::rank;
@@ -24,7 +24,7 @@ pub use account_engines::support_tickets::{OpenTicket, SupportContact, Ticket};
 use account_engines::types::{
     InvitationId, InvitationStatus, MembershipRole, TenantId, TicketStatus, UserId,
 };
-use account_engines::{OffsetPage, Page};
+use account_engines::{KeysetPage, OffsetPage, Page};
 use serde_json::json;
 
 fn invitation_created(issued: &IssuedInvitation, resent: bool) -> DomainEvent {
@@ -300,6 +300,34 @@ impl Spine {
             self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
                 Ok(memberships::list_users(db, principal.tenant_id, filter, page).await?)
+            })
+        })
+        .await
+    }
+
+    /// The tenant's users with their roles by keyset, continuing after `after` (the first page
+    /// when `None`): one statement per page at any depth, and no total (use
+    /// [`Spine::list_users`] for that). `after` is a position, not a grant: it only ever pages
+    /// the principal's tenant, whichever tenant it was read from.
+    pub async fn list_users_after(
+        &self,
+        principal: &Principal,
+        filter: UserFilter,
+        after: Option<UserPosition>,
+        limit: u64,
+    ) -> Result<KeysetPage<User, UserPosition>, SpineError> {
+        let operation = Operation::AccountListUsers;
+        self.observe(operation, Subject::Principal(principal), async {
+            self.acting(principal, operation).await?;
+            read_use_case!(self, principal, operation, |db| {
+                Ok(memberships::list_users_after(
+                    db,
+                    principal.tenant_id,
+                    filter,
+                    after.clone(),
+                    limit,
+                )
+                .await?)
             })
         })
         .await

@@ -46,4 +46,4 @@ pub use account_engines::ErrorCode;
 /// Typed ids and enums, for hosts.
 pub use account_engines::types;
 /// Pages.
-pub use account_engines::{OffsetPage, Page};
+pub use account_engines::{KeysetPage, OffsetPage, Page};

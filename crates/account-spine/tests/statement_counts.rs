@@ -489,6 +489,16 @@ async fn every_benchmarked_operation_has_its_statement_count() {
             "users list, deep page by offset",
             spine.list_users(&by, UserFilter::default(), page(1))
         );
+        let by_cursor = count!(
+            "users list, first page by cursor",
+            spine.list_users_after(&by, UserFilter::default(), None, 1)
+        );
+        assert_eq!((by_cursor.items.len(), by_cursor.has_more()), (1, true));
+        let deep = count!(
+            "users list, deep page by cursor",
+            spine.list_users_after(&by, UserFilter::default(), by_cursor.next, 1)
+        );
+        assert_eq!((deep.items.len(), deep.next), (1, None));
         let (start, end) = (env.clock.now() - TimeDelta::days(1), env.clock.now());
         count!("usage summary", spine.usage_summary(&by, start, end));
         count!("pin upsert", spine.upsert_pin(&by, pin("agent:cfg", None)));
@@ -535,6 +545,9 @@ async fn every_benchmarked_operation_has_its_statement_count() {
             ("user detail", 2),
             ("users list, first page", 3),
             ("users list, deep page by offset", 3),
+            // The member check, then the page: no count, whatever the depth.
+            ("users list, first page by cursor", 2),
+            ("users list, deep page by cursor", 2),
             ("usage summary", 2),
             ("pin upsert", 8),
             ("pin upsert (update)", 8),

@@ -5,12 +5,14 @@
 //! personal key, as bootstrap issues the owner's): it acts on that user's behalf, within both
 //! its permissions and the user's current role. A machine key (issued for no user) gets a 403.
 
-use super::ListBody;
+use super::{Cursor, ListBody};
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
-use account_spine::accounts::{OpenTicket, ProfileUpdate, ProjectFilters, UserFilter};
+use account_spine::accounts::{
+    OpenTicket, ProfileUpdate, ProjectFilters, User, UserFilter, UserPosition,
+};
 use account_spine::types::{
     InvitationId, InvitationStatus, InvoiceStatus, MembershipRole, OnboardingState, Plan, TenantId,
     TenantStatus, TicketCategory, TicketId, TicketPriority, TicketStatus, UserId, UserStatus,
@@ -450,7 +452,14 @@ pub(crate) struct UserView {
     last_login_at: Option<DateTime<Utc>>,
 }
 
-/// `GET /v1/users?role=&status=&limit=&offset=`.
+/// A user's place in the users list as a cursor carries it: `[email, id]`.
+type UserCursor = Cursor<(String, UserId)>;
+
+fn user_cursor_position(user: &User) -> (String, UserId) {
+    (user.email.clone(), user.id)
+}
+
+/// `GET /v1/users?role=&status=&limit=&offset=` or `...&limit=&cursor=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -464,17 +473,36 @@ pub(crate) struct UsersQuery {
     /// Page size, 1 to 100 (20).
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u64>,
-    /// Items to skip (0).
+    /// Items to skip (0). Not with `cursor`.
     offset: Option<u64>,
+    /// Continue after the page that answered this `next_cursor` (opaque; pass it unchanged,
+    /// with the same filters). Cursor pages cost the same at any depth and carry no `total`.
+    /// Not with `offset`.
+    #[param(value_type = Option<String>)]
+    cursor: Option<UserCursor>,
 }
 
 impl Validate for UsersQuery {
     fn validate(&self, errors: &mut FieldErrors) {
-        super::validate_page(errors, self.limit);
+        super::validate_keyset_page(errors, self.limit, self.offset, self.cursor.as_ref());
     }
 }
 
-/// The tenant's users with their roles.
+fn user_view(u: User) -> UserView {
+    UserView {
+        id: u.id,
+        email: u.email,
+        name: u.name,
+        status: u.status,
+        role: u.role,
+        created_at: u.created_at,
+        last_login_at: u.last_login_at,
+    }
+}
+
+/// The tenant's users with their roles, by email. Page by `offset` (with `total`), or by
+/// `cursor`: every page that has more answers `next_cursor`, and passing it as `cursor` reads
+/// the next page in one statement however deep it is.
 #[utoipa::path(
     get,
     path = "/v1/users",
@@ -489,21 +517,32 @@ pub(crate) async fn list_users(
     Authenticated(principal): Authenticated,
     ApiQuery(query): ApiQuery<UsersQuery>,
 ) -> Result<Json<ListBody<UserView>>, ApiError> {
-    let page = super::page(query.limit, query.offset);
     let filter = UserFilter {
         role: query.role,
         status: query.status,
     };
+    if let Some(Cursor((email, id))) = query.cursor {
+        let limit = super::page(query.limit, None).limit;
+        let after = Some(UserPosition { email, id });
+        let found = state
+            .spine
+            .list_users_after(&principal, filter, after, limit)
+            .await?;
+        return Ok(Json(ListBody::from_keyset_page(
+            found,
+            limit,
+            |next| (next.email, next.id),
+            user_view,
+        )));
+    }
+    let page = super::page(query.limit, query.offset);
     let found = state.spine.list_users(&principal, filter, page).await?;
-    Ok(Json(ListBody::from_page(found, page, |u| UserView {
-        id: u.id,
-        email: u.email,
-        name: u.name,
-        status: u.status,
-        role: u.role,
-        created_at: u.created_at,
-        last_login_at: u.last_login_at,
-    })))
+    Ok(Json(ListBody::from_page_with_cursor(
+        found,
+        page,
+        user_cursor_position,
+        user_view,
+    )))
 }
 
 /// A member of the caller's tenant in the path.

@@ -10,8 +10,11 @@ pub(crate) mod runs;
 pub(crate) mod usage;
 
 use crate::extract::FieldErrors;
-use account_spine::{OffsetPage, Page};
-use serde::Serialize;
+use account_spine::{KeysetPage, OffsetPage, Page};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::de::{DeserializeOwned, Error as _};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
 /// Largest `limit` of a list (the engines' bound).
@@ -32,19 +35,86 @@ pub(crate) fn validate_page(errors: &mut FieldErrors, limit: Option<u64>) {
     errors.range("limit", limit, 1, MAX_PAGE);
 }
 
-/// The list envelope every list answers with.
+/// Checks a list that also pages by cursor: `offset` and `cursor` exclude each other.
+pub(crate) fn validate_keyset_page<K>(
+    errors: &mut FieldErrors,
+    limit: Option<u64>,
+    offset: Option<u64>,
+    cursor: Option<&Cursor<K>>,
+) {
+    validate_page(errors, limit);
+    if offset.is_some() && cursor.is_some() {
+        errors.add(
+            "cursor",
+            "cannot be combined with offset; page by one or the other",
+        );
+    }
+}
+
+/// Longest cursor accepted: far above any position this API issues, so a huge value is
+/// refused before it is decoded.
+const MAX_CURSOR_CHARS: usize = 1024;
+
+/// Where a keyset page continues, as clients see it: an opaque string (base64url of the
+/// position's JSON) that they pass back unchanged. It is decoded strictly; a cursor that does
+/// not decode to a position is a 400 `invalid_query`. A position is not a grant: the list is
+/// still scoped to the caller's tenant, so a cursor read from another tenant just pages this one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor<K>(pub(crate) K);
+
+impl<K: Serialize> Cursor<K> {
+    /// The opaque text of this position.
+    pub(crate) fn encode(&self) -> String {
+        // A position is plain data (strings, ids); serialising it cannot fail.
+        let json = serde_json::to_vec(&self.0).unwrap_or_default();
+        URL_SAFE_NO_PAD.encode(json)
+    }
+}
+
+impl<K: DeserializeOwned> Cursor<K> {
+    /// The position `text` encodes, or `None` when it is not a cursor this API issued.
+    pub(crate) fn decode(text: &str) -> Option<Self> {
+        if text.len() > MAX_CURSOR_CHARS {
+            return None;
+        }
+        let json = URL_SAFE_NO_PAD.decode(text).ok()?;
+        serde_json::from_slice(&json).ok().map(Self)
+    }
+}
+
+impl<'de, K: DeserializeOwned> Deserialize<'de> for Cursor<K> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::decode(&text).ok_or_else(|| {
+            D::Error::custom(
+                "is not a cursor this API issued; pass `next_cursor` from a previous page unchanged",
+            )
+        })
+    }
+}
+
+/// The list envelope every list answers with. Offset pages carry `offset` and `total`; lists
+/// that also page by cursor add `next_cursor` while rows follow, and their cursor pages carry
+/// neither `offset` nor `total` (counting every row would make a deep page cost what the whole
+/// list does).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ListBody<T> {
     /// This page's items.
     items: Vec<T>,
-    /// Items matching, over all pages.
-    total: u64,
+    /// Items matching, over all pages (offset pages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total: Option<u64>,
     /// Whether items follow this page.
     has_more: bool,
     /// The page size asked for.
     limit: u64,
-    /// The offset asked for.
-    offset: u64,
+    /// The offset asked for (offset pages only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<u64>,
+    /// Pass as `cursor` to read the page after this one; present only on lists that page by
+    /// cursor, while items follow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next_cursor: Option<String>,
 }
 
 impl<T> ListBody<T> {
@@ -55,10 +125,67 @@ impl<T> ListBody<T> {
     ) -> Self {
         Self {
             items: page.items.into_iter().map(view).collect(),
-            total: page.total,
+            total: Some(page.total),
             has_more: page.has_more,
             limit: request.limit,
-            offset: request.offset,
+            offset: Some(request.offset),
+            next_cursor: None,
+        }
+    }
+
+    /// An offset page of a list that also pages by cursor: `next_cursor` continues after its
+    /// last item, so a client can switch to cursors after any offset page.
+    pub(crate) fn from_page_with_cursor<S, K: Serialize>(
+        page: Page<S>,
+        request: OffsetPage,
+        position: impl Fn(&S) -> K,
+        view: impl FnMut(S) -> T,
+    ) -> Self {
+        let next_cursor = page
+            .has_more
+            .then(|| {
+                page.items
+                    .last()
+                    .map(|last| Cursor(position(last)).encode())
+            })
+            .flatten();
+        Self {
+            next_cursor,
+            ..Self::from_page(page, request, view)
+        }
+    }
+
+    /// A cursor page; `position` turns where it continues into what its cursor carries.
+    pub(crate) fn from_keyset_page<S, K, P: Serialize>(
+        page: KeysetPage<S, K>,
+        limit: u64,
+        position: impl FnOnce(K) -> P,
+        view: impl FnMut(S) -> T,
+    ) -> Self {
+        Self {
+            has_more: page.has_more(),
+            next_cursor: page.next.map(|next| Cursor(position(next)).encode()),
+            items: page.items.into_iter().map(view).collect(),
+            total: None,
+            limit,
+            offset: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn a_cursor_decodes_to_the_position_it_encodes_and_nothing_else_decodes() {
+        let position = Cursor(("ann@example.com".to_owned(), 7_u64));
+        let text = position.encode();
+        assert_eq!(Cursor::decode(&text), Some(position));
+        let padded = format!("{text}=");
+        let long = "A".repeat(2000);
+        for bad in ["", "not base64!", "e30", padded.as_str(), long.as_str()] {
+            assert_eq!(Cursor::<(String, u64)>::decode(bad), None, "{bad:?}");
         }
     }
 }

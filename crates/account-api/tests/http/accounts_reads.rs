@@ -331,3 +331,145 @@ async fn the_support_contact_is_served_as_configured() {
         task.abort();
     }
 }
+
+#[tokio::test]
+async fn the_users_list_pages_by_cursor_over_every_member_once() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let server = start(&backend).await;
+        for who in ["dora", "bert", "ezra", "cleo"] {
+            let email = format!("{who}@example.com");
+            let issued = server
+                .spine
+                .invite_user(&server.owner(), &email, MembershipRole::Member)
+                .await
+                .unwrap();
+            server
+                .spine
+                .accept_invitation(
+                    server.tenant_id,
+                    issued.invitation.id,
+                    issued.token.expose(),
+                    Invitee::default(),
+                    RequestMeta::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let emails = |answer: &Answer| -> Vec<String> {
+            answer.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|u| u["email"].as_str().unwrap().to_owned())
+                .collect()
+        };
+
+        // The first page is an offset page (with the total) that hands out a cursor.
+        let first = server.call(Method::GET, "/v1/users?limit=2", None).await;
+        assert_eq!(first.status, StatusCode::OK, "{name}: {}", first.body);
+        assert_eq!(first.body["total"], 5, "{name}");
+        let mut seen = emails(&first);
+        let mut cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+        let mut pages = 1;
+        loop {
+            let page = server
+                .call(
+                    Method::GET,
+                    &format!("/v1/users?limit=2&cursor={cursor}"),
+                    None,
+                )
+                .await;
+            assert_eq!(page.status, StatusCode::OK, "{name}: {}", page.body);
+            pages += 1;
+            assert!(
+                page.body.get("total").is_none(),
+                "{name}: cursor pages do not count"
+            );
+            assert!(page.body.get("offset").is_none(), "{name}: {}", page.body);
+            assert_eq!(page.body["limit"], 2, "{name}");
+            seen.extend(emails(&page));
+            match page.body["next_cursor"].as_str() {
+                Some(next) => {
+                    assert_eq!(page.body["has_more"], true, "{name}");
+                    cursor = next.to_owned();
+                }
+                None => {
+                    assert_eq!(page.body["has_more"], false, "{name}");
+                    break;
+                }
+            }
+        }
+        assert_eq!(pages, 3, "{name}: 5 members, 2 a page");
+        let mut expected: Vec<String> = ["bert", "cleo", "dora", "ezra", "owner"]
+            .iter()
+            .map(|who| format!("{who}@example.com"))
+            .collect();
+        expected.sort();
+        assert_eq!(seen, expected, "{name}: each member once, by email");
+
+        // Another tenant's cursor is only a place in this list: it pages this tenant.
+        let theirs = server
+            .call_as(
+                &server.other_key.clone(),
+                Method::GET,
+                "/v1/users?limit=1",
+                None,
+            )
+            .await;
+        assert_eq!(theirs.status, StatusCode::OK, "{name}: {}", theirs.body);
+        assert_eq!(theirs.body["has_more"], false, "{name}: one member there");
+        let from_there = server
+            .call_as(
+                &server.other_key.clone(),
+                Method::GET,
+                &format!("/v1/users?limit=1&cursor={cursor}"),
+                None,
+            )
+            .await;
+        assert_eq!(
+            from_there.status,
+            StatusCode::OK,
+            "{name}: {}",
+            from_there.body
+        );
+        // The cursor points after ezra@: there, only their own member follows it.
+        assert_eq!(emails(&from_there), ["other@example.com"], "{name}");
+
+        // Malformed and tampered cursors are the client's mistake, named by field.
+        let foreign = [
+            "garbage!".to_owned(),
+            "e30".to_owned(),        // `{}`: base64url, but not a position
+            cursor[..10].to_owned(), // cut short
+            format!("{}*{}", &cursor[..5], &cursor[6..]), // edited out of the alphabet
+            format!("{cursor}="),
+            "A".repeat(5000),
+        ];
+        for bad in &foreign {
+            let answer = server
+                .call(Method::GET, &format!("/v1/users?cursor={bad}"), None)
+                .await;
+            refused(&answer, StatusCode::BAD_REQUEST, "invalid_query", name);
+            assert!(
+                answer.body["fields"]["cursor"].is_string(),
+                "{name}: {bad}: {}",
+                answer.body
+            );
+        }
+
+        // One way of paging at a time.
+        let both = server
+            .call(
+                Method::GET,
+                &format!("/v1/users?offset=2&cursor={cursor}"),
+                None,
+            )
+            .await;
+        refused(&both, StatusCode::BAD_REQUEST, "invalid_query", name);
+        assert!(
+            both.body["fields"]["cursor"].is_string(),
+            "{name}: {}",
+            both.body
+        );
+    }
+}

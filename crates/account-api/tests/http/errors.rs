@@ -474,3 +474,102 @@ async fn every_rejection_is_a_json_error_and_writes_nothing() {
 fn uuid_like() -> &'static str {
     "0190a8b6-5c3e-7d2a-9f11-123456789abc"
 }
+
+/// Found by schemathesis: PostgreSQL cannot store the NUL character in `jsonb` or `text`
+/// (SQLite can), which answered 500. Every backend now refuses it alike, with a 422 naming
+/// the field, and writes nothing.
+#[tokio::test]
+async fn json_holding_nul_is_refused_with_its_field_and_writes_nothing() {
+    for backend in backends().unwrap() {
+        let server = start(&backend).await;
+        let name = backend.name();
+        let run = server
+            .call(
+                Method::POST,
+                "/v1/runs",
+                Some(json!({"worker_id": "w", "task": "t"})),
+            )
+            .await;
+        assert_eq!(run.status, StatusCode::CREATED, "{name}: {}", run.body);
+        let complete = format!("/v1/runs/{}/complete", run.body["id"].as_str().unwrap());
+        let profile_before = server.call(Method::GET, "/v1/profile", None).await;
+        assert_eq!(profile_before.status, StatusCode::OK, "{name}");
+        let rows_before = server.row_counts().await;
+        let events_before = server.events.all().len();
+
+        let refusals = [
+            (
+                Method::PUT,
+                "/v1/memory/pins/agent:nul",
+                json!({"value": {"a": "x\u{0}y"}}),
+                "value.a",
+            ),
+            (
+                Method::PUT,
+                "/v1/memory/pins/agent:nul",
+                json!({"value": {"a": {"k\u{0}": 1}}}),
+                "value.a",
+            ),
+            (
+                Method::PATCH,
+                "/v1/profile",
+                json!({"preferences": {"theme": ["x\u{0}"]}}),
+                "preferences.theme[0]",
+            ),
+            (
+                Method::PATCH,
+                "/v1/profile",
+                json!({"display_name": "Ann", "preferences": {"k\u{0}": "v"}}),
+                "preferences",
+            ),
+            (
+                Method::POST,
+                complete.as_str(),
+                json!({"success": true, "output": {"a": {"b c": "\u{0}"}}}),
+                "output.a.b c",
+            ),
+            (
+                Method::POST,
+                complete.as_str(),
+                json!({"success": false, "error": "boom\u{0}"}),
+                "error",
+            ),
+            (
+                Method::POST,
+                "/v1/runs",
+                json!({"worker_id": "w", "task": "t", "input": {"\u{0}": 1}}),
+                "input",
+            ),
+        ];
+        for (method, path, body, field) in refusals {
+            let what = format!("{name}: {method} {path} {body}");
+            let answer = server.call(method, path, Some(body)).await;
+            let fields = refused(
+                &answer,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "text_has_nul",
+                &what,
+            );
+            assert!(
+                fields[field]
+                    .as_str()
+                    .is_some_and(|m| m.contains("must not contain the NUL character")),
+                "{what}: {}",
+                answer.body
+            );
+        }
+
+        assert_eq!(server.row_counts().await, rows_before, "{name}: no row");
+        assert_eq!(server.events.all().len(), events_before, "{name}: no event");
+        let profile_after = server.call(Method::GET, "/v1/profile", None).await;
+        assert_eq!(profile_after.body, profile_before.body, "{name}");
+        let run_after = server
+            .call(
+                Method::GET,
+                &format!("/v1/runs/{}", run.body["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
+        assert_eq!(run_after.body["status"], "queued", "{name}");
+    }
+}

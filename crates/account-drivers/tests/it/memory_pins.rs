@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use account_drivers::memory_pins::NewPinAudit;
-use account_drivers::{OffsetPage, StatementCounter, get_memory_pins_driver};
+use account_drivers::{DriverError, OffsetPage, StatementCounter, get_memory_pins_driver};
 use serde_json::json;
 
 const PAGE: OffsetPage = OffsetPage {
@@ -276,6 +276,37 @@ async fn audit_entries_are_written_and_listed() {
         );
         assert_eq!(page.items, vec![written]);
         assert_eq!(pins.fetch_audit(other, PAGE).await.unwrap().total, 0);
+    })
+    .await;
+}
+
+/// Found by schemathesis: PostgreSQL cannot store NUL in `jsonb` (SQLSTATE 22P05) or `text`
+/// (22021). Engines refuse it first; should one miss a path, the driver reports caller input
+/// (`UnstorableText`), not an internal error. SQLite stores it.
+#[tokio::test]
+async fn text_postgres_cannot_store_is_reported_as_unstorable_text() {
+    each_backend(async |db| {
+        let pins = get_memory_pins_driver(handle(db));
+        let tenant = seed_tenant(db, "nul-pins").await;
+        let in_jsonb = pins
+            .upsert_pin(tenant, "k", json!({"a": "x\u{0}y"}), "api", None, now())
+            .await;
+        let in_text = pins
+            .upsert_pin(tenant, "k\u{0}", json!({}), "api", None, now())
+            .await;
+        match db.backend() {
+            account_testkit::Backend::Postgres { .. } => {
+                for result in [in_jsonb, in_text] {
+                    assert!(
+                        matches!(result, Err(DriverError::UnstorableText(_))),
+                        "{result:?}"
+                    );
+                }
+            }
+            account_testkit::Backend::Sqlite => {
+                assert!(in_jsonb.is_ok() && in_text.is_ok());
+            }
+        }
     })
     .await;
 }

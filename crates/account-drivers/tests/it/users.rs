@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use account_drivers::types::*;
-use account_drivers::users::{NewUser, ProfileChanges, UserFilter};
+use account_drivers::users::{NewUser, ProfileChanges, UserFilter, UserPosition};
 use account_drivers::{
     OffsetPage, StatementCounter, get_accounts_facade_driver, get_user_write_driver,
 };
@@ -380,6 +380,119 @@ async fn the_facade_inserts_and_looks_up_users_in_one_statement_each() {
         duplicate.external_user_id = None;
         let error = facade.insert_user(duplicate, now()).await.unwrap_err();
         assert_eq!(error.conflicting_constraint(), Some("uq_users_email"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn fetch_users_after_reads_every_member_once_in_order_one_statement_a_page() {
+    each_backend(async |db| {
+        let counter = StatementCounter::new();
+        let driver = get_accounts_facade_driver(handle(db).counting(&counter));
+        let tenant = seed_tenant(db, "keyset").await;
+        let other = seed_tenant(db, "keyset-other").await;
+        let mut members = Vec::new();
+        for name in ["eve", "bob", "dan", "ann", "cat"] {
+            let user = seed_user(db, &format!("{name}@example.test")).await;
+            seed_membership(db, tenant, user, MembershipRole::Member).await;
+            members.push((format!("{name}@example.test"), user));
+        }
+        // Sorts between this tenant's members: a page must never pick it up.
+        let outsider = seed_user(db, "bea@example.test").await;
+        seed_membership(db, other, outsider, MembershipRole::Owner).await;
+        members.sort();
+
+        counter.take();
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = driver
+                .fetch_users_after(tenant, UserFilter::default(), after, 2)
+                .await
+                .unwrap();
+            assert_eq!(counter.take(), 1, "fetch_users_after: one statement a page");
+            assert!(page.items.len() <= 2);
+            seen.extend(page.items.iter().map(|u| (u.email.clone(), u.id)));
+            match page.next {
+                Some(next) => {
+                    assert_eq!(
+                        Some(&next),
+                        page.items.last().map(UserPosition::of).as_ref()
+                    );
+                    after = Some(next);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(
+            seen, members,
+            "every member once, by email, none of another tenant"
+        );
+
+        // A position from another tenant's list is only a place in this one.
+        let from_other = UserPosition {
+            email: "bea@example.test".into(),
+            id: outsider,
+        };
+        let page = driver
+            .fetch_users_after(tenant, UserFilter::default(), Some(from_other), 10)
+            .await
+            .unwrap();
+        let emails: Vec<_> = page.items.iter().map(|u| u.email.as_str()).collect();
+        assert_eq!(
+            emails,
+            [
+                "bob@example.test",
+                "cat@example.test",
+                "dan@example.test",
+                "eve@example.test"
+            ]
+        );
+        assert_eq!(page.next, None);
+
+        // The id breaks ties within one email: before the member's id the member follows,
+        // at it the member is behind.
+        let (ann_email, ann) = members[0].clone();
+        let at = |id| UserPosition {
+            email: ann_email.clone(),
+            id,
+        };
+        let before = UserId::from_uuid(sea_orm::prelude::Uuid::nil());
+        let page = driver
+            .fetch_users_after(tenant, UserFilter::default(), Some(at(before)), 1)
+            .await
+            .unwrap();
+        assert_eq!(page.items.iter().map(|u| u.id).collect::<Vec<_>>(), [ann]);
+        let page = driver
+            .fetch_users_after(tenant, UserFilter::default(), Some(at(ann)), 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+            [members[1].1]
+        );
+        let beyond = UserId::from_uuid(sea_orm::prelude::Uuid::from_u128(u128::MAX));
+        let page = driver
+            .fetch_users_after(tenant, UserFilter::default(), Some(at(beyond)), 1)
+            .await
+            .unwrap();
+        assert_eq!(
+            page.items.iter().map(|u| u.id).collect::<Vec<_>>(),
+            [members[1].1]
+        );
+
+        let owners = UserFilter {
+            role: Some(MembershipRole::Owner),
+            status: None,
+        };
+        let page = driver
+            .fetch_users_after(tenant, owners, None, 10)
+            .await
+            .unwrap();
+        assert!(
+            page.items.is_empty() && page.next.is_none(),
+            "filters apply"
+        );
     })
     .await;
 }

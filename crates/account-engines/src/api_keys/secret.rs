@@ -386,7 +386,7 @@ mod tests {
             proptest::prop_assert!(matches!(parse_presented_key(&changed), Err(ApiKeyError::Malformed)));
             let truncated = &key.expose()[..at];
             proptest::prop_assert!(matches!(parse_presented_key(truncated), Err(ApiKeyError::Malformed)));
-            let extended = format!("{}{}", key.expose(), char::from(replacement.max(b' ').min(b'~')));
+            let extended = format!("{}{}", key.expose(), char::from(replacement.clamp(b' ', b'~')));
             proptest::prop_assert!(matches!(parse_presented_key(&extended), Err(ApiKeyError::Malformed)));
         }
     }
