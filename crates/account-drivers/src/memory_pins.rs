@@ -260,23 +260,13 @@ impl MemoryPinsDriver<'_> {
                 ),
             );
         }
-        let mut rows = query
+        let rows = query
             .order_by_desc(C::CreatedAt)
             .order_by_desc(C::Id)
             .limit(limit.saturating_add(1))
             .all(self.db.conn())
             .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = if more {
-            rows.last().map(|r| (r.created_at, r.id))
-        } else {
-            None
-        };
-        Ok(KeysetPage {
-            items: rows.into_iter().map(row).collect(),
-            next,
-        })
+        Ok(KeysetPage::from_overfetched(rows, limit, |r| (r.created_at, r.id)).map(row))
     }
 
     /// Deletes the tenant's pin `key`; whether one was deleted.

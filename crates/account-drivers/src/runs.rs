@@ -450,22 +450,12 @@ impl TenantDriver<'_> {
                 ),
             );
         }
-        let mut rows = query
+        let rows = query
             .order_by_desc(C::CreatedAt)
             .order_by_desc(C::Id)
             .limit(limit.saturating_add(1))
             .all(self.db.conn())
             .await?;
-        let more = rows.len() as u64 > limit;
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = if more {
-            rows.last().map(|r| (r.created_at, r.id))
-        } else {
-            None
-        };
-        Ok(KeysetPage {
-            items: rows.into_iter().map(snapshot).collect(),
-            next,
-        })
+        Ok(KeysetPage::from_overfetched(rows, limit, |r| (r.created_at, r.id)).map(snapshot))
     }
 }
