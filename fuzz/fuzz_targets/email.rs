@@ -5,7 +5,7 @@
 
 #![no_main]
 
-use account_models::values::Email;
+use account_values::Email;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

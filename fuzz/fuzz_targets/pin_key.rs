@@ -6,7 +6,7 @@
 
 #![no_main]
 
-use account_models::values::{MemoryPinKey, MemoryPinPrefix};
+use account_values::{MemoryPinKey, MemoryPinPrefix};
 use libfuzzer_sys::fuzz_target;
 
 /// The rules both share; a key may not end in whitespace, a prefix may (`my ` starts `my pin`).

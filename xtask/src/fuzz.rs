@@ -1,15 +1,17 @@
 //! `cargo xtask fuzz [--seconds N] [--with-api] [--release]`: runs each cargo-fuzz target of
 //! `fuzz/` for a few seconds (20 by default) and fails on the first crash.
 //!
-//! Targets build unoptimised by default: an instrumented release build of the sea-orm stack
-//! takes several times longer than the brief run it serves, so CI's smoke pass uses the dev
-//! profile; long runs want `--release` (several times more executions per second).
+//! Targets build unoptimised by default: an optimised build takes longer than the brief run it
+//! serves, so CI's pass uses the dev profile; long runs want `--release` (several times more
+//! executions per second). Only this repository's crates are instrumented for coverage
+//! ([`rustc_wrapper`]): the light targets need only `account-values` (about 30 s to build),
+//! `request_body` the whole HTTP stack (about 3 minutes cold on 2 cores, down from 15 with
+//! every dependency instrumented).
 //!
 //! cargo-fuzz is installed into `target/ci-tools/cargo-fuzz` when missing; it needs nightly
 //! flags, which the stable toolchain accepts under `RUSTC_BOOTSTRAP=1`. No sanitizer: the code
 //! is safe Rust, and the oracle is each target's own assertions. `request_body` drives the
-//! whole HTTP stack and takes longer to build instrumented, so it runs only with `--with-api`
-//! (CI passes it).
+//! whole HTTP stack and takes longer to build, so it runs only with `--with-api` (CI passes it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -18,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
 
-/// Targets that need only the models and engines crates.
+/// Targets that need only the value parsers (`account-values`).
 const LIGHT_TARGETS: [&str; 3] = ["presented_key", "pin_key", "email"];
 /// The target behind the `api` feature.
 const API_TARGET: &str = "request_body";
@@ -62,6 +64,9 @@ pub fn run(args: &[String]) -> Result<u8> {
         command
             .current_dir(&root)
             .env("RUSTC_BOOTSTRAP", "1")
+            // Coverage instrumentation for this repository's crates only (see `rustc_wrapper`).
+            .env("RUSTC_WRAPPER", std::env::current_exe()?)
+            .env(INSTRUMENT_ROOT_VAR, &root)
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--sanitizer", "none"])
             .arg("--target-dir")
             .arg(root.join("target").join("fuzz"));
@@ -89,6 +94,58 @@ pub fn run(args: &[String]) -> Result<u8> {
     Ok(0)
 }
 
+/// Set for the `cargo fuzz` child: the xtask binary is then its `RUSTC_WRAPPER`, and this is
+/// the directory whose crates keep their coverage instrumentation.
+pub const INSTRUMENT_ROOT_VAR: &str = "ACCOUNT_FUZZ_INSTRUMENT_ROOT";
+
+/// Runs as cargo's `RUSTC_WRAPPER` during a fuzz build: `rustc` with the sanitizer-coverage
+/// flags removed for crates outside `root` (registry crates), kept for ours.
+///
+/// libFuzzer needs coverage only of the code under test; instrumenting the whole sea-orm,
+/// sqlx and axum stack as well made the build of `request_body` several times slower. The
+/// crates still get `--cfg fuzzing` and the rest of cargo-fuzz's flags.
+pub fn rustc_wrapper(root: &std::path::Path, args: &[String]) -> Result<u8> {
+    let Some((rustc, rest)) = args.split_first() else {
+        bail!("{INSTRUMENT_ROOT_VAR} is set but no rustc command was given");
+    };
+    let ours = std::env::var_os("CARGO_MANIFEST_DIR")
+        .is_some_and(|dir| std::path::Path::new(&dir).starts_with(root));
+    let args = if ours {
+        rest.to_vec()
+    } else {
+        without_coverage_flags(rest)
+    };
+    let status = Command::new(rustc)
+        .args(&args)
+        .status()
+        .with_context(|| format!("running {rustc}"))?;
+    Ok(status
+        .code()
+        .map_or(1, |code| u8::try_from(code).unwrap_or(1)))
+}
+
+/// `args` without `-Cpasses=sancov-module` and `-Cllvm-args=-sanitizer-coverage-…`, in either
+/// the joined (`-Cx=y`) or the split (`-C x=y`) form.
+fn without_coverage_flags(args: &[String]) -> Vec<String> {
+    let is_coverage = |codegen: &str| {
+        codegen == "passes=sancov-module" || codegen.starts_with("llvm-args=-sanitizer-coverage")
+    };
+    let mut kept = Vec::with_capacity(args.len());
+    let mut rest = args.iter().peekable();
+    while let Some(arg) = rest.next() {
+        if let Some(codegen) = arg.strip_prefix("-C").filter(|c| !c.is_empty()) {
+            if is_coverage(codegen) {
+                continue;
+            }
+        } else if arg == "-C" && rest.peek().is_some_and(|next| is_coverage(next)) {
+            rest.next();
+            continue;
+        }
+        kept.push(arg.clone());
+    }
+    kept
+}
+
 /// `target/ci-tools/cargo-fuzz/bin/cargo-fuzz`, installed with `cargo install --locked` once.
 fn install_cargo_fuzz(root: &std::path::Path) -> Result<PathBuf> {
     let tools = root.join("target").join("ci-tools").join("cargo-fuzz");
@@ -109,4 +166,42 @@ fn install_cargo_fuzz(root: &std::path::Path) -> Result<PathBuf> {
         }
     }
     Ok(binary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_coverage_flags;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|a| (*a).to_owned()).collect()
+    }
+
+    #[test]
+    fn coverage_flags_go_in_both_forms_and_nothing_else_does() {
+        let args = strings(&[
+            "--crate-name",
+            "sea_orm",
+            "-Cpasses=sancov-module",
+            "-Cllvm-args=-sanitizer-coverage-level=4",
+            "-C",
+            "llvm-args=-sanitizer-coverage-trace-compares",
+            "-C",
+            "opt-level=0",
+            "-Cdebug-assertions",
+            "--cfg",
+            "fuzzing",
+        ]);
+        assert_eq!(
+            without_coverage_flags(&args),
+            strings(&[
+                "--crate-name",
+                "sea_orm",
+                "-C",
+                "opt-level=0",
+                "-Cdebug-assertions",
+                "--cfg",
+                "fuzzing"
+            ])
+        );
+    }
 }

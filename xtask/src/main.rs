@@ -22,6 +22,15 @@ commands:
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(root) = std::env::var_os(xtask::fuzz::INSTRUMENT_ROOT_VAR) {
+        return match xtask::fuzz::rustc_wrapper(std::path::Path::new(&root), &args) {
+            Ok(code) => ExitCode::from(code),
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let Some((command, rest)) = args.split_first() else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);

@@ -16,18 +16,15 @@ use crate::api_keys::secret::{self, ApiKeyPepper};
 use crate::api_keys::{ApiKeyError, MAX_NAME_CHARS};
 use account_drivers::operator_keys as driver;
 use account_drivers::types::OperatorKeyId;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use account_drivers::types::api_key_format::{OPERATOR_KEYS, RANDOM_BYTES};
 use chrono::{DateTime, Utc};
 
 pub use account_drivers::operator_keys::OperatorKeySnapshot;
 
 /// What every operator key starts with.
-pub const OPERATOR_KEY_PREFIX: &str = "acc_op_";
-const RANDOM_BYTES: usize = 32;
-const BODY_LEN: usize = 43;
+pub const OPERATOR_KEY_PREFIX: &str = OPERATOR_KEYS.prefix;
 /// Length of every operator key.
-pub const OPERATOR_KEY_LEN: usize = OPERATOR_KEY_PREFIX.len() + BODY_LEN + 1 + 8;
+pub const OPERATOR_KEY_LEN: usize = OPERATOR_KEYS.key_len();
 /// Characters stored and shown to identify a key (`acc_op_` plus 9 random ones).
 pub const OPERATOR_KEY_PREFIX_LEN: usize = 16;
 
@@ -38,12 +35,7 @@ impl PlaintextOperatorKey {
     fn generate() -> Result<Self, ApiKeyError> {
         let mut random = [0u8; RANDOM_BYTES];
         getrandom::fill(&mut random).map_err(|_| ApiKeyError::RandomnessUnavailable)?;
-        let mut key = String::with_capacity(OPERATOR_KEY_LEN);
-        key.push_str(OPERATOR_KEY_PREFIX);
-        key.push_str(&URL_SAFE_NO_PAD.encode(random));
-        let checksum = crc32fast::hash(key.as_bytes());
-        key.push_str(&format!("_{checksum:08x}"));
-        Ok(Self(key))
+        Ok(Self(OPERATOR_KEYS.format(&random)))
     }
 
     /// The secret itself, for the one place that hands it to its holder.
@@ -75,23 +67,9 @@ pub fn is_operator_key(presented: &str) -> bool {
 
 /// Checks prefix, length, alphabet, canonical encoding and checksum.
 fn parse(presented: &str) -> Result<&str, ApiKeyError> {
-    if presented.len() != OPERATOR_KEY_LEN || !presented.is_ascii() {
-        return Err(ApiKeyError::Malformed);
-    }
-    let rest = presented
-        .strip_prefix(OPERATOR_KEY_PREFIX)
-        .ok_or(ApiKeyError::Malformed)?;
-    let (body, tail) = rest.split_at(BODY_LEN);
-    let checksum = tail.strip_prefix('_').ok_or(ApiKeyError::Malformed)?;
-    let canonical = URL_SAFE_NO_PAD
-        .decode(body)
-        .is_ok_and(|bytes| bytes.len() == RANDOM_BYTES);
-    let signed = &presented[..OPERATOR_KEY_PREFIX.len() + BODY_LEN];
-    let expected = format!("{:08x}", crc32fast::hash(signed.as_bytes()));
-    if !canonical || expected != checksum {
-        return Err(ApiKeyError::Malformed);
-    }
-    Ok(presented)
+    OPERATOR_KEYS
+        .parse(presented)
+        .map_err(|_| ApiKeyError::Malformed)
 }
 
 /// Creates an operator key named `name`.

@@ -29,6 +29,11 @@ pub struct DatabaseConfig {
     pub acquire_timeout: Duration,
     /// How long a SQLite writer waits for the write lock before reporting `SQLITE_BUSY`.
     pub sqlite_busy_timeout: Duration,
+    /// A pooled connection idle at least this long is pinged before it is handed out.
+    /// Busy connections are not: a ping on every checkout is a round trip on every use case
+    /// (sqlx's default). A connection that died while busy fails its next statement, which is
+    /// answered as unavailable like any lost connection, and the pool drops it.
+    pub ping_when_idle_for: Duration,
 }
 
 impl DatabaseConfig {
@@ -41,6 +46,7 @@ impl DatabaseConfig {
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(10),
+            ping_when_idle_for: Duration::from_secs(10),
         }
     }
 }
@@ -74,6 +80,7 @@ impl Spine {
             .min_connections(config.min_connections)
             .connect_timeout(config.connect_timeout)
             .acquire_timeout(config.acquire_timeout)
+            .test_before_acquire_if_idle_for(config.ping_when_idle_for)
             .sqlx_logging(false)
             .map_sqlx_sqlite_opts(move |sqlite| {
                 sqlite

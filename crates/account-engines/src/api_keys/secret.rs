@@ -1,14 +1,6 @@
-//! The key itself: its shape, its checksum, and the keyed digest that is all the database keeps.
-//!
-//! # Shape
-//!
-//! ```text
-//! acc_live_<43 chars: base64url, no padding, of 32 random bytes>_<8 lowercase hex: CRC32>
-//! ```
-//!
-//! 61 characters in all. The CRC32 covers everything before the last `_`, so a scanner (or
-//! [`parse_presented_key`]) can tell a real key from a typo or a truncated paste without a
-//! database round trip. The CRC is not a security measure: the 256 random bits are.
+//! The key itself: generated from the OS random source, and the keyed digest that is all the
+//! database keeps. Its shape (prefix, base64url body, CRC32) and the parser of a presented key
+//! are in `account_values::api_key_format`, re-exported here.
 //!
 //! # Storage
 //!
@@ -18,24 +10,15 @@
 //! database, makes a stolen table useless for checking guesses offline.
 
 use super::ApiKeyError;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use account_drivers::types::api_key_format::{self, format_key};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
-/// What every key starts with: the product and the environment, for secret scanners.
-pub const KEY_PREFIX: &str = "acc_live_";
-/// Random bytes in a key.
-pub const RANDOM_BYTES: usize = 32;
-/// Characters of base64url (no padding) that encode [`RANDOM_BYTES`].
-const BODY_LEN: usize = 43;
-/// Hex digits of the CRC32 checksum.
-const CHECKSUM_LEN: usize = 8;
-/// Length of every key.
-pub const KEY_LEN: usize = KEY_PREFIX.len() + BODY_LEN + 1 + CHECKSUM_LEN;
-/// Characters of the key stored and shown to identify it (`acc_live_` plus 7 random ones).
-pub const KEY_PREFIX_LEN: usize = 16;
+pub use account_drivers::types::api_key_format::{
+    KEY_LEN, KEY_PREFIX, KEY_PREFIX_LEN, PresentedApiKey, RANDOM_BYTES, key_prefix,
+};
+
 /// Shortest accepted pepper.
 pub const MIN_PEPPER_LEN: usize = 32;
 
@@ -57,13 +40,7 @@ impl PlaintextApiKey {
 
     /// The key made of these random bytes (tests use fixed bytes).
     pub(crate) fn from_random(random: &[u8; RANDOM_BYTES]) -> Self {
-        let mut key = String::with_capacity(KEY_LEN);
-        key.push_str(KEY_PREFIX);
-        key.push_str(&URL_SAFE_NO_PAD.encode(random));
-        let checksum = crc32fast::hash(key.as_bytes());
-        key.push('_');
-        key.push_str(&format!("{checksum:08x}"));
-        Self(key)
+        Self(format_key(random))
     }
 
     /// The secret itself, for the one response that hands it to its owner.
@@ -83,73 +60,11 @@ impl std::fmt::Debug for PlaintextApiKey {
     }
 }
 
-/// A presented key that has the right shape and checksum; still unverified against storage.
-///
-/// Borrowed from the request; `Debug` shows only the display prefix.
-#[derive(Clone, Copy)]
-pub struct PresentedApiKey<'a>(&'a str);
-
-impl<'a> PresentedApiKey<'a> {
-    /// The key as presented (needed to compute its digest).
-    pub fn expose(&self) -> &'a str {
-        self.0
-    }
-
-    /// The non-secret display prefix.
-    pub fn prefix(&self) -> &'a str {
-        key_prefix(self.0)
-    }
-}
-
-impl std::fmt::Debug for PresentedApiKey<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PresentedApiKey({}…<redacted>)", self.prefix())
-    }
-}
-
-/// The first [`KEY_PREFIX_LEN`] characters of a well-formed key (all ASCII).
-fn key_prefix(key: &str) -> &str {
-    key.get(..KEY_PREFIX_LEN).unwrap_or(key)
-}
-
-/// Checks prefix, length, alphabet and checksum: everything that needs no database.
-///
-/// The key must be exactly as issued (no surrounding spaces; the API layer strips the
-/// `Bearer ` scheme). Any failure is [`ApiKeyError::Malformed`], which never echoes the input.
+/// Checks prefix, length, alphabet and checksum: everything that needs no database (the
+/// parser itself lives with the other input shapes, in `account_values::api_key_format`).
+/// Any failure is [`ApiKeyError::Malformed`], which never echoes the input.
 pub fn parse_presented_key(presented: &str) -> Result<PresentedApiKey<'_>, ApiKeyError> {
-    if presented.len() != KEY_LEN || !presented.is_ascii() {
-        return Err(ApiKeyError::Malformed);
-    }
-    let Some(rest) = presented.strip_prefix(KEY_PREFIX) else {
-        return Err(ApiKeyError::Malformed);
-    };
-    // Fixed positions: the body's alphabet includes `_`, so splitting on it would be wrong.
-    let (body, tail) = rest.split_at(BODY_LEN);
-    let Some(checksum) = tail.strip_prefix('_') else {
-        return Err(ApiKeyError::Malformed);
-    };
-    let body_ok = body
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    let checksum_ok = checksum
-        .bytes()
-        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-    if !body_ok || !checksum_ok {
-        return Err(ApiKeyError::Malformed);
-    }
-    // Canonical encoding only (the last character carries 2 unused bits that must be zero).
-    if URL_SAFE_NO_PAD
-        .decode(body)
-        .map_or(true, |bytes| bytes.len() != RANDOM_BYTES)
-    {
-        return Err(ApiKeyError::Malformed);
-    }
-    let signed = &presented[..KEY_PREFIX.len() + BODY_LEN];
-    let expected = format!("{:08x}", crc32fast::hash(signed.as_bytes()));
-    if expected != checksum {
-        return Err(ApiKeyError::Malformed);
-    }
-    Ok(PresentedApiKey(presented))
+    api_key_format::parse_presented_key(presented).map_err(|_| ApiKeyError::Malformed)
 }
 
 /// The server-side secret of the keyed digest. Lives in configuration, never in the database.

@@ -1,6 +1,11 @@
-//! Value objects that parse, not validate: once you hold an `Email`, it is a valid,
-//! normalised email, and nothing downstream checks it again.
+//! Layer: L8 — values. The shapes of untrusted input, parsed rather than validated: once you
+//! hold an `Email`, it is a valid, normalised email, and nothing downstream checks it again.
+//!
+//! The crate depends on no database, runtime or web crate on purpose: the models (L7) re-export
+//! it for every layer above, and the fuzz targets (`fuzz/`) instrument it alone, which keeps
+//! their build to seconds instead of the whole sea-orm stack.
 
+pub mod api_key_format;
 mod email;
 mod memory_pin_key;
 mod names;

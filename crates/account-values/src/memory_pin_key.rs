@@ -1,13 +1,13 @@
 //! Memory pin keys (§3.12): 1 to 512 characters, no path traversal, no control characters.
 
-use super::string_value;
+use crate::string_value;
 
 /// A memory pin key.
 ///
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::{MemoryPinKey, MemoryPinKeyError};
+/// use account_values::{MemoryPinKey, MemoryPinKeyError};
 ///
 /// assert_eq!(MemoryPinKey::parse("agent:config:v1")?.as_str(), "agent:config:v1");
 /// assert_eq!(MemoryPinKey::parse("../etc/passwd"), Err(MemoryPinKeyError::ContainsDotDot));
@@ -22,7 +22,7 @@ pub struct MemoryPinKey(String);
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::{MemoryPinKeyError, MemoryPinPrefix};
+/// use account_values::{MemoryPinKeyError, MemoryPinPrefix};
 ///
 /// assert_eq!(MemoryPinPrefix::parse("")?.as_str(), "");
 /// assert_eq!(MemoryPinPrefix::parse("agent:")?.as_str(), "agent:");

@@ -1,13 +1,13 @@
 //! Bounded text fields: trimmed, length counted in characters, no control characters.
 
-use super::string_value;
+use crate::string_value;
 
 /// Why text does not fit a bounded field.
 ///
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::{TenantName, TextError, TicketDescription};
+/// use account_values::{TenantName, TextError, TicketDescription};
 ///
 /// assert_eq!(TenantName::parse("  Acme Labs ")?.as_str(), "Acme Labs");
 /// assert_eq!(TenantName::parse(" "), Err(TextError::Empty { field: "tenant name" }));

@@ -1,13 +1,13 @@
 //! Email addresses, normalised to lower case so one person is one address.
 
-use super::string_value;
+use crate::string_value;
 
 /// A syntactically valid email address, trimmed and lower-cased.
 ///
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::{Email, EmailError};
+/// use account_values::{Email, EmailError};
 ///
 /// let email = Email::parse("  Ann.Lee@Example.COM ")?;
 /// assert_eq!(email.as_str(), "ann.lee@example.com");

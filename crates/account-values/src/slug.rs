@@ -1,13 +1,13 @@
 //! Slugs: short, URL-safe tenant handles.
 
-use super::string_value;
+use crate::string_value;
 
 /// 3 to 63 characters of `a-z`, `0-9` and single inner hyphens, starting with a letter.
 ///
 /// # Examples
 ///
 /// ```rust
-/// use account_models::values::{Slug, SlugError};
+/// use account_values::{Slug, SlugError};
 ///
 /// assert_eq!(Slug::parse("acme-labs")?.as_str(), "acme-labs");
 /// assert_eq!(Slug::from_name("Acme Labs, Inc.")?.as_str(), "acme-labs-inc");
