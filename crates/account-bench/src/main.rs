@@ -22,7 +22,6 @@ use capture::{CAPTURE_ITERATION, Captured, Inputs, Recorder};
 use clap::{Parser, ValueEnum};
 use replay::{RawPg, RawSqlite, SeaOrmReplay};
 use report::{Latencies, LatencyRow, Report, ThroughputRow, Way};
-use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::future::Future;
 use std::path::PathBuf;
@@ -172,23 +171,9 @@ pub(crate) struct Harness {
 
 /// The spine's connection settings (`Spine::connect`), so both pools match.
 fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
-    let config = DatabaseConfig::new(url);
-    let busy_timeout = config.sqlite_busy_timeout;
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(max_connections)
-        .min_connections(config.min_connections)
-        .connect_timeout(config.connect_timeout)
-        .acquire_timeout(config.acquire_timeout)
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |sqlite| {
-            sqlite
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .foreign_keys(true)
-                .busy_timeout(busy_timeout)
-        });
-    options
+    let mut config = DatabaseConfig::new(url);
+    config.max_connections = max_connections;
+    config.connect_options()
 }
 
 fn pepper() -> Result<ApiKeyPepper> {

@@ -9,6 +9,7 @@ use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_driver;
 use account_drivers::runs::{Admission, AdmissionUsage, KeyConcurrency, NewRun, UsagePeriod};
 pub use account_drivers::runs::{RunCompletion, RunFilter, RunSnapshot};
+use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{
     ApiKeyId, MembershipRole, RunId, RunStatus, TenantId, TenantStatus, UsageRecordId, UsageUnit,
     UserId,
@@ -305,13 +306,23 @@ fn refusal(usage: &AdmissionUsage, key: Option<KeyConcurrency>, period: UsagePer
     }
 }
 
+/// An admitted run and the tenant's counters as the admission left them (read under the
+/// admission's row lock, by the statement that bumped them: no second read needed).
+#[derive(Clone, Debug)]
+pub struct AdmittedRun {
+    /// The run as inserted.
+    pub run: RunSnapshot,
+    /// The tenant after the admission: `runs_today` includes this run.
+    pub tenant: TenantCoreSnapshot,
+}
+
 /// Admits and records a run, or says which limit refused it. Run it inside one write
 /// transaction: the admission's row lock and the insert commit together.
 pub async fn admit_run(
     db: Db<'_>,
     request: AdmitRunRequest,
     now: DateTime<Utc>,
-) -> Result<RunSnapshot, RunError> {
+) -> Result<AdmittedRun, RunError> {
     validate(&request)?;
     let driver = get_tenant_driver(db);
     let period = usage_period(now);
@@ -329,14 +340,14 @@ pub async fn admit_run(
         ),
         RunPrincipal::User { user_id, .. } => (None, Some(*user_id)),
     };
-    match driver
+    let tenant = match driver
         .admit_run(request.tenant_id, key, period, now)
         .await?
     {
-        Admission::Admitted(_) => {}
+        Admission::Admitted(tenant) => tenant,
         Admission::Refused(usage) => return Err(refusal(&usage, key, period)),
         Admission::TenantMissing => return Err(RunError::TenantNotFound),
-    }
+    };
     let run = driver
         .insert_run(
             NewRun {
@@ -359,7 +370,7 @@ pub async fn admit_run(
             now,
         )
         .await?;
-    Ok(run)
+    Ok(AdmittedRun { run, tenant })
 }
 
 fn usage(

@@ -213,10 +213,10 @@ pub async fn usage_summary(
 
 /// The tenant's lifecycle status, or `None` when there is no such tenant.
 pub async fn status(db: Db<'_>, tenant: TenantId) -> Result<Option<TenantStatus>, StorageError> {
-    Ok(get_tenant_driver(db)
-        .fetch_tenant_by_id(tenant)
-        .await?
-        .map(|t| t.status))
+    // The status column alone: every use case's capability check runs this.
+    Ok(account_drivers::get_tenant_lifecycle_driver(db)
+        .fetch_tenant_status(tenant)
+        .await?)
 }
 
 /// The tenant's quotas, counters and states.

@@ -85,8 +85,11 @@ async fn admission_refuses_the_run_over_the_limit_and_says_why() {
         let db = Db::for_pool(test_db.conn());
         let tenant = tenant(db, "engine-runs").await;
         let key = key(db, tenant).await;
-        for _ in 0..5 {
-            admit_run(db, request(tenant, key), now()).await.unwrap();
+        for admitted_before in 0..5 {
+            let admitted = admit_run(db, request(tenant, key), now()).await.unwrap();
+            // The counters come back from the admission itself, this run included.
+            assert_eq!(admitted.tenant.runs_today, admitted_before + 1);
+            assert_eq!(admitted.run.tenant_id, tenant);
         }
         let refused = admit_run(db, request(tenant, key), now())
             .await
@@ -133,7 +136,10 @@ async fn completion_counts_tokens_once_and_is_scoped() {
         let tenant = tenant(db, "engine-done").await;
         let key = key(db, tenant).await;
         let other = tenant_other(db).await;
-        let run = admit_run(db, request(tenant, key), now()).await.unwrap();
+        let run = admit_run(db, request(tenant, key), now())
+            .await
+            .unwrap()
+            .run;
         let completion = || RunCompletion {
             success: true,
             total_tokens: 300,
@@ -183,7 +189,10 @@ async fn completion_counts_tokens_once_and_is_scoped() {
             total_tokens: -1,
             ..RunCompletion::default()
         };
-        let second = admit_run(db, request(tenant, key), now()).await.unwrap();
+        let second = admit_run(db, request(tenant, key), now())
+            .await
+            .unwrap()
+            .run;
         assert!(matches!(
             complete_run(db, tenant, second.id, negative, now()).await,
             Err(RunError::InvalidMetrics {
@@ -338,7 +347,8 @@ async fn a_keys_own_concurrency_limit_refuses_through_admission() {
         let wide = key(db, tenant).await;
         let first = admit_run(db, limited(tenant, narrow, Some(1)), now())
             .await
-            .unwrap();
+            .unwrap()
+            .run;
         let refused = admit_run(db, limited(tenant, narrow, Some(1)), now())
             .await
             .unwrap_err();
@@ -414,7 +424,11 @@ async fn runs_are_listed_by_status_worker_and_key() {
         let run = |key, worker: &str, at| {
             let mut request = request(tenant, key);
             request.worker_id = worker.into();
-            admit_run(db, request, at)
+            async move {
+                admit_run(db, request, at)
+                    .await
+                    .map(|admitted| admitted.run)
+            }
         };
         let first = run(a, "builder", now()).await.unwrap();
         let second = run(a, "critic", now() + TimeDelta::seconds(1))
@@ -517,7 +531,10 @@ async fn run_text_holding_nul_is_refused_and_nothing_is_written() {
         let db = Db::for_pool(test_db.conn());
         let tenant = tenant(db, "engine-nul").await;
         let key = key(db, tenant).await;
-        let run = admit_run(db, request(tenant, key), now()).await.unwrap();
+        let run = admit_run(db, request(tenant, key), now())
+            .await
+            .unwrap()
+            .run;
         let refusals = [
             (
                 RunCompletion {

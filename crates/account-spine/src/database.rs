@@ -37,6 +37,28 @@ pub struct DatabaseConfig {
 }
 
 impl DatabaseConfig {
+    /// The pool settings [`Spine::connect`] opens with; hosts that open the connection
+    /// themselves (benchmarks, [`Spine::from_connection`]) start from these to match it.
+    pub fn connect_options(&self) -> ConnectOptions {
+        let mut options = ConnectOptions::new(self.url.clone());
+        let busy_timeout = self.sqlite_busy_timeout;
+        options
+            .max_connections(self.max_connections)
+            .min_connections(self.min_connections)
+            .connect_timeout(self.connect_timeout)
+            .acquire_timeout(self.acquire_timeout)
+            .test_before_acquire_if_idle_for(self.ping_when_idle_for)
+            .sqlx_logging(false)
+            .map_sqlx_sqlite_opts(move |sqlite| {
+                sqlite
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(busy_timeout)
+            });
+        options
+    }
+
     /// Defaults sized for a 2-core host: a pool of 16, 5 s to connect, 10 s to acquire.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
@@ -73,22 +95,7 @@ impl Spine {
     /// writer), `synchronous=NORMAL` (durable at checkpoints, the usual WAL pairing), foreign
     /// keys, and a busy timeout so concurrent writers queue instead of failing.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, SpineError> {
-        let mut options = ConnectOptions::new(config.url.clone());
-        let busy_timeout = config.sqlite_busy_timeout;
-        options
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .connect_timeout(config.connect_timeout)
-            .acquire_timeout(config.acquire_timeout)
-            .test_before_acquire_if_idle_for(config.ping_when_idle_for)
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(move |sqlite| {
-                sqlite
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .foreign_keys(true)
-                    .busy_timeout(busy_timeout)
-            });
+        let options = config.connect_options();
         let db = Database::connect(options)
             .await
             .map_err(SpineError::Unavailable)?;

@@ -58,7 +58,7 @@ impl Spine {
                 },
             };
             let outcome = write_use_case!(self, principal, operation, |db| {
-                let run = runs::admit_run(
+                let runs::AdmittedRun { run, tenant } = runs::admit_run(
                     db,
                     AdmitRunRequest {
                         tenant_id: principal.tenant_id,
@@ -70,9 +70,8 @@ impl Spine {
                     now,
                 )
                 .await?;
-                // The admission's counters, read under the row lock it holds: this
-                // admission added one run to the day.
-                let tenant = tenants::snapshot(db, principal.tenant_id).await?;
+                // The counters the admission's own update returned: this admission added
+                // one run to the day.
                 let (used, limit) = (
                     i64::from(tenant.runs_today),
                     i64::from(tenant.quotas.max_runs_per_day),

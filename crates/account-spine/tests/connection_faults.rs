@@ -10,6 +10,7 @@
 //!    transaction (40P01), the spine retries the whole use case, and it succeeds once, with
 //!    one audit row and one event.
 //!
+//! The workload and the after-checks live in `fault_workload/`, shared with `server_restart.rs`.
 //! Skipped, with the reason printed, when no PostgreSQL is configured. Workload length:
 //! `ACCOUNT_FAULT_SECONDS` (default 4). Measured on the 2-core build host: about 4.5 s for the
 //! kill test at the default (about 250 calls, 150 terminations) and 1.5 s for the deadlock test.
@@ -17,29 +18,21 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 #![allow(clippy::print_stdout)] // timings (and a skip's reason) are part of the report
 
-use account_engines::FaultInjector;
-use account_spine::api_keys::{ApiKeyPepper, IssueKey};
-use account_spine::runs::{AdmitRun, RunCompletion};
+mod fault_workload;
+
 use account_spine::types::*;
-use account_spine::{
-    Actor, DatabaseConfig, DomainEvent, ErrorCode, FixedClock, Operation, Principal,
-    RecordedEvents, RequestMeta, Spine, SpineError,
+use account_spine::{DomainEvent, ErrorCode, Operation};
+use fault_workload::{
+    APPLICATION, CALL_TIMEOUT, Call, assert_every_change_whole, caller, database_name,
+    each_kind_once, env, number, owner, statement, tenant,
 };
-use account_testkit::{Backend, TestDb, backends, fresh_db};
-use chrono::{TimeZone, Utc};
-use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{
-    ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// The spine's connections carry this name, so the killer never touches anything else.
-const APPLICATION: &str = "account-spine-faults";
-/// No call may take longer than this, faults or not.
-const CALL_TIMEOUT: Duration = Duration::from_secs(20);
+const SKIPPED_BECAUSE: &str = "connection faults need a server to terminate backends on";
 
 fn workload() -> Duration {
     let seconds = std::env::var("ACCOUNT_FAULT_SECONDS")
@@ -47,228 +40,6 @@ fn workload() -> Duration {
         .and_then(|v| v.parse().ok())
         .unwrap_or(4);
     Duration::from_secs(seconds)
-}
-
-/// The PostgreSQL server, or `None` (after printing why) when the test cannot run.
-fn postgres() -> Option<Backend> {
-    let found = backends()
-        .unwrap()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres { .. }));
-    if found.is_none() {
-        println!(
-            "skipped: no PostgreSQL ({} is not set, or {} selects another backend); \
-             connection faults need a server to terminate backends on",
-            account_testkit::PG_URL_VAR,
-            account_testkit::BACKEND_VAR
-        );
-    }
-    found
-}
-
-struct Env {
-    db: TestDb,
-    spine: Spine,
-    /// The server's admin database: where the killer runs (never killed).
-    admin: DatabaseConnection,
-    events: Arc<RecordedEvents>,
-    faults: Arc<FaultInjector>,
-}
-
-async fn env(backend: &Backend) -> Env {
-    let Backend::Postgres { admin_url } = backend else {
-        unreachable!("connection faults run on PostgreSQL only")
-    };
-    let db = fresh_db(backend).await.unwrap();
-    let mut config = DatabaseConfig::new(format!("{}?application_name={APPLICATION}", db.url()));
-    config.max_connections = 8;
-    config.connect_timeout = Duration::from_secs(5);
-    config.acquire_timeout = Duration::from_secs(5);
-    let events = Arc::new(RecordedEvents::default());
-    let faults = Arc::new(FaultInjector::new());
-    let spine = Spine::connect(&config)
-        .await
-        .unwrap()
-        .with_clock(Arc::new(FixedClock::new(
-            Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
-        )))
-        .with_events(events.clone())
-        .with_pepper(ApiKeyPepper::from_bytes(&[5u8; 32]).unwrap())
-        .with_fault_injector(faults.clone());
-    let admin = Database::connect(admin_url.as_str()).await.unwrap();
-    Env {
-        db,
-        spine,
-        admin,
-        events,
-        faults,
-    }
-}
-
-async fn insert(conn: &DatabaseConnection, table: &str, values: Vec<(&str, Value)>) {
-    let mut query = Query::insert();
-    query
-        .into_table(Alias::new(table))
-        .columns(values.iter().map(|(c, _)| Alias::new(*c)));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
-
-fn statement(sql: &str, values: Vec<Value>) -> Statement {
-    Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-}
-
-async fn number(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> i64 {
-    let row = conn
-        .query_one_raw(statement(sql, values))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get::<i64>("", "n").unwrap()
-}
-
-/// A tenant with limits no workload reaches and `owners` owners; the owners' principals.
-async fn tenant(conn: &DatabaseConnection, owners: usize) -> (TenantId, Vec<UserId>) {
-    let tenant = TenantId::new();
-    let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-    let tag = tenant.as_uuid().simple().to_string();
-    insert(
-        conn,
-        "tenants",
-        vec![
-            ("id", tenant.as_uuid().into()),
-            ("name", "Faults".into()),
-            ("slug", format!("faults-{tag}").into()),
-            ("plan", "enterprise".into()),
-            ("max_workers", 1_000.into()),
-            ("max_runs_per_day", 1_000_000.into()),
-            ("max_concurrent_runs", 1_000_000.into()),
-            ("max_tokens_per_month", 1_000_000_000_i64.into()),
-            ("max_api_keys", 1_000_000.into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
-    )
-    .await;
-    let mut users = Vec::new();
-    for i in 0..owners {
-        let user = UserId::new();
-        insert(
-            conn,
-            "users",
-            vec![
-                ("id", user.as_uuid().into()),
-                ("email", format!("owner{i}-{tag}@example.com").into()),
-                ("status", "active".into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        )
-        .await;
-        insert(
-            conn,
-            "tenant_memberships",
-            vec![
-                ("id", uuid::Uuid::now_v7().into()),
-                ("tenant_id", tenant.as_uuid().into()),
-                ("user_id", user.as_uuid().into()),
-                ("role", "owner".into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        )
-        .await;
-        users.push(user);
-    }
-    (tenant, users)
-}
-
-fn owner(tenant: TenantId, user: UserId) -> Principal {
-    Principal {
-        tenant_id: tenant,
-        actor: Actor::User {
-            user_id: user,
-            role: MembershipRole::Owner,
-        },
-        request: RequestMeta::default(),
-    }
-}
-
-fn admit() -> AdmitRun {
-    AdmitRun {
-        worker_id: "business-builder".into(),
-        task: "plan".into(),
-        input: None,
-    }
-}
-
-/// What one workload call returned.
-#[derive(Debug)]
-enum Call {
-    Admitted(RunId),
-    Completed(RunId),
-    Issued(ApiKeyId),
-    /// A typed error: its code and status.
-    Failed(&'static str, u16, String),
-}
-
-/// One workload caller: admits, completes what it admitted, issues keys, until `stop`.
-async fn caller(spine: Spine, principal: Principal, stop: Arc<AtomicBool>) -> Vec<Call> {
-    let mut calls = Vec::new();
-    let mut running: Vec<RunId> = Vec::new();
-    let mut turn = 0u64;
-    while !stop.load(Ordering::SeqCst) {
-        turn += 1;
-        let call = async {
-            match turn % 3 {
-                0 if !running.is_empty() => {
-                    let run = running.remove(0);
-                    let completion = RunCompletion {
-                        success: true,
-                        total_tokens: 5,
-                        ..RunCompletion::default()
-                    };
-                    spine
-                        .complete_run(&principal, run, completion)
-                        .await
-                        .map(|_| Call::Completed(run))
-                }
-                2 => {
-                    let request = IssueKey {
-                        name: format!("k{turn}"),
-                        ..IssueKey::default()
-                    };
-                    spine
-                        .issue_api_key(&principal, request)
-                        .await
-                        .map(|issued| Call::Issued(issued.key.id))
-                }
-                _ => spine
-                    .admit_run(&principal, admit())
-                    .await
-                    .map(|run| Call::Admitted(run.id)),
-            }
-        };
-        let outcome = tokio::time::timeout(CALL_TIMEOUT, call)
-            .await
-            .unwrap_or_else(|_| panic!("a call hung for more than {CALL_TIMEOUT:?}"));
-        let call = match outcome {
-            Ok(call) => call,
-            Err(error) => failed(&error),
-        };
-        if let Call::Admitted(run) = call {
-            running.push(run);
-        }
-        calls.push(call);
-    }
-    calls
-}
-
-fn failed(error: &SpineError) -> Call {
-    Call::Failed(error.code(), error.http_status(), format!("{error:?}"))
 }
 
 /// Terminates one of the spine's backends every few milliseconds until `stop`, preferring
@@ -291,19 +62,9 @@ async fn killer(admin: DatabaseConnection, database: String, stop: Arc<AtomicBoo
     kills.load(Ordering::SeqCst)
 }
 
-fn database_name(url: &str) -> String {
-    url.rsplit('/')
-        .next()
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_connections_fail_calls_with_503_and_leave_every_change_whole() {
-    let Some(backend) = postgres() else {
+    let Some(backend) = fault_workload::postgres(SKIPPED_BECAUSE) else {
         return;
     };
     let env = env(&backend).await;
@@ -326,7 +87,8 @@ async fn killed_connections_fail_calls_with_503_and_leave_every_change_whole() {
     let kills = killing.await.unwrap();
     let mut calls = Vec::new();
     for caller in callers {
-        calls.extend(caller.await.expect("a caller panicked"));
+        let timed = caller.await.expect("a caller panicked");
+        calls.extend(timed.into_iter().map(|t| t.call));
     }
 
     // Every failure is one the API answers with 503 (the client may retry).
@@ -357,133 +119,11 @@ async fn killed_connections_fail_calls_with_503_and_leave_every_change_whole() {
     );
 
     // The spine recovers: with the killing over, each kind of call succeeds at once.
-    let run = env.spine.admit_run(&principal, admit()).await.unwrap();
-    env.spine
-        .complete_run(
-            &principal,
-            run.id,
-            RunCompletion {
-                success: true,
-                total_tokens: 5,
-                ..RunCompletion::default()
-            },
-        )
+    each_kind_once(&env.spine, &principal, &mut calls)
         .await
         .unwrap();
-    let key = env
-        .spine
-        .issue_api_key(
-            &principal,
-            IssueKey {
-                name: "after".into(),
-                ..IssueKey::default()
-            },
-        )
-        .await
-        .unwrap();
-    calls.push(Call::Admitted(run.id));
-    calls.push(Call::Completed(run.id));
-    calls.push(Call::Issued(key.key.id));
 
-    // Counters equal the admitted runs and their tokens.
-    let t = || vec![Value::from(tenant.as_uuid())];
-    let runs = number(
-        conn,
-        "SELECT COUNT(*) AS n FROM worker_runs WHERE tenant_id = $1",
-        t(),
-    )
-    .await;
-    let runs_today = number(
-        conn,
-        "SELECT CAST(runs_today AS BIGINT) AS n FROM tenants WHERE id = $1",
-        t(),
-    )
-    .await;
-    let runs_this_month = number(
-        conn,
-        "SELECT CAST(runs_this_month AS BIGINT) AS n FROM tenants WHERE id = $1",
-        t(),
-    )
-    .await;
-    let tokens = number(
-        conn,
-        "SELECT tokens_this_month AS n FROM tenants WHERE id = $1",
-        t(),
-    )
-    .await;
-    let run_tokens = number(
-        conn,
-        "SELECT CAST(COALESCE(SUM(total_tokens), 0) AS BIGINT) AS n FROM worker_runs \
-         WHERE tenant_id = $1",
-        t(),
-    )
-    .await;
-    assert_eq!(
-        (runs_today, runs_this_month, tokens),
-        (runs, runs, run_tokens),
-        "runs_today, runs_this_month, tokens_this_month against the runs"
-    );
-
-    // Every committed change has exactly one audit row, and no audit row lacks its change.
-    for (action, table, filter) in [
-        (Operation::RunsAdmit, "worker_runs", "TRUE"),
-        (
-            Operation::RunsComplete,
-            "worker_runs",
-            "r.status = 'completed'",
-        ),
-        (Operation::ApiKeysIssue, "api_keys", "TRUE"),
-    ] {
-        let action = action.audit_action().unwrap();
-        let sql = format!(
-            "SELECT COUNT(*) AS n FROM {table} r WHERE r.tenant_id = $1 AND {filter} AND \
-             (SELECT COUNT(*) FROM audit_log a WHERE a.tenant_id = $1 AND a.action = $2 \
-              AND a.resource_id = CAST(r.id AS TEXT)) <> 1"
-        );
-        let unaudited = number(conn, &sql, vec![tenant.as_uuid().into(), action.into()]).await;
-        let changes = number(
-            conn,
-            &format!("SELECT COUNT(*) AS n FROM {table} r WHERE r.tenant_id = $1 AND {filter}"),
-            t(),
-        )
-        .await;
-        let audited = number(
-            conn,
-            "SELECT COUNT(*) AS n FROM audit_log WHERE tenant_id = $1 AND action = $2",
-            vec![tenant.as_uuid().into(), action.into()],
-        )
-        .await;
-        assert_eq!(
-            (unaudited, audited),
-            (0, changes),
-            "{action}: changes without exactly one audit row, and audit rows against {changes} \
-             changes"
-        );
-    }
-
-    // Every acknowledged change is there.
-    for call in &calls {
-        let (sql, id) = match call {
-            Call::Admitted(run) => (
-                "SELECT COUNT(*) AS n FROM worker_runs WHERE id = $1",
-                run.as_uuid(),
-            ),
-            Call::Completed(run) => (
-                "SELECT COUNT(*) AS n FROM worker_runs WHERE id = $1 AND status = 'completed'",
-                run.as_uuid(),
-            ),
-            Call::Issued(key) => (
-                "SELECT COUNT(*) AS n FROM api_keys WHERE id = $1",
-                key.as_uuid(),
-            ),
-            Call::Failed(..) => continue,
-        };
-        assert_eq!(
-            number(conn, sql, vec![id.into()]).await,
-            1,
-            "{call:?} is not stored"
-        );
-    }
+    assert_every_change_whole(conn, tenant, &calls).await;
     println!("connection kills: {:.2?} in all", started.elapsed());
 }
 
@@ -520,7 +160,7 @@ async fn deadlocks(admin: &DatabaseConnection, database: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_deadlocked_use_case_is_retried_to_one_success() {
-    let Some(backend) = postgres() else {
+    let Some(backend) = fault_workload::postgres(SKIPPED_BECAUSE) else {
         return;
     };
     let env = env(&backend).await;

@@ -538,7 +538,7 @@ async fn every_benchmarked_operation_has_its_statement_count() {
         );
 
         let expected: &[(&str, u64)] = &[
-            ("run admission", 7),
+            ("run admission", 6),
             ("run completion", 6),
             ("tenant detail", 3),
             ("tenant quotas", 2),
