@@ -129,6 +129,9 @@ fn refused_field(code: &str, message: &str) -> Option<String> {
         | "permission_not_held" => "permissions",
         "invalid_worker_id" => "worker_id",
         "invalid_task" => "task",
+        "run_error_too_long" => "error",
+        // "run metrics must be 0 to N (<field>)".
+        "invalid_run_metrics" => message.rsplit_once('(')?.1.strip_suffix(')')?,
         "invalid_page" => "limit",
         "invalid_invitation" => "token",
         // These messages start with the field: "<field> must ...".
@@ -196,5 +199,41 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refused_field;
+
+    #[test]
+    fn engine_refusals_name_the_body_field_they_concern() {
+        let cases = [
+            (
+                "invalid_task",
+                "task must be 1 to 10000 characters",
+                Some("task"),
+            ),
+            (
+                "invalid_run_metrics",
+                "run metrics must be 0 to 1000000000000 (total_latency_ms)",
+                Some("total_latency_ms"),
+            ),
+            (
+                "run_error_too_long",
+                "error text must be at most 10000 characters (got 10001)",
+                Some("error"),
+            ),
+            (
+                "text_has_nul",
+                "value.my key must not contain the NUL character (U+0000)",
+                Some("value.my key"),
+            ),
+            ("invalid_limit", "limit must be 1 to 100", Some("limit")),
+            ("quota_runs_per_day", "runs_per_day quota exceeded", None),
+        ];
+        for (code, message, field) in cases {
+            assert_eq!(refused_field(code, message).as_deref(), field, "{code}");
+        }
     }
 }

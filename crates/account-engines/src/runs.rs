@@ -154,6 +154,12 @@ pub enum RunError {
         /// The offending field.
         field: &'static str,
     },
+    /// The error text of a completion is longer than [`MAX_RUN_ERROR_CHARS`].
+    #[error("error text must be at most {MAX_RUN_ERROR_CHARS} characters (got {chars})")]
+    ErrorTextTooLong {
+        /// Characters sent.
+        chars: usize,
+    },
     /// The page asked for is out of bounds.
     #[error("limit must be 1 to {MAX_PAGE}")]
     InvalidPage,
@@ -186,6 +192,7 @@ impl ErrorCode for RunError {
             Self::RunNotFound => "run_not_found",
             Self::AlreadyFinished { .. } => "run_already_finished",
             Self::InvalidMetrics { .. } => "invalid_run_metrics",
+            Self::ErrorTextTooLong { .. } => "run_error_too_long",
             Self::InvalidPage => "invalid_page",
             Self::Storage(e) => e.code(),
         }
@@ -201,6 +208,7 @@ impl ErrorCode for RunError {
             | Self::InvalidTask
             | Self::TextHasNul(_)
             | Self::InvalidMetrics { .. }
+            | Self::ErrorTextTooLong { .. }
             | Self::InvalidPage => 422,
             Self::DailyRunLimit { .. }
             | Self::MonthlyTokenLimit { .. }
@@ -398,6 +406,10 @@ fn usage(
 /// `i64::MAX` that the month's token counter it is added to cannot overflow.
 pub const MAX_RUN_METRIC: i64 = 1_000_000_000_000;
 
+/// The longest error text a completion may carry: a message and a stack trace fit, a log
+/// file does not (the text is stored on the run row and shown in every run read).
+pub const MAX_RUN_ERROR_CHARS: usize = 10_000;
+
 /// Records a run's results once, adds its tokens to the month's counter and writes its
 /// usage records (idempotent by run). A second completion is refused with the first outcome.
 pub async fn complete_run(
@@ -428,6 +440,10 @@ pub async fn complete_run(
         reject_nul("replay_token", replay_token)?;
     }
     if let Some(error) = &completion.error {
+        let chars = error.chars().count();
+        if chars > MAX_RUN_ERROR_CHARS {
+            return Err(RunError::ErrorTextTooLong { chars });
+        }
         reject_nul_text("error", error)?;
     }
     let driver = get_tenant_driver(db);
@@ -717,6 +733,7 @@ mod tests {
             RunError::AlreadyFinished {
                 status: RunStatus::Completed,
             },
+            RunError::ErrorTextTooLong { chars: 10_001 },
             RunError::InvalidMetrics {
                 field: "cost_cents",
             },

@@ -211,6 +211,25 @@ async fn completion_counts_tokens_once_and_is_scoped() {
             })
         ));
 
+        // An error text at the bound is stored; one character more is refused, run untouched.
+        let max = account_engines::runs::MAX_RUN_ERROR_CHARS;
+        let too_long = RunCompletion {
+            error: Some("é".repeat(max + 1)),
+            ..RunCompletion::default()
+        };
+        assert!(matches!(
+            complete_run(db, tenant, second.id, too_long, now()).await,
+            Err(RunError::ErrorTextTooLong { chars }) if chars == max + 1
+        ));
+        let at_bound = RunCompletion {
+            error: Some("é".repeat(max)),
+            ..RunCompletion::default()
+        };
+        let failed = complete_run(db, tenant, second.id, at_bound, now())
+            .await
+            .unwrap();
+        assert_eq!(failed.error.map(|e| e.chars().count()), Some(max));
+
         assert_eq!(get_run(db, tenant, run.id).await.unwrap().id, run.id);
         let page = list_runs(
             db,

@@ -39,6 +39,12 @@ impl Spine {
         now: DateTime<Utc>,
     ) -> Result<(), SpineError> {
         let request = operator.request.bounded();
+        // The rows have no operator column: who acted goes into the recorded change, as in
+        // an operator's refusal rows.
+        let mut after = after.unwrap_or_else(|| json!({}));
+        if let Some(fields) = after.as_object_mut() {
+            fields.insert("operator".to_owned(), json!(operator.operator_id));
+        }
         let (resource_type, _) = operation
             .name()
             .split_once('.')
@@ -58,7 +64,7 @@ impl Spine {
                 resource_id: Some(resource_id.to_owned()),
                 reason: reason.map(str::to_owned),
                 old_value: before,
-                new_value: after,
+                new_value: Some(after),
                 ip_address: request.ip_address,
                 user_agent: request.user_agent,
                 request_id: request.request_id,

@@ -11,7 +11,9 @@ use account_engines::types::RunId;
 use account_engines::{ErrorCode, OffsetPage, Page};
 use serde_json::{Value as Json, json};
 
-pub use account_engines::runs::{RunCompletion, RunFilter, RunSnapshot};
+pub use account_engines::runs::{
+    MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter, RunSnapshot,
+};
 
 /// The daily-runs quota's code (as its refusal's).
 const RUNS_PER_DAY: &str = "quota_runs_per_day";

@@ -9,27 +9,12 @@ use account_spine::{
     Actor, DomainEvent, FixedClock, OperatorPrincipal, Principal, RecordedEvents, RequestMeta,
     Spine, SpineError,
 };
+use account_testkit::fixtures::insert_user;
 use account_testkit::{backends, fresh_db};
 use chrono::{TimeDelta, TimeZone, Utc};
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use std::sync::Arc;
-
-async fn insert(
-    conn: &DatabaseConnection,
-    table: &'static str,
-    values: Vec<(&'static str, Value)>,
-) {
-    let mut query = Query::insert();
-    query
-        .into_table(table)
-        .columns(values.iter().map(|(c, _)| *c));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
 
 async fn count(conn: &DatabaseConnection, table: &str, filter: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
@@ -62,18 +47,7 @@ async fn operators_create_suspend_and_the_tenant_feels_it() {
             .with_clock(clock.clone())
             .with_events(events.clone());
         let owner = UserId::new();
-        insert(
-            db.conn(),
-            "users",
-            vec![
-                ("id", owner.as_uuid().into()),
-                ("email", "owner@example.com".into()),
-                ("status", "active".into()),
-                ("created_at", start.into()),
-                ("updated_at", start.into()),
-            ],
-        )
-        .await;
+        insert_user(db.conn(), owner.as_uuid(), "owner@example.com", start).await;
 
         let created = spine
             .create_tenant(
@@ -178,10 +152,13 @@ async fn operators_create_suspend_and_the_tenant_feels_it() {
             count(
                 &other,
                 "audit_log",
-                "action = 'tenant.lifecycle_changed' AND reason = 'unpaid invoice'"
+                "action = 'tenant.lifecycle_changed' AND reason = 'unpaid invoice' \
+                 AND actor_type = 'founder' \
+                 AND CAST(new_value AS TEXT) LIKE '%\"operator\":%ops@example.com%'"
             )
             .await,
-            1
+            1,
+            "the row names the operator who acted"
         );
         assert_eq!(
             count(&other, "lifecycle_events", "to_status = 'suspended'").await,

@@ -5,7 +5,9 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
-use account_spine::runs::{AdmitRun, RunCompletion, RunFilter, RunSnapshot};
+use account_spine::runs::{
+    AdmitRun, MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter, RunSnapshot,
+};
 use account_spine::types::{RunId, RunStatus};
 use axum::Json;
 use axum::extract::State;
@@ -19,8 +21,6 @@ use utoipa::{IntoParams, ToSchema};
 const MAX_WORKER_ID: usize = 100;
 /// Longest task, in characters.
 const MAX_TASK: usize = 10_000;
-/// Largest metric a completion may report (the engine's bound, `MAX_RUN_METRIC`).
-const MAX_METRIC: i64 = 1_000_000_000_000;
 
 /// A run as the API shows it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -127,7 +127,8 @@ pub(crate) struct CompleteBody {
     /// Its output.
     #[schema(value_type = Option<Object>)]
     output: Option<Value>,
-    /// Why it failed.
+    /// Why it failed: at most 10 000 characters.
+    #[schema(max_length = 10000)]
     error: Option<String>,
     /// Tokens used (0 to 10^12).
     #[serde(default)]
@@ -150,8 +151,9 @@ impl Validate for CompleteBody {
             ("total_latency_ms", self.total_latency_ms),
             ("cost_cents", self.cost_cents),
         ] {
-            errors.range(field, Some(value), 0, MAX_METRIC);
+            errors.range(field, Some(value), 0, MAX_RUN_METRIC);
         }
+        errors.length("error", self.error.as_deref(), 0, MAX_RUN_ERROR_CHARS);
     }
 }
 

@@ -229,16 +229,17 @@ async fn every_rejection_is_a_json_error_and_writes_nothing() {
             .call(
                 Method::POST,
                 &format!("/v1/runs/{}/complete", uuid_like()),
-                Some(json!({"success": true, "total_tokens": -1})),
+                Some(json!({"success": true, "total_tokens": -1, "error": "e".repeat(10_001)})),
             )
             .await;
         let fields = refused(
             &answer,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
-            "negative metric",
+            "negative metric, error text over 10,000 characters",
         );
         assert!(fields["total_tokens"].is_string(), "{fields}");
+        assert!(fields["error"].is_string(), "{fields}");
 
         // Refusals the engines make name their field too.
         let answer = server
