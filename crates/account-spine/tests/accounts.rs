@@ -8,26 +8,11 @@ use account_engines::invitations::Invitee;
 use account_spine::api_keys::IssueKey;
 use account_spine::types::*;
 use account_spine::{Actor, FixedClock, OffsetPage, Principal, RequestMeta, Spine, SpineError};
+use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
 use account_testkit::{backends, fresh_db};
 use chrono::{TimeDelta, TimeZone, Utc};
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use std::sync::Arc;
-
-async fn insert(
-    conn: &impl ConnectionTrait,
-    table: &'static str,
-    values: Vec<(&'static str, Value)>,
-) {
-    let mut query = Query::insert();
-    query
-        .into_table(table)
-        .columns(values.iter().map(|(c, _)| *c));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
 
 async fn count(conn: &DatabaseConnection, table: &str, filter: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
@@ -47,50 +32,24 @@ async fn seed(conn: &DatabaseConnection) -> (TenantId, UserId) {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
     let (tenant, owner) = (TenantId::new(), UserId::new());
     let q = Plan::Free.quotas();
-    insert(
+    insert_tenant(
         conn,
-        "tenants",
-        vec![
-            ("id", tenant.as_uuid().into()),
-            ("name", "Acme".into()),
-            ("slug", "acme".into()),
-            ("plan", "free".into()),
-            ("max_workers", q.max_workers.into()),
-            ("max_runs_per_day", q.max_runs_per_day.into()),
-            ("max_concurrent_runs", q.max_concurrent_runs.into()),
-            ("max_tokens_per_month", q.max_tokens_per_month.into()),
-            ("max_api_keys", q.max_api_keys.into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
+        &TenantRow {
+            id: tenant.as_uuid(),
+            name: "Acme",
+            slug: "acme",
+            plan: "free",
+            max_workers: q.max_workers,
+            max_runs_per_day: q.max_runs_per_day,
+            max_concurrent_runs: q.max_concurrent_runs,
+            max_tokens_per_month: q.max_tokens_per_month,
+            max_api_keys: q.max_api_keys,
+            at: now,
+        },
     )
     .await;
-    insert(
-        conn,
-        "users",
-        vec![
-            ("id", owner.as_uuid().into()),
-            ("email", "owner@example.com".into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
-    )
-    .await;
-    insert(
-        conn,
-        "tenant_memberships",
-        vec![
-            ("id", uuid::Uuid::now_v7().into()),
-            ("tenant_id", tenant.as_uuid().into()),
-            ("user_id", owner.as_uuid().into()),
-            ("role", "owner".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
-    )
-    .await;
+    insert_user(conn, owner.as_uuid(), "owner@example.com", now).await;
+    insert_membership(conn, tenant.as_uuid(), owner.as_uuid(), "owner", now).await;
     (tenant, owner)
 }
 
@@ -358,18 +317,7 @@ async fn an_accept_racing_a_signup_joins_with_the_account_created_first() {
         let signup = db.second_connection().await.unwrap();
         let txn = signup.begin().await.unwrap();
         let account = UserId::new();
-        insert(
-            &txn,
-            "users",
-            vec![
-                ("id", account.as_uuid().into()),
-                ("email", "late@example.com".into()),
-                ("status", "active".into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        )
-        .await;
+        insert_user(&txn, account.as_uuid(), "late@example.com", now).await;
         let accept = {
             let (spine, token) = (spine.clone(), issued.token.expose().to_owned());
             let id = issued.invitation.id;

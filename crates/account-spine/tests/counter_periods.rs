@@ -16,14 +16,13 @@ use account_spine::types::*;
 use account_spine::{
     Actor, Clock, DatabaseConfig, ErrorCode, FixedClock, Principal, RequestMeta, Spine,
 };
-use account_testkit::{Backend, TestDb, backends, fresh_db};
+use account_testkit::fixtures::{TenantRow, insert_tenant, insert_user};
+use account_testkit::{Backend, UrlDb, backends};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sea_orm::sea_query::{Alias, Expr, Query};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use std::collections::{BTreeMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -134,68 +133,28 @@ struct Env {
     spine: Spine,
     clock: Arc<FixedClock>,
     conn: DatabaseConnection,
-    _postgres: Option<TestDb>,
-    sqlite_file: Option<PathBuf>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(file) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut path = file.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
+    /// Held so the database outlives the pools on it.
+    _db: UrlDb,
 }
 
 async fn env(backend: &Backend) -> Env {
-    let (url, postgres, sqlite_file) = match backend {
-        Backend::Sqlite => {
-            let file = std::env::temp_dir().join(format!(
-                "account-periods-{}.db",
-                uuid::Uuid::new_v4().simple()
-            ));
-            (
-                format!("sqlite://{}?mode=rwc", file.display()),
-                None,
-                Some(file),
-            )
-        }
-        Backend::Postgres { .. } => {
-            let db = fresh_db(backend).await.unwrap();
-            (db.url().to_owned(), Some(db), None)
-        }
-    };
+    let db = UrlDb::new(backend, "account-periods").await.unwrap();
     let clock = Arc::new(FixedClock::new(start()));
-    let spine = Spine::connect(&DatabaseConfig::new(url.clone()))
+    let spine = Spine::connect(&DatabaseConfig::new(db.url()))
         .await
         .unwrap()
         .with_clock(clock.clone());
-    if postgres.is_none() {
+    if !db.is_migrated() {
         spine.migrate().await.unwrap();
     }
-    let conn = Database::connect(url.as_str()).await.unwrap();
+    let conn = Database::connect(db.url()).await.unwrap();
     Env {
         backend: backend.name(),
         spine,
         clock,
         conn,
-        _postgres: postgres,
-        sqlite_file,
+        _db: db,
     }
-}
-
-async fn insert(conn: &DatabaseConnection, table: &str, values: Vec<(&str, Value)>) {
-    let mut query = Query::insert();
-    query
-        .into_table(Alias::new(table))
-        .columns(values.iter().map(|(c, _)| Alias::new(*c)));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
 }
 
 /// A fresh tenant with `limits` and an owner acting on it.
@@ -204,35 +163,27 @@ async fn tenant(env: &Env, limits: Limits) -> Principal {
     let user = UserId::new();
     let tag = tenant.as_uuid().simple().to_string();
     let now = env.clock.now();
-    insert(
+    insert_tenant(
         &env.conn,
-        "tenants",
-        vec![
-            ("id", tenant.as_uuid().into()),
-            ("name", "Periods".into()),
-            ("slug", format!("periods-{tag}").into()),
-            ("plan", "enterprise".into()),
-            ("max_workers", 100.into()),
-            ("max_runs_per_day", limits.runs_per_day.into()),
-            ("max_concurrent_runs", limits.concurrent_runs.into()),
-            ("max_tokens_per_month", limits.tokens_per_month.into()),
-            ("max_api_keys", 100.into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
+        &TenantRow {
+            id: tenant.as_uuid(),
+            name: "Periods",
+            slug: &format!("periods-{tag}"),
+            plan: "enterprise",
+            max_workers: 100,
+            max_runs_per_day: limits.runs_per_day,
+            max_concurrent_runs: limits.concurrent_runs,
+            max_tokens_per_month: limits.tokens_per_month,
+            max_api_keys: 100,
+            at: now,
+        },
     )
     .await;
-    insert(
+    insert_user(
         &env.conn,
-        "users",
-        vec![
-            ("id", user.as_uuid().into()),
-            ("email", format!("owner-{tag}@example.com").into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
+        user.as_uuid(),
+        &format!("owner-{tag}@example.com"),
+        now,
     )
     .await;
     Principal {

@@ -13,10 +13,10 @@ use account_spine::{
     Actor, DomainEvent, ErrorCode, FixedClock, OffsetPage, Operation, OperatorPrincipal, Principal,
     RecordedEvents, RequestMeta, Spine, SpineError,
 };
+use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
 use account_testkit::{Backend, TestDb, backends, fresh_db};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,21 +31,6 @@ const PAGE: OffsetPage = OffsetPage {
     limit: 50,
     offset: 0,
 };
-
-async fn insert(
-    conn: &DatabaseConnection,
-    table: &'static str,
-    values: Vec<(&'static str, Value)>,
-) {
-    let mut query = Query::insert();
-    query
-        .into_table(table)
-        .columns(values.iter().map(|(c, _)| *c));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
 
 async fn count(conn: &DatabaseConnection, table: &str, filter: &str) -> i64 {
     let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
@@ -150,23 +135,20 @@ impl World {
         let db = fresh_db(backend).await.unwrap();
         let tenant = TenantId::new();
         let q = Plan::Free.quotas();
-        insert(
+        insert_tenant(
             db.conn(),
-            "tenants",
-            vec![
-                ("id", tenant.as_uuid().into()),
-                ("name", "Acme".into()),
-                ("slug", "acme".into()),
-                ("plan", "free".into()),
-                ("max_workers", q.max_workers.into()),
-                ("max_runs_per_day", quotas.runs_per_day.into()),
-                ("max_concurrent_runs", quotas.concurrent_runs.into()),
-                ("max_tokens_per_month", quotas.tokens_per_month.into()),
-                ("max_api_keys", q.max_api_keys.into()),
-                ("status", "active".into()),
-                ("created_at", now().into()),
-                ("updated_at", now().into()),
-            ],
+            &TenantRow {
+                id: tenant.as_uuid(),
+                name: "Acme",
+                slug: "acme",
+                plan: "free",
+                max_workers: q.max_workers,
+                max_runs_per_day: quotas.runs_per_day,
+                max_concurrent_runs: quotas.concurrent_runs,
+                max_tokens_per_month: quotas.tokens_per_month,
+                max_api_keys: q.max_api_keys,
+                at: now(),
+            },
         )
         .await;
         let events = Arc::new(RecordedEvents::default());
@@ -189,29 +171,13 @@ impl World {
     /// A user with a membership in the tenant.
     async fn member(&self, email: &str, role: &str) -> UserId {
         let user = UserId::new();
-        insert(
+        insert_user(self.db.conn(), user.as_uuid(), email, now()).await;
+        insert_membership(
             self.db.conn(),
-            "users",
-            vec![
-                ("id", user.as_uuid().into()),
-                ("email", email.into()),
-                ("status", "active".into()),
-                ("created_at", now().into()),
-                ("updated_at", now().into()),
-            ],
-        )
-        .await;
-        insert(
-            self.db.conn(),
-            "tenant_memberships",
-            vec![
-                ("id", uuid::Uuid::now_v7().into()),
-                ("tenant_id", self.tenant.as_uuid().into()),
-                ("user_id", user.as_uuid().into()),
-                ("role", role.into()),
-                ("created_at", now().into()),
-                ("updated_at", now().into()),
-            ],
+            self.tenant.as_uuid(),
+            user.as_uuid(),
+            role,
+            now(),
         )
         .await;
         user

@@ -21,19 +21,18 @@
 use account_engines::invitations::Invitee;
 use account_engines::lifecycle::LifecycleAction;
 use account_spine::api_keys::{ApiKeyPepper, IssueKey};
-use account_spine::runs::{AdmitRun, RunCompletion};
+use account_spine::runs::{AdmitRun, RunCompletion, RunSnapshot};
 use account_spine::types::*;
 use account_spine::{
     Actor, DatabaseConfig, ErrorCode, FixedClock, Operation, OperatorPrincipal, Principal,
     RequestMeta, Spine, SpineError,
 };
-use account_testkit::{Backend, TestDb, backends, fresh_db};
+use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
+use account_testkit::{Backend, UrlDb, backends};
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Barrier;
@@ -70,40 +69,19 @@ struct Env {
     spine: Spine,
     /// A second pool on the same database: seeding and checks (never the spine's pool).
     conn: DatabaseConnection,
-    _postgres: Option<TestDb>,
-    sqlite_file: Option<PathBuf>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(file) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut path = file.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
+    /// Held so the database outlives the pools on it.
+    _db: UrlDb,
 }
 
 /// A migrated database and a spine on it with production settings and a race-sized pool. On
 /// SQLite a file (WAL), so connections are real, separate connections.
 async fn env(backend: &Backend) -> Env {
-    let (url, postgres, sqlite_file, pool) = match backend {
-        Backend::Sqlite => {
-            let file = std::env::temp_dir().join(format!(
-                "account-races-{}.db",
-                uuid::Uuid::new_v4().simple()
-            ));
-            let url = format!("sqlite://{}?mode=rwc", file.display());
-            (url, None, Some(file), SQLITE_POOL)
-        }
-        Backend::Postgres { .. } => {
-            let db = fresh_db(backend).await.unwrap();
-            (db.url().to_owned(), Some(db), None, PG_POOL)
-        }
+    let db = UrlDb::new(backend, "account-races").await.unwrap();
+    let pool = match backend {
+        Backend::Sqlite => SQLITE_POOL,
+        Backend::Postgres { .. } => PG_POOL,
     };
-    let mut config = DatabaseConfig::new(url.clone());
+    let mut config = DatabaseConfig::new(db.url());
     config.max_connections = pool;
     // Two hundred callers queue for a connection behind transactions that each wait on one
     // row lock: give the queue time instead of failing the race on the acquire timeout.
@@ -113,7 +91,7 @@ async fn env(backend: &Backend) -> Env {
         .unwrap()
         .with_clock(Arc::new(FixedClock::new(now())))
         .with_pepper(ApiKeyPepper::from_bytes(&[9u8; 32]).unwrap());
-    if postgres.is_none() {
+    if !db.is_migrated() {
         spine.migrate().await.unwrap();
     }
     // Open the whole pool now, so the first round races on warm connections too.
@@ -126,25 +104,13 @@ async fn env(backend: &Backend) -> Env {
     for task in warm {
         task.await.unwrap().unwrap();
     }
-    let conn = Database::connect(url.as_str()).await.unwrap();
+    let conn = Database::connect(db.url()).await.unwrap();
     Env {
         backend: backend.name(),
         spine,
         conn,
-        _postgres: postgres,
-        sqlite_file,
+        _db: db,
     }
-}
-
-async fn insert(conn: &DatabaseConnection, table: &str, values: Vec<(&str, Value)>) {
-    let mut query = Query::insert();
-    query
-        .into_table(Alias::new(table))
-        .columns(values.iter().map(|(c, _)| Alias::new(*c)));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
 }
 
 /// `sql` with `$1`, `$2`... placeholders, for the connection's backend (SQLite numbers them
@@ -206,53 +172,33 @@ impl Limits {
 async fn tenant(env: &Env, limits: Limits, owners: usize) -> (TenantId, Vec<UserId>) {
     let tenant = TenantId::new();
     let tag = tenant.as_uuid().simple().to_string();
-    insert(
+    insert_tenant(
         &env.conn,
-        "tenants",
-        vec![
-            ("id", tenant.as_uuid().into()),
-            ("name", "Race".into()),
-            ("slug", format!("race-{tag}").into()),
-            ("plan", "enterprise".into()),
-            ("max_workers", UNLIMITED.into()),
-            ("max_runs_per_day", limits.runs_per_day.into()),
-            ("max_concurrent_runs", limits.concurrent_runs.into()),
-            ("max_tokens_per_month", limits.tokens_per_month.into()),
-            ("max_api_keys", limits.api_keys.into()),
-            ("status", "active".into()),
-            ("created_at", now().into()),
-            ("updated_at", now().into()),
-        ],
+        &TenantRow {
+            id: tenant.as_uuid(),
+            name: "Race",
+            slug: &format!("race-{tag}"),
+            plan: "enterprise",
+            max_workers: UNLIMITED,
+            max_runs_per_day: limits.runs_per_day,
+            max_concurrent_runs: limits.concurrent_runs,
+            max_tokens_per_month: limits.tokens_per_month,
+            max_api_keys: limits.api_keys,
+            at: now(),
+        },
     )
     .await;
     let mut users = Vec::new();
     for i in 0..owners {
         let user = UserId::new();
-        insert(
+        insert_user(
             &env.conn,
-            "users",
-            vec![
-                ("id", user.as_uuid().into()),
-                ("email", format!("owner{i}-{tag}@example.com").into()),
-                ("status", "active".into()),
-                ("created_at", now().into()),
-                ("updated_at", now().into()),
-            ],
+            user.as_uuid(),
+            &format!("owner{i}-{tag}@example.com"),
+            now(),
         )
         .await;
-        insert(
-            &env.conn,
-            "tenant_memberships",
-            vec![
-                ("id", uuid::Uuid::now_v7().into()),
-                ("tenant_id", tenant.as_uuid().into()),
-                ("user_id", user.as_uuid().into()),
-                ("role", "owner".into()),
-                ("created_at", now().into()),
-                ("updated_at", now().into()),
-            ],
-        )
-        .await;
+        insert_membership(&env.conn, tenant.as_uuid(), user.as_uuid(), "owner", now()).await;
         users.push(user);
     }
     (tenant, users)
@@ -366,6 +312,27 @@ fn assert_refused_with<T>(
     );
 }
 
+/// [`CALLERS`] run admissions as `principal`, raced; their results in order.
+async fn admission_burst(env: &Env, principal: &Principal) -> Vec<Result<RunSnapshot, SpineError>> {
+    let calls = (0..CALLERS)
+        .map(|_| {
+            let (spine, principal) = (env.spine.clone(), principal.clone());
+            async move { spine.admit_run(&principal, admit()).await }
+        })
+        .collect();
+    race(calls).await
+}
+
+/// Races [`CALLERS`] run admissions as `principal` and asserts that exactly [`LIMIT`] get
+/// through, every other one refused with `refusal`; returns the round's context for the
+/// checks that follow.
+async fn race_admissions(env: &Env, principal: &Principal, refusal: &str, round: usize) -> String {
+    let results = admission_burst(env, principal).await;
+    let context = format!("{} round {round}", env.backend);
+    assert_admitted(&results, LIMIT as usize, refusal, &context);
+    context
+}
+
 /// Runs `round` [`rounds`] times on every backend, timing each backend.
 async fn on_every_backend<F, Fut>(name: &str, mut round: F)
 where
@@ -399,15 +366,7 @@ async fn racing_run_starts_admit_exactly_the_daily_limit() {
         };
         let (tenant, owners) = tenant(&env, limits, 1).await;
         let principal = owner(tenant, owners[0]);
-        let calls = (0..CALLERS)
-            .map(|_| {
-                let (spine, principal) = (env.spine.clone(), principal.clone());
-                async move { spine.admit_run(&principal, admit()).await }
-            })
-            .collect();
-        let results = race(calls).await;
-        let context = format!("{} round {round}", env.backend);
-        assert_admitted(&results, LIMIT as usize, "quota_runs_per_day", &context);
+        let context = race_admissions(&env, &principal, "quota_runs_per_day", round).await;
         let runs = number(
             &env.conn,
             "SELECT COUNT(*) AS n FROM worker_runs WHERE tenant_id = $1",
@@ -439,15 +398,7 @@ async fn racing_run_starts_admit_exactly_the_concurrent_limit() {
         };
         let (tenant, owners) = tenant(&env, limits, 1).await;
         let principal = owner(tenant, owners[0]);
-        let calls = (0..CALLERS)
-            .map(|_| {
-                let (spine, principal) = (env.spine.clone(), principal.clone());
-                async move { spine.admit_run(&principal, admit()).await }
-            })
-            .collect();
-        let results = race(calls).await;
-        let context = format!("{} round {round}", env.backend);
-        assert_admitted(&results, LIMIT as usize, "quota_concurrent_runs", &context);
+        let context = race_admissions(&env, &principal, "quota_concurrent_runs", round).await;
         let active = number(
             &env.conn,
             "SELECT COUNT(*) AS n FROM worker_runs WHERE tenant_id = $1 \
@@ -482,20 +433,7 @@ async fn racing_run_starts_of_one_key_admit_exactly_its_concurrent_limit() {
             .authenticate_api_key(issued.plaintext.expose(), RequestMeta::default())
             .await
             .unwrap();
-        let calls = (0..CALLERS)
-            .map(|_| {
-                let (spine, principal) = (env.spine.clone(), principal.clone());
-                async move { spine.admit_run(&principal, admit()).await }
-            })
-            .collect();
-        let results = race(calls).await;
-        let context = format!("{} round {round}", env.backend);
-        assert_admitted(
-            &results,
-            LIMIT as usize,
-            "quota_key_concurrent_runs",
-            &context,
-        );
+        let context = race_admissions(&env, &principal, "quota_key_concurrent_runs", round).await;
         let by_key = number(
             &env.conn,
             "SELECT COUNT(*) AS n FROM worker_runs WHERE tenant_id = $1 AND api_key_id = $2",
@@ -523,13 +461,7 @@ async fn racing_completions_lose_no_tokens_and_close_the_month() {
         let (tenant, owners) = tenant(&env, limits, 1).await;
         let principal = owner(tenant, owners[0]);
         let context = format!("{} round {round}", env.backend);
-        let calls = (0..CALLERS)
-            .map(|_| {
-                let (spine, principal) = (env.spine.clone(), principal.clone());
-                async move { spine.admit_run(&principal, admit()).await }
-            })
-            .collect();
-        let runs: Vec<_> = race(calls)
+        let runs: Vec<_> = admission_burst(&env, &principal)
             .await
             .into_iter()
             .map(|admitted| admitted.unwrap().id)
@@ -575,13 +507,7 @@ async fn racing_completions_lose_no_tokens_and_close_the_month() {
             "{context}: tokens_this_month and the runs' tokens"
         );
         // The month is used up: a burst of starts gets nothing through.
-        let calls = (0..CALLERS)
-            .map(|_| {
-                let (spine, principal) = (env.spine.clone(), principal.clone());
-                async move { spine.admit_run(&principal, admit()).await }
-            })
-            .collect();
-        let refused = race(calls).await;
+        let refused = admission_burst(&env, &principal).await;
         assert_admitted(&refused, 0, "quota_tokens_per_month", &context);
     })
     .await;

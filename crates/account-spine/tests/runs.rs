@@ -9,66 +9,37 @@ use account_spine::types::*;
 use account_spine::{
     Actor, DomainEvent, FixedClock, Principal, RecordedEvents, RequestMeta, Spine, SpineError,
 };
+use account_testkit::fixtures::{TenantRow, insert_tenant, insert_user};
 use account_testkit::{TestDb, backends, fresh_db};
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::sea_query::{Expr, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::sync::Arc;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
 }
 
-async fn insert(
-    conn: &DatabaseConnection,
-    table: &'static str,
-    values: Vec<(&'static str, Value)>,
-) {
-    let mut query = Query::insert();
-    query
-        .into_table(table)
-        .columns(values.iter().map(|(c, _)| *c));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
-
 async fn seed(conn: &DatabaseConnection) -> (TenantId, UserId) {
     let tenant = TenantId::new();
     let user = UserId::new();
     let q = Plan::Free.quotas();
-    insert(
+    insert_tenant(
         conn,
-        "tenants",
-        vec![
-            ("id", tenant.as_uuid().into()),
-            ("name", "Acme".into()),
-            ("slug", "acme".into()),
-            ("plan", "free".into()),
-            ("max_workers", q.max_workers.into()),
-            ("max_runs_per_day", q.max_runs_per_day.into()),
-            ("max_concurrent_runs", q.max_concurrent_runs.into()),
-            ("max_tokens_per_month", q.max_tokens_per_month.into()),
-            ("max_api_keys", q.max_api_keys.into()),
-            ("status", "active".into()),
-            ("created_at", now().into()),
-            ("updated_at", now().into()),
-        ],
+        &TenantRow {
+            id: tenant.as_uuid(),
+            name: "Acme",
+            slug: "acme",
+            plan: "free",
+            max_workers: q.max_workers,
+            max_runs_per_day: q.max_runs_per_day,
+            max_concurrent_runs: q.max_concurrent_runs,
+            max_tokens_per_month: q.max_tokens_per_month,
+            max_api_keys: q.max_api_keys,
+            at: now(),
+        },
     )
     .await;
-    insert(
-        conn,
-        "users",
-        vec![
-            ("id", user.as_uuid().into()),
-            ("email", "ann@example.com".into()),
-            ("status", "active".into()),
-            ("created_at", now().into()),
-            ("updated_at", now().into()),
-        ],
-    )
-    .await;
+    insert_user(conn, user.as_uuid(), "ann@example.com", now()).await;
     (tenant, user)
 }
 

@@ -18,11 +18,10 @@ use account_spine::{
     Actor, Clock, DatabaseConfig, ErrorCode, FixedClock, OffsetPage, OperatorPrincipal, Principal,
     RequestMeta, Spine, SpineError, StatementCounter, VerifyCacheSettings,
 };
-use account_testkit::{Backend, TestDb, backends, fresh_db};
+use account_testkit::{Backend, UrlDb, backends};
 use chrono::{TimeDelta, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::json;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,27 +38,13 @@ struct Env {
     tenant: TenantId,
     owner: Principal,
     member: UserId,
-    url: String,
-    _postgres: Option<TestDb>,
-    sqlite_file: Option<PathBuf>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(file) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut path = file.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
+    db: UrlDb,
 }
 
 impl Env {
     /// Another pool on the same database, as another process would have.
     async fn second(&self) -> DatabaseConnection {
-        Database::connect(self.url.as_str()).await.unwrap()
+        Database::connect(self.db.url()).await.unwrap()
     }
 }
 
@@ -71,24 +56,8 @@ fn operator() -> OperatorPrincipal {
 }
 
 async fn env(backend: &Backend) -> Env {
-    let (url, postgres, sqlite_file) = match backend {
-        Backend::Sqlite => {
-            let file = std::env::temp_dir().join(format!(
-                "account-spine-counts-{}.db",
-                uuid::Uuid::new_v4().simple()
-            ));
-            (
-                format!("sqlite://{}?mode=rwc", file.display()),
-                None,
-                Some(file),
-            )
-        }
-        Backend::Postgres { .. } => {
-            let db = fresh_db(backend).await.unwrap();
-            (db.url().to_owned(), Some(db), None)
-        }
-    };
-    let mut config = DatabaseConfig::new(url.clone());
+    let db = UrlDb::new(backend, "account-spine-counts").await.unwrap();
+    let mut config = DatabaseConfig::new(db.url());
     config.max_connections = 4;
     let clock = Arc::new(FixedClock::new(
         Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap(),
@@ -98,7 +67,7 @@ async fn env(backend: &Backend) -> Env {
         .unwrap()
         .with_clock(clock.clone())
         .with_pepper(pepper());
-    if postgres.is_none() {
+    if !db.is_migrated() {
         spine.migrate().await.unwrap();
     }
     let (created, _) = spine
@@ -135,9 +104,7 @@ async fn env(backend: &Backend) -> Env {
         tenant: created.tenant.id,
         owner,
         member,
-        url,
-        _postgres: postgres,
-        sqlite_file,
+        db,
     }
 }
 

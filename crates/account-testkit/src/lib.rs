@@ -6,6 +6,11 @@
 //! tests run in parallel); with `ACCOUNT_TEST_REQUIRE_PG=1` (set by `cargo xtask ci`) a missing
 //! URL is an error instead of a silent skip.
 
+pub mod fixtures;
+mod url_db;
+
+pub use url_db::UrlDb;
+
 use account_migrations::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,

@@ -15,9 +15,9 @@ use account_spine::{
     Actor, DatabaseConfig, ErrorCode, FixedClock, Operation, Principal, RecordedEvents,
     RequestMeta, Spine, SpineError,
 };
+use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
 use account_testkit::{Backend, TestDb, backends, fresh_db};
 use chrono::{TimeZone, Utc};
-use sea_orm::sea_query::{Alias, Expr, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,17 +98,6 @@ pub(crate) async fn env_with(backend: &Backend, settings: &[(&str, &str)]) -> En
     }
 }
 
-async fn insert(conn: &DatabaseConnection, table: &str, values: Vec<(&str, Value)>) {
-    let mut query = Query::insert();
-    query
-        .into_table(Alias::new(table))
-        .columns(values.iter().map(|(c, _)| Alias::new(*c)));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
-
 pub(crate) fn statement(sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
 }
@@ -128,53 +117,33 @@ pub(crate) async fn tenant(conn: &DatabaseConnection, owners: usize) -> (TenantI
     let tenant = TenantId::new();
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
     let tag = tenant.as_uuid().simple().to_string();
-    insert(
+    insert_tenant(
         conn,
-        "tenants",
-        vec![
-            ("id", tenant.as_uuid().into()),
-            ("name", "Faults".into()),
-            ("slug", format!("faults-{tag}").into()),
-            ("plan", "enterprise".into()),
-            ("max_workers", 1_000.into()),
-            ("max_runs_per_day", 1_000_000.into()),
-            ("max_concurrent_runs", 1_000_000.into()),
-            ("max_tokens_per_month", 1_000_000_000_i64.into()),
-            ("max_api_keys", 1_000_000.into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
+        &TenantRow {
+            id: tenant.as_uuid(),
+            name: "Faults",
+            slug: &format!("faults-{tag}"),
+            plan: "enterprise",
+            max_workers: 1_000,
+            max_runs_per_day: 1_000_000,
+            max_concurrent_runs: 1_000_000,
+            max_tokens_per_month: 1_000_000_000_i64,
+            max_api_keys: 1_000_000,
+            at: now,
+        },
     )
     .await;
     let mut users = Vec::new();
     for i in 0..owners {
         let user = UserId::new();
-        insert(
+        insert_user(
             conn,
-            "users",
-            vec![
-                ("id", user.as_uuid().into()),
-                ("email", format!("owner{i}-{tag}@example.com").into()),
-                ("status", "active".into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
+            user.as_uuid(),
+            &format!("owner{i}-{tag}@example.com"),
+            now,
         )
         .await;
-        insert(
-            conn,
-            "tenant_memberships",
-            vec![
-                ("id", uuid::Uuid::now_v7().into()),
-                ("tenant_id", tenant.as_uuid().into()),
-                ("user_id", user.as_uuid().into()),
-                ("role", "owner".into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        )
-        .await;
+        insert_membership(conn, tenant.as_uuid(), user.as_uuid(), "owner", now).await;
         users.push(user);
     }
     (tenant, users)

@@ -27,13 +27,13 @@ use account_spine::{
     Actor, Clock, DatabaseConfig, FixedClock, Operation, OperatorPrincipal, Principal,
     RecordedEvents, RequestMeta, Spine, SpineError,
 };
-use account_testkit::{Backend, TestDb, fresh_db};
+use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
+use account_testkit::{Backend, UrlDb};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sea_orm::sea_query::{Alias, Cond, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The instant every case starts at.
@@ -151,48 +151,21 @@ pub(crate) struct Env {
     pub(crate) events: Arc<RecordedEvents>,
     /// The spine's fault injector.
     pub(crate) faults: Arc<FaultInjector>,
-    url: String,
-    _postgres: Option<TestDb>,
-    sqlite_file: Option<PathBuf>,
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        if let Some(file) = &self.sqlite_file {
-            for suffix in ["", "-wal", "-shm"] {
-                let mut path = file.clone().into_os_string();
-                path.push(suffix);
-                let _ = std::fs::remove_file(path);
-            }
-        }
-    }
+    db: UrlDb,
 }
 
 impl Env {
     /// A second, independent pool on the same database: what another process would see.
     pub(crate) async fn second(&self) -> DatabaseConnection {
-        Database::connect(self.url.as_str()).await.unwrap()
+        Database::connect(self.db.url()).await.unwrap()
     }
 }
 
 /// A migrated database of its own, and a spine on it through [`Spine::connect`]. On SQLite
 /// it is a file (WAL, as in production), so a second connection is a real second connection.
 pub(crate) async fn env(backend: &Backend) -> Env {
-    let (url, postgres, sqlite_file) = match backend {
-        Backend::Sqlite => {
-            let file = std::env::temp_dir().join(format!(
-                "account-spine-{}.db",
-                uuid::Uuid::new_v4().simple()
-            ));
-            let url = format!("sqlite://{}?mode=rwc", file.display());
-            (url, None, Some(file))
-        }
-        Backend::Postgres { .. } => {
-            let db = fresh_db(backend).await.unwrap();
-            (db.url().to_owned(), Some(db), None)
-        }
-    };
-    let mut config = DatabaseConfig::new(url.clone());
+    let db = UrlDb::new(backend, "account-spine").await.unwrap();
+    let mut config = DatabaseConfig::new(db.url());
     config.max_connections = 4;
     let clock = Arc::new(FixedClock::new(start()));
     let events = Arc::new(RecordedEvents::default());
@@ -204,7 +177,7 @@ pub(crate) async fn env(backend: &Backend) -> Env {
         .with_events(events.clone())
         .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap())
         .with_fault_injector(faults.clone());
-    if postgres.is_none() {
+    if !db.is_migrated() {
         spine.migrate().await.unwrap();
     }
     Env {
@@ -213,25 +186,12 @@ pub(crate) async fn env(backend: &Backend) -> Env {
         clock,
         events,
         faults,
-        url,
-        _postgres: postgres,
-        sqlite_file,
+        db,
     }
 }
 
 // ---------------------------------------------------------------------------------------
 // Plain SQL for seeding and checking (the test sees the database, never the drivers).
-
-async fn insert(conn: &DatabaseConnection, table: &str, values: Vec<(&str, Value)>) {
-    let mut query = Query::insert();
-    query
-        .into_table(Alias::new(table))
-        .columns(values.iter().map(|(c, _)| Alias::new(*c)));
-    query
-        .values(values.into_iter().map(|(_, v)| Expr::val(v)))
-        .unwrap();
-    conn.execute(&query).await.unwrap();
-}
 
 /// Rows of `table` where every `column = value` holds (`Value` nulls mean `IS NULL`).
 pub(crate) async fn count(conn: &DatabaseConnection, table: &str, conds: &[(&str, Value)]) -> i64 {
@@ -386,54 +346,28 @@ async fn seed(conn: &DatabaseConnection) -> World {
         member: UserId::new(),
     };
     let q = Plan::Free.quotas();
-    insert(
+    insert_tenant(
         conn,
-        "tenants",
-        vec![
-            ("id", world.tenant.as_uuid().into()),
-            ("name", "Acme".into()),
-            ("slug", "acme".into()),
-            ("plan", "free".into()),
-            ("max_workers", q.max_workers.into()),
-            ("max_runs_per_day", q.max_runs_per_day.into()),
-            ("max_concurrent_runs", q.max_concurrent_runs.into()),
-            ("max_tokens_per_month", q.max_tokens_per_month.into()),
-            ("max_api_keys", q.max_api_keys.into()),
-            ("status", "active".into()),
-            ("created_at", now.into()),
-            ("updated_at", now.into()),
-        ],
+        &TenantRow {
+            id: world.tenant.as_uuid(),
+            name: "Acme",
+            slug: "acme",
+            plan: "free",
+            max_workers: q.max_workers,
+            max_runs_per_day: q.max_runs_per_day,
+            max_concurrent_runs: q.max_concurrent_runs,
+            max_tokens_per_month: q.max_tokens_per_month,
+            max_api_keys: q.max_api_keys,
+            at: now,
+        },
     )
     .await;
     for (user, email, role) in [
         (world.owner, "owner@example.com", "owner"),
         (world.member, "member@example.com", "member"),
     ] {
-        insert(
-            conn,
-            "users",
-            vec![
-                ("id", user.as_uuid().into()),
-                ("email", email.into()),
-                ("status", "active".into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        )
-        .await;
-        insert(
-            conn,
-            "tenant_memberships",
-            vec![
-                ("id", uuid::Uuid::now_v7().into()),
-                ("tenant_id", world.tenant.as_uuid().into()),
-                ("user_id", user.as_uuid().into()),
-                ("role", role.into()),
-                ("created_at", now.into()),
-                ("updated_at", now.into()),
-            ],
-        )
-        .await;
+        insert_user(conn, user.as_uuid(), email, now).await;
+        insert_membership(conn, world.tenant.as_uuid(), user.as_uuid(), role, now).await;
     }
     world
 }
