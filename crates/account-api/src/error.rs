@@ -130,6 +130,8 @@ fn refused_field(code: &str, message: &str) -> Option<String> {
         "invalid_worker_id" => "worker_id",
         "invalid_task" => "task",
         "run_error_too_long" => "error",
+        // "... and this <field> goes beyond the issuing key's ...".
+        "wider_than_issuing_key" => message.split_once(" this ")?.1.split_whitespace().next()?,
         // "run metrics must be 0 to N (<field>)".
         "invalid_run_metrics" => message.rsplit_once('(')?.1.strip_suffix(')')?,
         "invalid_page" => "limit",
@@ -230,6 +232,11 @@ mod tests {
                 Some("value.my key"),
             ),
             ("invalid_limit", "limit must be 1 to 100", Some("limit")),
+            (
+                "wider_than_issuing_key",
+                "an API key may issue keys no wider than itself, and this allowed_workers goes beyond the issuing key's; narrow it",
+                Some("allowed_workers"),
+            ),
             ("quota_runs_per_day", "runs_per_day quota exceeded", None),
         ];
         for (code, message, field) in cases {

@@ -7,8 +7,8 @@ use account_drivers::tenants::NewTenant;
 use account_drivers::{OffsetPage, StatementCounter};
 use account_engines::ErrorCode;
 use account_engines::api_keys::{
-    ApiKeyError, ApiKeyPepper, IssueKeyRequest, IssuedKey, Issuer, KeyActor, KeyAudit, get_api_key,
-    issue_api_key, list_api_keys, revoke_api_key, rotate_api_key, verify_api_key,
+    ApiKeyError, ApiKeyPepper, IssueKeyRequest, IssuedKey, Issuer, IssuingKey, KeyActor, KeyAudit,
+    get_api_key, issue_api_key, list_api_keys, revoke_api_key, rotate_api_key, verify_api_key,
 };
 use account_engines::types::*;
 use account_engines::{Db, Page};
@@ -26,14 +26,14 @@ fn pepper() -> ApiKeyPepper {
 const ADMIN: KeyActor = KeyActor {
     user_id: None,
     role: MembershipRole::Admin,
-    key_permissions: None,
+    issuing_key: None,
     audit: KeyAudit::NONE,
 };
 
 const OWNER: KeyActor = KeyActor {
     user_id: None,
     role: MembershipRole::Owner,
-    key_permissions: None,
+    issuing_key: None,
     audit: KeyAudit::NONE,
 };
 
@@ -42,7 +42,10 @@ fn key_actor(permissions: &[&str]) -> KeyActor {
     KeyActor {
         user_id: None,
         role: MembershipRole::Admin,
-        key_permissions: Some(permissions.iter().map(|p| (*p).to_owned()).collect()),
+        issuing_key: Some(IssuingKey {
+            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
+            ..IssuingKey::default()
+        }),
         audit: KeyAudit::NONE,
     }
 }
@@ -72,7 +75,7 @@ fn request(tenant: TenantId, role: MembershipRole) -> IssueKeyRequest {
         issuer: Issuer {
             user_id: None,
             role,
-            key_permissions: None,
+            issuing_key: None,
             audit: KeyAudit::NONE,
         },
         name: "ci".into(),
@@ -378,7 +381,7 @@ async fn revocation_is_scoped_idempotent_and_audited() {
         let member = KeyActor {
             user_id: None,
             role: MembershipRole::Member,
-            key_permissions: None,
+            issuing_key: None,
             audit: KeyAudit::NONE,
         };
         assert!(matches!(

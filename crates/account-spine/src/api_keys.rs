@@ -7,7 +7,7 @@ use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::Subject;
 use crate::{DomainEvent, Spine, SpineError};
 use account_engines::api_keys::{
-    self, IssueKeyRequest, IssuedKey, KeyActor, KeyAudit, RevokedKey, RotatedKey,
+    self, IssueKeyRequest, IssuedKey, IssuingKey, KeyActor, KeyAudit, RevokedKey, RotatedKey,
 };
 use account_engines::types::ApiKeyId;
 use account_engines::{OffsetPage, Page};
@@ -49,19 +49,27 @@ fn key_actor(principal: &Principal) -> KeyActor {
         Actor::User { user_id, role } => KeyActor {
             user_id: Some(*user_id),
             role: *role,
-            key_permissions: None,
+            issuing_key: None,
             audit: key_audit(None, &principal.request),
         },
-        // A key holding `keys:manage` acts with the admin role's ceiling, and grants only
-        // what it holds itself.
+        // A key holding `keys:manage` acts with the admin role's ceiling, and issues keys no
+        // wider than itself (permissions, workers, limits).
         Actor::ApiKey {
             key_id,
             permissions,
+            allowed_workers,
+            max_concurrent_runs,
+            rate_limit_rpm,
             ..
         } => KeyActor {
             user_id: None,
             role: account_engines::types::MembershipRole::Admin,
-            key_permissions: Some(permissions.clone()),
+            issuing_key: Some(IssuingKey {
+                permissions: permissions.clone(),
+                allowed_workers: allowed_workers.clone(),
+                max_concurrent_runs: *max_concurrent_runs,
+                rate_limit_rpm: *rate_limit_rpm,
+            }),
             audit: key_audit(Some(*key_id), &principal.request),
         },
     }

@@ -336,7 +336,7 @@ impl Spine {
                 issuer: api_keys::KeyActor {
                     user_id: Some(owner.id),
                     role: MembershipRole::Owner,
-                    key_permissions: None,
+                    issuing_key: None,
                     audit: key_audit(None, &operator.request),
                 },
                 name: "bootstrap".to_owned(),

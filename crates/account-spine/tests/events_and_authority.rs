@@ -545,6 +545,95 @@ async fn key_changes_audit_the_acting_principal_and_rotation_publishes_rotated()
 }
 
 #[tokio::test]
+async fn a_restricted_key_issues_only_keys_as_restricted_as_itself() {
+    for backend in backends().unwrap() {
+        let w = World::new(&backend, Quotas::default()).await;
+        let restricted = w
+            .spine
+            .issue_api_key(
+                &w.owner("req-setup"),
+                IssueKey {
+                    name: "builder manager".into(),
+                    permissions: vec!["keys:manage".into(), "run:*".into()],
+                    allowed_workers: Some(vec!["builder".into()]),
+                    max_concurrent_runs: Some(2),
+                    ..IssueKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        let manager = w
+            .spine
+            .authenticate_api_key(restricted.plaintext.expose(), request("req-key"))
+            .await
+            .unwrap();
+        // Leaving the restriction out inherits it: no unrestricted key by omission.
+        let child = w
+            .spine
+            .issue_api_key(
+                &manager,
+                IssueKey {
+                    name: "child".into(),
+                    permissions: vec!["run:*".into()],
+                    ..IssueKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            child.key.allowed_workers,
+            Some(vec!["builder".into()]),
+            "{}",
+            w.backend
+        );
+        assert_eq!(child.key.max_concurrent_runs, Some(2));
+        let other = w.other().await;
+        let keys_before = audit_rows(&other, "api_key.created").await.len();
+        for (wider, field) in [
+            (
+                IssueKey {
+                    allowed_workers: Some(vec!["builder".into(), "deployer".into()]),
+                    ..IssueKey::default()
+                },
+                "allowed_workers",
+            ),
+            (
+                IssueKey {
+                    max_concurrent_runs: Some(3),
+                    ..IssueKey::default()
+                },
+                "max_concurrent_runs",
+            ),
+        ] {
+            let refused = w
+                .spine
+                .issue_api_key(
+                    &manager,
+                    IssueKey {
+                        name: "wider".into(),
+                        permissions: vec!["run:*".into()],
+                        ..wider
+                    },
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                (refused.code(), refused.http_status()),
+                ("wider_than_issuing_key", 403),
+                "{}: {field}",
+                w.backend
+            );
+            assert!(refused.to_string().contains(field), "{refused}");
+        }
+        assert_eq!(
+            audit_rows(&other, "api_key.created").await.len(),
+            keys_before,
+            "refused issues write no key"
+        );
+    }
+}
+
+#[tokio::test]
 async fn lifecycle_transitions_publish_status_changes_and_suspensions_with_the_reason() {
     for backend in backends().unwrap() {
         let w = World::new(&backend, Quotas::default()).await;

@@ -63,10 +63,10 @@ pub struct KeyActor {
     pub user_id: Option<UserId>,
     /// Their role in the tenant (for an API key: the ceiling the spine gives keys).
     pub role: MembershipRole,
-    /// When the actor is an API key, the permissions it holds: it may grant no permission it
-    /// does not hold itself ([`ApiKeyError::PermissionNotHeld`]). `None` for people and the
-    /// platform.
-    pub key_permissions: Option<Vec<String>>,
+    /// When the actor is an API key, what it holds: the keys it issues get nothing it lacks
+    /// ([`ApiKeyError::PermissionNotHeld`], [`ApiKeyError::WiderThanIssuer`]). `None` for
+    /// people and the platform.
+    pub issuing_key: Option<IssuingKey>,
     /// What the audit row records about the actor and its request (the spine fills it).
     pub audit: KeyAudit,
 }
@@ -94,6 +94,53 @@ impl KeyAudit {
     };
 }
 
+/// The limits of an API key that issues keys. A key it issues is never wider: its workers are
+/// a subset of these, its limits no higher, and what it leaves out it inherits from here
+/// (so a restricted key cannot mint an unrestricted one by omitting the restriction).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IssuingKey {
+    /// Its permission strings.
+    pub permissions: Vec<String>,
+    /// Workers it may run; `None` means all.
+    pub allowed_workers: Option<Vec<String>>,
+    /// Its concurrent-run limit; `None` means the tenant's only.
+    pub max_concurrent_runs: Option<i32>,
+    /// Its request rate limit per minute; `None` means none.
+    pub rate_limit_rpm: Option<i32>,
+}
+
+impl IssuingKey {
+    /// `asked` within this key's workers: inherited when omitted, refused when it names a
+    /// worker this key may not run.
+    fn bound_workers(
+        &self,
+        asked: Option<Vec<String>>,
+    ) -> Result<Option<Vec<String>>, ApiKeyError> {
+        match (&self.allowed_workers, asked) {
+            (None, asked) => Ok(asked),
+            (Some(held), None) => Ok(Some(held.clone())),
+            (Some(held), Some(asked)) if asked.iter().all(|w| held.contains(w)) => Ok(Some(asked)),
+            (Some(_), Some(_)) => Err(ApiKeyError::WiderThanIssuer {
+                field: "allowed_workers",
+            }),
+        }
+    }
+}
+
+/// `asked` at most `held`: inherited when omitted, refused when higher.
+fn bound_limit(
+    field: &'static str,
+    held: Option<i32>,
+    asked: Option<i32>,
+) -> Result<Option<i32>, ApiKeyError> {
+    match (held, asked) {
+        (None, asked) => Ok(asked),
+        (Some(held), None) => Ok(Some(held)),
+        (Some(held), Some(asked)) if asked <= held => Ok(Some(asked)),
+        (Some(_), Some(_)) => Err(ApiKeyError::WiderThanIssuer { field }),
+    }
+}
+
 impl KeyActor {
     /// Whether this actor may put `permission` on a key: within its role's caps and, for a
     /// key, covered by a permission it holds.
@@ -104,8 +151,8 @@ impl KeyActor {
                 role: self.role,
             });
         }
-        if let Some(held) = &self.key_permissions
-            && !permissions::granted(held, permission)
+        if let Some(issuer) = &self.issuing_key
+            && !permissions::granted(&issuer.permissions, permission)
         {
             return Err(ApiKeyError::PermissionNotHeld {
                 permission: permission.as_string(),
@@ -257,6 +304,14 @@ pub enum ApiKeyError {
         /// The permission.
         permission: String,
     },
+    /// An API key asked to issue a key with more workers or higher limits than its own.
+    #[error(
+        "an API key may issue keys no wider than itself, and this {field} goes beyond the issuing key's; narrow it, or omit it to inherit the issuing key's"
+    )]
+    WiderThanIssuer {
+        /// The setting: `allowed_workers`, `max_concurrent_runs` or `rate_limit_rpm`.
+        field: &'static str,
+    },
     /// A requested permission is not in the vocabulary.
     #[error(
         "unknown permission {permission:?}; use run:*, run:<worker>, read:*, read:runs, read:usage or keys:manage"
@@ -352,6 +407,7 @@ impl ErrorCode for ApiKeyError {
             Self::Forbidden => "forbidden",
             Self::PermissionTooWide { .. } => "permission_too_wide",
             Self::PermissionNotHeld { .. } => "permission_not_held",
+            Self::WiderThanIssuer { .. } => "wider_than_issuing_key",
             Self::UnknownPermission { .. } => "unknown_permission",
             Self::InvalidPermissionCount { .. } => "invalid_permission_count",
             Self::InvalidName => "invalid_name",
@@ -379,6 +435,7 @@ impl ErrorCode for ApiKeyError {
             | Self::Forbidden
             | Self::PermissionTooWide { .. }
             | Self::PermissionNotHeld { .. }
+            | Self::WiderThanIssuer { .. }
             | Self::PermissionDenied { .. }
             | Self::WorkerNotAllowed { .. } => 403,
             Self::NotFound | Self::TenantNotFound => 404,
@@ -441,6 +498,18 @@ fn validate_issue(
     if request.expires_at.is_some_and(|at| at <= now) {
         return Err(ApiKeyError::ExpiryInPast);
     }
+    let (allowed_workers, rate_limit_rpm, max_concurrent_runs) = match &request.issuer.issuing_key {
+        None => (allowed_workers, rate_limit_rpm, max_concurrent_runs),
+        Some(issuer) => (
+            issuer.bound_workers(allowed_workers)?,
+            bound_limit("rate_limit_rpm", issuer.rate_limit_rpm, rate_limit_rpm)?,
+            bound_limit(
+                "max_concurrent_runs",
+                issuer.max_concurrent_runs,
+                max_concurrent_runs,
+            )?,
+        ),
+    };
     Ok(KeySettings {
         name,
         permissions,
@@ -988,7 +1057,7 @@ mod tests {
             issuer: Issuer {
                 user_id: None,
                 role,
-                key_permissions: None,
+                issuing_key: None,
                 audit: KeyAudit::NONE,
             },
             name: "  ci  ".into(),
@@ -1078,7 +1147,10 @@ mod tests {
         assert_eq!(ok.permissions, vec!["keys:manage"]);
         // A key issuing keys grants only what it holds; its defaults narrow to that.
         let mut by_key = request(MembershipRole::Admin);
-        by_key.issuer.key_permissions = Some(vec!["read:*".into(), "keys:manage".into()]);
+        by_key.issuer.issuing_key = Some(IssuingKey {
+            permissions: vec!["read:*".into(), "keys:manage".into()],
+            ..IssuingKey::default()
+        });
         assert_eq!(
             validate_issue(&by_key, now()).unwrap().permissions,
             vec!["read:*"]
@@ -1088,6 +1160,61 @@ mod tests {
             validate_issue(&by_key, now()),
             Err(ApiKeyError::PermissionNotHeld { permission }) if permission == "run:x"
         ));
+    }
+
+    #[test]
+    fn a_key_issues_keys_no_wider_than_itself() {
+        let mut by_key = request(MembershipRole::Admin);
+        by_key.permissions = vec!["run:*".into()];
+        by_key.issuer.issuing_key = Some(IssuingKey {
+            permissions: vec!["run:*".into(), "keys:manage".into()],
+            allowed_workers: Some(vec!["builder".into(), "critic".into()]),
+            max_concurrent_runs: Some(3),
+            rate_limit_rpm: Some(60),
+        });
+        // What the request leaves out, the new key inherits.
+        let inherited = validate_issue(&by_key, now()).unwrap();
+        assert_eq!(
+            inherited.allowed_workers,
+            Some(vec!["builder".into(), "critic".into()])
+        );
+        assert_eq!(inherited.max_concurrent_runs, Some(3));
+        assert_eq!(inherited.rate_limit_rpm, Some(60));
+        // Narrower is fine.
+        by_key.allowed_workers = Some(vec!["critic".into()]);
+        by_key.max_concurrent_runs = Some(1);
+        by_key.rate_limit_rpm = Some(60);
+        let narrower = validate_issue(&by_key, now()).unwrap();
+        assert_eq!(narrower.allowed_workers, Some(vec!["critic".into()]));
+        assert_eq!(narrower.max_concurrent_runs, Some(1));
+        // Wider is refused, naming the setting.
+        let wider = |change: fn(&mut IssueKeyRequest)| {
+            let mut r = by_key.clone();
+            change(&mut r);
+            match validate_issue(&r, now()) {
+                Err(ApiKeyError::WiderThanIssuer { field }) => field,
+                Err(other) => panic!("expected wider_than_issuing_key, got {other:?}"),
+                Ok(_) => panic!("a wider key was accepted"),
+            }
+        };
+        assert_eq!(
+            wider(|r| r.allowed_workers = Some(vec!["critic".into(), "deployer".into()])),
+            "allowed_workers"
+        );
+        assert_eq!(
+            wider(|r| r.max_concurrent_runs = Some(4)),
+            "max_concurrent_runs"
+        );
+        assert_eq!(wider(|r| r.rate_limit_rpm = Some(61)), "rate_limit_rpm");
+        // People are bounded by their role only.
+        let mut by_person = by_key.clone();
+        by_person.issuer.issuing_key = None;
+        by_person.allowed_workers = None;
+        by_person.max_concurrent_runs = None;
+        assert_eq!(
+            validate_issue(&by_person, now()).unwrap().allowed_workers,
+            None
+        );
     }
 
     #[test]
