@@ -295,6 +295,30 @@ impl TenantDriver<'_> {
         Ok(rows.into_iter().next().map(snapshot))
     }
 
+    /// Revokes every unrevoked key of `tenant` issued for `user` (personal keys), in one
+    /// statement; the keys as revoked.
+    pub async fn update_user_api_keys_revoked(
+        &self,
+        tenant: TenantId,
+        user: UserId,
+        reason: &str,
+        now: DateTimeUtc,
+    ) -> Result<Vec<APIKeySnapshot>, DriverError> {
+        let rows = api_keys::Entity::update_many()
+            .col_expr(
+                api_keys::Column::Status,
+                Expr::value(ApiKeyStatus::Revoked.as_str()),
+            )
+            .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
+            .col_expr(api_keys::Column::RevokedReason, Expr::value(reason))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::UserId.eq(user))
+            .filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().map(snapshot).collect())
+    }
+
     /// Shortens a usable key's life to `expires_at` (rotation's grace period) unless it
     /// already expires sooner.
     pub async fn update_api_key_expiry(

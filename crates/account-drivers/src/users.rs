@@ -8,6 +8,7 @@ use crate::{AccountsFacadeDriver, Db, DriverError, KeysetPage, OffsetPage, Page}
 use account_models::entities::{memberships, tenants, users};
 use account_models::{MembershipRole, TenantId, UserId, UserStatus};
 use sea_orm::prelude::{DateTimeUtc, Json};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, JoinType,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
@@ -490,6 +491,45 @@ impl AccountsFacadeDriver<'_> {
             created_at: r.user.created_at,
             updated_at: r.user.updated_at,
         }))
+    }
+
+    /// Makes `tenant` the user's default tenant if they have none, in one conditional
+    /// statement; whether it changed (a user keeps the default they have).
+    pub async fn update_default_tenant_if_unset(
+        &self,
+        user: UserId,
+        tenant: TenantId,
+        now: DateTimeUtc,
+    ) -> Result<bool, DriverError> {
+        let result = users::Entity::update_many()
+            .col_expr(users::Column::DefaultTenantId, Expr::value(tenant))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user))
+            .filter(users::Column::DefaultTenantId.is_null())
+            .exec(self.db.conn())
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Clears the user's default tenant if it is `tenant` (they left it), in one conditional
+    /// statement; whether it changed.
+    pub async fn clear_default_tenant(
+        &self,
+        user: UserId,
+        tenant: TenantId,
+        now: DateTimeUtc,
+    ) -> Result<bool, DriverError> {
+        let result = users::Entity::update_many()
+            .col_expr(
+                users::Column::DefaultTenantId,
+                Expr::value(Option::<TenantId>::None),
+            )
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user))
+            .filter(users::Column::DefaultTenantId.eq(tenant))
+            .exec(self.db.conn())
+            .await?;
+        Ok(result.rows_affected > 0)
     }
 
     /// Writes the given profile fields (and `updated_at`) in one statement and returns the

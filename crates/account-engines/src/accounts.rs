@@ -234,11 +234,13 @@ impl AccountsFacade {
         db: Db<'_>,
         caller: Caller,
         user: UserId,
+        now: DateTime<Utc>,
     ) -> Result<TenantUserResult, AccountsError> {
         let actor = acting(db, caller).await?;
         Ok(
-            memberships::remove_member(db, caller.tenant_id, actor, user)
+            memberships::remove_member(db, caller.tenant_id, actor, user, now)
                 .await?
+                .membership
                 .into(),
         )
     }

@@ -452,12 +452,17 @@ pub async fn accept(
             now,
         )
         .await;
-    match membership {
+    let membership = match membership {
         Err(error) if error.conflicting_constraint() == Some(MEMBERSHIP_CONSTRAINT) => {
-            Err(InvitationError::AlreadyMember(invitation.email))
+            return Err(InvitationError::AlreadyMember(invitation.email));
         }
-        other => Ok(other?),
-    }
+        other => other?,
+    };
+    // The tenant a user first joins becomes their default; a later one leaves it be.
+    facade
+        .update_default_tenant_if_unset(user, tenant, now)
+        .await?;
+    Ok(membership)
 }
 
 /// The tenant's invitations, newest first; pending ones past their expiry show as expired.

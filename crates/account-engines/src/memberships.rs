@@ -11,7 +11,7 @@ use crate::roles::{capabilities, rank};
 use crate::{Db, DriverError, ErrorCode, KeysetPage, OffsetPage, Page, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
 pub use account_drivers::memberships::MembershipSnapshot as Membership;
-use account_drivers::types::{MembershipRole, TenantId, UserId};
+use account_drivers::types::{ApiKeyId, MembershipRole, TenantId, UserId};
 pub use account_drivers::users::{
     UserDetailSnapshot as UserDetail, UserFilter, UserPosition, UserSnapshot as User,
 };
@@ -113,6 +113,19 @@ pub struct RoleChange {
     pub membership: MembershipSnapshot,
 }
 
+/// A removed member: the membership as it was, and the personal keys it took with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RemovedMember {
+    /// The membership, before removal.
+    pub membership: MembershipSnapshot,
+    /// The user's personal API keys of the tenant, revoked with the membership (hosts drop
+    /// them from any verification cache).
+    pub revoked_keys: Vec<ApiKeyId>,
+}
+
+/// The reason recorded on the personal keys a removal revokes.
+pub const REMOVED_MEMBER_KEY_REASON: &str = "member removed from the tenant";
+
 async fn member(
     db: Db<'_>,
     tenant: TenantId,
@@ -190,13 +203,16 @@ pub async fn change_role(
 }
 
 /// Removes `target` from the tenant (a member may also leave). Admins cannot remove owners;
-/// the last owner cannot leave. The actor's role is the current one.
+/// the last owner cannot leave. The actor's role is the current one. The user's personal keys
+/// of the tenant are revoked with the membership (they acted on the user's behalf, and the
+/// user no longer may), and the tenant stops being their default.
 pub async fn remove_member(
     db: Db<'_>,
     tenant: TenantId,
     actor: Acting,
     target: UserId,
-) -> Result<MembershipSnapshot, MembershipError> {
+    now: DateTime<Utc>,
+) -> Result<RemovedMember, MembershipError> {
     let leaving = actor.user_id == target;
     let own = lock_and_read_actor(db, tenant, actor).await?;
     if !leaving && !capabilities(own).can_manage_users {
@@ -213,7 +229,19 @@ pub async fn remove_member(
     {
         return Err(MembershipError::Conflict);
     }
-    Ok(current)
+    let revoked_keys = get_tenant_driver(db)
+        .update_user_api_keys_revoked(tenant, target, REMOVED_MEMBER_KEY_REASON, now)
+        .await?
+        .into_iter()
+        .map(|key| key.id)
+        .collect();
+    get_accounts_facade_driver(db)
+        .clear_default_tenant(target, tenant, now)
+        .await?;
+    Ok(RemovedMember {
+        membership: current,
+        revoked_keys,
+    })
 }
 
 /// Makes `new_owner` an owner and the acting owner (an owner now, not just by the principal's

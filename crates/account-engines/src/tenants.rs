@@ -165,6 +165,10 @@ pub async fn create_tenant(
         }
         other => other?,
     };
+    // A user's first tenant becomes their default; a later one leaves it be.
+    get_accounts_facade_driver(db)
+        .update_default_tenant_if_unset(request.owner, tenant.id, now)
+        .await?;
     Ok(CreatedTenant { tenant, owner })
 }
 

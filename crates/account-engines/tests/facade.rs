@@ -367,18 +367,24 @@ async fn roles_change_and_users_leave_by_the_stored_role() {
             ("own_role", 409)
         );
         assert_eq!(
-            code(f.remove_user(db, caller(project, bob), ann).await),
+            code(f.remove_user(db, caller(project, bob), ann, now()).await),
             ("owner_removal_needs_owner", 403)
         );
         assert_eq!(
-            code(f.remove_user(db, owner, ann).await),
+            code(f.remove_user(db, owner, ann, now()).await),
             ("last_owner", 409)
         );
 
-        let removed = f.remove_user(db, caller(project, bob), cat).await.unwrap();
+        let removed = f
+            .remove_user(db, caller(project, bob), cat, now())
+            .await
+            .unwrap();
         assert_eq!(removed.user_id, cat);
         assert_eq!(removed.role, MembershipRole::Viewer);
-        let left = f.remove_user(db, caller(project, bob), bob).await.unwrap();
+        let left = f
+            .remove_user(db, caller(project, bob), bob, now())
+            .await
+            .unwrap();
         assert_eq!(left.user_id, bob, "a member may leave");
         let remaining = f.list_tenant_users(db, owner, page(10, 0)).await.unwrap();
         assert_eq!(remaining.total, 1);
@@ -885,7 +891,10 @@ async fn outsiders_are_refused_by_every_tenant_method() {
             ),
             not_found
         );
-        assert_eq!(code(f.remove_user(db, eve_there, ann).await), not_found);
+        assert_eq!(
+            code(f.remove_user(db, eve_there, ann, now()).await),
+            not_found
+        );
         assert_eq!(
             code(f.get_billing_summary(db, eve_there, now()).await),
             not_found
@@ -942,7 +951,7 @@ async fn outsiders_are_refused_by_every_tenant_method() {
             0
         );
         assert!(matches!(
-            f.remove_user(db, caller(project, ann), eve).await,
+            f.remove_user(db, caller(project, ann), eve, now()).await,
             Err(AccountsError::Membership(MembershipError::NotAMember))
         ));
     }

@@ -120,19 +120,19 @@ async fn role_rules_hold() {
 
         // The last owner can neither leave nor be removed; an admin cannot remove an owner.
         assert!(matches!(
-            remove_member(db, tenant, owner, owner.user_id).await,
+            remove_member(db, tenant, owner, owner.user_id, now()).await,
             Err(MembershipError::LastOwner)
         ));
         assert!(matches!(
-            remove_member(db, tenant, admin, owner.user_id).await,
+            remove_member(db, tenant, admin, owner.user_id, now()).await,
             Err(MembershipError::OwnerRemovalNeedsOwner)
         ));
-        let error = remove_member(db, tenant, viewer, admin.user_id)
+        let error = remove_member(db, tenant, viewer, admin.user_id, now())
             .await
             .unwrap_err();
         assert!(matches!(error, MembershipError::CannotManageUsers(_)));
         assert!((400..500).contains(&error.http_status()));
-        remove_member(db, tenant, admin, viewer.user_id)
+        remove_member(db, tenant, admin, viewer.user_id, now())
             .await
             .unwrap();
     }
@@ -185,7 +185,7 @@ async fn ownership_transfers_atomically_and_the_last_owner_is_kept() {
         );
         // Nor can the new owner, the last one, leave.
         assert!(matches!(
-            remove_member(db, tenant, new_owner, new_owner.user_id).await,
+            remove_member(db, tenant, new_owner, new_owner.user_id, now()).await,
             Err(MembershipError::LastOwner)
         ));
         assert!(matches!(
@@ -234,7 +234,7 @@ async fn a_demoted_owner_with_a_stale_principal_is_refused() {
             "{error:?}"
         );
         assert_eq!(error.http_status(), 403);
-        let error = remove_member(db, tenant, stale, third.user_id)
+        let error = remove_member(db, tenant, stale, third.user_id, now())
             .await
             .unwrap_err();
         assert!(
@@ -263,12 +263,12 @@ async fn a_demoted_owner_with_a_stale_principal_is_refused() {
         )
         .await
         .unwrap();
-        remove_member(db, tenant, promoted_stale, first.user_id)
+        remove_member(db, tenant, promoted_stale, first.user_id, now())
             .await
             .unwrap();
 
         // Removed meanwhile: no authority at all.
-        remove_member(db, tenant, second, third.user_id)
+        remove_member(db, tenant, second, third.user_id, now())
             .await
             .unwrap();
         let error = change_role(

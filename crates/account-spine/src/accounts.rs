@@ -462,22 +462,30 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
             let actor = self.acting(principal, operation).await?;
             let now = self.clock.now();
-            let removed = write_use_case!(self, principal, operation, |db| {
-                let removed =
-                    memberships::remove_member(db, principal.tenant_id, actor, user).await?;
+            let removal = write_use_case!(self, principal, operation, |db| {
+                let removal =
+                    memberships::remove_member(db, principal.tenant_id, actor, user, now).await?;
                 self.audit(
                     db,
                     principal,
                     operation,
                     "membership",
                     &user.to_string(),
-                    Some(json!({"role": removed.role})),
+                    Some(json!({
+                        "role": removal.membership.role,
+                        "personal_keys_revoked": removal.revoked_keys,
+                    })),
                     None,
                     now,
                 )
                 .await?;
-                Ok(removed)
+                Ok(removal)
             })?;
+            // Committed: the revoked keys must stop verifying in this process at once.
+            for key in &removal.revoked_keys {
+                self.verify_cache.invalidate_key(principal.tenant_id, *key);
+            }
+            let removed = removal.membership;
             self.events.publish(&DomainEvent::MemberRemoved {
                 tenant_id: principal.tenant_id,
                 user_id: user,

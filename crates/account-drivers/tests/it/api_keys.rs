@@ -385,3 +385,66 @@ async fn batched_usage_is_one_statement_scoped_by_tenant_and_only_moves_forward(
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_users_personal_keys_are_revoked_together_within_one_tenant() {
+    each_backend(async |db| {
+        let tenant = seed_tenant(db, "personal").await;
+        let other = seed_tenant(db, "personal-other").await;
+        let user = seed_user(db, "pat@example.test").await;
+        let driver = get_tenant_driver(handle(db));
+        let personal = |tenant, digest: &str| NewApiKey {
+            user_id: Some(user),
+            ..new_key(tenant, digest)
+        };
+        let first = driver
+            .insert_api_key(personal(tenant, "p-1"), now())
+            .await
+            .unwrap();
+        let second = driver
+            .insert_api_key(personal(tenant, "p-2"), now())
+            .await
+            .unwrap();
+        let elsewhere = driver
+            .insert_api_key(personal(other, "p-3"), now())
+            .await
+            .unwrap();
+        let machine = seed_key(db, tenant).await;
+
+        let counter = StatementCounter::new();
+        let revoked = get_tenant_driver(handle(db).counting(&counter))
+            .update_user_api_keys_revoked(tenant, user, "member removed", later(1))
+            .await
+            .unwrap();
+        assert_eq!(counter.take(), 1, "one statement for all of them");
+        let mut ids: Vec<_> = revoked.iter().map(|k| k.id).collect();
+        ids.sort();
+        let mut expected = vec![first.id, second.id];
+        expected.sort();
+        assert_eq!(ids, expected);
+        assert!(revoked.iter().all(|k| k.status == ApiKeyStatus::Revoked
+            && k.revoked_at == Some(later(1))
+            && k.revoked_reason.as_deref() == Some("member removed")));
+        for (tenant, key) in [(other, elsewhere.id), (tenant, machine)] {
+            let kept = driver
+                .fetch_api_key_by_id(tenant, key)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                kept.status,
+                ApiKeyStatus::Active,
+                "other tenants' and machine keys stay"
+            );
+        }
+        assert!(
+            driver
+                .update_user_api_keys_revoked(tenant, user, "again", later(2))
+                .await
+                .unwrap()
+                .is_empty(),
+            "already revoked keys are left as they were"
+        );
+    })
+    .await;
+}

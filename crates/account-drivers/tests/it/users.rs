@@ -496,3 +496,69 @@ async fn fetch_users_after_reads_every_member_once_in_order_one_statement_a_page
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_default_tenant_is_set_once_and_cleared_only_by_its_own_tenant() {
+    each_backend(async |db| {
+        let first = seed_tenant(db, "default-first").await;
+        let second = seed_tenant(db, "default-second").await;
+        let user = seed_user(db, "dee@example.test").await;
+        let counter = StatementCounter::new();
+        let facade = get_accounts_facade_driver(handle(db).counting(&counter));
+        let default_of = async || {
+            get_user_write_driver(handle(db))
+                .fetch_user_by_id(user)
+                .await
+                .unwrap()
+                .unwrap()
+                .default_tenant_id
+        };
+
+        assert!(
+            facade
+                .update_default_tenant_if_unset(user, first, now())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !facade
+                .update_default_tenant_if_unset(user, second, now())
+                .await
+                .unwrap()
+        );
+        assert_eq!(counter.take(), 2, "one statement each");
+        assert_eq!(
+            default_of().await,
+            Some(first),
+            "the first tenant stays the default"
+        );
+
+        assert!(
+            !facade
+                .clear_default_tenant(user, second, now())
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            default_of().await,
+            Some(first),
+            "leaving another tenant changes nothing"
+        );
+        assert!(
+            facade
+                .clear_default_tenant(user, first, now())
+                .await
+                .unwrap()
+        );
+        assert_eq!(counter.take(), 2, "one statement each");
+        assert_eq!(default_of().await, None);
+        assert!(
+            facade
+                .update_default_tenant_if_unset(user, second, now())
+                .await
+                .unwrap()
+        );
+        assert_eq!(default_of().await, Some(second));
+    })
+    .await;
+}
