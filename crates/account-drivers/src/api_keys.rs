@@ -151,6 +151,24 @@ fn usable(now: DateTimeUtc) -> Condition {
         )
 }
 
+/// The revocation of `tenant`'s keys that are not revoked yet; callers narrow it to the keys
+/// they mean.
+fn revoke_unrevoked(
+    tenant: TenantId,
+    reason: &str,
+    now: DateTimeUtc,
+) -> sea_orm::UpdateMany<api_keys::Entity> {
+    api_keys::Entity::update_many()
+        .col_expr(
+            api_keys::Column::Status,
+            Expr::value(ApiKeyStatus::Revoked.as_str()),
+        )
+        .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
+        .col_expr(api_keys::Column::RevokedReason, Expr::value(reason))
+        .filter(api_keys::Column::TenantId.eq(tenant))
+        .filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
+}
+
 fn tenant_of_key() -> RelationDef {
     api_keys::Entity::belongs_to(tenants::Entity)
         .from(api_keys::Column::TenantId)
@@ -280,16 +298,8 @@ impl TenantDriver<'_> {
         reason: &str,
         now: DateTimeUtc,
     ) -> Result<Option<APIKeySnapshot>, DriverError> {
-        let rows = api_keys::Entity::update_many()
-            .col_expr(
-                api_keys::Column::Status,
-                Expr::value(ApiKeyStatus::Revoked.as_str()),
-            )
-            .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
-            .col_expr(api_keys::Column::RevokedReason, Expr::value(reason))
-            .filter(api_keys::Column::TenantId.eq(tenant))
+        let rows = revoke_unrevoked(tenant, reason, now)
             .filter(api_keys::Column::Id.eq(id))
-            .filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
             .exec_with_returning(self.db.conn())
             .await?;
         Ok(rows.into_iter().next().map(snapshot))
@@ -304,16 +314,8 @@ impl TenantDriver<'_> {
         reason: &str,
         now: DateTimeUtc,
     ) -> Result<Vec<APIKeySnapshot>, DriverError> {
-        let rows = api_keys::Entity::update_many()
-            .col_expr(
-                api_keys::Column::Status,
-                Expr::value(ApiKeyStatus::Revoked.as_str()),
-            )
-            .col_expr(api_keys::Column::RevokedAt, Expr::value(now))
-            .col_expr(api_keys::Column::RevokedReason, Expr::value(reason))
-            .filter(api_keys::Column::TenantId.eq(tenant))
+        let rows = revoke_unrevoked(tenant, reason, now)
             .filter(api_keys::Column::UserId.eq(user))
-            .filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
             .exec_with_returning(self.db.conn())
             .await?;
         Ok(rows.into_iter().map(snapshot).collect())
