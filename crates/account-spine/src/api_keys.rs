@@ -4,7 +4,7 @@
 
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal, RequestMeta};
-use crate::use_case::Subject;
+use crate::use_case::{Caller, Context, Sealed, UseCase};
 use crate::{DomainEvent, Spine, SpineError};
 use account_engines::api_keys::{
     self, IssueKeyRequest, IssuedKey, IssuingKey, KeyActor, KeyAudit, RevokedKey, RotatedKey,
@@ -16,7 +16,8 @@ use std::sync::Arc;
 
 pub use account_engines::api_keys::{APIKeySnapshot, ApiKeyError, ApiKeyPepper, PlaintextApiKey};
 
-/// What a new key may do; tenant and issuer come from the principal.
+/// Issues a key for the principal's tenant; the plaintext is in the result, once. What the
+/// new key may do is bounded by the issuer (a key issues keys no wider than itself).
 #[derive(Clone, Debug, Default)]
 pub struct IssueKey {
     /// Label.
@@ -75,6 +76,127 @@ fn key_actor(principal: &Principal) -> KeyActor {
     }
 }
 
+impl Sealed for IssueKey {}
+impl UseCase for IssueKey {
+    type Output = IssuedKey;
+    const OPERATION: Operation = Operation::ApiKeysIssue;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<IssuedKey, SpineError> {
+        let principal = cx.principal()?;
+        let request = IssueKeyRequest {
+            tenant_id: principal.tenant_id,
+            issuer: key_actor(principal),
+            name: self.name.clone(),
+            permissions: self.permissions.clone(),
+            allowed_workers: self.allowed_workers.clone(),
+            rate_limit_rpm: self.rate_limit_rpm,
+            max_concurrent_runs: self.max_concurrent_runs,
+            expires_at: self.expires_at,
+        };
+        let issued = api_keys::issue_api_key(cx.db, cx.pepper()?, request, cx.now).await?;
+        cx.publish(DomainEvent::ApiKeyIssued {
+            tenant_id: principal.tenant_id,
+            key_id: issued.key.id,
+        });
+        Ok(issued)
+    }
+}
+
+/// The tenant's keys.
+#[derive(Clone, Copy, Debug)]
+pub struct ListApiKeys {
+    /// Revoked keys too.
+    pub include_revoked: bool,
+    /// Which page.
+    pub page: OffsetPage,
+}
+
+impl Sealed for ListApiKeys {}
+impl UseCase for ListApiKeys {
+    type Output = Page<APIKeySnapshot>;
+    const OPERATION: Operation = Operation::ApiKeysList;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<Page<APIKeySnapshot>, SpineError> {
+        let tenant = cx.tenant()?;
+        Ok(api_keys::list_api_keys(cx.db, tenant, self.include_revoked, self.page).await?)
+    }
+}
+
+/// Revokes a key of the tenant (idempotent); it stops verifying in this process at once.
+#[derive(Clone, Debug)]
+pub struct RevokeApiKey {
+    /// The key.
+    pub key_id: ApiKeyId,
+    /// Why, for the audit row.
+    pub reason: String,
+}
+
+impl Sealed for RevokeApiKey {}
+impl UseCase for RevokeApiKey {
+    type Output = RevokedKey;
+    const OPERATION: Operation = Operation::ApiKeysRevoke;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<RevokedKey, SpineError> {
+        let principal = cx.principal()?;
+        let tenant_id = principal.tenant_id;
+        let revoked = api_keys::revoke_api_key(
+            cx.db,
+            tenant_id,
+            self.key_id,
+            key_actor(principal),
+            &self.reason,
+            cx.now,
+        )
+        .await?;
+        cx.forget_key(tenant_id, self.key_id);
+        if !revoked.already_revoked {
+            let key_id = self.key_id;
+            cx.publish(DomainEvent::ApiKeyRevoked { tenant_id, key_id });
+        }
+        Ok(revoked)
+    }
+}
+
+/// Rotates a key: a new key now, the old one working until the grace period ends. Publishes
+/// [`DomainEvent::ApiKeyRotated`] (not `ApiKeyIssued`) after commit.
+#[derive(Clone, Copy, Debug)]
+pub struct RotateApiKey {
+    /// The key to replace.
+    pub key_id: ApiKeyId,
+    /// How long the old key keeps working.
+    pub grace: TimeDelta,
+}
+
+impl Sealed for RotateApiKey {}
+impl UseCase for RotateApiKey {
+    type Output = RotatedKey;
+    const OPERATION: Operation = Operation::ApiKeysRotate;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<RotatedKey, SpineError> {
+        let principal = cx.principal()?;
+        let tenant_id = principal.tenant_id;
+        let rotated = api_keys::rotate_api_key(
+            cx.db,
+            cx.pepper()?,
+            tenant_id,
+            self.key_id,
+            key_actor(principal),
+            self.grace,
+            cx.now,
+        )
+        .await?;
+        // The old key's row now expires at the end of the grace period.
+        cx.forget_key(tenant_id, rotated.previous.id);
+        cx.publish(DomainEvent::ApiKeyRotated {
+            tenant_id,
+            previous_key_id: rotated.previous.id,
+            new_key_id: rotated.issued.key.id,
+            previous_expires_at: rotated.previous.expires_at,
+        });
+        Ok(rotated)
+    }
+}
+
 impl Spine {
     /// Verifies a presented key and returns the principal it acts as. Malformed keys are
     /// refused before any database access; a key found in the verify cache costs no
@@ -87,17 +209,16 @@ impl Spine {
         request: RequestMeta,
     ) -> Result<Principal, SpineError> {
         let operation = Operation::ApiKeysVerify;
-        let subject = Subject::KeyPresenter(&request);
+        let caller = Caller::KeyPresenter(&request);
         let verified = self
-            .observe(operation, subject, async {
+            .observe(operation, caller, async {
                 let lookup = api_keys::prepare_verification(self.pepper()?, presented)?;
                 let found = match self.verify_cache.get(lookup.digest()) {
                     Some(found) => found,
                     None => {
                         let epoch = self.verify_cache.epoch();
-                        let found = read!(self, |db| {
-                            Ok(api_keys::find_key_for_verification(db, &lookup).await?)
-                        })?;
+                        let found =
+                            api_keys::find_key_for_verification(self.pool_db(), &lookup).await?;
                         let found = Arc::new(found);
                         self.verify_cache
                             .insert(lookup.digest(), Arc::clone(&found), epoch);
@@ -127,123 +248,49 @@ impl Spine {
         })
     }
 
-    /// Issues a key for the principal's tenant; the plaintext is in the result, once.
+    /// Executes [`IssueKey`].
     pub async fn issue_api_key(
         &self,
         principal: &Principal,
         request: IssueKey,
     ) -> Result<IssuedKey, SpineError> {
-        let operation = Operation::ApiKeysIssue;
-        self.observe(operation, Subject::Principal(principal), async {
-            let pepper = self.pepper()?;
-            let now = self.clock.now();
-            let issued = write_use_case!(self, principal, operation, |db| {
-                let request = IssueKeyRequest {
-                    tenant_id: principal.tenant_id,
-                    issuer: key_actor(principal),
-                    name: request.name.clone(),
-                    permissions: request.permissions.clone(),
-                    allowed_workers: request.allowed_workers.clone(),
-                    rate_limit_rpm: request.rate_limit_rpm,
-                    max_concurrent_runs: request.max_concurrent_runs,
-                    expires_at: request.expires_at,
-                };
-                Ok(api_keys::issue_api_key(db, pepper, request, now).await?)
-            })?;
-            self.events.publish(&DomainEvent::ApiKeyIssued {
-                tenant_id: principal.tenant_id,
-                key_id: issued.key.id,
-            });
-            Ok(issued)
-        })
-        .await
+        self.execute(principal, request).await
     }
 
-    /// The tenant's keys.
+    /// Executes [`ListApiKeys`].
     pub async fn list_api_keys(
         &self,
         principal: &Principal,
         include_revoked: bool,
         page: OffsetPage,
     ) -> Result<Page<APIKeySnapshot>, SpineError> {
-        let operation = Operation::ApiKeysList;
-        self.observe(operation, Subject::Principal(principal), async {
-            read_use_case!(self, principal, operation, |db| {
-                Ok(api_keys::list_api_keys(db, principal.tenant_id, include_revoked, page).await?)
-            })
-        })
-        .await
+        let list = ListApiKeys {
+            include_revoked,
+            page,
+        };
+        self.execute(principal, list).await
     }
 
-    /// Revokes a key of the tenant (idempotent).
+    /// Executes [`RevokeApiKey`].
     pub async fn revoke_api_key(
         &self,
         principal: &Principal,
         key_id: ApiKeyId,
         reason: &str,
     ) -> Result<RevokedKey, SpineError> {
-        let operation = Operation::ApiKeysRevoke;
-        self.observe(operation, Subject::Principal(principal), async {
-            let now = self.clock.now();
-            let revoked = write_use_case!(self, principal, operation, |db| {
-                Ok(api_keys::revoke_api_key(
-                    db,
-                    principal.tenant_id,
-                    key_id,
-                    key_actor(principal),
-                    reason,
-                    now,
-                )
-                .await?)
-            })?;
-            self.verify_cache
-                .invalidate_key(principal.tenant_id, key_id);
-            if !revoked.already_revoked {
-                self.events.publish(&DomainEvent::ApiKeyRevoked {
-                    tenant_id: principal.tenant_id,
-                    key_id,
-                });
-            }
-            Ok(revoked)
-        })
-        .await
+        let reason = reason.to_owned();
+        self.execute(principal, RevokeApiKey { key_id, reason })
+            .await
     }
 
-    /// Rotates a key: a new key now, the old one working until the grace period ends.
-    /// Publishes [`DomainEvent::ApiKeyRotated`] (not `ApiKeyIssued`) after commit.
+    /// Executes [`RotateApiKey`].
     pub async fn rotate_api_key(
         &self,
         principal: &Principal,
         key_id: ApiKeyId,
         grace: TimeDelta,
     ) -> Result<RotatedKey, SpineError> {
-        let operation = Operation::ApiKeysRotate;
-        self.observe(operation, Subject::Principal(principal), async {
-            let pepper = self.pepper()?;
-            let now = self.clock.now();
-            let rotated = write_use_case!(self, principal, operation, |db| {
-                Ok(api_keys::rotate_api_key(
-                    db,
-                    pepper,
-                    principal.tenant_id,
-                    key_id,
-                    key_actor(principal),
-                    grace,
-                    now,
-                )
-                .await?)
-            })?;
-            // The old key's row now expires at the end of the grace period.
-            self.verify_cache
-                .invalidate_key(principal.tenant_id, rotated.previous.id);
-            self.events.publish(&DomainEvent::ApiKeyRotated {
-                tenant_id: principal.tenant_id,
-                previous_key_id: rotated.previous.id,
-                new_key_id: rotated.issued.key.id,
-                previous_expires_at: rotated.previous.expires_at,
-            });
-            Ok(rotated)
-        })
-        .await
+        self.execute(principal, RotateApiKey { key_id, grace })
+            .await
     }
 }

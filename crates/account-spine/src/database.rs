@@ -3,6 +3,7 @@
 use crate::SpineError;
 use crate::clock::{Clock, SystemClock};
 use crate::events::{EventSink, NoEvents};
+use crate::execute::RetryPolicy;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 use account_engines::api_keys::ApiKeyPepper;
@@ -88,6 +89,8 @@ pub struct Spine {
     statements: Option<Arc<StatementCounter>>,
     pub(crate) metrics: Arc<MetricsRegistry>,
     pub(crate) verify_cache: Arc<VerifyCache>,
+    /// How write use cases retry on contention.
+    pub(crate) retry: RetryPolicy,
 }
 
 impl Spine {
@@ -117,7 +120,15 @@ impl Spine {
             statements: None,
             metrics: Arc::default(),
             verify_cache,
+            retry: RetryPolicy::DEFAULT,
         }
+    }
+
+    /// The same spine retrying contended write transactions by `policy`
+    /// ([`RetryPolicy::DEFAULT`] unless set).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
     }
 
     /// The same spine reading time from `clock` (tests use a fixed clock).

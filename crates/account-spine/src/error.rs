@@ -189,29 +189,3 @@ impl ErrorCode for SpineError {
         }
     }
 }
-
-impl crate::transaction::UseCaseError for SpineError {
-    fn is_contention(&self) -> bool {
-        match self {
-            Self::Storage(e) => e.is_contention(),
-            Self::Run(RunError::Storage(e)) => e.is_contention(),
-            Self::ApiKey(ApiKeyError::Storage(e)) => e.is_contention(),
-            Self::Invitation(e) => e.is_contention(),
-            Self::Membership(MembershipError::Storage(e)) => e.is_contention(),
-            Self::Tenant(TenantError::Storage(e)) => e.is_contention(),
-            Self::Profile(ProfileError::Storage(e)) => e.is_contention(),
-            Self::Ticket(TicketError::Storage(e)) => e.is_contention(),
-            Self::Billing(BillingError::Storage(e)) => e.is_contention(),
-            Self::Accounts(AccountsError::Storage(e)) => e.is_contention(),
-            Self::Accounts(AccountsError::Membership(MembershipError::Storage(e))) => {
-                e.is_contention()
-            }
-            Self::Onboarding(OnboardingError::Storage(e)) => e.is_contention(),
-            Self::MemoryPin(MemoryPinError::Storage(e)) => e.is_contention(),
-            Self::Attestation(AttestationError::Storage(e)) => e.is_contention(),
-            Self::User(UserError::Storage(e)) => e.is_contention(),
-            Self::Lifecycle(LifecycleError::Storage(e)) => e.is_contention(),
-            _ => false,
-        }
-    }
-}

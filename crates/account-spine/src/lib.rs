@@ -8,26 +8,29 @@
 //! [`SpineError`] and is audited in a transaction of its own. Every use case runs in a
 //! tracing span named by its [`Operation::name`] and is counted in [`Spine::metrics`].
 
-#[macro_use]
-mod transaction;
-
-pub mod accounts;
 pub mod api_keys;
 mod authorize;
+pub mod billing;
 mod clock;
 mod database;
 mod error;
 mod events;
+mod execute;
+pub mod invitations;
+pub mod lifecycle;
+pub mod memberships;
 pub mod memory_pins;
 mod metrics;
 pub mod onboarding;
 mod operations;
 pub mod operators;
-pub mod platform;
 mod principal;
 pub mod runs;
+pub mod support;
+pub mod tenants;
 pub mod usage;
 mod use_case;
+pub mod users;
 mod verify_cache;
 
 /// Counts statements ([`Spine::with_statement_counter`]).
@@ -36,9 +39,11 @@ pub use clock::{Clock, FixedClock, SystemClock};
 pub use database::{DatabaseConfig, Spine};
 pub use error::SpineError;
 pub use events::{DomainEvent, EventSink, NoEvents, OneTimeToken, RecordedEvents};
+pub use execute::RetryPolicy;
 pub use metrics::{MetricsSnapshot, OperationMetrics};
 pub use operations::{Authority, Capability, Operation};
 pub use principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
+pub use use_case::{Context, OperatorUseCase, UseCase};
 pub use verify_cache::{VerifyCacheMetrics, VerifyCacheSettings};
 
 /// Error codes and HTTP statuses of every error, for hosts.

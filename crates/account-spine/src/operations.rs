@@ -56,6 +56,12 @@ macro_rules! operations {
                 match self { $(Operation::$variant => $audit,)+ }
             }
 
+            /// Whether it changes anything (and so runs in a write transaction and is
+            /// audited): every operation with an audit action.
+            pub fn writes(self) -> bool {
+                self.audit_action().is_some()
+            }
+
             /// Who may call it.
             pub fn authority(self) -> Authority {
                 match self { $(Operation::$variant => $authority,)+ }

@@ -3,18 +3,16 @@
 //! never by a tenant; verified into the [`OperatorPrincipal`] that platform operations take.
 //! A tenant key never verifies here and an operator key never as a tenant key: the prefixes
 //! differ (`acc_op_` and `acc_live_`) and the digests live in different tables.
-//!
-//! The tenant's own quota read lives here too: it is what an operator changes with a plan.
 
 use crate::operations::Operation;
-use crate::principal::{OperatorPrincipal, Principal, RequestMeta};
-use crate::use_case::Subject;
+use crate::principal::{OperatorPrincipal, RequestMeta};
+use crate::use_case::{
+    Caller, Change, Context, KEY_OPERATOR_PREFIX, OperatorUseCase, Sealed, UseCase,
+};
 use crate::{Spine, SpineError};
-use account_engines::audit::{self, AuditEntry};
 use account_engines::operator_keys;
-use account_engines::tenants;
-use account_engines::types::{ActorType, ApiKeyId, OperatorKeyId, Plan, TenantStatus};
-use chrono::{DateTime, Datelike, Utc};
+use account_engines::types::{OperatorKeyId, TenantId};
+use chrono::{DateTime, Utc};
 use serde_json::json;
 
 pub use account_engines::operator_keys::{
@@ -49,34 +47,6 @@ impl From<&OperatorKeySnapshot> for OperatorKeyInfo {
     }
 }
 
-/// A tenant's plan quotas and its counters in the current periods.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TenantQuotas {
-    /// The plan.
-    pub plan: Plan,
-    /// The lifecycle status.
-    pub status: TenantStatus,
-    /// Runs allowed per UTC day.
-    pub max_runs_per_day: i32,
-    /// Runs at once.
-    pub max_concurrent_runs: i32,
-    /// Tokens per UTC month.
-    pub max_tokens_per_month: i64,
-    /// Active API keys.
-    pub max_api_keys: i32,
-    /// Workers.
-    pub max_workers: i32,
-    /// Runs admitted today (UTC).
-    pub runs_today: i32,
-    /// Runs admitted this month (UTC).
-    pub runs_this_month: i32,
-    /// Tokens recorded this month (UTC).
-    pub tokens_this_month: i64,
-}
-
-/// The `operator_id` of a key's operator: `operator_key:<id>`.
-const KEY_OPERATOR_PREFIX: &str = "operator_key:";
-
 /// The operator principal of a key.
 fn principal_of(key: &OperatorKeySnapshot, request: RequestMeta) -> OperatorPrincipal {
     OperatorPrincipal {
@@ -85,120 +55,116 @@ fn principal_of(key: &OperatorKeySnapshot, request: RequestMeta) -> OperatorPrin
     }
 }
 
-/// The operator key an operator acts with, when it was verified from one (platform tooling
-/// such as the CLI acts under a name of its own and has none).
-fn acting_operator_key(operator: &OperatorPrincipal) -> Option<OperatorKeyId> {
-    operator
-        .operator_id
-        .strip_prefix(KEY_OPERATOR_PREFIX)
-        .and_then(|id| id.parse().ok())
+/// The platform audit row (no tenant) of an operator-key change: the actor is the operator
+/// (`actor_type = operator`, with the operator key it acted with, if any), and the
+/// operator's own name is the reason, so tooling identities are kept too.
+fn key_change(id: OperatorKeyId, name: &str, key_prefix: &str) -> Change {
+    Change::of("operator_key", id).after(json!({"name": name, "key_prefix": key_prefix}))
+}
+
+/// Creates an operator key (platform tooling only: the operator is the tool's own identity,
+/// e.g. `cli:operator-key`, or an operator key). The plaintext is in the result, once; the
+/// row is audited.
+#[derive(Clone, Debug)]
+pub struct CreateOperatorKey {
+    /// Its label.
+    pub name: String,
+}
+
+impl Sealed for CreateOperatorKey {}
+impl UseCase for CreateOperatorKey {
+    type Output = CreatedOperatorKey;
+    const OPERATION: Operation = Operation::OperatorKeysCreate;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<CreatedOperatorKey, SpineError> {
+        let created =
+            operator_keys::create_operator_key(cx.db, cx.pepper()?, &self.name, cx.now).await?;
+        let key = &created.key;
+        cx.audit(key_change(key.id, &key.name, &key.key_prefix))
+            .await?;
+        Ok(created)
+    }
+}
+
+impl OperatorUseCase for CreateOperatorKey {
+    fn tenant(&self) -> Option<TenantId> {
+        None
+    }
+}
+
+/// Every operator key, oldest first (never a digest).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ListOperatorKeys;
+
+impl Sealed for ListOperatorKeys {}
+impl UseCase for ListOperatorKeys {
+    type Output = Vec<OperatorKeyInfo>;
+    const OPERATION: Operation = Operation::OperatorKeysList;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<Vec<OperatorKeyInfo>, SpineError> {
+        let keys = operator_keys::list_operator_keys(cx.db).await?;
+        Ok(keys.iter().map(OperatorKeyInfo::from).collect())
+    }
+}
+
+impl OperatorUseCase for ListOperatorKeys {
+    fn tenant(&self) -> Option<TenantId> {
+        None
+    }
+}
+
+/// Revokes an operator key; it stops verifying at once.
+#[derive(Clone, Copy, Debug)]
+pub struct RevokeOperatorKey {
+    /// The key.
+    pub id: OperatorKeyId,
+}
+
+impl Sealed for RevokeOperatorKey {}
+impl UseCase for RevokeOperatorKey {
+    type Output = ();
+    const OPERATION: Operation = Operation::OperatorKeysRevoke;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<(), SpineError> {
+        operator_keys::revoke_operator_key(cx.db, self.id, cx.now).await?;
+        cx.audit(key_change(self.id, "", "")).await
+    }
+}
+
+impl OperatorUseCase for RevokeOperatorKey {
+    fn tenant(&self) -> Option<TenantId> {
+        None
+    }
 }
 
 impl Spine {
-    /// Writes a platform audit row (no tenant) for an operator-key change. The actor is the
-    /// operator: `actor_type = operator`, and `api_key_id` holds the operator key it acted
-    /// with, if any (the log has no foreign keys; the actor type says which kind of key the
-    /// id names). The operator's own name is the reason, so tooling identities are kept too.
-    async fn operator_key_audit(
-        &self,
-        db: account_engines::Db<'_>,
-        operator: &OperatorPrincipal,
-        operation: Operation,
-        key: &OperatorKeyInfo,
-        now: DateTime<Utc>,
-    ) -> Result<(), SpineError> {
-        let request = operator.request.bounded();
-        audit::record(
-            db,
-            AuditEntry {
-                tenant_id: None,
-                actor_type: ActorType::Operator,
-                user_id: None,
-                api_key_id: acting_operator_key(operator)
-                    .map(|id| ApiKeyId::from_uuid(id.as_uuid())),
-                action: operation
-                    .audit_action()
-                    .unwrap_or(operation.name())
-                    .to_owned(),
-                resource_type: "operator_key".to_owned(),
-                resource_id: Some(key.id.to_string()),
-                reason: Some(format!("by {}", operator.operator_id)),
-                old_value: None,
-                new_value: Some(json!({"name": key.name, "key_prefix": key.key_prefix})),
-                ip_address: request.ip_address,
-                user_agent: request.user_agent,
-                request_id: request.request_id,
-            },
-            now,
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// Creates an operator key (platform tooling only: `operator` is the tool's own identity,
-    /// e.g. `cli:operator-key`, or an operator key). The plaintext is in the result, once;
-    /// the row is audited.
+    /// Executes [`CreateOperatorKey`].
     pub async fn create_operator_key(
         &self,
         operator: &OperatorPrincipal,
         name: &str,
     ) -> Result<CreatedOperatorKey, SpineError> {
-        let operation = Operation::OperatorKeysCreate;
-        self.observe(operation, Subject::Operator(operator, None), async {
-            let pepper = self.pepper()?;
-            let now = self.clock.now();
-            operator_use_case!(self, operator, operation, None, |db| {
-                let created = operator_keys::create_operator_key(db, pepper, name, now).await?;
-                let info = OperatorKeyInfo::from(&created.key);
-                self.operator_key_audit(db, operator, operation, &info, now)
-                    .await?;
-                Ok(created)
-            })
-        })
-        .await
+        let name = name.to_owned();
+        self.execute_as_operator(operator, CreateOperatorKey { name })
+            .await
     }
 
-    /// Every operator key, oldest first (never a digest).
+    /// Executes [`ListOperatorKeys`].
     pub async fn list_operator_keys(
         &self,
         operator: &OperatorPrincipal,
     ) -> Result<Vec<OperatorKeyInfo>, SpineError> {
-        let operation = Operation::OperatorKeysList;
-        self.observe(operation, Subject::Operator(operator, None), async {
-            operator_read_use_case!(self, operator, operation, None, |db| {
-                Ok(operator_keys::list_operator_keys(db)
-                    .await?
-                    .iter()
-                    .map(OperatorKeyInfo::from)
-                    .collect())
-            })
-        })
-        .await
+        self.execute_as_operator(operator, ListOperatorKeys).await
     }
 
-    /// Revokes an operator key; it stops verifying at once.
+    /// Executes [`RevokeOperatorKey`].
     pub async fn revoke_operator_key(
         &self,
         operator: &OperatorPrincipal,
         id: OperatorKeyId,
     ) -> Result<(), SpineError> {
-        let operation = Operation::OperatorKeysRevoke;
-        self.observe(operation, Subject::Operator(operator, None), async {
-            let now = self.clock.now();
-            operator_use_case!(self, operator, operation, None, |db| {
-                operator_keys::revoke_operator_key(db, id, now).await?;
-                let info = OperatorKeyInfo {
-                    id,
-                    name: String::new(),
-                    key_prefix: String::new(),
-                    created_at: now,
-                    revoked_at: Some(now),
-                };
-                self.operator_key_audit(db, operator, operation, &info, now)
-                    .await
-            })
-        })
-        .await
+        self.execute_as_operator(operator, RevokeOperatorKey { id })
+            .await
     }
 
     /// Verifies a presented operator key and returns the operator it acts as. A tenant key is
@@ -210,42 +176,11 @@ impl Spine {
     ) -> Result<OperatorPrincipal, SpineError> {
         let operation = Operation::OperatorKeysVerify;
         let key = self
-            .observe(operation, Subject::KeyPresenter(&request), async {
+            .observe(operation, Caller::KeyPresenter(&request), async {
                 let pepper = self.pepper()?;
-                read!(self, |db| {
-                    Ok(operator_keys::verify_operator_key(db, pepper, presented).await?)
-                })
+                Ok(operator_keys::verify_operator_key(self.pool_db(), pepper, presented).await?)
             })
             .await?;
         Ok(principal_of(&key, request))
-    }
-
-    /// The principal's tenant's plan quotas and current-period counters (a counter from an
-    /// earlier period reads as zero: counters reset lazily).
-    pub async fn tenant_quotas(&self, principal: &Principal) -> Result<TenantQuotas, SpineError> {
-        let operation = Operation::TenantGetQuotas;
-        self.observe(operation, Subject::Principal(principal), async {
-            let today = self.clock.now().date_naive();
-            read_use_case!(self, principal, operation, |db| {
-                let t = tenants::snapshot(db, principal.tenant_id).await?;
-                let this_day = t.usage_day == Some(today);
-                let this_month = t
-                    .usage_month
-                    .is_some_and(|m| m.year() == today.year() && m.month() == today.month());
-                Ok(TenantQuotas {
-                    plan: t.plan,
-                    status: t.status,
-                    max_runs_per_day: t.quotas.max_runs_per_day,
-                    max_concurrent_runs: t.quotas.max_concurrent_runs,
-                    max_tokens_per_month: t.quotas.max_tokens_per_month,
-                    max_api_keys: t.quotas.max_api_keys,
-                    max_workers: t.quotas.max_workers,
-                    runs_today: if this_day { t.runs_today } else { 0 },
-                    runs_this_month: if this_month { t.runs_this_month } else { 0 },
-                    tokens_this_month: if this_month { t.tokens_this_month } else { 0 },
-                })
-            })
-        })
-        .await
     }
 }

@@ -2,25 +2,38 @@
 
 use crate::operations::Operation;
 use crate::principal::Principal;
-use crate::use_case::Subject;
+use crate::use_case::{Context, Sealed, UseCase};
 use crate::{Spine, SpineError};
 use account_engines::tenants::{self, MeterTotal};
 use chrono::{DateTime, Utc};
 
+/// Usage per meter over `[start, end)`, including the current partial hour.
+#[derive(Clone, Copy, Debug)]
+pub struct UsageSummary {
+    /// From (inclusive).
+    pub start: DateTime<Utc>,
+    /// To (exclusive).
+    pub end: DateTime<Utc>,
+}
+
+impl Sealed for UsageSummary {}
+impl UseCase for UsageSummary {
+    type Output = Vec<MeterTotal>;
+    const OPERATION: Operation = Operation::UsageSummary;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<Vec<MeterTotal>, SpineError> {
+        Ok(tenants::usage_summary(cx.db, cx.tenant()?, self.start, self.end).await?)
+    }
+}
+
 impl Spine {
-    /// Usage per meter over `[start, end)`, including the current partial hour.
+    /// Executes [`UsageSummary`].
     pub async fn usage_summary(
         &self,
         principal: &Principal,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<MeterTotal>, SpineError> {
-        let operation = Operation::UsageSummary;
-        self.observe(operation, Subject::Principal(principal), async {
-            read_use_case!(self, principal, operation, |db| {
-                Ok(tenants::usage_summary(db, principal.tenant_id, start, end).await?)
-            })
-        })
-        .await
+        self.execute(principal, UsageSummary { start, end }).await
     }
 }

@@ -1,23 +1,69 @@
-//! The frame every use case runs in: a span and counters ([`Spine::observe`]), authority,
-//! tenant capability, transaction, audit — of the change, or of the refusal.
+//! Use cases as values: each one is a type that declares its [`Operation`] and implements one
+//! async [`UseCase::run`] against a [`Context`] (the transaction's handle, the clock's `now`,
+//! the caller). The executor ([`crate::execute`]) does everything around it once: span and
+//! counters, authority, the tenant's capability, the transaction and its retries, the audit
+//! row of a refusal, and what must happen only after commit (events, cache invalidation).
+//!
+//! Every audit row is built here ([`audit_entry`]), from the caller and the [`Change`] a use
+//! case reports.
 
-use crate::authorize::check_capability;
+use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
 use crate::{Spine, SpineError};
+use account_engines::api_keys::ApiKeyPepper;
 use account_engines::audit::{self, AuditEntry};
-use account_engines::types::{ActorType, TenantId};
+use account_engines::memberships::Acting;
+use account_engines::types::{ActorType, ApiKeyId, OperatorKeyId, TenantId};
 use account_engines::{Db, ErrorCode, tenants};
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
 use std::future::Future;
-use std::time::Instant;
-use tracing::Instrument;
 
-/// Who calls a use case, for which tenant: what its span, its counters and the audit row of a
-/// refusal say about the caller.
+mod sealed {
+    /// Only this crate defines use cases; hosts execute them.
+    pub trait Sealed {}
+}
+pub(crate) use sealed::Sealed;
+
+/// One operation of the spine as a value: the request's data, with what it does in
+/// [`UseCase::run`]. Hosts build these and hand them to [`Spine::execute`] (tenant use cases)
+/// or [`Spine::execute_as_operator`] (platform ones); the `Spine` methods of the same names
+/// are shorthands for that. Sealed: the set of use cases is this crate's.
+pub trait UseCase: Sealed + Send + Sync {
+    /// What a successful call returns.
+    type Output: Send;
+    /// The operation: its name, audit action, authority and required capability.
+    const OPERATION: Operation;
+    /// Whether the caller must act as a member (a person): a principal's user, or a personal
+    /// key's user with their current role; machine keys are refused.
+    const ACTS_AS_MEMBER: bool = false;
+
+    /// The use case's work, in the transaction the executor opened (or on the pool for a
+    /// read). Errors roll everything back; it may run more than once under contention, so it
+    /// must not act outside the database except through `cx` (which holds effects for commit).
+    fn run(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> impl Future<Output = Result<Self::Output, SpineError>> + Send;
+
+    /// Events to publish when the use case fails with `error` (after rollback).
+    fn refusal_events(&self, _tenant: Option<TenantId>, _error: &SpineError) -> Vec<DomainEvent> {
+        Vec::new()
+    }
+}
+
+/// A platform use case's extra declaration: the tenant it concerns, if any (for its span and
+/// its refusal's audit row).
+pub trait OperatorUseCase: UseCase {
+    /// The tenant this call concerns.
+    fn tenant(&self) -> Option<TenantId>;
+}
+
+/// Who calls a use case, for which tenant: what its span, its counters and its audit rows say
+/// about the caller.
 #[derive(Clone, Copy, Debug)]
-pub(crate) enum Subject<'a> {
+pub(crate) enum Caller<'a> {
     /// A tenant principal.
     Principal(&'a Principal),
     /// A platform operator, acting on this tenant (when the operation concerns one).
@@ -29,243 +75,178 @@ pub(crate) enum Subject<'a> {
         /// The request.
         request: &'a RequestMeta,
     },
-    /// Someone presenting an API key, before it is verified (no tenant yet, never audited).
+    /// Someone presenting a key, before it is verified (no tenant yet, never audited).
     KeyPresenter(&'a RequestMeta),
 }
 
-impl Subject<'_> {
-    fn tenant(self) -> Option<TenantId> {
+impl Caller<'_> {
+    pub(crate) fn tenant(self) -> Option<TenantId> {
         match self {
-            Subject::Principal(principal) => Some(principal.tenant_id),
-            Subject::Operator(_, tenant) => tenant,
-            Subject::TokenHolder { tenant, .. } => Some(tenant),
-            Subject::KeyPresenter(_) => None,
+            Caller::Principal(principal) => Some(principal.tenant_id),
+            Caller::Operator(_, tenant) => tenant,
+            Caller::TokenHolder { tenant, .. } => Some(tenant),
+            Caller::KeyPresenter(_) => None,
         }
     }
 
-    fn request(&self) -> &RequestMeta {
+    pub(crate) fn request(&self) -> &RequestMeta {
         match self {
-            Subject::Principal(principal) => &principal.request,
-            Subject::Operator(operator, _) => &operator.request,
-            Subject::TokenHolder { request, .. } | Subject::KeyPresenter(request) => request,
+            Caller::Principal(principal) => &principal.request,
+            Caller::Operator(operator, _) => &operator.request,
+            Caller::TokenHolder { request, .. } | Caller::KeyPresenter(request) => request,
         }
     }
 
-    fn actor_kind(self) -> &'static str {
+    pub(crate) fn actor_kind(self) -> &'static str {
         match self {
-            Subject::Principal(Principal {
+            Caller::Principal(Principal {
                 actor: Actor::User { .. },
                 ..
             }) => "user",
-            Subject::Principal(Principal {
+            Caller::Principal(Principal {
                 actor: Actor::ApiKey { .. },
                 ..
             }) => "api_key",
-            Subject::Operator(..) => "operator",
-            Subject::TokenHolder { .. } => "token_holder",
-            Subject::KeyPresenter(_) => "key_presenter",
+            Caller::Operator(..) => "operator",
+            Caller::TokenHolder { .. } => "token_holder",
+            Caller::KeyPresenter(_) => "key_presenter",
         }
     }
 }
 
-impl Spine {
-    /// Runs one use case inside a span named by the operation (with request id, tenant id and
-    /// actor kind, never a secret) and counts it: calls, errors by code, duration.
-    pub(crate) async fn observe<T>(
-        &self,
-        operation: Operation,
-        subject: Subject<'_>,
-        use_case: impl Future<Output = Result<T, SpineError>>,
-    ) -> Result<T, SpineError> {
-        let span = operation.span();
-        if let Some(request_id) = subject.request().request_id.as_deref() {
-            span.record("request_id", request_id);
+/// What a use case changed, for its audit row: the resource, and its state before and after.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Change {
+    pub(crate) resource_type: &'static str,
+    pub(crate) resource_id: String,
+    pub(crate) reason: Option<String>,
+    pub(crate) before: Option<Json>,
+    pub(crate) after: Option<Json>,
+    /// The tenant the row belongs to when the caller's own does not say (an operator
+    /// creating a tenant).
+    pub(crate) tenant: Option<TenantId>,
+}
+
+impl Change {
+    /// A change of `resource_type` `resource_id`.
+    pub(crate) fn of(resource_type: &'static str, resource_id: impl ToString) -> Self {
+        Self {
+            resource_type,
+            resource_id: resource_id.to_string(),
+            ..Self::default()
         }
-        if let Some(tenant) = subject.tenant() {
-            span.record("tenant_id", tracing::field::display(tenant));
-        }
-        span.record("actor", subject.actor_kind());
-        self.metrics.started(operation);
-        let started = Instant::now();
-        let outcome = use_case.instrument(span.clone()).await;
-        let code = outcome.as_ref().err().map(ErrorCode::code);
-        self.metrics.finished(operation, started.elapsed(), code);
-        if let Err(error) = &outcome {
-            let (code, status) = (error.code(), error.http_status());
-            span.record("error_code", code);
-            span.in_scope(|| {
-                if status >= 500 {
-                    tracing::warn!(code, status, "use case failed");
-                } else {
-                    tracing::debug!(code, status, "use case refused");
-                }
-            });
-        }
-        outcome
     }
 
-    /// Writes the audit row of `operation` inside the caller's transaction.
-    #[allow(clippy::too_many_arguments)] // one row, many columns
-    pub(crate) async fn audit(
-        &self,
-        db: Db<'_>,
-        principal: &Principal,
-        operation: Operation,
-        resource_type: &str,
-        resource_id: &str,
-        old_value: Option<Json>,
-        new_value: Option<Json>,
-        now: DateTime<Utc>,
-    ) -> Result<(), SpineError> {
-        let action = operation.audit_action().unwrap_or(operation.name());
-        audit::record(
-            db,
-            entry(
-                principal,
-                action,
-                resource_type,
-                resource_id,
-                old_value,
-                new_value,
-            ),
-            now,
-        )
-        .await?;
+    pub(crate) fn before(mut self, before: Json) -> Self {
+        self.before = Some(before);
+        self
+    }
+
+    pub(crate) fn after(mut self, after: Json) -> Self {
+        self.after = Some(after);
+        self
+    }
+
+    pub(crate) fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+
+    pub(crate) fn in_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+}
+
+/// What may happen only after commit.
+#[derive(Debug)]
+pub(crate) enum Effect {
+    Publish(DomainEvent),
+    ForgetKey(TenantId, ApiKeyId),
+    ForgetTenant(TenantId),
+}
+
+/// What [`UseCase::run`] has at hand: the database handle of this attempt, the clock's `now`
+/// (one instant for the whole call, retries included), the caller, and the effects to apply
+/// after commit.
+#[derive(Debug)]
+pub struct Context<'a> {
+    pub(crate) spine: &'a Spine,
+    pub(crate) db: Db<'a>,
+    pub(crate) now: DateTime<Utc>,
+    pub(crate) operation: Operation,
+    pub(crate) caller: Caller<'a>,
+    /// The member acting, for use cases that act as one ([`UseCase::ACTS_AS_MEMBER`]).
+    pub(crate) member: Option<Acting>,
+    pub(crate) effects: Vec<Effect>,
+}
+
+impl<'a> Context<'a> {
+    /// The tenant principal calling (every tenant use case has one).
+    pub(crate) fn principal(&self) -> Result<&'a Principal, SpineError> {
+        match self.caller {
+            Caller::Principal(principal) => Ok(principal),
+            _ => Err(SpineError::forbidden(self.operation, "a tenant principal")),
+        }
+    }
+
+    /// The principal's tenant.
+    pub(crate) fn tenant(&self) -> Result<TenantId, SpineError> {
+        Ok(self.principal()?.tenant_id)
+    }
+
+    /// The member acting ([`UseCase::ACTS_AS_MEMBER`] use cases).
+    pub(crate) fn member(&self) -> Result<Acting, SpineError> {
+        self.member.ok_or(SpineError::MachineKey {
+            operation: self.operation.name(),
+        })
+    }
+
+    /// The platform operator calling.
+    pub(crate) fn operator(&self) -> Result<&'a OperatorPrincipal, SpineError> {
+        match self.caller {
+            Caller::Operator(operator, _) => Ok(operator),
+            _ => Err(SpineError::forbidden(self.operation, "a platform operator")),
+        }
+    }
+
+    pub(crate) fn pepper(&self) -> Result<&'a ApiKeyPepper, SpineError> {
+        self.spine.pepper()
+    }
+
+    /// Writes the audit row of this call's change, in its transaction.
+    pub(crate) async fn audit(&self, change: Change) -> Result<(), SpineError> {
+        let entry = audit_entry(self.caller, self.operation, change, None);
+        audit::record(self.db, entry, self.now).await?;
         Ok(())
     }
 
-    /// Passes `outcome` through; when it is a refusal ([`SpineError::is_refusal`]), first
-    /// audits it in a transaction of its own. Call it after the use case's transaction
-    /// finished, so the refused change is rolled back while the refusal row commits.
-    pub(crate) async fn audited<T>(
-        &self,
-        subject: Subject<'_>,
-        operation: Operation,
-        outcome: Result<T, SpineError>,
-    ) -> Result<T, SpineError> {
-        if let Err(refusal) = &outcome
-            && refusal.is_refusal()
-        {
-            self.audit_refusal(subject, operation, refusal).await;
-        }
-        outcome
+    /// Writes the audit row of a change made by `user`, who acts through a one-time token
+    /// (the invitation's accepting user).
+    pub(crate) async fn audit_by(&self, user: Acting, change: Change) -> Result<(), SpineError> {
+        let entry = audit_entry(self.caller, self.operation, change, Some(user));
+        audit::record(self.db, entry, self.now).await?;
+        Ok(())
     }
 
-    async fn audit_refusal(
-        &self,
-        subject: Subject<'_>,
-        operation: Operation,
-        refusal: &SpineError,
-    ) {
-        let Some(entry) = refusal_entry(subject, operation, refusal) else {
-            return;
-        };
-        let now = self.clock.now();
-        let written = transaction!(self, |db| {
-            audit::record(db, entry.clone(), now)
-                .await
-                .map_err(SpineError::from)
-        });
-        if let Err(error) = written {
-            tracing::warn!(
-                code = error.code(),
-                operation = operation.name(),
-                "could not audit a refusal"
-            );
-        }
+    /// Checks that `tenant`'s status allows this operation.
+    pub(crate) async fn require_capability(&self, tenant: TenantId) -> Result<(), SpineError> {
+        require_capability(self.db, tenant, self.operation).await
     }
-}
 
-/// The action of every refusal's audit row.
-pub(crate) const REFUSAL_ACTION: &str = "authorization.refused";
-
-/// The audit row of a refusal: the operation as resource, the error code as reason. `None`
-/// for callers who are not known yet (an unverified key).
-fn refusal_entry(
-    subject: Subject<'_>,
-    operation: Operation,
-    refusal: &SpineError,
-) -> Option<AuditEntry> {
-    let mut detail = json!({
-        "operation": operation.name(),
-        "code": refusal.code(),
-        "message": refusal.to_string(),
-    });
-    let mut entry = match subject {
-        Subject::Principal(principal) => entry(
-            principal,
-            REFUSAL_ACTION,
-            "operation",
-            operation.name(),
-            None,
-            None,
-        ),
-        Subject::Operator(operator, tenant) => {
-            detail["operator"] = Json::String(operator.operator_id.clone());
-            bare_entry(tenant, ActorType::Founder, &operator.request)
-        }
-        Subject::TokenHolder { tenant, request } => {
-            bare_entry(Some(tenant), ActorType::User, request)
-        }
-        Subject::KeyPresenter(_) => return None,
-    };
-    entry.resource_id = Some(operation.name().to_owned());
-    entry.reason = Some(refusal.code().to_owned());
-    entry.new_value = Some(detail);
-    Some(entry)
-}
-
-/// A refusal row for a caller with no user or key id.
-fn bare_entry(
-    tenant: Option<TenantId>,
-    actor_type: ActorType,
-    request: &RequestMeta,
-) -> AuditEntry {
-    let request = request.bounded();
-    AuditEntry {
-        tenant_id: tenant,
-        actor_type,
-        user_id: None,
-        api_key_id: None,
-        action: REFUSAL_ACTION.to_owned(),
-        resource_type: "operation".to_owned(),
-        resource_id: None,
-        reason: None,
-        old_value: None,
-        new_value: None,
-        ip_address: request.ip_address,
-        user_agent: request.user_agent,
-        request_id: request.request_id,
+    /// Publishes `event` once the transaction committed (never for a rolled-back attempt).
+    pub(crate) fn publish(&mut self, event: DomainEvent) {
+        self.effects.push(Effect::Publish(event));
     }
-}
 
-fn entry(
-    principal: &Principal,
-    action: &str,
-    resource_type: &str,
-    resource_id: &str,
-    old_value: Option<Json>,
-    new_value: Option<Json>,
-) -> AuditEntry {
-    let (actor_type, user_id, api_key_id) = match &principal.actor {
-        Actor::User { user_id, .. } => (ActorType::User, Some(*user_id), None),
-        Actor::ApiKey { key_id, .. } => (ActorType::ApiKey, None, Some(*key_id)),
-    };
-    let request = principal.request.bounded();
-    AuditEntry {
-        tenant_id: Some(principal.tenant_id),
-        actor_type,
-        user_id,
-        api_key_id,
-        action: action.to_owned(),
-        resource_type: resource_type.to_owned(),
-        resource_id: Some(resource_id.to_owned()),
-        reason: None,
-        old_value,
-        new_value,
-        ip_address: request.ip_address,
-        user_agent: request.user_agent,
-        request_id: request.request_id,
+    /// Drops `key` from the verify cache once committed.
+    pub(crate) fn forget_key(&mut self, tenant: TenantId, key: ApiKeyId) {
+        self.effects.push(Effect::ForgetKey(tenant, key));
+    }
+
+    /// Drops every cached key of `tenant` once committed.
+    pub(crate) fn forget_tenant(&mut self, tenant: TenantId) {
+        self.effects.push(Effect::ForgetTenant(tenant));
     }
 }
 
@@ -277,5 +258,122 @@ pub(crate) async fn require_capability(
     let status = tenants::status(db, tenant)
         .await?
         .ok_or(SpineError::TenantNotFound)?;
-    check_capability(status, operation)
+    crate::authorize::check_capability(status, operation)
+}
+
+/// The action of every refusal's audit row.
+pub(crate) const REFUSAL_ACTION: &str = "authorization.refused";
+
+/// The one place audit rows of the spine's changes are built. Tenant principals are named by
+/// user or key; platform operators are named inside the recorded change (the rows have no
+/// operator column), and platform-wide rows (no tenant: operator keys) record
+/// `actor_type = operator` with the operator key acted with.
+pub(crate) fn audit_entry(
+    caller: Caller<'_>,
+    operation: Operation,
+    change: Change,
+    acting_user: Option<Acting>,
+) -> AuditEntry {
+    let action = operation
+        .audit_action()
+        .unwrap_or(operation.name())
+        .to_owned();
+    let request = caller.request().bounded();
+    let (tenant_id, actor_type, user_id, api_key_id, reason, after) = match caller {
+        Caller::Principal(principal) => {
+            let (actor_type, user, key) = match &principal.actor {
+                Actor::User { user_id, .. } => (ActorType::User, Some(*user_id), None),
+                Actor::ApiKey { key_id, .. } => (ActorType::ApiKey, None, Some(*key_id)),
+            };
+            let tenant = Some(principal.tenant_id);
+            (tenant, actor_type, user, key, change.reason, change.after)
+        }
+        Caller::Operator(operator, tenant) => match change.tenant.or(tenant) {
+            Some(tenant) => {
+                let mut after = change.after.unwrap_or_else(|| json!({}));
+                if let Some(fields) = after.as_object_mut() {
+                    fields.insert("operator".to_owned(), json!(operator.operator_id));
+                }
+                let (founder, reason) = (ActorType::Founder, change.reason);
+                (Some(tenant), founder, None, None, reason, Some(after))
+            }
+            None => {
+                let key = acting_operator_key(operator).map(|id| ApiKeyId::from_uuid(id.as_uuid()));
+                let reason = Some(format!("by {}", operator.operator_id));
+                (None, ActorType::Operator, None, key, reason, change.after)
+            }
+        },
+        Caller::TokenHolder { tenant, .. } => {
+            let user = acting_user.map(|acting| acting.user_id);
+            (
+                Some(tenant),
+                ActorType::User,
+                user,
+                None,
+                change.reason,
+                change.after,
+            )
+        }
+        Caller::KeyPresenter(_) => (None, ActorType::User, None, None, None, change.after),
+    };
+    AuditEntry {
+        tenant_id,
+        actor_type,
+        user_id,
+        api_key_id,
+        action,
+        resource_type: change.resource_type.to_owned(),
+        resource_id: Some(change.resource_id),
+        reason,
+        old_value: change.before,
+        new_value: after,
+        ip_address: request.ip_address,
+        user_agent: request.user_agent,
+        request_id: request.request_id,
+    }
+}
+
+/// The audit row of a refusal: the operation as resource, the error code as reason. `None`
+/// for callers who are not known yet (an unverified key).
+pub(crate) fn refusal_entry(
+    caller: Caller<'_>,
+    operation: Operation,
+    refusal: &SpineError,
+) -> Option<AuditEntry> {
+    let mut detail = json!({
+        "operation": operation.name(),
+        "code": refusal.code(),
+        "message": refusal.to_string(),
+    });
+    let change = Change::of("operation", operation.name());
+    let mut entry = match caller {
+        Caller::Principal(_) => audit_entry(caller, operation, change, None),
+        Caller::Operator(operator, tenant) => {
+            detail["operator"] = Json::String(operator.operator_id.clone());
+            let mut entry = audit_entry(caller, operation, change, None);
+            // A refusal names the operator in its detail, with the founder as actor, tenant
+            // or not: nothing was done with any key.
+            (entry.tenant_id, entry.actor_type) = (tenant, ActorType::Founder);
+            (entry.api_key_id, entry.reason) = (None, None);
+            entry
+        }
+        Caller::TokenHolder { .. } => audit_entry(caller, operation, change, None),
+        Caller::KeyPresenter(_) => return None,
+    };
+    entry.action = REFUSAL_ACTION.to_owned();
+    entry.reason = Some(refusal.code().to_owned());
+    entry.new_value = Some(detail);
+    Some(entry)
+}
+
+/// The `operator_id` of a key's operator: `operator_key:<id>`.
+pub(crate) const KEY_OPERATOR_PREFIX: &str = "operator_key:";
+
+/// The operator key an operator acts with, when it was verified from one (platform tooling
+/// such as the CLI acts under a name of its own and has none).
+fn acting_operator_key(operator: &OperatorPrincipal) -> Option<OperatorKeyId> {
+    operator
+        .operator_id
+        .strip_prefix(KEY_OPERATOR_PREFIX)
+        .and_then(|id| id.parse().ok())
 }

@@ -500,7 +500,7 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
             .transition_tenant(
                 &platform(),
                 beta,
-                account_spine::platform::LifecycleAction::Suspend,
+                account_spine::lifecycle::LifecycleAction::Suspend,
                 "test",
             )
             .await
@@ -508,7 +508,7 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
         let suspended = spine
             .list_projects(
                 &ann,
-                account_spine::accounts::ProjectFilters {
+                account_spine::tenants::ProjectFilters {
                     status: Some(TenantStatus::Suspended),
                 },
                 PAGE,
@@ -526,7 +526,7 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
             .transition_tenant(
                 &platform(),
                 beta,
-                account_spine::platform::LifecycleAction::Terminate,
+                account_spine::lifecycle::LifecycleAction::Terminate,
                 "test",
             )
             .await
@@ -645,7 +645,7 @@ async fn the_support_contact_is_configuration_readable_with_support_read() {
             "{name}"
         );
 
-        let contact = account_spine::accounts::SupportContact {
+        let contact = account_spine::support::SupportContact {
             email: Email::parse("help@example.com").unwrap(),
             hours: "Mon-Fri 09:00-17:00 CET".into(),
             response_time: "within one business day".into(),
@@ -672,8 +672,8 @@ async fn the_support_contact_is_configuration_readable_with_support_read() {
 
         // A terminated tenant's members can still reach support.
         for action in [
-            account_spine::platform::LifecycleAction::Suspend,
-            account_spine::platform::LifecycleAction::Terminate,
+            account_spine::lifecycle::LifecycleAction::Suspend,
+            account_spine::lifecycle::LifecycleAction::Terminate,
         ] {
             spine
                 .transition_tenant(&platform(), acme, action, "test")

@@ -31,8 +31,8 @@ fn every_write_operation_has_a_case() {
         not_writes.is_empty(),
         "cases whose operation neither audits nor is listed in WRITING_READS: {not_writes:?}"
     );
-    // Reads that run on the pool are not cases; every other operation is.
-    assert_eq!(writes.len(), 28, "27 audited writes and memory_pins.get");
+    // Both directions hold, so the number of cases follows from the operation table: no
+    // count to bump by hand.
 }
 
 #[tokio::test]

@@ -11,7 +11,8 @@
 
 mod support;
 
-use account_spine::accounts::{Invitee, OpenTicket};
+use account_spine::invitations::Invitee;
+use account_spine::support::OpenTicket;
 use account_spine::api_keys::IssueKey;
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::AdmitRun;

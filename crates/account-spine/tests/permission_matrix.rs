@@ -22,7 +22,7 @@ mod support;
 use account_engines::api_keys::Permission;
 use account_engines::api_keys::permissions::granted;
 use account_engines::roles::rank;
-use account_spine::accounts::Invitee;
+use account_spine::invitations::Invitee;
 use account_spine::api_keys::IssueKey;
 use account_spine::types::*;
 use account_spine::{

@@ -5,7 +5,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
 use account_spine::api_keys::ApiKeyPepper;
-use account_spine::platform::LifecycleAction;
+use account_spine::lifecycle::LifecycleAction;
 use account_spine::{DatabaseConfig, ErrorCode, OperatorPrincipal, RequestMeta, Spine};
 use account_testkit::{backends, fresh_db};
 use sea_orm::{ConnectionTrait, Statement};

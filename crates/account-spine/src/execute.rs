@@ -1,0 +1,502 @@
+//! The executor: runs a [`UseCase`] value with everything around it done once, in one
+//! readable function per kind of caller ([`Spine::execute`], [`Spine::execute_as_operator`],
+//! and the token holder's [`Spine::execute_with_token`]): a span and counters, authority, the
+//! tenant's capability, one write transaction per attempt (or the pool, for reads), retries on
+//! contention by the [`RetryPolicy`], the audit row of a refusal, and the effects a use case
+//! queued for after commit. Nothing else in the workspace begins, commits or rolls back.
+//!
+//! A write transaction commits only when the whole use case succeeded and rolls back
+//! explicitly otherwise, so a failed operation leaves nothing half-written. Each retry starts
+//! from a fresh snapshot, so an attempt never mixes state from another.
+
+use crate::authorize::{authorize, authorize_operator};
+use crate::operations::{Authority, Operation};
+use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
+use crate::use_case::{Caller, Context, Effect, OperatorUseCase, UseCase, refusal_entry};
+use crate::{Spine, SpineError};
+use account_engines::audit::{self, AuditEntry};
+use account_engines::memberships::{self, Acting};
+use account_engines::roles::rank;
+use account_engines::types::{TenantId, UserId};
+use account_engines::{DriverError, ErrorCode};
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
+
+/// How a write use case is retried when the database reports contention.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RetryPolicy {
+    /// Attempts in all (1: never retry).
+    pub attempts: u32,
+    /// The pause after the first failed attempt; it doubles after each further one.
+    pub first_backoff: Duration,
+    /// The longest pause.
+    pub max_backoff: Duration,
+}
+
+/// The error codes that mean "the same transaction may succeed if run again": storage
+/// contention (PostgreSQL serialization failures and deadlocks, SQLite's busy writer: the
+/// drivers classify them) and a concurrent sign-up for the same invited email (the retry finds
+/// the account and joins with it).
+const CONTENTION_CODES: [&str; 2] = ["conflict_retry", "invitation_accept_conflict"];
+
+impl RetryPolicy {
+    /// 5 attempts, pauses of 5, 10, 20 and 40 ms: contended statements here are single-row
+    /// and brief.
+    pub const DEFAULT: RetryPolicy = RetryPolicy {
+        attempts: 5,
+        first_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(80),
+    };
+
+    /// One attempt: the caller retries (a host's own transaction, for instance).
+    pub const NEVER: RetryPolicy = RetryPolicy {
+        attempts: 1,
+        first_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+    };
+
+    /// Whether `error` is contention, which a retry of the whole transaction may resolve.
+    pub fn is_contention(error: &impl ErrorCode) -> bool {
+        CONTENTION_CODES.contains(&error.code())
+    }
+
+    /// The pause after failed attempt number `attempt` (1-based).
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doubled = self
+            .first_backoff
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16));
+        doubled.min(self.max_backoff)
+    }
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// What a use case body is to the runner: [`UseCase::run`], or the spine's own refusal row.
+pub(crate) trait Body: Sync {
+    type Output: Send;
+    fn body(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> impl Future<Output = Result<Self::Output, SpineError>> + Send;
+}
+
+impl<U: UseCase> Body for U {
+    type Output = U::Output;
+    fn body(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> impl Future<Output = Result<Self::Output, SpineError>> + Send {
+        self.run(cx)
+    }
+}
+
+/// The audit row of a refusal, written in a transaction of its own after the refused call's
+/// transaction rolled back.
+struct RefusalRow(AuditEntry);
+
+impl Body for RefusalRow {
+    type Output = ();
+    async fn body(&self, cx: &mut Context<'_>) -> Result<(), SpineError> {
+        audit::record(cx.db, self.0.clone(), cx.now).await?;
+        Ok(())
+    }
+}
+
+/// What the runner needs besides the body.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    operation: Operation,
+    caller: Caller<'a>,
+    member: Option<Acting>,
+    /// The tenant whose status must allow the operation, checked first in the transaction.
+    capability_of: Option<TenantId>,
+    now: DateTime<Utc>,
+}
+
+type Outcome<T> = Result<(T, Vec<Effect>), SpineError>;
+
+impl Spine {
+    /// Executes a tenant use case for `principal`: its authority (a member's role or a key's
+    /// permissions; for [`UseCase::ACTS_AS_MEMBER`] use cases the acting member, re-read for a
+    /// personal key), then its body with the tenant's capability checked first, in one
+    /// transaction for a write (retried on contention) or on the pool for a read. A refusal
+    /// is audited; events are published only after commit.
+    pub async fn execute<U: UseCase>(
+        &self,
+        principal: &Principal,
+        use_case: U,
+    ) -> Result<U::Output, SpineError> {
+        let operation = U::OPERATION;
+        let caller = Caller::Principal(principal);
+        self.observe(operation, caller, async {
+            let now = self.clock.now();
+            let outcome = async {
+                let member = if U::ACTS_AS_MEMBER {
+                    Some(self.acting(principal, operation).await?)
+                } else {
+                    None
+                };
+                authorize(principal, operation)?;
+                let frame = Frame {
+                    operation,
+                    caller,
+                    member,
+                    capability_of: Some(principal.tenant_id),
+                    now,
+                };
+                self.run_body(&use_case, frame).await
+            }
+            .await;
+            self.settle(&use_case, operation, caller, outcome).await
+        })
+        .await
+    }
+
+    /// Executes a platform use case for an identified operator, in any tenant status; a
+    /// refusal is audited like a tenant's.
+    pub async fn execute_as_operator<U: OperatorUseCase>(
+        &self,
+        operator: &OperatorPrincipal,
+        use_case: U,
+    ) -> Result<U::Output, SpineError> {
+        let operation = U::OPERATION;
+        let caller = Caller::Operator(operator, use_case.tenant());
+        self.observe(operation, caller, async {
+            let now = self.clock.now();
+            let outcome = async {
+                authorize_operator(operator, operation)?;
+                let frame = Frame {
+                    operation,
+                    caller,
+                    member: None,
+                    capability_of: None,
+                    now,
+                };
+                self.run_body(&use_case, frame).await
+            }
+            .await;
+            self.settle(&use_case, operation, caller, outcome).await
+        })
+        .await
+    }
+
+    /// Executes a use case whose authority is a one-time token of `tenant` (the body checks
+    /// the token, then the tenant's capability, so only its holder learns the status).
+    pub(crate) async fn execute_with_token<U: UseCase>(
+        &self,
+        tenant: TenantId,
+        request: &RequestMeta,
+        use_case: U,
+    ) -> Result<U::Output, SpineError> {
+        let operation = U::OPERATION;
+        debug_assert_eq!(operation.authority(), Authority::Token);
+        let caller = Caller::TokenHolder { tenant, request };
+        self.observe(operation, caller, async {
+            let frame = Frame {
+                operation,
+                caller,
+                member: None,
+                capability_of: None,
+                now: self.clock.now(),
+            };
+            let outcome = self.run_body(&use_case, frame).await;
+            self.settle(&use_case, operation, caller, outcome).await
+        })
+        .await
+    }
+
+    /// Applies the effects of a committed call, or audits a refusal and publishes the use
+    /// case's refusal events.
+    async fn settle<U: UseCase>(
+        &self,
+        use_case: &U,
+        operation: Operation,
+        caller: Caller<'_>,
+        outcome: Outcome<U::Output>,
+    ) -> Result<U::Output, SpineError> {
+        match outcome {
+            Ok((output, effects)) => {
+                for effect in effects {
+                    match effect {
+                        Effect::ForgetKey(tenant, key) => {
+                            self.verify_cache.invalidate_key(tenant, key)
+                        }
+                        Effect::ForgetTenant(tenant) => self.verify_cache.invalidate_tenant(tenant),
+                        Effect::Publish(event) => self.events.publish(&event),
+                    }
+                }
+                Ok(output)
+            }
+            Err(error) => {
+                if error.is_refusal()
+                    && let Some(entry) = refusal_entry(caller, operation, &error)
+                {
+                    self.audit_refusal(caller, operation, entry).await;
+                }
+                for event in use_case.refusal_events(caller.tenant(), &error) {
+                    self.events.publish(&event);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    async fn audit_refusal(&self, caller: Caller<'_>, operation: Operation, entry: AuditEntry) {
+        let frame = Frame {
+            operation,
+            caller,
+            member: None,
+            capability_of: None,
+            now: self.clock.now(),
+        };
+        if let Err(error) = self.in_transaction(&RefusalRow(entry), frame).await {
+            tracing::warn!(
+                code = error.code(),
+                operation = operation.name(),
+                "could not audit a refusal"
+            );
+        }
+    }
+
+    /// Runs `body` in a write transaction when the operation writes, on the pool otherwise.
+    async fn run_body<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
+        if frame.operation.writes() {
+            self.in_transaction(body, frame).await
+        } else {
+            self.attempt(body, frame, self.pool_db()).await
+        }
+    }
+
+    /// Runs `body` in one write transaction per attempt, as the retry policy allows.
+    async fn in_transaction<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
+        let mut attempt: u32 = 1;
+        loop {
+            let finished = async {
+                let txn = self.begin_write().await?;
+                let outcome = self.attempt(body, frame, self.transaction_db(&txn)).await;
+                self.finish(txn, outcome).await
+            }
+            .instrument(tracing::debug_span!("transaction", attempt))
+            .await;
+            match finished {
+                Err(error)
+                    if RetryPolicy::is_contention(&error) && attempt < self.retry.attempts =>
+                {
+                    tracing::debug!(attempt, "transaction contention; retrying");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }
+
+    /// One attempt of `body` on `db`, after the capability check the frame asks for.
+    async fn attempt<'a, B: Body>(
+        &'a self,
+        body: &B,
+        frame: Frame<'a>,
+        db: account_engines::Db<'a>,
+    ) -> Outcome<B::Output> {
+        let mut cx = Context {
+            spine: self,
+            db,
+            now: frame.now,
+            operation: frame.operation,
+            caller: frame.caller,
+            member: frame.member,
+            effects: Vec::new(),
+        };
+        if let Some(tenant) = frame.capability_of {
+            cx.require_capability(tenant).await?;
+        }
+        let output = body.body(&mut cx).await?;
+        Ok((output, cx.effects))
+    }
+
+    /// Begins a write transaction. On SQLite it starts `IMMEDIATE`: it takes the write lock up
+    /// front, so concurrent writers queue on the busy timeout instead of failing an upgrade.
+    async fn begin_write(&self) -> Result<DatabaseTransaction, SpineError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        self.connection()
+            .begin_with_options(options)
+            .await
+            .map_err(|e| SpineError::from(DriverError::from(e)))
+    }
+
+    /// Commits when `outcome` is `Ok`, rolls back otherwise; returns the outcome (or the
+    /// commit's failure).
+    async fn finish<T>(
+        &self,
+        txn: DatabaseTransaction,
+        outcome: Result<T, SpineError>,
+    ) -> Result<T, SpineError> {
+        match outcome {
+            Ok(value) => txn
+                .commit()
+                .await
+                .map(|()| value)
+                .map_err(|e| SpineError::from(DriverError::from(e))),
+            Err(error) => {
+                if let Err(rollback) = txn.rollback().await {
+                    // The pool discards the connection; the use case's error is what matters.
+                    tracing::warn!(error = %rollback, "rollback failed");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs one call inside a span named by the operation (with request id, tenant id and
+    /// actor kind, never a secret) and counts it: calls, errors by code, duration.
+    pub(crate) async fn observe<T>(
+        &self,
+        operation: Operation,
+        caller: Caller<'_>,
+        call: impl Future<Output = Result<T, SpineError>>,
+    ) -> Result<T, SpineError> {
+        let span = operation.span();
+        if let Some(request_id) = caller.request().request_id.as_deref() {
+            span.record("request_id", request_id);
+        }
+        if let Some(tenant) = caller.tenant() {
+            span.record("tenant_id", tracing::field::display(tenant));
+        }
+        span.record("actor", caller.actor_kind());
+        self.metrics.started(operation);
+        let started = Instant::now();
+        let outcome = call.instrument(span.clone()).await;
+        let code = outcome.as_ref().err().map(ErrorCode::code);
+        self.metrics.finished(operation, started.elapsed(), code);
+        if let Err(error) = &outcome {
+            let (code, status) = (error.code(), error.http_status());
+            span.record("error_code", code);
+            span.in_scope(|| {
+                if status >= 500 {
+                    tracing::warn!(code, status, "use case failed");
+                } else {
+                    tracing::debug!(code, status, "use case refused");
+                }
+            });
+        }
+        outcome
+    }
+
+    /// The member acting behind `principal`. A member the host authenticated acts as
+    /// themselves. A personal API key (issued for a user) acts on that user's behalf, bounded
+    /// by both its permissions and the user's current role in the tenant, re-read from the
+    /// membership now: a demoted or removed user's keys lose the power at once. A machine key
+    /// (issued for no user) is refused.
+    async fn acting(
+        &self,
+        principal: &Principal,
+        operation: Operation,
+    ) -> Result<Acting, SpineError> {
+        match &principal.actor {
+            Actor::User { user_id, role } => Ok(Acting {
+                user_id: *user_id,
+                role: *role,
+            }),
+            Actor::ApiKey { user_id: None, .. } => Err(SpineError::MachineKey {
+                operation: operation.name(),
+            }),
+            Actor::ApiKey {
+                user_id: Some(user_id),
+                ..
+            } => {
+                self.personal_key_acting(principal, *user_id, operation)
+                    .await
+            }
+        }
+    }
+
+    /// A personal key's user, with their role as it stands now, if both the key and the role
+    /// allow `operation`.
+    async fn personal_key_acting(
+        &self,
+        principal: &Principal,
+        user_id: UserId,
+        operation: Operation,
+    ) -> Result<Acting, SpineError> {
+        authorize(principal, operation)?;
+        let current =
+            match memberships::user_detail(self.pool_db(), principal.tenant_id, user_id).await {
+                Ok((detail, _)) => Some(detail.role),
+                Err(memberships::MembershipError::NotAMember) => None,
+                Err(error) => return Err(error.into()),
+            };
+        let Some(role) = current else {
+            return Err(SpineError::forbidden(
+                operation,
+                "an API key whose user is still a member of the tenant",
+            ));
+        };
+        if let Authority::Tenant { min_role, .. } = operation.authority()
+            && rank(role) < rank(min_role)
+        {
+            return Err(SpineError::forbidden(
+                operation,
+                format!(
+                    "an API key whose user has the {min_role} role or higher (they are {role})"
+                ),
+            ));
+        }
+        Ok(Acting { user_id, role })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use account_engines::StorageError;
+    use account_engines::invitations::InvitationError;
+    use account_engines::memory_pins::MemoryPinError;
+    use account_engines::runs::RunError;
+    use sea_orm::{DbErr, RuntimeErr};
+
+    fn driver(kind: fn(DbErr) -> DriverError) -> StorageError {
+        StorageError(kind(DbErr::Conn(RuntimeErr::Internal("test".into()))))
+    }
+
+    #[test]
+    fn contention_is_recognised_by_code_whatever_area_wraps_it() {
+        let contended = [
+            SpineError::Storage(driver(DriverError::Contention)),
+            SpineError::Run(RunError::Storage(driver(DriverError::Contention))),
+            SpineError::MemoryPin(MemoryPinError::Storage(driver(DriverError::Contention))),
+            SpineError::Invitation(InvitationError::ConcurrentAccept("a@example.com".into())),
+        ];
+        for error in &contended {
+            assert!(RetryPolicy::is_contention(error), "{error:?}");
+        }
+        let final_ = [
+            SpineError::Storage(driver(DriverError::Unavailable)),
+            SpineError::Storage(driver(DriverError::Other)),
+            SpineError::Run(RunError::Storage(driver(DriverError::UnstorableText))),
+            SpineError::Invitation(InvitationError::AlreadyAccepted),
+            SpineError::TenantNotFound,
+        ];
+        for error in &final_ {
+            assert!(!RetryPolicy::is_contention(error), "{error:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_its_cap() {
+        let policy = RetryPolicy::DEFAULT;
+        let pauses: Vec<u128> = (1..=6).map(|n| policy.backoff(n).as_millis()).collect();
+        assert_eq!(pauses, [5, 10, 20, 40, 80, 80]);
+        assert_eq!(RetryPolicy::NEVER.backoff(3), Duration::ZERO);
+    }
+}

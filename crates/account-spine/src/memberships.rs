@@ -1,0 +1,255 @@
+//! Membership use cases: the tenant's users and their roles, role changes, removal and
+//! ownership transfer.
+
+use crate::operations::Operation;
+use crate::principal::Principal;
+use crate::use_case::{Change, Context, Sealed, UseCase};
+use crate::{DomainEvent, Spine, SpineError};
+use account_engines::memberships;
+use account_engines::types::{MembershipRole, UserId};
+use account_engines::{KeysetPage, OffsetPage, Page};
+use serde_json::json;
+
+pub use account_engines::accounts::UserDetailResult;
+pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter, UserPosition};
+
+/// The tenant's users with their roles.
+#[derive(Clone, Debug)]
+pub struct ListUsers {
+    /// Which users.
+    pub filter: UserFilter,
+    /// Which page.
+    pub page: OffsetPage,
+}
+
+impl Sealed for ListUsers {}
+impl UseCase for ListUsers {
+    type Output = Page<User>;
+    const OPERATION: Operation = Operation::AccountListUsers;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<Page<User>, SpineError> {
+        let tenant = cx.tenant()?;
+        Ok(memberships::list_users(cx.db, tenant, self.filter.clone(), self.page).await?)
+    }
+}
+
+/// The tenant's users with their roles by keyset, continuing after `after` (the first page
+/// when `None`): one statement per page at any depth, and no total (use [`ListUsers`] for
+/// that). `after` is a position, not a grant: it only ever pages the principal's tenant,
+/// whichever tenant it was read from.
+#[derive(Clone, Debug)]
+pub struct ListUsersAfter {
+    /// Which users.
+    pub filter: UserFilter,
+    /// Where the previous page ended.
+    pub after: Option<UserPosition>,
+    /// Most users in the page.
+    pub limit: u64,
+}
+
+impl Sealed for ListUsersAfter {}
+impl UseCase for ListUsersAfter {
+    type Output = KeysetPage<User, UserPosition>;
+    const OPERATION: Operation = Operation::AccountListUsers;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Result<KeysetPage<User, UserPosition>, SpineError> {
+        let (filter, after) = (self.filter.clone(), self.after.clone());
+        let tenant = cx.tenant()?;
+        Ok(memberships::list_users_after(cx.db, tenant, filter, after, self.limit).await?)
+    }
+}
+
+/// One user of the principal's tenant, with what their role lets them do. A user who is not
+/// a member of this tenant (another tenant's included) is `not_a_member` (404).
+#[derive(Clone, Copy, Debug)]
+pub struct GetUser {
+    /// The user.
+    pub user: UserId,
+}
+
+impl Sealed for GetUser {}
+impl UseCase for GetUser {
+    type Output = UserDetailResult;
+    const OPERATION: Operation = Operation::AccountGetUser;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<UserDetailResult, SpineError> {
+        let tenant = cx.tenant()?;
+        Ok(memberships::user_detail(cx.db, tenant, self.user)
+            .await?
+            .into())
+    }
+}
+
+/// Changes a member's role (owners only; never their own; never the last owner's).
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeRole {
+    /// The member.
+    pub user: UserId,
+    /// Their new role.
+    pub role: MembershipRole,
+}
+
+impl Sealed for ChangeRole {}
+impl UseCase for ChangeRole {
+    type Output = RoleChange;
+    const OPERATION: Operation = Operation::AccountChangeRole;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<RoleChange, SpineError> {
+        let (tenant, actor) = (cx.tenant()?, cx.member()?);
+        let change =
+            memberships::change_role(cx.db, tenant, actor, self.user, self.role, cx.now).await?;
+        let (from, to) = (change.previous, change.membership.role);
+        let audited = Change::of("membership", self.user)
+            .before(json!({"role": from}))
+            .after(json!({"role": to}));
+        cx.audit(audited).await?;
+        if from != to {
+            cx.publish(DomainEvent::MemberRoleChanged {
+                tenant_id: tenant,
+                user_id: self.user,
+                from,
+                to,
+                changed_by: actor.user_id,
+            });
+        }
+        Ok(change)
+    }
+}
+
+/// Removes a member (or lets one leave); the last owner stays. Their personal keys of the
+/// tenant are revoked in the same transaction and stop verifying at once.
+#[derive(Clone, Copy, Debug)]
+pub struct RemoveUser {
+    /// The member.
+    pub user: UserId,
+}
+
+impl Sealed for RemoveUser {}
+impl UseCase for RemoveUser {
+    type Output = Membership;
+    const OPERATION: Operation = Operation::AccountRemoveUser;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<Membership, SpineError> {
+        let (tenant, actor) = (cx.tenant()?, cx.member()?);
+        let removal = memberships::remove_member(cx.db, tenant, actor, self.user, cx.now).await?;
+        let before = json!({
+            "role": removal.membership.role,
+            "personal_keys_revoked": removal.revoked_keys,
+        });
+        cx.audit(Change::of("membership", self.user).before(before))
+            .await?;
+        for key in &removal.revoked_keys {
+            cx.forget_key(tenant, *key);
+        }
+        let removed = removal.membership;
+        cx.publish(DomainEvent::MemberRemoved {
+            tenant_id: tenant,
+            user_id: self.user,
+            role: removed.role,
+            removed_by: actor.user_id,
+        });
+        Ok(removed)
+    }
+}
+
+/// Hands ownership to another member; the caller becomes an admin.
+#[derive(Clone, Copy, Debug)]
+pub struct TransferOwnership {
+    /// The new owner.
+    pub new_owner: UserId,
+}
+
+impl Sealed for TransferOwnership {}
+impl UseCase for TransferOwnership {
+    type Output = (Membership, Membership);
+    const OPERATION: Operation = Operation::AccountTransferOwnership;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<(Membership, Membership), SpineError> {
+        let (tenant, actor, new_owner) = (cx.tenant()?, cx.member()?, self.new_owner);
+        let pair = memberships::transfer_ownership(cx.db, tenant, actor, new_owner, cx.now).await?;
+        let after = json!({"new_owner": new_owner});
+        cx.audit(Change::of("membership", new_owner).after(after))
+            .await?;
+        cx.publish(DomainEvent::OwnershipTransferred {
+            tenant_id: tenant,
+            from: actor.user_id,
+            to: new_owner,
+        });
+        Ok(pair)
+    }
+}
+
+impl Spine {
+    /// Executes [`ListUsers`].
+    pub async fn list_users(
+        &self,
+        principal: &Principal,
+        filter: UserFilter,
+        page: OffsetPage,
+    ) -> Result<Page<User>, SpineError> {
+        self.execute(principal, ListUsers { filter, page }).await
+    }
+
+    /// Executes [`ListUsersAfter`].
+    pub async fn list_users_after(
+        &self,
+        principal: &Principal,
+        filter: UserFilter,
+        after: Option<UserPosition>,
+        limit: u64,
+    ) -> Result<KeysetPage<User, UserPosition>, SpineError> {
+        let list = ListUsersAfter {
+            filter,
+            after,
+            limit,
+        };
+        self.execute(principal, list).await
+    }
+
+    /// Executes [`GetUser`].
+    pub async fn get_user(
+        &self,
+        principal: &Principal,
+        user: UserId,
+    ) -> Result<UserDetailResult, SpineError> {
+        self.execute(principal, GetUser { user }).await
+    }
+
+    /// Executes [`ChangeRole`].
+    pub async fn change_role(
+        &self,
+        principal: &Principal,
+        user: UserId,
+        role: MembershipRole,
+    ) -> Result<RoleChange, SpineError> {
+        self.execute(principal, ChangeRole { user, role }).await
+    }
+
+    /// Executes [`RemoveUser`].
+    pub async fn remove_user(
+        &self,
+        principal: &Principal,
+        user: UserId,
+    ) -> Result<Membership, SpineError> {
+        self.execute(principal, RemoveUser { user }).await
+    }
+
+    /// Executes [`TransferOwnership`].
+    pub async fn transfer_ownership(
+        &self,
+        principal: &Principal,
+        new_owner: UserId,
+    ) -> Result<(Membership, Membership), SpineError> {
+        self.execute(principal, TransferOwnership { new_owner })
+            .await
+    }
+}
