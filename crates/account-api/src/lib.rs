@@ -55,9 +55,13 @@ impl AppState {
     }
 }
 
-/// Every route with its documentation; one `routes!` per path.
+/// Every route with its documentation; one `routes!` per path. The order is the order of the
+/// paths in the OpenAPI document.
 fn api_routes() -> OpenApiRouter<AppState> {
-    use routes::{api_keys, invitations, memory_pins, onboarding, platform, runs, usage};
+    use routes::{
+        api_keys, billing, invitations, lifecycle, memberships, memory_pins, onboarding, runs,
+        support, tenants, usage, users,
+    };
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
@@ -79,13 +83,26 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(onboarding::handshake))
         .routes(routes!(usage::summary))
         .routes(routes!(invitations::accept))
-        .merge(routes::accounts::routes())
+        .routes(routes!(invitations::invite, invitations::list_invitations))
+        .routes(routes!(invitations::resend_invitation))
+        .routes(routes!(invitations::revoke_invitation))
+        .routes(routes!(tenants::list_projects))
+        .routes(routes!(tenants::get_project))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::get_user, memberships::remove_user))
+        .routes(routes!(memberships::change_role))
+        .routes(routes!(memberships::transfer_ownership))
+        .routes(routes!(users::get_profile, users::update_profile))
+        .routes(routes!(billing::billing_summary))
+        .routes(routes!(billing::list_invoices))
+        .routes(routes!(support::support_contact))
+        .routes(routes!(support::open_ticket, support::list_tickets))
         .routes(routes!(metrics::metrics))
         .routes(routes!(onboarding::advance))
-        .routes(routes!(platform::quotas))
-        .routes(routes!(platform::transition, platform::history))
-        .routes(routes!(platform::force_complete))
-        .routes(routes!(platform::change_plan))
+        .routes(routes!(usage::quotas))
+        .routes(routes!(lifecycle::transition, lifecycle::history))
+        .routes(routes!(onboarding::force_complete))
+        .routes(routes!(tenants::change_plan))
 }
 
 /// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json`.

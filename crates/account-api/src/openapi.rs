@@ -5,7 +5,9 @@
 
 use crate::error::ErrorBody;
 use crate::quota::{QuotaInfo, QuotaPeriod};
-use account_spine::types::{ApiKeyStatus, MembershipRole, OnboardingState, RunStatus};
+use account_spine::types::{
+    ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus, UserStatus,
+};
 use axum::Json;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
@@ -197,4 +199,19 @@ pub(crate) fn role() -> Object {
 /// An onboarding state.
 pub(crate) fn onboarding_state() -> Object {
     string_enum(OnboardingState::ALL.iter().map(|s| s.name()))
+}
+
+/// A tenant's lifecycle status.
+pub(crate) fn tenant_status() -> Object {
+    string_enum(TenantStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// A plan.
+pub(crate) fn plan() -> Object {
+    string_enum(Plan::ALL.iter().map(|s| s.as_str()))
+}
+
+/// A user's account status.
+pub(crate) fn user_status() -> Object {
+    string_enum(UserStatus::ALL.iter().map(|s| s.as_str()))
 }

@@ -1,10 +1,10 @@
 //! `/v1/api-keys`: issue, list, revoke, rotate.
 
-use super::ListBody;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
+use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::api_keys::IssueKey;
 use account_spine::types::{ApiKeyId, ApiKeyStatus};
 use axum::Json;
@@ -161,25 +161,18 @@ pub(crate) async fn issue(
     ))
 }
 
-/// `GET /v1/api-keys?include_revoked=&limit=&offset=`.
+/// The filters of `GET /v1/api-keys?include_revoked=` (its page is a [`PageQuery`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct ListQuery {
+pub(crate) struct ListFilter {
     /// Include revoked keys (false).
     #[serde(default)]
     include_revoked: bool,
-    /// Page size, 1 to 100 (20).
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u64>,
-    /// Items to skip (0).
-    offset: Option<u64>,
 }
 
-impl Validate for ListQuery {
-    fn validate(&self, errors: &mut FieldErrors) {
-        super::validate_page(errors, self.limit);
-    }
+impl Validate for ListFilter {
+    fn validate(&self, _errors: &mut FieldErrors) {}
 }
 
 /// The tenant's keys.
@@ -189,18 +182,18 @@ impl Validate for ListQuery {
     tag = "api-keys",
     operation_id = "list_api_keys",
     security(("bearer" = []), ("api_key" = [])),
-    params(ListQuery),
+    params(ListFilter, PageQuery),
     responses((status = 200, description = "A page of keys.", body = ListBody<KeyView>))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ListQuery { filter, page }: ListQuery<ListFilter>,
 ) -> Result<Json<ListBody<KeyView>>, ApiError> {
-    let page = super::page(query.limit, query.offset);
+    let page = page.offset_page();
     let keys = state
         .spine
-        .list_api_keys(&principal, query.include_revoked, page)
+        .list_api_keys(&principal, filter.include_revoked, page)
         .await?;
     Ok(Json(ListBody::from_page(keys, page, view)))
 }

@@ -1,10 +1,10 @@
 //! `/v1/memory/pins`: upsert, get, list, delete, cleanup.
 
-use super::ListBody;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
+use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::memory_pins::{MemoryPin, SavePin};
 use axum::Json;
 use axum::extract::State;
@@ -128,27 +128,20 @@ pub(crate) async fn get(
     ))
 }
 
-/// `GET /v1/memory/pins?prefix=&include_expired=&limit=&offset=`.
+/// The filters of `GET /v1/memory/pins?prefix=&include_expired=` (its page is a [`PageQuery`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct ListQuery {
+pub(crate) struct ListFilter {
     /// Only keys starting with this.
     prefix: Option<String>,
     /// Include expired pins (false).
     #[serde(default)]
     include_expired: bool,
-    /// Page size, 1 to 100 (20).
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u64>,
-    /// Items to skip (0).
-    offset: Option<u64>,
 }
 
-impl Validate for ListQuery {
-    fn validate(&self, errors: &mut FieldErrors) {
-        super::validate_page(errors, self.limit);
-    }
+impl Validate for ListFilter {
+    fn validate(&self, _errors: &mut FieldErrors) {}
 }
 
 /// The tenant's pins, by key.
@@ -158,21 +151,21 @@ impl Validate for ListQuery {
     tag = "memory-pins",
     operation_id = "list_pins",
     security(("bearer" = []), ("api_key" = [])),
-    params(ListQuery),
+    params(ListFilter, PageQuery),
     responses((status = 200, description = "A page of pins.", body = ListBody<PinView>))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ListQuery { filter, page }: ListQuery<ListFilter>,
 ) -> Result<Json<ListBody<PinView>>, ApiError> {
-    let page = super::page(query.limit, query.offset);
+    let page = page.offset_page();
     let pins = state
         .spine
         .list_pins(
             &principal,
-            query.prefix.as_deref(),
-            query.include_expired,
+            filter.prefix.as_deref(),
+            filter.include_expired,
             page,
         )
         .await?;

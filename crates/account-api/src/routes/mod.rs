@@ -1,191 +1,23 @@
-//! Route handlers, one module per area, and the shapes they share.
+//! Route handlers, one module per area, named as the areas are in every layer; what lists
+//! share (the page asked for, the list envelope) is in [`lists`].
+//!
+//! Areas without a module here have no HTTP route: `audit` (the audit log is written by
+//! every use case, read by no route yet) and `operators` (operator keys are managed with
+//! `account-api operator-key`, never over HTTP; the `Operator` extractor in `auth` admits
+//! them). The tenant's quotas (`GET /v1/quotas`) are in `usage`, beside the counters' totals.
+//! The router's table of every route, in the order the OpenAPI document lists them, is
+//! `api_routes` in the crate root.
 
-pub(crate) mod accounts;
 pub(crate) mod api_keys;
+pub(crate) mod billing;
 pub(crate) mod invitations;
+pub(crate) mod lifecycle;
+pub(crate) mod lists;
+pub(crate) mod memberships;
 pub(crate) mod memory_pins;
 pub(crate) mod onboarding;
-pub(crate) mod platform;
 pub(crate) mod runs;
+pub(crate) mod support;
+pub(crate) mod tenants;
 pub(crate) mod usage;
-
-use crate::extract::FieldErrors;
-use account_spine::{KeysetPage, OffsetPage, Page};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::de::{DeserializeOwned, Error as _};
-use serde::{Deserialize, Deserializer, Serialize};
-use utoipa::ToSchema;
-
-/// Largest `limit` of a list (the engines' bound).
-pub(crate) const MAX_PAGE: u64 = 100;
-
-/// `?limit=&offset=` on every list (20 and 0 by default); `limit` is 1 to [`MAX_PAGE`]. Each
-/// list's query struct has both fields itself: `serde(flatten)` breaks numbers in query
-/// strings.
-pub(crate) fn page(limit: Option<u64>, offset: Option<u64>) -> OffsetPage {
-    OffsetPage {
-        limit: limit.unwrap_or(20),
-        offset: offset.unwrap_or(0),
-    }
-}
-
-/// Checks a list's `limit` (`offset` is any non-negative number).
-pub(crate) fn validate_page(errors: &mut FieldErrors, limit: Option<u64>) {
-    errors.range("limit", limit, 1, MAX_PAGE);
-}
-
-/// Checks a list that also pages by cursor: `offset` and `cursor` exclude each other.
-pub(crate) fn validate_keyset_page<K>(
-    errors: &mut FieldErrors,
-    limit: Option<u64>,
-    offset: Option<u64>,
-    cursor: Option<&Cursor<K>>,
-) {
-    validate_page(errors, limit);
-    if offset.is_some() && cursor.is_some() {
-        errors.add(
-            "cursor",
-            "cannot be combined with offset; page by one or the other",
-        );
-    }
-}
-
-/// Longest cursor accepted: far above any position this API issues, so a huge value is
-/// refused before it is decoded.
-const MAX_CURSOR_CHARS: usize = 1024;
-
-/// Where a keyset page continues, as clients see it: an opaque string (base64url of the
-/// position's JSON) that they pass back unchanged. It is decoded strictly; a cursor that does
-/// not decode to a position is a 400 `invalid_query`. A position is not a grant: the list is
-/// still scoped to the caller's tenant, so a cursor read from another tenant just pages this one.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Cursor<K>(pub(crate) K);
-
-impl<K: Serialize> Cursor<K> {
-    /// The opaque text of this position.
-    pub(crate) fn encode(&self) -> String {
-        // A position is plain data (strings, ids); serialising it cannot fail.
-        let json = serde_json::to_vec(&self.0).unwrap_or_default();
-        URL_SAFE_NO_PAD.encode(json)
-    }
-}
-
-impl<K: DeserializeOwned> Cursor<K> {
-    /// The position `text` encodes, or `None` when it is not a cursor this API issued.
-    pub(crate) fn decode(text: &str) -> Option<Self> {
-        if text.len() > MAX_CURSOR_CHARS {
-            return None;
-        }
-        let json = URL_SAFE_NO_PAD.decode(text).ok()?;
-        serde_json::from_slice(&json).ok().map(Self)
-    }
-}
-
-impl<'de, K: DeserializeOwned> Deserialize<'de> for Cursor<K> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::decode(&text).ok_or_else(|| {
-            D::Error::custom(
-                "is not a cursor this API issued; pass `next_cursor` from a previous page unchanged",
-            )
-        })
-    }
-}
-
-/// The list envelope every list answers with. Offset pages carry `offset` and `total`; lists
-/// that also page by cursor add `next_cursor` while rows follow, and their cursor pages carry
-/// neither `offset` nor `total` (counting every row would make a deep page cost what the whole
-/// list does).
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ListBody<T> {
-    /// This page's items.
-    items: Vec<T>,
-    /// Items matching, over all pages (offset pages only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    total: Option<u64>,
-    /// Whether items follow this page.
-    has_more: bool,
-    /// The page size asked for.
-    limit: u64,
-    /// The offset asked for (offset pages only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    offset: Option<u64>,
-    /// Pass as `cursor` to read the page after this one; present only on lists that page by
-    /// cursor, while items follow.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    next_cursor: Option<String>,
-}
-
-impl<T> ListBody<T> {
-    pub(crate) fn from_page<S>(
-        page: Page<S>,
-        request: OffsetPage,
-        view: impl FnMut(S) -> T,
-    ) -> Self {
-        Self {
-            items: page.items.into_iter().map(view).collect(),
-            total: Some(page.total),
-            has_more: page.has_more,
-            limit: request.limit,
-            offset: Some(request.offset),
-            next_cursor: None,
-        }
-    }
-
-    /// An offset page of a list that also pages by cursor: `next_cursor` continues after its
-    /// last item, so a client can switch to cursors after any offset page.
-    pub(crate) fn from_page_with_cursor<S, K: Serialize>(
-        page: Page<S>,
-        request: OffsetPage,
-        position: impl Fn(&S) -> K,
-        view: impl FnMut(S) -> T,
-    ) -> Self {
-        let next_cursor = page
-            .has_more
-            .then(|| {
-                page.items
-                    .last()
-                    .map(|last| Cursor(position(last)).encode())
-            })
-            .flatten();
-        Self {
-            next_cursor,
-            ..Self::from_page(page, request, view)
-        }
-    }
-
-    /// A cursor page; `position` turns where it continues into what its cursor carries.
-    pub(crate) fn from_keyset_page<S, K, P: Serialize>(
-        page: KeysetPage<S, K>,
-        limit: u64,
-        position: impl FnOnce(K) -> P,
-        view: impl FnMut(S) -> T,
-    ) -> Self {
-        Self {
-            has_more: page.has_more(),
-            next_cursor: page.next.map(|next| Cursor(position(next)).encode()),
-            items: page.items.into_iter().map(view).collect(),
-            total: None,
-            limit,
-            offset: None,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Cursor;
-
-    #[test]
-    fn a_cursor_decodes_to_the_position_it_encodes_and_nothing_else_decodes() {
-        let position = Cursor(("ann@example.com".to_owned(), 7_u64));
-        let text = position.encode();
-        assert_eq!(Cursor::decode(&text), Some(position));
-        let padded = format!("{text}=");
-        let long = "A".repeat(2000);
-        for bad in ["", "not base64!", "e30", padded.as_str(), long.as_str()] {
-            assert_eq!(Cursor::<(String, u64)>::decode(bad), None, "{bad:?}");
-        }
-    }
-}
+pub(crate) mod users;

@@ -1,9 +1,14 @@
-//! `/v1/onboarding` and `/v1/sdk/handshake`.
+//! Onboarding: the tenant's progress (`/v1/onboarding`), SDK attestations
+//! (`/v1/sdk/handshake`), advancing, and the operator's forced completion.
+//!
+//! `/v1/platform/...` routes take a platform operator key (`acc_op_...`, created with
+//! `account-api operator-key create`); a tenant key is refused with 403.
 
 use crate::AppState;
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Operator};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, FieldErrors, Validate};
+use crate::extract::{ApiJson, ApiPath, FieldErrors, Validate};
+use crate::routes::tenants::TenantPath;
 use account_spine::types::OnboardingState;
 use axum::Json;
 use axum::extract::State;
@@ -165,6 +170,62 @@ pub(crate) async fn advance(
         .advance_onboarding(&principal, body.state)
         .await?;
     Ok(Json(HandshakeView {
+        from: outcome.from,
+        to: outcome.to,
+        was_no_op: outcome.was_no_op,
+    }))
+}
+
+/// `POST /v1/platform/tenants/{tenant_id}/onboarding/complete`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForceCompleteBody {
+    /// Why completion is forced (1 to 500 characters), audited.
+    #[schema(min_length = 1, max_length = 500)]
+    reason: String,
+}
+
+impl Validate for ForceCompleteBody {
+    fn validate(&self, errors: &mut FieldErrors) {
+        errors.length("reason", Some(self.reason.trim()), 1, 500);
+    }
+}
+
+/// An onboarding transition.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OnboardingTransitionView {
+    /// The state before.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    from: OnboardingState,
+    /// The state after.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    to: OnboardingState,
+    /// Nothing changed.
+    was_no_op: bool,
+}
+
+/// Completes a tenant's onboarding without the activation evidence (platform operators only).
+#[utoipa::path(
+    post,
+    path = "/v1/platform/tenants/{tenant_id}/onboarding/complete",
+    tag = "platform",
+    operation_id = "platform_force_complete_onboarding",
+    security(("bearer" = []), ("api_key" = [])),
+    params(TenantPath),
+    request_body = ForceCompleteBody,
+    responses((status = 200, description = "Completed.", body = OnboardingTransitionView))
+)]
+pub(crate) async fn force_complete(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    ApiPath(path): ApiPath<TenantPath>,
+    ApiJson(body): ApiJson<ForceCompleteBody>,
+) -> Result<Json<OnboardingTransitionView>, ApiError> {
+    let outcome = state
+        .spine
+        .force_complete_onboarding(&operator, path.tenant_id, body.reason.trim())
+        .await?;
+    Ok(Json(OnboardingTransitionView {
         from: outcome.from,
         to: outcome.to,
         was_no_op: outcome.was_no_op,

@@ -1,10 +1,10 @@
 //! `/v1/runs`: admit, complete, list, read.
 
-use super::ListBody;
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
+use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::runs::{
     AdmitRun, MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter, RunSnapshot,
 };
@@ -201,26 +201,20 @@ pub(crate) async fn complete(
     ))
 }
 
-/// `GET /v1/runs?status=&worker_id=&limit=&offset=`.
+/// The filters of `GET /v1/runs?status=&worker_id=` (its page is a [`PageQuery`]).
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
-pub(crate) struct ListQuery {
+pub(crate) struct ListFilter {
     /// Only runs in this status.
     #[param(schema_with = crate::openapi::run_status)]
     status: Option<String>,
     /// Only runs of this worker.
     worker_id: Option<String>,
-    /// Page size, 1 to 100 (20).
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<u64>,
-    /// Items to skip (0).
-    offset: Option<u64>,
 }
 
-impl Validate for ListQuery {
+impl Validate for ListFilter {
     fn validate(&self, errors: &mut FieldErrors) {
-        super::validate_page(errors, self.limit);
         if let Some(Err(error)) = self.status.as_deref().map(str::parse::<RunStatus>) {
             errors.add("status", error.to_string());
         }
@@ -234,15 +228,15 @@ impl Validate for ListQuery {
     tag = "runs",
     operation_id = "list_runs",
     security(("bearer" = []), ("api_key" = [])),
-    params(ListQuery),
+    params(ListFilter, PageQuery),
     responses((status = 200, description = "A page of runs.", body = ListBody<RunView>))
 )]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ApiQuery(query): ApiQuery<ListQuery>,
+    ListQuery { filter, page }: ListQuery<ListFilter>,
 ) -> Result<Json<ListBody<RunView>>, ApiError> {
-    let status = query
+    let status = filter
         .status
         .as_deref()
         .map(str::parse::<RunStatus>)
@@ -253,10 +247,10 @@ pub(crate) async fn list(
         })?;
     let filter = RunFilter {
         status,
-        worker_id: query.worker_id,
+        worker_id: filter.worker_id,
         api_key_id: None,
     };
-    let page = super::page(query.limit, query.offset);
+    let page = page.offset_page();
     let runs = state.spine.list_runs(&principal, &filter, page).await?;
     Ok(Json(ListBody::from_page(runs, page, RunView::from)))
 }

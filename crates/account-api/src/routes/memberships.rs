@@ -1,0 +1,154 @@
+//! Memberships: a member's role, removing a member, handing over ownership.
+//!
+//! These routes act as a person, so they answer only to a key issued for a user (a personal
+//! key, as bootstrap issues the owner's): it acts on that user's behalf, within both its
+//! permissions and the user's current role. A machine key (issued for no user) gets a 403.
+
+use crate::AppState;
+use crate::auth::Authenticated;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, FieldErrors, Validate};
+use crate::routes::users::UserPath;
+use account_spine::types::{MembershipRole, TenantId, UserId};
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A membership.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MemberView {
+    /// The tenant.
+    #[schema(value_type = String, format = "uuid")]
+    tenant_id: TenantId,
+    /// The member.
+    #[schema(value_type = String, format = "uuid")]
+    user_id: UserId,
+    /// Their role.
+    #[schema(schema_with = crate::openapi::role)]
+    role: MembershipRole,
+}
+
+fn member_view(m: account_spine::accounts::Membership) -> MemberView {
+    MemberView {
+        tenant_id: m.tenant_id,
+        user_id: m.user_id,
+        role: m.role,
+    }
+}
+
+/// `PUT /v1/users/{id}/role`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleBody {
+    /// The new role.
+    #[schema(schema_with = crate::openapi::role)]
+    role: MembershipRole,
+}
+
+impl Validate for RoleBody {
+    fn validate(&self, _errors: &mut FieldErrors) {}
+}
+
+/// A role change: the role before and the membership after.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RoleChangeView {
+    /// The role before.
+    #[schema(schema_with = crate::openapi::role)]
+    previous: MembershipRole,
+    /// The membership after.
+    membership: MemberView,
+}
+
+/// Changes a member's role (owners only; never one's own; never the last owner's: 409).
+#[utoipa::path(
+    put,
+    path = "/v1/users/{id}/role",
+    tag = "users",
+    operation_id = "change_role",
+    security(("bearer" = []), ("api_key" = [])),
+    params(UserPath),
+    request_body = RoleBody,
+    responses((status = 200, description = "Changed.", body = RoleChangeView))
+)]
+pub(crate) async fn change_role(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(path): ApiPath<UserPath>,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> Result<Json<RoleChangeView>, ApiError> {
+    let change = state
+        .spine
+        .change_role(&principal, path.id, body.role)
+        .await?;
+    Ok(Json(RoleChangeView {
+        previous: change.previous,
+        membership: member_view(change.membership),
+    }))
+}
+
+/// Removes a member (or lets the caller leave); the last owner stays (409).
+#[utoipa::path(
+    delete,
+    path = "/v1/users/{id}",
+    tag = "users",
+    operation_id = "remove_user",
+    security(("bearer" = []), ("api_key" = [])),
+    params(UserPath),
+    responses((status = 200, description = "Removed: the membership that was.", body = MemberView))
+)]
+pub(crate) async fn remove_user(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(path): ApiPath<UserPath>,
+) -> Result<Json<MemberView>, ApiError> {
+    let removed = state.spine.remove_user(&principal, path.id).await?;
+    Ok(Json(member_view(removed)))
+}
+
+/// `POST /v1/ownership/transfer`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TransferBody {
+    /// The member who becomes owner.
+    #[schema(value_type = String, format = "uuid")]
+    user_id: UserId,
+}
+
+impl Validate for TransferBody {
+    fn validate(&self, _errors: &mut FieldErrors) {}
+}
+
+/// An ownership transfer's outcome.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TransferView {
+    /// The new owner's membership.
+    new_owner: MemberView,
+    /// The caller's membership (now admin).
+    previous_owner: MemberView,
+}
+
+/// Hands ownership to another member; the caller becomes an admin.
+#[utoipa::path(
+    post,
+    path = "/v1/ownership/transfer",
+    tag = "users",
+    operation_id = "transfer_ownership",
+    security(("bearer" = []), ("api_key" = [])),
+    request_body = TransferBody,
+    responses((status = 200, description = "Transferred.", body = TransferView))
+)]
+pub(crate) async fn transfer_ownership(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiJson(body): ApiJson<TransferBody>,
+) -> Result<Json<TransferView>, ApiError> {
+    let (promoted, demoted) = state
+        .spine
+        .transfer_ownership(&principal, body.user_id)
+        .await?;
+    Ok(Json(TransferView {
+        new_owner: member_view(promoted),
+        previous_owner: member_view(demoted),
+    }))
+}

@@ -1,0 +1,246 @@
+//! Tenants (projects, as their members see them): list and read the caller's projects, and
+//! the operator's plan change.
+//!
+//! The project routes act as a person, so they answer only to a key issued for a user (a
+//! personal key, as bootstrap issues the owner's): it acts on that user's behalf, within both
+//! its permissions and the user's current role. A machine key (issued for no user) gets a 403.
+//!
+//! `/v1/platform/...` routes take a platform operator key (`acc_op_...`, created with
+//! `account-api operator-key create`); a tenant key is refused with 403.
+
+use crate::AppState;
+use crate::auth::{Authenticated, Operator};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::openapi::{plan, tenant_status};
+use crate::routes::lists::{ListBody, PageQuery};
+use account_spine::accounts::ProjectFilters;
+use account_spine::types::{OnboardingState, Plan, TenantId, TenantStatus};
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// A project (tenant) the caller is a member of, as listed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProjectView {
+    /// The project's (tenant's) id.
+    #[schema(value_type = String, format = "uuid")]
+    id: TenantId,
+    /// Display name.
+    name: String,
+    /// Description (projects have none yet: always `null`).
+    description: Option<String>,
+    /// Lifecycle status.
+    #[schema(schema_with = tenant_status)]
+    status: TenantStatus,
+    /// Plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+    /// Creation time.
+    created_at: DateTime<Utc>,
+    /// Last change.
+    updated_at: DateTime<Utc>,
+}
+
+/// The filters of `GET /v1/projects?status=` (its page is a [`PageQuery`]).
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ProjectsFilter {
+    /// Only projects in this status.
+    #[param(schema_with = tenant_status, required = false)]
+    status: Option<TenantStatus>,
+}
+
+impl Validate for ProjectsFilter {
+    fn validate(&self, _errors: &mut FieldErrors) {}
+}
+
+/// The projects (tenants) the caller is a member of, oldest first, whichever tenant the key
+/// belongs to.
+#[utoipa::path(
+    get,
+    path = "/v1/projects",
+    tag = "projects",
+    operation_id = "list_projects",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ProjectsFilter, PageQuery),
+    responses(
+        (status = 200, description = "A page of the caller's projects.", body = ListBody<ProjectView>),
+        (status = 403, description = "A machine key (`machine_key_not_allowed`), a key without `read:*`, or a tenant whose status forbids reads (`forbidden`, `tenant_status_forbids`).", body = crate::error::ErrorBody),
+        (status = 400, description = "`limit` outside 1 to 100, or an unknown `status` (`invalid_query`).", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn list_projects(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ListQuery { filter, page }: ListQuery<ProjectsFilter>,
+) -> Result<Json<ListBody<ProjectView>>, ApiError> {
+    let page = page.offset_page();
+    let filters = ProjectFilters {
+        status: filter.status,
+    };
+    let found = state.spine.list_projects(&principal, filters, page).await?;
+    Ok(Json(ListBody::from_page(found, page, |p| ProjectView {
+        id: p.project_id,
+        name: p.name,
+        description: p.description,
+        status: p.status,
+        plan: p.plan,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    })))
+}
+
+/// A project in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ProjectPath {
+    /// The project's (tenant's) id.
+    #[param(value_type = String, format = "uuid")]
+    id: TenantId,
+}
+
+/// A project (tenant) in detail: quotas, current-period counters, onboarding.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProjectDetailView {
+    /// The project's (tenant's) id.
+    #[schema(value_type = String, format = "uuid")]
+    id: TenantId,
+    /// Display name.
+    name: String,
+    /// Unique handle.
+    slug: String,
+    /// Description (projects have none yet: always `null`).
+    description: Option<String>,
+    /// Lifecycle status.
+    #[schema(schema_with = tenant_status)]
+    status: TenantStatus,
+    /// Plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+    /// Distinct workers allowed.
+    max_workers: i32,
+    /// Runs admitted per UTC day.
+    max_runs_per_day: i32,
+    /// Runs queued or running at once.
+    max_concurrent_runs: i32,
+    /// Tokens per UTC calendar month.
+    max_tokens_per_month: i64,
+    /// Active API keys allowed.
+    max_api_keys: i32,
+    /// Runs admitted today (UTC).
+    runs_today: i32,
+    /// Runs admitted this month (UTC).
+    runs_this_month: i32,
+    /// Tokens used this month (UTC).
+    tokens_this_month: i64,
+    /// Onboarding progress.
+    #[schema(schema_with = crate::openapi::onboarding_state)]
+    onboarding_state: OnboardingState,
+    /// Whether onboarding reached `COMPLETE`.
+    onboarding_complete: bool,
+    /// Creation time.
+    created_at: DateTime<Utc>,
+    /// Last change.
+    updated_at: DateTime<Utc>,
+}
+
+/// One project (tenant) the caller is a member of.
+#[utoipa::path(
+    get,
+    path = "/v1/projects/{id}",
+    tag = "projects",
+    operation_id = "get_project",
+    security(("bearer" = []), ("api_key" = [])),
+    params(ProjectPath),
+    responses(
+        (status = 200, description = "The project.", body = ProjectDetailView),
+        (status = 403, description = "A machine key (`machine_key_not_allowed`), a key without `read:*`, or a tenant whose status forbids reads (`forbidden`, `tenant_status_forbids`).", body = crate::error::ErrorBody),
+        (status = 404, description = "No project with this id that the caller is a member of (`project_not_found`); other tenants' projects answer the same.", body = crate::error::ErrorBody),
+        (status = 400, description = "The id is not a UUID (`invalid_path`).", body = crate::error::ErrorBody),
+    )
+)]
+pub(crate) async fn get_project(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(path): ApiPath<ProjectPath>,
+) -> Result<Json<ProjectDetailView>, ApiError> {
+    let p = state.spine.get_project(&principal, path.id).await?;
+    Ok(Json(ProjectDetailView {
+        id: p.project_id,
+        name: p.name,
+        slug: p.slug,
+        description: p.description,
+        status: p.status,
+        plan: p.plan,
+        max_workers: p.max_workers,
+        max_runs_per_day: p.max_runs_per_day,
+        max_concurrent_runs: p.max_concurrent_runs,
+        max_tokens_per_month: p.max_tokens_per_month,
+        max_api_keys: p.max_api_keys,
+        runs_today: p.runs_today,
+        runs_this_month: p.runs_this_month,
+        tokens_this_month: p.tokens_this_month,
+        onboarding_state: p.onboarding_state,
+        onboarding_complete: p.onboarding_complete,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+    }))
+}
+
+/// A tenant's id in the path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct TenantPath {
+    /// The tenant's id.
+    #[param(value_type = String, format = "uuid")]
+    pub(crate) tenant_id: TenantId,
+}
+
+/// `PUT /v1/platform/tenants/{tenant_id}/plan`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PlanBody {
+    /// The new plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+}
+
+impl Validate for PlanBody {
+    fn validate(&self, _errors: &mut FieldErrors) {}
+}
+
+/// The plan now in force.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct PlanView {
+    /// The plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+}
+
+/// Moves a tenant to another plan and re-applies its quotas (platform operators only).
+#[utoipa::path(
+    put,
+    path = "/v1/platform/tenants/{tenant_id}/plan",
+    tag = "platform",
+    operation_id = "platform_change_plan",
+    security(("bearer" = []), ("api_key" = [])),
+    params(TenantPath),
+    request_body = PlanBody,
+    responses((status = 200, description = "Changed.", body = PlanView))
+)]
+pub(crate) async fn change_plan(
+    State(state): State<AppState>,
+    Operator(operator): Operator,
+    ApiPath(path): ApiPath<TenantPath>,
+    ApiJson(body): ApiJson<PlanBody>,
+) -> Result<Json<PlanView>, ApiError> {
+    state
+        .spine
+        .change_plan(&operator, path.tenant_id, body.plan)
+        .await?;
+    Ok(Json(PlanView { plan: body.plan }))
+}
