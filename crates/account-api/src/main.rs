@@ -3,8 +3,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // bootstrap prints the key for the operator
 
 use account_api::{AppState, router};
-use account_spine::accounts::SupportContact;
 use account_spine::api_keys::ApiKeyPepper;
+use account_spine::support::SupportContact;
 use account_spine::types::Email;
 use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
 use anyhow::Context;

@@ -3,8 +3,9 @@
 use crate::capture::{Inputs, marker};
 use crate::{Harness, call, prepare, seed};
 use account_models::entities::{invitations, memberships};
-use account_spine::accounts::{Invitee, UserFilter, UserPosition};
 use account_spine::api_keys::{IssueKey, PlaintextApiKey};
+use account_spine::invitations::Invitee;
+use account_spine::memberships::{UserFilter, UserPosition};
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::{AdmitRun, RunCompletion};
 use account_spine::types::{InvitationId, MembershipRole, RunId, TenantId, UserId};

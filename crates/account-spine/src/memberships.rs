@@ -30,7 +30,7 @@ impl UseCase for ListUsers {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Page<User>, SpineError> {
         let tenant = cx.tenant()?;
-        Ok(memberships::list_users(cx.db, tenant, self.filter.clone(), self.page).await?)
+        Ok(memberships::list_users(cx.db, tenant, self.filter, self.page).await?)
     }
 }
 
@@ -58,7 +58,7 @@ impl UseCase for ListUsersAfter {
         &self,
         cx: &mut Context<'_>,
     ) -> Result<KeysetPage<User, UserPosition>, SpineError> {
-        let (filter, after) = (self.filter.clone(), self.after.clone());
+        let (filter, after) = (self.filter, self.after.clone());
         let tenant = cx.tenant()?;
         Ok(memberships::list_users_after(cx.db, tenant, filter, after, self.limit).await?)
     }

@@ -11,11 +11,11 @@
 
 mod support;
 
-use account_spine::invitations::Invitee;
-use account_spine::support::OpenTicket;
 use account_spine::api_keys::IssueKey;
+use account_spine::invitations::Invitee;
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::AdmitRun;
+use account_spine::support::OpenTicket;
 use account_spine::types::*;
 use account_spine::{
     Actor, ErrorCode, Operation, OperatorPrincipal, Principal, RequestMeta, Spine, SpineError,

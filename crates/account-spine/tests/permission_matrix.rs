@@ -22,8 +22,8 @@ mod support;
 use account_engines::api_keys::Permission;
 use account_engines::api_keys::permissions::granted;
 use account_engines::roles::rank;
-use account_spine::invitations::Invitee;
 use account_spine::api_keys::IssueKey;
+use account_spine::invitations::Invitee;
 use account_spine::types::*;
 use account_spine::{
     Actor, Authority, ErrorCode, Operation, OperatorPrincipal, Principal, RequestMeta, Spine,

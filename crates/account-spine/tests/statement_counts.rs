@@ -10,8 +10,8 @@
 use account_engines::invitations::Invitee;
 use account_engines::lifecycle::LifecycleAction;
 use account_engines::memory_pins::SavePin;
-use account_spine::memberships::UserFilter;
 use account_spine::api_keys::{ApiKeyPepper, IssueKey, PlaintextApiKey};
+use account_spine::memberships::UserFilter;
 use account_spine::runs::{AdmitRun, RunCompletion};
 use account_spine::types::{MembershipRole, TenantId, UserId};
 use account_spine::{

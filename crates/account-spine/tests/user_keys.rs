@@ -5,9 +5,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+use account_spine::api_keys::{ApiKeyPepper, IssueKey};
 use account_spine::invitations::Invitee;
 use account_spine::memberships::UserFilter;
-use account_spine::api_keys::{ApiKeyPepper, IssueKey};
 use account_spine::types::{MembershipRole, UserId};
 use account_spine::{
     Actor, DatabaseConfig, ErrorCode, OffsetPage, OperatorPrincipal, Principal, RequestMeta, Spine,

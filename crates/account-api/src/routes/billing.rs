@@ -48,7 +48,7 @@ pub(crate) struct InvoiceView {
     hosted_url: Option<String>,
 }
 
-fn invoice_view(i: account_spine::accounts::Invoice) -> InvoiceView {
+fn invoice_view(i: account_spine::billing::Invoice) -> InvoiceView {
     InvoiceView {
         external_id: i.external_id,
         number: i.number,

@@ -12,7 +12,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::accounts::Invitee;
+use account_spine::invitations::Invitee;
 use account_spine::types::{InvitationId, InvitationStatus, MembershipRole, TenantId, UserId};
 use axum::Json;
 use axum::extract::State;
@@ -51,7 +51,7 @@ pub(crate) struct InvitationView {
     expires_at: DateTime<Utc>,
 }
 
-fn invitation_view(i: account_spine::accounts::Invitation) -> InvitationView {
+fn invitation_view(i: account_spine::invitations::Invitation) -> InvitationView {
     InvitationView {
         id: i.id,
         tenant_id: i.tenant_id,
@@ -73,7 +73,7 @@ pub(crate) struct IssuedInvitationView {
     token: String,
 }
 
-fn issued_view(issued: account_spine::accounts::IssuedInvitation) -> IssuedInvitationView {
+fn issued_view(issued: account_spine::invitations::IssuedInvitation) -> IssuedInvitationView {
     IssuedInvitationView {
         token: issued.token.expose().to_owned(),
         invitation: invitation_view(issued.invitation),

@@ -11,7 +11,7 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
 use crate::openapi::tenant_status;
 use crate::routes::lists::{ListBody, PageQuery};
 use crate::routes::tenants::TenantPath;
-use account_spine::platform::{LifecycleAction, LifecycleEvent};
+use account_spine::lifecycle::{LifecycleAction, LifecycleEvent};
 use account_spine::types::TenantStatus;
 use axum::Json;
 use axum::extract::State;

@@ -29,7 +29,7 @@ pub(crate) struct MemberView {
     role: MembershipRole,
 }
 
-fn member_view(m: account_spine::accounts::Membership) -> MemberView {
+fn member_view(m: account_spine::memberships::Membership) -> MemberView {
     MemberView {
         tenant_id: m.tenant_id,
         user_id: m.user_id,

@@ -9,7 +9,7 @@ use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, FieldErrors, ListQuery, Validate};
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::accounts::OpenTicket;
+use account_spine::support::OpenTicket;
 use account_spine::types::{TicketCategory, TicketId, TicketPriority, TicketStatus, UserId};
 use axum::Json;
 use axum::extract::State;
@@ -81,7 +81,7 @@ pub(crate) struct TicketView {
     created_at: DateTime<Utc>,
 }
 
-fn ticket_view(t: account_spine::accounts::Ticket) -> TicketView {
+fn ticket_view(t: account_spine::support::Ticket) -> TicketView {
     TicketView {
         id: t.id,
         user_id: t.user_id,

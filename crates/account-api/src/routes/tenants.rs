@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
 use crate::openapi::{plan, tenant_status};
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::accounts::ProjectFilters;
+use account_spine::tenants::ProjectFilters;
 use account_spine::types::{OnboardingState, Plan, TenantId, TenantStatus};
 use axum::Json;
 use axum::extract::State;

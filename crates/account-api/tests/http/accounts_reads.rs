@@ -4,8 +4,9 @@
 
 use crate::support::{Answer, Server, start};
 use account_api::{AppState, router};
-use account_spine::accounts::{Invitee, SupportContact};
 use account_spine::api_keys::IssueKey;
+use account_spine::invitations::Invitee;
+use account_spine::support::SupportContact;
 use account_spine::types::{Email, MembershipRole, TenantId, UserId};
 use account_spine::{Principal, RequestMeta, Spine};
 use account_testkit::backends;

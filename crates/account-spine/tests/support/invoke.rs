@@ -5,12 +5,12 @@
 //! (every role and key against every operation's authority).
 
 use account_engines::support_tickets::OpenTicket;
-use account_spine::memberships::UserFilter;
-use account_spine::tenants::ProjectFilters;
-use account_spine::users::ProfileUpdate;
 use account_spine::api_keys::IssueKey;
+use account_spine::memberships::UserFilter;
 use account_spine::runs::{AdmitRun, RunCompletion, RunFilter};
+use account_spine::tenants::ProjectFilters;
 use account_spine::types::*;
+use account_spine::users::ProfileUpdate;
 use account_spine::{OffsetPage, Operation, Principal, Spine, SpineError};
 use chrono::{TimeDelta, TimeZone, Utc};
 use serde_json::json;
