@@ -12,7 +12,6 @@
 //! | path parameter | 400 | `invalid_path` + `fields` |
 
 use crate::error::ApiError;
-use crate::routes::lists::PageQuery;
 use axum::body::Bytes;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -233,7 +232,7 @@ where
 /// unknown parameters are refused naming all of them, and of several problems the one met
 /// first reading the query string in order is reported.
 #[derive(Debug)]
-pub(crate) struct ListQuery<F, P = PageQuery> {
+pub(crate) struct ListQuery<F, P> {
     /// The list's filters.
     pub(crate) filter: F,
     /// The page asked for.
@@ -517,7 +516,7 @@ mod tests {
         ];
         let mut refused = 0;
         for query in queries {
-            let answer = refusal::<ListQuery<Filter>>(query).await;
+            let answer = refusal::<ListQuery<Filter, crate::routes::lists::PageQuery>>(query).await;
             assert_eq!(
                 answer,
                 refusal::<ApiQuery<FilterThenPage>>(query).await,

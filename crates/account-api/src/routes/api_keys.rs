@@ -188,7 +188,7 @@ impl Validate for ListFilter {
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ListQuery { filter, page }: ListQuery<ListFilter>,
+    ListQuery { filter, page }: ListQuery<ListFilter, PageQuery>,
 ) -> Result<Json<ListBody<KeyView>>, ApiError> {
     let page = page.offset_page();
     let keys = state

@@ -147,7 +147,7 @@ impl Validate for InvitationsFilter {
 pub(crate) async fn list_invitations(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ListQuery { filter, page }: ListQuery<InvitationsFilter>,
+    ListQuery { filter, page }: ListQuery<InvitationsFilter, PageQuery>,
 ) -> Result<Json<ListBody<InvitationView>>, ApiError> {
     let page = page.offset_page();
     let found = state

@@ -157,7 +157,7 @@ impl Validate for ListFilter {
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ListQuery { filter, page }: ListQuery<ListFilter>,
+    ListQuery { filter, page }: ListQuery<ListFilter, PageQuery>,
 ) -> Result<Json<ListBody<PinView>>, ApiError> {
     let page = page.offset_page();
     let pins = state

@@ -234,7 +234,7 @@ impl Validate for ListFilter {
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ListQuery { filter, page }: ListQuery<ListFilter>,
+    ListQuery { filter, page }: ListQuery<ListFilter, PageQuery>,
 ) -> Result<Json<ListBody<RunView>>, ApiError> {
     let status = filter
         .status

@@ -171,7 +171,7 @@ impl Validate for TicketsFilter {
 pub(crate) async fn list_tickets(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ListQuery { filter, page }: ListQuery<TicketsFilter>,
+    ListQuery { filter, page }: ListQuery<TicketsFilter, PageQuery>,
 ) -> Result<Json<ListBody<TicketView>>, ApiError> {
     let page = page.offset_page();
     let found = state

@@ -76,7 +76,7 @@ impl Validate for ProjectsFilter {
 pub(crate) async fn list_projects(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-    ListQuery { filter, page }: ListQuery<ProjectsFilter>,
+    ListQuery { filter, page }: ListQuery<ProjectsFilter, PageQuery>,
 ) -> Result<Json<ListBody<ProjectView>>, ApiError> {
     let page = page.offset_page();
     let filters = ProjectFilters {
