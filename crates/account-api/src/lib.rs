@@ -99,7 +99,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(support::open_ticket, support::list_tickets))
         .routes(routes!(metrics::metrics))
         .routes(routes!(onboarding::advance))
-        .routes(routes!(usage::quotas))
+        .routes(routes!(tenants::quotas))
         .routes(routes!(lifecycle::transition, lifecycle::history))
         .routes(routes!(onboarding::force_complete))
         .routes(routes!(tenants::change_plan))

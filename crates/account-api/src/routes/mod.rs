@@ -4,7 +4,7 @@
 //! Areas without a module here have no HTTP route: `audit` (the audit log is written by
 //! every use case, read by no route yet) and `operators` (operator keys are managed with
 //! `account-api operator-key`, never over HTTP; the `Operator` extractor in `auth` admits
-//! them). The tenant's quotas (`GET /v1/quotas`) are in `usage`, beside the counters' totals.
+//! them).
 //! The router's table of every route, in the order the OpenAPI document lists them, is
 //! `api_routes` in the crate root.
 

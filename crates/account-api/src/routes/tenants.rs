@@ -1,5 +1,5 @@
-//! Tenants (projects, as their members see them): list and read the caller's projects, and
-//! the operator's plan change.
+//! Tenants (projects, as their members see them): list and read the caller's projects, the
+//! tenant's own quotas and counters (`/v1/quotas`), and the operator's plan change.
 //!
 //! The project routes act as a person, so they answer only to a key issued for a user (a
 //! personal key, as bootstrap issues the owner's): it acts on that user's behalf, within both
@@ -243,4 +243,59 @@ pub(crate) async fn change_plan(
         .change_plan(&operator, path.tenant_id, body.plan)
         .await?;
     Ok(Json(PlanView { plan: body.plan }))
+}
+
+/// The tenant's plan quotas and its counters in the current periods.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct QuotasView {
+    /// The plan.
+    #[schema(schema_with = plan)]
+    plan: Plan,
+    /// The lifecycle status.
+    #[schema(schema_with = tenant_status)]
+    status: TenantStatus,
+    /// Runs allowed per UTC day.
+    max_runs_per_day: i32,
+    /// Runs at once.
+    max_concurrent_runs: i32,
+    /// Tokens per UTC month.
+    max_tokens_per_month: i64,
+    /// Active API keys.
+    max_api_keys: i32,
+    /// Workers.
+    max_workers: i32,
+    /// Runs admitted today (UTC).
+    runs_today: i32,
+    /// Runs admitted this month (UTC).
+    runs_this_month: i32,
+    /// Tokens recorded this month (UTC).
+    tokens_this_month: i64,
+}
+
+/// The calling tenant's own quotas (set by its plan) and current counters.
+#[utoipa::path(
+    get,
+    path = "/v1/quotas",
+    tag = "usage",
+    operation_id = "tenant_quotas",
+    security(("bearer" = []), ("api_key" = [])),
+    responses((status = 200, description = "Quotas and counters.", body = QuotasView))
+)]
+pub(crate) async fn quotas(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+) -> Result<Json<QuotasView>, ApiError> {
+    let q = state.spine.tenant_quotas(&principal).await?;
+    Ok(Json(QuotasView {
+        plan: q.plan,
+        status: q.status,
+        max_runs_per_day: q.max_runs_per_day,
+        max_concurrent_runs: q.max_concurrent_runs,
+        max_tokens_per_month: q.max_tokens_per_month,
+        max_api_keys: q.max_api_keys,
+        max_workers: q.max_workers,
+        runs_today: q.runs_today,
+        runs_this_month: q.runs_this_month,
+        tokens_this_month: q.tokens_this_month,
+    }))
 }
