@@ -2,10 +2,12 @@
 //! engine writes the audit rows of key changes inside the same transaction, with the actor
 //! and request metadata the spine hands it ([`KeyAudit`]).
 
+use crate::database::Spine;
+use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::{Caller, Context, Sealed, UseCase};
-use crate::{DomainEvent, Spine, SpineError};
 use account_engines::api_keys::{
     self, IssueKeyRequest, IssuedKey, IssuingKey, KeyActor, KeyAudit, RevokedKey, RotatedKey,
 };

@@ -1,6 +1,6 @@
 //! Authority checks: the principal's role or key permissions, then the tenant's capability.
 
-use crate::SpineError;
+use crate::error::SpineError;
 use crate::operations::{Authority, Capability, Operation};
 use crate::principal::{Actor, OperatorPrincipal, Principal};
 use account_engines::api_keys::{Permission, permissions};

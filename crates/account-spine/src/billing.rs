@@ -1,10 +1,11 @@
 //! Billing use cases: a member's summary and invoices, and the billing integration's records
 //! (operators only).
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::billing;
 use account_engines::types::TenantId;
 use account_engines::{OffsetPage, Page};

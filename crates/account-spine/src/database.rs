@@ -1,10 +1,10 @@
 //! Connecting to the database: pool sizing, timeouts and SQLite's concurrency settings.
 
-use crate::SpineError;
 use crate::clock::{Clock, SystemClock};
+use crate::error::SpineError;
 use crate::events::{EventSink, NoEvents};
-use crate::execute::RetryPolicy;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
+use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::support_tickets::SupportContact;
@@ -243,5 +243,20 @@ impl Spine {
             DbBackend::Postgres => "postgres",
             _ => "other",
         }
+    }
+}
+
+impl Spine {
+    /// The same spine with a verify cache of these settings (a new, empty one).
+    pub fn with_verify_cache(mut self, settings: VerifyCacheSettings) -> Self {
+        self.verify_cache = VerifyCache::start(settings, self.connection().clone());
+        self
+    }
+
+    /// Writes the last-use times collected since the previous flush, in one statement (per
+    /// 500 keys); returns the key rows updated. The background task calls it every
+    /// [`VerifyCacheSettings::flush_interval`]; hosts call it once more on shutdown.
+    pub async fn flush_key_usage(&self) -> Result<u64, SpineError> {
+        self.verify_cache.flush(self.pool_db()).await
     }
 }

@@ -1,10 +1,12 @@
 //! Invitation use cases: invite, resend, revoke, list, and acceptance by the token's holder.
 
+use crate::database::Spine;
+use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::events::OneTimeToken;
 use crate::operations::Operation;
 use crate::principal::{Principal, RequestMeta};
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use crate::{DomainEvent, Spine, SpineError};
 use account_engines::invitations;
 use account_engines::memberships::Acting;
 use account_engines::types::{InvitationId, InvitationStatus, MembershipRole, TenantId};

@@ -1,9 +1,11 @@
 //! Lifecycle use cases (operators only): transitions and their history.
 
+use crate::database::Spine;
+use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::OperatorPrincipal;
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
-use crate::{DomainEvent, Spine, SpineError};
 use account_engines::lifecycle::{self, LifecycleActor};
 use account_engines::types::{ActorType, TenantId, TenantStatus};
 use account_engines::{OffsetPage, Page};

@@ -1,10 +1,12 @@
 //! Membership use cases: the tenant's users and their roles, role changes, removal and
 //! ownership transfer.
 
+use crate::database::Spine;
+use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use crate::{DomainEvent, Spine, SpineError};
 use account_engines::memberships;
 use account_engines::types::{MembershipRole, UserId};
 use account_engines::{KeysetPage, OffsetPage, Page};

@@ -1,9 +1,10 @@
 //! Memory pin use cases, scoped to the principal's tenant.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::memory_pins;
 pub use account_engines::memory_pins::{MemoryPin, SavePin};
 use account_engines::{OffsetPage, Page};

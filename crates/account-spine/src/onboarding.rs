@@ -1,10 +1,11 @@
 //! Onboarding use cases: status, evidence-based advance, the SDK handshake, and the
 //! operator's forced completion.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::onboarding::{self, ActivationEvidence, ForcedCompletion, OnboardingOutcome};
 use account_engines::sdk_attestations;
 use account_engines::types::{ActorType, OnboardingState, TenantId};

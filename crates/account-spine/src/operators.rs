@@ -4,12 +4,13 @@
 //! A tenant key never verifies here and an operator key never as a tenant key: the prefixes
 //! differ (`acc_op_` and `acc_live_`) and the digests live in different tables.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, RequestMeta};
 use crate::use_case::{
     Caller, Change, Context, KEY_OPERATOR_PREFIX, OperatorUseCase, Sealed, UseCase,
 };
-use crate::{Spine, SpineError};
 use account_engines::operator_keys;
 use account_engines::types::{OperatorKeyId, TenantId};
 use chrono::{DateTime, Utc};

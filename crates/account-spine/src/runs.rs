@@ -1,10 +1,12 @@
 //! Run use cases: admit, complete, list, get.
 
+use crate::database::Spine;
+use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::events::thresholds_crossed;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal};
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use crate::{DomainEvent, Spine, SpineError};
 use account_engines::runs::{self, AdmitRunRequest, RunError, RunPrincipal};
 use account_engines::tenants;
 use account_engines::types::{RunId, RunStatus, TenantId};

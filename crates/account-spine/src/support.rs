@@ -1,9 +1,10 @@
 //! Support use cases: tickets and where customers reach support.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::support_tickets;
 use account_engines::types::TicketStatus;
 use account_engines::{OffsetPage, Page};

@@ -2,10 +2,11 @@
 //! tenant creation, bootstrap and plan changes.
 
 use crate::api_keys::key_audit;
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::accounts::{self, Caller as ProjectCaller};
 use account_engines::api_keys::{self, IssuedKey, KeyActor, permissions::OWNER_KEY_PERMISSIONS};
 use account_engines::tenants::{self, CreateTenant as NewTenant};

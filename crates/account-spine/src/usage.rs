@@ -1,9 +1,10 @@
 //! Usage use cases.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Context, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::tenants::{self, MeterTotal};
 use chrono::{DateTime, Utc};
 

@@ -7,10 +7,11 @@
 //! Every audit row is built here ([`audit_entry`]), from the caller and the [`Change`] a use
 //! case reports.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
-use crate::{Spine, SpineError};
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::audit::{self, AuditEntry};
 use account_engines::memberships::Acting;

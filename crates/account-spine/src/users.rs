@@ -1,9 +1,10 @@
 //! User use cases: the acting member's own profile.
 
+use crate::database::Spine;
+use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use crate::{Spine, SpineError};
 use account_engines::profile;
 use serde_json::json;
 

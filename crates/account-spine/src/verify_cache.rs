@@ -12,7 +12,7 @@
 //! statement per flush), which a background task calls every
 //! [`VerifyCacheSettings::flush_interval`] while the spine lives.
 
-use crate::{Spine, SpineError};
+use crate::error::SpineError;
 use account_engines::Db;
 use account_engines::api_keys::{self, KeyUsage, KeyWithTenant};
 use account_engines::types::{ApiKeyId, TenantId};
@@ -200,7 +200,7 @@ impl VerifyCache {
     }
 
     /// Writes the collected uses through `db`; on failure they are put back for the next flush.
-    async fn flush(&self, db: Db<'_>) -> Result<u64, SpineError> {
+    pub(crate) async fn flush(&self, db: Db<'_>) -> Result<u64, SpineError> {
         let drained: Vec<KeyUsage> = lock(&self.pending)
             .drain()
             .map(|((tenant_id, key_id), used)| KeyUsage {
@@ -261,20 +261,5 @@ async fn flush_periodically(cache: Weak<VerifyCache>) {
         if let Err(error) = cache.flush(Db::for_pool(&cache.pool)).await {
             tracing::warn!(%error, "flushing API-key last use failed; retrying next interval");
         }
-    }
-}
-
-impl Spine {
-    /// The same spine with a verify cache of these settings (a new, empty one).
-    pub fn with_verify_cache(mut self, settings: VerifyCacheSettings) -> Self {
-        self.verify_cache = VerifyCache::start(settings, self.connection().clone());
-        self
-    }
-
-    /// Writes the last-use times collected since the previous flush, in one statement (per
-    /// 500 keys); returns the key rows updated. The background task calls it every
-    /// [`VerifyCacheSettings::flush_interval`]; hosts call it once more on shutdown.
-    pub async fn flush_key_usage(&self) -> Result<u64, SpineError> {
-        self.verify_cache.flush(self.pool_db()).await
     }
 }
