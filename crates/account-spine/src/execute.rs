@@ -69,6 +69,19 @@ struct Frame<'a> {
     now: DateTime<Utc>,
 }
 
+impl<'a> Frame<'a> {
+    /// A frame with no acting member and no capability check.
+    fn new(operation: Operation, caller: Caller<'a>, now: DateTime<Utc>) -> Self {
+        Self {
+            operation,
+            caller,
+            member: None,
+            capability_of: None,
+            now,
+        }
+    }
+}
+
 type Outcome<T> = Result<(T, Vec<Effect>), SpineError>;
 
 impl Spine {
@@ -94,11 +107,9 @@ impl Spine {
                 };
                 authorize(principal, operation)?;
                 let frame = Frame {
-                    operation,
-                    caller,
                     member,
                     capability_of: Some(principal.tenant_id),
-                    now,
+                    ..Frame::new(operation, caller, now)
                 };
                 self.run_body(&use_case, frame).await
             }
@@ -121,13 +132,7 @@ impl Spine {
             let now = self.clock.now();
             let outcome = async {
                 authorize_operator(operator, operation)?;
-                let frame = Frame {
-                    operation,
-                    caller,
-                    member: None,
-                    capability_of: None,
-                    now,
-                };
+                let frame = Frame::new(operation, caller, now);
                 self.run_body(&use_case, frame).await
             }
             .await;
@@ -148,13 +153,7 @@ impl Spine {
         debug_assert_eq!(operation.authority(), Authority::Token);
         let caller = Caller::TokenHolder { tenant, request };
         self.observe(operation, caller, async {
-            let frame = Frame {
-                operation,
-                caller,
-                member: None,
-                capability_of: None,
-                now: self.clock.now(),
-            };
+            let frame = Frame::new(operation, caller, self.clock.now());
             let outcome = self.run_body(&use_case, frame).await;
             self.settle(&use_case, operation, caller, outcome).await
         })
@@ -198,13 +197,7 @@ impl Spine {
     }
 
     async fn audit_refusal(&self, caller: Caller<'_>, operation: Operation, entry: AuditEntry) {
-        let frame = Frame {
-            operation,
-            caller,
-            member: None,
-            capability_of: None,
-            now: self.clock.now(),
-        };
+        let frame = Frame::new(operation, caller, self.clock.now());
         if let Err(error) = self.in_transaction(&RefusalRow(entry), frame).await {
             tracing::warn!(
                 code = error.code(),
