@@ -3,6 +3,8 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+mod support;
+
 use account_engines::invitations::Invitee;
 use account_engines::lifecycle::LifecycleAction;
 use account_engines::memory_pins::SavePin;
@@ -13,7 +15,7 @@ use account_spine::{
     Actor, DomainEvent, ErrorCode, FixedClock, OffsetPage, Operation, OperatorPrincipal, Principal,
     RecordedEvents, RequestMeta, Spine, SpineError,
 };
-use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
+use account_testkit::fixtures::{Limits, TenantSeed, insert_membership, insert_user, seed_tenant};
 use account_testkit::{Backend, TestDb, backends, fresh_db};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
@@ -133,39 +135,27 @@ struct World {
 impl World {
     async fn new(backend: &Backend, quotas: Quotas) -> Self {
         let db = fresh_db(backend).await.unwrap();
-        let tenant = TenantId::new();
-        let q = Plan::Free.quotas();
-        insert_tenant(
-            db.conn(),
-            &TenantRow {
-                id: tenant.as_uuid(),
-                name: "Acme",
-                slug: "acme",
-                plan: "free",
-                max_workers: q.max_workers,
-                max_runs_per_day: quotas.runs_per_day,
-                max_concurrent_runs: quotas.concurrent_runs,
-                max_tokens_per_month: quotas.tokens_per_month,
-                max_api_keys: q.max_api_keys,
-                at: now(),
-            },
-        )
-        .await;
+        let limits = Limits {
+            runs_per_day: quotas.runs_per_day,
+            concurrent_runs: quotas.concurrent_runs,
+            tokens_per_month: quotas.tokens_per_month,
+            ..support::limits(Plan::Free)
+        };
+        let seed = TenantSeed::new("Acme", "free", limits, now()).user("owner", Some("owner"));
+        let seeded = seed_tenant(db.conn(), &seed).await;
         let events = Arc::new(RecordedEvents::default());
         let spine = Spine::from_connection(db.conn().clone())
             .with_clock(Arc::new(FixedClock::new(now())))
             .with_events(events.clone())
             .with_pepper(ApiKeyPepper::from_bytes(&[9u8; 32]).unwrap());
-        let mut world = Self {
+        Self {
             backend: backend.name(),
             db,
             spine,
             events,
-            tenant,
-            owner: UserId::new(),
-        };
-        world.owner = world.member("owner@example.com", "owner").await;
-        world
+            tenant: TenantId::from_uuid(seeded.id),
+            owner: UserId::from_uuid(seeded.users[0]),
+        }
     }
 
     /// A user with a membership in the tenant.
