@@ -1,3 +1,4 @@
+// Over 600 lines: seven stories share the seeded tenant, spine and principal helpers.
 //! Account and API-key use cases through the spine, on each backend: each write is visible
 //! from a second connection with its audit row.
 

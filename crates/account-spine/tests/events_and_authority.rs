@@ -1,3 +1,4 @@
+// Over 600 lines: ten stories share one seeded World and audit-row readers a split would copy.
 //! Domain events, audited refusals, request metadata in audit rows, tracing spans and
 //! per-operation metrics, through the spine on each backend.
 

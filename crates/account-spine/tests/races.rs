@@ -1,3 +1,4 @@
+// Over 600 lines: ten races share one harness (barrier, pool, tenants, tallies) a split would copy.
 //! Races through the spine, on each backend: many callers start at once (a barrier releases
 //! them together) against one tenant, and every round must end exactly as a serial execution
 //! would — never more admitted than the limit, one pending invitation, one membership per
