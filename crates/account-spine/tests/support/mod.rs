@@ -2,7 +2,8 @@
 //! of the write cases ([`World`]), plain SQL to check what is stored ([`sql`]), and the write
 //! use cases as a table ([`case`], [`cases`]), shared by `every_write_commits.rs`,
 //! `fault_injection.rs` and `operations_table.rs`; [`invoke`] calls every operation by name
-//! for `isolation.rs` and `permission_matrix.rs`.
+//! for `isolation.rs` and `permission_matrix.rs`; [`story`] is the seeded tenant of
+//! `events_and_authority.rs` and `audit_and_observability.rs`.
 //!
 //! A new write use case is registered once: one entry in its area's file under `cases/`
 //! (how to arrange it, the use-case value to run, the rows it must leave). Its operation, its
@@ -14,6 +15,7 @@ pub(crate) mod case;
 pub(crate) mod cases;
 pub(crate) mod invoke;
 pub(crate) mod sql;
+pub(crate) mod story;
 
 #[allow(unused_imports)] // each test file uses a part
 pub(crate) use case::{Case, WRITING_READS, commit_every_case};
