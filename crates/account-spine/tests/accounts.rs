@@ -1,14 +1,17 @@
+// Over 600 lines: seven stories share the seeded tenant, spine and principal helpers.
 //! Account and API-key use cases through the spine, on each backend: each write is visible
 //! from a second connection with its audit row.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+mod support;
 
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::invitations::Invitee;
 use account_spine::api_keys::IssueKey;
 use account_spine::types::*;
 use account_spine::{Actor, FixedClock, OffsetPage, Principal, RequestMeta, Spine, SpineError};
-use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
+use account_testkit::fixtures::{TenantSeed, insert_user, seed_tenant};
 use account_testkit::{backends, fresh_db};
 use chrono::{TimeDelta, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -30,27 +33,13 @@ async fn count(conn: &DatabaseConnection, table: &str, filter: &str) -> i64 {
 /// A tenant with one owner, seeded with plain SQL (the spine has no driver access).
 async fn seed(conn: &DatabaseConnection) -> (TenantId, UserId) {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-    let (tenant, owner) = (TenantId::new(), UserId::new());
-    let q = Plan::Free.quotas();
-    insert_tenant(
-        conn,
-        &TenantRow {
-            id: tenant.as_uuid(),
-            name: "Acme",
-            slug: "acme",
-            plan: "free",
-            max_workers: q.max_workers,
-            max_runs_per_day: q.max_runs_per_day,
-            max_concurrent_runs: q.max_concurrent_runs,
-            max_tokens_per_month: q.max_tokens_per_month,
-            max_api_keys: q.max_api_keys,
-            at: now,
-        },
+    let seed = TenantSeed::new("Acme", "free", support::limits(Plan::Free), now)
+        .user("owner", Some("owner"));
+    let seeded = seed_tenant(conn, &seed).await;
+    (
+        TenantId::from_uuid(seeded.id),
+        UserId::from_uuid(seeded.users[0]),
     )
-    .await;
-    insert_user(conn, owner.as_uuid(), "owner@example.com", now).await;
-    insert_membership(conn, tenant.as_uuid(), owner.as_uuid(), "owner", now).await;
-    (tenant, owner)
 }
 
 fn spine(conn: &DatabaseConnection) -> Spine {

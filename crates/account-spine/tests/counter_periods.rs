@@ -16,7 +16,7 @@ use account_spine::types::*;
 use account_spine::{
     Actor, Clock, DatabaseConfig, ErrorCode, FixedClock, Principal, RequestMeta, Spine,
 };
-use account_testkit::fixtures::{TenantRow, insert_tenant, insert_user};
+use account_testkit::fixtures::{self, TenantSeed, seed_tenant};
 use account_testkit::{Backend, UrlDb, backends};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
@@ -159,33 +159,22 @@ async fn env(backend: &Backend) -> Env {
 
 /// A fresh tenant with `limits` and an owner acting on it.
 async fn tenant(env: &Env, limits: Limits) -> Principal {
-    let tenant = TenantId::new();
-    let user = UserId::new();
-    let tag = tenant.as_uuid().simple().to_string();
-    let now = env.clock.now();
-    insert_tenant(
-        &env.conn,
-        &TenantRow {
-            id: tenant.as_uuid(),
-            name: "Periods",
-            slug: &format!("periods-{tag}"),
-            plan: "enterprise",
-            max_workers: 100,
-            max_runs_per_day: limits.runs_per_day,
-            max_concurrent_runs: limits.concurrent_runs,
-            max_tokens_per_month: limits.tokens_per_month,
-            max_api_keys: 100,
-            at: now,
-        },
-    )
-    .await;
-    insert_user(
-        &env.conn,
-        user.as_uuid(),
-        &format!("owner-{tag}@example.com"),
-        now,
-    )
-    .await;
+    let limits = fixtures::Limits {
+        workers: 100,
+        runs_per_day: limits.runs_per_day,
+        concurrent_runs: limits.concurrent_runs,
+        tokens_per_month: limits.tokens_per_month,
+        api_keys: 100,
+    };
+    // The owner: an account with no membership row; the principal carries the role.
+    let seed = TenantSeed::new("Periods", "enterprise", limits, env.clock.now())
+        .user("owner", None)
+        .tagged();
+    let seeded = seed_tenant(&env.conn, &seed).await;
+    let (tenant, user) = (
+        TenantId::from_uuid(seeded.id),
+        UserId::from_uuid(seeded.users[0]),
+    );
     Principal {
         tenant_id: tenant,
         actor: Actor::User {

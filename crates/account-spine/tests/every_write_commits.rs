@@ -1,8 +1,9 @@
 //! Every write use case of the spine, table-driven: after the call returns, its change is
 //! visible from a second connection (a new pool; on SQLite a file database, so it is a real
 //! second connection), with its audit row: the operation's audit action, the tenant, the
-//! actor and the request id. The case table is `support::UseCase`; a write operation added
-//! to `Operation::ALL` without a case fails `every_write_operation_has_a_case`.
+//! actor and the request id. The cases are `support::cases::all()` (one entry per use case,
+//! under `tests/support/cases/`); a write operation added to `Operation::ALL` without a case
+//! fails `every_write_operation_has_a_case`.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -11,7 +12,7 @@ mod support;
 use account_spine::Operation;
 use account_testkit::backends;
 use std::collections::BTreeSet;
-use support::{UseCase, WRITING_READS};
+use support::{WRITING_READS, cases};
 
 #[test]
 fn every_write_operation_has_a_case() {
@@ -20,12 +21,12 @@ fn every_write_operation_has_a_case() {
         .filter(|op| op.audit_action().is_some() || WRITING_READS.contains(op))
         .map(|op| op.name())
         .collect();
-    let covered: BTreeSet<&str> = UseCase::ALL.iter().map(|c| c.operation().name()).collect();
+    let covered: BTreeSet<&str> = cases::all().iter().map(|c| c.operation.name()).collect();
     let missing: Vec<_> = writes.difference(&covered).collect();
     let not_writes: Vec<_> = covered.difference(&writes).collect();
     assert!(
         missing.is_empty(),
-        "write operations without a case in tests/support/mod.rs: {missing:?}"
+        "write operations without a case in tests/support/cases/: {missing:?}"
     );
     assert!(
         not_writes.is_empty(),
@@ -39,7 +40,7 @@ fn every_write_operation_has_a_case() {
 async fn every_write_use_case_commits_visibly_with_its_audit_row() {
     for backend in backends().unwrap() {
         let committed = support::commit_every_case(&backend).await;
-        assert_eq!(committed.len(), UseCase::ALL.len(), "{}", backend.name());
+        assert_eq!(committed.len(), cases::all().len(), "{}", backend.name());
         println!("{}: {} cases committed", backend.name(), committed.len());
     }
 }

@@ -15,7 +15,7 @@ mod support;
 use account_engines::FaultInjector;
 use account_spine::ErrorCode;
 use account_testkit::backends;
-use support::{UseCase, act, arrange, env, snapshot};
+use support::{cases, env, snapshot};
 
 #[tokio::test]
 async fn a_failure_at_any_statement_of_any_write_leaves_nothing_and_publishes_nothing() {
@@ -23,12 +23,12 @@ async fn a_failure_at_any_statement_of_any_write_leaves_nothing_and_publishes_no
         let mut problems = Vec::new();
         let (mut injected, mut cases) = (0, 0);
         let mut counts = Vec::new();
-        for &case in UseCase::ALL {
+        for case in cases::all() {
             // Count the statements of a successful call.
             let twin = env(&backend).await;
-            let (world, arranged) = arrange(&twin, case).await;
+            let arranged = case.arrange(&twin).await;
             twin.faults.disarm();
-            act(&twin, case, &world, &arranged).await.unwrap();
+            case.act(&twin, &arranged).await.unwrap();
             let statements = twin.faults.seen();
             drop(twin);
             if !case.transactional() {
@@ -48,14 +48,14 @@ async fn a_failure_at_any_statement_of_any_write_leaves_nothing_and_publishes_no
             counts.push(format!("{case:?} {statements}"));
 
             let env = env(&backend).await;
-            let (world, arranged) = arrange(&env, case).await;
+            let arranged = case.arrange(&env).await;
             let other = env.second().await;
             let before = snapshot(&other).await;
             let events = env.events.all();
             for k in 1..=statements {
                 let fired = env.faults.injected();
                 env.faults.fail_at(k);
-                let outcome = act(&env, case, &world, &arranged).await;
+                let outcome = case.act(&env, &arranged).await;
                 let at = format!(
                     "{}: {case:?}, fault at statement {k}/{statements}",
                     env.backend
@@ -102,7 +102,7 @@ async fn a_failure_at_any_statement_of_any_write_leaves_nothing_and_publishes_no
             }
             // The arrangement is intact: the same call now succeeds, statement for statement.
             env.faults.disarm();
-            if let Err(error) = act(&env, case, &world, &arranged).await {
+            if let Err(error) = case.act(&env, &arranged).await {
                 problems.push(format!("{case:?}: the uninjected call failed: {error:?}"));
             } else if env.faults.seen() != statements {
                 problems.push(format!(

@@ -130,7 +130,7 @@ async fn every_write_operations_audit_action_is_written_by_its_commit_case() {
         let mut written: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
         for c in &committed {
             written
-                .entry(c.case.operation().name())
+                .entry(c.operation.name())
                 .or_default()
                 .extend(c.new_audit_actions.iter().cloned());
         }

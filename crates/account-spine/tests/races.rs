@@ -1,3 +1,4 @@
+// Over 600 lines: ten races share one harness (barrier, pool, tenants, tallies) a split would copy.
 //! Races through the spine, on each backend: many callers start at once (a barrier releases
 //! them together) against one tenant, and every round must end exactly as a serial execution
 //! would — never more admitted than the limit, one pending invitation, one membership per
@@ -27,7 +28,7 @@ use account_spine::{
     Actor, DatabaseConfig, ErrorCode, FixedClock, Operation, OperatorPrincipal, Principal,
     RequestMeta, Spine, SpineError,
 };
-use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
+use account_testkit::fixtures::{self, TenantSeed, seed_tenant};
 use account_testkit::{Backend, UrlDb, backends};
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
@@ -170,38 +171,19 @@ impl Limits {
 
 /// A fresh tenant with these limits, and `owners` owners (users with unique emails).
 async fn tenant(env: &Env, limits: Limits, owners: usize) -> (TenantId, Vec<UserId>) {
-    let tenant = TenantId::new();
-    let tag = tenant.as_uuid().simple().to_string();
-    insert_tenant(
-        &env.conn,
-        &TenantRow {
-            id: tenant.as_uuid(),
-            name: "Race",
-            slug: &format!("race-{tag}"),
-            plan: "enterprise",
-            max_workers: UNLIMITED,
-            max_runs_per_day: limits.runs_per_day,
-            max_concurrent_runs: limits.concurrent_runs,
-            max_tokens_per_month: limits.tokens_per_month,
-            max_api_keys: limits.api_keys,
-            at: now(),
-        },
-    )
-    .await;
-    let mut users = Vec::new();
-    for i in 0..owners {
-        let user = UserId::new();
-        insert_user(
-            &env.conn,
-            user.as_uuid(),
-            &format!("owner{i}-{tag}@example.com"),
-            now(),
-        )
-        .await;
-        insert_membership(&env.conn, tenant.as_uuid(), user.as_uuid(), "owner", now()).await;
-        users.push(user);
-    }
-    (tenant, users)
+    let limits = fixtures::Limits {
+        workers: UNLIMITED,
+        runs_per_day: limits.runs_per_day,
+        concurrent_runs: limits.concurrent_runs,
+        tokens_per_month: limits.tokens_per_month,
+        api_keys: limits.api_keys,
+    };
+    let seed = TenantSeed::new("Race", "enterprise", limits, now())
+        .owners(owners)
+        .tagged();
+    let seeded = seed_tenant(&env.conn, &seed).await;
+    let users = seeded.users.into_iter().map(UserId::from_uuid).collect();
+    (TenantId::from_uuid(seeded.id), users)
 }
 
 fn owner(tenant: TenantId, user: UserId) -> Principal {

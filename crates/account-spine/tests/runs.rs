@@ -4,12 +4,14 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+mod support;
+
 use account_spine::runs::AdmitRun;
 use account_spine::types::*;
 use account_spine::{
     Actor, DomainEvent, FixedClock, Principal, RecordedEvents, RequestMeta, Spine, SpineError,
 };
-use account_testkit::fixtures::{TenantRow, insert_tenant, insert_user};
+use account_testkit::fixtures::{TenantSeed, seed_tenant};
 use account_testkit::{TestDb, backends, fresh_db};
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -17,30 +19,6 @@ use std::sync::Arc;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap()
-}
-
-async fn seed(conn: &DatabaseConnection) -> (TenantId, UserId) {
-    let tenant = TenantId::new();
-    let user = UserId::new();
-    let q = Plan::Free.quotas();
-    insert_tenant(
-        conn,
-        &TenantRow {
-            id: tenant.as_uuid(),
-            name: "Acme",
-            slug: "acme",
-            plan: "free",
-            max_workers: q.max_workers,
-            max_runs_per_day: q.max_runs_per_day,
-            max_concurrent_runs: q.max_concurrent_runs,
-            max_tokens_per_month: q.max_tokens_per_month,
-            max_api_keys: q.max_api_keys,
-            at: now(),
-        },
-    )
-    .await;
-    insert_user(conn, user.as_uuid(), "ann@example.com", now()).await;
-    (tenant, user)
 }
 
 async fn count(conn: &DatabaseConnection, table: &'static str, filter: &str) -> i64 {
@@ -64,7 +42,14 @@ struct Fixture {
 
 async fn fixture(backend: &account_testkit::Backend) -> Fixture {
     let db = fresh_db(backend).await.unwrap();
-    let (tenant, user) = seed(db.conn()).await;
+    // A tenant on the free plan, and a user of it with no membership.
+    let seed =
+        TenantSeed::new("Acme", "free", support::limits(Plan::Free), now()).user("ann", None);
+    let seeded = seed_tenant(db.conn(), &seed).await;
+    let (tenant, user) = (
+        TenantId::from_uuid(seeded.id),
+        UserId::from_uuid(seeded.users[0]),
+    );
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::from_connection(db.conn().clone())
         .with_clock(Arc::new(FixedClock::new(now())))

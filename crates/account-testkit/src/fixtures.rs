@@ -112,6 +112,124 @@ pub async fn insert_membership(
     id
 }
 
+/// The quotas of a seeded tenant, as stored.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Workers.
+    pub workers: i32,
+    /// Runs a day.
+    pub runs_per_day: i32,
+    /// Runs at once.
+    pub concurrent_runs: i32,
+    /// Tokens a month.
+    pub tokens_per_month: i64,
+    /// API keys.
+    pub api_keys: i32,
+}
+
+/// A tenant and its users as a test wants them, for [`seed_tenant`]: the one way tests seed
+/// a tenant with plain SQL. What differs between tests is data here (name, plan, limits,
+/// users and their roles), never another seeder.
+#[derive(Clone, Debug)]
+pub struct TenantSeed<'a> {
+    /// Display name; the slug is its lower case.
+    pub name: &'a str,
+    /// Plan name as stored (`free`, `pro`, `enterprise`).
+    pub plan: &'a str,
+    /// Quotas.
+    pub limits: Limits,
+    /// The users to create, in order: the local part of each email, and the role of their
+    /// membership of the tenant (`None`: an account with no membership).
+    pub users: Vec<(String, Option<&'a str>)>,
+    /// Whether the slug and the emails carry the tenant's id (`acme-<id>`,
+    /// `owner-<id>@example.com`), so many seeded tenants can share one database.
+    pub tagged: bool,
+    /// `created_at` and `updated_at` of every row.
+    pub at: DateTimeUtc,
+}
+
+impl<'a> TenantSeed<'a> {
+    /// A tenant without users, its slug untagged.
+    pub fn new(name: &'a str, plan: &'a str, limits: Limits, at: DateTimeUtc) -> Self {
+        Self {
+            name,
+            plan,
+            limits,
+            users: Vec::new(),
+            tagged: false,
+            at,
+        }
+    }
+
+    /// Adds a user `local@example.com` with a membership of `role` (`None`: none).
+    pub fn user(mut self, local: impl Into<String>, role: Option<&'a str>) -> Self {
+        self.users.push((local.into(), role));
+        self
+    }
+
+    /// Adds `n` owners, `owner0`, `owner1`, ...
+    pub fn owners(mut self, n: usize) -> Self {
+        for i in 0..n {
+            self.users.push((format!("owner{i}"), Some("owner")));
+        }
+        self
+    }
+
+    /// Tags the slug and the emails with the tenant's id (see [`TenantSeed::tagged`]).
+    pub fn tagged(mut self) -> Self {
+        self.tagged = true;
+        self
+    }
+}
+
+/// What [`seed_tenant`] wrote: the tenant's id and its users' ids, in the seed's order.
+#[derive(Clone, Debug)]
+pub struct SeededTenant {
+    /// The tenant.
+    pub id: Uuid,
+    /// Its users, in [`TenantSeed::users`] order.
+    pub users: Vec<Uuid>,
+}
+
+/// Inserts an `active` tenant as `seed` describes it, then each user (and their membership).
+pub async fn seed_tenant(conn: &impl ConnectionTrait, seed: &TenantSeed<'_>) -> SeededTenant {
+    let id = Uuid::now_v7();
+    let tag = |text: &str| {
+        if seed.tagged {
+            format!("{text}-{}", id.simple())
+        } else {
+            text.to_owned()
+        }
+    };
+    let slug = tag(&seed.name.to_lowercase());
+    insert_tenant(
+        conn,
+        &TenantRow {
+            id,
+            name: seed.name,
+            slug: &slug,
+            plan: seed.plan,
+            max_workers: seed.limits.workers,
+            max_runs_per_day: seed.limits.runs_per_day,
+            max_concurrent_runs: seed.limits.concurrent_runs,
+            max_tokens_per_month: seed.limits.tokens_per_month,
+            max_api_keys: seed.limits.api_keys,
+            at: seed.at,
+        },
+    )
+    .await;
+    let mut users = Vec::new();
+    for (local, role) in &seed.users {
+        let user = Uuid::now_v7();
+        insert_user(conn, user, &format!("{}@example.com", tag(local)), seed.at).await;
+        if let Some(role) = role {
+            insert_membership(conn, id, user, role, seed.at).await;
+        }
+        users.push(user);
+    }
+    SeededTenant { id, users }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +306,46 @@ mod tests {
                 1,
                 "{}: membership row",
                 backend.name()
+            );
+        }
+    }
+    /// A seed's slug and emails carry the tenant's id when tagged, and users without a role
+    /// get no membership.
+    #[tokio::test]
+    async fn a_tenant_seed_writes_its_tenant_users_and_memberships() {
+        for backend in backends().unwrap() {
+            let db = fresh_db(&backend).await.unwrap();
+            let conn = db.conn();
+            let at = DateTimeUtc::from_timestamp(1_764_064_800, 0).unwrap();
+            let limits = Limits {
+                workers: 1,
+                runs_per_day: 2,
+                concurrent_runs: 3,
+                tokens_per_month: 4,
+                api_keys: 5,
+            };
+            let seed = TenantSeed::new("Race", "enterprise", limits, at)
+                .owners(2)
+                .user("guest", None)
+                .tagged();
+            let seeded = seed_tenant(conn, &seed).await;
+            assert_eq!(seeded.users.len(), 3, "{}", backend.name());
+            let tag = seeded.id.simple();
+            assert_eq!(
+                text(conn, "SELECT slug AS t FROM tenants").await,
+                format!("race-{tag}")
+            );
+            assert_eq!(
+                text(
+                    conn,
+                    "SELECT CAST(COUNT(*) AS TEXT) AS t FROM tenant_memberships"
+                )
+                .await,
+                "2"
+            );
+            assert_eq!(
+                text(conn, "SELECT MAX(email) AS t FROM users").await,
+                format!("owner1-{tag}@example.com")
             );
         }
     }

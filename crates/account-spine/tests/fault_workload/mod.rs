@@ -15,7 +15,7 @@ use account_spine::{
     Actor, DatabaseConfig, ErrorCode, FixedClock, Operation, Principal, RecordedEvents,
     RequestMeta, Spine, SpineError,
 };
-use account_testkit::fixtures::{TenantRow, insert_membership, insert_tenant, insert_user};
+use account_testkit::fixtures::{Limits, TenantSeed, seed_tenant};
 use account_testkit::{Backend, TestDb, backends, fresh_db};
 use chrono::{TimeZone, Utc};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
@@ -114,39 +114,20 @@ pub(crate) async fn number(conn: &impl ConnectionTrait, sql: &str, values: Vec<V
 
 /// A tenant with limits no workload reaches and `owners` owners; the owners' principals.
 pub(crate) async fn tenant(conn: &DatabaseConnection, owners: usize) -> (TenantId, Vec<UserId>) {
-    let tenant = TenantId::new();
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-    let tag = tenant.as_uuid().simple().to_string();
-    insert_tenant(
-        conn,
-        &TenantRow {
-            id: tenant.as_uuid(),
-            name: "Faults",
-            slug: &format!("faults-{tag}"),
-            plan: "enterprise",
-            max_workers: 1_000,
-            max_runs_per_day: 1_000_000,
-            max_concurrent_runs: 1_000_000,
-            max_tokens_per_month: 1_000_000_000_i64,
-            max_api_keys: 1_000_000,
-            at: now,
-        },
-    )
-    .await;
-    let mut users = Vec::new();
-    for i in 0..owners {
-        let user = UserId::new();
-        insert_user(
-            conn,
-            user.as_uuid(),
-            &format!("owner{i}-{tag}@example.com"),
-            now,
-        )
-        .await;
-        insert_membership(conn, tenant.as_uuid(), user.as_uuid(), "owner", now).await;
-        users.push(user);
-    }
-    (tenant, users)
+    let limits = Limits {
+        workers: 1_000,
+        runs_per_day: 1_000_000,
+        concurrent_runs: 1_000_000,
+        tokens_per_month: 1_000_000_000,
+        api_keys: 1_000_000,
+    };
+    let seed = TenantSeed::new("Faults", "enterprise", limits, now)
+        .owners(owners)
+        .tagged();
+    let seeded = seed_tenant(conn, &seed).await;
+    let users = seeded.users.into_iter().map(UserId::from_uuid).collect();
+    (TenantId::from_uuid(seeded.id), users)
 }
 
 pub(crate) fn owner(tenant: TenantId, user: UserId) -> Principal {

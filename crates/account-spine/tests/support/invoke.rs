@@ -3,6 +3,14 @@
 //! ids in a [`Targets`], so a new operation does not compile until it is covered here. Shared
 //! by `isolation.rs` (tenant A's principal on tenant B's ids) and `permission_matrix.rs`
 //! (every role and key against every operation's authority).
+//!
+//! Why this is not the write cases' table (`cases/`): it covers every operation, reads and
+//! the ones no tenant principal can call included, and its completeness is checked by the
+//! compiler (an exhaustive match over `Operation`), which a table of values cannot give. Its
+//! arguments also differ on purpose: the ids come from a [`Targets`] (another tenant's, or
+//! none at all) rather than an arrangement, and the other arguments are chosen so that any
+//! caller allowed past authorization meets no refusal (a viewer invitation, a demotion to
+//! viewer), where a write case leaves rows to check.
 
 use account_engines::support_tickets::OpenTicket;
 use account_spine::api_keys::IssueKey;

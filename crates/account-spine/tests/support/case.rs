@@ -1,0 +1,567 @@
+//! One write use case as a table entry ([`Case`]): how to arrange it ([`Arrange`]), the
+//! use-case value to run (built from what was arranged, [`Given`]), who runs it (the
+//! constructor: [`Case::tenant`], [`Case::operator`], [`Case::operator_key`],
+//! [`Case::token`]) and the rows it must leave ([`Leaves`]). The operation, the name and the
+//! audit row follow from the value's type and its caller, so an entry states each fact once.
+//!
+//! [`Case::act`] can be called again on the same arrangement after a failed call, which is
+//! what the fault-injection test does.
+
+use super::sql::{audit_actions, count, null};
+use super::{Env, World, operator, owner, world};
+use account_spine::api_keys::IssueKey;
+use account_spine::invitations::{AcceptInvitation, Membership};
+use account_spine::memory_pins::SavePin;
+use account_spine::runs::AdmitRun;
+use account_spine::types::*;
+use account_spine::{
+    Clock, Operation, OperatorPrincipal, OperatorUseCase, Principal, RequestMeta, Spine,
+    SpineError, UseCase,
+};
+use account_testkit::Backend;
+use chrono::{DateTime, TimeDelta, Utc};
+use sea_orm::Value;
+use serde_json::json;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Operations without an audit action whose use case still writes (the pin trail), on the
+/// pool rather than in a write transaction.
+pub(crate) const WRITING_READS: &[Operation] = &[Operation::PinsGet];
+
+/// What a case needs in the [`World`] before it runs; arrangements are shared by cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arrange {
+    /// The world as seeded.
+    Nothing,
+    /// A running run ([`Arranged::run`]).
+    Run,
+    /// An active key ([`Arranged::key`]).
+    ApiKey,
+    /// A pending invitation and its token, an hour old ([`Arranged::invitation`]).
+    Invitation,
+    /// A pin `agent:cfg`.
+    Pin,
+    /// A pin `agent:cfg` that expired.
+    ExpiredPin,
+    /// An operator key to act with and another to act on.
+    OperatorKeys,
+}
+
+/// The world and what [`Arrange`] added to it.
+#[derive(Clone, Debug)]
+pub(crate) struct Arranged {
+    /// The tenant, its owner and member.
+    pub(crate) world: World,
+    /// A running run.
+    pub(crate) run: Option<RunId>,
+    /// An active key.
+    pub(crate) key: Option<ApiKeyId>,
+    /// A pending invitation and its token.
+    pub(crate) invitation: Option<(InvitationId, String)>,
+    /// An operator key the case's operator acts with: its id and plaintext.
+    pub(crate) operator_key: Option<(OperatorKeyId, String)>,
+    /// Another operator key, to act on.
+    pub(crate) target_operator_key: Option<OperatorKeyId>,
+}
+
+/// What a case's value and expectations are built from.
+#[derive(Clone, Debug)]
+pub(crate) struct Given {
+    /// The arrangement.
+    pub(crate) arranged: Arranged,
+    /// The world (also in `arranged`).
+    pub(crate) world: World,
+    /// The clock's time when the case runs.
+    pub(crate) now: DateTime<Utc>,
+    /// The world's tenant id as a column value.
+    pub(crate) tenant: Value,
+}
+
+impl Given {
+    /// The arranged run.
+    pub(crate) fn run(&self) -> RunId {
+        self.arranged.run.unwrap()
+    }
+
+    /// The arranged key.
+    pub(crate) fn key(&self) -> ApiKeyId {
+        self.arranged.key.unwrap()
+    }
+
+    /// The arranged invitation and its token.
+    pub(crate) fn invitation(&self) -> (InvitationId, String) {
+        self.arranged.invitation.clone().unwrap()
+    }
+}
+
+/// `rows` rows of `table` match every condition.
+#[derive(Clone, Debug)]
+pub(crate) struct Effect {
+    /// Table.
+    pub(crate) table: &'static str,
+    /// `column = value` conditions.
+    pub(crate) conds: Vec<(&'static str, Value)>,
+    /// How many rows must match.
+    pub(crate) rows: i64,
+}
+
+/// `n` rows of `table` match every condition.
+pub(crate) fn rows(table: &'static str, n: i64, conds: Vec<(&'static str, Value)>) -> Effect {
+    Effect {
+        table,
+        conds,
+        rows: n,
+    }
+}
+
+/// An id as a column value.
+pub(crate) fn uuid(id: uuid::Uuid) -> Value {
+    id.into()
+}
+
+/// What a successful call leaves besides its audit row, and where the audit row goes when it
+/// is not the caller's tenant.
+#[derive(Clone, Debug)]
+pub(crate) struct Leaves {
+    /// Rows that must be visible.
+    pub(crate) rows: Vec<Effect>,
+    /// The audit row's tenant, when not the caller's (a tenant the call created).
+    pub(crate) audit_tenant: Option<TenantId>,
+}
+
+/// The call leaves these rows.
+pub(crate) fn leaves(rows: Vec<Effect>) -> Leaves {
+    Leaves {
+        rows,
+        audit_tenant: None,
+    }
+}
+
+impl Leaves {
+    /// The audit row is in `tenant`.
+    pub(crate) fn audited_in(mut self, tenant: TenantId) -> Self {
+        self.audit_tenant = Some(tenant);
+        self
+    }
+}
+
+/// Who the audit row must name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ActorExpect {
+    /// `actor_type = 'user'` and this `user_id`.
+    User(UserId),
+    /// `actor_type = 'founder'`, no user, no key (the operator's id has no column).
+    Operator,
+    /// `actor_type = 'operator'`, no user, and this operator key in `api_key_id`.
+    OperatorKey(OperatorKeyId),
+}
+
+/// The audit row a successful call must have written.
+#[derive(Clone, Debug)]
+pub(crate) struct AuditExpect {
+    /// `audit_log.action`.
+    pub(crate) action: &'static str,
+    /// `audit_log.tenant_id` (`None`: a platform-wide row).
+    pub(crate) tenant: Option<TenantId>,
+    /// Who.
+    pub(crate) actor: ActorExpect,
+}
+
+impl AuditExpect {
+    /// The conditions that find the row; `request_id` as given (`None`: `IS NULL`).
+    pub(crate) fn conds(&self, request_id: Option<String>) -> Vec<(&'static str, Value)> {
+        let mut conds: Vec<(&'static str, Value)> = vec![
+            ("action", self.action.into()),
+            (
+                "tenant_id",
+                self.tenant.map_or_else(null, |t| t.as_uuid().into()),
+            ),
+            ("request_id", request_id.map_or_else(null, Value::from)),
+        ];
+        let (actor_type, user, key) = match self.actor {
+            ActorExpect::User(user) => ("user", user.as_uuid().into(), null()),
+            ActorExpect::Operator => ("founder", null(), null()),
+            ActorExpect::OperatorKey(key) => ("operator", null(), key.as_uuid().into()),
+        };
+        conds.push(("actor_type", actor_type.into()));
+        conds.push(("user_id", user));
+        conds.push(("api_key_id", key));
+        conds
+    }
+}
+
+/// What a successful call must have left behind.
+#[derive(Clone, Debug)]
+pub(crate) struct Done {
+    /// Rows that must be visible.
+    pub(crate) effects: Vec<Effect>,
+    /// The audit row (none for [`WRITING_READS`]).
+    pub(crate) audit: Option<AuditExpect>,
+}
+
+type Call = Pin<Box<dyn Future<Output = Result<Done, SpineError>>>>;
+
+/// One write use case of the spine: one entry of [`super::cases::all`].
+pub(crate) struct Case {
+    /// The use case's type name (`AdmitRun`).
+    pub(crate) name: &'static str,
+    /// Its operation, `UseCase::OPERATION`.
+    pub(crate) operation: Operation,
+    /// What it needs before it runs.
+    pub(crate) arrange: Arrange,
+    call: Box<dyn Fn(Spine, Given, String) -> Call>,
+}
+
+impl fmt::Debug for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+fn type_name<U>() -> &'static str {
+    let path = std::any::type_name::<U>();
+    path.rsplit("::").next().unwrap_or(path)
+}
+
+/// Its audit row, when the operation has an audit action.
+fn audit<U: UseCase>(tenant: Option<TenantId>, actor: ActorExpect) -> Option<AuditExpect> {
+    U::OPERATION.audit_action().map(|action| AuditExpect {
+        action,
+        tenant,
+        actor,
+    })
+}
+
+impl Case {
+    fn new<U: UseCase>(arrange: Arrange, call: Box<dyn Fn(Spine, Given, String) -> Call>) -> Self {
+        Self {
+            name: type_name::<U>(),
+            operation: U::OPERATION,
+            arrange,
+            call,
+        }
+    }
+
+    /// A tenant use case, executed for the world's owner and audited as them.
+    pub(crate) fn tenant<U>(
+        arrange: Arrange,
+        value: fn(&Given) -> U,
+        expect: fn(&Given, &U::Output) -> Leaves,
+    ) -> Self
+    where
+        U: UseCase + 'static,
+        U::Output: 'static,
+    {
+        Self::new::<U>(
+            arrange,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let principal = owner(&given.world, &request_id);
+                    let output = spine.execute(&principal, value(&given)).await?;
+                    let leaves = expect(&given, &output);
+                    let tenant = leaves.audit_tenant.unwrap_or(given.world.tenant);
+                    let actor = ActorExpect::User(given.world.owner);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<U>(Some(tenant), actor),
+                    })
+                })
+            }),
+        )
+    }
+
+    /// A platform use case, executed for an operator and audited in the tenant it concerns
+    /// (`OperatorUseCase::tenant`, or the one [`Leaves::audited_in`] names).
+    pub(crate) fn operator<U>(
+        arrange: Arrange,
+        value: fn(&Given) -> U,
+        expect: fn(&Given, &U::Output) -> Leaves,
+    ) -> Self
+    where
+        U: OperatorUseCase + 'static,
+        U::Output: 'static,
+    {
+        Self::platform(arrange, false, value, expect)
+    }
+
+    /// A platform use case, executed by an operator who authenticated with the arranged
+    /// operator key ([`Arrange::OperatorKeys`]); audited with that key.
+    pub(crate) fn operator_key<U>(
+        value: fn(&Given) -> U,
+        expect: fn(&Given, &U::Output) -> Leaves,
+    ) -> Self
+    where
+        U: OperatorUseCase + 'static,
+        U::Output: 'static,
+    {
+        Self::platform(Arrange::OperatorKeys, true, value, expect)
+    }
+
+    fn platform<U>(
+        arrange: Arrange,
+        with_key: bool,
+        value: fn(&Given) -> U,
+        expect: fn(&Given, &U::Output) -> Leaves,
+    ) -> Self
+    where
+        U: OperatorUseCase + 'static,
+        U::Output: 'static,
+    {
+        Self::new::<U>(
+            arrange,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let mut operator = operator(&request_id);
+                    let mut actor = ActorExpect::Operator;
+                    if with_key {
+                        let (id, plaintext) = given.arranged.operator_key.clone().unwrap();
+                        operator = spine
+                            .authenticate_operator_key(&plaintext, operator.request.clone())
+                            .await?;
+                        actor = ActorExpect::OperatorKey(id);
+                    }
+                    let value = value(&given);
+                    let concerns = value.tenant();
+                    let output = spine.execute_as_operator(&operator, value).await?;
+                    let leaves = expect(&given, &output);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<U>(leaves.audit_tenant.or(concerns), actor),
+                    })
+                })
+            }),
+        )
+    }
+
+    /// Invitation acceptance: no principal, the token is the authority; audited in the
+    /// invitation's tenant as the user who joined.
+    pub(crate) fn token(
+        value: fn(&Given) -> AcceptInvitation,
+        expect: fn(&Given, &Membership) -> Leaves,
+    ) -> Self {
+        Self::new::<AcceptInvitation>(
+            Arrange::Invitation,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let request = owner(&given.world, &request_id).request;
+                    let accept = value(&given);
+                    let tenant = accept.tenant;
+                    let membership = spine
+                        .accept_invitation(
+                            accept.tenant,
+                            accept.id,
+                            &accept.token,
+                            accept.invitee,
+                            request,
+                        )
+                        .await?;
+                    let leaves = expect(&given, &membership);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<AcceptInvitation>(
+                            Some(tenant),
+                            ActorExpect::User(membership.user_id),
+                        ),
+                    })
+                })
+            }),
+        )
+    }
+
+    /// The request id the case's caller carries.
+    pub(crate) fn request_id(&self) -> String {
+        format!("req-{}", self.name)
+    }
+
+    /// Whether the case runs in a write transaction (every audited write does).
+    pub(crate) fn transactional(&self) -> bool {
+        !WRITING_READS.contains(&self.operation)
+    }
+
+    /// Seeds the world and what the case acts on, through the spine where the state needs the
+    /// engines' rules (runs, keys, invitations, pins).
+    pub(crate) async fn arrange(&self, env: &Env) -> Arranged {
+        let world = world(&env.second().await).await;
+        let mut arranged = Arranged {
+            world,
+            run: None,
+            key: None,
+            invitation: None,
+            operator_key: None,
+            target_operator_key: None,
+        };
+        // Arrangement steps run with the request id `arrange`, never a case's.
+        let by = Principal {
+            request: RequestMeta {
+                request_id: Some("arrange".into()),
+                ..RequestMeta::default()
+            },
+            ..owner(&world, "arrange")
+        };
+        let spine = &env.spine;
+        match self.arrange {
+            Arrange::Nothing => {}
+            Arrange::Run => {
+                arranged.run = Some(spine.execute(&by, admit()).await.unwrap().id);
+            }
+            Arrange::ApiKey => {
+                let key = IssueKey {
+                    name: "ci".into(),
+                    ..IssueKey::default()
+                };
+                arranged.key = Some(spine.execute(&by, key).await.unwrap().key.id);
+            }
+            Arrange::Invitation => {
+                let issued = spine
+                    .invite_user(&by, "invitee@example.com", MembershipRole::Admin)
+                    .await
+                    .unwrap();
+                arranged.invitation =
+                    Some((issued.invitation.id, issued.token.expose().to_owned()));
+                // A resend an hour later has a new expiry to show.
+                env.clock.advance(TimeDelta::hours(1));
+            }
+            Arrange::Pin => {
+                spine.upsert_pin(&by, pin(None)).await.unwrap();
+            }
+            Arrange::ExpiredPin => {
+                spine.upsert_pin(&by, pin(Some(30))).await.unwrap();
+                env.clock.advance(TimeDelta::seconds(60));
+            }
+            Arrange::OperatorKeys => {
+                let tooling = OperatorPrincipal {
+                    operator_id: "cli:arrange".into(),
+                    request: RequestMeta {
+                        request_id: Some("arrange".into()),
+                        ..RequestMeta::default()
+                    },
+                };
+                let acting = spine.create_operator_key(&tooling, "ops").await.unwrap();
+                arranged.operator_key = Some((acting.key.id, acting.plaintext.expose().to_owned()));
+                let target = spine.create_operator_key(&tooling, "old").await.unwrap();
+                arranged.target_operator_key = Some(target.key.id);
+            }
+        }
+        arranged
+    }
+
+    /// Runs the case's value once and says what must now be visible. Callable again on the
+    /// same arrangement after a failure.
+    pub(crate) async fn act(&self, env: &Env, arranged: &Arranged) -> Result<Done, SpineError> {
+        let given = Given {
+            world: arranged.world,
+            tenant: uuid(arranged.world.tenant.as_uuid()),
+            arranged: arranged.clone(),
+            now: env.clock.now(),
+        };
+        (self.call)(env.spine.clone(), given, self.request_id()).await
+    }
+}
+
+/// A run every plan may admit.
+pub(crate) fn admit() -> AdmitRun {
+    AdmitRun {
+        worker_id: "business-builder".into(),
+        task: "plan".into(),
+        input: None,
+    }
+}
+
+/// The pin `agent:cfg`.
+pub(crate) fn pin(ttl_seconds: Option<i32>) -> SavePin {
+    SavePin {
+        key: "agent:cfg".into(),
+        value: json!({"v": 1}),
+        source: None,
+        ttl_seconds,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The commit check (test 1), shared with the operations table's audit check (test 3).
+
+/// What one committed case wrote to the audit log.
+#[derive(Clone, Debug)]
+pub(crate) struct Committed {
+    /// The case's operation.
+    pub(crate) operation: Operation,
+    /// Audit actions whose row count the call raised.
+    pub(crate) new_audit_actions: Vec<String>,
+}
+
+/// Runs every case on `backend`, each in its own database, and checks from a second
+/// connection that its rows and its audit row (action, tenant, actor, request id) are there.
+/// Returns what each call added to the audit log; panics listing every failed check.
+pub(crate) async fn commit_every_case(backend: &Backend) -> Vec<Committed> {
+    let mut problems = Vec::new();
+    let mut committed = Vec::new();
+    for case in super::cases::all() {
+        let env = super::env(backend).await;
+        let arranged = case.arrange(&env).await;
+        let before = audit_actions(&env.second().await).await;
+        let done = match case.act(&env, &arranged).await {
+            Ok(done) => done,
+            Err(error) => {
+                problems.push(format!("{}: {case:?} failed: {error:?}", env.backend));
+                continue;
+            }
+        };
+        // A new pool, opened after the call returned: only committed data is visible.
+        let other = env.second().await;
+        for effect in &done.effects {
+            let found = count(&other, effect.table, &effect.conds).await;
+            if found != effect.rows {
+                problems.push(format!(
+                    "{}: {case:?}: {} has {found} rows matching {:?}, expected {}",
+                    env.backend, effect.table, effect.conds, effect.rows
+                ));
+            }
+        }
+        match &done.audit {
+            Some(audit) => {
+                let found = count(&other, "audit_log", &audit.conds(Some(case.request_id()))).await;
+                if found != 1 {
+                    let without = count(&other, "audit_log", &audit.conds(None)).await;
+                    problems.push(format!(
+                        "{}: {case:?}: {found} audit rows {audit:?} with the request id \
+                         ({without} without it)",
+                        env.backend
+                    ));
+                }
+            }
+            None => {
+                let rows = count(
+                    &other,
+                    "audit_log",
+                    &[("request_id", case.request_id().into())],
+                )
+                .await;
+                if rows != 0 {
+                    problems.push(format!(
+                        "{}: {case:?} has no audit action but wrote {rows} audit rows",
+                        env.backend
+                    ));
+                }
+            }
+        }
+        let after = audit_actions(&other).await;
+        let new_audit_actions = after
+            .iter()
+            .filter(|(action, n)| before.get(*action).copied().unwrap_or(0) < **n)
+            .map(|(action, _)| action.clone())
+            .collect();
+        committed.push(Committed {
+            operation: case.operation,
+            new_audit_actions,
+        });
+    }
+    assert!(
+        problems.is_empty(),
+        "{} failed checks:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+    committed
+}

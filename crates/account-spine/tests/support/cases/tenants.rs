@@ -1,0 +1,84 @@
+//! Creating tenants (for an existing user, or bootstrapping user, tenant and key at once) and
+//! changing their plan.
+
+use crate::support::case::{Arrange, Case, leaves, rows, uuid};
+use account_engines::tenants::CreateTenant as NewTenant;
+use account_spine::tenants::{Bootstrap, ChangePlan, CreateTenant};
+use account_spine::types::Plan;
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![
+        Case::operator(
+            Arrange::Nothing,
+            |g| CreateTenant {
+                request: NewTenant {
+                    name: "Globex".into(),
+                    slug: None,
+                    plan: Plan::Free,
+                    owner: g.world.member,
+                    billing_email: None,
+                },
+            },
+            |g, created| {
+                let new = uuid(created.tenant.id.as_uuid());
+                leaves(vec![
+                    rows(
+                        "tenants",
+                        1,
+                        vec![("id", new.clone()), ("slug", "globex".into())],
+                    ),
+                    rows(
+                        "tenant_memberships",
+                        1,
+                        vec![
+                            ("tenant_id", new),
+                            ("user_id", uuid(g.world.member.as_uuid())),
+                            ("role", "owner".into()),
+                        ],
+                    ),
+                ])
+                .audited_in(created.tenant.id)
+            },
+        ),
+        // User, tenant and key in one transaction, audited as `tenant.create`.
+        Case::operator(
+            Arrange::Nothing,
+            |_| Bootstrap {
+                owner_email: "founder@example.com".into(),
+                tenant_name: "Initech".into(),
+            },
+            |_, (created, key)| {
+                let new = uuid(created.tenant.id.as_uuid());
+                leaves(vec![
+                    rows("users", 1, vec![("email", "founder@example.com".into())]),
+                    rows("tenants", 1, vec![("id", new.clone())]),
+                    rows(
+                        "tenant_memberships",
+                        1,
+                        vec![("tenant_id", new.clone()), ("role", "owner".into())],
+                    ),
+                    rows(
+                        "api_keys",
+                        1,
+                        vec![("id", uuid(key.key.id.as_uuid())), ("tenant_id", new)],
+                    ),
+                ])
+                .audited_in(created.tenant.id)
+            },
+        ),
+        Case::operator(
+            Arrange::Nothing,
+            |g| ChangePlan {
+                tenant: g.world.tenant,
+                plan: Plan::Pro,
+            },
+            |g, _| {
+                leaves(vec![rows(
+                    "tenants",
+                    1,
+                    vec![("id", g.tenant.clone()), ("plan", "pro".into())],
+                )])
+            },
+        ),
+    ]
+}

@@ -1,0 +1,28 @@
+//! A user's own profile.
+
+use crate::support::case::{Arrange, Case, leaves, rows, uuid};
+use account_spine::users::{ProfileUpdate, UpdateProfile};
+use serde_json::json;
+
+pub(super) fn cases() -> Vec<Case> {
+    vec![Case::tenant(
+        Arrange::Nothing,
+        |_| UpdateProfile {
+            update: ProfileUpdate {
+                display_name: Some("Olive Owner".into()),
+                time_zone: None,
+                preferences: Some(json!({"theme": "dark"})),
+            },
+        },
+        |g, _| {
+            leaves(vec![rows(
+                "users",
+                1,
+                vec![
+                    ("id", uuid(g.world.owner.as_uuid())),
+                    ("name", "Olive Owner".into()),
+                ],
+            )])
+        },
+    )]
+}
