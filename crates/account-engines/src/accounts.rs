@@ -28,8 +28,8 @@ pub use results::{
 use crate::api_keys::ApiKeyPepper;
 use crate::invitations::{self, Invitee};
 use crate::memberships::{self, Acting};
-use crate::profile::{self, ProfileUpdate};
-use crate::support_tickets::{self, OpenTicket, SupportContact};
+use crate::support::{self, OpenTicket, SupportContact};
+use crate::users::{self, ProfileUpdate};
 use crate::{Db, OffsetPage, billing};
 use account_drivers::get_accounts_facade_driver;
 use account_drivers::types::{
@@ -66,7 +66,7 @@ pub struct AccountsFacade {
 /// ```rust
 /// use account_engines::accounts::get_accounts_facade;
 /// use account_engines::api_keys::ApiKeyPepper;
-/// use account_engines::support_tickets::SupportContact;
+/// use account_engines::support::SupportContact;
 /// use account_engines::types::Email;
 ///
 /// let facade = get_accounts_facade(
@@ -251,7 +251,7 @@ impl AccountsFacade {
         db: Db<'_>,
         caller: Caller,
     ) -> Result<ProfileResult, AccountsError> {
-        Ok(profile::get_profile(db, caller.tenant_id, caller.user_id)
+        Ok(users::get_profile(db, caller.tenant_id, caller.user_id)
             .await?
             .into())
     }
@@ -266,7 +266,7 @@ impl AccountsFacade {
         now: DateTime<Utc>,
     ) -> Result<ProfileUpdateResult, AccountsError> {
         Ok(
-            profile::update_profile(db, caller.tenant_id, caller.user_id, update, now)
+            users::update_profile(db, caller.tenant_id, caller.user_id, update, now)
                 .await?
                 .into(),
         )
@@ -319,7 +319,7 @@ impl AccountsFacade {
     ) -> Result<SupportTicketResult, AccountsError> {
         acting(db, caller).await?;
         Ok(
-            support_tickets::open_ticket(db, caller.tenant_id, caller.user_id, ticket, now)
+            support::open_ticket(db, caller.tenant_id, caller.user_id, ticket, now)
                 .await?
                 .into(),
         )
@@ -334,7 +334,7 @@ impl AccountsFacade {
         page: OffsetPage,
     ) -> Result<SupportTicketListResult, AccountsError> {
         acting(db, caller).await?;
-        let found = support_tickets::list_tickets(db, caller.tenant_id, status, page).await?;
+        let found = support::list_tickets(db, caller.tenant_id, status, page).await?;
         Ok(SupportTicketListResult {
             total: found.total,
             tickets: found.items.into_iter().map(Into::into).collect(),

@@ -7,17 +7,15 @@
 
 use crate::runs::usage_period;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
-use account_drivers::invoices::InvoiceSnapshot;
-pub use account_drivers::invoices::{InvoiceSnapshot as Invoice, InvoiceUpsert};
-use account_drivers::subscriptions::SubscriptionSnapshot;
-pub use account_drivers::subscriptions::{
-    SubscriptionSnapshot as Subscription, SubscriptionUpsert,
-};
+use account_drivers::billing::InvoiceSnapshot;
+use account_drivers::billing::SubscriptionSnapshot;
+pub use account_drivers::billing::{InvoiceSnapshot as Invoice, InvoiceUpsert};
+pub use account_drivers::billing::{SubscriptionSnapshot as Subscription, SubscriptionUpsert};
 use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{
     BillingPeriod, InvoiceId, SubscriptionId, SubscriptionStatus, TenantId,
 };
-pub use account_drivers::usage_records::MeterTotal;
+pub use account_drivers::usage::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
 use chrono::{DateTime, Months, NaiveTime, TimeDelta, Utc};
 

@@ -16,13 +16,12 @@ pub mod lifecycle;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
-pub mod operator_keys;
-pub mod profile;
+pub mod operators;
 pub mod roles;
 pub mod runs;
-pub mod sdk_attestations;
-pub mod support_tickets;
+pub mod support;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 pub use account_drivers::{

@@ -14,7 +14,7 @@ use account_drivers::types::{
     ApiKeyId, MembershipRole, RunId, RunStatus, TenantId, TenantStatus, UsageRecordId, UsageUnit,
     UserId,
 };
-use account_drivers::usage_records::NewUsageRecord;
+use account_drivers::usage::NewUsageRecord;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use serde_json::Value as Json;
 

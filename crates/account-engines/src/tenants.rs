@@ -7,12 +7,11 @@ use account_drivers::types::{
     Email, EmailError, MembershipRole, Plan, Slug, SlugError, TenantId, TenantName, TenantStatus,
     TextError, UserId,
 };
-pub use account_drivers::usage_records::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 /// Longest usage summary period.
-const MAX_SUMMARY_DAYS: i64 = 366;
+pub(crate) const MAX_SUMMARY_DAYS: i64 = 366;
 
 /// Why a tenant operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -198,21 +197,6 @@ pub async fn change_plan(
         .await?
         .ok_or(TenantError::NotFound)?;
     Ok((before, after))
-}
-
-/// Usage per meter over `[start, end)`, summed by the database.
-pub async fn usage_summary(
-    db: Db<'_>,
-    tenant: TenantId,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<MeterTotal>, TenantError> {
-    if start >= end || end - start > TimeDelta::days(MAX_SUMMARY_DAYS) {
-        return Err(TenantError::InvalidPeriod);
-    }
-    Ok(get_tenant_driver(db)
-        .summarize_usage(tenant, start, end)
-        .await?)
 }
 
 /// The tenant's lifecycle status, or `None` when there is no such tenant.

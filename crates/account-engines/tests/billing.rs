@@ -2,7 +2,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-use account_drivers::usage_records::NewUsageRecord;
+use account_drivers::usage::NewUsageRecord;
 use account_drivers::users::NewUser;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
 use account_engines::billing::{

@@ -12,10 +12,10 @@ use account_engines::accounts::{
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::invitations::{InvitationError, Invitee};
 use account_engines::memberships::MembershipError;
-use account_engines::profile::ProfileUpdate;
-use account_engines::support_tickets::{self, OpenTicket, SupportContact, TicketError};
+use account_engines::support::{self, OpenTicket, SupportContact, TicketError};
 use account_engines::tenants::{CreateTenant, create_tenant};
 use account_engines::types::*;
+use account_engines::users::ProfileUpdate;
 use account_engines::{Db, ErrorCode, OffsetPage, onboarding};
 use account_testkit::{backends, fresh_db};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, TimeZone, Utc};
@@ -610,7 +610,7 @@ async fn support_tickets_open_list_and_filter_by_status() {
         f.create_support_ticket(db, caller(other, ann), ticket("Elsewhere"), now())
             .await
             .unwrap();
-        let resolved = support_tickets::set_ticket_status(
+        let resolved = support::set_ticket_status(
             db,
             project,
             first.id,
@@ -672,11 +672,11 @@ async fn ticket_status_changes_keep_the_resolution_rules() {
         let ann = user(db, "ann").await;
         let project = tenant(db, ann, "tickets", 0).await;
         let other = tenant(db, ann, "tickets-other", 0).await;
-        let opened = support_tickets::open_ticket(db, project, ann, ticket("Help"), now())
+        let opened = support::open_ticket(db, project, ann, ticket("Help"), now())
             .await
             .unwrap();
         let set = |status, resolution, minutes| {
-            support_tickets::set_ticket_status(
+            support::set_ticket_status(
                 db,
                 project,
                 opened.id,
@@ -711,15 +711,8 @@ async fn ticket_status_changes_keep_the_resolution_rules() {
             Err(TicketError::InvalidText(_))
         ));
         assert!(matches!(
-            support_tickets::set_ticket_status(
-                db,
-                other,
-                opened.id,
-                TicketStatus::Closed,
-                None,
-                now()
-            )
-            .await,
+            support::set_ticket_status(db, other, opened.id, TicketStatus::Closed, None, now())
+                .await,
             Err(TicketError::NotFound)
         ));
     }
@@ -944,7 +937,7 @@ async fn outsiders_are_refused_by_every_tenant_method() {
         );
         // Nothing was written on her behalf.
         assert_eq!(
-            support_tickets::list_tickets(db, project, None, p)
+            support::list_tickets(db, project, None, p)
                 .await
                 .unwrap()
                 .total,

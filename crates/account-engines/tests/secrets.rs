@@ -114,7 +114,7 @@ fn digests_are_compared_in_constant_time_only() {
         offenders.join("\n")
     );
     // The operator-key check, the one place a stored digest comes back to Rust, uses it.
-    let operator = source("operator_keys.rs");
+    let operator = source("operators.rs");
     assert!(
         function(&operator, "verify_operator_key").contains("digests_match("),
         "operator keys compare digests with digests_match"

@@ -16,14 +16,14 @@ pub use account_engines::invitations::Invitee;
 pub use account_engines::invitations::{Invitation, IssuedInvitation};
 use account_engines::memberships::{self, Acting};
 pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter, UserPosition};
-use account_engines::profile;
-pub use account_engines::profile::{Profile, ProfileUpdate, UserAccount};
 use account_engines::roles::rank;
-use account_engines::support_tickets;
-pub use account_engines::support_tickets::{OpenTicket, SupportContact, Ticket};
+use account_engines::support;
+pub use account_engines::support::{OpenTicket, SupportContact, Ticket};
 use account_engines::types::{
     InvitationId, InvitationStatus, MembershipRole, TenantId, TicketStatus, UserId,
 };
+use account_engines::users;
+pub use account_engines::users::{Profile, ProfileUpdate, UserAccount};
 use account_engines::{KeysetPage, OffsetPage, Page};
 use serde_json::json;
 
@@ -540,7 +540,7 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
             let actor = self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
-                Ok(profile::get_profile(db, principal.tenant_id, actor.user_id).await?)
+                Ok(users::get_profile(db, principal.tenant_id, actor.user_id).await?)
             })
         })
         .await
@@ -557,7 +557,7 @@ impl Spine {
             let actor = self.acting(principal, operation).await?;
             let now = self.clock.now();
             write_use_case!(self, principal, operation, |db| {
-                let account = profile::update_profile(
+                let account = users::update_profile(
                     db,
                     principal.tenant_id,
                     actor.user_id,
@@ -594,7 +594,7 @@ impl Spine {
             let actor = self.acting(principal, operation).await?;
             let now = self.clock.now();
             write_use_case!(self, principal, operation, |db| {
-                let opened = support_tickets::open_ticket(
+                let opened = support::open_ticket(
                     db,
                     principal.tenant_id,
                     actor.user_id,
@@ -650,7 +650,7 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
             self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
-                Ok(support_tickets::list_tickets(db, principal.tenant_id, status, page).await?)
+                Ok(support::list_tickets(db, principal.tenant_id, status, page).await?)
             })
         })
         .await

@@ -5,7 +5,6 @@ use crate::principal::Principal;
 use crate::use_case::Subject;
 use crate::{Spine, SpineError};
 use account_engines::onboarding::{self, ActivationEvidence, OnboardingOutcome};
-use account_engines::sdk_attestations;
 use account_engines::types::OnboardingState;
 use serde_json::json;
 
@@ -82,7 +81,7 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
         let now = self.clock.now();
         write_use_case!(self, principal, operation, |db| {
-            let attestation = sdk_attestations::attest(
+            let attestation = onboarding::attest(
                 db,
                 principal.tenant_id,
                 sdk_version,

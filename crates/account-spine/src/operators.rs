@@ -11,13 +11,13 @@ use crate::principal::{OperatorPrincipal, Principal, RequestMeta};
 use crate::use_case::Subject;
 use crate::{Spine, SpineError};
 use account_engines::audit::{self, AuditEntry};
-use account_engines::operator_keys;
+use account_engines::operators;
 use account_engines::tenants;
 use account_engines::types::{ActorType, ApiKeyId, OperatorKeyId, Plan, TenantStatus};
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::json;
 
-pub use account_engines::operator_keys::{
+pub use account_engines::operators::{
     CreatedOperatorKey, OPERATOR_KEY_PREFIX, OperatorKeySnapshot, PlaintextOperatorKey,
     is_operator_key,
 };
@@ -148,7 +148,7 @@ impl Spine {
             let pepper = self.pepper()?;
             let now = self.clock.now();
             operator_use_case!(self, operator, operation, None, |db| {
-                let created = operator_keys::create_operator_key(db, pepper, name, now).await?;
+                let created = operators::create_operator_key(db, pepper, name, now).await?;
                 let info = OperatorKeyInfo::from(&created.key);
                 self.operator_key_audit(db, operator, operation, &info, now)
                     .await?;
@@ -166,7 +166,7 @@ impl Spine {
         let operation = Operation::OperatorKeysList;
         self.observe(operation, Subject::Operator(operator, None), async {
             operator_read_use_case!(self, operator, operation, None, |db| {
-                Ok(operator_keys::list_operator_keys(db)
+                Ok(operators::list_operator_keys(db)
                     .await?
                     .iter()
                     .map(OperatorKeyInfo::from)
@@ -186,7 +186,7 @@ impl Spine {
         self.observe(operation, Subject::Operator(operator, None), async {
             let now = self.clock.now();
             operator_use_case!(self, operator, operation, None, |db| {
-                operator_keys::revoke_operator_key(db, id, now).await?;
+                operators::revoke_operator_key(db, id, now).await?;
                 let info = OperatorKeyInfo {
                     id,
                     name: String::new(),
@@ -213,7 +213,7 @@ impl Spine {
             .observe(operation, Subject::KeyPresenter(&request), async {
                 let pepper = self.pepper()?;
                 read!(self, |db| {
-                    Ok(operator_keys::verify_operator_key(db, pepper, presented).await?)
+                    Ok(operators::verify_operator_key(db, pepper, presented).await?)
                 })
             })
             .await?;

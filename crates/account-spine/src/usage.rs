@@ -4,7 +4,7 @@ use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::Subject;
 use crate::{Spine, SpineError};
-use account_engines::tenants::{self, MeterTotal};
+use account_engines::usage::{self, MeterTotal};
 use chrono::{DateTime, Utc};
 
 impl Spine {
@@ -18,7 +18,7 @@ impl Spine {
         let operation = Operation::UsageSummary;
         self.observe(operation, Subject::Principal(principal), async {
             read_use_case!(self, principal, operation, |db| {
-                Ok(tenants::usage_summary(db, principal.tenant_id, start, end).await?)
+                Ok(usage::usage_summary(db, principal.tenant_id, start, end).await?)
             })
         })
         .await

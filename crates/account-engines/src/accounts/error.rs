@@ -5,8 +5,8 @@
 use crate::billing::BillingError;
 use crate::invitations::InvitationError;
 use crate::memberships::MembershipError;
-use crate::profile::ProfileError;
-use crate::support_tickets::TicketError;
+use crate::support::TicketError;
+use crate::users::ProfileError;
 use crate::{DriverError, ErrorCode, StorageError};
 use serde::Serialize;
 

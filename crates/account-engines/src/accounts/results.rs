@@ -5,10 +5,10 @@
 use crate::billing::{BillingSummary, MeterTotal, UsageWindowSource};
 use crate::invitations::InvitationToken;
 use crate::roles::RoleCapabilities;
+use account_drivers::billing::InvoiceSnapshot;
 use account_drivers::invitations::InvitationSnapshot;
-use account_drivers::invoices::InvoiceSnapshot;
 use account_drivers::memberships::MembershipSnapshot;
-use account_drivers::support_tickets::TicketSnapshot;
+use account_drivers::support::TicketSnapshot;
 use account_drivers::tenants::{TenantDetailSnapshot, TenantFilter, TenantSnapshot};
 use account_drivers::types::{
     BillingPeriod, Email, InvitationId, InvitationStatus, InvoiceId, InvoiceStatus, MembershipRole,

@@ -4,7 +4,7 @@
 //! by `isolation.rs` (tenant A's principal on tenant B's ids) and `permission_matrix.rs`
 //! (every role and key against every operation's authority).
 
-use account_engines::support_tickets::OpenTicket;
+use account_engines::support::OpenTicket;
 use account_spine::accounts::{ProfileUpdate, ProjectFilters, UserFilter};
 use account_spine::api_keys::IssueKey;
 use account_spine::runs::{AdmitRun, RunCompletion, RunFilter};

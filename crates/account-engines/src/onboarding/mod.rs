@@ -8,6 +8,10 @@
 //! the state. Completion needs an active API key and an SDK attestation, unless a platform
 //! operator forces it with a reason, which the caller records in the audit log.
 
+mod attestations;
+
+pub use attestations::*;
+
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::types::{ActorType, OnboardingState, TenantId};
 use account_drivers::{get_onboarding_driver, get_sdk_attestation_driver, get_tenant_driver};

@@ -14,12 +14,12 @@
 use crate::Db;
 use crate::api_keys::secret::{self, ApiKeyPepper};
 use crate::api_keys::{ApiKeyError, MAX_NAME_CHARS};
-use account_drivers::operator_keys as driver;
+use account_drivers::operators as driver;
 use account_drivers::types::OperatorKeyId;
 use account_drivers::types::api_key_format::{OPERATOR_KEYS, RANDOM_BYTES};
 use chrono::{DateTime, Utc};
 
-pub use account_drivers::operator_keys::OperatorKeySnapshot;
+pub use account_drivers::operators::OperatorKeySnapshot;
 
 /// What every operator key starts with.
 pub const OPERATOR_KEY_PREFIX: &str = OPERATOR_KEYS.prefix;

@@ -1,4 +1,9 @@
-//! User accounts: creation (normalised, unique email) and sign-in.
+//! User accounts: creation (normalised, unique email) and sign-in, and each user's profile
+//! (`profile`: display name, time zone, preferences).
+
+mod profile;
+
+pub use profile::*;
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_user_write_driver;

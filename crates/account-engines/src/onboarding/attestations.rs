@@ -2,7 +2,7 @@
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_sdk_attestation_driver;
-use account_drivers::sdk_attestations::{AttestationSnapshot, NewAttestation};
+use account_drivers::onboarding::{AttestationSnapshot, NewAttestation};
 use account_drivers::types::TenantId;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};

@@ -3,8 +3,8 @@
 
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_accounts_facade_driver;
-pub use account_drivers::support_tickets::TicketSnapshot as Ticket;
-use account_drivers::support_tickets::{NewTicket, TicketSnapshot};
+pub use account_drivers::support::TicketSnapshot as Ticket;
+use account_drivers::support::{NewTicket, TicketSnapshot};
 use account_drivers::types::{
     Email, TenantId, TextError, TicketCategory, TicketDescription, TicketId, TicketPriority,
     TicketStatus, TicketSubject, UserId,
@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 /// facade ([`crate::accounts::get_accounts_facade`]).
 ///
 /// ```rust
-/// use account_engines::support_tickets::SupportContact;
+/// use account_engines::support::SupportContact;
 /// use account_engines::types::Email;
 ///
 /// let contact = SupportContact {
