@@ -126,7 +126,7 @@ fn every_secret_comes_from_the_os_random_source() {
     // Each generator fills its bytes from `getrandom` (the OS CSPRNG) and from nothing else.
     for (file, generator) in [
         ("api_keys/secret.rs", "generate"),
-        ("operator_keys.rs", "generate"),
+        ("operators.rs", "generate"),
         ("invitations.rs", "generate"),
     ] {
         let text = source(file);
