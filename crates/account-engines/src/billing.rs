@@ -235,7 +235,7 @@ pub fn next_invoice_date(
 }
 
 /// Assembles the summary from stored data as of `now` (no stand-in values).
-pub async fn summary(
+pub async fn get_billing_summary(
     db: Db<'_>,
     tenant: TenantId,
     now: DateTime<Utc>,
@@ -276,7 +276,7 @@ pub async fn summary(
 }
 
 /// The tenant's invoices, newest first.
-pub async fn invoices(
+pub async fn get_billing_invoices(
     db: Db<'_>,
     tenant: TenantId,
     page: OffsetPage,

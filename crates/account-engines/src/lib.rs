@@ -5,7 +5,6 @@
 //! clock's `now` as input, so every rule is deterministic under test. Each area has one error
 //! enum whose variants carry a stable code and an HTTP status ([`ErrorCode`]).
 
-pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;

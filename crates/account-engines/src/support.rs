@@ -11,8 +11,8 @@ use account_drivers::types::{
 };
 use chrono::{DateTime, Utc};
 
-/// Where customers reach support; the host configures it and hands it to the accounts
-/// facade ([`crate::accounts::get_accounts_facade`]).
+/// Where customers reach support; the host configures it and hands it to the spine, whose
+/// `support_contact` use case answers with it.
 ///
 /// ```rust
 /// use account_engines::support::SupportContact;
@@ -96,7 +96,7 @@ pub struct OpenTicket {
 }
 
 /// Opens a ticket for `user` in `tenant`.
-pub async fn open_ticket(
+pub async fn create_support_ticket(
     db: Db<'_>,
     tenant: TenantId,
     user: UserId,
@@ -122,7 +122,7 @@ pub async fn open_ticket(
 }
 
 /// The tenant's tickets, newest first.
-pub async fn list_tickets(
+pub async fn list_support_tickets(
     db: Db<'_>,
     tenant: TenantId,
     status: Option<TicketStatus>,

@@ -115,7 +115,7 @@ async fn tickets_are_validated_scoped_and_paged() {
             category: TicketCategory::Technical,
             priority: TicketPriority::High,
         };
-        let opened = support::open_ticket(db, tenant, user, ticket.clone(), now())
+        let opened = support::create_support_ticket(db, tenant, user, ticket.clone(), now())
             .await
             .unwrap();
         assert_eq!(opened.status, TicketStatus::Open);
@@ -124,11 +124,11 @@ async fn tickets_are_validated_scoped_and_paged() {
             ..ticket
         };
         assert!(matches!(
-            support::open_ticket(db, tenant, user, empty, now()).await,
+            support::create_support_ticket(db, tenant, user, empty, now()).await,
             Err(TicketError::InvalidText(_))
         ));
         assert_eq!(
-            support::list_tickets(db, tenant, None, PAGE)
+            support::list_support_tickets(db, tenant, None, PAGE)
                 .await
                 .unwrap()
                 .total,
@@ -176,11 +176,19 @@ async fn billing_reads_stored_data_and_records_invoices_idempotently() {
             Err(BillingError::InvalidAmounts(_))
         ));
 
-        let summary = billing::summary(db, tenant, now()).await.unwrap();
+        let summary = billing::get_billing_summary(db, tenant, now())
+            .await
+            .unwrap();
         assert_eq!(summary.tenant.plan, Plan::Pro);
         assert_eq!(summary.recent_invoices.len(), 1);
         assert!(summary.subscription.is_none());
-        assert_eq!(billing::invoices(db, tenant, PAGE).await.unwrap().total, 1);
+        assert_eq!(
+            billing::get_billing_invoices(db, tenant, PAGE)
+                .await
+                .unwrap()
+                .total,
+            1
+        );
         assert_eq!(
             get_accounts_facade_driver(db)
                 .fetch_invoices(tenant, PAGE)

@@ -5,20 +5,19 @@ use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::{Subject, require_capability};
 use crate::{DomainEvent, Spine, SpineError};
-use account_engines::accounts::{self, Caller};
-pub use account_engines::accounts::{
-    ProjectDetailResult, ProjectFilters, ProjectSummaryResult, UserDetailResult,
-};
 use account_engines::billing;
 pub use account_engines::billing::{BillingSummary, Invoice};
 use account_engines::invitations;
 pub use account_engines::invitations::Invitee;
 pub use account_engines::invitations::{Invitation, IssuedInvitation};
+pub use account_engines::memberships::UserDetailResult;
 use account_engines::memberships::{self, Acting};
 pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter, UserPosition};
 use account_engines::roles::rank;
 use account_engines::support;
 pub use account_engines::support::{OpenTicket, SupportContact, Ticket};
+use account_engines::tenants::{self, Caller};
+pub use account_engines::tenants::{ProjectDetailResult, ProjectFilters, ProjectSummaryResult};
 use account_engines::types::{
     InvitationId, InvitationStatus, MembershipRole, TenantId, TicketStatus, UserId,
 };
@@ -83,7 +82,7 @@ impl Spine {
         crate::authorize::authorize(principal, operation)?;
         let tenant = principal.tenant_id;
         let current = read!(self, |db| {
-            match memberships::user_detail(db, tenant, user_id).await {
+            match memberships::get_user_detail(db, tenant, user_id).await {
                 Ok((detail, _)) => Ok(Some(detail.role)),
                 Err(memberships::MembershipError::NotAMember) => Ok(None),
                 Err(error) => Err(error.into()),
@@ -345,7 +344,7 @@ impl Spine {
             self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
                 let detail: UserDetailResult =
-                    memberships::user_detail(db, principal.tenant_id, user)
+                    memberships::get_user_detail(db, principal.tenant_id, user)
                         .await?
                         .into();
                 Ok(detail)
@@ -366,7 +365,7 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
             let actor = self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
-                let found = accounts::list_projects(db, actor.user_id, filters, page).await?;
+                let found = tenants::list_projects(db, actor.user_id, filters, page).await?;
                 Ok(Page {
                     items: found.items,
                     total: found.total,
@@ -396,7 +395,7 @@ impl Spine {
                     user_id: actor.user_id,
                 };
                 // Membership first: a non-member learns nothing, not even the status.
-                let detail = accounts::get_project_detail(db, caller, now).await?;
+                let detail = tenants::get_project_detail(db, caller, now).await?;
                 if project != principal.tenant_id {
                     require_capability(db, project, operation).await?;
                 }
@@ -419,7 +418,7 @@ impl Spine {
             let now = self.clock.now();
             let change = write_use_case!(self, principal, operation, |db| {
                 let change =
-                    memberships::change_role(db, principal.tenant_id, actor, user, role, now)
+                    memberships::update_user_role(db, principal.tenant_id, actor, user, role, now)
                         .await?;
                 let (before, after) = (
                     json!({"role": change.previous}),
@@ -594,7 +593,7 @@ impl Spine {
             let actor = self.acting(principal, operation).await?;
             let now = self.clock.now();
             write_use_case!(self, principal, operation, |db| {
-                let opened = support::open_ticket(
+                let opened = support::create_support_ticket(
                     db,
                     principal.tenant_id,
                     actor.user_id,
@@ -650,7 +649,7 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
             self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
-                Ok(support::list_tickets(db, principal.tenant_id, status, page).await?)
+                Ok(support::list_support_tickets(db, principal.tenant_id, status, page).await?)
             })
         })
         .await
@@ -666,7 +665,7 @@ impl Spine {
             self.acting(principal, operation).await?;
             let now = self.clock.now();
             read_use_case!(self, principal, operation, |db| {
-                Ok(billing::summary(db, principal.tenant_id, now).await?)
+                Ok(billing::get_billing_summary(db, principal.tenant_id, now).await?)
             })
         })
         .await
@@ -682,7 +681,7 @@ impl Spine {
         self.observe(operation, Subject::Principal(principal), async {
             self.acting(principal, operation).await?;
             read_use_case!(self, principal, operation, |db| {
-                Ok(billing::invoices(db, principal.tenant_id, page).await?)
+                Ok(billing::get_billing_invoices(db, principal.tenant_id, page).await?)
             })
         })
         .await

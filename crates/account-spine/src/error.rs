@@ -1,7 +1,6 @@
 //! The spine's error type: every refusal and failure a host maps to a status code.
 
 use crate::operations::Operation;
-use account_engines::accounts::AccountsError;
 use account_engines::api_keys::ApiKeyError;
 use account_engines::billing::BillingError;
 use account_engines::invitations::InvitationError;
@@ -80,9 +79,6 @@ pub enum SpineError {
     /// Billing.
     #[error(transparent)]
     Billing(#[from] BillingError),
-    /// The accounts facade (projects).
-    #[error(transparent)]
-    Accounts(#[from] AccountsError),
     /// The host configured no support contact, so there is none to show.
     #[error("no support contact is configured for this service")]
     SupportContactNotConfigured,
@@ -149,7 +145,6 @@ impl ErrorCode for SpineError {
             Self::Profile(e) => e.code(),
             Self::Ticket(e) => e.code(),
             Self::Billing(e) => e.code(),
-            Self::Accounts(e) => e.code(),
             Self::SupportContactNotConfigured => "support_contact_not_configured",
             Self::NotConfigured(_) => "not_configured",
             Self::Onboarding(e) => e.code(),
@@ -177,7 +172,6 @@ impl ErrorCode for SpineError {
             Self::Profile(e) => e.http_status(),
             Self::Ticket(e) => e.http_status(),
             Self::Billing(e) => e.http_status(),
-            Self::Accounts(e) => e.http_status(),
             Self::SupportContactNotConfigured => 404,
             Self::NotConfigured(_) => 500,
             Self::Onboarding(e) => e.http_status(),
@@ -202,10 +196,6 @@ impl crate::transaction::UseCaseError for SpineError {
             Self::Profile(ProfileError::Storage(e)) => e.is_contention(),
             Self::Ticket(TicketError::Storage(e)) => e.is_contention(),
             Self::Billing(BillingError::Storage(e)) => e.is_contention(),
-            Self::Accounts(AccountsError::Storage(e)) => e.is_contention(),
-            Self::Accounts(AccountsError::Membership(MembershipError::Storage(e))) => {
-                e.is_contention()
-            }
             Self::Onboarding(OnboardingError::Storage(e)) => e.is_contention(),
             Self::MemoryPin(MemoryPinError::Storage(e)) => e.is_contention(),
             Self::Attestation(AttestationError::Storage(e)) => e.is_contention(),
