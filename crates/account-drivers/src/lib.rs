@@ -37,7 +37,7 @@ pub use lifecycle::{TenantLifecycleDriver, get_tenant_lifecycle_driver};
 pub use memory_pins::{MemoryPinsDriver, get_memory_pins_driver};
 pub use onboarding::{OnboardingDriver, get_onboarding_driver};
 pub use onboarding::{SdkAttestationDriver, get_sdk_attestation_driver};
-pub use page::{KeysetPage, OffsetPage, Page};
+pub use page::{InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page, PageRequest};
 pub use tenants::{TenantDriver, get_tenant_driver};
 pub use users::{UserWriteDriver, get_user_write_driver};
 

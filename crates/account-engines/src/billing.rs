@@ -5,6 +5,7 @@
 //! current period and the next invoice date from the subscription, usage from the usage
 //! records and the tenant's counters. Nothing is a stand-in constant.
 
+use crate::PageRequest;
 use crate::runs::usage_period;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::billing::InvoiceSnapshot;
@@ -71,6 +72,12 @@ impl From<DriverError> for BillingError {
     }
 }
 
+impl From<crate::InvalidPage> for BillingError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for BillingError {
     fn code(&self) -> &'static str {
         match self {
@@ -95,6 +102,13 @@ impl ErrorCode for BillingError {
             | Self::InvalidAmounts(_)
             | Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -281,9 +295,7 @@ pub async fn get_billing_invoices(
     tenant: TenantId,
     page: OffsetPage,
 ) -> Result<Page<InvoiceSnapshot>, BillingError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(BillingError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_accounts_facade_driver(db)
         .fetch_invoices(tenant, page)
         .await?)

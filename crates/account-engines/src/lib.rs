@@ -24,7 +24,8 @@ pub mod usage;
 pub mod users;
 
 pub use account_drivers::{
-    Db, DriverError, FaultInjector, KeysetPage, OffsetPage, Page, StatementCounter,
+    Db, DriverError, FaultInjector, InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page,
+    PageRequest, StatementCounter,
 };
 pub use error::{ErrorCode, StorageError};
 

@@ -7,6 +7,7 @@
 //! claimed when it was authenticated, and may be stale. Every change re-reads the actor's
 //! membership under the tenant lock, in the caller's transaction, and decides on that.
 
+use crate::PageRequest;
 use crate::roles::{RoleCapabilities, capabilities, rank};
 use crate::{Db, DriverError, ErrorCode, KeysetPage, OffsetPage, Page, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
@@ -74,6 +75,12 @@ impl From<DriverError> for MembershipError {
     }
 }
 
+impl From<crate::InvalidPage> for MembershipError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for MembershipError {
     fn code(&self) -> &'static str {
         match self {
@@ -101,6 +108,13 @@ impl ErrorCode for MembershipError {
             Self::OwnRole | Self::LastOwner | Self::TransferToSelf | Self::Conflict => 409,
             Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -292,9 +306,7 @@ pub async fn list_users(
     filter: UserFilter,
     page: OffsetPage,
 ) -> Result<Page<UserSnapshot>, MembershipError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(MembershipError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_accounts_facade_driver(db)
         .fetch_users(tenant, filter, page)
         .await?)
@@ -309,9 +321,7 @@ pub async fn list_users_after(
     after: Option<UserPosition>,
     limit: u64,
 ) -> Result<KeysetPage<UserSnapshot, UserPosition>, MembershipError> {
-    if limit == 0 || limit > 100 {
-        return Err(MembershipError::InvalidPage);
-    }
+    let limit = PageRequest::limit(limit)?;
     Ok(get_accounts_facade_driver(db)
         .fetch_users_after(tenant, filter, after, limit)
         .await?)
@@ -337,9 +347,7 @@ pub async fn list_tenant_users(
     tenant: TenantId,
     page: OffsetPage,
 ) -> Result<TenantUsersListResult, MembershipError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(MembershipError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     let found = get_accounts_facade_driver(db)
         .fetch_tenant_memberships(tenant, page)
         .await?;

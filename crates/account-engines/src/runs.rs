@@ -4,6 +4,7 @@
 //! this engine validates the request, asks for admission, and when refused says which limit
 //! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
 
+use crate::PageRequest;
 use crate::json::{NulCharacter, reject_nul, reject_nul_text};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_driver;
@@ -22,8 +23,6 @@ use serde_json::Value as Json;
 const MAX_WORKER_ID: usize = 100;
 /// Longest accepted task text.
 const MAX_TASK: usize = 10_000;
-/// Largest page a list returns.
-pub const MAX_PAGE: u64 = 100;
 
 /// Who asks for a run.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -161,7 +160,7 @@ pub enum RunError {
         chars: usize,
     },
     /// The page asked for is out of bounds.
-    #[error("limit must be 1 to {MAX_PAGE}")]
+    #[error("limit must be 1 to {}", crate::MAX_PAGE_LIMIT)]
     InvalidPage,
     /// Storage failed.
     #[error(transparent)]
@@ -171,6 +170,12 @@ pub enum RunError {
 impl From<DriverError> for RunError {
     fn from(error: DriverError) -> Self {
         Self::Storage(error.into())
+    }
+}
+
+impl From<crate::InvalidPage> for RunError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
     }
 }
 
@@ -217,6 +222,18 @@ impl ErrorCode for RunError {
             Self::AlreadyFinished { .. } => 409,
             Self::AdmissionUnexplained { .. } => 500,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidWorker => Some("worker_id"),
+            Self::InvalidTask => Some("task"),
+            Self::TextHasNul(nul) => Some(&nul.field),
+            Self::InvalidMetrics { field } => Some(field),
+            Self::ErrorTextTooLong { .. } => Some("error"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -486,9 +503,7 @@ pub async fn list_runs(
     filter: &RunFilter,
     page: OffsetPage,
 ) -> Result<Page<RunSnapshot>, RunError> {
-    if page.limit == 0 || page.limit > MAX_PAGE {
-        return Err(RunError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_tenant_driver(db)
         .fetch_runs(tenant, filter, page)
         .await?)
@@ -505,6 +520,30 @@ pub async fn get_run(db: Db<'_>, tenant: TenantId, run_id: RunId) -> Result<RunS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn refusals_carry_the_field_they_concern() {
+        let nul = NulCharacter {
+            field: "input.my key".into(),
+            in_key: false,
+        };
+        let cases = [
+            (RunError::InvalidTask, Some("task")),
+            (
+                RunError::InvalidMetrics {
+                    field: "total_latency_ms",
+                },
+                Some("total_latency_ms"),
+            ),
+            (RunError::ErrorTextTooLong { chars: 10_001 }, Some("error")),
+            (RunError::TextHasNul(nul), Some("input.my key")),
+            (RunError::InvalidPage, Some("limit")),
+            (RunError::RunNotFound, None),
+        ];
+        for (error, field) in cases {
+            assert_eq!(error.field(), field, "{error:?}");
+        }
+    }
     use account_drivers::tenants::TenantCoreSnapshot;
     use account_drivers::types::{OnboardingState, Plan};
 

@@ -1,6 +1,7 @@
 //! Support: the contact details from configuration, and tickets with validated category,
 //! priority and status, paginated.
 
+use crate::PageRequest;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_accounts_facade_driver;
 pub use account_drivers::support::TicketSnapshot as Ticket;
@@ -62,6 +63,12 @@ impl From<DriverError> for TicketError {
     }
 }
 
+impl From<crate::InvalidPage> for TicketError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for TicketError {
     fn code(&self) -> &'static str {
         match self {
@@ -78,6 +85,13 @@ impl ErrorCode for TicketError {
             Self::InvalidText(_) | Self::ResolutionNeedsResolvedStatus | Self::InvalidPage => 422,
             Self::NotFound => 404,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -128,9 +142,7 @@ pub async fn list_support_tickets(
     status: Option<TicketStatus>,
     page: OffsetPage,
 ) -> Result<Page<TicketSnapshot>, TicketError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(TicketError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_accounts_facade_driver(db)
         .fetch_support_tickets(tenant, status, page)
         .await?)

@@ -182,6 +182,33 @@ impl ErrorCode for SpineError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Run(e) => e.field(),
+            Self::ApiKey(e) => e.field(),
+            Self::Invitation(e) => e.field(),
+            Self::Membership(e) => e.field(),
+            Self::Tenant(e) => e.field(),
+            Self::Profile(e) => e.field(),
+            Self::Ticket(e) => e.field(),
+            Self::Billing(e) => e.field(),
+            Self::Onboarding(e) => e.field(),
+            Self::MemoryPin(e) => e.field(),
+            Self::Attestation(e) => e.field(),
+            Self::User(e) => e.field(),
+            Self::Lifecycle(e) => e.field(),
+            Self::Storage(e) => e.field(),
+            Self::Unavailable(_)
+            | Self::Migration(_)
+            | Self::Forbidden { .. }
+            | Self::MachineKey { .. }
+            | Self::TenantStatusForbids { .. }
+            | Self::TenantNotFound
+            | Self::SupportContactNotConfigured
+            | Self::NotConfigured(_) => None,
+        }
+    }
 }
 
 impl crate::transaction::UseCaseError for SpineError {

@@ -25,6 +25,7 @@ pub use secret::{
     ApiKeyPepper, PepperTooShort, PlaintextApiKey, PresentedApiKey, digest, parse_presented_key,
 };
 
+use crate::PageRequest;
 use crate::audit::{self, AuditEntry};
 use crate::lifecycle::capabilities;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
@@ -32,13 +33,11 @@ use account_drivers::api_keys::NewApiKey;
 pub use account_drivers::api_keys::{KeyUsage, KeyWithTenant};
 use account_drivers::get_tenant_driver;
 use account_drivers::types::{
-    ActorType, ApiKeyId, ApiKeyStatus, MembershipRole, TenantId, TenantStatus, UserId,
+    ActorType, ApiKeyId, ApiKeyName, ApiKeyStatus, MembershipRole, TenantId, TenantStatus, UserId,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
-/// Longest key name, in characters.
-pub const MAX_NAME_CHARS: usize = 100;
 /// Longest revocation reason, in characters (the column holds 255).
 pub const MAX_REASON_CHARS: usize = 255;
 /// Accepted per-key requests per minute.
@@ -49,8 +48,6 @@ pub const MAX_CONCURRENT_RUNS: (i32, i32) = (1, 100);
 pub const MAX_ALLOWED_WORKERS: usize = 100;
 /// Longest grace period of a rotation, in days.
 pub const MAX_GRACE_DAYS: i64 = 7;
-/// Largest page a list returns.
-pub const MAX_PAGE: u64 = 100;
 /// Verification writes `last_used_at` at most once per key per this interval.
 pub const LAST_USED_GRANULARITY: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -327,7 +324,10 @@ pub enum ApiKeyError {
         max: usize,
     },
     /// The name is empty, too long or has control characters.
-    #[error("name must be 1 to {MAX_NAME_CHARS} characters, without control characters")]
+    #[error(
+        "name must be 1 to {} characters, without control characters",
+        ApiKeyName::MAX
+    )]
     InvalidName,
     /// A limit is out of range.
     #[error("{field} must be between {min} and {max}")]
@@ -354,7 +354,7 @@ pub enum ApiKeyError {
     #[error("the grace period must be between 0 seconds and {MAX_GRACE_DAYS} days")]
     InvalidGrace,
     /// The page asked for is out of bounds.
-    #[error("limit must be 1 to {MAX_PAGE}")]
+    #[error("limit must be 1 to {}", crate::MAX_PAGE_LIMIT)]
     InvalidPage,
     /// The plan's key quota is used up.
     #[error("api_keys quota exceeded: {current}/{limit}; revoke an unused key or change plan")]
@@ -389,6 +389,12 @@ impl From<DriverError> for ApiKeyError {
         // Every conflict here, `uq_api_keys_key_digest` included (a 256-bit collision or a
         // bug), is a storage fault: the caller did nothing wrong.
         Self::Storage(error.into())
+    }
+}
+
+impl From<crate::InvalidPage> for ApiKeyError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
     }
 }
 
@@ -454,6 +460,23 @@ impl ErrorCode for ApiKeyError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::PermissionTooWide { .. }
+            | Self::PermissionNotHeld { .. }
+            | Self::UnknownPermission { .. }
+            | Self::InvalidPermissionCount { .. } => Some("permissions"),
+            Self::WiderThanIssuer { field } | Self::InvalidLimit { field, .. } => Some(field),
+            Self::InvalidName => Some("name"),
+            Self::InvalidAllowedWorkers => Some("allowed_workers"),
+            Self::ExpiryInPast => Some("expires_at"),
+            Self::InvalidReason => Some("reason"),
+            Self::InvalidGrace => Some("grace_seconds"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
+        }
+    }
 }
 
 /// A validated issue request, ready to store.
@@ -473,7 +496,7 @@ fn validate_issue(
     if !permissions::can_manage_keys(request.issuer.role) {
         return Err(ApiKeyError::Forbidden);
     }
-    let name = validate_name(&request.name)?;
+    let name = parse_name(&request.name)?.into();
     let mut resolved = permissions::resolve(request.issuer.role, &request.permissions)?;
     if request.permissions.is_empty() {
         // The defaults, narrowed to what the issuer may grant.
@@ -520,14 +543,10 @@ fn validate_issue(
     })
 }
 
-/// The trimmed name, 1 to [`MAX_NAME_CHARS`] characters, no control characters.
-fn validate_name(name: &str) -> Result<String, ApiKeyError> {
-    let name = name.trim();
-    let chars = name.chars().count();
-    if chars == 0 || chars > MAX_NAME_CHARS || name.chars().any(char::is_control) {
-        return Err(ApiKeyError::InvalidName);
-    }
-    Ok(name.to_owned())
+/// The key's name, parsed once for every key kind (tenant and operator keys): the trimmed
+/// [`ApiKeyName`], or [`ApiKeyError::InvalidName`].
+pub(crate) fn parse_name(name: &str) -> Result<ApiKeyName, ApiKeyError> {
+    ApiKeyName::parse(name).map_err(|_| ApiKeyError::InvalidName)
 }
 
 /// Worker ids, deduplicated in order; an empty list is refused (omit the field for "all").
@@ -565,13 +584,6 @@ fn validate_reason(reason: &str) -> Result<String, ApiKeyError> {
         return Err(ApiKeyError::InvalidReason);
     }
     Ok(reason.to_owned())
-}
-
-fn validate_page(page: OffsetPage) -> Result<(), ApiKeyError> {
-    if page.limit == 0 || page.limit > MAX_PAGE {
-        return Err(ApiKeyError::InvalidPage);
-    }
-    Ok(())
 }
 
 /// Why a stored key is not usable at `now`, in verification order: status, expiry, freeze.
@@ -739,7 +751,7 @@ pub async fn list_api_keys(
     include_revoked: bool,
     page: OffsetPage,
 ) -> Result<Page<APIKeySnapshot>, ApiKeyError> {
-    validate_page(page)?;
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_tenant_driver(db)
         .fetch_api_keys(tenant, include_revoked, page)
         .await?)
@@ -1229,27 +1241,6 @@ mod tests {
             validate_reason(&"r".repeat(256)),
             Err(ApiKeyError::InvalidReason)
         ));
-        assert!(
-            validate_page(OffsetPage {
-                limit: 100,
-                offset: 0
-            })
-            .is_ok()
-        );
-        assert!(
-            validate_page(OffsetPage {
-                limit: 0,
-                offset: 0
-            })
-            .is_err()
-        );
-        assert!(
-            validate_page(OffsetPage {
-                limit: 101,
-                offset: 0
-            })
-            .is_err()
-        );
     }
 
     #[test]

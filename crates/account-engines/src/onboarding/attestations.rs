@@ -38,6 +38,13 @@ impl ErrorCode for AttestationError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidField(field, _) => Some(field),
+            _ => None,
+        }
+    }
 }
 
 fn check(field: &'static str, value: &str, max: usize) -> Result<(), AttestationError> {

@@ -79,6 +79,13 @@ impl ErrorCode for OnboardingError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidReason => Some("reason"),
+            _ => None,
+        }
+    }
 }
 
 /// A platform operator's override of the activation evidence.

@@ -68,6 +68,12 @@ impl From<DriverError> for TenantError {
     }
 }
 
+impl From<crate::InvalidPage> for TenantError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for TenantError {
     fn code(&self) -> &'static str {
         match self {
@@ -96,6 +102,14 @@ impl ErrorCode for TenantError {
             | Self::InvalidPage => 422,
             Self::SlugTaken(_) | Self::SamePlan(_) | Self::Inactive(_) => 409,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidName(_) => Some("name"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }

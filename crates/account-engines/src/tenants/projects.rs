@@ -1,15 +1,12 @@
 //! Projects: tenants as their members see them (the customer console's project pages).
 
 use super::TenantError;
-use crate::{Db, OffsetPage};
+use crate::{Db, OffsetPage, PageRequest};
 use account_drivers::get_accounts_facade_driver;
 use account_drivers::tenants::{TenantDetailSnapshot, TenantFilter, TenantSnapshot};
 use account_drivers::types::{OnboardingState, Plan, TenantId, TenantStatus, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-
-/// Most rows a page may hold.
-const MAX_PAGE: u64 = 100;
 
 /// Who is asking, and in which tenant (project).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,9 +164,7 @@ pub async fn list_projects(
     filters: ProjectFilters,
     page: OffsetPage,
 ) -> Result<ProjectsListResult, TenantError> {
-    if page.limit == 0 || page.limit > MAX_PAGE {
-        return Err(TenantError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     let found = get_accounts_facade_driver(db)
         .fetch_tenants(user, filters.into(), page)
         .await?;

@@ -61,6 +61,13 @@ impl ErrorCode for UserError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidName(_) => Some("name"),
+            _ => None,
+        }
+    }
 }
 
 /// Creates an active user account: the email is parsed and normalised, the display name

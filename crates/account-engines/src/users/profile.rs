@@ -70,6 +70,13 @@ impl ErrorCode for ProfileError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::PreferencesHaveNul(nul) => Some(&nul.field),
+            _ => None,
+        }
+    }
 }
 
 /// What a profile update may change; absent fields stay as they are.
