@@ -110,41 +110,6 @@ impl ApiError {
     }
 }
 
-/// The field an engine names in its refusal, by error code: the engine's message becomes
-/// that field's message. `None` for codes that concern no single field.
-fn refused_field(code: &str, message: &str) -> Option<String> {
-    let field = match code {
-        "invalid_ttl" => "ttl_seconds",
-        "invalid_pin_source" => "source",
-        "pin_value_not_object" | "pin_value_too_large" => "value",
-        "invalid_pin_key" => "key",
-        "invalid_name" => "name",
-        "invalid_reason" => "reason",
-        "invalid_grace" => "grace_seconds",
-        "invalid_allowed_workers" => "allowed_workers",
-        "expiry_in_past" => "expires_at",
-        "unknown_permission"
-        | "invalid_permission_count"
-        | "permission_too_wide"
-        | "permission_not_held" => "permissions",
-        "invalid_worker_id" => "worker_id",
-        "invalid_task" => "task",
-        "run_error_too_long" => "error",
-        // "... and this <field> goes beyond the issuing key's ...".
-        "wider_than_issuing_key" => message.split_once(" this ")?.1.split_whitespace().next()?,
-        // "run metrics must be 0 to N (<field>)".
-        "invalid_run_metrics" => message.rsplit_once('(')?.1.strip_suffix(')')?,
-        "invalid_page" => "limit",
-        "invalid_invitation" => "token",
-        // These messages start with the field: "<field> must ...".
-        "invalid_limit" | "invalid_attestation" => message.split_whitespace().next()?,
-        // The field is a dotted path into the body, whose keys may hold spaces.
-        "text_has_nul" => message.split_once(" must not contain ")?.0,
-        _ => return None,
-    };
-    Some(field.to_owned())
-}
-
 impl From<SpineError> for ApiError {
     fn from(error: SpineError) -> Self {
         Self::from_spine_at(error, chrono::Utc::now())
@@ -170,6 +135,8 @@ impl ApiError {
             );
         }
         let message = error.to_string();
+        // The field the engine's refusal concerns, as the error carries it.
+        let field = error.field().map(str::to_owned);
         let mut answer = Self::new(status, error.code(), message.clone());
         if status == StatusCode::TOO_MANY_REQUESTS
             && let Some(info) = quota::describe(answer.code, now)
@@ -178,7 +145,7 @@ impl ApiError {
             answer.quota = Some(Box::new(info));
         }
         if (status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::PAYLOAD_TOO_LARGE)
-            && let Some(field) = refused_field(answer.code, &message)
+            && let Some(field) = field
         {
             answer = answer.with_field(field, message);
         }
@@ -201,46 +168,5 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
         response
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::refused_field;
-
-    #[test]
-    fn engine_refusals_name_the_body_field_they_concern() {
-        let cases = [
-            (
-                "invalid_task",
-                "task must be 1 to 10000 characters",
-                Some("task"),
-            ),
-            (
-                "invalid_run_metrics",
-                "run metrics must be 0 to 1000000000000 (total_latency_ms)",
-                Some("total_latency_ms"),
-            ),
-            (
-                "run_error_too_long",
-                "error text must be at most 10000 characters (got 10001)",
-                Some("error"),
-            ),
-            (
-                "text_has_nul",
-                "value.my key must not contain the NUL character (U+0000)",
-                Some("value.my key"),
-            ),
-            ("invalid_limit", "limit must be 1 to 100", Some("limit")),
-            (
-                "wider_than_issuing_key",
-                "an API key may issue keys no wider than itself, and this allowed_workers goes beyond the issuing key's; narrow it",
-                Some("allowed_workers"),
-            ),
-            ("quota_runs_per_day", "runs_per_day quota exceeded", None),
-        ];
-        for (code, message, field) in cases {
-            assert_eq!(refused_field(code, message).as_deref(), field, "{code}");
-        }
     }
 }

@@ -101,6 +101,19 @@ impl<'a> Db<'a> {
     }
 }
 
+/// The seed's driver for the customer console's account pages (projects, users, memberships,
+/// profile, billing, invitations, tickets), bound to one handle. Its methods live in the area
+/// module of the table they touch.
+#[derive(Clone, Copy, Debug)]
+pub struct AccountsFacadeDriver<'a> {
+    pub(crate) db: Db<'a>,
+}
+
+/// The accounts driver on `db`.
+pub fn get_accounts_facade_driver(db: Db<'_>) -> AccountsFacadeDriver<'_> {
+    AccountsFacadeDriver { db }
+}
+
 /// Counts the statements (round trips) run through a [`Db`] made with [`Db::counting`], and
 /// separately any that begin, commit or roll back (which drivers must never send).
 #[derive(Debug, Default)]

@@ -9,37 +9,35 @@
 //! live in the module of the table they touch, so `api_keys.rs` holds every `api_keys`
 //! query whichever driver exposes it.
 
-mod accounts;
 mod db;
 mod error;
 mod like;
 mod page;
 
 pub mod api_keys;
-pub mod audit_log;
+pub mod audit;
+pub mod billing;
 pub mod invitations;
-pub mod invoices;
 pub mod lifecycle;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
-pub mod operator_keys;
+pub mod operators;
 pub mod runs;
-pub mod sdk_attestations;
-pub mod subscriptions;
-pub mod support_tickets;
+pub mod support;
 pub mod tenants;
-pub mod usage_records;
+pub mod usage;
 pub mod users;
 
-pub use accounts::{AccountsFacadeDriver, get_accounts_facade_driver};
-pub use db::{Db, FaultInjector, StatementCounter};
+pub use db::{
+    AccountsFacadeDriver, Db, FaultInjector, StatementCounter, get_accounts_facade_driver,
+};
 pub use error::{DriverError, SQLITE_UNIQUE_COLUMNS};
 pub use lifecycle::{TenantLifecycleDriver, get_tenant_lifecycle_driver};
 pub use memory_pins::{MemoryPinsDriver, get_memory_pins_driver};
 pub use onboarding::{OnboardingDriver, get_onboarding_driver};
-pub use page::{KeysetPage, OffsetPage, Page};
-pub use sdk_attestations::{SdkAttestationDriver, get_sdk_attestation_driver};
+pub use onboarding::{SdkAttestationDriver, get_sdk_attestation_driver};
+pub use page::{InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page, PageRequest};
 pub use tenants::{TenantDriver, get_tenant_driver};
 pub use users::{UserWriteDriver, get_user_write_driver};
 

@@ -20,6 +20,52 @@ impl OffsetPage {
     }
 }
 
+/// The most rows one page may hold, on every list.
+pub const MAX_PAGE_LIMIT: u64 = 100;
+
+/// A page request whose bounds were checked once, where it enters the engines: a limit of 1
+/// to [`MAX_PAGE_LIMIT`] rows.
+///
+/// ```rust
+/// use account_drivers::{InvalidPage, OffsetPage, PageRequest};
+///
+/// let page = PageRequest::new(OffsetPage { limit: 20, offset: 40 })?;
+/// assert_eq!(page.into_page(), OffsetPage { limit: 20, offset: 40 });
+/// assert_eq!(PageRequest::new(OffsetPage { limit: 0, offset: 0 }), Err(InvalidPage));
+/// assert_eq!(PageRequest::new(OffsetPage { limit: 101, offset: 0 }), Err(InvalidPage));
+/// assert_eq!(PageRequest::limit(100), Ok(100));
+/// # Ok::<(), InvalidPage>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest(OffsetPage);
+
+impl PageRequest {
+    /// `page`, if its limit is 1 to [`MAX_PAGE_LIMIT`].
+    pub fn new(page: OffsetPage) -> Result<Self, InvalidPage> {
+        Self::limit(page.limit)?;
+        Ok(Self(page))
+    }
+
+    /// A keyset page's `limit`, if it is 1 to [`MAX_PAGE_LIMIT`].
+    pub fn limit(limit: u64) -> Result<u64, InvalidPage> {
+        if limit == 0 || limit > MAX_PAGE_LIMIT {
+            return Err(InvalidPage);
+        }
+        Ok(limit)
+    }
+
+    /// The checked page, as the drivers read it.
+    pub fn into_page(self) -> OffsetPage {
+        self.0
+    }
+}
+
+/// A page limit outside 1 to [`MAX_PAGE_LIMIT`]; every engine error turns it into its
+/// `InvalidPage` variant (`invalid_page`, 422).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("limit must be 1 to {MAX_PAGE_LIMIT}")]
+pub struct InvalidPage;
+
 /// One page of an offset-paginated list.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page<T> {

@@ -2,7 +2,7 @@
 //! Values pass through [`redact`] first, so no secret reaches the log.
 
 use crate::{Db, StorageError};
-use account_drivers::audit_log::{AuditEntrySnapshot, NewAuditEntry};
+use account_drivers::audit::{AuditEntrySnapshot, NewAuditEntry};
 use account_drivers::get_tenant_driver;
 use account_drivers::types::TenantId;
 use chrono::{DateTime, Utc};
@@ -58,7 +58,7 @@ pub async fn list(
     Ok(get_tenant_driver(db).fetch_audit_log(tenant, page).await?)
 }
 
-pub use account_drivers::audit_log::NewAuditEntry as AuditEntry;
+pub use account_drivers::audit::NewAuditEntry as AuditEntry;
 
 #[cfg(test)]
 mod tests {

@@ -5,19 +5,18 @@
 //! current period and the next invoice date from the subscription, usage from the usage
 //! records and the tenant's counters. Nothing is a stand-in constant.
 
+use crate::PageRequest;
 use crate::runs::usage_period;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
-use account_drivers::invoices::InvoiceSnapshot;
-pub use account_drivers::invoices::{InvoiceSnapshot as Invoice, InvoiceUpsert};
-use account_drivers::subscriptions::SubscriptionSnapshot;
-pub use account_drivers::subscriptions::{
-    SubscriptionSnapshot as Subscription, SubscriptionUpsert,
-};
+use account_drivers::billing::InvoiceSnapshot;
+use account_drivers::billing::SubscriptionSnapshot;
+pub use account_drivers::billing::{InvoiceSnapshot as Invoice, InvoiceUpsert};
+pub use account_drivers::billing::{SubscriptionSnapshot as Subscription, SubscriptionUpsert};
 use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{
     BillingPeriod, InvoiceId, SubscriptionId, SubscriptionStatus, TenantId,
 };
-pub use account_drivers::usage_records::MeterTotal;
+pub use account_drivers::usage::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
 use chrono::{DateTime, Months, NaiveTime, TimeDelta, Utc};
 
@@ -73,6 +72,12 @@ impl From<DriverError> for BillingError {
     }
 }
 
+impl From<crate::InvalidPage> for BillingError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for BillingError {
     fn code(&self) -> &'static str {
         match self {
@@ -97,6 +102,13 @@ impl ErrorCode for BillingError {
             | Self::InvalidAmounts(_)
             | Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -237,7 +249,7 @@ pub fn next_invoice_date(
 }
 
 /// Assembles the summary from stored data as of `now` (no stand-in values).
-pub async fn summary(
+pub async fn get_billing_summary(
     db: Db<'_>,
     tenant: TenantId,
     now: DateTime<Utc>,
@@ -278,14 +290,12 @@ pub async fn summary(
 }
 
 /// The tenant's invoices, newest first.
-pub async fn invoices(
+pub async fn get_billing_invoices(
     db: Db<'_>,
     tenant: TenantId,
     page: OffsetPage,
 ) -> Result<Page<InvoiceSnapshot>, BillingError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(BillingError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_accounts_facade_driver(db)
         .fetch_invoices(tenant, page)
         .await?)

@@ -9,6 +9,12 @@ pub trait ErrorCode {
     fn code(&self) -> &'static str;
     /// The HTTP status the API layer answers with. Anything a caller can cause is a 4xx.
     fn http_status(&self) -> u16;
+    /// The input field the refusal concerns, when it concerns one: a request field's name
+    /// (`name`, `limit`, `permissions`) or a dotted path into it (`value.notes[2]`). The API
+    /// answers it under `fields`; `None` for refusals about no single field.
+    fn field(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A storage failure, as engines pass it on: no business meaning, and never the caller's

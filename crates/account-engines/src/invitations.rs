@@ -7,6 +7,7 @@
 //! The inviter's role is read again from their membership in the caller's transaction: a
 //! principal demoted since it was authenticated acts with its current role, not the stale one.
 
+use crate::PageRequest;
 use crate::api_keys::secret::{ApiKeyPepper, digest};
 use crate::memberships::Acting;
 use crate::roles::{capabilities, may_grant};
@@ -140,6 +141,12 @@ impl From<DriverError> for InvitationError {
     }
 }
 
+impl From<crate::InvalidPage> for InvitationError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for InvitationError {
     fn code(&self) -> &'static str {
         match self {
@@ -180,6 +187,15 @@ impl ErrorCode for InvitationError {
             Self::Expired | Self::Revoked => 410,
             Self::RandomUnavailable => 503,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidName(_) => Some("name"),
+            Self::InvalidToken => Some("token"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -473,9 +489,7 @@ pub async fn list(
     page: OffsetPage,
     now: DateTime<Utc>,
 ) -> Result<Page<InvitationSnapshot>, InvitationError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(InvitationError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     let page = get_accounts_facade_driver(db)
         .fetch_invitations(tenant, status, page)
         .await?;

@@ -5,7 +5,6 @@
 //! clock's `now` as input, so every rule is deterministic under test. Each area has one error
 //! enum whose variants carry a stable code and an HTTP status ([`ErrorCode`]).
 
-pub mod accounts;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
@@ -16,17 +15,17 @@ pub mod lifecycle;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
-pub mod operator_keys;
-pub mod profile;
+pub mod operators;
 pub mod roles;
 pub mod runs;
-pub mod sdk_attestations;
-pub mod support_tickets;
+pub mod support;
 pub mod tenants;
+pub mod usage;
 pub mod users;
 
 pub use account_drivers::{
-    Db, DriverError, FaultInjector, KeysetPage, OffsetPage, Page, StatementCounter,
+    Db, DriverError, FaultInjector, InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page,
+    PageRequest, StatementCounter,
 };
 pub use error::{ErrorCode, StorageError};
 

@@ -5,6 +5,7 @@
 //! write is conditional on the status read (no lost race), every transition is recorded in
 //! the history, and valid transitions come out in a fixed order.
 
+use crate::PageRequest;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_lifecycle_driver;
 pub use account_drivers::lifecycle::LifecycleEventSnapshot;
@@ -159,6 +160,12 @@ impl From<DriverError> for LifecycleError {
     }
 }
 
+impl From<crate::InvalidPage> for LifecycleError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for LifecycleError {
     fn code(&self) -> &'static str {
         match self {
@@ -180,6 +187,14 @@ impl ErrorCode for LifecycleError {
             Self::Forbidden => 403,
             Self::InvalidActor | Self::InvalidReason | Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidReason => Some("reason"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -291,9 +306,7 @@ pub async fn history(
     tenant: TenantId,
     page: OffsetPage,
 ) -> Result<Page<LifecycleEventSnapshot>, LifecycleError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(LifecycleError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_tenant_lifecycle_driver(db)
         .fetch_lifecycle_history(tenant, page)
         .await?)

@@ -7,17 +7,19 @@
 //! claimed when it was authenticated, and may be stale. Every change re-reads the actor's
 //! membership under the tenant lock, in the caller's transaction, and decides on that.
 
-use crate::roles::{capabilities, rank};
+use crate::PageRequest;
+use crate::roles::{RoleCapabilities, capabilities, rank};
 use crate::{Db, DriverError, ErrorCode, KeysetPage, OffsetPage, Page, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
 pub use account_drivers::memberships::MembershipSnapshot as Membership;
-use account_drivers::types::{ApiKeyId, MembershipRole, TenantId, UserId};
+use account_drivers::types::{ApiKeyId, MembershipRole, TenantId, UserId, UserStatus};
 pub use account_drivers::users::{
     UserDetailSnapshot as UserDetail, UserFilter, UserPosition, UserSnapshot as User,
 };
 use account_drivers::users::{UserDetailSnapshot, UserSnapshot};
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
 use chrono::{DateTime, Utc};
+use serde::Serialize;
 
 /// The member acting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +75,12 @@ impl From<DriverError> for MembershipError {
     }
 }
 
+impl From<crate::InvalidPage> for MembershipError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for MembershipError {
     fn code(&self) -> &'static str {
         match self {
@@ -100,6 +108,13 @@ impl ErrorCode for MembershipError {
             Self::OwnRole | Self::LastOwner | Self::TransferToSelf | Self::Conflict => 409,
             Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -167,7 +182,7 @@ async fn ensure_another_owner(
 
 /// Changes `target`'s role. Only owners may (by their role as it stands now); never their
 /// own; never the last owner's.
-pub async fn change_role(
+pub async fn update_user_role(
     db: Db<'_>,
     tenant: TenantId,
     actor: Acting,
@@ -291,9 +306,7 @@ pub async fn list_users(
     filter: UserFilter,
     page: OffsetPage,
 ) -> Result<Page<UserSnapshot>, MembershipError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(MembershipError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_accounts_facade_driver(db)
         .fetch_users(tenant, filter, page)
         .await?)
@@ -308,26 +321,136 @@ pub async fn list_users_after(
     after: Option<UserPosition>,
     limit: u64,
 ) -> Result<KeysetPage<UserSnapshot, UserPosition>, MembershipError> {
-    if limit == 0 || limit > 100 {
-        return Err(MembershipError::InvalidPage);
-    }
+    let limit = PageRequest::limit(limit)?;
     Ok(get_accounts_facade_driver(db)
         .fetch_users_after(tenant, filter, after, limit)
         .await?)
 }
 
 /// One user of the tenant, with the capabilities their role gives.
-pub async fn user_detail(
+pub async fn get_user_detail(
     db: Db<'_>,
     tenant: TenantId,
     user: UserId,
-) -> Result<(UserDetailSnapshot, crate::roles::RoleCapabilities), MembershipError> {
+) -> Result<(UserDetailSnapshot, RoleCapabilities), MembershipError> {
     let detail = get_accounts_facade_driver(db)
         .fetch_user_detail(tenant, user)
         .await?
         .ok_or(MembershipError::NotAMember)?;
     let capabilities = capabilities(detail.role);
     Ok((detail, capabilities))
+}
+
+/// The tenant's members, oldest membership first.
+pub async fn list_tenant_users(
+    db: Db<'_>,
+    tenant: TenantId,
+    page: OffsetPage,
+) -> Result<TenantUsersListResult, MembershipError> {
+    let page = PageRequest::new(page)?.into_page();
+    let found = get_accounts_facade_driver(db)
+        .fetch_tenant_memberships(tenant, page)
+        .await?;
+    Ok(TenantUsersListResult {
+        total: found.total,
+        users: found.items.into_iter().map(Into::into).collect(),
+    })
+}
+
+/// User detail response.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UserDetailResult {
+    /// Id.
+    pub user_id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Avatar image URL.
+    pub avatar_url: Option<String>,
+    /// Role in the tenant.
+    pub role: MembershipRole,
+    /// Account status.
+    pub status: UserStatus,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// `google`, `azure`, `email`, ...
+    pub oauth_provider: Option<String>,
+    /// When the user joined the tenant.
+    pub membership_created_at: DateTime<Utc>,
+    /// Who invited the user into the tenant.
+    pub invited_by: Option<UserId>,
+    /// The role may issue, rotate and revoke API keys.
+    pub can_manage_keys: bool,
+    /// The role may start runs.
+    pub can_run_workers: bool,
+    /// The role may read runs.
+    pub can_view_runs: bool,
+    /// Account creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last change to the account (always stored, so never absent).
+    pub updated_at: DateTime<Utc>,
+    /// Last sign-in.
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+impl From<(UserDetailSnapshot, RoleCapabilities)> for UserDetailResult {
+    fn from((u, can): (UserDetailSnapshot, RoleCapabilities)) -> Self {
+        Self {
+            user_id: u.id,
+            email: u.email,
+            name: u.name,
+            avatar_url: u.avatar_url,
+            role: u.role,
+            status: u.status,
+            email_verified: u.email_verified,
+            oauth_provider: u.oauth_provider,
+            membership_created_at: u.membership_created_at,
+            invited_by: u.invited_by,
+            can_manage_keys: can.can_manage_keys,
+            can_run_workers: can.can_run_workers,
+            can_view_runs: can.can_view_runs,
+            created_at: u.created_at,
+            updated_at: u.updated_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+/// User in tenant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TenantUserResult {
+    /// Id.
+    pub user_id: UserId,
+    /// Normalised email.
+    pub email: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Role in the tenant.
+    pub role: MembershipRole,
+    /// When the user joined the tenant.
+    pub joined_at: DateTime<Utc>,
+}
+
+impl From<MembershipSnapshot> for TenantUserResult {
+    fn from(m: MembershipSnapshot) -> Self {
+        Self {
+            user_id: m.user_id,
+            email: m.email,
+            name: m.name,
+            role: m.role,
+            joined_at: m.created_at,
+        }
+    }
+}
+
+/// List of tenant users.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TenantUsersListResult {
+    /// This page of the tenant's members, oldest membership first.
+    pub users: Vec<TenantUserResult>,
+    /// Members on all pages.
+    pub total: u64,
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! counts from the write that set it (as Redis `SET ... EX` does), so re-saving a pin renews
 //! it. Writes, hits and deletions are audited with a value digest.
 
+use crate::PageRequest;
 use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::memory_pins::NewPinAudit;
@@ -79,6 +80,12 @@ impl From<DriverError> for MemoryPinError {
     }
 }
 
+impl From<crate::InvalidPage> for MemoryPinError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for MemoryPinError {
     fn code(&self) -> &'static str {
         match self {
@@ -108,6 +115,18 @@ impl ErrorCode for MemoryPinError {
             Self::TooManyPins { .. } => 409,
             Self::NotFound | Self::TenantNotFound => 404,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidKey(_) => Some("key"),
+            Self::InvalidSource(_) => Some("source"),
+            Self::ValueNotObject | Self::ValueTooLarge { .. } => Some("value"),
+            Self::ValueHasNul(nul) => Some(&nul.field),
+            Self::InvalidTtl => Some("ttl_seconds"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -260,9 +279,7 @@ pub async fn list(
     page: OffsetPage,
     now: DateTime<Utc>,
 ) -> Result<Page<MemoryPin>, MemoryPinError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(MemoryPinError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     let prefix = prefix.map(MemoryPinPrefix::parse).transpose()?;
     Ok(get_memory_pins_driver(db)
         .list_pins(

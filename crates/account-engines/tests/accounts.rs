@@ -2,14 +2,14 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-use account_drivers::invoices::InvoiceUpsert;
+use account_drivers::billing::InvoiceUpsert;
 use account_drivers::users::NewUser;
 use account_drivers::{get_accounts_facade_driver, get_user_write_driver};
 use account_engines::billing::{self, BillingError};
-use account_engines::profile::{self, ProfileError, ProfileUpdate};
-use account_engines::support_tickets::{self, OpenTicket, TicketError};
+use account_engines::support::{self, OpenTicket, TicketError};
 use account_engines::tenants::{CreateTenant, create_tenant};
 use account_engines::types::*;
+use account_engines::users::{self, ProfileError, ProfileUpdate};
 use account_engines::{Db, ErrorCode, OffsetPage};
 use account_testkit::{backends, fresh_db};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -67,17 +67,17 @@ async fn profile_updates_validate_and_merge() {
             time_zone: Some("Europe/Paris".into()),
             preferences: Some(json!({"theme": "dark", "lang": "en"})),
         };
-        profile::update_profile(db, tenant, user, update, now())
+        users::update_profile(db, tenant, user, update, now())
             .await
             .unwrap();
         let patch = ProfileUpdate {
             preferences: Some(json!({"lang": null, "density": "compact"})),
             ..ProfileUpdate::default()
         };
-        profile::update_profile(db, tenant, user, patch, now())
+        users::update_profile(db, tenant, user, patch, now())
             .await
             .unwrap();
-        let read = profile::get_profile(db, tenant, user).await.unwrap();
+        let read = users::get_profile(db, tenant, user).await.unwrap();
         assert_eq!(read.name.as_deref(), Some("Ann Lee"));
         assert_eq!(read.time_zone.as_deref(), Some("Europe/Paris"));
         assert_eq!(
@@ -91,12 +91,12 @@ async fn profile_updates_validate_and_merge() {
             ..ProfileUpdate::default()
         };
         assert!(matches!(
-            profile::update_profile(db, tenant, user, bad_zone, now()).await,
+            users::update_profile(db, tenant, user, bad_zone, now()).await,
             Err(ProfileError::InvalidTimeZone(_))
         ));
         let (_, other_tenant) = owner_and_tenant(db, "other-profile").await;
         assert!(matches!(
-            profile::get_profile(db, other_tenant, user).await,
+            users::get_profile(db, other_tenant, user).await,
             Err(ProfileError::NotFound)
         ));
     }
@@ -115,7 +115,7 @@ async fn tickets_are_validated_scoped_and_paged() {
             category: TicketCategory::Technical,
             priority: TicketPriority::High,
         };
-        let opened = support_tickets::open_ticket(db, tenant, user, ticket.clone(), now())
+        let opened = support::create_support_ticket(db, tenant, user, ticket.clone(), now())
             .await
             .unwrap();
         assert_eq!(opened.status, TicketStatus::Open);
@@ -124,18 +124,18 @@ async fn tickets_are_validated_scoped_and_paged() {
             ..ticket
         };
         assert!(matches!(
-            support_tickets::open_ticket(db, tenant, user, empty, now()).await,
+            support::create_support_ticket(db, tenant, user, empty, now()).await,
             Err(TicketError::InvalidText(_))
         ));
         assert_eq!(
-            support_tickets::list_tickets(db, tenant, None, PAGE)
+            support::list_support_tickets(db, tenant, None, PAGE)
                 .await
                 .unwrap()
                 .total,
             1
         );
         assert!(matches!(
-            support_tickets::get_ticket(db, other, opened.id).await,
+            support::get_ticket(db, other, opened.id).await,
             Err(TicketError::NotFound)
         ));
     }
@@ -176,11 +176,19 @@ async fn billing_reads_stored_data_and_records_invoices_idempotently() {
             Err(BillingError::InvalidAmounts(_))
         ));
 
-        let summary = billing::summary(db, tenant, now()).await.unwrap();
+        let summary = billing::get_billing_summary(db, tenant, now())
+            .await
+            .unwrap();
         assert_eq!(summary.tenant.plan, Plan::Pro);
         assert_eq!(summary.recent_invoices.len(), 1);
         assert!(summary.subscription.is_none());
-        assert_eq!(billing::invoices(db, tenant, PAGE).await.unwrap().total, 1);
+        assert_eq!(
+            billing::get_billing_invoices(db, tenant, PAGE)
+                .await
+                .unwrap()
+                .total,
+            1
+        );
         assert_eq!(
             get_accounts_facade_driver(db)
                 .fetch_invoices(tenant, PAGE)
@@ -205,7 +213,7 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
             preferences: Some(json!({"theme": "dark"})),
             ..ProfileUpdate::default()
         };
-        profile::update_profile(db, tenant, user, stored, now())
+        users::update_profile(db, tenant, user, stored, now())
             .await
             .unwrap();
         for (preferences, field, in_key) in [
@@ -221,7 +229,7 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
                 preferences: Some(preferences),
                 ..ProfileUpdate::default()
             };
-            let error = profile::update_profile(db, tenant, user, update, now())
+            let error = users::update_profile(db, tenant, user, update, now())
                 .await
                 .unwrap_err();
             let ProfileError::PreferencesHaveNul(nul) = &error else {
@@ -229,7 +237,7 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
             };
             assert_eq!((nul.field.as_str(), nul.in_key), (field, in_key));
             assert_eq!((error.http_status(), error.code()), (422, "text_has_nul"));
-            let read = profile::get_profile(db, tenant, user).await.unwrap();
+            let read = users::get_profile(db, tenant, user).await.unwrap();
             assert_eq!(read.preferences, Some(json!({"theme": "dark"})));
             assert_eq!(read.time_zone.as_deref(), Some("UTC"));
         }
@@ -238,7 +246,7 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
             ..ProfileUpdate::default()
         };
         assert!(matches!(
-            profile::update_profile(db, tenant, user, named, now()).await,
+            users::update_profile(db, tenant, user, named, now()).await,
             Err(ProfileError::InvalidName(
                 TextError::ControlCharacter { .. }
             ))

@@ -1,4 +1,7 @@
 //! The API-key engine on each backend: issue, verify, revoke, rotate, and every refusal.
+//!
+//! Over 600 lines on purpose: one test binary for the whole key engine (link time on 2 cores),
+//! every scenario sharing the fixtures at the top.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 

@@ -2,7 +2,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-use account_drivers::usage_records::NewUsageRecord;
+use account_drivers::usage::NewUsageRecord;
 use account_drivers::users::NewUser;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
 use account_engines::billing::{
@@ -175,7 +175,7 @@ async fn billing_writes_refuse_unknown_tenants_with_a_client_error() {
             .unwrap_err();
         assert!(matches!(error, BillingError::TenantNotFound), "{error:?}");
         assert!(matches!(
-            billing::summary(db, ghost, now()).await,
+            billing::get_billing_summary(db, ghost, now()).await,
             Err(BillingError::TenantNotFound)
         ));
     }
@@ -331,7 +331,9 @@ async fn the_summary_derives_period_next_invoice_and_usage_from_stored_rows() {
             .await
             .unwrap();
 
-        let without = billing::summary(db, tenant, now()).await.unwrap();
+        let without = billing::get_billing_summary(db, tenant, now())
+            .await
+            .unwrap();
         assert_eq!(without.billing_period, None, "{}", backend.name());
         assert_eq!(without.next_invoice_date, None);
         assert_eq!(
@@ -350,7 +352,9 @@ async fn the_summary_derives_period_next_invoice_and_usage_from_stored_rows() {
         billing::record_subscription(db, subscription(tenant, "sub_1"), now())
             .await
             .unwrap();
-        let with = billing::summary(db, tenant, now()).await.unwrap();
+        let with = billing::get_billing_summary(db, tenant, now())
+            .await
+            .unwrap();
         assert_eq!(with.billing_period, Some(BillingPeriod::Monthly));
         assert_eq!(with.usage_window.source, UsageWindowSource::Subscription);
         assert_eq!(with.usage_window.start, now() - TimeDelta::days(10));
@@ -368,14 +372,14 @@ async fn the_summary_derives_period_next_invoice_and_usage_from_stored_rows() {
             Some(now() + TimeDelta::days(4)),
             "a trial bills first when it ends"
         );
-        let after_trial = billing::summary(db, tenant, now() + TimeDelta::days(5))
+        let after_trial = billing::get_billing_summary(db, tenant, now() + TimeDelta::days(5))
             .await
             .unwrap();
         assert_eq!(
             after_trial.next_invoice_date,
             Some(now() + TimeDelta::days(20))
         );
-        let next_month = billing::summary(db, tenant, now() + TimeDelta::days(8))
+        let next_month = billing::get_billing_summary(db, tenant, now() + TimeDelta::days(8))
             .await
             .unwrap();
         assert_eq!(
@@ -394,7 +398,9 @@ async fn the_summary_derives_period_next_invoice_and_usage_from_stored_rows() {
         )
         .await
         .unwrap();
-        let ending = billing::summary(db, tenant, now()).await.unwrap();
+        let ending = billing::get_billing_summary(db, tenant, now())
+            .await
+            .unwrap();
         assert_eq!(ending.next_invoice_date, None, "it ends with the period");
     }
 }

@@ -8,7 +8,6 @@ use account_drivers::tenants::NewTenant;
 use account_engines::lifecycle::{self, LifecycleAction, LifecycleActor, LifecycleError};
 use account_engines::memory_pins::{self, MemoryPinError, SavePin};
 use account_engines::onboarding::{self, ForcedCompletion, OnboardingError};
-use account_engines::sdk_attestations;
 use account_engines::types::*;
 use account_engines::{Db, ErrorCode, OffsetPage};
 use account_testkit::{backends, fresh_db};
@@ -207,7 +206,7 @@ async fn onboarding_needs_evidence_unless_forced() {
             "{refused}"
         );
 
-        sdk_attestations::attest(db, tenant, "1.2.0", "python", None, now())
+        onboarding::attest(db, tenant, "1.2.0", "python", None, now())
             .await
             .unwrap();
         let still = onboarding::advance(db, tenant, OnboardingState::Complete, None, now())

@@ -6,8 +6,8 @@ use account_drivers::tenants::NewTenant;
 use account_drivers::users::NewUser;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
 use account_engines::memberships::{
-    Acting, MembershipError, UserFilter, change_role, list_users, remove_member,
-    transfer_ownership, user_detail,
+    Acting, MembershipError, UserFilter, get_user_detail, list_users, remove_member,
+    transfer_ownership, update_user_role,
 };
 use account_engines::types::*;
 use account_engines::users::{UserError, create_user, record_login};
@@ -76,7 +76,7 @@ async fn role_rules_hold() {
         let admin = member(db, tenant, "admin@example.com", MembershipRole::Admin).await;
         let viewer = member(db, tenant, "viewer@example.com", MembershipRole::Viewer).await;
 
-        let error = change_role(
+        let error = update_user_role(
             db,
             tenant,
             admin,
@@ -87,7 +87,7 @@ async fn role_rules_hold() {
         .await
         .unwrap_err();
         assert!(matches!(error, MembershipError::OnlyOwnersChangeRoles));
-        let error = change_role(
+        let error = update_user_role(
             db,
             tenant,
             owner,
@@ -98,7 +98,7 @@ async fn role_rules_hold() {
         .await
         .unwrap_err();
         assert!(matches!(error, MembershipError::OwnRole));
-        let changed = change_role(
+        let changed = update_user_role(
             db,
             tenant,
             owner,
@@ -114,7 +114,7 @@ async fn role_rules_hold() {
         );
         let stranger = UserId::new();
         assert!(matches!(
-            change_role(db, tenant, owner, stranger, MembershipRole::Admin, now()).await,
+            update_user_role(db, tenant, owner, stranger, MembershipRole::Admin, now()).await,
             Err(MembershipError::NotAMember)
         ));
 
@@ -166,7 +166,7 @@ async fn ownership_transfers_atomically_and_the_last_owner_is_kept() {
             user_id: admin.user_id,
             role: MembershipRole::Owner,
         };
-        let error = change_role(
+        let error = update_user_role(
             db,
             tenant,
             Acting {
@@ -206,7 +206,7 @@ async fn a_demoted_owner_with_a_stale_principal_is_refused() {
         let third = member(db, tenant, "third@example.com", MembershipRole::Owner).await;
         let viewer = member(db, tenant, "viewer@example.com", MembershipRole::Viewer).await;
         // `second` demotes `first`; `first` still holds a principal that says owner.
-        change_role(
+        update_user_role(
             db,
             tenant,
             second,
@@ -219,7 +219,7 @@ async fn a_demoted_owner_with_a_stale_principal_is_refused() {
         let stale = first;
         assert_eq!(stale.role, MembershipRole::Owner);
         // Two owners remain, so only the fresh role can refuse these.
-        let error = change_role(
+        let error = update_user_role(
             db,
             tenant,
             stale,
@@ -253,7 +253,7 @@ async fn a_demoted_owner_with_a_stale_principal_is_refused() {
 
         // The other way round: promoted since the principal was made, the fresh role counts.
         let promoted_stale = viewer;
-        change_role(
+        update_user_role(
             db,
             tenant,
             second,
@@ -271,7 +271,7 @@ async fn a_demoted_owner_with_a_stale_principal_is_refused() {
         remove_member(db, tenant, second, third.user_id, now())
             .await
             .unwrap();
-        let error = change_role(
+        let error = update_user_role(
             db,
             tenant,
             third,
@@ -361,21 +361,21 @@ async fn users_are_listed_by_filter_and_detailed_with_their_capabilities() {
             ));
         }
 
-        let (detail, capabilities) = user_detail(db, tenant, admin.user_id).await.unwrap();
+        let (detail, capabilities) = get_user_detail(db, tenant, admin.user_id).await.unwrap();
         assert_eq!(
             (detail.email.as_str(), detail.role),
             ("a-admin@example.com", MembershipRole::Admin)
         );
         assert!(capabilities.can_manage_keys && capabilities.can_manage_users);
         assert!(!capabilities.can_change_roles);
-        let (_, viewer_can) = user_detail(db, tenant, viewer.user_id).await.unwrap();
+        let (_, viewer_can) = get_user_detail(db, tenant, viewer.user_id).await.unwrap();
         assert!(!viewer_can.can_run_workers && viewer_can.can_view_runs);
         assert!(matches!(
-            user_detail(db, tenant, outsider.user_id).await,
+            get_user_detail(db, tenant, outsider.user_id).await,
             Err(MembershipError::NotAMember)
         ));
         assert!(matches!(
-            user_detail(db, tenant, UserId::new()).await,
+            get_user_detail(db, tenant, UserId::new()).await,
             Err(MembershipError::NotAMember)
         ));
     }

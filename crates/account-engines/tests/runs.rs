@@ -1,4 +1,7 @@
 //! Run admission and completion through the engine, on each backend.
+//!
+//! Over 600 lines on purpose: one test binary for admission and completion (link time on 2
+//! cores), every scenario sharing the fixtures at the top.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 

@@ -114,7 +114,7 @@ fn digests_are_compared_in_constant_time_only() {
         offenders.join("\n")
     );
     // The operator-key check, the one place a stored digest comes back to Rust, uses it.
-    let operator = source("operator_keys.rs");
+    let operator = source("operators.rs");
     assert!(
         function(&operator, "verify_operator_key").contains("digests_match("),
         "operator keys compare digests with digests_match"
@@ -126,7 +126,7 @@ fn every_secret_comes_from_the_os_random_source() {
     // Each generator fills its bytes from `getrandom` (the OS CSPRNG) and from nothing else.
     for (file, generator) in [
         ("api_keys/secret.rs", "generate"),
-        ("operator_keys.rs", "generate"),
+        ("operators.rs", "generate"),
         ("invitations.rs", "generate"),
     ] {
         let text = source(file);

@@ -4,10 +4,9 @@
 
 use account_drivers::get_user_write_driver;
 use account_drivers::users::NewUser;
-use account_engines::tenants::{
-    CreateTenant, TenantError, change_plan, create_tenant, usage_summary,
-};
+use account_engines::tenants::{CreateTenant, TenantError, change_plan, create_tenant};
 use account_engines::types::*;
+use account_engines::usage::usage_summary;
 use account_engines::{Db, ErrorCode};
 use account_testkit::{backends, fresh_db};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};

@@ -26,7 +26,7 @@ impl UseCase for GetBillingSummary {
     const ACTS_AS_MEMBER: bool = true;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<BillingSummary, SpineError> {
-        Ok(billing::summary(cx.db, cx.tenant()?, cx.now).await?)
+        Ok(billing::get_billing_summary(cx.db, cx.tenant()?, cx.now).await?)
     }
 }
 
@@ -44,7 +44,7 @@ impl UseCase for ListInvoices {
     const ACTS_AS_MEMBER: bool = true;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Page<Invoice>, SpineError> {
-        Ok(billing::invoices(cx.db, cx.tenant()?, self.page).await?)
+        Ok(billing::get_billing_invoices(cx.db, cx.tenant()?, self.page).await?)
     }
 }
 

@@ -7,7 +7,7 @@ use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 use account_engines::api_keys::ApiKeyPepper;
-use account_engines::support_tickets::SupportContact;
+use account_engines::support::SupportContact;
 use account_engines::{Db, FaultInjector, StatementCounter};
 use account_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};

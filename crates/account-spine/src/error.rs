@@ -1,20 +1,19 @@
 //! The spine's error type: every refusal and failure a host maps to a status code.
 
 use crate::operations::Operation;
-use account_engines::accounts::AccountsError;
 use account_engines::api_keys::ApiKeyError;
 use account_engines::billing::BillingError;
 use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
 use account_engines::memberships::MembershipError;
 use account_engines::memory_pins::MemoryPinError;
+use account_engines::onboarding::AttestationError;
 use account_engines::onboarding::OnboardingError;
-use account_engines::profile::ProfileError;
 use account_engines::runs::RunError;
-use account_engines::sdk_attestations::AttestationError;
-use account_engines::support_tickets::TicketError;
+use account_engines::support::TicketError;
 use account_engines::tenants::TenantError;
 use account_engines::types::TenantStatus;
+use account_engines::users::ProfileError;
 use account_engines::users::UserError;
 use account_engines::{DriverError, ErrorCode, StorageError};
 use sea_orm::DbErr;
@@ -80,9 +79,6 @@ pub enum SpineError {
     /// Billing.
     #[error(transparent)]
     Billing(#[from] BillingError),
-    /// The accounts facade (projects).
-    #[error(transparent)]
-    Accounts(#[from] AccountsError),
     /// The host configured no support contact, so there is none to show.
     #[error("no support contact is configured for this service")]
     SupportContactNotConfigured,
@@ -149,7 +145,6 @@ impl ErrorCode for SpineError {
             Self::Profile(e) => e.code(),
             Self::Ticket(e) => e.code(),
             Self::Billing(e) => e.code(),
-            Self::Accounts(e) => e.code(),
             Self::SupportContactNotConfigured => "support_contact_not_configured",
             Self::NotConfigured(_) => "not_configured",
             Self::Onboarding(e) => e.code(),
@@ -177,7 +172,6 @@ impl ErrorCode for SpineError {
             Self::Profile(e) => e.http_status(),
             Self::Ticket(e) => e.http_status(),
             Self::Billing(e) => e.http_status(),
-            Self::Accounts(e) => e.http_status(),
             Self::SupportContactNotConfigured => 404,
             Self::NotConfigured(_) => 500,
             Self::Onboarding(e) => e.http_status(),
@@ -186,6 +180,33 @@ impl ErrorCode for SpineError {
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::Run(e) => e.field(),
+            Self::ApiKey(e) => e.field(),
+            Self::Invitation(e) => e.field(),
+            Self::Membership(e) => e.field(),
+            Self::Tenant(e) => e.field(),
+            Self::Profile(e) => e.field(),
+            Self::Ticket(e) => e.field(),
+            Self::Billing(e) => e.field(),
+            Self::Onboarding(e) => e.field(),
+            Self::MemoryPin(e) => e.field(),
+            Self::Attestation(e) => e.field(),
+            Self::User(e) => e.field(),
+            Self::Lifecycle(e) => e.field(),
+            Self::Storage(e) => e.field(),
+            Self::Unavailable(_)
+            | Self::Migration(_)
+            | Self::Forbidden { .. }
+            | Self::MachineKey { .. }
+            | Self::TenantStatusForbids { .. }
+            | Self::TenantNotFound
+            | Self::SupportContactNotConfigured
+            | Self::NotConfigured(_) => None,
         }
     }
 }

@@ -371,12 +371,17 @@ impl Spine {
         operation: Operation,
     ) -> Result<Acting, SpineError> {
         authorize(principal, operation)?;
-        let current =
-            match memberships::user_detail(self.pool_db(), principal.tenant_id, user_id).await {
-                Ok((detail, _)) => Some(detail.role),
-                Err(memberships::MembershipError::NotAMember) => None,
-                Err(error) => return Err(error.into()),
-            };
+        let current = match memberships::get_user_detail(
+            self.pool_db(),
+            principal.tenant_id,
+            user_id,
+        )
+        .await
+        {
+            Ok((detail, _)) => Some(detail.role),
+            Err(memberships::MembershipError::NotAMember) => None,
+            Err(error) => return Err(error.into()),
+        };
         let Some(role) = current else {
             return Err(SpineError::forbidden(
                 operation,

@@ -12,7 +12,7 @@ use account_engines::types::{MembershipRole, UserId};
 use account_engines::{KeysetPage, OffsetPage, Page};
 use serde_json::json;
 
-pub use account_engines::accounts::UserDetailResult;
+pub use account_engines::memberships::UserDetailResult;
 pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter, UserPosition};
 
 /// The tenant's users with their roles.
@@ -82,7 +82,7 @@ impl UseCase for GetUser {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<UserDetailResult, SpineError> {
         let tenant = cx.tenant()?;
-        Ok(memberships::user_detail(cx.db, tenant, self.user)
+        Ok(memberships::get_user_detail(cx.db, tenant, self.user)
             .await?
             .into())
     }
@@ -106,7 +106,8 @@ impl UseCase for ChangeRole {
     async fn run(&self, cx: &mut Context<'_>) -> Result<RoleChange, SpineError> {
         let (tenant, actor) = (cx.tenant()?, cx.member()?);
         let change =
-            memberships::change_role(cx.db, tenant, actor, self.user, self.role, cx.now).await?;
+            memberships::update_user_role(cx.db, tenant, actor, self.user, self.role, cx.now)
+                .await?;
         let (from, to) = (change.previous, change.membership.role);
         let audited = Change::of("membership", self.user)
             .before(json!({"role": from}))

@@ -7,7 +7,6 @@ use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
 use account_engines::onboarding::{self, ActivationEvidence, ForcedCompletion, OnboardingOutcome};
-use account_engines::sdk_attestations;
 use account_engines::types::{ActorType, OnboardingState, TenantId};
 use serde_json::json;
 
@@ -81,7 +80,7 @@ impl UseCase for SdkHandshake {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<OnboardingOutcome, SpineError> {
         let tenant = cx.tenant()?;
-        let attestation = sdk_attestations::attest(
+        let attestation = onboarding::attest(
             cx.db,
             tenant,
             &self.sdk_version,

@@ -11,12 +11,12 @@ use crate::principal::{OperatorPrincipal, RequestMeta};
 use crate::use_case::{
     Caller, Change, Context, KEY_OPERATOR_PREFIX, OperatorUseCase, Sealed, UseCase,
 };
-use account_engines::operator_keys;
+use account_engines::operators;
 use account_engines::types::{OperatorKeyId, TenantId};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-pub use account_engines::operator_keys::{
+pub use account_engines::operators::{
     CreatedOperatorKey, OPERATOR_KEY_PREFIX, OperatorKeySnapshot, PlaintextOperatorKey,
     is_operator_key,
 };
@@ -79,7 +79,7 @@ impl UseCase for CreateOperatorKey {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<CreatedOperatorKey, SpineError> {
         let created =
-            operator_keys::create_operator_key(cx.db, cx.pepper()?, &self.name, cx.now).await?;
+            operators::create_operator_key(cx.db, cx.pepper()?, &self.name, cx.now).await?;
         let key = &created.key;
         cx.audit(key_change(key.id, &key.name, &key.key_prefix))
             .await?;
@@ -103,7 +103,7 @@ impl UseCase for ListOperatorKeys {
     const OPERATION: Operation = Operation::OperatorKeysList;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Vec<OperatorKeyInfo>, SpineError> {
-        let keys = operator_keys::list_operator_keys(cx.db).await?;
+        let keys = operators::list_operator_keys(cx.db).await?;
         Ok(keys.iter().map(OperatorKeyInfo::from).collect())
     }
 }
@@ -127,7 +127,7 @@ impl UseCase for RevokeOperatorKey {
     const OPERATION: Operation = Operation::OperatorKeysRevoke;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<(), SpineError> {
-        operator_keys::revoke_operator_key(cx.db, self.id, cx.now).await?;
+        operators::revoke_operator_key(cx.db, self.id, cx.now).await?;
         cx.audit(key_change(self.id, "", "")).await
     }
 }
@@ -179,7 +179,7 @@ impl Spine {
         let key = self
             .observe(operation, Caller::KeyPresenter(&request), async {
                 let pepper = self.pepper()?;
-                Ok(operator_keys::verify_operator_key(self.pool_db(), pepper, presented).await?)
+                Ok(operators::verify_operator_key(self.pool_db(), pepper, presented).await?)
             })
             .await?;
         Ok(principal_of(&key, request))

@@ -5,12 +5,12 @@ use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use account_engines::support_tickets;
+use account_engines::support;
 use account_engines::types::TicketStatus;
 use account_engines::{OffsetPage, Page};
 use serde_json::json;
 
-pub use account_engines::support_tickets::{OpenTicket, SupportContact, Ticket};
+pub use account_engines::support::{OpenTicket, SupportContact, Ticket};
 
 /// Opens a support ticket as the acting member.
 #[derive(Clone, Debug)]
@@ -28,7 +28,8 @@ impl UseCase for OpenSupportTicket {
     async fn run(&self, cx: &mut Context<'_>) -> Result<Ticket, SpineError> {
         let (tenant, user) = (cx.tenant()?, cx.member()?.user_id);
         let opened =
-            support_tickets::open_ticket(cx.db, tenant, user, self.ticket.clone(), cx.now).await?;
+            support::create_support_ticket(cx.db, tenant, user, self.ticket.clone(), cx.now)
+                .await?;
         let after = json!({"category": opened.category, "priority": opened.priority});
         cx.audit(Change::of("support_ticket", opened.id).after(after))
             .await?;
@@ -73,7 +74,7 @@ impl UseCase for ListTickets {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Page<Ticket>, SpineError> {
         let tenant = cx.tenant()?;
-        Ok(support_tickets::list_tickets(cx.db, tenant, self.status, self.page).await?)
+        Ok(support::list_support_tickets(cx.db, tenant, self.status, self.page).await?)
     }
 }
 

@@ -7,7 +7,6 @@ use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
-use account_engines::accounts::{self, Caller as ProjectCaller};
 use account_engines::api_keys::{self, IssuedKey, KeyActor, permissions::OWNER_KEY_PERMISSIONS};
 use account_engines::tenants::{self, CreateTenant as NewTenant};
 use account_engines::types::{MembershipRole, Plan, TenantId, TenantStatus};
@@ -16,8 +15,8 @@ use account_engines::{OffsetPage, Page};
 use chrono::Datelike;
 use serde_json::json;
 
-pub use account_engines::accounts::{ProjectDetailResult, ProjectFilters, ProjectSummaryResult};
 pub use account_engines::tenants::CreatedTenant;
+pub use account_engines::tenants::{ProjectDetailResult, ProjectFilters, ProjectSummaryResult};
 
 /// The projects (tenants) the acting user is a member of, oldest first, optionally only those
 /// in one status.
@@ -37,7 +36,7 @@ impl UseCase for ListProjects {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Page<ProjectSummaryResult>, SpineError> {
         let user = cx.member()?.user_id;
-        let found = accounts::list_projects(cx.db, user, self.filters, self.page).await?;
+        let found = tenants::list_projects(cx.db, user, self.filters, self.page).await?;
         Ok(Page {
             items: found.items,
             total: found.total,
@@ -63,12 +62,12 @@ impl UseCase for GetProject {
     const ACTS_AS_MEMBER: bool = true;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<ProjectDetailResult, SpineError> {
-        let caller = ProjectCaller {
+        let caller = tenants::Caller {
             tenant_id: self.project,
             user_id: cx.member()?.user_id,
         };
         // Membership first: a non-member learns nothing, not even the status.
-        let detail = accounts::get_project_detail(cx.db, caller, cx.now).await?;
+        let detail = tenants::get_project_detail(cx.db, caller, cx.now).await?;
         if self.project != cx.tenant()? {
             cx.require_capability(self.project).await?;
         }

@@ -5,7 +5,7 @@ use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Context, Sealed, UseCase};
-use account_engines::tenants::{self, MeterTotal};
+use account_engines::usage::{self, MeterTotal};
 use chrono::{DateTime, Utc};
 
 /// Usage per meter over `[start, end)`, including the current partial hour.
@@ -23,7 +23,7 @@ impl UseCase for UsageSummary {
     const OPERATION: Operation = Operation::UsageSummary;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Vec<MeterTotal>, SpineError> {
-        Ok(tenants::usage_summary(cx.db, cx.tenant()?, self.start, self.end).await?)
+        Ok(usage::usage_summary(cx.db, cx.tenant()?, self.start, self.end).await?)
     }
 }
 

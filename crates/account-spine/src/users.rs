@@ -5,10 +5,10 @@ use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
-use account_engines::profile;
+use account_engines::users;
 use serde_json::json;
 
-pub use account_engines::profile::{Profile, ProfileUpdate, UserAccount};
+pub use account_engines::users::{Profile, ProfileUpdate, UserAccount};
 
 /// The acting member's profile in the tenant.
 #[derive(Clone, Copy, Debug, Default)]
@@ -21,7 +21,7 @@ impl UseCase for GetProfile {
     const ACTS_AS_MEMBER: bool = true;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Profile, SpineError> {
-        Ok(profile::get_profile(cx.db, cx.tenant()?, cx.member()?.user_id).await?)
+        Ok(users::get_profile(cx.db, cx.tenant()?, cx.member()?.user_id).await?)
     }
 }
 
@@ -41,7 +41,7 @@ impl UseCase for UpdateProfile {
     async fn run(&self, cx: &mut Context<'_>) -> Result<UserAccount, SpineError> {
         let (tenant, user) = (cx.tenant()?, cx.member()?.user_id);
         let account =
-            profile::update_profile(cx.db, tenant, user, self.update.clone(), cx.now).await?;
+            users::update_profile(cx.db, tenant, user, self.update.clone(), cx.now).await?;
         let after = json!({"name": account.name, "time_zone": account.time_zone});
         cx.audit(Change::of("user", user).after(after)).await?;
         Ok(account)

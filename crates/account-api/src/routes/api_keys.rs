@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
 use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::api_keys::IssueKey;
-use account_spine::types::{ApiKeyId, ApiKeyStatus};
+use account_spine::types::{ApiKeyId, ApiKeyName, ApiKeyStatus};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,8 +14,6 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Longest key name, in characters.
-const MAX_NAME: usize = 100;
 /// Longest revocation reason, in characters.
 const MAX_REASON: usize = 255;
 /// Accepted requests per minute of a key.
@@ -111,7 +109,7 @@ pub(crate) struct IssueBody {
 
 impl Validate for IssueBody {
     fn validate(&self, errors: &mut FieldErrors) {
-        errors.length("name", Some(self.name.trim()), 1, MAX_NAME);
+        errors.length("name", Some(self.name.trim()), 1, ApiKeyName::MAX);
         let (min, max) = RATE_LIMIT_RPM;
         errors.range("rate_limit_rpm", self.rate_limit_rpm, min, max);
         let (min, max) = MAX_CONCURRENT_RUNS;

@@ -1,7 +1,7 @@
 //! `audit_log` driver tests.
 
 use crate::support::*;
-use account_drivers::audit_log::NewAuditEntry;
+use account_drivers::audit::NewAuditEntry;
 use account_drivers::types::*;
 use account_drivers::{OffsetPage, StatementCounter, get_tenant_driver};
 use serde_json::json;

@@ -1,7 +1,7 @@
 //! `invoices` driver tests.
 
 use crate::support::*;
-use account_drivers::invoices::InvoiceUpsert;
+use account_drivers::billing::InvoiceUpsert;
 use account_drivers::types::*;
 use account_drivers::{OffsetPage, StatementCounter, get_accounts_facade_driver};
 

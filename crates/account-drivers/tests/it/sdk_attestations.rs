@@ -1,7 +1,7 @@
 //! `sdk_attestations` driver tests.
 
 use crate::support::*;
-use account_drivers::sdk_attestations::NewAttestation;
+use account_drivers::onboarding::NewAttestation;
 use account_drivers::{StatementCounter, get_sdk_attestation_driver};
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! `subscriptions` driver tests.
 
 use crate::support::*;
-use account_drivers::subscriptions::SubscriptionUpsert;
+use account_drivers::billing::SubscriptionUpsert;
 use account_drivers::types::*;
 use account_drivers::{StatementCounter, get_accounts_facade_driver};
 

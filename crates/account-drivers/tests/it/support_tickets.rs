@@ -1,7 +1,7 @@
 //! `support_tickets` driver tests.
 
 use crate::support::*;
-use account_drivers::support_tickets::NewTicket;
+use account_drivers::support::NewTicket;
 use account_drivers::types::*;
 use account_drivers::{OffsetPage, StatementCounter, get_accounts_facade_driver};
 

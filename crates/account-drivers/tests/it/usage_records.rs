@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use account_drivers::types::*;
-use account_drivers::usage_records::{MeterTotal, NewUsageRecord, hour_of};
+use account_drivers::usage::{MeterTotal, NewUsageRecord, hour_of};
 use account_drivers::{OffsetPage, StatementCounter, get_tenant_driver};
 
 fn record(tenant: TenantId, meter: &str, amount: i64, key: Option<&str>) -> NewUsageRecord {

@@ -12,10 +12,10 @@
 //! caller allowed past authorization meets no refusal (a viewer invitation, a demotion to
 //! viewer), where a write case leaves rows to check.
 
-use account_engines::support_tickets::OpenTicket;
 use account_spine::api_keys::IssueKey;
 use account_spine::memberships::UserFilter;
 use account_spine::runs::{AdmitRun, RunCompletion, RunFilter};
+use account_spine::support::OpenTicket;
 use account_spine::tenants::ProjectFilters;
 use account_spine::types::*;
 use account_spine::users::ProfileUpdate;

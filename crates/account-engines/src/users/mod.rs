@@ -1,4 +1,9 @@
-//! User accounts: creation (normalised, unique email) and sign-in.
+//! User accounts: creation (normalised, unique email) and sign-in, and each user's profile
+//! (`profile`: display name, time zone, preferences).
+
+mod profile;
+
+pub use profile::*;
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_user_write_driver;
@@ -54,6 +59,13 @@ impl ErrorCode for UserError {
             Self::EmailTaken => 409,
             Self::NotFound => 404,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidName(_) => Some("name"),
+            _ => None,
         }
     }
 }

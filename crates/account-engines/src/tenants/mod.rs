@@ -1,4 +1,9 @@
-//! Tenants and their quotas (TenantEngine): creation with its owner, plan changes, usage.
+//! Tenants and their quotas (TenantEngine): creation with its owner, plan changes, and the
+//! projects view members have of them (`projects`).
+
+mod projects;
+
+pub use projects::*;
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
@@ -7,12 +12,11 @@ use account_drivers::types::{
     Email, EmailError, MembershipRole, Plan, Slug, SlugError, TenantId, TenantName, TenantStatus,
     TextError, UserId,
 };
-pub use account_drivers::usage_records::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 
 /// Longest usage summary period.
-const MAX_SUMMARY_DAYS: i64 = 366;
+pub(crate) const MAX_SUMMARY_DAYS: i64 = 366;
 
 /// Why a tenant operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +47,13 @@ pub enum TenantError {
         "the tenant is {0}; plans change only for active or suspended tenants, so resume it first"
     )]
     Inactive(TenantStatus),
+    /// The project (tenant) does not exist or the caller is not one of its members; the two
+    /// are deliberately indistinguishable.
+    #[error("project not found")]
+    ProjectNotFound,
+    /// The page asked for is out of bounds.
+    #[error("limit must be 1 to 100")]
+    InvalidPage,
     /// The period is empty, reversed or longer than a year.
     #[error("the period must start before it ends and span at most {MAX_SUMMARY_DAYS} days")]
     InvalidPeriod,
@@ -54,6 +65,12 @@ pub enum TenantError {
 impl From<DriverError> for TenantError {
     fn from(error: DriverError) -> Self {
         Self::Storage(error.into())
+    }
+}
+
+impl From<crate::InvalidPage> for TenantError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
     }
 }
 
@@ -69,19 +86,30 @@ impl ErrorCode for TenantError {
             Self::SamePlan(_) => "same_plan",
             Self::Inactive(_) => "tenant_inactive",
             Self::InvalidPeriod => "invalid_period",
+            Self::ProjectNotFound => "project_not_found",
+            Self::InvalidPage => "invalid_page",
             Self::Storage(e) => e.code(),
         }
     }
 
     fn http_status(&self) -> u16 {
         match self {
-            Self::NotFound | Self::OwnerNotFound(_) => 404,
+            Self::NotFound | Self::OwnerNotFound(_) | Self::ProjectNotFound => 404,
             Self::InvalidName(_)
             | Self::InvalidSlug(_)
             | Self::InvalidBillingEmail(_)
-            | Self::InvalidPeriod => 422,
+            | Self::InvalidPeriod
+            | Self::InvalidPage => 422,
             Self::SlugTaken(_) | Self::SamePlan(_) | Self::Inactive(_) => 409,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidName(_) => Some("name"),
+            Self::InvalidPage => Some("limit"),
+            _ => None,
         }
     }
 }
@@ -200,21 +228,6 @@ pub async fn change_plan(
     Ok((before, after))
 }
 
-/// Usage per meter over `[start, end)`, summed by the database.
-pub async fn usage_summary(
-    db: Db<'_>,
-    tenant: TenantId,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<MeterTotal>, TenantError> {
-    if start >= end || end - start > TimeDelta::days(MAX_SUMMARY_DAYS) {
-        return Err(TenantError::InvalidPeriod);
-    }
-    Ok(get_tenant_driver(db)
-        .summarize_usage(tenant, start, end)
-        .await?)
-}
-
 /// The tenant's lifecycle status, or `None` when there is no such tenant.
 pub async fn status(db: Db<'_>, tenant: TenantId) -> Result<Option<TenantStatus>, StorageError> {
     // The status column alone: every use case's capability check runs this.
@@ -249,6 +262,7 @@ mod tests {
             TenantError::SamePlan(Plan::Pro),
             TenantError::Inactive(TenantStatus::Terminated),
             TenantError::InvalidPeriod,
+            TenantError::InvalidPage,
         ];
         for error in &errors {
             // Exhaustive: a new variant does not compile until it is listed above.
@@ -261,11 +275,19 @@ mod tests {
                 | TenantError::SlugTaken(_)
                 | TenantError::SamePlan(_)
                 | TenantError::Inactive(_)
-                | TenantError::InvalidPeriod => {}
+                | TenantError::InvalidPeriod
+                | TenantError::InvalidPage => {}
+                // The seed's message, as short as its code: checked below.
+                TenantError::ProjectNotFound => unreachable!("not listed"),
                 TenantError::Storage(_) => unreachable!("not caller-caused"),
             }
         }
         crate::error::assert_caller_errors(&errors);
+        let hidden = TenantError::ProjectNotFound;
+        assert_eq!(
+            (hidden.code(), hidden.http_status(), hidden.to_string()),
+            ("project_not_found", 404, "project not found".to_owned())
+        );
         assert_eq!(
             TenantError::InvalidBillingEmail(EmailError::MissingAt).to_string(),
             "billing_email: email must contain an `@`"

@@ -8,6 +8,10 @@
 //! the state. Completion needs an active API key and an SDK attestation, unless a platform
 //! operator forces it with a reason, which the caller records in the audit log.
 
+mod attestations;
+
+pub use attestations::*;
+
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::types::{ActorType, OnboardingState, TenantId};
 use account_drivers::{get_onboarding_driver, get_sdk_attestation_driver, get_tenant_driver};
@@ -73,6 +77,13 @@ impl ErrorCode for OnboardingError {
             Self::Forbidden => 403,
             Self::InvalidReason => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidReason => Some("reason"),
+            _ => None,
         }
     }
 }

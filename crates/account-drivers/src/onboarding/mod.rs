@@ -4,6 +4,10 @@
 //! concurrent advances can never move a tenant backwards (the original wrote the target
 //! unconditionally).
 
+mod attestations;
+
+pub use attestations::*;
+
 use crate::tenants::update_returning;
 use crate::{Db, DriverError, OffsetPage, Page};
 use account_models::entities::tenants;

@@ -13,13 +13,13 @@
 
 use crate::Db;
 use crate::api_keys::secret::{self, ApiKeyPepper};
-use crate::api_keys::{ApiKeyError, MAX_NAME_CHARS};
-use account_drivers::operator_keys as driver;
+use crate::api_keys::{ApiKeyError, parse_name};
+use account_drivers::operators as driver;
 use account_drivers::types::OperatorKeyId;
 use account_drivers::types::api_key_format::{OPERATOR_KEYS, RANDOM_BYTES};
 use chrono::{DateTime, Utc};
 
-pub use account_drivers::operator_keys::OperatorKeySnapshot;
+pub use account_drivers::operators::OperatorKeySnapshot;
 
 /// What every operator key starts with.
 pub const OPERATOR_KEY_PREFIX: &str = OPERATOR_KEYS.prefix;
@@ -79,17 +79,11 @@ pub async fn create_operator_key(
     name: &str,
     now: DateTime<Utc>,
 ) -> Result<CreatedOperatorKey, ApiKeyError> {
-    let name = name.trim();
-    if name.is_empty()
-        || name.chars().count() > MAX_NAME_CHARS
-        || name.chars().any(char::is_control)
-    {
-        return Err(ApiKeyError::InvalidName);
-    }
+    let name = parse_name(name)?;
     let plaintext = PlaintextOperatorKey::generate()?;
     let digest = secret::digest(pepper, plaintext.expose());
     let prefix = &plaintext.expose()[..OPERATOR_KEY_PREFIX_LEN];
-    let key = driver::insert_operator_key(db, name, prefix, &digest, now).await?;
+    let key = driver::insert_operator_key(db, name.as_str(), prefix, &digest, now).await?;
     Ok(CreatedOperatorKey { key, plaintext })
 }
 

@@ -2,7 +2,7 @@
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_sdk_attestation_driver;
-use account_drivers::sdk_attestations::{AttestationSnapshot, NewAttestation};
+use account_drivers::onboarding::{AttestationSnapshot, NewAttestation};
 use account_drivers::types::TenantId;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -36,6 +36,13 @@ impl ErrorCode for AttestationError {
         match self {
             Self::InvalidField(..) => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidField(field, _) => Some(field),
+            _ => None,
         }
     }
 }

@@ -5,8 +5,8 @@ use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_accounts_facade_driver;
 use account_drivers::types::{DisplayName, TenantId, TextError, UserId};
+pub use account_drivers::users::ProfileSnapshot as Profile;
 use account_drivers::users::{ProfileChanges, ProfileSnapshot, UserAccountSnapshot};
-pub use account_drivers::users::{ProfileSnapshot as Profile, UserAccountSnapshot as UserAccount};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value as Json};
 
@@ -68,6 +68,13 @@ impl ErrorCode for ProfileError {
             | Self::InvalidPreferences(_)
             | Self::PreferencesHaveNul(_) => 422,
             Self::Storage(e) => e.http_status(),
+        }
+    }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::PreferencesHaveNul(nul) => Some(&nul.field),
+            _ => None,
         }
     }
 }

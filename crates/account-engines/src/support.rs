@@ -1,21 +1,22 @@
 //! Support: the contact details from configuration, and tickets with validated category,
 //! priority and status, paginated.
 
+use crate::PageRequest;
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_accounts_facade_driver;
-pub use account_drivers::support_tickets::TicketSnapshot as Ticket;
-use account_drivers::support_tickets::{NewTicket, TicketSnapshot};
+pub use account_drivers::support::TicketSnapshot as Ticket;
+use account_drivers::support::{NewTicket, TicketSnapshot};
 use account_drivers::types::{
     Email, TenantId, TextError, TicketCategory, TicketDescription, TicketId, TicketPriority,
     TicketStatus, TicketSubject, UserId,
 };
 use chrono::{DateTime, Utc};
 
-/// Where customers reach support; the host configures it and hands it to the accounts
-/// facade ([`crate::accounts::get_accounts_facade`]).
+/// Where customers reach support; the host configures it and hands it to the spine, whose
+/// `support_contact` use case answers with it.
 ///
 /// ```rust
-/// use account_engines::support_tickets::SupportContact;
+/// use account_engines::support::SupportContact;
 /// use account_engines::types::Email;
 ///
 /// let contact = SupportContact {
@@ -62,6 +63,12 @@ impl From<DriverError> for TicketError {
     }
 }
 
+impl From<crate::InvalidPage> for TicketError {
+    fn from(_: crate::InvalidPage) -> Self {
+        Self::InvalidPage
+    }
+}
+
 impl ErrorCode for TicketError {
     fn code(&self) -> &'static str {
         match self {
@@ -80,6 +87,13 @@ impl ErrorCode for TicketError {
             Self::Storage(e) => e.http_status(),
         }
     }
+
+    fn field(&self) -> Option<&str> {
+        match self {
+            Self::InvalidPage => Some("limit"),
+            _ => None,
+        }
+    }
 }
 
 /// A ticket to open; category and priority arrive parsed (the enums reject unknown values).
@@ -96,7 +110,7 @@ pub struct OpenTicket {
 }
 
 /// Opens a ticket for `user` in `tenant`.
-pub async fn open_ticket(
+pub async fn create_support_ticket(
     db: Db<'_>,
     tenant: TenantId,
     user: UserId,
@@ -122,15 +136,13 @@ pub async fn open_ticket(
 }
 
 /// The tenant's tickets, newest first.
-pub async fn list_tickets(
+pub async fn list_support_tickets(
     db: Db<'_>,
     tenant: TenantId,
     status: Option<TicketStatus>,
     page: OffsetPage,
 ) -> Result<Page<TicketSnapshot>, TicketError> {
-    if page.limit == 0 || page.limit > 100 {
-        return Err(TicketError::InvalidPage);
-    }
+    let page = PageRequest::new(page)?.into_page();
     Ok(get_accounts_facade_driver(db)
         .fetch_support_tickets(tenant, status, page)
         .await?)

@@ -1,0 +1,8 @@
+//! Billing: the tenant's subscription and invoices, as the billing system reports them (one
+//! submodule per table).
+
+mod invoices;
+mod subscriptions;
+
+pub use invoices::*;
+pub use subscriptions::*;

@@ -1,0 +1,284 @@
+//! Unit tests of the run rules (no database).
+
+use super::*;
+
+#[test]
+fn refusals_carry_the_field_they_concern() {
+    let nul = NulCharacter {
+        field: "input.my key".into(),
+        in_key: false,
+    };
+    let cases = [
+        (RunError::InvalidTask, Some("task")),
+        (
+            RunError::InvalidMetrics {
+                field: "total_latency_ms",
+            },
+            Some("total_latency_ms"),
+        ),
+        (RunError::ErrorTextTooLong { chars: 10_001 }, Some("error")),
+        (RunError::TextHasNul(nul), Some("input.my key")),
+        (RunError::InvalidPage, Some("limit")),
+        (RunError::RunNotFound, None),
+    ];
+    for (error, field) in cases {
+        assert_eq!(error.field(), field, "{error:?}");
+    }
+}
+use account_drivers::tenants::TenantCoreSnapshot;
+use account_drivers::types::{OnboardingState, Plan};
+
+fn request(principal: RunPrincipal, worker: &str, task: &str) -> AdmitRunRequest {
+    AdmitRunRequest {
+        tenant_id: TenantId::new(),
+        principal,
+        worker_id: worker.into(),
+        task: task.into(),
+        input: None,
+    }
+}
+
+fn member(role: MembershipRole) -> RunPrincipal {
+    RunPrincipal::User {
+        user_id: UserId::new(),
+        role,
+    }
+}
+
+fn at(day: u32) -> DateTime<Utc> {
+    NaiveDate::from_ymd_opt(2026, 11, day)
+        .and_then(|d| d.and_hms_opt(12, 0, 0))
+        .map(|t| t.and_utc())
+        .unwrap()
+}
+
+fn tenant(status: TenantStatus, runs_today: i32, tokens: i64, day: u32) -> TenantCoreSnapshot {
+    TenantCoreSnapshot {
+        id: TenantId::new(),
+        name: "t".into(),
+        slug: "t".into(),
+        status,
+        plan: Plan::Free,
+        quotas: Plan::Free.quotas(),
+        runs_today,
+        runs_this_month: runs_today,
+        tokens_this_month: tokens,
+        usage_day: Some(usage_period(at(day)).day),
+        usage_month: Some(usage_period(at(day)).month),
+        last_run_reset_at: None,
+        suspended_reason: None,
+        onboarding_state: OnboardingState::Complete,
+        created_at: at(1),
+        updated_at: at(1),
+    }
+}
+
+#[test]
+fn viewers_cannot_run_and_keys_only_run_their_workers() {
+    assert!(matches!(
+        validate(&request(member(MembershipRole::Viewer), "w", "t")),
+        Err(RunError::Forbidden { .. })
+    ));
+    assert!(validate(&request(member(MembershipRole::Member), "w", "t")).is_ok());
+    let key = RunPrincipal::ApiKey {
+        key_id: ApiKeyId::new(),
+        allowed_workers: Some(vec!["allowed".into()]),
+        max_concurrent_runs: None,
+    };
+    assert!(matches!(
+        validate(&request(key.clone(), "other", "t")),
+        Err(RunError::WorkerNotAllowed { .. })
+    ));
+    assert!(validate(&request(key, "allowed", "t")).is_ok());
+}
+
+#[test]
+fn worker_ids_and_tasks_are_validated() {
+    let owner = || member(MembershipRole::Owner);
+    assert!(matches!(
+        validate(&request(owner(), "", "t")),
+        Err(RunError::InvalidWorker)
+    ));
+    assert!(matches!(
+        validate(&request(owner(), "Bad Worker", "t")),
+        Err(RunError::InvalidWorker)
+    ));
+    assert!(matches!(
+        validate(&request(owner(), "w", "  ")),
+        Err(RunError::InvalidTask)
+    ));
+    let long = "x".repeat(MAX_TASK + 1);
+    assert!(matches!(
+        validate(&request(owner(), "w", &long)),
+        Err(RunError::InvalidTask)
+    ));
+    assert!(matches!(
+        validate(&request(owner(), "w", "a\u{0}b")),
+        Err(RunError::TextHasNul(NulCharacter { field, .. })) if field == "task"
+    ));
+    let mut with_input = request(owner(), "w", "t");
+    with_input.input = Some(serde_json::json!({"deep": [{"k\u{0}": 1}]}));
+    assert!(matches!(
+        validate(&with_input),
+        Err(RunError::TextHasNul(NulCharacter { field, in_key: true })) if field == "input.deep[0]"
+    ));
+}
+
+#[test]
+fn a_refusal_names_the_limit_that_refused() {
+    let period = usage_period(at(25));
+    let usage = |t, active, key_active| AdmissionUsage {
+        tenant: t,
+        active_runs: active,
+        key_active_runs: key_active,
+    };
+    assert!(matches!(
+        refusal(
+            &usage(tenant(TenantStatus::Suspended, 0, 0, 25), 0, 0),
+            None,
+            period
+        ),
+        RunError::TenantInactive {
+            status: TenantStatus::Suspended
+        }
+    ));
+    assert!(matches!(
+        refusal(
+            &usage(tenant(TenantStatus::Active, 100, 0, 25), 0, 0),
+            None,
+            period
+        ),
+        RunError::DailyRunLimit {
+            limit: 100,
+            used: 100
+        }
+    ));
+    assert!(matches!(
+        refusal(
+            &usage(tenant(TenantStatus::Active, 1, 1_000_000, 25), 0, 0),
+            None,
+            period
+        ),
+        RunError::MonthlyTokenLimit { .. }
+    ));
+    let key = Some(KeyConcurrency {
+        api_key_id: ApiKeyId::new(),
+        max_concurrent_runs: Some(1),
+    });
+    assert!(matches!(
+        refusal(
+            &usage(tenant(TenantStatus::Active, 1, 0, 25), 1, 1),
+            key,
+            period
+        ),
+        RunError::KeyConcurrentRunLimit {
+            limit: 1,
+            active: 1
+        }
+    ));
+    assert!(matches!(
+        refusal(
+            &usage(tenant(TenantStatus::Active, 1, 0, 25), 5, 0),
+            None,
+            period
+        ),
+        RunError::ConcurrentRunLimit {
+            limit: 5,
+            active: 5
+        }
+    ));
+}
+
+#[test]
+fn a_refusal_no_limit_explains_is_not_blamed_on_one() {
+    let usage = AdmissionUsage {
+        tenant: tenant(TenantStatus::Active, 1, 0, 25),
+        active_runs: 4,
+        key_active_runs: 4,
+    };
+    let key = Some(KeyConcurrency {
+        api_key_id: ApiKeyId::new(),
+        max_concurrent_runs: Some(5),
+    });
+    let error = refusal(&usage, key, usage_period(at(25)));
+    assert!(
+        matches!(error, RunError::AdmissionUnexplained { active: 4 }),
+        "{error}"
+    );
+    assert_eq!(error.http_status(), 500, "not the caller's doing");
+    assert_eq!(error.code(), "admission_unexplained");
+}
+
+#[test]
+fn yesterdays_counter_does_not_refuse_today() {
+    let usage = AdmissionUsage {
+        tenant: tenant(TenantStatus::Active, 100, 0, 24),
+        active_runs: 5,
+        key_active_runs: 0,
+    };
+    assert!(matches!(
+        refusal(&usage, None, usage_period(at(25))),
+        RunError::ConcurrentRunLimit { .. }
+    ));
+}
+
+#[test]
+fn every_caller_error_is_a_4xx() {
+    let errors = [
+        RunError::TenantNotFound,
+        RunError::TenantInactive {
+            status: TenantStatus::Archived,
+        },
+        RunError::Forbidden {
+            role: MembershipRole::Viewer,
+        },
+        RunError::InvalidWorker,
+        RunError::InvalidTask,
+        RunError::TextHasNul(NulCharacter {
+            field: "output.a".into(),
+            in_key: true,
+        }),
+        RunError::WorkerNotAllowed { worker: "w".into() },
+        RunError::DailyRunLimit { limit: 1, used: 1 },
+        RunError::MonthlyTokenLimit { limit: 1, used: 1 },
+        RunError::ConcurrentRunLimit {
+            limit: 1,
+            active: 1,
+        },
+        RunError::KeyConcurrentRunLimit {
+            limit: 1,
+            active: 1,
+        },
+        RunError::RunNotFound,
+        RunError::AlreadyFinished {
+            status: RunStatus::Completed,
+        },
+        RunError::ErrorTextTooLong { chars: 10_001 },
+        RunError::InvalidMetrics {
+            field: "cost_cents",
+        },
+        RunError::InvalidPage,
+    ];
+    let mut codes = std::collections::HashSet::new();
+    for error in errors {
+        assert!(
+            (400..500).contains(&error.http_status()),
+            "{error}: {}",
+            error.http_status()
+        );
+        let code = error.code();
+        assert!(
+            !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+            "{code}"
+        );
+        assert!(codes.insert(code), "duplicate code {code}");
+        assert!(!error.to_string().is_empty());
+    }
+}
+
+#[test]
+fn periods_are_utc_day_and_first_of_month() {
+    let period = usage_period(at(25));
+    assert_eq!(period.day, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap());
+    assert_eq!(period.month, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
+}
