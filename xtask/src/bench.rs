@@ -8,7 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::pg::{Durability, Postgres};
-use crate::util::{cargo, debug_binary, run_command, target_dir, workspace_root};
+use crate::util::{build_debug, cargo, debug_binary, run_command, target_dir, workspace_root};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::Command;
@@ -85,9 +85,10 @@ pub fn run(args: &[String]) -> Result<u8> {
     Ok(0)
 }
 
-/// The `ci` step: debug build, quick run on SQLite.
+/// The `ci` step: quick run on SQLite of the workspace's debug build (`util::DEBUG_BUILD`, not
+/// a build of this package alone, which would resolve features differently and recompile).
 pub fn smoke() -> Result<()> {
-    cargo(&["build", "--locked", "--package", "account-bench"])?;
+    build_debug()?;
     run_command(
         Command::new(debug_binary("account-bench")?)
             .args(["--backend", "sqlite", "--quick"])

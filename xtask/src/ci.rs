@@ -1,17 +1,18 @@
 //! `cargo xtask ci`: every check, in the order that fails fastest.
 //!
 //! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
-//! (installed when missing), rustdoc (warnings denied), the API smoke test, a brief fuzz pass,
-//! the benchmark smoke run, schemathesis against the served OpenAPI document
-//! (`crate::schemathesis`), and the whole test suite twice: once on SQLite, once on a
-//! throwaway PostgreSQL this command starts on a free loopback port and removes afterwards,
-//! even when tests fail. It ends with a table of every step's time, on failure too.
+//! (installed when missing), rustdoc (warnings denied), one debug build of every binary and
+//! test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
+//! document (`crate::schemathesis`), a brief fuzz pass, and the whole test suite twice: once on
+//! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
+//! removes afterwards, even when tests fail. It ends with a table of every step's time, on
+//! failure too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::pg::Postgres;
 use crate::util::{
-    ChildGuard, cargo, cargo_command, debug_binary, free_port, run_command, tools_dir,
+    ChildGuard, build_debug, cargo, cargo_command, debug_binary, free_port, run_command, tools_dir,
     wait_for_health, workspace_root,
 };
 use anyhow::{Context, Result, bail};
@@ -110,15 +111,18 @@ fn steps() -> Vec<Step<'static>> {
                     .env("RUSTDOCFLAGS", "-D warnings"),
             )
         }),
+        // The binaries the next steps serve and the tests of the last two, in one build (one
+        // feature resolution, so nothing is compiled twice; see `util::DEBUG_BUILD`).
+        Step::new("debug build (binaries and tests)", build_debug),
         Step::new("api smoke test", smoke_api),
+        Step::new("benchmark smoke run (SQLite, --quick)", crate::bench::smoke),
+        Step::new("schemathesis", || crate::schemathesis::check(None)),
         // Coverage instrumentation covers this repository's crates only (`fuzz::rustc_wrapper`),
         // and the value parsers build without sea-orm: about 3 minutes cold on 2 cores.
         Step::new("fuzz (10 s per target)", || {
             let brief = ["--seconds", "10", "--with-api"].map(String::from);
             exit_ok(crate::fuzz::run(&brief)?, "fuzz usage")
         }),
-        Step::new("benchmark smoke run (SQLite, --quick)", crate::bench::smoke),
-        Step::new("schemathesis", || crate::schemathesis::check(None)),
         Step::new("tests on SQLite", || {
             run_command(
                 cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
@@ -240,7 +244,7 @@ fn exit_ok(code: u8, what: &str) -> Result<()> {
 
 /// The README's run command: the API starts on SQLite and answers its health check.
 fn smoke_api() -> Result<()> {
-    cargo(&["build", "--locked", "--package", "account-api"])?;
+    build_debug()?;
     let binary = debug_binary("account-api")?;
     let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;

@@ -16,7 +16,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
-use crate::util::{target_dir, tools_dir, workspace_root};
+use crate::util::{target_dir, tools_dir, without_package_env, workspace_root};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
@@ -63,7 +63,7 @@ pub fn run(args: &[String]) -> Result<u8> {
         let corpus = out.join("fuzz-corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
         let mut command = Command::new(&cargo_fuzz);
-        command
+        without_package_env(&mut command)
             .current_dir(&root)
             .env("RUSTC_BOOTSTRAP", "1")
             // Coverage instrumentation for this repository's crates only (see `rustc_wrapper`).
@@ -158,7 +158,7 @@ fn install_cargo_fuzz() -> Result<PathBuf> {
             tools.display()
         );
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
+        let status = without_package_env(&mut Command::new(cargo))
             // `--debug`: a dev build of the tool compiles in about half the time of a release
             // build, and its own speed does not matter (it only drives cargo).
             .args(["install", "cargo-fuzz", "--locked", "--debug", "--root"])

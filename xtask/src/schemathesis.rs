@@ -12,7 +12,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::util::{
-    ChildGuard, cargo, debug_binary, free_port, run_command, tools_dir, wait_for_health,
+    ChildGuard, build_debug, debug_binary, free_port, run_command, tools_dir, wait_for_health,
     workspace_root,
 };
 use anyhow::{Context, Result, bail};
@@ -58,7 +58,8 @@ pub fn run(args: &[String]) -> Result<u8> {
 /// Installs schemathesis, serves the API and runs every invocation; fails on any finding.
 pub fn check(database_url: Option<&str>) -> Result<()> {
     let schemathesis = install()?;
-    cargo(&["build", "--locked", "--package", "account-api"])?;
+    // The workspace's one debug build (`util::DEBUG_BUILD`): the tests reuse it.
+    build_debug()?;
     let scratch =
         std::env::temp_dir().join(format!("account-api-schemathesis-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;

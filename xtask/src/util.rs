@@ -36,17 +36,58 @@ pub fn tools_dir() -> Result<PathBuf> {
     Ok(target_dir()?.join("ci-tools"))
 }
 
-/// A debug binary of the workspace.
+/// The arguments of the one debug build: every binary and every test target of the workspace.
+///
+/// One cargo invocation resolves features once. `cargo build -p account-api` alone leaves out
+/// the dev-dependencies' features (sea-orm's `mock`, via the testkit), so sea-orm and every crate
+/// above it were compiled a second time beside the test build; built together, the binaries the
+/// checks serve and the tests `cargo test --workspace` runs are the same artifacts.
+pub const DEBUG_BUILD: [&str; 5] = ["build", "--workspace", "--locked", "--bins", "--tests"];
+
+/// Runs [`DEBUG_BUILD`]: seconds when nothing changed.
+pub fn build_debug() -> Result<()> {
+    cargo(&DEBUG_BUILD)
+}
+
+/// A debug binary of the workspace (built by [`build_debug`]).
 pub fn debug_binary(name: &str) -> Result<PathBuf> {
     Ok(target_dir()?.join("debug").join(name))
 }
 
-/// `cargo` (the one running xtask, when known) with `args`.
+/// `cargo` (the one running xtask, when known) with `args`, without xtask's package variables
+/// ([`without_package_env`]).
 pub fn cargo_command(args: &[&str]) -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command.args(args);
+    without_package_env(&mut command);
     command
+}
+
+/// Clears the variables `cargo run` set for xtask itself (`CARGO_MANIFEST_DIR`,
+/// `CARGO_PKG_NAME`, ...) from a child that builds.
+///
+/// Cargo compares a build script's `rerun-if-env-changed` variables with its own environment.
+/// ring's declares these, so a build run from xtask and one run from a shell each reran it and
+/// rebuilt everything above it (rustls, sqlx, sea-orm, every crate here); cleared, both match.
+pub fn without_package_env(command: &mut Command) -> &mut Command {
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if is_package_variable(name) {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// The per-package variables cargo sets for what it runs.
+fn is_package_variable(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || name.starts_with("CARGO_MANIFEST_")
+        || matches!(
+            name,
+            "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE" | "CARGO_TARGET_TMPDIR"
+        )
 }
 
 /// Runs cargo with `args`; fails unless it succeeds.
@@ -117,4 +158,30 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_package_variable;
+
+    #[test]
+    fn package_variables_go_and_configuration_stays() {
+        for name in [
+            "CARGO_MANIFEST_DIR",
+            "CARGO_MANIFEST_PATH",
+            "CARGO_PKG_NAME",
+            "CARGO_CRATE_NAME",
+        ] {
+            assert!(is_package_variable(name), "{name}");
+        }
+        for name in [
+            "CARGO",
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_INCREMENTAL",
+            "PATH",
+        ] {
+            assert!(!is_package_variable(name), "{name}");
+        }
+    }
 }
