@@ -7,8 +7,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
-use crate::ci::{cargo, run_command, workspace_root};
 use crate::pg::{Durability, Postgres};
+use crate::util::{build_debug, cargo, debug_binary, run_command, target_dir, workspace_root};
 use anyhow::Result;
 use std::path::PathBuf;
 use std::process::Command;
@@ -65,7 +65,7 @@ pub fn run(args: &[String]) -> Result<u8> {
         "--package",
         "account-bench",
     ])?;
-    let mut command = Command::new(binary("release")?);
+    let mut command = Command::new(release_binary()?);
     command.args(args);
     // `server` lives until the run ends; dropping it stops and removes the cluster.
     let _server = match std::env::var(PG_URL_ENV) {
@@ -85,21 +85,17 @@ pub fn run(args: &[String]) -> Result<u8> {
     Ok(0)
 }
 
-/// The `ci` step: debug build, quick run on SQLite.
+/// The `ci` step: quick run on SQLite of the workspace's debug build (`util::DEBUG_BUILD`, not
+/// a build of this package alone, which would resolve features differently and recompile).
 pub fn smoke() -> Result<()> {
-    cargo(&["build", "--locked", "--package", "account-bench"])?;
+    build_debug()?;
     run_command(
-        Command::new(binary("debug")?)
+        Command::new(debug_binary("account-bench")?)
             .args(["--backend", "sqlite", "--quick"])
             .env_remove(PG_URL_ENV),
     )
 }
 
-fn binary(profile: &str) -> Result<PathBuf> {
-    let root = workspace_root()?;
-    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
-    Ok(target.join(profile).join("account-bench"))
+fn release_binary() -> Result<PathBuf> {
+    Ok(target_dir()?.join("release").join("account-bench"))
 }

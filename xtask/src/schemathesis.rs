@@ -11,7 +11,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
-use crate::ci::{ChildGuard, api_binary, cargo, free_port, run_command, wait_for_health};
+use crate::util::{
+    ChildGuard, build_debug, debug_binary, free_port, run_command, tools_dir, wait_for_health,
+    workspace_root,
+};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -47,7 +50,7 @@ pub fn run(args: &[String]) -> Result<u8> {
             return Ok(2);
         }
     };
-    std::env::set_current_dir(crate::ci::workspace_root()?)?;
+    std::env::set_current_dir(workspace_root()?)?;
     check(database_url)?;
     Ok(0)
 }
@@ -55,7 +58,8 @@ pub fn run(args: &[String]) -> Result<u8> {
 /// Installs schemathesis, serves the API and runs every invocation; fails on any finding.
 pub fn check(database_url: Option<&str>) -> Result<()> {
     let schemathesis = install()?;
-    cargo(&["build", "--locked", "--package", "account-api"])?;
+    // The workspace's one debug build (`util::DEBUG_BUILD`): the tests reuse it.
+    build_debug()?;
     let scratch =
         std::env::temp_dir().join(format!("account-api-schemathesis-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -75,7 +79,7 @@ struct Invocation {
 }
 
 fn check_in(schemathesis: &Path, scratch: &Path, database_url: Option<&str>) -> Result<()> {
-    let binary = api_binary()?;
+    let binary = debug_binary("account-api")?;
     let api = |args: &[&str]| -> Command {
         let mut command = Command::new(&binary);
         command.args(args).current_dir(scratch);
@@ -164,13 +168,10 @@ fn check_in(schemathesis: &Path, scratch: &Path, database_url: Option<&str>) -> 
     Ok(())
 }
 
-/// The schemathesis binary in `target/ci-tools/schemathesis-<version>`, installed from PyPI
-/// into its own virtualenv when missing.
+/// The schemathesis binary in the target directory's `ci-tools/schemathesis-<version>`,
+/// installed from PyPI into its own virtualenv when missing.
 fn install() -> Result<PathBuf> {
-    let venv = crate::ci::workspace_root()?
-        .join("target")
-        .join("ci-tools")
-        .join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));
+    let venv = tools_dir()?.join(format!("schemathesis-{SCHEMATHESIS_VERSION}"));
     let binary = venv.join("bin").join("schemathesis");
     if !binary.exists() {
         println!(

@@ -57,7 +57,7 @@ impl std::fmt::Display for Drift {
 
 /// `cargo xtask tidy [--freeze]`.
 pub fn run(args: &[String]) -> Result<u8> {
-    let root = crate::ci::workspace_root()?;
+    let root = crate::util::workspace_root()?;
     let freeze = args.iter().any(|a| a == "--freeze");
     if freeze {
         let added = freeze_new(&root)?;
