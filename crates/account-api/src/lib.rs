@@ -90,6 +90,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::get_project))
         .routes(routes!(users::list_users))
         .routes(routes!(users::get_user, memberships::remove_user))
+        .routes(routes!(memberships::list_tenant_users))
         .routes(routes!(memberships::change_role))
         .routes(routes!(memberships::transfer_ownership))
         .routes(routes!(users::get_profile, users::update_profile))

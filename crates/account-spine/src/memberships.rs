@@ -12,8 +12,8 @@ use account_engines::types::{MembershipRole, UserId};
 use account_engines::{KeysetPage, OffsetPage, Page};
 use serde_json::json;
 
-pub use account_engines::memberships::UserDetailResult;
 pub use account_engines::memberships::{Membership, RoleChange, User, UserFilter, UserPosition};
+pub use account_engines::memberships::{TenantUserResult, TenantUsersListResult, UserDetailResult};
 
 /// The tenant's users with their roles.
 #[derive(Clone, Debug)]
@@ -63,6 +63,26 @@ impl UseCase for ListUsersAfter {
         let (filter, after) = (self.filter, self.after.clone());
         let tenant = cx.tenant()?;
         Ok(memberships::list_users_after(cx.db, tenant, filter, after, self.limit).await?)
+    }
+}
+
+/// The tenant's members, oldest membership first (the seed's `list_tenant_users`): who joined
+/// when, with their role.
+#[derive(Clone, Copy, Debug)]
+pub struct ListTenantUsers {
+    /// Which page.
+    pub page: OffsetPage,
+}
+
+impl Sealed for ListTenantUsers {}
+impl UseCase for ListTenantUsers {
+    type Output = TenantUsersListResult;
+    const OPERATION: Operation = Operation::AccountListTenantUsers;
+    const ACTS_AS_MEMBER: bool = true;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<TenantUsersListResult, SpineError> {
+        let tenant = cx.tenant()?;
+        Ok(memberships::list_tenant_users(cx.db, tenant, self.page).await?)
     }
 }
 
@@ -216,6 +236,15 @@ impl Spine {
             limit,
         };
         self.execute(principal, list).await
+    }
+
+    /// Executes [`ListTenantUsers`].
+    pub async fn list_tenant_users(
+        &self,
+        principal: &Principal,
+        page: OffsetPage,
+    ) -> Result<TenantUsersListResult, SpineError> {
+        self.execute(principal, ListTenantUsers { page }).await
     }
 
     /// Executes [`GetUser`].

@@ -144,6 +144,9 @@ operations! {
     /// List the tenant's users.
     AccountListUsers = "account.list_users", audit: None,
         authority: tenant(MembershipRole::Viewer, "users:read"), capability: Capability::Read;
+    /// List the tenant's members, oldest membership first.
+    AccountListTenantUsers = "account.list_tenant_users", audit: None,
+        authority: tenant(MembershipRole::Viewer, "users:read"), capability: Capability::Read;
     /// Read one user of the tenant.
     AccountGetUser = "account.get_user", audit: None,
         authority: tenant(MembershipRole::Viewer, "users:read"), capability: Capability::Read;

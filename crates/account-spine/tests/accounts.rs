@@ -139,6 +139,36 @@ async fn invitation_story_commits_with_audit_rows() {
             .await
             .unwrap();
         assert_eq!(users.total, 2);
+
+        // The seed's `list_tenant_users`: every member with role and join time.
+        let page = OffsetPage {
+            limit: 1,
+            offset: 0,
+        };
+        let members = spine.list_tenant_users(&owner, page).await.unwrap();
+        assert_eq!((members.total, members.users.len()), (2, 1));
+        let next = OffsetPage { offset: 1, ..page };
+        let rest = spine.list_tenant_users(&owner, next).await.unwrap();
+        let mut roles: Vec<_> = [&members.users[0], &rest.users[0]]
+            .iter()
+            .map(|m| (m.user_id == owner_id, m.role))
+            .collect();
+        roles.sort();
+        assert_eq!(
+            roles,
+            [
+                (false, MembershipRole::Member),
+                (true, MembershipRole::Owner)
+            ],
+            "{}",
+            backend.name()
+        );
+        let too_big = OffsetPage {
+            limit: 101,
+            offset: 0,
+        };
+        let refused = spine.list_tenant_users(&owner, too_big).await.unwrap_err();
+        assert_eq!(account_spine::ErrorCode::code(&refused), "invalid_page");
     }
 }
 

@@ -39,6 +39,7 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("account.list_invitations", None, tenant(Admin, "users:manage"), Read),
     ("account.accept_invitation", Some("invitation.accepted"), Token, Write),
     ("account.list_users", None, tenant(Viewer, "users:read"), Read),
+    ("account.list_tenant_users", None, tenant(Viewer, "users:read"), Read),
     ("account.get_user", None, tenant(Viewer, "users:read"), Read),
     ("account.list_projects", None, tenant(Viewer, "read:*"), Read),
     ("account.get_project", None, tenant(Viewer, "read:*"), Read),

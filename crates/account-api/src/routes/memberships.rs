@@ -1,4 +1,5 @@
-//! Memberships: a member's role, removing a member, handing over ownership.
+//! Memberships: the tenant's members in the order they joined, a member's role, removing a
+//! member, handing over ownership.
 //!
 //! These routes act as a person, so they answer only to a key issued for a user (a personal
 //! key, as bootstrap issues the owner's): it acts on that user's behalf, within both its
@@ -7,11 +8,15 @@
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiPath, FieldErrors, Validate};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
+use crate::routes::lists::{ListBody, PageQuery};
 use crate::routes::users::UserPath;
+use account_spine::Page;
+use account_spine::memberships::TenantUserResult;
 use account_spine::types::{MembershipRole, TenantId, UserId};
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -35,6 +40,59 @@ fn member_view(m: account_spine::memberships::Membership) -> MemberView {
         user_id: m.user_id,
         role: m.role,
     }
+}
+
+/// A member of the tenant, as the members list shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TenantMemberView {
+    /// The user.
+    #[schema(value_type = String, format = "uuid")]
+    user_id: UserId,
+    /// Their normalised email.
+    email: String,
+    /// Their display name.
+    name: Option<String>,
+    /// Their role.
+    #[schema(schema_with = crate::openapi::role)]
+    role: MembershipRole,
+    /// When they joined the tenant.
+    joined_at: DateTime<Utc>,
+}
+
+fn tenant_member_view(m: TenantUserResult) -> TenantMemberView {
+    TenantMemberView {
+        user_id: m.user_id,
+        email: m.email,
+        name: m.name,
+        role: m.role,
+        joined_at: m.joined_at,
+    }
+}
+
+/// The tenant's members, oldest membership first, with when each joined.
+#[utoipa::path(
+    get,
+    path = "/v1/members",
+    tag = "users",
+    operation_id = "list_tenant_users",
+    security(("bearer" = []), ("api_key" = [])),
+    params(PageQuery),
+    responses((status = 200, description = "A page of members.", body = ListBody<TenantMemberView>))
+)]
+pub(crate) async fn list_tenant_users(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiQuery(page): ApiQuery<PageQuery>,
+) -> Result<Json<ListBody<TenantMemberView>>, ApiError> {
+    let page = page.offset_page();
+    let found = state.spine.list_tenant_users(&principal, page).await?;
+    let shown = page.offset.saturating_add(found.users.len() as u64);
+    let found = Page {
+        has_more: shown < found.total,
+        total: found.total,
+        items: found.users,
+    };
+    Ok(Json(ListBody::from_page(found, page, tenant_member_view)))
 }
 
 /// `PUT /v1/users/{id}/role`.

@@ -205,6 +205,67 @@ async fn projects_are_the_callers_and_another_tenants_answers_404() {
 }
 
 #[tokio::test]
+async fn the_members_list_shows_the_callers_tenant_in_join_order() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let server = start(&backend).await;
+        owner_joins_other_tenant(&server).await;
+
+        let mine = server.call(Method::GET, "/v1/members?limit=10", None).await;
+        assert_eq!(mine.status, StatusCode::OK, "{name}: {}", mine.body);
+        assert_eq!(mine.body["total"], 1, "{name}: {}", mine.body);
+        assert_eq!(mine.body["has_more"], false);
+        let me = &mine.body["items"][0];
+        assert_eq!(me["user_id"], server.owner_id.to_string());
+        assert_eq!(
+            (&me["email"], &me["role"]),
+            (&"owner@example.com".into(), &"owner".into())
+        );
+        assert!(me["joined_at"].is_string(), "{name}: {me}");
+
+        // The other tenant: its owner first, then ours, who joined after; paged one by one.
+        let other_key = server.other_key.clone();
+        let first = server
+            .call_as(&other_key, Method::GET, "/v1/members?limit=1", None)
+            .await;
+        assert_eq!(first.status, StatusCode::OK, "{name}: {}", first.body);
+        assert_eq!(
+            (&first.body["total"], &first.body["has_more"]),
+            (&2.into(), &true.into())
+        );
+        assert_eq!(
+            first.body["items"][0]["user_id"],
+            server.other_owner_id.to_string()
+        );
+        let second = server
+            .call_as(
+                &other_key,
+                Method::GET,
+                "/v1/members?limit=1&offset=1",
+                None,
+            )
+            .await;
+        assert_eq!(second.body["has_more"], false, "{name}: {}", second.body);
+        assert_eq!(second.body["items"][0]["role"], "viewer");
+
+        let too_many = server
+            .call(Method::GET, "/v1/members?limit=101", None)
+            .await;
+        refused(&too_many, StatusCode::BAD_REQUEST, "invalid_query", name);
+        let machine = machine_key(&server, &["users:read"]).await;
+        let answer = server
+            .call_as(&machine, Method::GET, "/v1/members", None)
+            .await;
+        refused(
+            &answer,
+            StatusCode::FORBIDDEN,
+            "machine_key_not_allowed",
+            name,
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_user_is_read_in_the_callers_tenant_only() {
     for backend in backends().unwrap() {
         let name = backend.name();

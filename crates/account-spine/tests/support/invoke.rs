@@ -223,6 +223,7 @@ pub(crate) async fn invoke(
             NO_ID,
             spine.list_users(p, UserFilter::default(), PAGE).await,
         ),
+        O::AccountListTenantUsers => called(NO_ID, spine.list_tenant_users(p, PAGE).await),
         O::AccountGetUser => called(&[User], spine.get_user(p, t.user).await),
         O::AccountListProjects => called(
             NO_ID,
