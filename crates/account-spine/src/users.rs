@@ -6,7 +6,6 @@ use crate::operations::Operation;
 use crate::principal::Principal;
 use crate::use_case::{Change, Context, Sealed, UseCase};
 use account_engines::users;
-use serde_json::json;
 
 pub use account_engines::users::{Profile, ProfileUpdate, UserAccount};
 
@@ -42,7 +41,7 @@ impl UseCase for UpdateProfile {
         let (tenant, user) = (cx.tenant()?, cx.member()?.user_id);
         let account =
             users::update_profile(cx.db, tenant, user, self.update.clone(), cx.now).await?;
-        let after = json!({"name": account.name, "time_zone": account.time_zone});
+        let after = users::changed_fields(&self.update, &account);
         cx.audit(Change::of("user", user).after(after)).await?;
         Ok(account)
     }

@@ -153,7 +153,7 @@ async fn invitation_story_commits_with_audit_rows() {
             .iter()
             .map(|m| (m.user_id == owner_id, m.role))
             .collect();
-        roles.sort();
+        roles.sort_by_key(|(is_owner, _)| *is_owner);
         assert_eq!(
             roles,
             [

@@ -188,10 +188,63 @@ pub async fn update_profile(
         .ok_or(ProfileError::NotFound)
 }
 
+/// What `update` changed, as stored in `account`: the audit row's record of a profile
+/// update. Only the fields the update set; of the preferences, the keys it touched.
+pub fn changed_fields(update: &ProfileUpdate, account: &UserAccountSnapshot) -> Json {
+    let mut changed = Map::new();
+    if update.display_name.is_some() {
+        changed.insert("name".to_owned(), Json::from(account.name.clone()));
+    }
+    if update.time_zone.is_some() {
+        let time_zone = Json::from(account.time_zone.clone());
+        changed.insert("time_zone".to_owned(), time_zone);
+    }
+    if let Some(Json::Object(patch)) = &update.preferences {
+        let keys: Vec<Json> = patch.keys().cloned().map(Json::from).collect();
+        changed.insert("preference_keys".to_owned(), Json::Array(keys));
+    }
+    Json::Object(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_audited_change_names_only_what_the_update_set_as_stored() {
+        let at = chrono::DateTime::UNIX_EPOCH;
+        let account = UserAccountSnapshot {
+            id: UserId::new(),
+            external_user_id: None,
+            email: "ann@example.com".into(),
+            name: Some("Ann".into()),
+            avatar_url: None,
+            oauth_provider: None,
+            email_verified: false,
+            default_tenant_id: None,
+            status: account_drivers::types::UserStatus::Active,
+            time_zone: Some("Europe/Paris".into()),
+            preferences: Some(json!({"theme": "dark", "lang": "en"})),
+            created_at: at,
+            updated_at: at,
+            last_login_at: None,
+        };
+        let update = ProfileUpdate {
+            time_zone: Some(" Europe/Paris ".into()),
+            preferences: Some(json!({"theme": "dark"})),
+            ..ProfileUpdate::default()
+        };
+        assert_eq!(
+            changed_fields(&update, &account),
+            json!({"time_zone": "Europe/Paris", "preference_keys": ["theme"]})
+        );
+        let rename = ProfileUpdate {
+            display_name: Some("Ann".into()),
+            ..ProfileUpdate::default()
+        };
+        assert_eq!(changed_fields(&rename, &account), json!({"name": "Ann"}));
+    }
 
     #[test]
     fn preferences_merge_shallowly_and_null_removes() {
