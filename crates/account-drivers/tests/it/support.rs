@@ -85,18 +85,12 @@ pub(crate) async fn seed_user(db: &TestDb, email: &str) -> UserId {
         external_user_id: Set(None),
         email: Set(email.to_owned()),
         name: Set(Some(format!("User {email}"))),
-        avatar_url: Set(None),
-        oauth_provider: Set(None),
-        oauth_provider_id: Set(None),
         email_verified: Set(false),
-        email_verified_at: Set(None),
-        default_tenant_id: Set(None),
         status: Set(UserStatus::Active),
-        time_zone: Set(None),
-        preferences: Set(None),
         created_at: Set(now()),
         updated_at: Set(now()),
-        last_login_at: Set(None),
+        // Every optional column is left to the database: NULL.
+        ..Default::default()
     }
     .insert(db.conn())
     .await
