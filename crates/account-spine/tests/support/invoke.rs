@@ -246,8 +246,7 @@ pub(crate) async fn invoke(
                     p,
                     ProfileUpdate {
                         display_name: Some("Invoked".into()),
-                        time_zone: None,
-                        preferences: None,
+                        ..ProfileUpdate::default()
                     },
                 )
                 .await,

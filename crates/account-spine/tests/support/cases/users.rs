@@ -10,8 +10,8 @@ pub(super) fn cases() -> Vec<Case> {
         |_| UpdateProfile {
             update: ProfileUpdate {
                 display_name: Some("Olive Owner".into()),
-                time_zone: None,
                 preferences: Some(json!({"theme": "dark"})),
+                ..ProfileUpdate::default()
             },
         },
         |g, _| {
