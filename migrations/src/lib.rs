@@ -22,6 +22,7 @@ mod m20261125_000015_create_lifecycle_events;
 mod m20261125_000016_guard_finished_runs;
 mod m20261125_000017_guard_finished_runs_allow_detach;
 mod m20261201_000018_create_operator_keys;
+mod m20261204_000019_add_user_locale;
 
 use sea_orm_migration::MigrationTrait;
 pub use sea_orm_migration::MigratorTrait;
@@ -51,6 +52,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000016_guard_finished_runs::Migration),
             Box::new(m20261125_000017_guard_finished_runs_allow_detach::Migration),
             Box::new(m20261201_000018_create_operator_keys::Migration),
+            Box::new(m20261204_000019_add_user_locale::Migration),
         ]
     }
 }

@@ -48,6 +48,8 @@ pub struct UserAccountSnapshot {
     pub status: UserStatus,
     /// IANA time zone.
     pub time_zone: Option<String>,
+    /// Preferred language (BCP 47).
+    pub locale: Option<String>,
     /// Preferences object, as stored.
     pub preferences: Option<Json>,
     /// Creation time.
@@ -70,6 +72,7 @@ pub(crate) fn account(m: users::Model) -> UserAccountSnapshot {
         default_tenant_id: m.default_tenant_id,
         status: m.status,
         time_zone: m.time_zone,
+        locale: m.locale,
         preferences: m.preferences,
         created_at: m.created_at,
         updated_at: m.updated_at,
@@ -192,6 +195,8 @@ pub struct ProfileSnapshot {
     pub role: MembershipRole,
     /// IANA time zone.
     pub time_zone: Option<String>,
+    /// Preferred language (BCP 47).
+    pub locale: Option<String>,
     /// Preferences object, as stored.
     pub preferences: Option<Json>,
     /// Account creation time.
@@ -207,6 +212,8 @@ pub struct ProfileChanges {
     pub name: Option<String>,
     /// New IANA time zone.
     pub time_zone: Option<String>,
+    /// New preferred language (BCP 47).
+    pub locale: Option<String>,
     /// The whole preferences object after the engine's merge.
     pub preferences_merged: Option<Json>,
 }
@@ -289,6 +296,7 @@ impl UserWriteDriver<'_> {
             default_tenant_id: Set(None),
             status: Set(user.status),
             time_zone: Set(None),
+            locale: Set(None),
             preferences: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -487,6 +495,7 @@ impl AccountsFacadeDriver<'_> {
             tenant_name: r.tenant_name,
             role: r.role,
             time_zone: r.user.time_zone,
+            locale: r.user.locale,
             preferences: r.user.preferences,
             created_at: r.user.created_at,
             updated_at: r.user.updated_at,
@@ -549,6 +558,9 @@ impl AccountsFacadeDriver<'_> {
         }
         if let Some(time_zone) = changes.time_zone {
             values.time_zone = Set(Some(time_zone));
+        }
+        if let Some(locale) = changes.locale {
+            values.locale = Set(Some(locale));
         }
         if let Some(preferences) = changes.preferences_merged {
             values.preferences = Set(Some(preferences));

@@ -65,6 +65,7 @@ async fn profile_updates_validate_and_merge() {
         let update = ProfileUpdate {
             display_name: Some(" Ann Lee ".into()),
             time_zone: Some("Europe/Paris".into()),
+            locale: Some(" fr-ca".into()),
             preferences: Some(json!({"theme": "dark", "lang": "en"})),
         };
         users::update_profile(db, tenant, user, update, now())
@@ -80,6 +81,7 @@ async fn profile_updates_validate_and_merge() {
         let read = users::get_profile(db, tenant, user).await.unwrap();
         assert_eq!(read.name.as_deref(), Some("Ann Lee"));
         assert_eq!(read.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(read.locale.as_deref(), Some("fr-CA"), "stored canonical");
         assert_eq!(
             read.preferences,
             Some(json!({"theme": "dark", "density": "compact"}))
@@ -93,6 +95,14 @@ async fn profile_updates_validate_and_merge() {
         assert!(matches!(
             users::update_profile(db, tenant, user, bad_zone, now()).await,
             Err(ProfileError::InvalidTimeZone(_))
+        ));
+        let bad_locale = ProfileUpdate {
+            locale: Some("fr_CA".into()),
+            ..ProfileUpdate::default()
+        };
+        assert!(matches!(
+            users::update_profile(db, tenant, user, bad_locale, now()).await,
+            Err(ProfileError::InvalidLocale(_))
         ));
         let (_, other_tenant) = owner_and_tenant(db, "other-profile").await;
         assert!(matches!(

@@ -442,6 +442,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 default_tenant_id: some_if_even(i, tenant(i)),
                 status: pick(UserStatus::ALL, i),
                 time_zone: some_if_even(i, "Europe/Paris".to_owned()),
+                locale: some_if_even(i, "fr-CA".to_owned()),
                 preferences: some_if_even(i, json!({"theme": "dark", "digest": {"daily": true}})),
                 created_at: at(i),
                 updated_at: at(i),

@@ -241,6 +241,8 @@ pub(crate) struct ProfileView {
     role: MembershipRole,
     /// IANA time zone.
     time_zone: Option<String>,
+    /// Preferred language, a BCP 47 tag (`fr-CA`).
+    locale: Option<String>,
     /// Preferences (a JSON object).
     #[schema(value_type = Option<Object>)]
     preferences: Option<serde_json::Value>,
@@ -269,6 +271,7 @@ pub(crate) async fn get_profile(
         tenant_name: p.tenant_name,
         role: p.role,
         time_zone: p.time_zone,
+        locale: p.locale,
         preferences: p.preferences,
     }))
 }
@@ -281,6 +284,8 @@ pub(crate) struct ProfileBody {
     display_name: Option<String>,
     /// New IANA time zone.
     time_zone: Option<String>,
+    /// New preferred language, a BCP 47 tag (`fr-CA`, `zh-Hant-TW`).
+    locale: Option<String>,
     /// Keys to set (a `null` value removes the key).
     #[schema(value_type = Option<Object>)]
     preferences: Option<serde_json::Value>,
@@ -305,6 +310,8 @@ pub(crate) struct AccountView {
     name: Option<String>,
     /// IANA time zone.
     time_zone: Option<String>,
+    /// Preferred language (BCP 47).
+    locale: Option<String>,
 }
 
 /// Updates the caller's profile.
@@ -325,6 +332,7 @@ pub(crate) async fn update_profile(
     let update = ProfileUpdate {
         display_name: body.display_name,
         time_zone: body.time_zone,
+        locale: body.locale,
         preferences: body.preferences,
     };
     let account = state.spine.update_profile(&principal, update).await?;
@@ -333,5 +341,6 @@ pub(crate) async fn update_profile(
         email: account.email,
         name: account.name,
         time_zone: account.time_zone,
+        locale: account.locale,
     }))
 }

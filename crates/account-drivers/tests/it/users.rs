@@ -254,6 +254,7 @@ async fn profile_update_writes_what_it_is_given() {
                 ProfileChanges {
                     name: Some("Grace".into()),
                     time_zone: Some("Europe/Paris".into()),
+                    locale: Some("fr-CA".into()),
                     preferences_merged: Some(prefs.clone()),
                 },
                 later(5),
@@ -264,6 +265,7 @@ async fn profile_update_writes_what_it_is_given() {
         assert_eq!(counter.take(), 1);
         assert_eq!(updated.name.as_deref(), Some("Grace"));
         assert_eq!(updated.time_zone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(updated.locale.as_deref(), Some("fr-CA"));
         assert_eq!(updated.preferences, Some(prefs.clone()));
         assert_eq!(updated.updated_at, later(5));
 
@@ -282,6 +284,7 @@ async fn profile_update_writes_what_it_is_given() {
             .unwrap();
         assert_eq!(updated.name.as_deref(), Some("Grace"));
         assert_eq!(updated.time_zone.as_deref(), Some("UTC"));
+        assert_eq!(updated.locale.as_deref(), Some("fr-CA"));
         assert_eq!(updated.preferences, Some(prefs.clone()));
 
         let profile = driver.fetch_profile(tenant, user).await.unwrap().unwrap();

@@ -1,5 +1,6 @@
-//! User profile and preferences: display name, IANA time zone, and a bounded JSON object of
-//! preferences, shallow-merged on update (a `null` value removes a key).
+//! User profile and preferences: display name, IANA time zone, preferred language (a BCP 47
+//! tag), and a bounded JSON object of preferences, shallow-merged on update (a `null` value
+//! removes a key).
 
 use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, StorageError};
@@ -29,6 +30,9 @@ pub enum ProfileError {
     /// Not an IANA time zone name.
     #[error("`{0}` is not an IANA time zone (e.g. Europe/Paris, UTC)")]
     InvalidTimeZone(String),
+    /// Not a BCP 47 language tag.
+    #[error("`{0}` is not a BCP 47 language tag (e.g. fr-CA, de, zh-Hant-TW)")]
+    InvalidLocale(String),
     /// Preferences must be a JSON object within the limits.
     #[error(
         "preferences must be a JSON object of at most {MAX_PREFERENCE_KEYS} keys, {MAX_PREFERENCE_BYTES} bytes and nesting depth {MAX_PREFERENCE_DEPTH}: {0}"
@@ -54,6 +58,7 @@ impl ErrorCode for ProfileError {
             Self::NotFound => "profile_not_found",
             Self::InvalidName(_) => "invalid_display_name",
             Self::InvalidTimeZone(_) => "invalid_time_zone",
+            Self::InvalidLocale(_) => "invalid_locale",
             Self::InvalidPreferences(_) => "invalid_preferences",
             Self::PreferencesHaveNul(_) => "text_has_nul",
             Self::Storage(e) => e.code(),
@@ -65,6 +70,7 @@ impl ErrorCode for ProfileError {
             Self::NotFound => 404,
             Self::InvalidName(_)
             | Self::InvalidTimeZone(_)
+            | Self::InvalidLocale(_)
             | Self::InvalidPreferences(_)
             | Self::PreferencesHaveNul(_) => 422,
             Self::Storage(e) => e.http_status(),
@@ -74,6 +80,7 @@ impl ErrorCode for ProfileError {
     fn field(&self) -> Option<&str> {
         match self {
             Self::PreferencesHaveNul(nul) => Some(&nul.field),
+            Self::InvalidLocale(_) => Some("locale"),
             _ => None,
         }
     }
@@ -86,6 +93,8 @@ pub struct ProfileUpdate {
     pub display_name: Option<String>,
     /// New IANA time zone.
     pub time_zone: Option<String>,
+    /// New preferred language, a BCP 47 tag.
+    pub locale: Option<String>,
     /// Keys to set (a `null` value removes the key).
     pub preferences: Option<Json>,
 }
@@ -138,6 +147,43 @@ pub fn parse_time_zone(input: &str) -> Result<String, ProfileError> {
         .map_err(|_| ProfileError::InvalidTimeZone(name.chars().take(64).collect()))
 }
 
+/// Longest language tag stored (the column's width).
+pub const MAX_LOCALE_CHARS: usize = 35;
+
+/// Parses a BCP 47 language tag (`fr-CA`, `zh-Hant-TW`) into its canonical case: language
+/// lower-case, script title-case, region upper-case, other subtags lower-case.
+pub fn parse_locale(input: &str) -> Result<String, ProfileError> {
+    let tag = input.trim();
+    let refused = || ProfileError::InvalidLocale(tag.chars().take(MAX_LOCALE_CHARS).collect());
+    let mut subtags = tag.split('-');
+    let language = subtags.next().unwrap_or_default();
+    let language_ok =
+        (2..=8).contains(&language.len()) && language.bytes().all(|b| b.is_ascii_alphabetic());
+    if !language_ok || tag.len() > MAX_LOCALE_CHARS {
+        return Err(refused());
+    }
+    let mut canonical = language.to_ascii_lowercase();
+    for subtag in subtags {
+        let alphanumeric = subtag.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !(1..=8).contains(&subtag.len()) || !alphanumeric {
+            return Err(refused());
+        }
+        let letters = subtag.bytes().all(|b| b.is_ascii_alphabetic());
+        let digits = subtag.bytes().all(|b| b.is_ascii_digit());
+        canonical.push('-');
+        match subtag.len() {
+            4 if letters => {
+                canonical.push_str(&subtag[..1].to_ascii_uppercase());
+                canonical.push_str(&subtag[1..].to_ascii_lowercase());
+            }
+            2 if letters => canonical.push_str(&subtag.to_ascii_uppercase()),
+            3 if digits => canonical.push_str(subtag),
+            _ => canonical.push_str(&subtag.to_ascii_lowercase()),
+        }
+    }
+    Ok(canonical)
+}
+
 /// The user's profile within the tenant (one query).
 pub async fn get_profile(
     db: Db<'_>,
@@ -168,6 +214,7 @@ pub async fn update_profile(
         .as_deref()
         .map(parse_time_zone)
         .transpose()?;
+    let locale = update.locale.as_deref().map(parse_locale).transpose()?;
     let current = get_profile(db, tenant, user).await?;
     let preferences = update
         .preferences
@@ -180,6 +227,7 @@ pub async fn update_profile(
             ProfileChanges {
                 name: name.map(String::from),
                 time_zone,
+                locale,
                 preferences_merged: preferences,
             },
             now,
@@ -198,6 +246,9 @@ pub fn changed_fields(update: &ProfileUpdate, account: &UserAccountSnapshot) -> 
     if update.time_zone.is_some() {
         let time_zone = Json::from(account.time_zone.clone());
         changed.insert("time_zone".to_owned(), time_zone);
+    }
+    if update.locale.is_some() {
+        changed.insert("locale".to_owned(), Json::from(account.locale.clone()));
     }
     if let Some(Json::Object(patch)) = &update.preferences {
         let keys: Vec<Json> = patch.keys().cloned().map(Json::from).collect();
@@ -225,6 +276,7 @@ mod tests {
             default_tenant_id: None,
             status: account_drivers::types::UserStatus::Active,
             time_zone: Some("Europe/Paris".into()),
+            locale: Some("fr-CA".into()),
             preferences: Some(json!({"theme": "dark", "lang": "en"})),
             created_at: at,
             updated_at: at,
@@ -241,9 +293,11 @@ mod tests {
         );
         let rename = ProfileUpdate {
             display_name: Some("Ann".into()),
+            locale: Some("FR-ca".into()),
             ..ProfileUpdate::default()
         };
-        assert_eq!(changed_fields(&rename, &account), json!({"name": "Ann"}));
+        let changed = json!({"name": "Ann", "locale": "fr-CA"});
+        assert_eq!(changed_fields(&rename, &account), changed);
     }
 
     #[test]
@@ -379,6 +433,45 @@ mod tests {
     }
 
     #[test]
+    fn locales_are_bcp47_tags_in_canonical_case() {
+        for (input, tag) in [
+            (" fr-ca ", "fr-CA"),
+            ("DE", "de"),
+            ("zh-hant-tw", "zh-Hant-TW"),
+            ("es-419", "es-419"),
+            ("sl-rozaj-biske", "sl-rozaj-biske"),
+        ] {
+            assert_eq!(parse_locale(input).unwrap(), tag, "{input}");
+        }
+        let long = format!("en-{}", "a1b2c3d4-".repeat(4));
+        for bad in [
+            "",
+            "e",
+            "fr_CA",
+            "fr--CA",
+            "fr-",
+            "1a",
+            "en-toolongsubtag",
+            &long,
+        ] {
+            assert!(
+                matches!(parse_locale(bad), Err(ProfileError::InvalidLocale(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn locale_input_never_panics_and_canonical_tags_are_stable(input in proptest::prelude::any::<String>()) {
+            if let Ok(tag) = parse_locale(&input) {
+                proptest::prop_assert_eq!(parse_locale(&tag).ok(), Some(tag.clone()));
+                proptest::prop_assert!(tag.len() <= MAX_LOCALE_CHARS);
+            }
+        }
+    }
+
+    #[test]
     fn every_caller_error_is_a_4xx_that_says_what_to_change() {
         let errors = [
             ProfileError::NotFound,
@@ -386,6 +479,7 @@ mod tests {
                 field: "display name",
             }),
             ProfileError::InvalidTimeZone("Mars/Olympus".into()),
+            ProfileError::InvalidLocale("fr_CA".into()),
             ProfileError::InvalidPreferences("too many keys"),
             ProfileError::PreferencesHaveNul(NulCharacter {
                 field: "preferences.theme".into(),
@@ -398,6 +492,7 @@ mod tests {
                 ProfileError::NotFound
                 | ProfileError::InvalidName(_)
                 | ProfileError::InvalidTimeZone(_)
+                | ProfileError::InvalidLocale(_)
                 | ProfileError::InvalidPreferences(_)
                 | ProfileError::PreferencesHaveNul(_) => {}
                 ProfileError::Storage(_) => unreachable!("not caller-caused"),

@@ -1,4 +1,5 @@
-//! `users`: global user accounts, with the profile (name, avatar, time zone) and preferences.
+//! `users`: global user accounts, with the profile (name, avatar, time zone, locale) and
+//! preferences.
 
 use crate::enums::*;
 use crate::ids::*;
@@ -33,6 +34,8 @@ pub struct Model {
     pub status: UserStatus,
     /// IANA time zone, e.g. `Europe/Paris`.
     pub time_zone: Option<String>,
+    /// Preferred language, a BCP 47 tag such as `fr-CA`.
+    pub locale: Option<String>,
     /// Free-form preferences: a bounded JSON object.
     pub preferences: Option<Json>,
     /// Creation time.
