@@ -1,5 +1,8 @@
 //! Layer: tooling — bench. The benchmark harness behind `cargo xtask bench`.
 //!
+//! Over 600 lines on purpose: the run's driver, its command line and its report headers, in
+//! the order one run goes through them.
+//!
 //! Every operation is measured three ways in the same process and the same run, interleaved
 //! round by round: through the [`Spine`]; as the statements the spine issued (recorded by a
 //! sea-orm metric callback) replayed through plain sea-orm on the spine's own pool; and as the
