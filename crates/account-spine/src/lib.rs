@@ -51,5 +51,5 @@ pub use verify_cache::{VerifyCacheMetrics, VerifyCacheSettings};
 pub use account_engines::ErrorCode;
 /// Typed ids and enums, for hosts.
 pub use account_engines::types;
-/// Pages.
-pub use account_engines::{KeysetPage, OffsetPage, Page};
+/// Pages, and the largest page any list answers.
+pub use account_engines::{KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page};

@@ -10,8 +10,9 @@ use serde::de::{DeserializeOwned, Error as _};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-/// Largest `limit` of a list (the engines' bound).
-pub(crate) const MAX_PAGE: u64 = 100;
+/// Largest `limit` of a list: the engines' bound (the OpenAPI `maximum` below repeats it as a
+/// literal, which attributes need; a test holds the two together).
+pub(crate) const MAX_PAGE: u64 = account_spine::MAX_PAGE_LIMIT;
 
 /// Items per page when the client names no `limit`.
 const DEFAULT_LIMIT: u64 = 20;
@@ -230,7 +231,27 @@ impl<T> ListBody<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::Cursor;
+    use super::{Cursor, MAX_PAGE};
+
+    #[test]
+    fn every_documented_limit_is_the_engines_bound() {
+        let document = serde_json::to_value(crate::openapi()).unwrap_or_default();
+        let mut limits = 0;
+        for operation in document["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|p| p.values())
+        {
+            for method in operation.as_object().into_iter().flat_map(|m| m.values()) {
+                let parameters = method["parameters"].as_array().cloned().unwrap_or_default();
+                for limit in parameters.iter().filter(|p| p["name"] == "limit") {
+                    assert_eq!(limit["schema"]["maximum"], MAX_PAGE, "{limit}");
+                    limits += 1;
+                }
+            }
+        }
+        assert!(limits >= 10, "only {limits} paged lists found");
+    }
 
     #[test]
     fn a_cursor_decodes_to_the_position_it_encodes_and_nothing_else_decodes() {
