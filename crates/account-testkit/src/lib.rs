@@ -6,6 +6,7 @@
 //! tests run in parallel); with `ACCOUNT_TEST_REQUIRE_PG=1` (set by `cargo xtask ci`) a missing
 //! URL is an error instead of a silent skip.
 
+pub mod compile_fail;
 pub mod fixtures;
 mod url_db;
 
