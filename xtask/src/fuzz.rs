@@ -54,6 +54,7 @@ pub fn run(args: &[String]) -> Result<u8> {
     let root = workspace_root()?;
     let out = target_dir()?;
     let cargo_fuzz = install_cargo_fuzz()?;
+    let wrapper = stable_copy_of_this_binary(&out)?;
     let mut targets: Vec<(&str, Option<&str>)> = LIGHT_TARGETS.iter().map(|t| (*t, None)).collect();
     if with_api {
         targets.push((API_TARGET, Some("api")));
@@ -67,7 +68,7 @@ pub fn run(args: &[String]) -> Result<u8> {
             .current_dir(&root)
             .env("RUSTC_BOOTSTRAP", "1")
             // Coverage instrumentation for this repository's crates only (see `rustc_wrapper`).
-            .env("RUSTC_WRAPPER", std::env::current_exe()?)
+            .env("RUSTC_WRAPPER", &wrapper)
             .env(INSTRUMENT_ROOT_VAR, &root)
             .args(["fuzz", "run", "--fuzz-dir", "fuzz", "--sanitizer", "none"])
             .arg("--target-dir")
@@ -94,6 +95,26 @@ pub fn run(args: &[String]) -> Result<u8> {
         }
     }
     Ok(0)
+}
+
+/// A copy of the running xtask binary for `RUSTC_WRAPPER`: a build of the workspace (as
+/// `cargo xtask ci` runs one) may replace `target/debug/xtask` while this process runs, and
+/// the path of a replaced binary no longer executes.
+fn stable_copy_of_this_binary(out: &std::path::Path) -> Result<std::path::PathBuf> {
+    let copy = out.join("fuzz").join("xtask-rustc-wrapper");
+    std::fs::create_dir_all(out.join("fuzz"))?;
+    // Through a temporary name: a wrapper still running from an earlier build stays intact.
+    let staged = copy.with_extension("new");
+    // `/proc/self/exe` still opens this process's binary after its path was replaced.
+    let this = std::path::Path::new("/proc/self/exe");
+    let source = if this.exists() {
+        this.to_path_buf()
+    } else {
+        std::env::current_exe()?
+    };
+    std::fs::copy(source, &staged)?;
+    std::fs::rename(&staged, &copy)?;
+    Ok(copy)
 }
 
 /// Set for the `cargo fuzz` child: the xtask binary is then its `RUSTC_WRAPPER`, and this is
