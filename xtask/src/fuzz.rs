@@ -85,16 +85,35 @@ pub fn run(args: &[String]) -> Result<u8> {
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
             .args(["-max_len=4096", "-print_final_stats=1"]);
+        let artifacts = root.join("fuzz").join("artifacts").join(target);
+        let before = entries(&artifacts);
         let status = command
             .status()
             .with_context(|| format!("running {command:?}"))?;
         if !status.success() {
-            bail!(
-                "fuzz target {target} failed ({status}); the crashing input is under fuzz/artifacts/{target}"
-            );
+            // cargo-fuzz exits 1 for a crash and for a failed build alike: a new artifact
+            // tells them apart.
+            let found: Vec<_> = entries(&artifacts).difference(&before).cloned().collect();
+            match found.first() {
+                Some(input) => bail!(
+                    "fuzz target {target} crashed ({status}); the crashing input is {}",
+                    input.display()
+                ),
+                None => bail!("cargo fuzz could not build or run {target} ({status}); see above"),
+            }
         }
     }
     Ok(0)
+}
+
+/// The files in `dir` (none when it does not exist).
+fn entries(dir: &std::path::Path) -> std::collections::BTreeSet<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect()
 }
 
 /// A copy of the running xtask binary for `RUSTC_WRAPPER`: a build of the workspace (as
