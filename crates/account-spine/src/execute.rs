@@ -67,6 +67,15 @@ struct Frame<'a> {
     /// The tenant whose status must allow the operation, checked first in the transaction.
     capability_of: Option<TenantId>,
     now: DateTime<Utc>,
+    /// A host's transaction to run in (a savepoint of it), instead of one of our own.
+    host: Option<&'a DatabaseTransaction>,
+}
+
+/// Where a call's after-commit effects go: applied now (our transaction committed), or kept
+/// for the host's commit.
+pub(crate) enum Release<'a> {
+    Now,
+    OnHostCommit(&'a mut Vec<Effect>),
 }
 
 impl<'a> Frame<'a> {
@@ -78,6 +87,7 @@ impl<'a> Frame<'a> {
             member: None,
             capability_of: None,
             now,
+            host: None,
         }
     }
 }
@@ -95,6 +105,18 @@ impl Spine {
         principal: &Principal,
         use_case: U,
     ) -> Result<U::Output, SpineError> {
+        self.execute_for(principal, use_case, None, Release::Now)
+            .await
+    }
+
+    /// [`Spine::execute`], in `host`'s transaction when given.
+    pub(crate) async fn execute_for<U: UseCase>(
+        &self,
+        principal: &Principal,
+        use_case: U,
+        host: Option<&DatabaseTransaction>,
+        release: Release<'_>,
+    ) -> Result<U::Output, SpineError> {
         let operation = U::OPERATION;
         let caller = Caller::Principal(principal);
         self.observe(operation, caller, async {
@@ -109,12 +131,17 @@ impl Spine {
                 let frame = Frame {
                     member,
                     capability_of: Some(principal.tenant_id),
+                    host,
                     ..Frame::new(operation, caller, now)
                 };
                 self.run_body(&use_case, frame).await
             }
             .await;
-            self.settle(&use_case, operation, caller, outcome).await
+            let frame = Frame {
+                host,
+                ..Frame::new(operation, caller, now)
+            };
+            self.settle(&use_case, frame, outcome, release).await
         })
         .await
     }
@@ -126,17 +153,36 @@ impl Spine {
         operator: &OperatorPrincipal,
         use_case: U,
     ) -> Result<U::Output, SpineError> {
+        self.execute_as_operator_for(operator, use_case, None, Release::Now)
+            .await
+    }
+
+    /// [`Spine::execute_as_operator`], in `host`'s transaction when given.
+    pub(crate) async fn execute_as_operator_for<U: OperatorUseCase>(
+        &self,
+        operator: &OperatorPrincipal,
+        use_case: U,
+        host: Option<&DatabaseTransaction>,
+        release: Release<'_>,
+    ) -> Result<U::Output, SpineError> {
         let operation = U::OPERATION;
         let caller = Caller::Operator(operator, use_case.tenant());
         self.observe(operation, caller, async {
             let now = self.clock.now();
             let outcome = async {
                 authorize_operator(operator, operation)?;
-                let frame = Frame::new(operation, caller, now);
+                let frame = Frame {
+                    host,
+                    ..Frame::new(operation, caller, now)
+                };
                 self.run_body(&use_case, frame).await
             }
             .await;
-            self.settle(&use_case, operation, caller, outcome).await
+            let frame = Frame {
+                host,
+                ..Frame::new(operation, caller, now)
+            };
+            self.settle(&use_case, frame, outcome, release).await
         })
         .await
     }
@@ -155,53 +201,66 @@ impl Spine {
         self.observe(operation, caller, async {
             let frame = Frame::new(operation, caller, self.clock.now());
             let outcome = self.run_body(&use_case, frame).await;
-            self.settle(&use_case, operation, caller, outcome).await
+            self.settle(&use_case, frame, outcome, Release::Now).await
         })
         .await
     }
 
-    /// Applies the effects of a committed call, or audits a refusal and publishes the use
-    /// case's refusal events.
+    /// Applies (or, in a host's transaction, keeps) the effects of a committed call; or
+    /// audits a refusal and releases the use case's refusal events the same way.
     async fn settle<U: UseCase>(
         &self,
         use_case: &U,
-        operation: Operation,
-        caller: Caller<'_>,
+        frame: Frame<'_>,
         outcome: Outcome<U::Output>,
+        mut release: Release<'_>,
     ) -> Result<U::Output, SpineError> {
-        match outcome {
-            Ok((output, effects)) => {
-                for effect in effects {
-                    match effect {
-                        Effect::ForgetKey(tenant, key) => {
-                            self.verify_cache.invalidate_key(tenant, key)
-                        }
-                        Effect::ForgetTenant(tenant) => self.verify_cache.invalidate_tenant(tenant),
-                        Effect::Publish(event) => self.events.publish(&event),
-                    }
-                }
-                Ok(output)
-            }
+        let (operation, caller) = (frame.operation, frame.caller);
+        let (result, effects) = match outcome {
+            Ok((output, effects)) => (Ok(output), effects),
             Err(error) => {
                 if error.is_refusal()
                     && let Some(entry) = refusal_entry(caller, operation, &error)
                 {
-                    self.audit_refusal(caller, operation, entry).await;
+                    self.audit_refusal(frame, entry).await;
                 }
-                for event in use_case.refusal_events(caller.tenant(), &error) {
-                    self.events.publish(&event);
-                }
-                Err(error)
+                let events = use_case.refusal_events(caller.tenant(), &error);
+                (
+                    Err(error),
+                    events.into_iter().map(Effect::Publish).collect(),
+                )
             }
+        };
+        match &mut release {
+            Release::Now => effects.into_iter().for_each(|effect| self.apply(effect)),
+            Release::OnHostCommit(kept) => kept.extend(effects),
+        }
+        result
+    }
+
+    /// Applies one effect of a committed transaction.
+    pub(crate) fn apply(&self, effect: Effect) {
+        match effect {
+            Effect::ForgetKey(tenant, key) => self.verify_cache.invalidate_key(tenant, key),
+            Effect::ForgetTenant(tenant) => self.verify_cache.invalidate_tenant(tenant),
+            Effect::Publish(event) => self.events.publish(&event),
         }
     }
 
-    async fn audit_refusal(&self, caller: Caller<'_>, operation: Operation, entry: AuditEntry) {
-        let frame = Frame::new(operation, caller, self.clock.now());
-        if let Err(error) = self.in_transaction(&RefusalRow(entry), frame).await {
+    /// Writes a refusal's row: in a transaction of its own, or, in a host's transaction, in
+    /// that one (a second writer would wait for the host's lock on SQLite).
+    async fn audit_refusal(&self, frame: Frame<'_>, entry: AuditEntry) {
+        let written = match frame.host {
+            Some(host) => {
+                self.attempt(&RefusalRow(entry), frame, self.transaction_db(host))
+                    .await
+            }
+            None => self.in_transaction(&RefusalRow(entry), frame).await,
+        };
+        if let Err(error) = written {
             tracing::warn!(
                 code = error.code(),
-                operation = operation.name(),
+                operation = frame.operation.name(),
                 "could not audit a refusal"
             );
         }
@@ -209,7 +268,9 @@ impl Spine {
 
     /// Runs `body` in a write transaction when the operation writes, on the pool otherwise.
     async fn run_body<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
-        if frame.operation.writes() {
+        if let Some(host) = frame.host {
+            self.in_savepoint(host, body, frame).await
+        } else if frame.operation.writes() {
             self.in_transaction(body, frame).await
         } else {
             self.attempt(body, frame, self.pool_db()).await
@@ -240,6 +301,26 @@ impl Spine {
         }
     }
 
+    /// Runs `body` once in a savepoint of the host's transaction: a failure rolls back to
+    /// the savepoint (what the host wrote before stays), success keeps the changes for the
+    /// host's commit. No retry: contention is the host's to handle, with its whole
+    /// transaction.
+    async fn in_savepoint<B: Body>(
+        &self,
+        host: &DatabaseTransaction,
+        body: &B,
+        frame: Frame<'_>,
+    ) -> Outcome<B::Output> {
+        let savepoint = host
+            .begin()
+            .await
+            .map_err(|e| SpineError::from(DriverError::from(e)))?;
+        let outcome = self
+            .attempt(body, frame, self.transaction_db(&savepoint))
+            .await;
+        self.finish(savepoint, outcome).await
+    }
+
     /// One attempt of `body` on `db`, after the capability check the frame asks for.
     async fn attempt<'a, B: Body>(
         &'a self,
@@ -265,7 +346,7 @@ impl Spine {
 
     /// Begins a write transaction. On SQLite it starts `IMMEDIATE`: it takes the write lock up
     /// front, so concurrent writers queue on the busy timeout instead of failing an upgrade.
-    async fn begin_write(&self) -> Result<DatabaseTransaction, SpineError> {
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction, SpineError> {
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
