@@ -8,15 +8,15 @@ use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::{Caller, Context, Sealed, UseCase};
-use account_engines::api_keys::{
-    self, IssueKeyRequest, IssuedKey, IssuingKey, KeyActor, KeyAudit, RevokedKey, RotatedKey,
-};
+use account_engines::api_keys::{self, IssueKeyRequest, IssuingKey, KeyActor, KeyAudit};
 use account_engines::types::ApiKeyId;
 use account_engines::{OffsetPage, Page};
 use chrono::TimeDelta;
 use std::sync::Arc;
 
-pub use account_engines::api_keys::{APIKeySnapshot, ApiKeyError, ApiKeyPepper, PlaintextApiKey};
+pub use account_engines::api_keys::{
+    APIKeySnapshot, ApiKeyError, ApiKeyPepper, IssuedKey, PlaintextApiKey, RevokedKey, RotatedKey,
+};
 
 /// Issues a key for the principal's tenant; the plaintext is in the result, once. What the
 /// new key may do is bounded by the issuer (a key issues keys no wider than itself).
