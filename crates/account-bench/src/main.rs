@@ -1,8 +1,5 @@
 //! Layer: tooling — bench. The benchmark harness behind `cargo xtask bench`.
 //!
-//! Over 600 lines on purpose: the run's driver, its command line and its report headers, in
-//! the order one run goes through them.
-//!
 //! Every operation is measured three ways in the same process and the same run, interleaved
 //! round by round: through the [`Spine`]; as the statements the spine issued (recorded by a
 //! sea-orm metric callback) replayed through plain sea-orm on the spine's own pool; and as the
@@ -24,7 +21,7 @@ use anyhow::{Context, Result, bail};
 use capture::{CAPTURE_ITERATION, Captured, Inputs, Recorder};
 use clap::{Parser, ValueEnum};
 use replay::{RawPg, RawSqlite, SeaOrmReplay};
-use report::{Latencies, LatencyRow, Report, ThroughputRow, Way};
+use report::{Latencies, LatencyRow, Report, ThroughputRow, Way, load_average, machine};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::future::Future;
 use std::path::PathBuf;
@@ -462,28 +459,6 @@ impl Harness {
             iterations: self.iterations.clone(),
         })
     }
-}
-
-/// `nproc`, CPU model, kernel and load, for the record.
-fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{cpus} CPUs, {model}, kernel {}", kernel.trim())
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }
 
 async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<String> {

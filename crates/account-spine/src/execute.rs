@@ -120,7 +120,10 @@ impl Spine {
         let operation = U::OPERATION;
         let caller = Caller::Principal(principal);
         self.observe(operation, caller, async {
-            let now = self.clock.now();
+            let base = Frame {
+                host,
+                ..Frame::new(operation, caller, self.clock.now())
+            };
             let outcome = async {
                 let member = if U::ACTS_AS_MEMBER {
                     Some(self.acting(principal, operation).await?)
@@ -131,17 +134,12 @@ impl Spine {
                 let frame = Frame {
                     member,
                     capability_of: Some(principal.tenant_id),
-                    host,
-                    ..Frame::new(operation, caller, now)
+                    ..base
                 };
                 self.run_body(&use_case, frame).await
             }
             .await;
-            let frame = Frame {
-                host,
-                ..Frame::new(operation, caller, now)
-            };
-            self.settle(&use_case, frame, outcome, release).await
+            self.settle(&use_case, base, outcome, release).await
         })
         .await
     }
@@ -168,21 +166,16 @@ impl Spine {
         let operation = U::OPERATION;
         let caller = Caller::Operator(operator, use_case.tenant());
         self.observe(operation, caller, async {
-            let now = self.clock.now();
+            let base = Frame {
+                host,
+                ..Frame::new(operation, caller, self.clock.now())
+            };
             let outcome = async {
                 authorize_operator(operator, operation)?;
-                let frame = Frame {
-                    host,
-                    ..Frame::new(operation, caller, now)
-                };
-                self.run_body(&use_case, frame).await
+                self.run_body(&use_case, base).await
             }
             .await;
-            let frame = Frame {
-                host,
-                ..Frame::new(operation, caller, now)
-            };
-            self.settle(&use_case, frame, outcome, release).await
+            self.settle(&use_case, base, outcome, release).await
         })
         .await
     }
