@@ -1,7 +1,29 @@
-//! Layer: L7 — migrations. The account schema as frozen, ordered sea-orm migrations.
+//! Layer: L7 — migrations. The account schema as frozen, ordered sea-orm migrations, and
+//! [`migrate`], which applies them inside a host's database.
+//!
+//! Our tables live in a schema of their own (default `account`; on SQLite a database file of
+//! its own that the spine attaches under that name) and our migrations record themselves in
+//! [`MIGRATION_TABLE`] there, so a host's own tables and its own sea-orm migrator (with its
+//! `seaql_migrations`) never meet ours, whichever migrates first, and a host's `fresh` or
+//! `refresh` leaves ours alone. Run ours with [`migrate`] (or `account_spine::migrate`) beside
+//! your own migrator; do not list our migrations in yours.
 //!
 //! Applied migrations never change: `cargo xtask tidy` checks each file against the hash list
 //! in `migrations/frozen.txt`. A schema change is a new file.
+//!
+//! ```
+//! use account_migrations::{SchemaName, migrate};
+//! use sea_orm_migration::sea_orm::Database;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! // On SQLite, connect to the account database itself (here a private in-memory one).
+//! let db = Database::connect("sqlite::memory:").await.unwrap();
+//! let applied = migrate(&db, &SchemaName::default()).await.unwrap();
+//! assert_eq!(applied.migrations[0], "m20261125_000001_create_tenants");
+//! // A second run has nothing left to apply.
+//! assert!(migrate(&db, &SchemaName::default()).await.unwrap().migrations.is_empty());
+//! # });
+//! ```
 
 mod columns;
 mod m20261125_000001_create_tenants;
@@ -23,15 +45,49 @@ mod m20261125_000016_guard_finished_runs;
 mod m20261125_000017_guard_finished_runs_allow_detach;
 mod m20261201_000018_create_operator_keys;
 mod m20261204_000019_add_user_locale;
+mod run;
+mod sqlite;
 
+pub use account_values::SchemaName;
+pub use run::{Applied, MigrationError, migrate};
 use sea_orm_migration::MigrationTrait;
 pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::sea_query::{Alias, DynIden, IntoIden};
+pub use sqlite::{shared_memory_url, sqlite_attachment};
+
+/// The table our migrations record themselves in, inside our schema (0.0.0 used sea-orm's
+/// default `seaql_migrations`, which a host's own sea-orm migrator uses too).
+pub const MIGRATION_TABLE: &str = "account_migrations";
+
+/// Every table our migrations create, in our schema.
+pub const OUR_TABLES: &[&str] = &[
+    "tenants",
+    "users",
+    "tenant_memberships",
+    "api_keys",
+    "worker_runs",
+    "usage_records",
+    "audit_log",
+    "subscriptions",
+    "invoices",
+    "invitations",
+    "support_tickets",
+    "memory_pins",
+    "memory_pin_audit",
+    "sdk_attestations",
+    "lifecycle_events",
+    "operator_keys",
+];
 
 /// Every migration of the account schema, in the order they apply.
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
+    fn migration_table_name() -> DynIden {
+        Alias::new(MIGRATION_TABLE).into_iden()
+    }
+
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261125_000001_create_tenants::Migration),

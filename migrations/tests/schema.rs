@@ -27,7 +27,7 @@ async fn insert(
     query
         .values(values.into_iter().map(SimpleExpr::Value))
         .expect("as many values as columns");
-    db.conn().execute(&query).await.map(|_| ())
+    db.direct_conn().execute(&query).await.map(|_| ())
 }
 
 fn uuid() -> Value {
@@ -143,7 +143,7 @@ fn database_report(error: &DbErr) -> Option<(String, Option<String>, String)> {
 }
 
 async fn strings(db: &TestDb, sql: &str) -> Vec<Vec<String>> {
-    let conn = db.conn();
+    let conn = db.direct_conn();
     let rows = conn
         .query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
@@ -160,14 +160,14 @@ async fn strings(db: &TestDb, sql: &str) -> Vec<Vec<String>> {
 
 /// The application's tables (not the migration bookkeeping).
 async fn tables(db: &TestDb) -> Vec<String> {
-    let sql = match db.conn().get_database_backend() {
+    let sql = match db.direct_conn().get_database_backend() {
         DbBackend::Postgres => {
             "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() \
-             AND tablename <> 'seaql_migrations' ORDER BY 1"
+             AND tablename <> 'account_migrations' ORDER BY 1"
         }
         _ => {
             "SELECT name FROM sqlite_master WHERE type = 'table' \
-             AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations' ORDER BY 1"
+             AND name NOT LIKE 'sqlite_%' AND name <> 'account_migrations' ORDER BY 1"
         }
     };
     strings(db, sql)
@@ -185,7 +185,7 @@ type Named = (&'static str, String, String);
 /// does not keep foreign-key names, so there they are not listed either.
 async fn named_objects(db: &TestDb) -> Vec<Named> {
     let mut named = Vec::new();
-    match db.conn().get_database_backend() {
+    match db.direct_conn().get_database_backend() {
         DbBackend::Postgres => {
             for row in strings(
                 db,
@@ -224,7 +224,7 @@ async fn named_objects(db: &TestDb) -> Vec<Named> {
             for row in strings(
                 db,
                 "SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master \
-                 WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> 'seaql_migrations'",
+                 WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> 'account_migrations'",
             )
             .await
             {
@@ -264,7 +264,7 @@ struct UniqueIndex {
 
 async fn unique_indexes(db: &TestDb) -> BTreeSet<UniqueIndex> {
     let mut found = BTreeSet::new();
-    match db.conn().get_database_backend() {
+    match db.direct_conn().get_database_backend() {
         DbBackend::Postgres => {
             // One row per key column, in key order; expressions have attnum 0.
             let rows = strings(
@@ -409,17 +409,19 @@ const GLOBAL_UNIQUE_ON_TENANT_TABLES: &[(&str, &str)] = &[(
 async fn migrations_go_up_down_and_up_again() {
     for backend in backends().expect("backends") {
         let db = empty_db(&backend).await.expect("database");
-        Migrator::up(db.conn(), None).await.expect("first up");
-        let applied = Migrator::get_applied_migrations(db.conn())
+        Migrator::up(db.direct_conn(), None)
+            .await
+            .expect("first up");
+        let applied = Migrator::get_applied_migrations(db.direct_conn())
             .await
             .expect("status")
             .len();
         assert_eq!(applied, Migrator::migrations().len(), "{}", backend.name());
         let created = tables(&db).await;
         assert_eq!(created.len(), 16, "{}: {created:?}", backend.name());
-        Migrator::down(db.conn(), None).await.expect("down");
+        Migrator::down(db.direct_conn(), None).await.expect("down");
         assert!(
-            Migrator::get_applied_migrations(db.conn())
+            Migrator::get_applied_migrations(db.direct_conn())
                 .await
                 .expect("status")
                 .is_empty()
@@ -446,7 +448,9 @@ async fn migrations_go_up_down_and_up_again() {
             .await;
             assert!(functions.is_empty(), "{functions:?}");
         }
-        Migrator::up(db.conn(), None).await.expect("second up");
+        Migrator::up(db.direct_conn(), None)
+            .await
+            .expect("second up");
         assert_eq!(tables(&db).await, created, "{}", backend.name());
     }
 }
@@ -519,7 +523,7 @@ async fn unique_indexes_on_tenant_owned_tables_include_tenant_id() {
         let db = fresh_db(&backend).await.expect("database");
         let mut tenant_owned = BTreeSet::new();
         for table in tables(&db).await {
-            let sql = match db.conn().get_database_backend() {
+            let sql = match db.direct_conn().get_database_backend() {
                 DbBackend::Postgres => format!(
                     "SELECT column_name::text FROM information_schema.columns \
                      WHERE table_schema = current_schema() AND table_name = '{table}' \
@@ -752,13 +756,13 @@ async fn insert_run(db: &TestDb, tenant: uuid::Uuid, status: &str) -> uuid::Uuid
 }
 
 async fn update_run(db: &TestDb, run: uuid::Uuid, set: &str) -> Result<(), DbErr> {
-    let backend = db.conn().get_database_backend();
+    let backend = db.direct_conn().get_database_backend();
     let placeholder = if backend == DbBackend::Postgres {
         "$1"
     } else {
         "?"
     };
-    db.conn()
+    db.direct_conn()
         .execute_raw(Statement::from_sql_and_values(
             backend,
             format!("UPDATE worker_runs SET {set} WHERE id = {placeholder}"),
@@ -832,13 +836,13 @@ async fn a_finished_run_cannot_be_rewritten() {
 
         // Retries are new rows pointing at the finished one.
         let retry = insert_run(&db, tenant, "queued").await;
-        let kind = db.conn().get_database_backend();
+        let kind = db.direct_conn().get_database_backend();
         let sql = if kind == DbBackend::Postgres {
             "UPDATE worker_runs SET attempt = 2, parent_run_id = $1 WHERE id = $2"
         } else {
             "UPDATE worker_runs SET attempt = 2, parent_run_id = ? WHERE id = ?"
         };
-        db.conn()
+        db.direct_conn()
             .execute_raw(Statement::from_sql_and_values(
                 kind,
                 sql,
@@ -884,27 +888,27 @@ async fn insert_key(db: &TestDb, tenant: uuid::Uuid, user: uuid::Uuid) -> uuid::
 
 /// Runs `sql` with `$n` placeholders written as `?` on SQLite.
 async fn exec(db: &TestDb, sql: &str, values: Vec<Value>) -> Result<(), DbErr> {
-    let kind = db.conn().get_database_backend();
+    let kind = db.direct_conn().get_database_backend();
     let sql = if kind == DbBackend::Postgres {
         sql.to_owned()
     } else {
         (1..=values.len()).fold(sql.to_owned(), |sql, n| sql.replace(&format!("${n}"), "?"))
     };
-    db.conn()
+    db.direct_conn()
         .execute_raw(Statement::from_sql_and_values(kind, sql, values))
         .await
         .map(|_| ())
 }
 
 async fn run_outcome(db: &TestDb, run: uuid::Uuid) -> Vec<String> {
-    let kind = db.conn().get_database_backend();
+    let kind = db.direct_conn().get_database_backend();
     let placeholder = if kind == DbBackend::Postgres {
         "$1"
     } else {
         "?"
     };
     let row = db
-        .conn()
+        .direct_conn()
         .query_one_raw(Statement::from_sql_and_values(
             kind,
             format!(

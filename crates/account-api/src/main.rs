@@ -5,7 +5,7 @@
 use account_api::{AppState, router};
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::support::SupportContact;
-use account_spine::types::Email;
+use account_spine::types::{Email, SchemaName};
 use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -52,6 +52,16 @@ struct Cli {
         global = true
     )]
     db_max_connections: u32,
+
+    /// The schema our tables live in (on SQLite, the name the account database is attached
+    /// under): lower-case letters, digits and `_`.
+    #[arg(
+        long,
+        env = "ACCOUNT_DB_SCHEMA",
+        default_value = "account",
+        global = true
+    )]
+    db_schema: String,
 
     /// Support email address `GET /v1/support` shows (without it, that route answers 404).
     #[arg(
@@ -124,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let mut config = DatabaseConfig::new(&cli.database_url);
     config.max_connections = cli.db_max_connections;
+    config.schema = SchemaName::parse(&cli.db_schema).context("--db-schema")?;
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
     let mut spine = Spine::connect(&config)
         .await
@@ -136,13 +147,20 @@ async fn main() -> anyhow::Result<()> {
             response_time: cli.support_response_time.clone().unwrap_or_default(),
         });
     }
-    spine.migrate().await.context("migrating the database")?;
+    // After connecting: an in-memory SQLite database lives while the pool holds it.
+    let applied = account_spine::migrate(&config)
+        .await
+        .context("migrating the database")?;
+    tracing::info!(
+        backend = spine.backend_name(),
+        schema = %config.schema,
+        applied = applied.migrations.len(),
+        upgraded_from_0_0_0 = applied.upgraded_from_0_0_0,
+        "migrations checked"
+    );
 
     match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => {
-            tracing::info!(backend = spine.backend_name(), "migrations applied");
-            Ok(())
-        }
+        Command::Migrate => Ok(()),
         Command::Serve => serve(spine, cli.listen).await,
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {

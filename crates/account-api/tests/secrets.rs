@@ -15,7 +15,7 @@ mod log_capture;
 use account_api::{AppState, router};
 use account_spine::api_keys::{ApiKeyPepper, PlaintextApiKey};
 use account_spine::{DatabaseConfig, OperatorPrincipal, RecordedEvents, RequestMeta, Spine};
-use account_testkit::{Backend, TestDb, backends, empty_db};
+use account_testkit::{Backend, TestDb, backends, fresh_db};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use log_capture::Captured;
@@ -39,14 +39,13 @@ impl Drop for Server {
 }
 
 async fn start(backend: &Backend) -> Server {
-    let db = empty_db(backend).await.unwrap();
+    let db = fresh_db(backend).await.unwrap();
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::connect(&DatabaseConfig::new(db.url()))
         .await
         .unwrap()
         .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap())
         .with_events(events.clone());
-    spine.migrate().await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = router(AppState::new(spine.clone()));

@@ -173,7 +173,11 @@ pub(crate) struct Harness {
 fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
     let mut config = DatabaseConfig::new(url);
     config.max_connections = max_connections;
-    config.connect_options()
+    let mut options = config.connect_options();
+    // The seeding SQL names tables unqualified; the spine's own statements are qualified,
+    // so this changes nothing for them (PostgreSQL only; SQLite finds the attached tables).
+    options.set_schema_search_path("account");
+    options
 }
 
 fn pepper() -> Result<ApiKeyPepper> {
@@ -197,7 +201,7 @@ impl Harness {
         capture_db.set_metric_callback(move |info| sink.record(info.statement));
         let spine = Spine::from_connection(db.clone()).with_pepper(pepper()?);
         let capture = Spine::from_connection(capture_db).with_pepper(pepper()?);
-        spine.migrate().await?;
+        account_spine::migrate(&DatabaseConfig::new(url)).await?;
         Ok(Self {
             backend,
             spine,
@@ -472,9 +476,7 @@ async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<S
             let url = format!("sqlite://{}?mode=rwc", path.display());
             // The schema must exist before rusqlite opens its connections.
             let harness_raw = {
-                let probe = Database::connect(connect_options(&url, 1)).await?;
-                Spine::from_connection(probe.clone()).migrate().await?;
-                probe.close().await?;
+                account_spine::migrate(&DatabaseConfig::new(&url)).await?;
                 Raw::Sqlite(RawSqlite::open(&path, 16)?)
             };
             let mut harness = Harness::open("sqlite", &url, harness_raw, sizes, cli).await?;

@@ -165,6 +165,9 @@ impl RawPg {
         for _ in 0..size {
             let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls).await?;
             tokio::spawn(connection);
+            // The captured statements name `"account"."<table>"`; the baselines' own
+            // unqualified SQL finds the same tables.
+            client.batch_execute("SET search_path TO account").await?;
             connections.push(PgConnection {
                 client,
                 prepared: HashMap::new(),
@@ -337,10 +340,14 @@ impl RawSqlite {
     pub(crate) fn open(path: &std::path::Path, size: usize) -> Result<Self> {
         let mut connections = Vec::with_capacity(size);
         for _ in 0..size {
-            let conn = rusqlite::Connection::open(path)?;
+            // As the spine reaches it: the account database attached as `account` to a
+            // private in-memory main, so the captured statements' qualified names resolve.
+            let conn = rusqlite::Connection::open_in_memory()?;
             conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.execute("ATTACH DATABASE ?1 AS account", [path.to_string_lossy()])?;
             conn.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                "PRAGMA account.journal_mode = WAL; PRAGMA account.synchronous = NORMAL; \
+                 PRAGMA foreign_keys = ON;",
             )?;
             connections.push(conn);
         }

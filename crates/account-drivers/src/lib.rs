@@ -41,6 +41,9 @@ pub use page::{InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page, PageRe
 pub use tenants::{TenantDriver, get_tenant_driver};
 pub use users::{UserWriteDriver, get_user_write_driver};
 
+/// Which schema our tables live in (process-wide; see [`account_models::schema`]).
+pub use account_models::schema;
+
 /// Typed ids, enums, value objects and the plan quota table, re-exported so the engines use
 /// them without depending on the models crate.
 pub mod types {

@@ -90,13 +90,18 @@ fn returning_with_user() -> ReturningClause {
         Expr::col(memberships::Column::InvitedBy),
         Expr::col(memberships::Column::CreatedAt),
         Expr::col(memberships::Column::UpdatedAt),
-        Expr::cust(
-            "(SELECT users.email FROM users WHERE users.id = tenant_memberships.user_id) AS email",
-        ),
-        Expr::cust(
-            "(SELECT users.name FROM users WHERE users.id = tenant_memberships.user_id) AS name",
-        ),
+        Expr::cust(member_column("email")),
+        Expr::cust(member_column("name")),
     ])
+}
+
+/// `(SELECT users.<column> ...) AS <column>`: the member's user column, from our schema's
+/// `users` (a host may have a `users` table of its own in its default schema).
+fn member_column(column: &str) -> String {
+    let schema = crate::schema::current();
+    format!(
+        "(SELECT users.{column} FROM \"{schema}\".users WHERE users.id = tenant_memberships.user_id) AS {column}"
+    )
 }
 
 /// `INSERT ... RETURNING` the membership with the member's email and name.

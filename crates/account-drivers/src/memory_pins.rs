@@ -292,7 +292,7 @@ impl MemoryPinsDriver<'_> {
             let mut batch = Query::select();
             batch
                 .column(memory_pins::Column::Id)
-                .from(memory_pins::Entity)
+                .from(sea_orm::EntityName::table_ref(&memory_pins::Entity))
                 .and_where(Expr::col(memory_pins::Column::ExpiresAt).lte(now))
                 .limit(batch_size);
             if let Some(tenant) = tenant {

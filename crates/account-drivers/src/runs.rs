@@ -199,7 +199,7 @@ fn active_runs_subquery(
     let mut query = Query::select();
     query
         .expr(Expr::col(worker_runs::Column::Id).count())
-        .from(worker_runs::Entity)
+        .from(sea_orm::EntityName::table_ref(&worker_runs::Entity))
         .and_where(Expr::col(worker_runs::Column::TenantId).eq(tenant))
         .and_where(Expr::col(worker_runs::Column::Status).is_in(ACTIVE.map(|s| s.as_str())));
     if let Some(key) = key {

@@ -29,5 +29,8 @@ pub use account_drivers::{
 };
 pub use error::{ErrorCode, StorageError};
 
+/// Which schema our tables live in (process-wide).
+pub use account_drivers::schema;
+
 /// Typed ids, enums and the plan quota table.
 pub use account_drivers::types;

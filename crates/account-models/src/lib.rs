@@ -8,6 +8,7 @@ pub mod entities;
 pub mod enums;
 pub mod ids;
 pub mod quotas;
+pub mod schema;
 
 /// The value objects (emails, slugs, names, pin keys, the API-key shape) live in their own
 /// crate without sea-orm, so the fuzz targets build in seconds; they are part of this layer's

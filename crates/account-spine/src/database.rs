@@ -8,18 +8,31 @@ use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::support::SupportContact;
+use account_engines::types::SchemaName;
 use account_engines::{Db, FaultInjector, StatementCounter};
-use account_migrations::{Migrator, MigratorTrait};
+use account_migrations::{Applied, sqlite_attachment};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How to reach the database. `DatabaseConfig::new(url)` gives production defaults.
+///
+/// Our tables live in a schema of their own, [`DatabaseConfig::schema`] (default `account`),
+/// beside whatever the host keeps in the same database. On PostgreSQL that is a schema. On
+/// SQLite it is a database file of its own, the one `url` names, which every connection of the
+/// pool attaches under the schema name (its main database is a private in-memory one); a host
+/// that wants its own tables in the same transactions as ours opens its own SQLite database
+/// and attaches ours with [`DatabaseConfig::attach_to`].
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
-    /// `sqlite://account.db?mode=rwc`, `sqlite::memory:` or `postgres://user@host/db`.
+    /// PostgreSQL: the database, `postgres://user@host/db`. SQLite: the account database
+    /// itself, `sqlite://account.db?mode=rwc` (a file, created if missing with `mode=rwc`) or
+    /// `sqlite::memory:` (a private in-memory database shared by this config's pools).
     pub url: String,
+    /// The schema our tables live in (the SQLite attachment name). Process-wide: the first
+    /// spine connected fixes it for every entity (see [`crate::install_schema`]).
+    pub schema: SchemaName,
     /// Upper bound of the pool.
     pub max_connections: u32,
     /// Connections kept open while idle.
@@ -39,9 +52,15 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     /// The pool settings [`Spine::connect`] opens with; hosts that open the connection
-    /// themselves (benchmarks, [`Spine::from_connection`]) start from these to match it.
+    /// themselves (benchmarks, [`Spine::from_connection`]) start from these to match it. On
+    /// SQLite the pool's main database is a private in-memory one and `url`'s database is
+    /// attached under the schema name.
     pub fn connect_options(&self) -> ConnectOptions {
-        let mut options = ConnectOptions::new(self.url.clone());
+        let mut options = if self.is_sqlite() {
+            ConnectOptions::new("sqlite::memory:")
+        } else {
+            ConnectOptions::new(self.url.clone())
+        };
         let busy_timeout = self.sqlite_busy_timeout;
         options
             .max_connections(self.max_connections)
@@ -57,13 +76,31 @@ impl DatabaseConfig {
                     .foreign_keys(true)
                     .busy_timeout(busy_timeout)
             });
+        self.attach_to(&mut options);
         options
+    }
+
+    /// On SQLite, makes every connection `options` opens attach the account database (`url`)
+    /// under the schema name, in WAL with `synchronous=NORMAL`: a host's own SQLite pool built
+    /// this way can run our use cases in its transactions ([`crate::HostTransaction`]).
+    /// Commits spanning the host's database and ours are atomic, except that in WAL mode a
+    /// power loss during the commit may keep one file's part only (SQLite's rule for attached
+    /// databases). On PostgreSQL this does nothing: our schema is in the same database.
+    pub fn attach_to(&self, options: &mut ConnectOptions) {
+        if self.is_sqlite() {
+            sqlite_attachment(options, &self.url, &self.schema);
+        }
+    }
+
+    fn is_sqlite(&self) -> bool {
+        self.url.starts_with("sqlite:")
     }
 
     /// Defaults sized for a 2-core host: a pool of 16, 5 s to connect, 10 s to acquire.
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            url: url.into(),
+            url: account_migrations::shared_memory_url(url.into()),
+            schema: SchemaName::default(),
             max_connections: 16,
             min_connections: 1,
             connect_timeout: Duration::from_secs(5),
@@ -98,6 +135,7 @@ impl Spine {
     /// writer), `synchronous=NORMAL` (durable at checkpoints, the usual WAL pairing), foreign
     /// keys, and a busy timeout so concurrent writers queue instead of failing.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, SpineError> {
+        crate::install_schema(&config.schema)?;
         let options = config.connect_options();
         let db = Database::connect(options)
             .await
@@ -224,13 +262,6 @@ impl Spine {
         &self.db
     }
 
-    /// Applies every pending migration.
-    pub async fn migrate(&self) -> Result<(), SpineError> {
-        Migrator::up(&self.db, None)
-            .await
-            .map_err(SpineError::Migration)
-    }
-
     /// Answers whether the database accepts a round trip (for readiness probes).
     pub async fn check_database(&self) -> Result<(), SpineError> {
         self.db.ping().await.map_err(SpineError::Unavailable)
@@ -259,4 +290,41 @@ impl Spine {
     pub async fn flush_key_usage(&self) -> Result<u64, SpineError> {
         self.verify_cache.flush(self.pool_db()).await
     }
+}
+
+/// Applies every pending migration of ours, into [`DatabaseConfig::schema`] and recorded in a
+/// table of our own there (`account_migrations`), in one transaction: a failure applies
+/// nothing and names the migration ([`SpineError::Migration`]). A schema holding our tables
+/// without that record (half-applied) is refused. A database of version 0.0.0 (our tables in
+/// the default schema, recorded in `seaql_migrations`) is moved into the schema first. The
+/// host's own tables and sea-orm migrations are left alone, in either order of migrating.
+///
+/// It opens a connection of its own (on SQLite, to the account database as its main one) and
+/// closes it. For `sqlite::memory:`, connect the spine first: the database lives while a
+/// connection to it is open.
+pub async fn migrate(config: &DatabaseConfig) -> Result<Applied, SpineError> {
+    install_schema(&config.schema)?;
+    let mut options = ConnectOptions::new(config.url.clone());
+    options
+        .max_connections(1)
+        .connect_timeout(config.connect_timeout)
+        .acquire_timeout(config.acquire_timeout)
+        .sqlx_logging(false);
+    let db = Database::connect(options)
+        .await
+        .map_err(SpineError::Unavailable)?;
+    let applied = account_migrations::migrate(&db, &config.schema).await;
+    db.close().await.map_err(SpineError::Unavailable)?;
+    Ok(applied?)
+}
+
+/// Fixes the schema of our tables for this process before anything queries them. [`Spine::connect`]
+/// and [`migrate`] call it with their config's schema; a host that builds spines with
+/// [`Spine::from_connection`] and a schema other than `account` calls it first. Installing a
+/// second, different name is refused ([`SpineError::SchemaConflict`]).
+pub fn install_schema(schema: &SchemaName) -> Result<(), SpineError> {
+    account_engines::schema::install(schema).map_err(|in_force| SpineError::SchemaConflict {
+        wanted: schema.to_string(),
+        in_force: in_force.to_string(),
+    })
 }

@@ -24,9 +24,20 @@ pub enum SpineError {
     /// The database could not be reached or refused the connection.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),
-    /// Applying the migrations failed; the schema is left as the failing migration found it.
-    #[error("applying the database migrations failed")]
-    Migration(#[source] DbErr),
+    /// Applying the migrations failed (the message names the migration and the database's
+    /// reason); nothing of that run was kept.
+    #[error("applying the database migrations failed: {0}")]
+    Migration(#[from] account_migrations::MigrationError),
+    /// A spine asked for a schema other than the one this process already uses.
+    #[error(
+        "the account tables are in schema `{in_force}` in this process; `{wanted}` cannot be used beside it"
+    )]
+    SchemaConflict {
+        /// The schema asked for.
+        wanted: String,
+        /// The schema in force.
+        in_force: String,
+    },
     /// The principal may not call this operation.
     #[error("{operation} requires {needed}")]
     Forbidden {
@@ -133,6 +144,7 @@ impl ErrorCode for SpineError {
         match self {
             Self::Unavailable(_) => "storage_unavailable",
             Self::Migration(_) => "migration_failed",
+            Self::SchemaConflict { .. } => "schema_conflict",
             Self::Forbidden { .. } => "forbidden",
             Self::MachineKey { .. } => "machine_key_not_allowed",
             Self::TenantStatusForbids { .. } => "tenant_status_forbids",
@@ -159,7 +171,7 @@ impl ErrorCode for SpineError {
     fn http_status(&self) -> u16 {
         match self {
             Self::Unavailable(_) => 503,
-            Self::Migration(_) => 500,
+            Self::Migration(_) | Self::SchemaConflict { .. } => 500,
             Self::Forbidden { .. } | Self::MachineKey { .. } | Self::TenantStatusForbids { .. } => {
                 403
             }
@@ -201,6 +213,7 @@ impl ErrorCode for SpineError {
             Self::Storage(e) => e.field(),
             Self::Unavailable(_)
             | Self::Migration(_)
+            | Self::SchemaConflict { .. }
             | Self::Forbidden { .. }
             | Self::MachineKey { .. }
             | Self::TenantStatusForbids { .. }

@@ -66,7 +66,7 @@ async fn invitation_story_commits_with_audit_rows() {
     for backend in backends().unwrap() {
         let db = fresh_db(&backend).await.unwrap();
         let (tenant, owner_id) = seed(db.conn()).await;
-        let spine = spine(db.conn());
+        let spine = spine(db.host_conn());
         let owner = as_user(tenant, owner_id, MembershipRole::Owner);
 
         let issued = spine
@@ -177,7 +177,7 @@ async fn api_keys_issue_authenticate_and_revoke() {
     for backend in backends().unwrap() {
         let db = fresh_db(&backend).await.unwrap();
         let (tenant, owner_id) = seed(db.conn()).await;
-        let spine = spine(db.conn());
+        let spine = spine(db.host_conn());
         let owner = as_user(tenant, owner_id, MembershipRole::Owner);
 
         let issued = spine
@@ -263,7 +263,7 @@ async fn racing_accepts_of_one_invitation_are_typed_refusals() {
     for backend in backends().unwrap() {
         let db = fresh_db(&backend).await.unwrap();
         let (tenant, owner_id) = seed(db.conn()).await;
-        let spine = spine(db.conn());
+        let spine = spine(db.host_conn());
         let owner = as_user(tenant, owner_id, MembershipRole::Owner);
         let issued = spine
             .invite_user(&owner, "racer@example.com", MembershipRole::Member)
@@ -326,7 +326,7 @@ async fn an_accept_racing_a_signup_joins_with_the_account_created_first() {
         }
         let db = fresh_db(&backend).await.unwrap();
         let (tenant, owner_id) = seed(db.conn()).await;
-        let spine = spine(db.conn());
+        let spine = spine(db.host_conn());
         let owner = as_user(tenant, owner_id, MembershipRole::Owner);
         let issued = spine
             .invite_user(&owner, "late@example.com", MembershipRole::Member)
@@ -452,7 +452,7 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
     for backend in backends().unwrap() {
         let name = backend.name();
         let db = fresh_db(&backend).await.unwrap();
-        let spine = spine(db.conn());
+        let spine = spine(db.host_conn());
         let (acme, ann, ann_key) = tenant_of(&spine, "ann@example.com", "Acme").await;
         let (beta, bob, _) = tenant_of(&spine, "bob@example.com", "Beta").await;
         let (gamma, _, _) = tenant_of(&spine, "cat@example.com", "Gamma").await;
@@ -604,7 +604,7 @@ async fn user_detail_is_of_the_principals_tenant_only() {
     for backend in backends().unwrap() {
         let name = backend.name();
         let db = fresh_db(&backend).await.unwrap();
-        let spine = spine(db.conn());
+        let spine = spine(db.host_conn());
         let (_, ann, ann_key) = tenant_of(&spine, "ann@example.com", "Acme").await;
         let (_, bob, _) = tenant_of(&spine, "bob@example.com", "Beta").await;
         let mo = join(&spine, &ann, "mo@example.com", MembershipRole::Member).await;

@@ -10,8 +10,19 @@ async fn migrates_and_answers_readiness_on_every_backend() {
         let spine = Spine::connect(&DatabaseConfig::new(db.url()))
             .await
             .unwrap();
-        spine.migrate().await.unwrap();
-        spine.migrate().await.unwrap(); // a second run has nothing left to apply
+        let config = DatabaseConfig::new(db.url());
+        let first = account_spine::migrate(&config).await.unwrap();
+        assert_eq!(
+            first.migrations.first().map(String::as_str),
+            Some("m20261125_000001_create_tenants"),
+            "{}",
+            backend.name()
+        );
+        let second = account_spine::migrate(&config).await.unwrap();
+        assert!(
+            second.migrations.is_empty(),
+            "a second run has nothing left to apply"
+        );
         spine.check_database().await.unwrap();
         assert_eq!(spine.backend_name(), backend.name());
     }

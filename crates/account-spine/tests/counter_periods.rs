@@ -21,7 +21,7 @@ use account_testkit::{Backend, UrlDb, backends};
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -144,10 +144,7 @@ async fn env(backend: &Backend) -> Env {
         .await
         .unwrap()
         .with_clock(clock.clone());
-    if !db.is_migrated() {
-        spine.migrate().await.unwrap();
-    }
-    let conn = Database::connect(db.url()).await.unwrap();
+    let conn = db.raw().await.unwrap();
     Env {
         backend: backend.name(),
         spine,

@@ -64,14 +64,17 @@ async fn the_hosts_writes_and_ours_commit_or_roll_back_together() {
         let tenant = TenantId::from_uuid(seeded.id);
         let owner = member(tenant, seeded.users[0], MembershipRole::Owner);
         let viewer = member(tenant, seeded.users[1], MembershipRole::Viewer);
-        conn.execute_unprepared("CREATE TABLE host_orders (id VARCHAR(20) PRIMARY KEY)")
+        // The host's table, in the host's own schema (or main database on SQLite).
+        let host = db.host_conn();
+        host.execute_unprepared("CREATE TABLE host_orders (id VARCHAR(20) PRIMARY KEY)")
             .await
             .unwrap();
         let events = Arc::new(RecordedEvents::default());
-        let spine = Spine::from_connection(conn.clone())
+        let spine = Spine::from_connection(host.clone())
             .with_clock(Arc::new(FixedClock::new(at)))
             .with_events(events.clone());
         let other = db.second_connection().await.unwrap();
+        let other_host = db.second_host_connection().await.unwrap();
 
         // The host rolls back: neither its order nor the run, no counter, no event.
         let mut txn = spine.begin_host_transaction().await.unwrap();
@@ -87,7 +90,11 @@ async fn the_hosts_writes_and_ours_commit_or_roll_back_together() {
             "{name}: nothing before the host commits"
         );
         txn.rollback().await.unwrap();
-        assert_eq!(count(&other, "host_orders", "1 = 1").await, 0, "{name}");
+        assert_eq!(
+            count(&other_host, "host_orders", "1 = 1").await,
+            0,
+            "{name}"
+        );
         assert_eq!(count(&other, "worker_runs", "1 = 1").await, 0, "{name}");
         assert_eq!(
             count(&other, "audit_log", "action = 'run.admitted'").await,
@@ -111,7 +118,7 @@ async fn the_hosts_writes_and_ours_commit_or_roll_back_together() {
         assert_eq!(admitted(&events), 0, "{name}");
         txn.commit().await.unwrap();
         assert_eq!(
-            count(&other, "host_orders", "id = 'o-2'").await,
+            count(&other_host, "host_orders", "id = 'o-2'").await,
             1,
             "{name}"
         );
@@ -139,7 +146,7 @@ async fn the_hosts_writes_and_ours_commit_or_roll_back_together() {
         );
         txn.commit().await.unwrap();
         assert_eq!(
-            count(&other, "host_orders", "id = 'o-3'").await,
+            count(&other_host, "host_orders", "id = 'o-3'").await,
             1,
             "{name}"
         );

@@ -43,7 +43,7 @@ async fn operators_create_suspend_and_the_tenant_feels_it() {
         let start = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
         let clock = Arc::new(FixedClock::new(start));
         let events = Arc::new(RecordedEvents::default());
-        let spine = Spine::from_connection(db.conn().clone())
+        let spine = Spine::from_connection(db.host_conn().clone())
             .with_clock(clock.clone())
             .with_events(events.clone());
         let owner = UserId::new();

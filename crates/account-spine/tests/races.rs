@@ -31,7 +31,7 @@ use account_spine::{
 use account_testkit::fixtures::{self, TenantSeed, seed_tenant};
 use account_testkit::{Backend, UrlDb, backends};
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -92,9 +92,6 @@ async fn env(backend: &Backend) -> Env {
         .unwrap()
         .with_clock(Arc::new(FixedClock::new(now())))
         .with_pepper(ApiKeyPepper::from_bytes(&[9u8; 32]).unwrap());
-    if !db.is_migrated() {
-        spine.migrate().await.unwrap();
-    }
     // Open the whole pool now, so the first round races on warm connections too.
     let warm: Vec<_> = (0..pool)
         .map(|_| {
@@ -105,7 +102,7 @@ async fn env(backend: &Backend) -> Env {
     for task in warm {
         task.await.unwrap().unwrap();
     }
-    let conn = Database::connect(db.url()).await.unwrap();
+    let conn = db.raw().await.unwrap();
     Env {
         backend: backend.name(),
         spine,

@@ -51,7 +51,7 @@ async fn fixture(backend: &account_testkit::Backend) -> Fixture {
         UserId::from_uuid(seeded.users[0]),
     );
     let events = Arc::new(RecordedEvents::default());
-    let spine = Spine::from_connection(db.conn().clone())
+    let spine = Spine::from_connection(db.host_conn().clone())
         .with_clock(Arc::new(FixedClock::new(now())))
         .with_events(events.clone());
     Fixture {

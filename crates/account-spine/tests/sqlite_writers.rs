@@ -47,7 +47,7 @@ async fn sixteen_concurrent_writers_never_surface_sqlite_busy() {
         .await
         .unwrap()
         .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
-    spine.migrate().await.unwrap();
+    account_spine::migrate(&config).await.unwrap();
     let operator = OperatorPrincipal {
         operator_id: "ops@example.com".into(),
         request: RequestMeta::default(),

@@ -44,7 +44,7 @@ struct Env {
 impl Env {
     /// Another pool on the same database, as another process would have.
     async fn second(&self) -> DatabaseConnection {
-        Database::connect(self.db.url()).await.unwrap()
+        self.db.raw().await.unwrap()
     }
 }
 
@@ -67,9 +67,6 @@ async fn env(backend: &Backend) -> Env {
         .unwrap()
         .with_clock(clock.clone())
         .with_pepper(pepper());
-    if !db.is_migrated() {
-        spine.migrate().await.unwrap();
-    }
     let (created, _) = spine
         .bootstrap(&operator(), "owner@example.com", "Acme")
         .await
@@ -298,7 +295,10 @@ async fn key_and_tenant_changes_take_effect_at_once_despite_the_cache() {
             .unwrap();
         let revoked = issued.plaintext.expose();
         let ttl = Duration::from_millis(300);
-        let other_process = Spine::from_connection(env.second().await)
+        let other_pool = Database::connect(DatabaseConfig::new(env.db.url()).connect_options())
+            .await
+            .unwrap();
+        let other_process = Spine::from_connection(other_pool)
             .with_pepper(pepper())
             .with_verify_cache(VerifyCacheSettings {
                 ttl,

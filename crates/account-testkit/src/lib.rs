@@ -1,5 +1,11 @@
 //! Layer: dev — testkit. Fresh, migrated databases for tests, on SQLite or PostgreSQL.
 //!
+//! Every database is a *host's* database: a host application's own `users` and `orders`
+//! tables, recorded by its own sea-orm migrator in `seaql_migrations`, sit beside ours (on
+//! PostgreSQL in `public`, on SQLite in the main database our file is attached to), and the
+//! two migrators run in alternating order from one database to the next. Every suite thus
+//! runs against a database a host shares with us ([`host`]).
+//!
 //! Every database test runs on both backends: iterate over [`backends()`]. SQLite is always
 //! there (an isolated in-memory database per call). PostgreSQL is used when
 //! `ACCOUNT_TEST_PG_URL` names a server (each call creates its own uniquely named database, so
@@ -8,15 +14,17 @@
 
 pub mod compile_fail;
 pub mod fixtures;
+pub mod host;
 mod url_db;
 
 pub use url_db::UrlDb;
 
-use account_migrations::{Migrator, MigratorTrait};
+use account_migrations::SchemaName;
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, Statement,
 };
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Names the PostgreSQL server tests may create databases on.
@@ -60,9 +68,12 @@ pub enum TestkitError {
     /// `ACCOUNT_TEST_BACKEND` names no backend we know.
     #[error("{BACKEND_VAR}={0} is not a backend; use sqlite or postgres")]
     UnknownBackend(String),
-    /// Connecting, creating the database or migrating failed.
-    #[error("test database setup failed")]
+    /// Connecting or creating the database failed.
+    #[error("test database setup failed: {0}")]
     Database(#[from] DbErr),
+    /// Our migrations failed.
+    #[error("migrating the test database failed: {0}")]
+    Migration(#[from] account_migrations::MigrationError),
 }
 
 /// The backends every database test must run on, SQLite first.
@@ -93,14 +104,34 @@ pub fn backends() -> Result<Vec<Backend>, TestkitError> {
 #[derive(Debug)]
 pub struct TestDb {
     conn: DatabaseConnection,
+    direct: DatabaseConnection,
+    host: DatabaseConnection,
     backend: Backend,
     url: String,
+    host_url: String,
 }
 
 impl TestDb {
-    /// The pool connected to this test's database.
+    /// A pool on our tables, by qualified (`account.users`, as entities render) and by plain
+    /// names alike: PostgreSQL with `search_path=account`; on SQLite an empty private main
+    /// database with ours attached as `account`. For drivers, engines and tests' raw SQL. The
+    /// host's own tables are not visible here: see [`TestDb::host_conn`].
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// A pool whose unqualified DDL lands in our schema, for migration tests: PostgreSQL as
+    /// [`TestDb::conn`]; on SQLite the account database itself as main (so `sqlite_master`
+    /// lists our objects).
+    pub fn direct_conn(&self) -> &DatabaseConnection {
+        &self.direct
+    }
+
+    /// A pool as the host application holds it: PostgreSQL's default search path (`public`,
+    /// where the host's own `users` table is); on SQLite the host's main database with ours
+    /// attached as `account`. What [`account_spine::Spine::from_connection`] gets in a host.
+    pub fn host_conn(&self) -> &DatabaseConnection {
+        &self.host
     }
 
     /// The backend this database lives on.
@@ -108,21 +139,35 @@ impl TestDb {
         &self.backend
     }
 
-    /// A URL that opens a second, independent pool on the same database: what another process
-    /// would see. For SQLite this is a shared-cache in-memory name.
+    /// The account database's URL, as a spine's `DatabaseConfig::new(url)` takes it: a second,
+    /// independent pool on the same data, what another process would see. For SQLite this is
+    /// a shared-cache in-memory name (the spine attaches it).
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Opens a second pool on this database (e.g. to prove a commit is visible elsewhere).
+    /// The host's main database on SQLite (our database is attached to it in
+    /// [`TestDb::host_conn`]); on PostgreSQL the same database as [`TestDb::url`].
+    pub fn host_url(&self) -> &str {
+        &self.host_url
+    }
+
+    /// Opens a second pool like [`TestDb::direct_conn`] (plain names, `sqlite_master` and
+    /// `current_schema()` are ours), e.g. to prove a commit is visible elsewhere.
     pub async fn second_connection(&self) -> Result<DatabaseConnection, TestkitError> {
-        Ok(connect(&self.url).await?)
+        Ok(direct_connection(&self.url).await?)
+    }
+
+    /// Opens a second pool as the host holds it, like [`TestDb::host_conn`] (e.g. to see the
+    /// host's own tables from elsewhere).
+    pub async fn second_host_connection(&self) -> Result<DatabaseConnection, TestkitError> {
+        Ok(host_connection(&self.backend, &self.url, &self.host_url).await?)
     }
 
     /// How many rows each table holds, by table name: equal counts before and after a call
     /// show it wrote nothing (for tests that reach the database only through an API).
     pub async fn row_counts(&self) -> Result<BTreeMap<String, i64>, TestkitError> {
-        let backend = self.conn.get_database_backend();
+        let backend = self.direct.get_database_backend();
         let list = match backend {
             DbBackend::Sqlite => {
                 "SELECT name AS t FROM sqlite_master WHERE type = 'table' \
@@ -135,13 +180,13 @@ impl TestDb {
         };
         let mut counts = BTreeMap::new();
         for row in self
-            .conn
+            .direct
             .query_all_raw(Statement::from_string(backend, list))
             .await?
         {
             let table: String = row.try_get("", "t")?;
             let count = self
-                .conn
+                .direct
                 .query_one_raw(Statement::from_string(
                     backend,
                     format!("SELECT COUNT(*) AS n FROM \"{table}\""),
@@ -159,11 +204,11 @@ impl TestDb {
     /// the database only through an API and must search what was stored (e.g. that no secret
     /// reached the audit log). `table` is a name the test chose, never input.
     pub async fn rows_as_text(&self, table: &str) -> Result<Vec<String>, TestkitError> {
-        let backend = self.conn.get_database_backend();
+        let backend = self.direct.get_database_backend();
         let sql = match backend {
             DbBackend::Sqlite => {
                 let columns = self
-                    .conn
+                    .direct
                     .query_all_raw(Statement::from_string(
                         backend,
                         format!("SELECT name AS c FROM pragma_table_info('{table}') ORDER BY cid"),
@@ -181,7 +226,7 @@ impl TestDb {
             }
             _ => format!("SELECT CAST(x AS TEXT) AS r FROM \"{table}\" AS x"),
         };
-        self.conn
+        self.direct
             .query_all_raw(Statement::from_string(backend, sql))
             .await?
             .iter()
@@ -190,38 +235,110 @@ impl TestDb {
     }
 }
 
-/// An empty database (no migrations applied).
+/// An empty database (no migrations applied; on PostgreSQL the empty `account` schema exists,
+/// so migrations applied through [`TestDb::conn`] land in it).
 pub async fn empty_db(backend: &Backend) -> Result<TestDb, TestkitError> {
     let unique = format!("account_test_{}", uuid::Uuid::new_v4().simple());
-    let url = match backend {
-        // A named shared-cache in-memory database: every pool opened on this URL sees the
-        // same data, and it vanishes with the last connection.
-        Backend::Sqlite => format!("sqlite:file:{unique}?mode=memory&cache=shared"),
+    let (url, host_url) = match backend {
+        // Named shared-cache in-memory databases: every pool opened on these URLs sees the
+        // same data, and they vanish with the last connection.
+        Backend::Sqlite => (
+            format!("sqlite:file:{unique}?mode=memory&cache=shared"),
+            format!("sqlite:file:{unique}_host?mode=memory&cache=shared"),
+        ),
         Backend::Postgres { admin_url } => {
-            let admin = connect(admin_url).await?;
+            let admin = plain_connection(admin_url).await?;
             admin
                 .execute_unprepared(&format!("CREATE DATABASE \"{unique}\""))
                 .await?;
             admin.close().await?;
-            replace_database_name(admin_url, &unique)
+            let url = replace_database_name(admin_url, &unique);
+            let setup = plain_connection(&url).await?;
+            setup
+                .execute_unprepared(&format!("CREATE SCHEMA \"{}\"", SchemaName::DEFAULT))
+                .await?;
+            setup.close().await?;
+            (url.clone(), url)
         }
     };
-    let conn = connect(&url).await?;
+    // First, so that the in-memory SQLite databases exist while the others attach them.
+    let direct = direct_connection(&url).await?;
+    let conn = schema_connection(&url).await?;
+    let host = host_connection(backend, &url, &host_url).await?;
     Ok(TestDb {
         conn,
+        direct,
+        host,
         backend: backend.clone(),
         url,
+        host_url,
     })
 }
 
-/// A database with every migration applied.
+/// A database with every migration of ours applied beside a host's own tables and
+/// migrations; which migrator runs first alternates from one call to the next.
 pub async fn fresh_db(backend: &Backend) -> Result<TestDb, TestkitError> {
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     let db = empty_db(backend).await?;
-    Migrator::up(db.conn(), None).await?;
+    let ours_first = CALLS.fetch_add(1, Ordering::Relaxed).is_multiple_of(2);
+    if ours_first {
+        migrate_ours(&db).await?;
+        host::migrate(db.host_conn()).await?;
+    } else {
+        host::migrate(db.host_conn()).await?;
+        migrate_ours(&db).await?;
+    }
     Ok(db)
 }
 
-async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+async fn migrate_ours(db: &TestDb) -> Result<(), TestkitError> {
+    account_migrations::migrate(db.direct_conn(), &SchemaName::default()).await?;
+    Ok(())
+}
+
+/// A pool on our tables at `url` by qualified and plain names (see [`TestDb::conn`]).
+pub async fn schema_connection(url: &str) -> Result<DatabaseConnection, DbErr> {
+    if url.starts_with("sqlite:") {
+        let mut options = pool_options("sqlite::memory:");
+        options.map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
+        account_migrations::sqlite_attachment(&mut options, url, &SchemaName::default());
+        Database::connect(options).await
+    } else {
+        direct_connection(url).await
+    }
+}
+
+/// A pool whose unqualified DDL lands in our schema at `url` (see [`TestDb::direct_conn`]).
+pub async fn direct_connection(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = pool_options(url);
+    options.set_schema_search_path(SchemaName::DEFAULT);
+    Database::connect(options).await
+}
+
+/// A pool on `url` with the server's defaults (no search path of ours).
+async fn plain_connection(url: &str) -> Result<DatabaseConnection, DbErr> {
+    Database::connect(pool_options(url)).await
+}
+
+/// The host's pool: PostgreSQL's defaults; on SQLite the host's database as main with the
+/// account database (`url`) attached.
+async fn host_connection(
+    backend: &Backend,
+    url: &str,
+    host_url: &str,
+) -> Result<DatabaseConnection, DbErr> {
+    match backend {
+        Backend::Sqlite => {
+            let mut options = pool_options(host_url);
+            options.map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
+            account_migrations::sqlite_attachment(&mut options, url, &SchemaName::default());
+            Database::connect(options).await
+        }
+        Backend::Postgres { .. } => plain_connection(url).await,
+    }
+}
+
+fn pool_options(url: &str) -> ConnectOptions {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(16)
@@ -229,7 +346,7 @@ async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .sqlx_logging(false);
-    Database::connect(options).await
+    options
 }
 
 /// `postgres://u@h:p/admin?x` with the database part replaced by `name`.

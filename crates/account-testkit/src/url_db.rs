@@ -1,13 +1,13 @@
 //! A database a test opens by URL with its own pool settings (production configuration, a
 //! race-sized pool), instead of the kit's ready connection.
 
-use crate::{Backend, TestDb, TestkitError, fresh_db};
+use crate::{Backend, TestDb, TestkitError, direct_connection, fresh_db};
+use account_migrations::SchemaName;
 use std::path::PathBuf;
 
-/// On SQLite a fresh *file* (so its connections are real, separate connections, in WAL as in
-/// production), removed with its `-wal` and `-shm` files on drop; on PostgreSQL a fresh,
-/// migrated database. The SQLite file is created by the first connection and not migrated:
-/// see [`UrlDb::is_migrated`].
+/// On SQLite a fresh, migrated *file* (so its connections are real, separate connections, in
+/// WAL as in production), removed with its `-wal` and `-shm` files on drop; on PostgreSQL a
+/// fresh, migrated database (beside a host's tables, see [`crate::fresh_db`]).
 #[derive(Debug)]
 pub struct UrlDb {
     url: String,
@@ -23,11 +23,16 @@ impl UrlDb {
             Backend::Sqlite => {
                 let file = std::env::temp_dir()
                     .join(format!("{prefix}-{}.db", uuid::Uuid::new_v4().simple()));
-                Self {
-                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                let url = format!("sqlite://{}?mode=rwc", file.display());
+                let db = Self {
+                    url,
                     _postgres: None,
                     sqlite_file: Some(file),
-                }
+                };
+                let conn = direct_connection(&db.url).await?;
+                account_migrations::migrate(&conn, &SchemaName::default()).await?;
+                conn.close().await?;
+                db
             }
             Backend::Postgres { .. } => {
                 let db = fresh_db(backend).await?;
@@ -45,10 +50,9 @@ impl UrlDb {
         &self.url
     }
 
-    /// Whether the schema is in place (PostgreSQL); a SQLite file still needs migrating by
-    /// whoever connects first.
-    pub fn is_migrated(&self) -> bool {
-        self.sqlite_file.is_none()
+    /// A pool for tests' raw SQL on it, like [`crate::TestDb::direct_conn`].
+    pub async fn raw(&self) -> Result<sea_orm::DatabaseConnection, TestkitError> {
+        Ok(direct_connection(&self.url).await?)
     }
 }
 
@@ -69,17 +73,16 @@ impl Drop for UrlDb {
 mod tests {
     use super::*;
     use crate::backends;
-    use sea_orm::{ConnectionTrait, Database, Statement};
+    use sea_orm::{ConnectionTrait, Statement};
 
-    /// PostgreSQL comes migrated, SQLite as a file that exists once connected and is gone
-    /// with its WAL files after drop.
+    /// Both come migrated; the SQLite file is gone with its WAL files after drop.
     #[tokio::test]
     async fn url_databases_are_migrated_or_cleaned_up_as_documented() {
         for backend in backends().unwrap() {
             let db = UrlDb::new(&backend, "account-testkit-url-db")
                 .await
                 .unwrap();
-            let conn = Database::connect(db.url()).await.unwrap();
+            let conn = direct_connection(db.url()).await.unwrap();
             let migrated = conn
                 .query_one_raw(Statement::from_string(
                     conn.get_database_backend(),
@@ -87,8 +90,7 @@ mod tests {
                 ))
                 .await
                 .is_ok();
-            assert_eq!(migrated, db.is_migrated(), "{}", backend.name());
-            assert_eq!(db.is_migrated(), backend != Backend::Sqlite);
+            assert!(migrated, "{}", backend.name());
             if let Some(file) = db.sqlite_file.clone() {
                 conn.execute_unprepared("PRAGMA journal_mode = WAL; CREATE TABLE t (x)")
                     .await

@@ -9,12 +9,12 @@ async fn second_connection_sees_committed_rows_and_databases_are_isolated() {
         let first = empty_db(&backend).await.unwrap();
         let other = empty_db(&backend).await.unwrap();
         first
-            .conn()
+            .direct_conn()
             .execute_unprepared("CREATE TABLE probe (id INTEGER PRIMARY KEY)")
             .await
             .unwrap();
         first
-            .conn()
+            .direct_conn()
             .execute_unprepared("INSERT INTO probe (id) VALUES (7)")
             .await
             .unwrap();
@@ -34,7 +34,7 @@ async fn second_connection_sees_committed_rows_and_databases_are_isolated() {
         );
 
         let isolated = other
-            .conn()
+            .direct_conn()
             .execute_unprepared("SELECT id FROM probe")
             .await;
         assert!(

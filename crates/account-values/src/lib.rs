@@ -9,6 +9,7 @@ pub mod api_key_format;
 mod email;
 mod memory_pin_key;
 mod names;
+mod schema_name;
 mod slug;
 
 pub use email::{Email, EmailError};
@@ -17,6 +18,7 @@ pub use names::{
     ApiKeyName, DisplayName, PinSource, Reason, TenantName, TextError, TicketDescription,
     TicketSubject,
 };
+pub use schema_name::{SchemaName, SchemaNameError};
 pub use slug::{Slug, SlugError};
 
 /// Implements the string plumbing every value object shares: `as_str`, `AsRef<str>`,

@@ -10,7 +10,7 @@ use account_spine::{
     Actor, Clock, DatabaseConfig, OperatorPrincipal, Principal, RecordedEvents, RequestMeta, Spine,
     SystemClock,
 };
-use account_testkit::{Backend, TestDb, empty_db};
+use account_testkit::{Backend, TestDb, fresh_db};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -54,7 +54,7 @@ pub(crate) async fn start(backend: &Backend) -> Server {
 
 /// [`start`] with the spine reading time from `clock` (keep an `Arc<FixedClock>` to step it).
 pub(crate) async fn start_with_clock(backend: &Backend, clock: Arc<dyn Clock>) -> Server {
-    let db = empty_db(backend).await.unwrap();
+    let db = fresh_db(backend).await.unwrap();
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::connect(&DatabaseConfig::new(db.url()))
         .await
@@ -62,7 +62,6 @@ pub(crate) async fn start_with_clock(backend: &Backend, clock: Arc<dyn Clock>) -
         .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap())
         .with_events(events.clone())
         .with_clock(clock);
-    spine.migrate().await.unwrap();
     let (created, key) = spine
         .bootstrap(&operator(), "owner@example.com", "Acme")
         .await

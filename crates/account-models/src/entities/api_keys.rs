@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One API key.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "api_keys")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -54,6 +53,8 @@ pub struct Model {
     /// Creation time.
     pub created_at: DateTimeUtc,
 }
+
+crate::schema::table!("api_keys");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

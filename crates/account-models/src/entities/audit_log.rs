@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One audit entry.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "audit_log")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -40,6 +39,8 @@ pub struct Model {
     /// When.
     pub created_at: DateTimeUtc,
 }
+
+crate::schema::table!("audit_log");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

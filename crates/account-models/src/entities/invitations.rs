@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One invitation.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "invitations")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -36,6 +35,8 @@ pub struct Model {
     /// Last change.
     pub updated_at: DateTimeUtc,
 }
+
+crate::schema::table!("invitations");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

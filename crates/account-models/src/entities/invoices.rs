@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One invoice.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "invoices")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -42,6 +41,8 @@ pub struct Model {
     /// Last change.
     pub updated_at: DateTimeUtc,
 }
+
+crate::schema::table!("invoices");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One transition.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "lifecycle_events")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -28,6 +27,8 @@ pub struct Model {
     /// When.
     pub created_at: DateTimeUtc,
 }
+
+crate::schema::table!("lifecycle_events");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

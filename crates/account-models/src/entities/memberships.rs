@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One membership.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "tenant_memberships")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -24,6 +23,8 @@ pub struct Model {
     /// Last role change.
     pub updated_at: DateTimeUtc,
 }
+
+crate::schema::table!("tenant_memberships");
 
 /// Memberships join their user and tenant.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

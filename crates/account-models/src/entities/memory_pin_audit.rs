@@ -5,7 +5,6 @@ use sea_orm::entity::prelude::*;
 
 /// One audited operation.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "memory_pin_audit")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -31,6 +30,8 @@ pub struct Model {
     /// When.
     pub created_at: DateTimeUtc,
 }
+
+crate::schema::table!("memory_pin_audit");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

@@ -5,7 +5,6 @@ use sea_orm::entity::prelude::*;
 
 /// One pin.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "memory_pins")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -27,6 +26,8 @@ pub struct Model {
     /// Last write.
     pub updated_at: DateTimeUtc,
 }
+
+crate::schema::table!("memory_pins");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

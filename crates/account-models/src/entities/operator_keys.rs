@@ -5,7 +5,6 @@ use sea_orm::entity::prelude::*;
 
 /// One operator key.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "operator_keys")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -21,6 +20,8 @@ pub struct Model {
     /// When it was revoked; `None` while it is valid.
     pub revoked_at: Option<DateTimeUtc>,
 }
+
+crate::schema::table!("operator_keys");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

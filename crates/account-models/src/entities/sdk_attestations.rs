@@ -5,7 +5,6 @@ use sea_orm::entity::prelude::*;
 
 /// One attestation.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "sdk_attestations")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -23,6 +22,8 @@ pub struct Model {
     /// Last attestation time.
     pub attested_at: DateTimeUtc,
 }
+
+crate::schema::table!("sdk_attestations");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One ticket.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "support_tickets")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -34,6 +33,8 @@ pub struct Model {
     /// Resolution time.
     pub resolved_at: Option<DateTimeUtc>,
 }
+
+crate::schema::table!("support_tickets");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

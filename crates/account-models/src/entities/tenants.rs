@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One tenant.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "tenants")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -56,6 +55,8 @@ pub struct Model {
     /// Last change.
     pub updated_at: DateTimeUtc,
 }
+
+crate::schema::table!("tenants");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

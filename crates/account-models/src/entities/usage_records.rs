@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One usage record.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "usage_records")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -36,6 +35,8 @@ pub struct Model {
     /// Write time.
     pub recorded_at: DateTimeUtc,
 }
+
+crate::schema::table!("usage_records");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

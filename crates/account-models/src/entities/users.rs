@@ -7,7 +7,6 @@ use sea_orm::entity::prelude::*;
 
 /// One user.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "users")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -45,6 +44,8 @@ pub struct Model {
     /// Last sign-in.
     pub last_login_at: Option<DateTimeUtc>,
 }
+
+crate::schema::table!("users");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

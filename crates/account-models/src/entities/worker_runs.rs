@@ -6,7 +6,6 @@ use sea_orm::entity::prelude::*;
 
 /// One run.
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-#[sea_orm(table_name = "worker_runs")]
 pub struct Model {
     /// Primary key.
     #[sea_orm(primary_key, auto_increment = false)]
@@ -56,6 +55,8 @@ pub struct Model {
     /// Completion time.
     pub completed_at: Option<DateTimeUtc>,
 }
+
+crate::schema::table!("worker_runs");
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 /// No relations are navigated through the ORM; drivers join explicitly.

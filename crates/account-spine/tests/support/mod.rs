@@ -32,7 +32,7 @@ use account_spine::{
 use account_testkit::fixtures::{Limits, TenantSeed, seed_tenant};
 use account_testkit::{Backend, UrlDb};
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::sync::Arc;
 
 /// The instant every case starts at.
@@ -59,7 +59,7 @@ pub(crate) struct Env {
 impl Env {
     /// A second, independent pool on the same database: what another process would see.
     pub(crate) async fn second(&self) -> DatabaseConnection {
-        Database::connect(self.db.url()).await.unwrap()
+        self.db.raw().await.unwrap()
     }
 }
 
@@ -79,9 +79,6 @@ pub(crate) async fn env(backend: &Backend) -> Env {
         .with_events(events.clone())
         .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap())
         .with_fault_injector(faults.clone());
-    if !db.is_migrated() {
-        spine.migrate().await.unwrap();
-    }
     Env {
         backend: backend.name(),
         spine,

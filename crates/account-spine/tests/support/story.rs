@@ -134,7 +134,7 @@ impl World {
         let seed = TenantSeed::new("Acme", "free", limits, now()).user("owner", Some("owner"));
         let seeded = seed_tenant(db.conn(), &seed).await;
         let events = Arc::new(RecordedEvents::default());
-        let spine = Spine::from_connection(db.conn().clone())
+        let spine = Spine::from_connection(db.host_conn().clone())
             .with_clock(Arc::new(FixedClock::new(now())))
             .with_events(events.clone())
             .with_pepper(ApiKeyPepper::from_bytes(&[9u8; 32]).unwrap());

@@ -1,0 +1,75 @@
+//! A host picks the schema our tables live in. One process, one schema: this binary installs
+//! `acct_custom` before anything queries, and a second, different name is refused.
+
+#![allow(clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use account_spine::types::SchemaName;
+use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine, SpineError};
+use account_testkit::{Backend, backends, empty_db};
+use sea_orm::{ConnectionTrait, Statement};
+
+#[tokio::test]
+async fn tables_live_in_the_configured_schema_and_a_second_name_is_refused() {
+    let custom = SchemaName::parse("acct_custom").unwrap();
+    for backend in backends().unwrap() {
+        let db = empty_db(&backend).await.unwrap();
+        let mut config = DatabaseConfig::new(db.url());
+        config.schema = custom.clone();
+        let pepper = account_spine::api_keys::ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap();
+        let spine = Spine::connect(&config).await.unwrap().with_pepper(pepper);
+        let applied = account_spine::migrate(&config).await.unwrap();
+        assert!(!applied.migrations.is_empty(), "{}", backend.name());
+        let operator = OperatorPrincipal {
+            operator_id: "ops@example.com".into(),
+            request: RequestMeta::default(),
+        };
+        spine
+            .bootstrap(&operator, "owner@example.com", "Acme")
+            .await
+            .unwrap();
+
+        // The rows are where the schema says, and not in the default `account`.
+        let (conn, sql) = match backend {
+            Backend::Sqlite => (
+                db.direct_conn().clone(),
+                "SELECT COUNT(*) FROM tenants".to_owned(),
+            ),
+            Backend::Postgres { .. } => (
+                db.host_conn().clone(),
+                "SELECT COUNT(*) FROM acct_custom.tenants".to_owned(),
+            ),
+        };
+        let row = conn
+            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            row.try_get_by_index::<i64>(0).unwrap(),
+            1,
+            "{}",
+            backend.name()
+        );
+        if let Backend::Postgres { .. } = backend {
+            let stray = db
+                .host_conn()
+                .query_one_raw(Statement::from_string(
+                    conn.get_database_backend(),
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'account'",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stray.try_get_by_index::<i64>(0).unwrap(), 0);
+        }
+
+        let mut other = DatabaseConfig::new(db.url());
+        other.schema = SchemaName::default();
+        let refused = Spine::connect(&other).await.unwrap_err();
+        assert!(
+            matches!(&refused, SpineError::SchemaConflict { in_force, wanted }
+                if in_force == "acct_custom" && wanted == "account"),
+            "{refused:?}"
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Our schema inside a host's database: beside the host's own `users` table and sea-orm
+//! migrations in either order, through the host's `fresh` and `refresh`, from a 0.0.0
+//! database, and refusing what it must (a failing migration names itself and applies
+//! nothing; a half-applied schema is refused).
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use account_migrations::{MIGRATION_TABLE, MigrationError, OUR_TABLES, SchemaName, migrate};
+use account_testkit::host::HostMigrator;
+use account_testkit::{Backend, TestDb, backends, empty_db};
+use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use std::collections::BTreeMap;
+
+async fn scalar(conn: &DatabaseConnection, sql: &str) -> i64 {
+    conn.query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap()
+}
+
+async fn strings(conn: &DatabaseConnection, sql: &str) -> Vec<String> {
+    conn.query_all_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect()
+}
+
+/// Rows of each of our tables, read through the qualified names the entities use.
+async fn our_counts(db: &TestDb) -> BTreeMap<&'static str, i64> {
+    let mut counts = BTreeMap::new();
+    for table in OUR_TABLES {
+        let n = scalar(db.conn(), &format!("SELECT COUNT(*) FROM account.{table}")).await;
+        counts.insert(*table, n);
+    }
+    counts
+}
+
+/// Host migrations recorded in the host's `seaql_migrations`, as the host sees them.
+async fn host_versions(db: &TestDb) -> Vec<String> {
+    strings(
+        db.host_conn(),
+        "SELECT version FROM seaql_migrations ORDER BY version",
+    )
+    .await
+}
+
+async fn seed_some_rows(db: &TestDb) {
+    use account_testkit::fixtures::{Limits, TenantSeed, seed_tenant};
+    let limits = Limits {
+        workers: 3,
+        runs_per_day: 10,
+        concurrent_runs: 2,
+        tokens_per_month: 1000,
+        api_keys: 5,
+    };
+    let at = chrono::Utc::now();
+    let seed = TenantSeed::new("Acme", "free", limits, at).user("owner", Some("owner"));
+    seed_tenant(db.conn(), &seed).await;
+}
+
+#[tokio::test]
+async fn host_and_account_migrators_coexist_in_both_orders_and_host_fresh_keeps_ours() {
+    for backend in backends().unwrap() {
+        for ours_first in [true, false] {
+            let what = format!("{} ours_first={ours_first}", backend.name());
+            let db = empty_db(&backend).await.unwrap();
+            let schema = SchemaName::default();
+            if ours_first {
+                migrate(db.direct_conn(), &schema).await.unwrap();
+                account_testkit::host::migrate(db.host_conn())
+                    .await
+                    .unwrap();
+            } else {
+                account_testkit::host::migrate(db.host_conn())
+                    .await
+                    .unwrap();
+                migrate(db.direct_conn(), &schema).await.unwrap();
+            }
+            seed_some_rows(&db).await;
+            let ours = our_counts(&db).await;
+            assert_eq!(ours["tenants"], 1, "{what}");
+            assert_eq!(ours["users"], 1, "{what}: our users, not the host's");
+            // Each migrator records only its own migrations, in its own table.
+            assert_eq!(host_versions(&db).await.len(), 1, "{what}");
+            let recorded = scalar(
+                db.conn(),
+                &format!("SELECT COUNT(*) FROM account.{MIGRATION_TABLE}"),
+            )
+            .await;
+            assert_eq!(
+                recorded as usize,
+                account_migrations::Migrator::migrations().len(),
+                "{what}"
+            );
+            assert_eq!(
+                strings(db.host_conn(), "SELECT login FROM users").await,
+                ["host-admin"],
+                "{what}: the host's users table is the host's"
+            );
+            // The host's fresh and refresh drop and rebuild the host's schema only.
+            HostMigrator::fresh(db.host_conn()).await.unwrap();
+            HostMigrator::refresh(db.host_conn()).await.unwrap();
+            assert_eq!(host_versions(&db).await.len(), 1, "{what}");
+            assert_eq!(
+                our_counts(&db).await,
+                ours,
+                "{what}: ours survive the host's fresh"
+            );
+            // And ours still has nothing pending.
+            let again = migrate(db.direct_conn(), &schema).await.unwrap();
+            assert!(again.migrations.is_empty(), "{what}");
+            assert!(!again.upgraded_from_0_0_0, "{what}");
+        }
+    }
+}
+
+/// Creates, in our schema, a table named like an index `m20261125_000004_create_api_keys`
+/// creates: that migration fails on both backends ("already exists").
+#[tokio::test]
+async fn a_failing_migration_names_itself_and_applies_nothing() {
+    for backend in backends().unwrap() {
+        let db = empty_db(&backend).await.unwrap();
+        db.direct_conn()
+            .execute_unprepared("CREATE TABLE uq_api_keys_key_digest (x INTEGER)")
+            .await
+            .unwrap();
+        let error = migrate(db.direct_conn(), &SchemaName::default())
+            .await
+            .unwrap_err();
+        let message = error.to_string();
+        match &error {
+            MigrationError::Failed { migration, .. } => {
+                assert_eq!(migration, "m20261125_000004_create_api_keys", "{message}")
+            }
+            other => panic!("{}: {other:?}", backend.name()),
+        }
+        assert!(
+            message.contains("m20261125_000004_create_api_keys"),
+            "{message}"
+        );
+        assert!(message.contains("already"), "{message}");
+        // Nothing of that run was kept: not the first three migrations, not their record.
+        let ours = tables_in_our_schema(&db).await;
+        assert_eq!(ours, ["uq_api_keys_key_digest"], "{}", backend.name());
+    }
+}
+
+#[tokio::test]
+async fn a_half_applied_schema_is_refused_and_left_as_it_is() {
+    for backend in backends().unwrap() {
+        let db = empty_db(&backend).await.unwrap();
+        // What 0.0.0 left behind when its second migration collided with a host's `users`.
+        db.direct_conn()
+            .execute_unprepared("CREATE TABLE tenants (id INTEGER PRIMARY KEY)")
+            .await
+            .unwrap();
+        let error = migrate(db.direct_conn(), &SchemaName::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, MigrationError::HalfApplied { tables, .. } if tables == &["tenants"]),
+            "{}: {error:?}",
+            backend.name()
+        );
+        assert!(error.to_string().contains("half-applied"), "{error}");
+        assert_eq!(
+            tables_in_our_schema(&db).await,
+            ["tenants"],
+            "{}",
+            backend.name()
+        );
+    }
+}
+
+async fn tables_in_our_schema(db: &TestDb) -> Vec<String> {
+    let sql = match db.backend() {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        }
+        Backend::Postgres { .. } => {
+            "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+             WHERE table_schema = 'account' ORDER BY 1"
+        }
+    };
+    strings(db.direct_conn(), sql).await
+}
+
+/// The 0.0.0 snapshots (`fixtures/v0_0_0`): our tables in the default schema (SQLite: the
+/// database file itself), recorded in `seaql_migrations`.
+#[tokio::test]
+async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = empty_db(&backend).await.unwrap();
+        let dump = match backend {
+            Backend::Sqlite => include_str!("fixtures/v0_0_0/sqlite.sql"),
+            Backend::Postgres { .. } => include_str!("fixtures/v0_0_0/postgres.sql"),
+        };
+        // 0.0.0 lived in the default schema: on PostgreSQL a connection of its own (the dump
+        // clears its search path), on SQLite the account database file itself.
+        let before = match backend {
+            Backend::Sqlite => {
+                db.direct_conn().execute_unprepared(dump).await.unwrap();
+                let mut counts = BTreeMap::new();
+                for table in OUR_TABLES {
+                    let n =
+                        scalar(db.direct_conn(), &format!("SELECT COUNT(*) FROM {table}")).await;
+                    counts.insert(*table, n);
+                }
+                counts
+            }
+            Backend::Postgres { .. } => {
+                let loader = sea_orm_migration::sea_orm::Database::connect(db.url())
+                    .await
+                    .unwrap();
+                loader.execute_unprepared(dump).await.unwrap();
+                let mut counts = BTreeMap::new();
+                for table in OUR_TABLES {
+                    let n = scalar(&loader, &format!("SELECT COUNT(*) FROM public.{table}")).await;
+                    counts.insert(*table, n);
+                }
+                loader.close().await.unwrap();
+                counts
+            }
+        };
+        assert_eq!(before["worker_runs"], 3, "{name}: the snapshot loaded");
+
+        let applied = migrate(db.direct_conn(), &SchemaName::default())
+            .await
+            .unwrap();
+        assert!(applied.upgraded_from_0_0_0, "{name}");
+        assert!(
+            applied.migrations.is_empty(),
+            "{name}: 0.0.0 had them all: {applied:?}"
+        );
+        assert_eq!(our_counts(&db).await, before, "{name}: every row moved");
+        let recorded = scalar(
+            db.conn(),
+            &format!("SELECT COUNT(*) FROM account.{MIGRATION_TABLE}"),
+        )
+        .await;
+        assert_eq!(recorded, 19, "{name}");
+        // Nothing of ours is left in the default schema, and the legacy table is gone.
+        if let Backend::Postgres { .. } = backend {
+            let left = strings(
+                db.host_conn(),
+                "SELECT CAST(table_name AS TEXT) FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+            .await;
+            assert!(left.is_empty(), "{name}: {left:?}");
+            let guard = scalar(
+                db.conn(),
+                "SELECT COUNT(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
+                 WHERE p.proname = 'worker_runs_immutable_guard' AND n.nspname = 'account'",
+            )
+            .await;
+            assert_eq!(guard, 1, "{name}: the guard function moved with its table");
+        }
+        let legacy = strings(
+            db.direct_conn(),
+            match backend {
+                Backend::Sqlite => "SELECT name FROM sqlite_master WHERE name = 'seaql_migrations'",
+                Backend::Postgres { .. } => "SELECT CAST(to_regclass('public.seaql_migrations') AS TEXT) WHERE to_regclass('public.seaql_migrations') IS NOT NULL",
+            },
+        )
+        .await;
+        assert!(legacy.is_empty(), "{name}: {legacy:?}");
+        // The finished-run guard still holds after the move.
+        let rewrite = db
+            .conn()
+            .execute_unprepared(
+                "UPDATE account.worker_runs SET task = 'rewritten' WHERE status = 'completed'",
+            )
+            .await;
+        assert!(
+            rewrite.is_err(),
+            "{name}: a finished run must stay as it was"
+        );
+        // A second start finds nothing to do.
+        let again = migrate(db.direct_conn(), &SchemaName::default())
+            .await
+            .unwrap();
+        assert!(
+            !again.upgraded_from_0_0_0 && again.migrations.is_empty(),
+            "{name}"
+        );
+    }
+}
