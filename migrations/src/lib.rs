@@ -48,12 +48,17 @@ mod m20261204_000019_add_user_locale;
 mod run;
 mod sqlite;
 
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+compile_error!("account-migrations needs a backend: enable the `postgres` or `sqlite` feature");
+
 pub use account_values::SchemaName;
 pub use run::{Applied, MigrationError, migrate};
 use sea_orm_migration::MigrationTrait;
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::sea_query::{Alias, DynIden, IntoIden};
-pub use sqlite::{shared_memory_url, sqlite_attachment};
+pub use sqlite::shared_memory_url;
+#[cfg(feature = "sqlite")]
+pub use sqlite::sqlite_attachment;
 
 /// The table our migrations record themselves in, inside our schema (0.0.0 used sea-orm's
 /// default `seaql_migrations`, which a host's own sea-orm migrator uses too).

@@ -1,8 +1,11 @@
 //! Reaching the account database on SQLite: a file (or shared in-memory database) of its own,
 //! attached under the schema name to every connection of a pool.
 
+#[cfg(feature = "sqlite")]
 use account_values::SchemaName;
+#[cfg(feature = "sqlite")]
 use sea_orm_migration::sea_orm::ConnectOptions;
+#[cfg(feature = "sqlite")]
 use sea_orm_migration::sea_orm::sqlx::{self, Executor};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -24,6 +27,7 @@ pub fn shared_memory_url(url: String) -> String {
 }
 
 /// The SQLite URI filename (`file:...`) of a sqlx SQLite URL, for `ATTACH`.
+#[cfg(feature = "sqlite")]
 fn attach_uri(url: &str) -> String {
     let rest = url
         .strip_prefix("sqlite://")
@@ -39,6 +43,7 @@ fn attach_uri(url: &str) -> String {
 /// Makes every connection `options` opens attach the account database at `account_url` (a
 /// sqlx SQLite URL) as `schema`, in WAL with `synchronous=NORMAL` (on in-memory databases
 /// SQLite keeps its own journal mode).
+#[cfg(feature = "sqlite")]
 pub fn sqlite_attachment(options: &mut ConnectOptions, account_url: &str, schema: &SchemaName) {
     let uri = attach_uri(account_url);
     let schema = schema.to_string();
@@ -63,7 +68,7 @@ pub fn sqlite_attachment(options: &mut ConnectOptions, account_url: &str, schema
     });
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sqlite"))]
 mod tests {
     use super::*;
 

@@ -130,7 +130,79 @@ fn steps() -> Vec<Step<'static>> {
             )
         }),
         Step::new("tests on PostgreSQL", tests_on_postgres),
+        Step::new(
+            "each backend alone (postgres, sqlite features)",
+            each_backend_alone,
+        ),
     ]
+}
+
+/// The crates a host builds with one backend feature, and the drivers the other would add.
+const ONE_BACKEND: [(&str, &str); 2] = [("sqlite", "sqlx-postgres"), ("postgres", "sqlx-sqlite")];
+
+/// Each backend feature alone: the other's sqlx driver is absent from the normal dependency
+/// tree of the spine and the API, and the spine's and the migrations' core suites pass on it.
+fn each_backend_alone() -> Result<()> {
+    let server = Postgres::start()?;
+    for (feature, other_driver) in ONE_BACKEND {
+        for package in ["account-spine", "account-api"] {
+            let tree = cargo_command(&[
+                "tree",
+                "-e",
+                "normal",
+                "-p",
+                package,
+                "--no-default-features",
+                "--features",
+                feature,
+                "--locked",
+                "--prefix",
+                "none",
+            ])
+            .output()
+            .context("cargo tree")?;
+            let listed = String::from_utf8_lossy(&tree.stdout);
+            if !tree.status.success() || listed.lines().any(|l| l.starts_with(other_driver)) {
+                bail!("{package} with only `{feature}` still depends on {other_driver}");
+            }
+        }
+        // The core suites, not all 40 binaries of the spine (linking them twice more would
+        // cost minutes): connecting and migrating, our schema beside a host's, every write use
+        // case of every area (case table), tenant isolation and host transactions. The full
+        // suite runs with both features in the steps before.
+        let mut test = cargo_command(&[
+            "test",
+            "--locked",
+            "--no-fail-fast",
+            "-p",
+            "account-spine",
+            "-p",
+            "account-migrations",
+            "--no-default-features",
+            "--features",
+            feature,
+            "--lib",
+            "--test",
+            "connect",
+            "--test",
+            "every_write_commits",
+            "--test",
+            "isolation",
+            "--test",
+            "host_transactions",
+            "--test",
+            "host_database",
+            "--test",
+            "schema",
+        ]);
+        test.env("ACCOUNT_TEST_BACKEND", feature);
+        if feature == "postgres" {
+            test.env("ACCOUNT_TEST_PG_URL", server.url())
+                .env("ACCOUNT_TEST_REQUIRE_PG", "1");
+        }
+        run_command(&mut test)?;
+    }
+    Ok(())
 }
 
 /// Runs `steps` in order until one fails; the rest are recorded as skipped.

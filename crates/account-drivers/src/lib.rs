@@ -9,6 +9,9 @@
 //! live in the module of the table they touch, so `api_keys.rs` holds every `api_keys`
 //! query whichever driver exposes it.
 
+#[cfg(not(any(feature = "postgres", feature = "sqlite")))]
+compile_error!("account-drivers needs a backend: enable the `postgres` or `sqlite` feature");
+
 mod db;
 mod error;
 mod like;

@@ -10,7 +10,8 @@ use account_engines::api_keys::ApiKeyPepper;
 use account_engines::support::SupportContact;
 use account_engines::types::SchemaName;
 use account_engines::{Db, FaultInjector, StatementCounter};
-use account_migrations::{Applied, sqlite_attachment};
+use account_migrations::Applied;
+#[cfg(feature = "sqlite")]
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend};
 use std::sync::Arc;
@@ -61,21 +62,24 @@ impl DatabaseConfig {
         } else {
             ConnectOptions::new(self.url.clone())
         };
-        let busy_timeout = self.sqlite_busy_timeout;
         options
             .max_connections(self.max_connections)
             .min_connections(self.min_connections)
             .connect_timeout(self.connect_timeout)
             .acquire_timeout(self.acquire_timeout)
             .test_before_acquire_if_idle_for(self.ping_when_idle_for)
-            .sqlx_logging(false)
-            .map_sqlx_sqlite_opts(move |sqlite| {
+            .sqlx_logging(false);
+        #[cfg(feature = "sqlite")]
+        {
+            let busy_timeout = self.sqlite_busy_timeout;
+            options.map_sqlx_sqlite_opts(move |sqlite| {
                 sqlite
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
                     .foreign_keys(true)
                     .busy_timeout(busy_timeout)
             });
+        }
         self.attach_to(&mut options);
         options
     }
@@ -87,9 +91,12 @@ impl DatabaseConfig {
     /// power loss during the commit may keep one file's part only (SQLite's rule for attached
     /// databases). On PostgreSQL this does nothing: our schema is in the same database.
     pub fn attach_to(&self, options: &mut ConnectOptions) {
+        #[cfg(feature = "sqlite")]
         if self.is_sqlite() {
-            sqlite_attachment(options, &self.url, &self.schema);
+            account_migrations::sqlite_attachment(options, &self.url, &self.schema);
         }
+        #[cfg(not(feature = "sqlite"))]
+        let _ = options;
     }
 
     fn is_sqlite(&self) -> bool {
