@@ -3,6 +3,8 @@
 //! Applied migrations never change: `cargo xtask tidy` checks each file against the hash list
 //! in `migrations/frozen.txt`. A schema change is a new file.
 
+#![deny(missing_docs)]
+
 mod columns;
 mod m20261125_000001_create_tenants;
 mod m20261125_000002_create_users;

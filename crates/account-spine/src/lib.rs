@@ -8,6 +8,8 @@
 //! [`SpineError`] and is audited in a transaction of its own. Every use case runs in a
 //! tracing span named by its [`Operation::name`] and is counted in [`Spine::metrics`].
 
+#![deny(missing_docs)]
+
 pub mod api_keys;
 mod authorize;
 pub mod billing;
