@@ -25,6 +25,8 @@
 //! # });
 //! ```
 
+#![deny(missing_docs)]
+
 mod columns;
 mod m20261125_000001_create_tenants;
 mod m20261125_000002_create_users;

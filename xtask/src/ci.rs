@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: every check, in the order that fails fastest.
 //!
 //! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
-//! (installed when missing), rustdoc (warnings denied), one debug build of every binary and
+//! (installed when missing), rustdoc (warnings denied), `cargo package` of every published
+//! crate, verified (`crate::package`), one debug build of every binary and
 //! test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
 //! document (`crate::schemathesis`), a brief fuzz pass, and the whole test suite twice: once on
 //! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
@@ -111,6 +112,9 @@ fn steps() -> Vec<Step<'static>> {
                     .env("RUSTDOCFLAGS", "-D warnings"),
             )
         }),
+        // Each published crate builds from its .crate file alone, against the others' .crate
+        // files: what crates.io users get. Warm, only this workspace's crates compile.
+        Step::new("package (verify)", crate::package::verify),
         // The binaries the next steps serve and the tests of the last two, in one build (one
         // feature resolution, so nothing is compiled twice; see `util::DEBUG_BUILD`).
         Step::new("debug build (binaries and tests)", build_debug),

@@ -7,6 +7,7 @@ pub mod bench;
 pub mod ci;
 pub mod fuzz;
 pub mod layers;
+pub mod package;
 pub mod pg;
 pub mod schemathesis;
 pub mod tidy;

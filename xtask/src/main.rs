@@ -11,7 +11,8 @@ commands:
   layers   check the workspace against the layer table ([workspace.metadata.layers])
            (cargo xtask layers --help for its options)
   tidy     source hygiene: frozen migrations
-  ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, tests on SQLite and PostgreSQL
+  ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, packaging, tests on SQLite and PostgreSQL
+  package  cargo package of every published crate, each verified from its .crate file (a step of ci)
   fuzz     run each cargo-fuzz target briefly ([--seconds N] [--with-api])
   pg       start|stop a throwaway PostgreSQL (used by ci; handy for local test runs)
   bench    the benchmark harness, release build, SQLite and a durable PostgreSQL
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         "layers" => xtask::layers::run(rest),
         "tidy" => xtask::tidy::run(rest),
         "ci" => xtask::ci::run(rest),
+        "package" => xtask::package::run(rest),
         "fuzz" => xtask::fuzz::run(rest),
         "pg" => xtask::pg::run(rest),
         "bench" => xtask::bench::run(rest),

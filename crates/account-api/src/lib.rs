@@ -7,6 +7,37 @@
 //! errors are `{"error": code, "message": ...}` with the status the engine assigned (see
 //! [`ErrorBody`]); every response echoes `x-request-id`, which every log line of the request
 //! carries; [`openapi`] is the OpenAPI 3 document, served at `/openapi.json`.
+//!
+//! # Example
+//!
+//! Mount the account routes next to the host's own and serve them:
+//!
+//! ```
+//! use account_api::{AppState, router};
+//! use account_spine::{DatabaseConfig, Spine};
+//! use axum::routing::get;
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let spine = Spine::connect(&DatabaseConfig::new("sqlite::memory:")).await?;
+//!     let app = axum::Router::new()
+//!         .route("/hello", get(|| async { "hello from the host" }))
+//!         .merge(router(AppState::new(spine)));
+//!
+//!     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     let base = format!("http://{}", listener.local_addr()?);
+//!     tokio::spawn(axum::serve(listener, app).into_future());
+//!
+//!     let health = reqwest::get(format!("{base}/healthz")).await?;
+//!     assert_eq!(health.text().await?, r#"{"status":"ok"}"#);
+//!     let hello = reqwest::get(format!("{base}/hello")).await?;
+//!     assert_eq!(hello.text().await?, "hello from the host");
+//!     assert!(account_api::openapi().paths.paths.contains_key("/healthz"));
+//!     Ok(())
+//! }
+//! ```
+
+#![deny(missing_docs)]
 
 mod auth;
 mod error;

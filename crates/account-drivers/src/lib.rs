@@ -8,6 +8,41 @@
 //! The seeds' drivers are structs bound to a handle (`get_tenant_driver(db)`); their methods
 //! live in the module of the table they touch, so `api_keys.rs` holds every `api_keys`
 //! query whichever driver exposes it.
+//!
+//! # Example
+//!
+//! A [`Db`] borrows a connection its caller owns: a pool, or a transaction that only the
+//! caller can commit. In the account stack that caller is the spine (L4) and the schema comes
+//! from the migrations; here the table is created from its entity so the example stands alone.
+//!
+//! ```
+//! use account_drivers::{Db, StatementCounter, get_tenant_driver};
+//! use account_models::entities::tenants;
+//! use sea_orm::{ConnectionTrait, Database, Schema, TransactionTrait};
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let runtime = tokio::runtime::Builder::new_current_thread()
+//!         .enable_all()
+//!         .build()?;
+//!     runtime.block_on(async {
+//!         let pool = Database::connect("sqlite::memory:").await?;
+//!         let schema = Schema::new(pool.get_database_backend());
+//!         pool.execute(&schema.create_table_from_entity(tenants::Entity))
+//!             .await?;
+//!
+//!         let txn = pool.begin().await?;
+//!         let counter = StatementCounter::new();
+//!         let db = Db::for_transaction(&txn).counting(&counter);
+//!         let tenant = get_tenant_driver(db).fetch_tenant_by_slug("acme").await?;
+//!         assert!(tenant.is_none());
+//!         assert_eq!(counter.count(), 1); // one driver call, one statement
+//!         txn.commit().await?; // the owner of the transaction commits; drivers cannot
+//!         Ok(())
+//!     })
+//! }
+//! ```
+
+#![deny(missing_docs)]
 
 #[cfg(not(any(feature = "postgres", feature = "sqlite")))]
 compile_error!("account-drivers needs a backend: enable the `postgres` or `sqlite` feature");

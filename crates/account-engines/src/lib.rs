@@ -4,6 +4,32 @@
 //! they can pass to drivers but cannot query, begin, commit or roll back with. They take the
 //! clock's `now` as input, so every rule is deterministic under test. Each area has one error
 //! enum whose variants carry a stable code and an HTTP status ([`ErrorCode`]).
+//!
+//! # Example
+//!
+//! Most rules are plain functions of their inputs, and every refusal names its code and status.
+//!
+//! ```
+//! use account_engines::ErrorCode;
+//! use account_engines::lifecycle::check_transition;
+//! use account_engines::types::TenantStatus;
+//! use account_engines::users::parse_locale;
+//!
+//! assert!(check_transition(TenantStatus::Active, TenantStatus::Suspended).is_ok());
+//!
+//! let refused = check_transition(TenantStatus::Archived, TenantStatus::Active).unwrap_err();
+//! assert_eq!(refused.code(), "invalid_transition");
+//! assert_eq!(refused.http_status(), 409);
+//! assert_eq!(
+//!     refused.to_string(),
+//!     "cannot go from archived to active; from archived the tenant can go to: nothing (terminal)"
+//! );
+//!
+//! assert_eq!(parse_locale("zh-hant-tw")?, "zh-Hant-TW");
+//! # Ok::<(), account_engines::users::ProfileError>(())
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod api_keys;
 pub mod audit;

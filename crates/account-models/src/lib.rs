@@ -3,6 +3,31 @@
 //! Nothing here queries the database or holds business rules: types only. Drivers (L6) use
 //! the entities; typed ids, enums and value objects travel up to the engines through the
 //! drivers' re-exports. The plan quota table lives here, once.
+//!
+//! # Example
+//!
+//! Enums parse case-insensitively and store one spelling; entities name their table and build
+//! typed queries, here without any database.
+//!
+//! ```
+//! use account_models::entities::tenants;
+//! use account_models::{Plan, TenantStatus};
+//! use sea_orm::{ColumnTrait, DbBackend, EntityName, EntityTrait, QueryFilter, QueryTrait};
+//!
+//! let plan: Plan = "Pro".parse()?;
+//! assert_eq!(plan.as_str(), "pro");
+//! assert_eq!(plan.quotas().max_api_keys, 20);
+//!
+//! assert_eq!(tenants::Entity.table_name(), "tenants");
+//! let sql = tenants::Entity::find()
+//!     .filter(tenants::Column::Status.eq(TenantStatus::Suspended))
+//!     .build(DbBackend::Postgres)
+//!     .to_string();
+//! assert!(sql.ends_with(r#"WHERE "tenants"."status" = 'suspended'"#));
+//! # Ok::<(), account_models::EnumError>(())
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod entities;
 pub mod enums;

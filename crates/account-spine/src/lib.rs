@@ -61,6 +61,8 @@
 //! # }
 //! ```
 
+#![deny(missing_docs)]
+
 pub mod api_keys;
 mod authorize;
 pub mod billing;

@@ -4,6 +4,30 @@
 //! The crate depends on no database, runtime or web crate on purpose: the models (L7) re-export
 //! it for every layer above, and the fuzz targets (`fuzz/`) instrument it alone, which keeps
 //! their build to seconds instead of the whole sea-orm stack.
+//!
+//! # Example
+//!
+//! Parse at the edge; a refusal says what to change.
+//!
+//! ```
+//! use account_values::{Email, EmailError, Slug, SlugError};
+//!
+//! let email: Email = "  Ann.Lee@Example.COM ".parse()?;
+//! assert_eq!(email.as_str(), "ann.lee@example.com");
+//! assert_eq!(Email::parse("ann.example.com"), Err(EmailError::MissingAt));
+//!
+//! let slug = Slug::parse("acme-labs")?;
+//! assert_eq!(slug.as_str(), "acme-labs");
+//! let refused = Slug::parse("Acme Labs").unwrap_err();
+//! assert_eq!(refused, SlugError::InvalidCharacter { ch: 'A' });
+//! assert_eq!(
+//!     refused.to_string(),
+//!     "slug may only contain a-z, 0-9 and `-` (found `A`)"
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod api_key_format;
 mod email;
