@@ -8,13 +8,18 @@
 //! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
 //! removes afterwards, even when tests fail. It ends with a table of every step's time, on
 //! failure too.
+//!
+//! The examples under `examples/` are workspace members, so every step covers them, but for
+//! `examples/own-domain`: a host's workspace of its own (its own lock file and layer table).
+//! rustfmt, clippy, the layer linter and both test passes run on it as well, in this
+//! workspace's target directory.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::pg::Postgres;
 use crate::util::{
-    ChildGuard, build_debug, cargo, cargo_command, debug_binary, free_port, run_command, tools_dir,
-    wait_for_health, workspace_root,
+    ChildGuard, build_debug, cargo, cargo_command, debug_binary, free_port, run_command,
+    target_dir, tools_dir, wait_for_health, workspace_root,
 };
 use anyhow::{Context, Result, bail};
 use std::process::{Command, Stdio};
@@ -33,6 +38,9 @@ const BACKEND_INDEPENDENT_TESTS: [&str; 2] = [
     "drivers_cannot_control_transactions_or_call_upward",
     "engines_cannot_run_sql_or_call_upward",
 ];
+
+/// The own-domain example's workspace, from the root.
+const OWN_DOMAIN: &str = "examples/own-domain/Cargo.toml";
 
 /// One step of the run: a name for the progress lines and the table, and its work.
 struct Step<'a> {
@@ -87,20 +95,23 @@ fn steps() -> Vec<Step<'static>> {
         // Everything after this works offline: `cargo metadata --offline` (the layer linter)
         // and cargo-deny need every package of the lock file, not only the host's.
         Step::new("fetch", || cargo(&["fetch", "--locked"])),
-        Step::new("rustfmt", || cargo(&["fmt", "--all", "--check"])),
+        Step::new("rustfmt", || {
+            cargo(&["fmt", "--all", "--check"])?;
+            run_command(&mut own_domain_cargo(&["fmt", "--all", "--check"], &[])?)
+        }),
         Step::new("clippy", || {
-            cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--locked",
-                "--",
-                "-D",
-                "warnings",
-            ])
+            let clippy = ["clippy", "--workspace", "--all-targets", "--locked"];
+            let deny_warnings = ["-D", "warnings"];
+            cargo(&[clippy.as_slice(), &["--"], &deny_warnings].concat())?;
+            run_command(&mut own_domain_cargo(&clippy, &deny_warnings)?)
         }),
         Step::new("layers", || {
-            exit_ok(crate::layers::run(&[])?, "layer violations")
+            exit_ok(crate::layers::run(&[])?, "layer violations")?;
+            let own_domain = ["--manifest-path", OWN_DOMAIN].map(String::from);
+            exit_ok(
+                crate::layers::run(&own_domain)?,
+                "layer violations in examples/own-domain",
+            )
         }),
         Step::new("tidy", || {
             exit_ok(crate::tidy::run(&[])?, "tidy violations")
@@ -128,10 +139,11 @@ fn steps() -> Vec<Step<'static>> {
             exit_ok(crate::fuzz::run(&brief)?, "fuzz usage")
         }),
         Step::new("tests on SQLite", || {
-            run_command(
-                cargo_command(&["test", "--workspace", "--locked", "--no-fail-fast"])
-                    .env("ACCOUNT_TEST_BACKEND", "sqlite"),
-            )
+            let test = ["test", "--workspace", "--locked", "--no-fail-fast"];
+            let workspace = run_command(cargo_command(&test).env("ACCOUNT_TEST_BACKEND", "sqlite"));
+            let own_domain =
+                run_command(own_domain_cargo(&test, &[])?.env("ACCOUNT_TEST_BACKEND", "sqlite"));
+            both(workspace, own_domain)
         }),
         Step::new("tests on PostgreSQL", tests_on_postgres),
         Step::new(
@@ -290,7 +302,7 @@ fn tests_on_postgres() -> Result<()> {
     println!("    PostgreSQL on 127.0.0.1:{}", server.port());
     // `server` is dropped (stopped and removed) on every path out of this function.
     // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
-    let mut args = vec![
+    let test = [
         "test",
         "--workspace",
         "--locked",
@@ -298,17 +310,43 @@ fn tests_on_postgres() -> Result<()> {
         "--lib",
         "--bins",
         "--tests",
-        "--",
     ];
-    for name in BACKEND_INDEPENDENT_TESTS {
-        args.extend(["--skip", name]);
-    }
-    run_command(
-        cargo_command(&args)
+    let skip: Vec<&str> = BACKEND_INDEPENDENT_TESTS
+        .iter()
+        .flat_map(|name| ["--skip", name])
+        .collect();
+    let on_postgres = |command: &mut Command| {
+        let command = command
             .env("ACCOUNT_TEST_BACKEND", "postgres")
             .env("ACCOUNT_TEST_PG_URL", server.url())
-            .env("ACCOUNT_TEST_REQUIRE_PG", "1"),
-    )
+            .env("ACCOUNT_TEST_REQUIRE_PG", "1");
+        run_command(command)
+    };
+    let workspace = on_postgres(&mut cargo_command(&[&test[..], &["--"], &skip].concat()));
+    let own_domain = on_postgres(&mut own_domain_cargo(&test, &[])?);
+    both(workspace, own_domain)
+}
+
+/// `cargo <args> --manifest-path examples/own-domain/Cargo.toml [-- <after>]`, building into
+/// this workspace's target directory (so it shares the build of what resolves alike) instead
+/// of the example's own.
+fn own_domain_cargo(args: &[&str], after: &[&str]) -> Result<Command> {
+    let mut command = cargo_command(args);
+    command.args(["--manifest-path", OWN_DOMAIN]);
+    if !after.is_empty() {
+        command.arg("--").args(after);
+    }
+    command.env("CARGO_TARGET_DIR", target_dir()?);
+    Ok(command)
+}
+
+/// Two commands' outcomes as one: either failure, or both.
+fn both(first: Result<()>, second: Result<()>) -> Result<()> {
+    match (first, second) {
+        (Ok(()), second) => second,
+        (Err(first), Ok(())) => Err(first),
+        (Err(first), Err(second)) => bail!("{first:#}; and {second:#}"),
+    }
 }
 
 fn exit_ok(code: u8, what: &str) -> Result<()> {

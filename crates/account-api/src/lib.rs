@@ -2,7 +2,8 @@
 //!
 //! The binary (`cargo run -p account-api`) serves [`router`] on `127.0.0.1:8080` with a SQLite
 //! file in the working directory; teams embedding the account domain in their own API crate
-//! can mount the same router next to theirs. Requests authenticate with an API key
+//! mount the same router next to theirs, under a prefix of their choice (see [`router`]; the
+//! example `examples/embed-axum` does it). Requests authenticate with an API key
 //! (`Authorization: Bearer <key>` or `X-API-Key`), each key within its `rate_limit_rpm`;
 //! errors are `{"error": code, "message": ...}` with the status the engine assigned (see
 //! [`ErrorBody`]); every response echoes `x-request-id`, which every log line of the request
@@ -55,7 +56,8 @@ pub use quota::{QuotaInfo, QuotaPeriod};
 
 use account_spine::Spine;
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::NestedPathRejection;
+use axum::extract::{DefaultBodyLimit, NestedPath};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rate_limit::RateLimits;
@@ -137,28 +139,63 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::change_plan))
 }
 
-/// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json`.
+/// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json` by a router
+/// that is not nested (a nested one adds its prefix as the server; see [`router`]).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     openapi::document().clone()
 }
 
-async fn route_not_found() -> ApiError {
+/// Where the document is served, for the fallbacks' messages: under the router's prefix.
+fn document_path(mounted_at: Result<NestedPath, NestedPathRejection>) -> String {
+    let prefix = mounted_at.ok();
+    let prefix = prefix
+        .as_ref()
+        .map_or("", |p| p.as_str().trim_end_matches('/'));
+    format!("{prefix}/openapi.json")
+}
+
+async fn route_not_found(mounted_at: Result<NestedPath, NestedPathRejection>) -> ApiError {
+    let document = document_path(mounted_at);
     ApiError::new(
         StatusCode::NOT_FOUND,
         "route_not_found",
-        "no such route; /openapi.json lists every route",
+        format!("no such route; {document} lists every route"),
     )
 }
 
-async fn method_not_allowed() -> impl IntoResponse {
+async fn method_not_allowed(
+    mounted_at: Result<NestedPath, NestedPathRejection>,
+) -> impl IntoResponse {
+    let document = document_path(mounted_at);
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this route does not answer this method; /openapi.json lists the methods of every route",
+        format!(
+            "this route does not answer this method; {document} lists the methods of every route"
+        ),
     )
 }
 
 /// The HTTP routes of the account API.
+///
+/// A host mounts them in its own app with axum's `nest`; the served OpenAPI document then
+/// names the prefix as its server (`"servers": [{"url": "/account"}]`; its paths stay
+/// relative, `/healthz`), so clients generated from it call the right URLs. Nothing else is
+/// needed: the prefix comes from the `nest` itself.
+///
+/// ```rust,no_run
+/// # async fn host(spine: account_spine::Spine) -> std::io::Result<()> {
+/// use account_api::{AppState, router};
+/// use axum::{Router, routing::get};
+///
+/// let app = Router::new()
+///     .route("/orders", get(|| async { "the host's own route" }))
+///     .nest("/account", router(AppState::new(spine)));
+/// // GET /account/healthz, and /account/openapi.json with `servers: [{url: "/account"}]`.
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// axum::serve(listener, app).await
+/// # }
+/// ```
 pub fn router(state: AppState) -> Router {
     let (routes, _) = api_routes().split_for_parts();
     routes

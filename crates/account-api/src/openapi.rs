@@ -2,6 +2,10 @@
 //! router is assembled (utoipa-axum), so a route cannot be served without being documented.
 //! The error answers every operation can give are added here once, from what the operation
 //! is: authenticated or not, with a body or not.
+//!
+//! Paths are relative to where the router is mounted: a host that nests it
+//! (`Router::new().nest("/account", router(state))`) serves a document naming `/account` as
+//! its server ([`served_at`]); unnested, the document has no `servers`.
 
 use crate::error::ErrorBody;
 use crate::quota::{QuotaInfo, QuotaPeriod};
@@ -9,10 +13,13 @@ use account_spine::types::{
     ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus, UserStatus,
 };
 use axum::Json;
+use axum::extract::NestedPath;
+use axum::extract::rejection::NestedPathRejection;
 use std::sync::OnceLock;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder,
 };
@@ -162,7 +169,24 @@ pub(crate) fn base() -> OpenApi {
     ApiDoc::openapi()
 }
 
-/// The OpenAPI 3 document of this API (generated from the code).
+/// The document as served by a router mounted at `prefix` (axum's [`NestedPath`], e.g.
+/// `/account`): the same paths, with the prefix as the one server (OpenAPI's `servers`, which
+/// clients resolve against the document's own address). Unmounted, or mounted at `/`, it is
+/// [`document`] unchanged. A prefix with path parameters (`/t/{id}`) would need server
+/// variables the document cannot know, so it names no server either.
+pub(crate) fn served_at(prefix: Option<&str>) -> OpenApi {
+    let mut served = document().clone();
+    let prefix = prefix
+        .map(|p| p.trim_end_matches('/'))
+        .filter(|p| !p.is_empty() && !p.contains('{'));
+    if let Some(prefix) = prefix {
+        served.servers = Some(vec![Server::new(prefix)]);
+    }
+    served
+}
+
+/// The OpenAPI 3 document of this API (generated from the code); mounted under a prefix, it
+/// names the prefix as its server.
 #[utoipa::path(
     get,
     path = "/openapi.json",
@@ -170,8 +194,10 @@ pub(crate) fn base() -> OpenApi {
     operation_id = "openapi",
     responses((status = 200, description = "The OpenAPI 3 document.", body = Object))
 )]
-pub(crate) async fn openapi_json() -> Json<OpenApi> {
-    Json(document().clone())
+pub(crate) async fn openapi_json(
+    mounted_at: Result<NestedPath, NestedPathRejection>,
+) -> Json<OpenApi> {
+    Json(served_at(mounted_at.ok().as_ref().map(NestedPath::as_str)))
 }
 
 fn string_enum(values: impl IntoIterator<Item = &'static str>) -> Object {
@@ -214,4 +240,20 @@ pub(crate) fn plan() -> Object {
 /// A user's account status.
 pub(crate) fn user_status() -> Object {
     string_enum(UserStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_at;
+
+    #[test]
+    fn a_fixed_prefix_is_the_one_server() {
+        let url = |prefix| served_at(Some(prefix)).servers.unwrap()[0].url.clone();
+        assert_eq!(url("/account"), "/account");
+        assert_eq!(url("/api/account/"), "/api/account");
+        // Not nested, nested at the root, or at a path with parameters: no server.
+        for prefix in [None, Some("/"), Some("/t/{tenant}")] {
+            assert!(served_at(prefix).servers.is_none(), "{prefix:?}");
+        }
+    }
 }

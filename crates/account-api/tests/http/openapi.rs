@@ -1,10 +1,12 @@
 //! The served OpenAPI document against the router: its paths and methods are exactly the
 //! routes the router answers, every operation documents its error answers, and the key
-//! security schemes are there.
+//! security schemes are there; nested in a host's app, it names the prefix as its server.
 
 use crate::support::start;
 use account_api::{AppState, router};
 use account_testkit::backends;
+use axum::Router;
+use axum::routing::get;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -67,6 +69,7 @@ async fn the_document_matches_the_routes_exactly() {
         served["openapi"].as_str().unwrap().starts_with("3."),
         "OpenAPI 3"
     );
+    assert!(served.get("servers").is_none(), "unnested: no server");
 
     let documented: BTreeSet<(String, String)> = served["paths"]
         .as_object()
@@ -150,4 +153,71 @@ async fn the_document_matches_the_routes_exactly() {
             }
         }
     }
+}
+
+/// A host's app with a route of its own and our router nested at `/account` and at
+/// `/api/account`, served on a loopback port; its base URL.
+async fn serve_host_app(state: AppState) -> (String, tokio::task::JoinHandle<()>) {
+    let app = Router::new()
+        .route("/orders", get(|| async { "the host's own route" }))
+        .nest("/account", router(state.clone()))
+        .nest("/api/account", router(state));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, task)
+}
+
+#[tokio::test]
+async fn a_nested_router_names_its_prefix_as_the_server() {
+    let backend = backends().unwrap().remove(0); // routes do not depend on the backend
+    let server = start(&backend).await;
+    let (base, task) = serve_host_app(AppState::new(server.spine.clone())).await;
+    let client = reqwest::Client::new();
+    let get_json = |path: &str| {
+        let request = client.get(format!("{base}{path}"));
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+
+    let unnested = serde_json::to_value(account_api::openapi()).unwrap();
+    for prefix in ["/account", "/api/account"] {
+        let (status, mut served) = get_json(&format!("{prefix}/openapi.json")).await;
+        assert_eq!(status, StatusCode::OK, "{prefix}");
+        assert_eq!(served["servers"], serde_json::json!([{"url": prefix}]));
+        // Paths stay relative to the server; nothing else differs.
+        assert!(served["paths"]["/healthz"].is_object(), "{prefix}");
+        served.as_object_mut().unwrap().remove("servers");
+        assert_eq!(served, unnested, "{prefix}");
+
+        let (status, health) = get_json(&format!("{prefix}/healthz")).await;
+        assert_eq!((status, &health["status"]), (StatusCode::OK, &"ok".into()));
+        // Our own answers for unknown routes under the prefix, as unnested.
+        let (status, missing) = get_json(&format!("{prefix}/v1/no-such-route")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{prefix}");
+        assert_eq!(missing["error"], "route_not_found", "{prefix}");
+        let message = missing["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(" {prefix}/openapi.json ")),
+            "{message}"
+        );
+        let wrong_method = client.delete(format!("{base}{prefix}/healthz")).send();
+        let wrong_method: Value = wrong_method.await.unwrap().json().await.unwrap();
+        assert_eq!(wrong_method["error"], "method_not_allowed", "{prefix}");
+        let message = wrong_method["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!(" {prefix}/openapi.json ")),
+            "{message}"
+        );
+    }
+    let own = client.get(format!("{base}/orders")).send().await.unwrap();
+    assert_eq!(own.text().await.unwrap(), "the host's own route");
+    task.abort();
 }
