@@ -55,7 +55,10 @@ async fn shop(backend: &Backend) -> Shop {
 impl Shop {
     /// Orders and runs as another connection sees them (what is committed).
     async fn stored(&self) -> (u64, i64) {
-        let orders = orders::Entity::find().count(self.db.conn()).await.unwrap();
+        let orders = orders::Entity::find()
+            .count(self.db.host_conn())
+            .await
+            .unwrap();
         let runs = self.db.row_counts().await.unwrap()["worker_runs"];
         (orders, runs)
     }
