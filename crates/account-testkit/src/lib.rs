@@ -129,7 +129,7 @@ impl TestDb {
 
     /// A pool as the host application holds it: PostgreSQL's default search path (`public`,
     /// where the host's own `users` table is); on SQLite the host's main database with ours
-    /// attached as `account`. What [`account_spine::Spine::from_connection`] gets in a host.
+    /// attached as `account`. What `account_spine::Spine::from_connection` gets in a host.
     pub fn host_conn(&self) -> &DatabaseConnection {
         &self.host
     }
