@@ -122,19 +122,19 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let mut config = DatabaseConfig::new(&cli.database_url);
-    config.max_connections = cli.db_max_connections;
+    let config =
+        DatabaseConfig::new(&cli.database_url).with_max_connections(cli.db_max_connections);
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
     let mut spine = Spine::connect(&config)
         .await
         .context("connecting to the database")?
         .with_pepper(pepper);
     if let Some(email) = &cli.support_email {
-        spine = spine.with_support_contact(SupportContact {
-            email: Email::parse(email).context("--support-email")?,
-            hours: cli.support_hours.clone().unwrap_or_default(),
-            response_time: cli.support_response_time.clone().unwrap_or_default(),
-        });
+        spine = spine.with_support_contact(SupportContact::new(
+            Email::parse(email).context("--support-email")?,
+            cli.support_hours.clone().unwrap_or_default(),
+            cli.support_response_time.clone().unwrap_or_default(),
+        ));
     }
     spine.migrate().await.context("migrating the database")?;
 
