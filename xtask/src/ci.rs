@@ -5,8 +5,9 @@
 //! test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
 //! document (`crate::schemathesis`), a brief fuzz pass, and the whole test suite twice: once on
 //! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
-//! removes afterwards, even when tests fail. It ends with a table of every step's time, on
-//! failure too.
+//! removes afterwards, even when tests fail, and last the semver check of the published crates
+//! against the baseline revision (`crate::semver`). It ends with a table of every step's time,
+//! on failure too.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -130,6 +131,11 @@ fn steps() -> Vec<Step<'static>> {
             )
         }),
         Step::new("tests on PostgreSQL", tests_on_postgres),
+        // Last: cold, it compiles the tool first (see `crate::semver`); a warm target directory
+        // reuses it.
+        Step::new("semver (cargo-semver-checks against the baseline)", || {
+            crate::semver::check(None)
+        }),
     ]
 }
 

@@ -9,5 +9,6 @@ pub mod fuzz;
 pub mod layers;
 pub mod pg;
 pub mod schemathesis;
+pub mod semver;
 pub mod tidy;
 pub mod util;
