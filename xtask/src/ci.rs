@@ -6,8 +6,9 @@
 //! test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
 //! document (`crate::schemathesis`), a brief fuzz pass, and the whole test suite twice: once on
 //! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
-//! removes afterwards, even when tests fail. It ends with a table of every step's time, on
-//! failure too.
+//! removes afterwards, even when tests fail; then each backend feature alone, and last the
+//! semver check of the published crates against the baseline revision (`crate::semver`). It
+//! ends with a table of every step's time, on failure too.
 //!
 //! The examples under `examples/` are workspace members, so every step covers them, but for
 //! `examples/own-domain`: a host's workspace of its own (its own lock file and layer table).
@@ -150,6 +151,11 @@ fn steps() -> Vec<Step<'static>> {
             "each backend alone (postgres, sqlite features)",
             each_backend_alone,
         ),
+        // Last: cold, it compiles the tool first (see `crate::semver`); a warm target directory
+        // reuses it.
+        Step::new("semver (cargo-semver-checks against the baseline)", || {
+            crate::semver::check(None)
+        }),
     ]
 }
 

@@ -10,5 +10,6 @@ pub mod layers;
 pub mod package;
 pub mod pg;
 pub mod schemathesis;
+pub mod semver;
 pub mod tidy;
 pub mod util;

@@ -11,7 +11,8 @@ commands:
   layers   check the workspace against the layer table ([workspace.metadata.layers])
            (cargo xtask layers --help for its options)
   tidy     source hygiene: frozen migrations
-  ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, packaging, tests on SQLite and PostgreSQL
+  ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, packaging, tests on SQLite and
+           PostgreSQL, each backend alone, semver
   package  cargo package of every published crate, each verified from its .crate file (a step of ci)
   fuzz     run each cargo-fuzz target briefly ([--seconds N] [--with-api])
   pg       start|stop a throwaway PostgreSQL (used by ci; handy for local test runs)
@@ -19,6 +20,8 @@ commands:
            (cargo xtask bench --help for its options; BENCHMARKS.md for the figures)
   schemathesis [--database-url URL]
            property tests of the served /openapi.json (a step of ci; URL: an empty database)
+  semver   cargo-semver-checks of the published crates against [workspace.metadata.semver]
+           baseline (a step of ci; [--baseline-rev REV] for another revision)
 ";
 
 fn main() -> ExitCode {
@@ -45,6 +48,7 @@ fn main() -> ExitCode {
         "pg" => xtask::pg::run(rest),
         "bench" => xtask::bench::run(rest),
         "schemathesis" => xtask::schemathesis::run(rest),
+        "semver" => xtask::semver::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(0)

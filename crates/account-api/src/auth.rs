@@ -35,12 +35,12 @@ pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
             .and_then(|v| v.to_str().ok())
             .map(|v| v.chars().take(500).collect())
     };
-    RequestMeta {
-        request_id: header("x-request-id"),
-        ip_address: header("x-forwarded-for")
-            .map(|v: String| v.split(',').next().unwrap_or_default().trim().to_owned()),
-        user_agent: header("user-agent"),
-    }
+    let mut meta = RequestMeta::default();
+    meta.request_id = header("x-request-id");
+    meta.ip_address = header("x-forwarded-for")
+        .map(|v: String| v.split(',').next().unwrap_or_default().trim().to_owned());
+    meta.user_agent = header("user-agent");
+    meta
 }
 
 impl FromRequestParts<AppState> for Authenticated {

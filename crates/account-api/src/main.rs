@@ -132,8 +132,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let mut config = DatabaseConfig::new(&cli.database_url);
-    config.max_connections = cli.db_max_connections;
+    let mut config =
+        DatabaseConfig::new(&cli.database_url).with_max_connections(cli.db_max_connections);
     config.schema = SchemaName::parse(&cli.db_schema).context("--db-schema")?;
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
     let mut spine = Spine::connect(&config)
@@ -141,11 +141,11 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to the database")?
         .with_pepper(pepper);
     if let Some(email) = &cli.support_email {
-        spine = spine.with_support_contact(SupportContact {
-            email: Email::parse(email).context("--support-email")?,
-            hours: cli.support_hours.clone().unwrap_or_default(),
-            response_time: cli.support_response_time.clone().unwrap_or_default(),
-        });
+        spine = spine.with_support_contact(SupportContact::new(
+            Email::parse(email).context("--support-email")?,
+            cli.support_hours.clone().unwrap_or_default(),
+            cli.support_response_time.clone().unwrap_or_default(),
+        ));
     }
     // After connecting: an in-memory SQLite database lives while the pool holds it.
     let applied = account_spine::migrate(&config)

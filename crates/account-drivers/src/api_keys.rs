@@ -15,6 +15,7 @@ use std::time::Duration;
 
 /// An API key as the engines see it (never the digest).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct APIKeySnapshot {
     /// Id.
     pub id: ApiKeyId,

@@ -5,7 +5,8 @@
 //! `DatabaseTransaction` it wraps is only borrowed, and committing it needs ownership.
 //!
 //! Tests observe a handle two ways: a [`StatementCounter`] counts its statements, and a
-//! [`FaultInjector`], which only the spine can attach, makes a chosen statement fail.
+//! `FaultInjector` (feature `testing`), which only the spine can attach, makes a chosen
+//! statement fail.
 
 use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult,
@@ -27,10 +28,11 @@ impl std::fmt::Debug for Db<'_> {
             Target::Pool(_) => "pool",
             Target::Transaction(_) => "transaction",
         };
-        f.debug_struct("Db")
-            .field("kind", &kind)
-            .field("fault_injector", &self.conn.faults.is_some())
-            .finish()
+        let mut debug = f.debug_struct("Db");
+        debug.field("kind", &kind);
+        #[cfg(any(test, feature = "testing"))]
+        debug.field("fault_injector", &self.conn.faults.is_some());
+        debug.finish()
     }
 }
 
@@ -38,12 +40,12 @@ impl<'a> Db<'a> {
     /// A handle on a pool: every statement runs in its own implicit transaction.
     /// The spine uses it for read-only use cases.
     pub fn for_pool(pool: &'a DatabaseConnection) -> Self {
-        Self::new(Target::Pool(pool), None)
+        Self::new(Target::Pool(pool))
     }
 
     /// A handle inside a transaction that the caller owns and alone can commit.
     pub fn for_transaction(txn: &'a DatabaseTransaction) -> Self {
-        Self::new(Target::Transaction(txn), None)
+        Self::new(Target::Transaction(txn))
     }
 
     /// A handle inside a transaction, whose statements also pass through `faults` (tests that
@@ -52,20 +54,24 @@ impl<'a> Db<'a> {
     /// This constructor is the only way to attach an injector, and it needs the transaction
     /// itself, which only the spine holds: an engine or a driver, given a finished `Db`, cannot
     /// attach one, nor take an attached one off.
+    #[cfg(any(test, feature = "testing"))]
     pub fn for_transaction_with_faults(
         txn: &'a DatabaseTransaction,
         faults: &'a FaultInjector,
     ) -> Self {
-        Self::new(Target::Transaction(txn), Some(faults))
+        let mut db = Self::new(Target::Transaction(txn));
+        db.conn.faults = Some(faults);
+        db
     }
 
-    fn new(target: Target<'a>, faults: Option<&'a FaultInjector>) -> Self {
+    fn new(target: Target<'a>) -> Self {
         Self {
             conn: Conn {
                 target,
                 outer: None,
                 inner: None,
-                faults,
+                #[cfg(any(test, feature = "testing"))]
+                faults: None,
             },
         }
     }
@@ -89,6 +95,7 @@ impl<'a> Db<'a> {
                 target: self.conn.target,
                 outer,
                 inner,
+                #[cfg(any(test, feature = "testing"))]
                 faults: self.conn.faults,
             },
         }
@@ -184,6 +191,10 @@ impl StatementCounter {
 ///
 /// One injector serves one use case at a time: arming it while another use case runs on the
 /// same spine makes the failure land in whichever statement comes n-th.
+///
+/// A test hook: it exists only with the crate's `testing` feature (off by default), so no
+/// production build can attach one.
+#[cfg(any(test, feature = "testing"))]
 #[derive(Debug, Default)]
 pub struct FaultInjector {
     /// Statements seen since the last [`FaultInjector::fail_at`] or [`FaultInjector::disarm`].
@@ -194,6 +205,7 @@ pub struct FaultInjector {
     injected: AtomicU64,
 }
 
+#[cfg(any(test, feature = "testing"))]
 impl FaultInjector {
     /// The text an injected failure starts with; the statement's number follows.
     pub const MESSAGE: &'static str = "injected fault at statement";
@@ -262,6 +274,7 @@ pub(crate) struct Conn<'a> {
     /// The newest counter given after the first; replaced by each further call.
     inner: Option<&'a StatementCounter>,
     /// Set by the spine only ([`Db::for_transaction_with_faults`]).
+    #[cfg(any(test, feature = "testing"))]
     faults: Option<&'a FaultInjector>,
 }
 
@@ -274,6 +287,7 @@ enum Target<'a> {
 impl Conn<'_> {
     /// Passes the statement through the fault injector, then counts it.
     fn record(&self, sql: &str) -> Result<(), DbErr> {
+        #[cfg(any(test, feature = "testing"))]
         if let Some(faults) = self.faults {
             faults.check()?;
         }

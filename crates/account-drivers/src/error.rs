@@ -10,6 +10,7 @@ use sea_orm::{DbErr, RuntimeErr};
 
 /// Why a driver call failed. No business words here: engines give them meaning.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DriverError {
     /// The row addressed (by id, always within a tenant) does not exist.
     #[error("{entity} not found")]

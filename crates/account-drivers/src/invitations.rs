@@ -16,6 +16,7 @@ use sea_orm::{
 
 /// An invitation as the engines see it (never the token digest).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvitationSnapshot {
     /// Id.
     pub id: InvitationId,

@@ -67,9 +67,12 @@ pub mod tenants;
 pub mod usage;
 pub mod users;
 
-pub use db::{
-    AccountsFacadeDriver, Db, FaultInjector, StatementCounter, get_accounts_facade_driver,
-};
+#[cfg(feature = "testing")]
+mod samples;
+
+#[cfg(any(test, feature = "testing"))]
+pub use db::FaultInjector;
+pub use db::{AccountsFacadeDriver, Db, StatementCounter, get_accounts_facade_driver};
 pub use error::{DriverError, SQLITE_UNIQUE_COLUMNS};
 pub use lifecycle::{TenantLifecycleDriver, get_tenant_lifecycle_driver};
 pub use memory_pins::{MemoryPinsDriver, get_memory_pins_driver};
@@ -85,7 +88,14 @@ pub use account_models::schema;
 /// Typed ids, enums, value objects and the plan quota table, re-exported so the engines use
 /// them without depending on the models crate.
 pub mod types {
-    pub use account_models::enums::*;
+    // The enums by name, not `enums::*`: the glob also exported what sea-orm's derives generate
+    // beside each enum (`PlanEnum`, `PlanIter`, `PlanVariant`, ...), public API of the spine
+    // by accident (`PlanVariant` gains a variant with `Plan`, so it could not be left open).
+    pub use account_models::enums::{
+        ActorType, ApiKeyStatus, BillingPeriod, EnumError, InvitationStatus, InvoiceStatus,
+        MembershipRole, OnboardingState, Plan, RunStatus, SubscriptionStatus, TenantStatus,
+        TicketCategory, TicketPriority, TicketStatus, UsageUnit, UserStatus,
+    };
     pub use account_models::ids::*;
     pub use account_models::quotas::PlanQuotas;
     pub use account_models::values::*;

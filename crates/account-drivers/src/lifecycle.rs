@@ -55,6 +55,7 @@ pub struct NewLifecycleEvent {
 
 /// A recorded transition.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LifecycleEventSnapshot {
     /// Id.
     pub id: LifecycleEventId,

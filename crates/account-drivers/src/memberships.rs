@@ -17,6 +17,7 @@ use sea_orm::{
 
 /// A membership with the member's email and name.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MembershipSnapshot {
     /// Membership id.
     pub id: MembershipId,

@@ -30,6 +30,7 @@ pub fn get_memory_pins_driver(db: Db<'_>) -> MemoryPinsDriver<'_> {
 
 /// A pin as stored (the seed's `MemoryPinRow`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MemoryPinRow {
     /// Id.
     pub id: MemoryPinId,

@@ -11,6 +11,7 @@ use sea_orm::{
 
 /// An operator key as stored (never its plaintext).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OperatorKeySnapshot {
     /// Id.
     pub id: OperatorKeyId,

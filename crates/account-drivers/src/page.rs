@@ -68,6 +68,7 @@ pub struct InvalidPage;
 
 /// One page of an offset-paginated list.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Page<T> {
     /// The rows of this page, in list order.
     pub items: Vec<T>,
@@ -100,6 +101,7 @@ impl<T> Page<T> {
 
 /// One page of a keyset-paginated list: `next` is the position to continue after.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeysetPage<T, K> {
     /// The rows of this page, in list order.
     pub items: Vec<T>,

@@ -21,6 +21,7 @@ const ACTIVE: [RunStatus; 2] = [RunStatus::Queued, RunStatus::Running];
 
 /// A run as the engines see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunSnapshot {
     /// Id.
     pub id: RunId,
@@ -149,6 +150,7 @@ pub struct RunCompletion {
 
 /// Filters for run lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RunFilter {
     /// Only this status.
     pub status: Option<RunStatus>,
@@ -156,6 +158,26 @@ pub struct RunFilter {
     pub worker_id: Option<String>,
     /// Only runs started with this key.
     pub api_key_id: Option<ApiKeyId>,
+}
+
+impl RunFilter {
+    /// Only runs in `status`.
+    pub fn with_status(mut self, status: RunStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    /// Only runs of `worker_id`.
+    pub fn with_worker(mut self, worker_id: impl Into<String>) -> Self {
+        self.worker_id = Some(worker_id.into());
+        self
+    }
+
+    /// Only runs started with `key`.
+    pub fn with_api_key(mut self, key: ApiKeyId) -> Self {
+        self.api_key_id = Some(key);
+        self
+    }
 }
 
 fn snapshot(m: worker_runs::Model) -> RunSnapshot {

@@ -11,6 +11,7 @@ use sea_orm::{
 
 /// A support ticket as the engines see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TicketSnapshot {
     /// Id.
     pub id: TicketId,

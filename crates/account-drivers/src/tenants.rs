@@ -27,6 +27,7 @@ pub fn get_tenant_driver(db: Db<'_>) -> TenantDriver<'_> {
 
 /// A tenant as lists show it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TenantSnapshot {
     /// Id.
     pub id: TenantId,

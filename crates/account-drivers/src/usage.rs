@@ -57,6 +57,7 @@ pub struct NewUsageRecord {
 
 /// The total of one meter over a period.
 #[derive(Clone, Debug, PartialEq, Eq, sea_orm::FromQueryResult)]
+#[non_exhaustive]
 pub struct MeterTotal {
     /// Meter.
     pub meter_name: String,

@@ -27,6 +27,7 @@ pub fn get_user_write_driver(db: Db<'_>) -> UserWriteDriver<'_> {
 
 /// A user account on its own, outside any tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UserAccountSnapshot {
     /// Id.
     pub id: UserId,
@@ -99,6 +100,7 @@ pub struct NewUser {
 
 /// A tenant's member as its user list shows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UserSnapshot {
     /// Id.
     pub id: UserId,
@@ -118,6 +120,7 @@ pub struct UserSnapshot {
 
 /// A tenant's member in detail. Permission flags are the engine's to derive from `role`.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UserDetailSnapshot {
     /// Id.
     pub id: UserId,
@@ -169,6 +172,7 @@ impl UserPosition {
 
 /// Which of a tenant's users to list; `None` means any.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UserFilter {
     /// Only members with this role.
     pub role: Option<MembershipRole>,
@@ -176,8 +180,23 @@ pub struct UserFilter {
     pub status: Option<UserStatus>,
 }
 
+impl UserFilter {
+    /// Only members with `role`.
+    pub fn with_role(mut self, role: MembershipRole) -> Self {
+        self.role = Some(role);
+        self
+    }
+
+    /// Only users whose account is in `status`.
+    pub fn with_status(mut self, status: UserStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
+}
+
 /// A user's profile within one tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ProfileSnapshot {
     /// Id.
     pub user_id: UserId,

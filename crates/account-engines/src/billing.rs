@@ -33,6 +33,7 @@ const RECENT_INVOICES: u64 = 5;
 
 /// Why a billing operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BillingError {
     /// No such tenant.
     #[error("tenant not found")]
@@ -116,6 +117,7 @@ impl ErrorCode for BillingError {
 /// The tenant's counters as they stand at a given time: a counter whose stored day or
 /// month is not the current one counts zero (counters reset lazily, on the next write).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CurrentUsage {
     /// Runs admitted today (UTC).
     pub runs_today: i32,
@@ -152,6 +154,7 @@ pub fn current_usage(tenant: &TenantCoreSnapshot, now: DateTime<Utc>) -> Current
 /// `calendar_month`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum UsageWindowSource {
     /// The subscription's current period, which contains now.
     Subscription,
@@ -162,6 +165,7 @@ pub enum UsageWindowSource {
 
 /// The half-open window `[start, end)` usage is summed over.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct UsageWindow {
     /// First instant.
     pub start: DateTime<Utc>,
@@ -173,6 +177,7 @@ pub struct UsageWindow {
 
 /// The billing summary: plan and quotas, usage this period, subscription, latest invoices.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct BillingSummary {
     /// The tenant's plan, quotas and counters.
     pub tenant: TenantCoreSnapshot,
@@ -406,21 +411,16 @@ mod tests {
     }
 
     fn subscription(status: SubscriptionStatus) -> SubscriptionSnapshot {
-        SubscriptionSnapshot {
-            id: SubscriptionId::new(),
-            tenant_id: TenantId::new(),
-            external_id: "sub_1".into(),
-            plan: Plan::Pro,
-            status,
-            billing_period: BillingPeriod::Monthly,
-            current_period_start: Some(at(2026, 11, 10)),
-            current_period_end: Some(at(2026, 12, 10)),
-            trial_ends_at: None,
-            canceled_at: None,
-            cancel_at_period_end: false,
-            created_at: at(2026, 1, 1),
-            updated_at: at(2026, 1, 1),
-        }
+        let mut subscription = SubscriptionSnapshot::sample();
+        subscription.external_id = "sub_1".into();
+        subscription.plan = Plan::Pro;
+        subscription.status = status;
+        subscription.billing_period = BillingPeriod::Monthly;
+        subscription.current_period_start = Some(at(2026, 11, 10));
+        subscription.current_period_end = Some(at(2026, 12, 10));
+        subscription.created_at = at(2026, 1, 1);
+        subscription.updated_at = at(2026, 1, 1);
+        subscription
     }
 
     #[test]
@@ -455,15 +455,11 @@ mod tests {
             next_invoice_date(&subscription(SubscriptionStatus::Canceled), now),
             None
         );
-        let ending = SubscriptionSnapshot {
-            cancel_at_period_end: true,
-            ..subscription(SubscriptionStatus::Active)
-        };
+        let mut ending = subscription(SubscriptionStatus::Active);
+        ending.cancel_at_period_end = true;
         assert_eq!(next_invoice_date(&ending, now), None);
-        let trial = SubscriptionSnapshot {
-            trial_ends_at: Some(at(2026, 11, 30)),
-            ..subscription(SubscriptionStatus::Trialing)
-        };
+        let mut trial = subscription(SubscriptionStatus::Trialing);
+        trial.trial_ends_at = Some(at(2026, 11, 30));
         assert_eq!(next_invoice_date(&trial, now), Some(at(2026, 11, 30)));
         assert_eq!(
             next_invoice_date(&subscription(SubscriptionStatus::Active), at(2027, 1, 1)),

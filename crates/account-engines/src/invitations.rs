@@ -69,6 +69,7 @@ fn token_digest(pepper: &ApiKeyPepper, token: &str) -> String {
 
 /// Why an invitation operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum InvitationError {
     /// The inviter is not (or no longer) a member of the tenant.
     #[error("you are not a member of this tenant; sign in to a tenant you belong to")]
@@ -202,6 +203,7 @@ impl ErrorCode for InvitationError {
 
 /// A created (or resent) invitation with its one-time token.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct IssuedInvitation {
     /// The invitation as stored.
     pub invitation: InvitationSnapshot,

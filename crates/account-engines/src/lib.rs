@@ -49,9 +49,12 @@ pub mod tenants;
 pub mod usage;
 pub mod users;
 
+/// Test hook (feature `testing`): makes a chosen statement fail.
+#[cfg(feature = "testing")]
+pub use account_drivers::FaultInjector;
 pub use account_drivers::{
-    Db, DriverError, FaultInjector, InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page,
-    PageRequest, StatementCounter,
+    Db, DriverError, InvalidPage, KeysetPage, MAX_PAGE_LIMIT, OffsetPage, Page, PageRequest,
+    StatementCounter,
 };
 pub use error::{ErrorCode, StorageError};
 

@@ -70,6 +70,7 @@ pub fn valid_transitions(from: TenantStatus) -> &'static [TenantStatus] {
 
 /// A lifecycle action, as operators name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LifecycleAction {
     /// Active → suspended.
     Suspend,
@@ -118,6 +119,7 @@ pub const MAX_ACTOR_ID_CHARS: usize = 100;
 
 /// Why a transition was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LifecycleError {
     /// No such tenant.
     #[error("tenant not found; check the tenant id")]
@@ -222,6 +224,7 @@ pub fn check_transition(from: TenantStatus, to: TenantStatus) -> Result<(), Life
 
 /// The outcome of a transition request.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TransitionOutcome {
     /// Status before.
     pub from: TenantStatus,

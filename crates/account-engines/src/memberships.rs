@@ -33,6 +33,7 @@ pub struct Acting {
 
 /// Why a membership change was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MembershipError {
     /// The user is not a member of this tenant.
     #[error("user is not a member of this tenant; check the user id")]
@@ -121,6 +122,7 @@ impl ErrorCode for MembershipError {
 
 /// A role change's before and after.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RoleChange {
     /// Role before.
     pub previous: MembershipRole,
@@ -359,6 +361,7 @@ pub async fn list_tenant_users(
 
 /// User detail response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct UserDetailResult {
     /// Id.
     pub user_id: UserId,
@@ -419,6 +422,7 @@ impl From<(UserDetailSnapshot, RoleCapabilities)> for UserDetailResult {
 
 /// User in tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TenantUserResult {
     /// Id.
     pub user_id: UserId,
@@ -446,6 +450,7 @@ impl From<MembershipSnapshot> for TenantUserResult {
 
 /// List of tenant users.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct TenantUsersListResult {
     /// This page of the tenant's members, oldest membership first.
     pub users: Vec<TenantUserResult>,

@@ -26,6 +26,7 @@ pub use account_drivers::memory_pins::MemoryPinRow as MemoryPin;
 
 /// Why a pin operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemoryPinError {
     /// The key breaks the key rules.
     #[error(transparent)]

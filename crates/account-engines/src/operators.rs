@@ -52,6 +52,7 @@ impl std::fmt::Debug for PlaintextOperatorKey {
 
 /// A created key: the stored row and the plaintext (once).
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct CreatedOperatorKey {
     /// The stored row.
     pub key: OperatorKeySnapshot,

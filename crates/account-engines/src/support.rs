@@ -19,15 +19,16 @@ use chrono::{DateTime, Utc};
 /// use account_engines::support::SupportContact;
 /// use account_engines::types::Email;
 ///
-/// let contact = SupportContact {
-///     email: Email::parse("Support@Example.com")?,
-///     hours: "Mon-Fri 09:00-17:00 CET".into(),
-///     response_time: "within one business day".into(),
-/// };
+/// let contact = SupportContact::new(
+///     Email::parse("Support@Example.com")?,
+///     "Mon-Fri 09:00-17:00 CET",
+///     "within one business day",
+/// );
 /// assert_eq!(contact.email.as_str(), "support@example.com");
 /// # Ok::<(), account_engines::types::EmailError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SupportContact {
     /// Support email address.
     pub email: Email,
@@ -37,8 +38,21 @@ pub struct SupportContact {
     pub response_time: String,
 }
 
+impl SupportContact {
+    /// The contact shown to customers: where to write, when support is staffed and what
+    /// response time it promises. Fields added later get defaults or `with_*` setters.
+    pub fn new(email: Email, hours: impl Into<String>, response_time: impl Into<String>) -> Self {
+        Self {
+            email,
+            hours: hours.into(),
+            response_time: response_time.into(),
+        }
+    }
+}
+
 /// Why a ticket operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TicketError {
     /// Subject or description does not fit.
     #[error(transparent)]

@@ -62,19 +62,16 @@ async fn profile_updates_validate_and_merge() {
         let test_db = fresh_db(&backend).await.unwrap();
         let db = Db::for_pool(test_db.conn());
         let (user, tenant) = owner_and_tenant(db, "profile").await;
-        let update = ProfileUpdate {
-            display_name: Some(" Ann Lee ".into()),
-            time_zone: Some("Europe/Paris".into()),
-            locale: Some(" fr-ca".into()),
-            preferences: Some(json!({"theme": "dark", "lang": "en"})),
-        };
+        let update = ProfileUpdate::default()
+            .with_display_name(" Ann Lee ")
+            .with_time_zone("Europe/Paris")
+            .with_locale(" fr-ca")
+            .with_preferences(json!({"theme": "dark", "lang": "en"}));
         users::update_profile(db, tenant, user, update, now())
             .await
             .unwrap();
-        let patch = ProfileUpdate {
-            preferences: Some(json!({"lang": null, "density": "compact"})),
-            ..ProfileUpdate::default()
-        };
+        let patch =
+            ProfileUpdate::default().with_preferences(json!({"lang": null, "density": "compact"}));
         users::update_profile(db, tenant, user, patch, now())
             .await
             .unwrap();
@@ -88,18 +85,12 @@ async fn profile_updates_validate_and_merge() {
         );
         assert_eq!(read.role, MembershipRole::Owner);
 
-        let bad_zone = ProfileUpdate {
-            time_zone: Some("Mars/Base".into()),
-            ..ProfileUpdate::default()
-        };
+        let bad_zone = ProfileUpdate::default().with_time_zone("Mars/Base");
         assert!(matches!(
             users::update_profile(db, tenant, user, bad_zone, now()).await,
             Err(ProfileError::InvalidTimeZone(_))
         ));
-        let bad_locale = ProfileUpdate {
-            locale: Some("fr_CA".into()),
-            ..ProfileUpdate::default()
-        };
+        let bad_locale = ProfileUpdate::default().with_locale("fr_CA");
         assert!(matches!(
             users::update_profile(db, tenant, user, bad_locale, now()).await,
             Err(ProfileError::InvalidLocale(_))
@@ -218,11 +209,9 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
         let test_db = fresh_db(&backend).await.unwrap();
         let db = Db::for_pool(test_db.conn());
         let (user, tenant) = owner_and_tenant(db, "nul-profile").await;
-        let stored = ProfileUpdate {
-            time_zone: Some("UTC".into()),
-            preferences: Some(json!({"theme": "dark"})),
-            ..ProfileUpdate::default()
-        };
+        let stored = ProfileUpdate::default()
+            .with_time_zone("UTC")
+            .with_preferences(json!({"theme": "dark"}));
         users::update_profile(db, tenant, user, stored, now())
             .await
             .unwrap();
@@ -234,11 +223,9 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
             ),
             (json!({"k\u{0}": "v"}), "preferences", true),
         ] {
-            let update = ProfileUpdate {
-                time_zone: Some("Europe/Paris".into()),
-                preferences: Some(preferences),
-                ..ProfileUpdate::default()
-            };
+            let update = ProfileUpdate::default()
+                .with_time_zone("Europe/Paris")
+                .with_preferences(preferences);
             let error = users::update_profile(db, tenant, user, update, now())
                 .await
                 .unwrap_err();
@@ -251,10 +238,7 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
             assert_eq!(read.preferences, Some(json!({"theme": "dark"})));
             assert_eq!(read.time_zone.as_deref(), Some("UTC"));
         }
-        let named = ProfileUpdate {
-            display_name: Some("Ann\u{0}Lee".into()),
-            ..ProfileUpdate::default()
-        };
+        let named = ProfileUpdate::default().with_display_name("Ann\u{0}Lee");
         assert!(matches!(
             users::update_profile(db, tenant, user, named, now()).await,
             Err(ProfileError::InvalidName(

@@ -329,10 +329,7 @@ async fn users_are_listed_by_filter_and_detailed_with_their_capabilities() {
         let viewers = list_users(
             db,
             tenant,
-            UserFilter {
-                role: Some(MembershipRole::Viewer),
-                status: None,
-            },
+            UserFilter::default().with_role(MembershipRole::Viewer),
             page(10, 0),
         )
         .await
@@ -345,10 +342,7 @@ async fn users_are_listed_by_filter_and_detailed_with_their_capabilities() {
         let suspended = list_users(
             db,
             tenant,
-            UserFilter {
-                role: None,
-                status: Some(UserStatus::Suspended),
-            },
+            UserFilter::default().with_status(UserStatus::Suspended),
             page(10, 0),
         )
         .await

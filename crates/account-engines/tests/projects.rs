@@ -120,9 +120,7 @@ async fn projects_list_only_the_callers_tenants_paged_and_filtered() {
         );
         assert!(!two.has_more);
 
-        let suspended = ProjectFilters {
-            status: Some(TenantStatus::Suspended),
-        };
+        let suspended = ProjectFilters::default().with_status(TenantStatus::Suspended);
         let filtered = tenants::list_projects(db, ann, suspended, page(10, 0))
             .await
             .unwrap();

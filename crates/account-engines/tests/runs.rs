@@ -491,53 +491,33 @@ async fn runs_are_listed_by_status_worker_and_key() {
             "newest first, this tenant's only"
         );
         assert_eq!(
-            ids(RunFilter {
-                status: Some(RunStatus::Completed),
-                ..RunFilter::default()
-            })
-            .await,
+            ids(RunFilter::default().with_status(RunStatus::Completed)).await,
             vec![first.id]
         );
         assert_eq!(
-            ids(RunFilter {
-                status: Some(RunStatus::Queued),
-                ..RunFilter::default()
-            })
-            .await,
+            ids(RunFilter::default().with_status(RunStatus::Queued)).await,
             vec![third.id, second.id]
         );
         assert_eq!(
-            ids(RunFilter {
-                worker_id: Some("builder".into()),
-                ..RunFilter::default()
-            })
-            .await,
+            ids(RunFilter::default().with_worker("builder")).await,
             vec![third.id, first.id]
         );
         assert_eq!(
-            ids(RunFilter {
-                api_key_id: Some(a),
-                ..RunFilter::default()
-            })
-            .await,
+            ids(RunFilter::default().with_api_key(a)).await,
             vec![second.id, first.id]
         );
         assert_eq!(
-            ids(RunFilter {
-                status: Some(RunStatus::Queued),
-                worker_id: Some("builder".into()),
-                api_key_id: Some(b),
-            })
+            ids(RunFilter::default()
+                .with_status(RunStatus::Queued)
+                .with_worker("builder")
+                .with_api_key(b))
             .await,
             vec![third.id]
         );
         assert!(
-            ids(RunFilter {
-                api_key_id: Some(theirs),
-                ..RunFilter::default()
-            })
-            .await
-            .is_empty(),
+            ids(RunFilter::default().with_api_key(theirs))
+                .await
+                .is_empty(),
             "another tenant's key finds nothing here"
         );
     }

@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a valid {kind}; expected one of: {expected}")]
+#[non_exhaustive]
 pub struct EnumError {
     /// What was being parsed, e.g. `membership role`.
     pub kind: &'static str,
@@ -97,6 +98,7 @@ macro_rules! text_enum {
 
 text_enum!(
     /// A tenant's plan; its quotas are [`Plan::quotas`].
+    #[non_exhaustive]
     Plan, "plan", "free, pro, enterprise" {
         /// The default plan.
         Free = "free",
@@ -137,6 +139,7 @@ text_enum!(
 
 text_enum!(
     /// A user account's status.
+    #[non_exhaustive]
     UserStatus, "user status", "active, suspended, deleted" {
         /// May sign in.
         Active = "active",
@@ -149,6 +152,7 @@ text_enum!(
 
 text_enum!(
     /// An API key's stored status (expiry is also computed from `expires_at`).
+    #[non_exhaustive]
     ApiKeyStatus, "API key status", "active, revoked, expired" {
         /// Usable.
         Active = "active",
@@ -161,6 +165,7 @@ text_enum!(
 
 text_enum!(
     /// A worker run's status.
+    #[non_exhaustive]
     RunStatus, "run status", "queued, running, completed, failed, crashed" {
         /// Admitted, not started.
         Queued = "queued",
@@ -191,6 +196,7 @@ text_enum!(
 
 text_enum!(
     /// A support ticket's category.
+    #[non_exhaustive]
     TicketCategory, "ticket category", "general, billing, technical, feature_request" {
         /// Anything else.
         General = "general",
@@ -205,6 +211,7 @@ text_enum!(
 
 text_enum!(
     /// A support ticket's priority.
+    #[non_exhaustive]
     TicketPriority, "ticket priority", "low, medium, high, critical" {
         /// Whenever convenient.
         Low = "low",
@@ -219,6 +226,7 @@ text_enum!(
 
 text_enum!(
     /// A support ticket's status.
+    #[non_exhaustive]
     TicketStatus, "ticket status", "open, in_progress, resolved, closed" {
         /// New.
         Open = "open",
@@ -233,6 +241,7 @@ text_enum!(
 
 text_enum!(
     /// A subscription's status at the billing provider.
+    #[non_exhaustive]
     SubscriptionStatus, "subscription status", "active, canceled, past_due, trialing" {
         /// Paid and current.
         Active = "active",
@@ -247,6 +256,7 @@ text_enum!(
 
 text_enum!(
     /// How often a subscription bills.
+    #[non_exhaustive]
     BillingPeriod, "billing period", "monthly, annual" {
         /// Every month.
         Monthly = "monthly",
@@ -257,6 +267,7 @@ text_enum!(
 
 text_enum!(
     /// An invoice's status at the billing provider.
+    #[non_exhaustive]
     InvoiceStatus, "invoice status", "draft, open, paid, void, uncollectible" {
         /// Not finalised.
         Draft = "draft",
@@ -273,6 +284,7 @@ text_enum!(
 
 text_enum!(
     /// The unit a usage meter counts in.
+    #[non_exhaustive]
     UsageUnit, "usage unit", "count, tokens, seconds" {
         /// Occurrences.
         Count = "count",
@@ -285,6 +297,7 @@ text_enum!(
 
 text_enum!(
     /// Who performed an action, for audit and lifecycle history.
+    #[non_exhaustive]
     ActorType, "actor type", "user, api_key, founder, system, operator" {
         /// A signed-in human.
         User = "user",

@@ -22,6 +22,7 @@ use uuid::Uuid;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{input}` is not a valid {kind} (expected a UUID)")]
+#[non_exhaustive]
 pub struct IdError {
     /// Which id was expected, e.g. `tenant id`.
     pub kind: &'static str,

@@ -6,10 +6,12 @@ use crate::events::{EventSink, NoEvents};
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
+#[cfg(feature = "testing")]
+use account_engines::FaultInjector;
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::support::SupportContact;
 use account_engines::types::SchemaName;
-use account_engines::{Db, FaultInjector, StatementCounter};
+use account_engines::{Db, StatementCounter};
 use account_migrations::Applied;
 #[cfg(feature = "sqlite")]
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
@@ -26,6 +28,7 @@ use std::time::Duration;
 /// that wants its own tables in the same transactions as ours opens its own SQLite database
 /// and attaches ours with [`DatabaseConfig::attach_to`].
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct DatabaseConfig {
     /// PostgreSQL: the database, `postgres://user@host/db`. SQLite: the account database
     /// itself, `sqlite://account.db?mode=rwc` (a file, created if missing with `mode=rwc`) or
@@ -128,6 +131,7 @@ pub struct Spine {
     /// Where customers reach support, as the host configured it.
     pub(crate) support: Option<Arc<SupportContact>>,
     /// Attached to every write transaction's handle when set (tests only).
+    #[cfg(feature = "testing")]
     faults: Option<Arc<FaultInjector>>,
     /// Counts every statement of every handle the spine builds, when set (tests, benchmarks).
     statements: Option<Arc<StatementCounter>>,
@@ -161,6 +165,7 @@ impl Spine {
             events: Arc::new(NoEvents),
             pepper: None,
             support: None,
+            #[cfg(feature = "testing")]
             faults: None,
             statements: None,
             metrics: Arc::default(),
@@ -213,6 +218,7 @@ impl Spine {
     /// use case failing at any statement leaves the database as it was and publishes nothing.
     /// Refusal audits run in transactions too, so they pass through it as well. Reads on the
     /// pool do not. Never attach one in production: an armed injector fails real requests.
+    #[cfg(feature = "testing")]
     pub fn with_fault_injector(mut self, faults: Arc<FaultInjector>) -> Self {
         self.faults = Some(faults);
         self
@@ -237,11 +243,11 @@ impl Spine {
     /// The handle a use case's body gets inside `txn`: with the fault injector and the
     /// statement counter, if any.
     pub(crate) fn transaction_db<'a>(&'a self, txn: &'a DatabaseTransaction) -> Db<'a> {
-        let db = match self.faults.as_deref() {
-            Some(faults) => Db::for_transaction_with_faults(txn, faults),
-            None => Db::for_transaction(txn),
-        };
-        self.counted(db)
+        #[cfg(feature = "testing")]
+        if let Some(faults) = self.faults.as_deref() {
+            return self.counted(Db::for_transaction_with_faults(txn, faults));
+        }
+        self.counted(Db::for_transaction(txn))
     }
 
     fn counted<'a>(&'a self, db: Db<'a>) -> Db<'a> {

@@ -20,6 +20,7 @@ use sea_orm::DbErr;
 
 /// Why a spine call failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpineError {
     /// The database could not be reached or refused the connection.
     #[error("the database is unavailable")]

@@ -35,6 +35,7 @@ impl std::fmt::Debug for OneTimeToken {
 
 /// Something that happened, for the host to react to (mail, webhooks, metrics).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DomainEvent {
     /// A run was admitted.
     RunAdmitted {

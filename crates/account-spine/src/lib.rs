@@ -83,6 +83,7 @@ pub mod operators;
 mod principal;
 mod retry;
 pub mod runs;
+mod settings;
 pub mod support;
 pub mod tenants;
 pub mod usage;
@@ -90,6 +91,10 @@ mod use_case;
 pub mod users;
 mod verify_cache;
 
+/// Test hook (feature `testing`): makes a chosen statement of a write transaction fail
+/// (`Spine::with_fault_injector`).
+#[cfg(feature = "testing")]
+pub use account_engines::FaultInjector;
 /// Counts statements ([`Spine::with_statement_counter`]).
 pub use account_engines::StatementCounter;
 pub use account_migrations::{Applied, MigrationError};

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 /// One operation's counters since the spine was built.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OperationMetrics {
     /// The operation's stable name ([`Operation::name`]).
     pub operation: &'static str,
@@ -33,6 +34,7 @@ impl OperationMetrics {
 /// A copy of every operation's counters, in [`Operation::ALL`] order (operations never called
 /// have zeros, so a scrape always sees every series).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MetricsSnapshot {
     /// One entry per operation.
     pub operations: Vec<OperationMetrics>,

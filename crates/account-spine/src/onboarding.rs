@@ -12,6 +12,7 @@ use serde_json::json;
 
 /// Where a tenant stands in onboarding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OnboardingStatus {
     /// The state.
     pub state: OnboardingState,

@@ -5,6 +5,7 @@ use account_engines::types::MembershipRole;
 
 /// Which tenant capability an operation needs (§3.3).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Capability {
     /// Reading (terminated and archived tenants cannot).
     Read,
@@ -20,6 +21,7 @@ pub enum Capability {
 
 /// Who may call an operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Authority {
     /// A member with at least this role, or a key holding this permission.
     Tenant {
@@ -38,6 +40,7 @@ macro_rules! operations {
     ($( $(#[$doc:meta])* $variant:ident = $name:literal, audit: $audit:expr, authority: $authority:expr, capability: $capability:expr; )+) => {
         /// Every operation of the spine.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
         pub enum Operation {
             $( $(#[$doc])* $variant, )+
         }

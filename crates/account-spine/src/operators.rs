@@ -23,6 +23,7 @@ pub use account_engines::operators::{
 
 /// An operator key as listed: never the digest.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OperatorKeyInfo {
     /// Id.
     pub id: OperatorKeyId,

@@ -37,11 +37,7 @@ impl UseCase for ListProjects {
     async fn run(&self, cx: &mut Context<'_>) -> Result<Page<ProjectSummaryResult>, SpineError> {
         let user = cx.member()?.user_id;
         let found = tenants::list_projects(cx.db, user, self.filters, self.page).await?;
-        Ok(Page {
-            items: found.items,
-            total: found.total,
-            has_more: found.has_more,
-        })
+        Ok(Page::new(found.items, found.total, self.page))
     }
 }
 
@@ -77,6 +73,7 @@ impl UseCase for GetProject {
 
 /// A tenant's plan quotas and its counters in the current periods.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TenantQuotas {
     /// The plan.
     pub plan: Plan,

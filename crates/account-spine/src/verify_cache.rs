@@ -25,6 +25,7 @@ use std::time::Duration;
 
 /// How the verify cache and the last-use flush behave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyCacheSettings {
     /// Most keys cached; 0 turns the cache off (every verification reads the database).
     pub capacity: u64,
@@ -58,6 +59,7 @@ impl VerifyCacheSettings {
 
 /// The verify cache's counters since the spine was built.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct VerifyCacheMetrics {
     /// Verifications answered from the cache (no statement).
     pub hits: u64,

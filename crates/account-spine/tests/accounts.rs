@@ -527,9 +527,8 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
         let suspended = spine
             .list_projects(
                 &ann,
-                account_spine::tenants::ProjectFilters {
-                    status: Some(TenantStatus::Suspended),
-                },
+                account_spine::tenants::ProjectFilters::default()
+                    .with_status(TenantStatus::Suspended),
                 PAGE,
             )
             .await
@@ -647,6 +646,7 @@ fn user_of(principal: &Principal) -> UserId {
     match principal.actor {
         Actor::User { user_id, .. } => user_id,
         Actor::ApiKey { user_id, .. } => user_id.unwrap(),
+        ref other => panic!("not a user's principal: {other:?}"),
     }
 }
 
@@ -664,11 +664,11 @@ async fn the_support_contact_is_configuration_readable_with_support_read() {
             "{name}"
         );
 
-        let contact = account_spine::support::SupportContact {
-            email: Email::parse("help@example.com").unwrap(),
-            hours: "Mon-Fri 09:00-17:00 CET".into(),
-            response_time: "within one business day".into(),
-        };
+        let contact = account_spine::support::SupportContact::new(
+            Email::parse("help@example.com").unwrap(),
+            "Mon-Fri 09:00-17:00 CET",
+            "within one business day",
+        );
         let spine = spine(db.conn()).with_support_contact(contact.clone());
         assert_eq!(
             spine.support_contact(&ann).await.unwrap(),

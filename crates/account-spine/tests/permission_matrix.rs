@@ -287,6 +287,10 @@ async fn every_tenant_operation_refuses_exactly_the_roles_and_keys_below_its_aut
                 permission,
             } => Some((op, min_role, permission)),
             Authority::Operator | Authority::Token => None,
+            other => panic!(
+                "{}: an authority this matrix does not know: {other:?}",
+                op.name()
+            ),
         })
         .collect();
     let mut permissions: Vec<&'static str> = tenant_operations.iter().map(|t| t.2).collect();

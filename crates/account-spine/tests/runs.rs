@@ -70,10 +70,7 @@ fn member(f: &Fixture, role: MembershipRole) -> Principal {
             user_id: f.user,
             role,
         },
-        request: RequestMeta {
-            request_id: Some("req-1".into()),
-            ..RequestMeta::default()
-        },
+        request: RequestMeta::default().with_request_id("req-1"),
     }
 }
 

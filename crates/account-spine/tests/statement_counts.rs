@@ -107,10 +107,7 @@ async fn env(backend: &Backend) -> Env {
 
 /// A long flush interval: only the test's own `flush_key_usage` calls write last use.
 fn quiet_cache() -> VerifyCacheSettings {
-    VerifyCacheSettings {
-        flush_interval: Duration::from_secs(3600),
-        ..VerifyCacheSettings::default()
-    }
+    VerifyCacheSettings::default().with_flush_interval(Duration::from_secs(3600))
 }
 
 fn counted(spine: &Spine) -> (Spine, Arc<StatementCounter>) {
@@ -300,10 +297,7 @@ async fn key_and_tenant_changes_take_effect_at_once_despite_the_cache() {
             .unwrap();
         let other_process = Spine::from_connection(other_pool)
             .with_pepper(pepper())
-            .with_verify_cache(VerifyCacheSettings {
-                ttl,
-                ..quiet_cache()
-            });
+            .with_verify_cache(quiet_cache().with_ttl(ttl));
         verify(&spine, revoked).await.unwrap();
         verify(&other_process, revoked).await.unwrap();
         spine

@@ -34,6 +34,7 @@ pub struct MalformedApiKey;
 /// One kind of key: its prefix. Tenant keys and operator keys share the body and checksum and
 /// differ in prefix, so neither ever parses as the other.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyFormat {
     /// What every key of this kind starts with.
     pub prefix: &'static str,

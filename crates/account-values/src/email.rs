@@ -20,6 +20,7 @@ pub struct Email(String);
 
 /// Why text is not an email address.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum EmailError {
     /// Nothing was given.
     #[error("email is empty")]

@@ -34,6 +34,7 @@ pub struct MemoryPinPrefix(String);
 
 /// Why text is not a pin key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemoryPinKeyError {
     /// Nothing was given.
     #[error("pin key is empty")]

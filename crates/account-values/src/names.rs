@@ -23,6 +23,7 @@ use crate::string_value;
 /// # Ok::<(), TextError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TextError {
     /// Empty after trimming.
     #[error("{field} must not be empty")]

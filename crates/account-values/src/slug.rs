@@ -20,6 +20,7 @@ pub struct Slug(String);
 
 /// Why text is not a slug.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SlugError {
     /// Fewer than 3 characters.
     #[error("slug must be at least 3 characters")]

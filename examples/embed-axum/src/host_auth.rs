@@ -54,10 +54,10 @@ impl HostUser {
     /// let a host bug or a forged request act in any tenant, with any role, and skip
     /// revocation.
     pub async fn principal(&self, spine: &Spine) -> Result<Principal, SpineError> {
-        let request = RequestMeta {
-            user_agent: self.user_agent.clone(),
-            ..RequestMeta::default()
-        };
+        let mut request = RequestMeta::default();
+        if let Some(agent) = &self.user_agent {
+            request = request.with_user_agent(agent.clone());
+        }
         spine.authenticate_api_key(&self.account_key, request).await
     }
 }

@@ -86,12 +86,7 @@ pub(crate) async fn list_tenant_users(
 ) -> Result<Json<ListBody<TenantMemberView>>, ApiError> {
     let page = page.offset_page();
     let found = state.spine.list_tenant_users(&principal, page).await?;
-    let shown = page.offset.saturating_add(found.users.len() as u64);
-    let found = Page {
-        has_more: shown < found.total,
-        total: found.total,
-        items: found.users,
-    };
+    let found = Page::new(found.users, found.total, page);
     Ok(Json(ListBody::from_page(found, page, tenant_member_view)))
 }
 

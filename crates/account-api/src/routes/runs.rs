@@ -245,11 +245,9 @@ pub(crate) async fn list(
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string())
                 .with_field("status", e.to_string())
         })?;
-    let filter = RunFilter {
-        status,
-        worker_id: filter.worker_id,
-        api_key_id: None,
-    };
+    let worker_id = filter.worker_id;
+    let mut filter = RunFilter::default();
+    (filter.status, filter.worker_id) = (status, worker_id);
     let page = page.offset_page();
     let runs = state.spine.list_runs(&principal, &filter, page).await?;
     Ok(Json(ListBody::from_page(runs, page, RunView::from)))

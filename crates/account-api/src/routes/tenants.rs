@@ -79,9 +79,8 @@ pub(crate) async fn list_projects(
     ListQuery { filter, page }: ListQuery<ProjectsFilter, PageQuery>,
 ) -> Result<Json<ListBody<ProjectView>>, ApiError> {
     let page = page.offset_page();
-    let filters = ProjectFilters {
-        status: filter.status,
-    };
+    let mut filters = ProjectFilters::default();
+    filters.status = filter.status;
     let found = state.spine.list_projects(&principal, filters, page).await?;
     Ok(Json(ListBody::from_page(found, page, |p| ProjectView {
         id: p.project_id,

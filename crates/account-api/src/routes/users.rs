@@ -95,10 +95,9 @@ pub(crate) async fn list_users(
     Authenticated(principal): Authenticated,
     ListQuery { filter, page }: ListQuery<UsersFilter, UsersPage>,
 ) -> Result<Json<ListBody<UserView>>, ApiError> {
-    let filter = UserFilter {
-        role: filter.role,
-        status: filter.status,
-    };
+    let (role, status) = (filter.role, filter.status);
+    let mut filter = UserFilter::default();
+    (filter.role, filter.status) = (role, status);
     match page.page() {
         CursorPage::After {
             position: (email, id),
@@ -329,12 +328,12 @@ pub(crate) async fn update_profile(
     Authenticated(principal): Authenticated,
     ApiJson(body): ApiJson<ProfileBody>,
 ) -> Result<Json<AccountView>, ApiError> {
-    let update = ProfileUpdate {
-        display_name: body.display_name,
-        time_zone: body.time_zone,
-        locale: body.locale,
-        preferences: body.preferences,
-    };
+    // Field by field: `ProfileUpdate` is non-exhaustive (a later field stays `None` here).
+    let mut update = ProfileUpdate::default();
+    update.display_name = body.display_name;
+    update.time_zone = body.time_zone;
+    update.locale = body.locale;
+    update.preferences = body.preferences;
     let account = state.spine.update_profile(&principal, update).await?;
     Ok(Json(AccountView {
         id: account.id,

@@ -350,11 +350,11 @@ async fn the_support_contact_is_served_as_configured() {
         );
 
         // The same database and keys, served by a spine configured with a contact.
-        let contact = SupportContact {
-            email: Email::parse("help@example.com").unwrap(),
-            hours: "Mon-Fri 09:00-17:00 CET".into(),
-            response_time: "within one business day".into(),
-        };
+        let contact = SupportContact::new(
+            Email::parse("help@example.com").unwrap(),
+            "Mon-Fri 09:00-17:00 CET",
+            "within one business day",
+        );
         let (base, task) = serve(server.spine.clone().with_support_contact(contact)).await;
         let get = |key: String| {
             let (client, url) = (server.client.clone(), format!("{base}/v1/support"));

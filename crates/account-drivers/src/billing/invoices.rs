@@ -15,6 +15,7 @@ use sea_orm::{
 
 /// An invoice as the engines see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct InvoiceSnapshot {
     /// Id.
     pub id: InvoiceId,

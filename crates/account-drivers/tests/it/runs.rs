@@ -377,10 +377,7 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
         );
         assert_eq!((page.total, page.has_more), (5, true));
 
-        let failed = RunFilter {
-            status: Some(RunStatus::Failed),
-            ..RunFilter::default()
-        };
+        let failed = RunFilter::default().with_status(RunStatus::Failed);
         let page = driver
             .fetch_runs(
                 tenant,

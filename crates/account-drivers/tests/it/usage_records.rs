@@ -108,19 +108,15 @@ async fn summaries_sum_per_meter_in_sql_including_the_current_hour() {
             1,
             "summarize_usage is one aggregate statement"
         );
+        let rows: Vec<(&str, UsageUnit, i64)> = totals
+            .iter()
+            .map(|t: &MeterTotal| (t.meter_name.as_str(), t.unit, t.total))
+            .collect();
         assert_eq!(
-            totals,
+            rows,
             vec![
-                MeterTotal {
-                    meter_name: "tokens_used".into(),
-                    unit: UsageUnit::Tokens,
-                    total: 750
-                },
-                MeterTotal {
-                    meter_name: "worker_runs".into(),
-                    unit: UsageUnit::Count,
-                    total: 1
-                },
+                ("tokens_used", UsageUnit::Tokens, 750),
+                ("worker_runs", UsageUnit::Count, 1),
             ]
         );
         let recent = driver

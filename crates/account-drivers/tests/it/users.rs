@@ -144,10 +144,7 @@ async fn fetch_users_joins_filters_orders_and_scopes() {
         assert_eq!(page.items[0].email, "alice@example.test");
         assert_eq!(page.items[0].status, UserStatus::Active);
 
-        let members = UserFilter {
-            role: Some(MembershipRole::Member),
-            status: None,
-        };
+        let members = UserFilter::default().with_role(MembershipRole::Member);
         let first = driver
             .fetch_users(
                 tenant,
@@ -167,10 +164,7 @@ async fn fetch_users_joins_filters_orders_and_scopes() {
         counter.take();
         assert_eq!(driver.count_users(tenant, members).await.unwrap(), 2);
         assert_eq!(counter.take(), 1, "count_users is one statement");
-        let suspended = UserFilter {
-            role: None,
-            status: Some(UserStatus::Suspended),
-        };
+        let suspended = UserFilter::default().with_status(UserStatus::Suspended);
         assert_eq!(driver.count_users(tenant, suspended).await.unwrap(), 0);
         assert!(
             driver
@@ -484,10 +478,7 @@ async fn fetch_users_after_reads_every_member_once_in_order_one_statement_a_page
             [members[1].1]
         );
 
-        let owners = UserFilter {
-            role: Some(MembershipRole::Owner),
-            status: None,
-        };
+        let owners = UserFilter::default().with_role(MembershipRole::Owner);
         let page = driver
             .fetch_users_after(tenant, owners, None, 10)
             .await

@@ -5,6 +5,7 @@ use super::*;
 /// Why an API-key operation was refused. Messages say what to change and never contain a key
 /// or a digest.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ApiKeyError {
     /// The presented string is not a key of ours (shape or checksum); nothing was looked up.
     #[error("the API key is malformed; send the whole key as issued (acc_live_…)")]

@@ -195,6 +195,7 @@ pub struct IssueKeyRequest {
 
 /// A newly issued key: its stored form and the plaintext, shown this once.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct IssuedKey {
     /// The key as stored and listed.
     pub key: APIKeySnapshot,
@@ -204,6 +205,7 @@ pub struct IssuedKey {
 
 /// The outcome of a revocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RevokedKey {
     /// The key, revoked.
     pub key: APIKeySnapshot,
@@ -213,6 +215,7 @@ pub struct RevokedKey {
 
 /// The outcome of a rotation.
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct RotatedKey {
     /// The new key (same name, permissions, workers, limits and expiry; `rotated_from_id` set).
     pub issued: IssuedKey,

@@ -259,25 +259,14 @@ fn caller_errors_are_4xx_with_stable_codes() {
 }
 
 fn stored(status: ApiKeyStatus, expires_at: Option<DateTime<Utc>>, frozen: bool) -> APIKeySnapshot {
-    APIKeySnapshot {
-        id: ApiKeyId::new(),
-        tenant_id: TenantId::new(),
-        user_id: None,
-        name: "k".into(),
-        key_prefix: "acc_live_AAAAAAA".into(),
-        status,
-        permissions: vec!["run:*".into()],
-        allowed_workers: Some(vec!["a".into()]),
-        rate_limit_rpm: None,
-        max_concurrent_runs: None,
-        expires_at,
-        revoked_at: None,
-        revoked_reason: None,
-        is_frozen: frozen,
-        last_used_at: None,
-        rotated_from_id: None,
-        created_at: now(),
-    }
+    let mut key = APIKeySnapshot::sample();
+    key.name = "k".into();
+    key.status = status;
+    key.allowed_workers = Some(vec!["a".into()]);
+    key.expires_at = expires_at;
+    key.is_frozen = frozen;
+    key.created_at = now();
+    key
 }
 
 #[test]

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// Why an attestation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AttestationError {
     /// A field is empty, too long, or has characters outside the allowed set.
     #[error("{0} must be 1 to {1} characters of letters, digits and . _ + -")]

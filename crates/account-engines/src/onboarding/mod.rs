@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 /// Why an advance was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OnboardingError {
     /// No such tenant.
     #[error("tenant not found; check the tenant id")]
@@ -99,6 +100,7 @@ pub struct ForcedCompletion {
 
 /// The evidence COMPLETE requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ActivationEvidence {
     /// An active, unexpired API key exists.
     pub key_ready: bool,
@@ -122,6 +124,7 @@ impl ActivationEvidence {
 
 /// The result of an advance.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct OnboardingOutcome {
     /// The tenant.
     pub tenant_id: TenantId,

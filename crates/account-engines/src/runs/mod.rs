@@ -62,6 +62,7 @@ pub struct AdmitRunRequest {
 
 /// Why a run was refused or could not be recorded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RunError {
     /// No such tenant.
     #[error("tenant not found; check the tenant id")]

@@ -20,6 +20,7 @@ pub(crate) const MAX_SUMMARY_DAYS: i64 = 366;
 
 /// Why a tenant operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TenantError {
     /// No such tenant.
     #[error("tenant not found; check the tenant id")]
@@ -131,6 +132,7 @@ pub struct CreateTenant {
 
 /// A created tenant and its owner's membership.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CreatedTenant {
     /// The tenant.
     pub tenant: TenantCoreSnapshot,

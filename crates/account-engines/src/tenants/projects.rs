@@ -19,10 +19,19 @@ pub struct Caller {
 
 /// Filters of the projects list; serialised with only the filters that apply.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProjectFilters {
     /// Only projects in this status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<TenantStatus>,
+}
+
+impl ProjectFilters {
+    /// Only projects in `status`.
+    pub fn with_status(mut self, status: TenantStatus) -> Self {
+        self.status = Some(status);
+        self
+    }
 }
 
 impl From<ProjectFilters> for TenantFilter {
@@ -35,6 +44,7 @@ impl From<ProjectFilters> for TenantFilter {
 
 /// Project summary for list view.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProjectSummaryResult {
     /// The project's (tenant's) id.
     pub project_id: TenantId,
@@ -81,6 +91,7 @@ pub struct ProjectsListResult {
 
 /// Project detail response.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct ProjectDetailResult {
     /// The project's (tenant's) id.
     pub project_id: TenantId,

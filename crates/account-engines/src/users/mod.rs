@@ -15,6 +15,7 @@ pub use account_drivers::users::UserAccountSnapshot as UserAccount;
 
 /// Why a user operation was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UserError {
     /// Not an email address.
     #[error(transparent)]

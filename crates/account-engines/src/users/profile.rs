@@ -20,6 +20,7 @@ pub const MAX_PREFERENCE_DEPTH: usize = 4;
 
 /// Why a profile change was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProfileError {
     /// The user is not a member of the tenant.
     #[error("profile not found; check that the user is a member of this tenant")]
@@ -88,6 +89,7 @@ impl ErrorCode for ProfileError {
 
 /// What a profile update may change; absent fields stay as they are.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct ProfileUpdate {
     /// New display name.
     pub display_name: Option<String>,
@@ -97,6 +99,32 @@ pub struct ProfileUpdate {
     pub locale: Option<String>,
     /// Keys to set (a `null` value removes the key).
     pub preferences: Option<Json>,
+}
+
+impl ProfileUpdate {
+    /// Sets the display name.
+    pub fn with_display_name(mut self, name: impl Into<String>) -> Self {
+        self.display_name = Some(name.into());
+        self
+    }
+
+    /// Sets the IANA time zone.
+    pub fn with_time_zone(mut self, time_zone: impl Into<String>) -> Self {
+        self.time_zone = Some(time_zone.into());
+        self
+    }
+
+    /// Sets the preferred language (a BCP 47 tag).
+    pub fn with_locale(mut self, locale: impl Into<String>) -> Self {
+        self.locale = Some(locale.into());
+        self
+    }
+
+    /// Merges these keys into the preferences (a `null` value removes the key).
+    pub fn with_preferences(mut self, preferences: Json) -> Self {
+        self.preferences = Some(preferences);
+        self
+    }
 }
 
 fn depth(value: &Json) -> usize {
@@ -264,24 +292,12 @@ mod tests {
 
     #[test]
     fn the_audited_change_names_only_what_the_update_set_as_stored() {
-        let at = chrono::DateTime::UNIX_EPOCH;
-        let account = UserAccountSnapshot {
-            id: UserId::new(),
-            external_user_id: None,
-            email: "ann@example.com".into(),
-            name: Some("Ann".into()),
-            avatar_url: None,
-            oauth_provider: None,
-            email_verified: false,
-            default_tenant_id: None,
-            status: account_drivers::types::UserStatus::Active,
-            time_zone: Some("Europe/Paris".into()),
-            locale: Some("fr-CA".into()),
-            preferences: Some(json!({"theme": "dark", "lang": "en"})),
-            created_at: at,
-            updated_at: at,
-            last_login_at: None,
-        };
+        let mut account = UserAccountSnapshot::sample();
+        account.email = "ann@example.com".into();
+        account.name = Some("Ann".into());
+        account.time_zone = Some("Europe/Paris".into());
+        account.locale = Some("fr-CA".into());
+        account.preferences = Some(json!({"theme": "dark", "lang": "en"}));
         let update = ProfileUpdate {
             time_zone: Some(" Europe/Paris ".into()),
             preferences: Some(json!({"theme": "dark"})),

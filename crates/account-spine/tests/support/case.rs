@@ -394,10 +394,7 @@ impl Case {
         };
         // Arrangement steps run with the request id `arrange`, never a case's.
         let by = Principal {
-            request: RequestMeta {
-                request_id: Some("arrange".into()),
-                ..RequestMeta::default()
-            },
+            request: RequestMeta::default().with_request_id("arrange"),
             ..owner(&world, "arrange")
         };
         let spine = &env.spine;
@@ -433,10 +430,7 @@ impl Case {
             Arrange::OperatorKeys => {
                 let tooling = OperatorPrincipal {
                     operator_id: "cli:arrange".into(),
-                    request: RequestMeta {
-                        request_id: Some("arrange".into()),
-                        ..RequestMeta::default()
-                    },
+                    request: RequestMeta::default().with_request_id("arrange"),
                 };
                 let acting = spine.create_operator_key(&tooling, "ops").await.unwrap();
                 arranged.operator_key = Some((acting.key.id, acting.plaintext.expose().to_owned()));

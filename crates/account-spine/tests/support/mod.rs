@@ -127,11 +127,10 @@ pub(crate) async fn world(conn: &impl ConnectionTrait) -> World {
 
 /// The request metadata of a call with `request_id`.
 pub(crate) fn request(request_id: &str, ip: &str) -> RequestMeta {
-    RequestMeta {
-        request_id: Some(request_id.to_owned()),
-        ip_address: Some(ip.to_owned()),
-        user_agent: Some("spine-tests".into()),
-    }
+    RequestMeta::default()
+        .with_request_id(request_id)
+        .with_ip_address(ip)
+        .with_user_agent("spine-tests")
 }
 
 /// The world's owner, acting with `request_id`.

@@ -81,11 +81,10 @@ pub(crate) async fn refusals(conn: &DatabaseConnection, operation: Operation) ->
 }
 
 pub(crate) fn request(id: &str) -> RequestMeta {
-    RequestMeta {
-        request_id: Some(id.to_owned()),
-        ip_address: Some("203.0.113.7".into()),
-        user_agent: Some("events-test/1.0".into()),
-    }
+    RequestMeta::default()
+        .with_request_id(id)
+        .with_ip_address("203.0.113.7")
+        .with_user_agent("events-test/1.0")
 }
 
 pub(crate) fn operator(id: &str) -> OperatorPrincipal {

@@ -8,11 +8,9 @@ pub(super) fn cases() -> Vec<Case> {
     vec![Case::tenant(
         Arrange::Nothing,
         |_| UpdateProfile {
-            update: ProfileUpdate {
-                display_name: Some("Olive Owner".into()),
-                preferences: Some(json!({"theme": "dark"})),
-                ..ProfileUpdate::default()
-            },
+            update: ProfileUpdate::default()
+                .with_display_name("Olive Owner")
+                .with_preferences(json!({"theme": "dark"})),
         },
         |g, _| {
             leaves(vec![rows(
