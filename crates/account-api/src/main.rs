@@ -132,9 +132,9 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let cli = Cli::parse();
-    let mut config =
-        DatabaseConfig::new(&cli.database_url).with_max_connections(cli.db_max_connections);
-    config.schema = SchemaName::parse(&cli.db_schema).context("--db-schema")?;
+    let config = DatabaseConfig::new(&cli.database_url)
+        .with_max_connections(cli.db_max_connections)
+        .with_schema(SchemaName::parse(&cli.db_schema).context("--db-schema")?);
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
     let mut spine = Spine::connect(&config)
         .await

@@ -21,11 +21,19 @@
 //! ```
 
 use crate::database::DatabaseConfig;
+use account_engines::types::SchemaName;
 use crate::retry::RetryPolicy;
 use crate::verify_cache::VerifyCacheSettings;
 use std::time::Duration;
 
 impl DatabaseConfig {
+    /// The same settings with our tables in schema `schema` (default `account`; on SQLite the
+    /// name the account database is attached under). One schema per process.
+    pub fn with_schema(mut self, schema: SchemaName) -> Self {
+        self.schema = schema;
+        self
+    }
+
     /// The same settings with a pool of at most `max` connections.
     pub fn with_max_connections(mut self, max: u32) -> Self {
         self.max_connections = max;

@@ -13,8 +13,7 @@ async fn tables_live_in_the_configured_schema_and_a_second_name_is_refused() {
     let custom = SchemaName::parse("acct_custom").unwrap();
     for backend in backends().unwrap() {
         let db = empty_db(&backend).await.unwrap();
-        let mut config = DatabaseConfig::new(db.url());
-        config.schema = custom.clone();
+        let config = DatabaseConfig::new(db.url()).with_schema(custom.clone());
         let pepper = account_spine::api_keys::ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap();
         let spine = Spine::connect(&config).await.unwrap().with_pepper(pepper);
         let applied = account_spine::migrate(&config).await.unwrap();
@@ -63,8 +62,7 @@ async fn tables_live_in_the_configured_schema_and_a_second_name_is_refused() {
             assert_eq!(stray.try_get_by_index::<i64>(0).unwrap(), 0);
         }
 
-        let mut other = DatabaseConfig::new(db.url());
-        other.schema = SchemaName::default();
+        let other = DatabaseConfig::new(db.url()).with_schema(SchemaName::default());
         let refused = Spine::connect(&other).await.unwrap_err();
         assert!(
             matches!(&refused, SpineError::SchemaConflict { in_force, wanted }
