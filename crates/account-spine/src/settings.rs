@@ -21,9 +21,9 @@
 //! ```
 
 use crate::database::DatabaseConfig;
-use account_engines::types::SchemaName;
 use crate::retry::RetryPolicy;
 use crate::verify_cache::VerifyCacheSettings;
+use account_engines::types::SchemaName;
 use std::time::Duration;
 
 impl DatabaseConfig {

@@ -33,7 +33,7 @@ pub(crate) fn generated_block(ws: &Workspace<'_>) -> String {
     let mut out = String::from("deny = [\n");
     for layer in &ws.table.layers {
         for krate in layer.crates.iter().filter(|c| ws.graph.is_member(c)) {
-            let dependents: BTreeSet<&str> = ws
+            let mut dependents: BTreeSet<&str> = ws
                 .graph
                 .members
                 .keys()
@@ -48,6 +48,15 @@ pub(crate) fn generated_block(ws: &Workspace<'_>) -> String {
                         })
                 })
                 .collect();
+            // A crate whose tests enable its own test hooks depends on itself (a dev-dependency
+            // with a feature): that edge is its own, not a layer's.
+            if ws
+                .graph
+                .all_edges()
+                .any(|(parent, child, _)| &parent.name == krate && &child.name == krate)
+            {
+                dependents.insert(krate);
+            }
             if dependents.is_empty() {
                 let _ = writeln!(
                     out,
