@@ -79,11 +79,14 @@ fn harness() -> &'static Harness {
             .build()
             .expect("a runtime");
         let (app, key) = runtime.block_on(async {
-            let spine = Spine::connect(&DatabaseConfig::new(url))
+            let config = DatabaseConfig::new(url);
+            let spine = Spine::connect(&config)
                 .await
                 .expect("SQLite opens")
                 .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).expect("a pepper"));
-            spine.migrate().await.expect("migrations apply");
+            account_spine::migrate(&config)
+                .await
+                .expect("migrations apply");
             let operator = OperatorPrincipal {
                 operator_id: "fuzz".into(),
                 request: RequestMeta::default(),
