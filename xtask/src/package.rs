@@ -20,7 +20,13 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// The workspace members that are not published (`publish = false` in their manifests).
-pub const UNPUBLISHED: [&str; 3] = ["account-bench", "account-testkit", "xtask"];
+pub const UNPUBLISHED: [&str; 5] = [
+    "account-bench",
+    "account-testkit",
+    "example-embed-axum",
+    "example-host-transaction",
+    "xtask",
+];
 
 /// The root manifest's `[profile.dev]` debug-info settings, as `--config` values.
 pub const PROFILE_CONFIG: [&str; 2] = [

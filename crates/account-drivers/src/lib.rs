@@ -18,14 +18,19 @@
 //! ```
 //! use account_drivers::{Db, StatementCounter, get_tenant_driver};
 //! use account_models::entities::tenants;
-//! use sea_orm::{ConnectionTrait, Database, Schema, TransactionTrait};
+//! use sea_orm::{ConnectOptions, ConnectionTrait, Database, Schema, TransactionTrait};
 //!
 //! fn main() -> Result<(), Box<dyn std::error::Error>> {
 //!     let runtime = tokio::runtime::Builder::new_current_thread()
 //!         .enable_all()
 //!         .build()?;
 //!     runtime.block_on(async {
-//!         let pool = Database::connect("sqlite::memory:").await?;
+//!         // Entities name their tables in our schema, `account`: on SQLite an attached
+//!         // database (the spine attaches the account database to every connection).
+//!         let mut options = ConnectOptions::new("sqlite::memory:");
+//!         options.max_connections(1);
+//!         let pool = Database::connect(options).await?;
+//!         pool.execute_unprepared("ATTACH DATABASE ':memory:' AS account").await?;
 //!         let schema = Schema::new(pool.get_database_backend());
 //!         pool.execute(&schema.create_table_from_entity(tenants::Entity))
 //!             .await?;
