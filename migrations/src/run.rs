@@ -164,15 +164,11 @@ async fn upgrade_from_0_0_0(txn: &DatabaseTransaction, schema: &SchemaName) -> R
         .map(|name| format!("'{name}'"))
         .collect::<Vec<_>>()
         .join(", ");
-    let recorded = txn
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM {legacy} WHERE version IN ({list})"),
-        ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0);
+    let recorded = count(
+        txn,
+        &format!("SELECT COUNT(*) AS n FROM {legacy} WHERE version IN ({list})"),
+    )
+    .await?;
     if recorded == 0 {
         return Ok(false);
     }
@@ -189,17 +185,8 @@ async fn upgrade_from_0_0_0(txn: &DatabaseTransaction, schema: &SchemaName) -> R
         }
         for function in OUR_FUNCTIONS {
             let qualified = format!("public.{function}");
-            let present = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    backend,
-                    "SELECT to_regprocedure($1) IS NOT NULL AS present",
-                    vec![Value::from(qualified.as_str())],
-                ))
-                .await?
-                .map(|row| row.try_get::<bool>("", "present"))
-                .transpose()?
-                .unwrap_or(false);
-            if present {
+            let sql = "SELECT to_regprocedure($1) IS NOT NULL AS present";
+            if present(txn, sql, &qualified).await? {
                 exec(
                     txn,
                     &format!("ALTER FUNCTION {qualified} SET SCHEMA \"{schema}\""),
@@ -225,15 +212,7 @@ async fn upgrade_from_0_0_0(txn: &DatabaseTransaction, schema: &SchemaName) -> R
         vec![],
     )
     .await?;
-    let left = txn
-        .query_one_raw(Statement::from_string(
-            backend,
-            format!("SELECT COUNT(*) AS n FROM {legacy}"),
-        ))
-        .await?
-        .map(|row| row.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0);
+    let left = count(txn, &format!("SELECT COUNT(*) AS n FROM {legacy}")).await?;
     if left == 0 {
         exec(txn, &format!("DROP TABLE {legacy}"), vec![]).await?;
     }
@@ -292,28 +271,32 @@ fn unknown_or(source: DbErr, schema: &SchemaName) -> MigrationError {
 /// Whether `name` (a table, schema-qualified on PostgreSQL or resolved by this transaction's
 /// search path; on SQLite in main) exists.
 async fn table_exists(txn: &DatabaseTransaction, name: &str) -> Result<bool, DbErr> {
-    let backend = txn.get_database_backend();
-    let row = match backend {
-        DbBackend::Postgres => {
-            txn.query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT to_regclass($1) IS NOT NULL AS present",
-                vec![Value::from(name)],
-            ))
-            .await?
-        }
-        _ => {
-            txn.query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT COUNT(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
-                vec![Value::from(name)],
-            ))
-            .await?
-        }
+    let sql = match txn.get_database_backend() {
+        DbBackend::Postgres => "SELECT to_regclass($1) IS NOT NULL AS present",
+        _ => "SELECT COUNT(*) > 0 AS present FROM sqlite_master WHERE type = 'table' AND name = ?",
     };
-    row.map(|row| row.try_get::<bool>("", "present"))
-        .transpose()
-        .map(|present| present.unwrap_or(false))
+    present(txn, sql, name).await
+}
+
+/// The boolean column `present` of `sql`'s one row, with `name` bound.
+async fn present(txn: &DatabaseTransaction, sql: &str, name: &str) -> Result<bool, DbErr> {
+    let statement =
+        Statement::from_sql_and_values(txn.get_database_backend(), sql, vec![Value::from(name)]);
+    let row = txn.query_one_raw(statement).await?;
+    Ok(row
+        .map(|row| row.try_get::<bool>("", "present"))
+        .transpose()?
+        .unwrap_or(false))
+}
+
+/// The column `n` of `sql`'s one row.
+async fn count(txn: &DatabaseTransaction, sql: &str) -> Result<i64, DbErr> {
+    let statement = Statement::from_string(txn.get_database_backend(), sql);
+    let row = txn.query_one_raw(statement).await?;
+    Ok(row
+        .map(|row| row.try_get::<i64>("", "n"))
+        .transpose()?
+        .unwrap_or(0))
 }
 
 async fn exec(txn: &DatabaseTransaction, sql: &str, values: Vec<Value>) -> Result<(), DbErr> {

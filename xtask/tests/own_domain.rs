@@ -9,10 +9,7 @@ use std::process::Command;
 use xtask::layers::{Options, Rule, check};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    xtask::util::workspace_root().unwrap()
 }
 
 fn own_domain() -> PathBuf {

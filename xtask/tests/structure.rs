@@ -8,10 +8,7 @@
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    xtask::util::workspace_root().unwrap()
 }
 
 const AREAS: [&str; 14] = [

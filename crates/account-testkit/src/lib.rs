@@ -299,10 +299,7 @@ async fn migrate_ours(db: &TestDb) -> Result<(), TestkitError> {
 /// A pool on our tables at `url` by qualified and plain names (see [`TestDb::conn`]).
 pub async fn schema_connection(url: &str) -> Result<DatabaseConnection, DbErr> {
     if url.starts_with("sqlite:") {
-        let mut options = pool_options("sqlite::memory:");
-        options.map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
-        account_migrations::sqlite_attachment(&mut options, url, &SchemaName::default());
-        Database::connect(options).await
+        attached_pool("sqlite::memory:", url).await
     } else {
         direct_connection(url).await
     }
@@ -328,14 +325,17 @@ async fn host_connection(
     host_url: &str,
 ) -> Result<DatabaseConnection, DbErr> {
     match backend {
-        Backend::Sqlite => {
-            let mut options = pool_options(host_url);
-            options.map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
-            account_migrations::sqlite_attachment(&mut options, url, &SchemaName::default());
-            Database::connect(options).await
-        }
+        Backend::Sqlite => attached_pool(host_url, url).await,
         Backend::Postgres { .. } => plain_connection(url).await,
     }
+}
+
+/// A SQLite pool on `main_url` with the account database (`url`) attached as `account`.
+async fn attached_pool(main_url: &str, url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut options = pool_options(main_url);
+    options.map_sqlx_sqlite_opts(|sqlite| sqlite.foreign_keys(true));
+    account_migrations::sqlite_attachment(&mut options, url, &SchemaName::default());
+    Database::connect(options).await
 }
 
 fn pool_options(url: &str) -> ConnectOptions {
