@@ -43,6 +43,9 @@ pub struct SemverConfig {
     pub baseline: String,
     /// Workspace members that are never published (left out of the check).
     pub unpublished: Vec<String>,
+    /// Published crates that the baseline does not have yet (`new_since_baseline`): nothing
+    /// to compare them with until the baseline moves past their first release.
+    pub new_since_baseline: Vec<String>,
 }
 
 impl SemverConfig {
@@ -58,22 +61,25 @@ impl SemverConfig {
             .context("[workspace.metadata.semver] has no `baseline` revision")?
             .trim()
             .to_owned();
-        let unpublished = match table.get("unpublished") {
-            None => Vec::new(),
-            Some(list) => list
-                .as_array()
-                .context("[workspace.metadata.semver] `unpublished` is not a list")?
-                .iter()
-                .map(|name| {
-                    name.as_str()
-                        .map(str::to_owned)
-                        .context("[workspace.metadata.semver] `unpublished` lists a non-string")
-                })
-                .collect::<Result<_>>()?,
+        let list = |key: &str| -> Result<Vec<String>> {
+            match table.get(key) {
+                None => Ok(Vec::new()),
+                Some(list) => list
+                    .as_array()
+                    .with_context(|| format!("[workspace.metadata.semver] `{key}` is not a list"))?
+                    .iter()
+                    .map(|name| {
+                        name.as_str().map(str::to_owned).with_context(|| {
+                            format!("[workspace.metadata.semver] `{key}` lists a non-string")
+                        })
+                    })
+                    .collect(),
+            }
         };
         Ok(Self {
             baseline,
-            unpublished,
+            unpublished: list("unpublished")?,
+            new_since_baseline: list("new_since_baseline")?,
         })
     }
 
@@ -86,7 +92,9 @@ impl SemverConfig {
         let mut args = ["semver-checks", "check-release", "--default-features"]
             .map(String::from)
             .to_vec();
-        for name in members.iter().filter(|m| !self.unpublished.contains(m)) {
+        let skipped =
+            |m: &String| self.unpublished.contains(m) || self.new_since_baseline.contains(m);
+        for name in members.iter().filter(|m| !skipped(m)) {
             args.extend(["--package".to_owned(), name.clone()]);
         }
         args.extend(["--baseline-rev".to_owned(), baseline.to_owned()]);
@@ -210,11 +218,18 @@ mod tests {
         let metadata = json!({"semver": {
             "baseline": " 29c1c08 ",
             "unpublished": ["account-testkit", "xtask"],
+            "new_since_baseline": ["cargo-strata"],
         }});
         let config = SemverConfig::from_workspace_metadata(&metadata).unwrap();
         assert_eq!(config.baseline, "29c1c08");
-        let members =
-            ["account-spine", "account-testkit", "account-api", "xtask"].map(String::from);
+        let members = [
+            "account-spine",
+            "account-testkit",
+            "account-api",
+            "cargo-strata",
+            "xtask",
+        ]
+        .map(String::from);
         assert_eq!(
             config.check_args(&members, "v0.1.0"),
             [

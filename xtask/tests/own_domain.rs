@@ -4,9 +4,9 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+use cargo_strata::{Options, Rule, check};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use xtask::layers::{Options, Rule, check};
 
 fn root() -> PathBuf {
     xtask::util::workspace_root().unwrap()
@@ -55,11 +55,7 @@ fn an_own_domain_engine_reaching_the_orm_is_caught() {
     let leak = "\n/// The ORM's error, in an engine.\npub type Leak = sea_orm::DbErr;\n";
     std::fs::write(engines.join("src/lib.rs"), lib + leak).unwrap();
 
-    let report = check(&Options {
-        manifest_path: Some(manifest),
-        ..Options::default()
-    })
-    .expect("the linter runs");
+    let report = check(&manifest, &Options::default()).expect("the linter runs");
     std::fs::remove_dir_all(&copy).unwrap();
     let text = report.to_text();
     let broken: Vec<_> = report
