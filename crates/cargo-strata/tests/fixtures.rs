@@ -8,36 +8,11 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-use cargo_strata::{Options, Report, Rule, check};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
-}
-
-fn fixture_dirs() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(fixtures())
-        .expect("fixtures exist")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.join("Cargo.toml").exists())
-        .collect();
-    dirs.sort();
-    dirs
-}
-
-fn report_for(dir: &Path) -> Report {
-    check(dir.join("Cargo.toml"), &Options::default()).expect("the linter runs")
-}
-
-/// `cargo strata <args>`, as a user runs it (cargo passes the subcommand's name first).
-fn strata(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cargo-strata"))
-        .arg("strata")
-        .args(args)
-        .output()
-        .expect("cargo-strata runs")
-}
+use cargo_strata::{Options, Rule, check};
+use common::{Scratch, fixture_dirs, fixtures, report_for, strata};
+use std::path::Path;
 
 #[test]
 fn every_fixture_reports_exactly_its_expected_output_and_exit_code() {
@@ -146,35 +121,6 @@ fn a_commit_in_a_driver_names_the_rule_and_the_source_line() {
 }
 
 #[test]
-fn json_output_carries_the_same_violations() {
-    let dir = fixtures().join("forbidden-external");
-    let output = strata(&[
-        "--manifest-path",
-        dir.to_str().expect("UTF-8"),
-        "--format",
-        "json",
-    ]);
-    assert_eq!(output.status.code(), Some(1));
-    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("valid JSON");
-    let report = report_for(&dir);
-    let violations = json["violations"].as_array().expect("array");
-    assert_eq!(violations.len(), report.violations.len());
-    assert_eq!(json["contracts"]["broken"], 2);
-    let engines = &violations[1];
-    assert_eq!(engines["rule"], "forbidden-external");
-    assert_eq!(engines["crate"], "fx-engines");
-    assert_eq!(engines["target"], "orm");
-    assert_eq!(engines["file"], "crates/fx-engines/Cargo.toml");
-    assert_eq!(engines["line"], 9);
-    assert!(
-        engines["message"]
-            .as_str()
-            .expect("message")
-            .ends_with("fx-engines -> wrapper (renamed `helpers`) -> middle -> orm")
-    );
-}
-
-#[test]
 fn usage_errors_and_unreadable_workspaces_exit_2() {
     let bad_option = strata(&["--frobnicate"]);
     assert_eq!(bad_option.status.code(), Some(2));
@@ -206,10 +152,9 @@ fn help_describes_options_and_every_rule() {
 
 #[test]
 fn write_deny_brings_deny_toml_in_line_with_the_table() {
-    let copy = std::env::temp_dir().join(format!("xtask-layers-deny-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&copy);
-    copy_dir(&fixtures().join("deny-sync"), &copy);
-    let before = report_for(&copy);
+    let scratch = Scratch::copy(&fixtures().join("deny-sync"), "deny-sync");
+    let copy = scratch.path();
+    let before = report_for(copy);
     assert!(before.violations.iter().any(|v| v.rule == Rule::DenySync));
 
     let written = check(
@@ -227,20 +172,6 @@ fn write_deny_brings_deny_toml_in_line_with_the_table() {
         "{ crate = \"fx-drivers\", wrappers = [\"fx-engines\"], reason = \"layer L6 drivers: only the layers the table allows may depend on it\" },"
     ), "{deny}");
     assert!(deny.ends_with("]\n# END generated\n"), "{deny}");
-    std::fs::remove_dir_all(&copy).expect("clean up");
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("read_dir") {
-        let path = entry.expect("entry").path();
-        let target = to.join(path.file_name().expect("name"));
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).expect("copy");
-        }
-    }
 }
 
 #[test]
