@@ -233,11 +233,12 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
         deny::write(&workspace)?;
     }
     // Each check with the rules it reports.
-    let checks: [(&[Rule], Check); 7] = [
+    let checks: [(&[Rule], Check); 8] = [
         (
             &[Rule::LayerEdge, Rule::UndeclaredCrate],
             rules::edges::check,
         ),
+        (&[Rule::Reexport], rules::reexports::check),
         (&[Rule::ForbiddenExternal], rules::externals::check),
         (&[Rule::UnusedDependency], rules::unused::check),
         (&[Rule::LayerHeader], rules::headers::check),

@@ -1,5 +1,5 @@
-//! The layer linter on fixture workspaces (one per rule, each with its exact expected report)
-//! and on this workspace, which must be clean.
+//! The layer linter on fixture workspaces (one per rule, and one per way around a layer edge,
+//! `escape-*`; each with its exact expected report) and on this workspace, which must be clean.
 //!
 //! Fixtures live in `tests/fixtures/<rule>/`: tiny workspaces of path crates; crates under a
 //! fixture's `ext/` are path packages outside its members, so the linter treats them as

@@ -12,12 +12,21 @@
 //!   shape (`select … from`, `insert into`, `update … set`, `delete from`, `create table`,
 //!   …) or is written in upper case with more words after it (`SELECT 1`); "update failed"
 //!   and "Delete the owner" are not SQL.
+//!
+//! A procedural macro's code runs in its users: the string literals and calls it emits are
+//! compiled into the crates that use it. So the rules of a layer also run on the product
+//! code of each workspace proc-macro crate its crates depend on (normal dependencies), and a
+//! hit is reported on the using crate with the chain `using crate -> macro -> file:line`.
+//! The scan cannot tell what a macro emits from what it only uses while expanding (an error
+//! message, a parser's keyword): a literal of the latter kind is what exceptions are for,
+//! naming the using crate and the macro's file.
 
 use super::Rule;
 use crate::Workspace;
 use crate::lexer::{Token, TokenKind};
+use crate::metadata::EdgeKind;
 use crate::report::{Report, Violation};
-use crate::sources::SourceFile;
+use crate::sources::{PackageSources, SourceFile};
 use crate::table::SourceRule;
 
 /// Calls that begin, commit or roll back a transaction.
@@ -71,27 +80,86 @@ pub(crate) fn check(ws: &Workspace<'_>, report: &mut Report) {
             continue;
         };
         report.checked(Rule::SourceRule, name);
+        let consequence = |rule: &str| {
+            let message = rules
+                .iter()
+                .find(|(n, _)| *n == rule)
+                .map_or("", |(_, r)| r.message.as_str());
+            if message.is_empty() {
+                format!("must not match source rule `{rule}`")
+            } else {
+                message.to_owned()
+            }
+        };
         for file in &sources.files {
             for (line, rule, what) in scan(file, &rules) {
-                let consequence = rules
-                    .iter()
-                    .find(|(n, _)| *n == rule)
-                    .map_or("", |(_, r)| r.message.as_str());
-                let consequence = if consequence.is_empty() {
-                    format!("must not match source rule `{rule}`")
-                } else {
-                    consequence.to_owned()
-                };
+                let path = ws.relative(&file.path);
                 report.push(Violation::new(
                     Rule::SourceRule,
                     name,
-                    &ws.relative(&file.path),
-                    (&ws.relative(&file.path), line),
-                    format!("{rule}: {what}; layer `{}` {consequence}", layer.name),
+                    &path,
+                    (&path, line),
+                    format!(
+                        "{rule}: {what}; layer `{}` {}",
+                        layer.name,
+                        consequence(rule)
+                    ),
                 ));
             }
         }
+        for (macro_crate, macro_sources) in proc_macros(ws, name) {
+            for file in &macro_sources.files {
+                for (line, rule, what) in scan(file, &rules) {
+                    let path = ws.relative(&file.path);
+                    report.push(
+                        Violation::new(
+                            Rule::SourceRule,
+                            name,
+                            &path,
+                            (&path, line),
+                            format!(
+                                "{rule}: {what} in proc-macro {macro_crate}, which expands into \
+                                 {name}; layer `{}` {}",
+                                layer.name,
+                                consequence(rule)
+                            ),
+                        )
+                        .with_chain(vec![
+                            (*name).to_owned(),
+                            format!("{macro_crate} (proc-macro)"),
+                            format!("{path}:{line}"),
+                        ]),
+                    );
+                }
+            }
+        }
     }
+}
+
+/// The workspace proc-macro crates `name` uses in its product code (normal dependencies),
+/// with their sources. What a macro emits is compiled into its user, so the user's source
+/// rules apply to the macro's code; a macro used only by tests or the build script emits
+/// into code the rules do not look at.
+fn proc_macros<'w>(ws: &'w Workspace<'_>, name: &str) -> Vec<(&'w str, &'w PackageSources)> {
+    let Some(package) = ws.graph.members.get(name) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(&str, &PackageSources)> = package
+        .dependencies
+        .iter()
+        .filter(|d| d.kind == EdgeKind::Normal && d.name != name)
+        .filter(|d| {
+            ws.graph
+                .members
+                .get(d.name.as_str())
+                .is_some_and(|p| p.is_proc_macro())
+        })
+        .filter_map(|d| Some((d.name.as_str(), ws.sources.get(d.name.as_str())?)))
+        .collect();
+    // A crate declared twice (two platforms) is scanned once.
+    found.sort_by_key(|(n, _)| *n);
+    found.dedup_by_key(|(n, _)| *n);
+    found
 }
 
 /// `(line, source rule, what was found)` for each hit of `rules` in the file's non-test

@@ -8,7 +8,13 @@
 //! - the forbidden crate's `external_parents`: sanctioned owners (sqlx only through sea-orm).
 //!   A layer that must not reach an owner either lists the owner in its own
 //!   `forbidden_external`;
-//! - procedural macros: their dependencies run in the compiler, not in the program.
+//! - procedural macros: their dependencies run in the compiler, not in the program. A
+//!   macro that uses `syn` links `syn` into the compiler process only; nothing of it reaches
+//!   the user's binary. What the macro emits can name only crates the user itself resolves
+//!   (its own dependencies, or a runtime crate the macro's docs tell it to depend on), so
+//!   every crate the emitted code links is already an edge of the user's and checked here.
+//!   The emitted code itself is text in the macro's source: the source rules
+//!   (`source-rule`) follow it into workspace proc-macro crates instead.
 //!
 //! Dev and build dependencies are not followed: tests may use a runtime, a build script may
 //! use anything.

@@ -6,6 +6,7 @@ pub(crate) mod edges;
 pub(crate) mod externals;
 pub(crate) mod headers;
 pub(crate) mod names;
+pub(crate) mod reexports;
 pub(crate) mod unused;
 
 use std::fmt;
@@ -20,6 +21,8 @@ pub enum Rule {
     UndeclaredCrate,
     /// A dependency between workspace crates that the table does not allow.
     LayerEdge,
+    /// A crate re-exports a workspace crate to a layer that may not use it.
+    Reexport,
     /// A crate reaches an external crate its layer forbids.
     ForbiddenExternal,
     /// A declared dependency that the code never names (or names only in tests).
@@ -40,10 +43,11 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order `--help` lists them.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 12] = [
         Rule::InvalidTable,
         Rule::UndeclaredCrate,
         Rule::LayerEdge,
+        Rule::Reexport,
         Rule::ForbiddenExternal,
         Rule::UnusedDependency,
         Rule::LayerHeader,
@@ -60,6 +64,7 @@ impl Rule {
             Rule::InvalidTable => "invalid-table",
             Rule::UndeclaredCrate => "undeclared-crate",
             Rule::LayerEdge => "layer-edge",
+            Rule::Reexport => "reexport",
             Rule::ForbiddenExternal => "forbidden-external",
             Rule::UnusedDependency => "unused-dependency",
             Rule::LayerHeader => "layer-header",
@@ -98,6 +103,11 @@ impl Rule {
                  joins two crates of one layer, uses a side layer not in also_uses, touches an \
                  isolated layer, or uses a dev-only layer outside [dev-dependencies]; normal, \
                  dev and build dependencies are reported separately"
+            }
+            Rule::Reexport => {
+                "a crate re-exports (`pub use`, `pub extern crate`) a workspace crate, directly \
+                 or through that crate's own re-exports, to a layer that may use it but not the \
+                 re-exported crate"
             }
             Rule::ForbiddenExternal => {
                 "a crate reaches a crate its layer's forbidden_external lists, directly or \
