@@ -216,13 +216,22 @@ const TABLE_HELP_END: &str = "  [workspace.metadata.layers.rules]
     rule, crate, target, reason
                       accept one violation; `target` is what the violation names: the
                       dependency (layer-edge, unused-dependency), the forbidden crate
-                      (forbidden-external), the file (layer-header, source-rule), the name
+                      (forbidden-external), the file (layer-header, source-rule), the foreign
+                      file relative to the workspace root (foreign-source), the name
                       (banned-name), the crate (undeclared-crate); the reason is required
 
 forbidden-external follows normal dependencies through external crates only: a workspace
 crate on the way is checked against its own layer (the engines reach sea-orm through the
 drivers, which own it), and a procedural macro's dependencies run in the compiler, not in the
 program, so they do not count.
+
+foreign-source finds the files a crate takes from outside its package directory, which no
+dependency edge shows: `#[path]` modules (resolved from the declaring file, as rustc does),
+`include!`, `include_str!` and `include_bytes!` of a literal or of
+`concat!(env!(\"CARGO_MANIFEST_DIR\"), …)`, symlinked `.rs` files and directories on the source
+walk, and the build script's relative path literals (from the package directory, `.join(…)` on
+the manifest directory included). Test code counts and says so. The message names the package
+owning the file and its layer.
 ";
 
 /// `text` wrapped at 96 columns, continuation lines indented by `indent`; a `code span` is

@@ -233,7 +233,7 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
         deny::write(&workspace)?;
     }
     // Each check with the rules it reports.
-    let checks: [(&[Rule], Check); 7] = [
+    let checks: [(&[Rule], Check); 8] = [
         (
             &[Rule::LayerEdge, Rule::UndeclaredCrate],
             rules::edges::check,
@@ -243,6 +243,7 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
         (&[Rule::LayerHeader], rules::headers::check),
         (&[Rule::BannedName], rules::names::check),
         (&[Rule::SourceRule], rules::backstops::check),
+        (&[Rule::ForeignSource], rules::foreign::check),
         (&[Rule::DenySync], deny::check),
     ];
     for (reported, check) in checks {

@@ -66,7 +66,7 @@ fn every_fixture_reports_exactly_its_expected_output_and_exit_code() {
             ));
         }
     }
-    assert!(dirs.len() >= 11, "only {} fixtures found", dirs.len());
+    assert!(dirs.len() >= 16, "only {} fixtures found", dirs.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

@@ -4,6 +4,7 @@
 pub(crate) mod backstops;
 pub(crate) mod edges;
 pub(crate) mod externals;
+pub(crate) mod foreign;
 pub(crate) mod headers;
 pub(crate) mod names;
 pub(crate) mod unused;
@@ -30,6 +31,8 @@ pub enum Rule {
     BannedName,
     /// A per-layer source backstop matched.
     SourceRule,
+    /// A crate compiles, embeds or its build script reads a file from outside its package.
+    ForeignSource,
     /// deny.toml's generated block disagrees with the table.
     DenySync,
     /// An exception without a reason, or naming a rule it cannot name.
@@ -40,7 +43,7 @@ pub enum Rule {
 
 impl Rule {
     /// Every rule, in the order `--help` lists them.
-    pub const ALL: [Rule; 11] = [
+    pub const ALL: [Rule; 12] = [
         Rule::InvalidTable,
         Rule::UndeclaredCrate,
         Rule::LayerEdge,
@@ -49,6 +52,7 @@ impl Rule {
         Rule::LayerHeader,
         Rule::BannedName,
         Rule::SourceRule,
+        Rule::ForeignSource,
         Rule::DenySync,
         Rule::InvalidException,
         Rule::StaleException,
@@ -65,6 +69,7 @@ impl Rule {
             Rule::LayerHeader => "layer-header",
             Rule::BannedName => "banned-name",
             Rule::SourceRule => "source-rule",
+            Rule::ForeignSource => "foreign-source",
             Rule::DenySync => "deny-sync",
             Rule::InvalidException => "invalid-exception",
             Rule::StaleException => "stale-exception",
@@ -120,6 +125,12 @@ impl Rule {
                 "a layer's source_rules match its non-test code: transaction-control \
                  (begin/commit/rollback calls, BEGIN/COMMIT/ROLLBACK strings), raw-sql (SQL \
                  string literals, raw-statement calls)"
+            }
+            Rule::ForeignSource => {
+                "a crate compiles or embeds a file outside its package directory (another \
+                 crate's sources, or a file of no package): a `#[path]` module, `include!`, \
+                 `include_str!` or `include_bytes!`, a symlinked source file or directory, or a \
+                 path its build script reads; test code included"
             }
             Rule::DenySync => {
                 "the generated [bans] block of deny.toml differs from what the table implies"
