@@ -121,7 +121,7 @@ struct CheckArgs {
     /// How to print the report.
     #[arg(long, value_enum, default_value_t = FormatArg::Text)]
     format: FormatArg,
-    /// First regenerate the generated [bans] block of deny.toml (between `# BEGIN generated
+    /// First regenerate the generated `[bans]` block of deny.toml (between `# BEGIN generated
     /// by …` and `# END generated`).
     #[arg(long)]
     write_deny: bool,
@@ -161,7 +161,7 @@ fn long_help() -> String {
          usage error, a workspace cargo cannot read).\n\nrules (the ids the report prints, \
          exceptions name and [rules] switches):\n",
     );
-    for rule in Rule::ALL {
+    for &rule in Rule::ALL {
         let _ = writeln!(out, "  {:<20}{}", rule.id(), wrap(rule.summary(), 22));
     }
     out.push_str(TABLE_HELP);
@@ -193,6 +193,7 @@ layers.toml beside it):
     isolated          no workspace edges in or out
     siblings_may_depend   crates of this layer may depend on each other
     forbidden_external    external crates the layer must not reach
+    reexports         lower layers whose items it may re-export to the layers above (reexport)
     source_rules      source rules to run on its non-test code (besides those whose only_in
                       leaves it out)
   [workspace.metadata.layers.source_rules.<name>]   a source rule of the table's own
@@ -216,13 +217,22 @@ const TABLE_HELP_END: &str = "  [workspace.metadata.layers.rules]
     rule, crate, target, reason
                       accept one violation; `target` is what the violation names: the
                       dependency (layer-edge, unused-dependency), the forbidden crate
-                      (forbidden-external), the file (layer-header, source-rule), the name
+                      (forbidden-external), the file (layer-header, source-rule), the foreign
+                      file relative to the workspace root (foreign-source), the name
                       (banned-name), the crate (undeclared-crate); the reason is required
 
 forbidden-external follows normal dependencies through external crates only: a workspace
 crate on the way is checked against its own layer (the engines reach sea-orm through the
 drivers, which own it), and a procedural macro's dependencies run in the compiler, not in the
 program, so they do not count.
+
+foreign-source finds the files a crate takes from outside its package directory, which no
+dependency edge shows: `#[path]` modules (resolved from the declaring file, as rustc does),
+`include!`, `include_str!` and `include_bytes!` of a literal or of
+`concat!(env!(\"CARGO_MANIFEST_DIR\"), …)`, symlinked `.rs` files and directories on the source
+walk, and the build script's relative path literals (from the package directory, `.join(…)` on
+the manifest directory included). Test code counts and says so. The message names the package
+owning the file and its layer.
 ";
 
 /// `text` wrapped at 96 columns, continuation lines indented by `indent`; a `code span` is
@@ -297,7 +307,7 @@ mod tests {
     #[test]
     fn help_lists_every_rule_and_detector() {
         let help = long_help();
-        for rule in Rule::ALL {
+        for &rule in Rule::ALL {
             assert!(help.contains(rule.id()), "{}", rule.id());
         }
         for (detector, _) in DETECTORS {

@@ -65,7 +65,8 @@ pub(crate) fn apply(
 fn problem(exception: &Exception) -> Option<String> {
     let Some(rule) = Rule::from_id(&exception.rule) else {
         let known: Vec<&str> = Rule::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|r| r.accepts_exceptions())
             .map(Rule::id)
             .collect();

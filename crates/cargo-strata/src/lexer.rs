@@ -395,7 +395,7 @@ fn direct_arguments(tokens: &[Token]) -> impl Iterator<Item = &[Token]> {
 }
 
 /// Index of the bracket closing the one at `open` (`(`, `[` or `{`).
-fn matching_close(tokens: &[Token], open: usize) -> Option<usize> {
+pub(crate) fn matching_close(tokens: &[Token], open: usize) -> Option<usize> {
     let mut depth = 0usize;
     for (index, token) in tokens.iter().enumerate().skip(open) {
         if token.kind != TokenKind::Punct {

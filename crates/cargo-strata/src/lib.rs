@@ -233,7 +233,7 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
         deny::write(&workspace)?;
     }
     // Each check with the rules it reports.
-    let checks: [(&[Rule], Check); 8] = [
+    let checks: [(&[Rule], Check); 9] = [
         (
             &[Rule::LayerEdge, Rule::UndeclaredCrate],
             rules::edges::check,
@@ -244,6 +244,7 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
         (&[Rule::LayerHeader], rules::headers::check),
         (&[Rule::BannedName], rules::names::check),
         (&[Rule::SourceRule], rules::backstops::check),
+        (&[Rule::ForeignSource], rules::foreign::check),
         (&[Rule::DenySync], deny::check),
     ];
     for (reported, check) in checks {
@@ -255,7 +256,7 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
         }
     }
     // A switched-off rule's exceptions are not stale: they wait for the rule to return.
-    skipped.extend(Rule::ALL.into_iter().filter(|r| !table.enabled(*r)));
+    skipped.extend(Rule::ALL.iter().copied().filter(|r| !table.enabled(*r)));
     exceptions::apply(
         &mut report,
         &table.exceptions,

@@ -64,7 +64,8 @@ fn every_rule_a_fixture_breaks_can_be_switched_off_alone() {
         }
     }
     let unswitched: Vec<Rule> = Rule::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|r| !switched.contains(r))
         .collect();
     assert!(unswitched.is_empty(), "no fixture breaks {unswitched:?}");
@@ -73,7 +74,7 @@ fn every_rule_a_fixture_breaks_can_be_switched_off_alone() {
 #[test]
 fn the_rules_off_fixture_switches_off_every_rule() {
     let manifest = std::fs::read_to_string(fixtures().join("rules-off/Cargo.toml")).unwrap();
-    for rule in Rule::ALL {
+    for &rule in Rule::ALL {
         assert!(
             manifest.contains(&format!("\n{} = false\n", rule.id())),
             "rules-off does not switch off {rule}"
@@ -92,7 +93,7 @@ fn the_rules_off_fixture_switches_off_every_rule() {
     let broken: BTreeSet<Rule> = report.violations.iter().map(|v| v.rule).collect();
     assert_eq!(
         broken,
-        Rule::ALL.into_iter().collect(),
+        Rule::ALL.iter().copied().collect(),
         "{}",
         report.to_text()
     );

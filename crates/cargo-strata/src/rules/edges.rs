@@ -175,6 +175,7 @@ mod tests {
             siblings_may_depend: false,
             also_uses: Vec::new(),
             forbidden_external: Vec::new(),
+            reexports: Vec::new(),
             source_rules: Vec::new(),
         }
     }

@@ -4,6 +4,7 @@
 pub(crate) mod backstops;
 pub(crate) mod edges;
 pub(crate) mod externals;
+pub(crate) mod foreign;
 pub(crate) mod headers;
 pub(crate) mod names;
 pub(crate) mod reexports;
@@ -33,6 +34,8 @@ pub enum Rule {
     BannedName,
     /// A per-layer source backstop matched.
     SourceRule,
+    /// A crate compiles, embeds or its build script reads a file from outside its package.
+    ForeignSource,
     /// deny.toml's generated block disagrees with the table.
     DenySync,
     /// An exception without a reason, or naming a rule it cannot name.
@@ -42,8 +45,9 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// Every rule, in the order `--help` lists them.
-    pub const ALL: [Rule; 12] = [
+    /// Every rule, in the order `--help` lists them (a slice: rules are added in minor
+    /// versions).
+    pub const ALL: &'static [Rule] = &[
         Rule::InvalidTable,
         Rule::UndeclaredCrate,
         Rule::LayerEdge,
@@ -53,6 +57,7 @@ impl Rule {
         Rule::LayerHeader,
         Rule::BannedName,
         Rule::SourceRule,
+        Rule::ForeignSource,
         Rule::DenySync,
         Rule::InvalidException,
         Rule::StaleException,
@@ -70,6 +75,7 @@ impl Rule {
             Rule::LayerHeader => "layer-header",
             Rule::BannedName => "banned-name",
             Rule::SourceRule => "source-rule",
+            Rule::ForeignSource => "foreign-source",
             Rule::DenySync => "deny-sync",
             Rule::InvalidException => "invalid-exception",
             Rule::StaleException => "stale-exception",
@@ -78,7 +84,7 @@ impl Rule {
 
     /// The rule with this id.
     pub fn from_id(id: &str) -> Option<Rule> {
-        Rule::ALL.into_iter().find(|rule| rule.id() == id)
+        Rule::ALL.iter().copied().find(|rule| rule.id() == id)
     }
 
     /// Whether an exception may accept its violations. Problems with the table, the
@@ -130,6 +136,12 @@ impl Rule {
                 "a layer's source_rules match its non-test code: transaction-control \
                  (begin/commit/rollback calls, BEGIN/COMMIT/ROLLBACK strings), raw-sql (SQL \
                  string literals, raw-statement calls)"
+            }
+            Rule::ForeignSource => {
+                "a crate compiles or embeds a file outside its package directory (another \
+                 crate's sources, or a file of no package): a `#[path]` module, `include!`, \
+                 `include_str!` or `include_bytes!`, a symlinked source file or directory, or a \
+                 path its build script reads; test code included"
             }
             Rule::DenySync => {
                 "the generated [bans] block of deny.toml differs from what the table implies"

@@ -17,6 +17,9 @@
 //! re-export of that name. A name that may come from a glob of `D`'s is not followed:
 //! without resolving `D`'s items the linter cannot tell.
 //!
+//! A layer that hands a lower layer's items up on purpose says so in the table
+//! (`reexports = ["values"]`): the re-exports of that layer's items are then its API.
+//!
 //! What it does not look at: `pub(crate)`, `pub(super)` and `pub(in …)` imports (they export
 //! nothing), binaries (nothing can import them), module visibility (a `pub use` in a private
 //! module counts) and `#[path]` attributes. A re-export over an edge the table refuses is
@@ -103,6 +106,10 @@ fn violation(
 ) -> Option<Violation> {
     let target = chain.last()?.clone();
     let handed = ws.table.layer_of(&target)?;
+    // The table lets this layer hand that one up (a facade's vocabulary).
+    if layer.reexports.contains(&handed.name) {
+        return None;
+    }
     let mut refused = users.iter().filter_map(|user| {
         refusal(ws.table, user, handed, EdgeKind::Normal).map(|why| (user.describe(), why))
     });

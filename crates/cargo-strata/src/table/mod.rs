@@ -144,7 +144,11 @@ pub(crate) struct Layer {
     /// External crates this layer must not reach through normal dependencies.
     #[serde(default)]
     pub(crate) forbidden_external: Vec<String>,
-    /// Source-level backstops to run on the layer's code (see [`SOURCE_RULES`]).
+    /// Lower layers whose items this layer may re-export to the layers above it (rule
+    /// `reexport`): the vocabulary a facade layer hands up on purpose.
+    #[serde(default)]
+    pub(crate) reexports: Vec<String>,
+    /// Source-level backstops to run on the layer's code (names from [`LayerTable::source_rules`]).
     #[serde(default)]
     pub(crate) source_rules: Vec<String>,
 }
@@ -322,6 +326,14 @@ impl LayerTable {
                         ),
                     ),
                     Some(_) => {}
+                }
+            }
+            for handed in &layer.reexports {
+                if self.layer(handed).is_none() {
+                    problem(
+                        "reexports",
+                        format!("layer `{name}` lists unknown layer `{handed}` in reexports"),
+                    );
                 }
             }
             for rule in &layer.source_rules {
