@@ -133,9 +133,9 @@ impl Rule {
                  banned_name_suffixes entry (`TenantService` counts as `tenant_service`)"
             }
             Rule::SourceRule => {
-                "a layer's source_rules match its non-test code: transaction-control \
-                 (begin/commit/rollback calls, BEGIN/COMMIT/ROLLBACK strings), raw-sql (SQL \
-                 string literals, raw-statement calls)"
+                "a source rule that runs on a layer (listed in its source_rules, or left out \
+                 of the rule's only_in) matches its non-test code, or the code of a procedural \
+                 macro it uses, whose output compiles in it"
             }
             Rule::ForeignSource => {
                 "a crate compiles or embeds a file outside its package directory (another \
