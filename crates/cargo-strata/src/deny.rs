@@ -62,7 +62,7 @@ pub(crate) fn generated_block(ws: &Workspace<'_>) -> String {
             if dependents.is_empty() {
                 let _ = writeln!(
                     out,
-                    "    # {krate}: nothing may depend on it (cargo xtask layers checks that)"
+                    "    # {krate}: nothing may depend on it (the layer linter checks that)"
                 );
                 continue;
             }
