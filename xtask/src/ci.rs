@@ -11,16 +11,17 @@
 //! ends with a table of every step's time, on failure too.
 //!
 //! The examples under `examples/` are workspace members, so every step covers them, but for
-//! `examples/own-domain`: a host's workspace of its own (its own lock file and layer table).
-//! rustfmt, clippy, the layer linter and both test passes run on it as well, in this
-//! workspace's target directory.
+//! `examples/own-domain`: a host's workspace of its own (its own lock file, layer table and
+//! xtask). rustfmt, clippy and both test passes run on it as well, in this workspace's target
+//! directory; the layer linter runs through its own `cargo xtask layers`
+//! (`util::own_domain_xtask`), as the host's CI would run it.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::pg::Postgres;
 use crate::util::{
-    ChildGuard, build_debug, cargo, cargo_command, debug_binary, free_port, run_command,
-    target_dir, tools_dir, wait_for_health, workspace_root,
+    ChildGuard, OWN_DOMAIN, build_debug, cargo, cargo_command, debug_binary, free_port,
+    own_domain_xtask, run_command, target_dir, tools_dir, wait_for_health, workspace_root,
 };
 use anyhow::{Context, Result, bail};
 use std::process::{Command, Stdio};
@@ -39,9 +40,6 @@ const BACKEND_INDEPENDENT_TESTS: [&str; 2] = [
     "drivers_cannot_control_transactions_or_call_upward",
     "engines_cannot_run_sql_or_call_upward",
 ];
-
-/// The own-domain example's workspace, from the root.
-const OWN_DOMAIN: &str = "examples/own-domain/Cargo.toml";
 
 /// One step of the run: a name for the progress lines and the table, and its work.
 struct Step<'a> {
@@ -108,11 +106,9 @@ fn steps() -> Vec<Step<'static>> {
         }),
         Step::new("layers", || {
             exit_ok(crate::layers::run(&[])?, "layer violations")?;
-            let own_domain = ["--manifest-path", OWN_DOMAIN].map(String::from);
-            exit_ok(
-                crate::layers::run(&own_domain)?,
-                "layer violations in examples/own-domain",
-            )
+            // The host's own xtask, as its CI runs it: `cargo xtask layers` in own-domain.
+            run_command(&mut own_domain_xtask(&["layers"])?)
+                .context("layer violations in examples/own-domain")
         }),
         Step::new("tidy", || {
             exit_ok(crate::tidy::run(&[])?, "tidy violations")

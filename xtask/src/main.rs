@@ -9,7 +9,7 @@ usage: cargo xtask <command> [args]
 
 commands:
   layers   check the workspace against the layer table ([workspace.metadata.layers])
-           (cargo xtask layers --help for its options)
+           (cargo xtask layers --help for its options; layers init --stdout drafts a table)
   tidy     source hygiene: frozen migrations
   ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, packaging, tests on SQLite and
            PostgreSQL, each backend alone, semver

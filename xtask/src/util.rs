@@ -90,6 +90,26 @@ fn is_package_variable(name: &str) -> bool {
         )
 }
 
+/// The own-domain example's workspace (a host's, with its own lock file and layer table),
+/// from the root.
+pub const OWN_DOMAIN: &str = "examples/own-domain/Cargo.toml";
+
+/// The own-domain example's own xtask with `args`, as `cargo xtask <args>` runs it inside that
+/// workspace (`cargo run --locked --package xtask` there).
+///
+/// It builds in a target directory of its own, under ours: its binary is named `xtask` like
+/// ours, and in one directory each build would swap `debug/xtask` for the other. It needs only
+/// cargo-strata, so that build is small (under a minute cold, a second warm).
+pub fn own_domain_xtask(args: &[&str]) -> Result<Command> {
+    let mut command = cargo_command(&["run", "--quiet", "--locked", "--manifest-path"]);
+    command
+        .arg(workspace_root()?.join(OWN_DOMAIN))
+        .args(["--package", "xtask", "--bin", "xtask", "--"])
+        .args(args)
+        .env("CARGO_TARGET_DIR", target_dir()?.join("own-domain-xtask"));
+    Ok(command)
+}
+
 /// Runs cargo with `args`; fails unless it succeeds.
 pub fn cargo(args: &[&str]) -> Result<()> {
     run_command(&mut cargo_command(args))

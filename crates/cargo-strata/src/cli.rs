@@ -1,5 +1,5 @@
-//! The command line: `cargo strata [check] [options]`, also run by a workspace's own xtask
-//! through [`run`].
+//! The command line: `cargo strata [check] [options]` and `cargo strata init`, also run by a
+//! workspace's own xtask through [`run`].
 //!
 //! Exit codes: 0 every contract kept; 1 violations (or rules that could not run); 2 a
 //! configuration error (a table or exceptions that are wrong, a usage error, a workspace
@@ -9,7 +9,7 @@
 
 use crate::rules::Rule;
 use crate::table::{DETECTORS, builtin_source_rules};
-use crate::{Format, Options, check};
+use crate::{Format, Options, check, init};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -38,6 +38,7 @@ where
     };
     match cli.command.unwrap_or(Command::Check(cli.check)) {
         Command::Check(args) => run_check(&args),
+        Command::Init(args) => run_init(&args),
     }
 }
 
@@ -68,6 +69,56 @@ fn run_check(args: &CheckArgs) -> u8 {
         eprintln!("warning: {note}");
     }
     report.exit_code()
+}
+
+/// `init`: drafts the table and writes it to `layers.toml` at the workspace root (never over
+/// an existing table), or prints it.
+fn run_init(args: &InitArgs) -> u8 {
+    let Some(manifest) = args.manifest_path.clone().or_else(nearest_manifest) else {
+        eprintln!("error: no Cargo.toml here or in any parent directory; pass --manifest-path");
+        return 2;
+    };
+    let started = match init::start(&manifest) {
+        Ok(started) => started,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return 2;
+        }
+    };
+    if args.stdout {
+        print!("{}", started.text);
+        if let Some(existing) = &started.existing {
+            eprintln!(
+                "note: the workspace already has a layer table ({existing}); this is the one \
+                 its dependency graph suggests"
+            );
+        }
+        return 0;
+    }
+    if let Some(existing) = &started.existing {
+        eprintln!(
+            "error: the workspace already has a layer table ({existing}); init writes one only \
+             where there is none (`--stdout` prints the draft instead)"
+        );
+        return 2;
+    }
+    let path = started.root.join("layers.toml");
+    // `create_new`: a layers.toml that appeared since the check above is not overwritten.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .and_then(|mut file| std::io::Write::write_all(&mut file, started.text.as_bytes()));
+    if let Err(source) = written {
+        eprintln!("error: {}", crate::Error::Write { path, source });
+        return 2;
+    }
+    println!(
+        "wrote {}: {}\nnext: `cargo strata` checks the workspace against it; edit it from there",
+        path.display(),
+        started.summary
+    );
+    0
 }
 
 /// The `Cargo.toml` in the current directory or the nearest parent, as cargo finds it.
@@ -106,7 +157,39 @@ impl Cli {
 enum Command {
     /// Check the workspace against its layer table (the default).
     Check(CheckArgs),
+    /// Write a starting layer table, derived from the dependency graph, to layers.toml.
+    #[command(after_long_help = INIT_HELP)]
+    Init(InitArgs),
 }
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The workspace: a Cargo.toml or the directory holding one (default: the nearest
+    /// Cargo.toml from the current directory).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+    /// Print the table instead of writing layers.toml (also where the workspace has one).
+    #[arg(long)]
+    stdout: bool,
+}
+
+/// What `init` does, in `init --help` and after the table's keys in `--help`.
+const INIT_HELP: &str = "cargo strata init [--manifest-path PATH] [--stdout]
+  drafts a table from the dependencies declared between the workspace's crates and writes it to
+  layers.toml at the workspace root; it refuses (exit 2) when the workspace already has a table
+  there or in Cargo.toml. Against the draft, the check finds no layer-edge or undeclared-crate
+  violation:
+  - a crate no workspace crate depends on sits on top, at L1; any other sits one level below the
+    lowest crate depending on it (normal, build or dev), so every dependency points down;
+  - crates others use only from [dev-dependencies] form a dev_only side layer;
+  - binaries with no workspace dependency either way form an isolated side layer (a library
+    without any stays on the stack, ready for its first user);
+  - crates that depend on each other (a cycle; cargo allows one through dev-dependencies) share
+    a layer with siblings_may_depend;
+  - layers are named after what their crates' names share, else level<n>, and left open (a
+    commented `closed = true` says what closing would refuse); a comment says why each crate
+    is where it is; [rules] switches every rule on but layer-header.
+";
 
 #[derive(Debug, Args)]
 struct CheckArgs {
@@ -173,6 +256,8 @@ fn long_help() -> String {
         let _ = writeln!(out, "{:<24}{id}: {}", "", wrap(summary, 26));
     }
     out.push_str(TABLE_HELP_END);
+    out.push('\n');
+    out.push_str(INIT_HELP);
     out
 }
 
@@ -302,6 +387,17 @@ mod tests {
         assert!(parse(&["--format", "xml"]).is_err());
         assert!(parse(&["--manifest-path"]).is_err());
         assert!(parse(&["--fast"]).is_err());
+        assert!(parse(&["init", "--format", "json"]).is_err());
+    }
+
+    #[test]
+    fn init_takes_a_manifest_and_stdout() {
+        let cli = parse(&["init", "--manifest-path", "w", "--stdout"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Some(Command::Init(InitArgs { stdout: true, manifest_path: Some(ref p) })) if p == &PathBuf::from("w")
+        ));
+        assert!(long_help().contains("cargo strata init"));
     }
 
     #[test]

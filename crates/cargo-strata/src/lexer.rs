@@ -5,6 +5,12 @@
 //! line or a `//` inside a string never confuse them, and SQL split over lines or written as a
 //! raw string is still one literal. It is not a parser: it never fails, whatever the input.
 
+mod text;
+
+pub(crate) use text::{FastSet, Text};
+
+use text::Interner;
+
 /// What a token is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TokenKind {
@@ -28,8 +34,8 @@ pub(crate) enum TokenKind {
 pub(crate) struct Token {
     /// Its kind.
     pub(crate) kind: TokenKind,
-    /// Its text (see [`TokenKind`] for literals).
-    pub(crate) text: String,
+    /// Its text (see [`TokenKind`] for literals), shared with the file's equal tokens.
+    pub(crate) text: Text,
     /// 1-based line of its first character.
     pub(crate) line: usize,
 }
@@ -53,7 +59,9 @@ pub(crate) fn tokenize(source: &str) -> Vec<Token> {
         bytes: source.as_bytes(),
         at: 0,
         line: 1,
-        tokens: Vec::new(),
+        // Rust source averages a token per 4 to 5 bytes.
+        tokens: Vec::with_capacity(source.len() / 5),
+        interner: Interner::default(),
     }
     .run()
 }
@@ -64,9 +72,10 @@ struct Lexer<'a> {
     at: usize,
     line: usize,
     tokens: Vec<Token>,
+    interner: Interner<'a>,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
     fn run(mut self) -> Vec<Token> {
         while let Some(byte) = self.peek(0) {
             let line = self.line;
@@ -83,8 +92,9 @@ impl Lexer<'_> {
                 b'0'..=b'9' => self.number(line),
                 _ if is_ident_start(byte) => self.word(line),
                 _ => {
+                    // ASCII: every byte from 0x80 up starts an identifier.
                     let end = self.at + 1;
-                    self.push(TokenKind::Punct, self.src[self.at..end].to_owned(), line);
+                    self.push_slice(TokenKind::Punct, self.at, end, line);
                     self.at = end;
                 }
             }
@@ -96,8 +106,15 @@ impl Lexer<'_> {
         self.bytes.get(self.at + ahead).copied()
     }
 
-    fn push(&mut self, kind: TokenKind, text: String, line: usize) {
+    fn push(&mut self, kind: TokenKind, text: Text, line: usize) {
         self.tokens.push(Token { kind, text, line });
+    }
+
+    /// A token whose text is the source from `start` to `end`.
+    fn push_slice(&mut self, kind: TokenKind, start: usize, end: usize, line: usize) {
+        let src: &'a str = self.src;
+        let text = self.interner.text(&src[start..end]);
+        self.push(kind, text, line);
     }
 
     fn line_comment(&mut self) {
@@ -174,7 +191,7 @@ impl Lexer<'_> {
         while self.peek(0).is_some_and(is_ident_continue) {
             self.at += 1;
         }
-        self.push(TokenKind::Ident, self.src[start..self.at].to_owned(), line);
+        self.push_slice(TokenKind::Ident, start, self.at, line);
     }
 
     /// A string starting at the opening quote; raw strings end at `"` plus `hashes` hashes.
@@ -202,8 +219,13 @@ impl Lexer<'_> {
             self.at += 1;
         }
         self.at = self.at.min(self.bytes.len());
-        let body = &self.src[start..end.min(self.bytes.len())];
-        let text = if raw { body.to_owned() } else { unescape(body) };
+        let src: &'a str = self.src;
+        let body = &src[start..end.min(self.bytes.len())];
+        let text = if raw || !body.contains('\\') {
+            self.interner.text(body)
+        } else {
+            Text::from(unescape(body))
+        };
         self.push(TokenKind::Str, text, line);
     }
 
@@ -217,21 +239,17 @@ impl Lexer<'_> {
                 self.at += 1;
             }
             self.at = (self.at + 1).min(self.bytes.len());
-            return self.push(TokenKind::Char, self.src[start..self.at].to_owned(), line);
+            return self.push_slice(TokenKind::Char, start, self.at, line);
         }
         let char_len = self.src[self.at..].chars().next().map_or(1, char::len_utf8);
         if self.bytes.get(self.at + char_len) == Some(&b'\'') {
             self.at += char_len + 1;
-            return self.push(TokenKind::Char, self.src[start..self.at].to_owned(), line);
+            return self.push_slice(TokenKind::Char, start, self.at, line);
         }
         while self.peek(0).is_some_and(is_ident_continue) {
             self.at += 1;
         }
-        self.push(
-            TokenKind::Lifetime,
-            self.src[start..self.at].to_owned(),
-            line,
-        );
+        self.push_slice(TokenKind::Lifetime, start, self.at, line);
     }
 
     /// Digits, letters and underscores, and a `.` only when a digit follows (so `0..n` and
@@ -245,7 +263,7 @@ impl Lexer<'_> {
             }
             self.at += 1;
         }
-        self.push(TokenKind::Number, self.src[start..self.at].to_owned(), line);
+        self.push_slice(TokenKind::Number, start, self.at, line);
     }
 }
 
@@ -435,7 +453,7 @@ fn item_end(tokens: &[Token], start: usize, test_modules: &mut Vec<String>) -> u
                     let declared = tokens[start..at]
                         .windows(2)
                         .find(|pair| pair[0].is_ident("mod"))
-                        .map(|pair| pair[1].text.clone());
+                        .map(|pair| pair[1].text.to_string());
                     test_modules.extend(declared);
                     return at + 1;
                 }
@@ -448,136 +466,4 @@ fn item_end(tokens: &[Token], start: usize, test_modules: &mut Vec<String>) -> u
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn idents(source: &str) -> Vec<String> {
-        tokenize(source)
-            .into_iter()
-            .filter(|t| t.kind == TokenKind::Ident)
-            .map(|t| t.text)
-            .collect()
-    }
-
-    fn strings(source: &str) -> Vec<(usize, String)> {
-        tokenize(source)
-            .into_iter()
-            .filter(|t| t.kind == TokenKind::Str)
-            .map(|t| (t.line, t.text))
-            .collect()
-    }
-
-    #[test]
-    fn comments_are_not_code() {
-        let source = "// serde here\n/* outer /* nested */ still comment */ a\n/// doc b\n//! c\nd";
-        assert_eq!(idents(source), ["a", "d"]);
-    }
-
-    #[test]
-    fn string_flavours_are_single_literals_with_their_start_line() {
-        let source = "let a = \"x // not a comment\";\nlet b = r#\"SELECT \"quoted\"\nFROM t\"#;\n\
-                      let c = b\"bytes\"; let d = c\"cstr\"; let e = br\"raw\";\nlet f = \"a\\\"b\";";
-        assert_eq!(
-            strings(source),
-            [
-                (1, "x // not a comment".to_owned()),
-                (2, "SELECT \"quoted\"\nFROM t".to_owned()),
-                (4, "bytes".to_owned()),
-                (4, "cstr".to_owned()),
-                (4, "raw".to_owned()),
-                (5, "a\"b".to_owned()),
-            ]
-        );
-    }
-
-    #[test]
-    fn escapes_and_line_continuations_read_as_text() {
-        assert_eq!(
-            strings("\"SELECT\\n  id \\\n    FROM t\""),
-            [(1, "SELECT\n  id FROM t".to_owned())]
-        );
-    }
-
-    #[test]
-    fn lines_count_across_multi_line_tokens() {
-        let tokens = tokenize("/* a\nb */ x \"c\nd\" y\nz");
-        let lines: Vec<(String, usize)> = tokens.into_iter().map(|t| (t.text, t.line)).collect();
-        assert_eq!(
-            lines,
-            [
-                ("x".to_owned(), 2),
-                ("c\nd".to_owned(), 2),
-                ("y".to_owned(), 3),
-                ("z".to_owned(), 4)
-            ]
-        );
-    }
-
-    #[test]
-    fn chars_lifetimes_and_raw_identifiers() {
-        let tokens = tokenize("fn f<'a>(x: &'a str) { let c = '\"'; let d = '\\''; r#type; b'x' }");
-        let kinds: Vec<(TokenKind, &str)> =
-            tokens.iter().map(|t| (t.kind, t.text.as_str())).collect();
-        assert!(kinds.contains(&(TokenKind::Lifetime, "'a")));
-        assert!(kinds.contains(&(TokenKind::Char, "'\"'")));
-        assert!(kinds.contains(&(TokenKind::Char, "'\\''")));
-        assert!(kinds.contains(&(TokenKind::Ident, "type")));
-        assert!(kinds.contains(&(TokenKind::Char, "'x'")));
-        assert!(!kinds.iter().any(|(k, _)| *k == TokenKind::Str));
-    }
-
-    #[test]
-    fn numbers_keep_ranges_and_method_calls() {
-        let texts: Vec<String> = tokenize("0..10 1.5 2.max(3) 1_000u32")
-            .into_iter()
-            .map(|t| t.text)
-            .collect();
-        assert_eq!(
-            texts,
-            [
-                "0", ".", ".", "10", "1.5", "2", ".", "max", "(", "3", ")", "1_000u32"
-            ]
-        );
-    }
-
-    fn test_idents(source: &str) -> (Vec<String>, Vec<String>) {
-        let tokens = tokenize(source);
-        let code = test_code(&tokens);
-        let pick = |wanted: bool| {
-            tokens
-                .iter()
-                .zip(&code.in_test)
-                .filter(|(t, in_test)| **in_test == wanted && t.kind == TokenKind::Ident)
-                .map(|(t, _)| t.text.clone())
-                .filter(|w| w.starts_with('x'))
-                .collect()
-        };
-        (pick(false), pick(true))
-    }
-
-    #[test]
-    fn test_items_are_marked() {
-        let source = "fn x1() {}\n#[cfg(test)]\nmod tests { fn x2() { if a { x3() } } }\n\
-                      fn x4() {}\n#[test]\n#[ignore]\nfn x5() {}\n#[tokio::test]\nasync fn x6() {}\n\
-                      #[cfg(all(test, feature = \"y\"))]\nfn x7() {}\n#[cfg(any(test, feature = \"y\"))]\n\
-                      fn x8() {}\n#[cfg(not(test))]\nfn x9() {}\n#[cfg(test)]\nuse x10::y;\nfn x11() {}";
-        let (product, test) = test_idents(source);
-        assert_eq!(product, ["x1", "x4", "x8", "x9", "x11"]);
-        assert_eq!(test, ["x2", "x3", "x5", "x6", "x7", "x10"]);
-    }
-
-    #[test]
-    fn out_of_line_test_modules_are_named() {
-        let tokens = tokenize(
-            "#[cfg(test)]\nmod tests;\n#[cfg(test)]\n#[path = \"p.rs\"]\nmod more;\nmod real;",
-        );
-        assert_eq!(test_code(&tokens).test_modules, ["tests", "more"]);
-    }
-
-    #[test]
-    fn an_inner_cfg_test_makes_the_whole_file_test_code() {
-        let (product, test) = test_idents("//! doc\n#![cfg(test)]\nfn x1() {}");
-        assert!(product.is_empty());
-        assert_eq!(test, ["x1"]);
-    }
-}
+mod tests;

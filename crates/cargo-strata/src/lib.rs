@@ -23,7 +23,8 @@
 //! Code map: `table` reads the table (and finds what is wrong with it); `metadata`, `manifest`
 //! and `sources` read the workspace (`lexer` turns Rust code into tokens); `rules` holds one
 //! module per check and `deny` the deny.toml generator; `exceptions` filters the findings;
-//! `report` holds them and `output` renders them; `cli` is the command line.
+//! `report` holds them and `output` renders them; `cli` is the command line, and `init`
+//! drafts a first table from the dependency graph (`cargo strata init`).
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -32,6 +33,7 @@
 pub mod cli;
 mod deny;
 mod exceptions;
+mod init;
 mod lexer;
 mod manifest;
 mod metadata;
@@ -41,6 +43,7 @@ mod rules;
 mod sources;
 mod table;
 
+pub use init::init;
 pub use output::{Format, JSON_VERSION};
 pub use report::{Report, Violation};
 pub use rules::Rule;

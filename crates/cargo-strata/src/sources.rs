@@ -5,9 +5,9 @@
 //! dev code (tests, benches, examples) or the build script. Inside product code, items under
 //! `#[cfg(test)]` or `#[test]`, and out-of-line `#[cfg(test)] mod x;` files, count as dev code.
 
-use crate::lexer::{Token, TokenKind, test_code, tokenize};
+use crate::lexer::{FastSet, Token, TokenKind, test_code, tokenize};
 use crate::metadata::Package;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Which code a file is part of.
@@ -72,15 +72,15 @@ pub(crate) struct PackageSources {
     pub(crate) files: Vec<SourceFile>,
 }
 
-/// Identifiers a package's code names, by where they occur.
+/// Identifiers a package's code names, by where they occur, borrowed from its tokens.
 #[derive(Debug, Default)]
-pub(crate) struct Identifiers {
+pub(crate) struct Identifiers<'a> {
     /// In non-test product code.
-    pub(crate) product: BTreeSet<String>,
+    pub(crate) product: FastSet<'a>,
     /// In test code: `#[cfg(test)]` items, tests, benches and examples.
-    pub(crate) test: BTreeSet<String>,
+    pub(crate) test: FastSet<'a>,
     /// In the build script.
-    pub(crate) build: BTreeSet<String>,
+    pub(crate) build: FastSet<'a>,
 }
 
 impl PackageSources {
@@ -106,19 +106,15 @@ impl PackageSources {
                 *entry = (*entry).min(role);
             }
         }
-        let mut files: Vec<SourceFile> = roles
-            .into_iter()
-            .filter_map(|(path, role)| {
-                let text = std::fs::read_to_string(&path).ok()?;
-                Some(SourceFile::lex(path, role, &text))
-            })
-            .collect();
+        let mut files = read_and_lex(roles.into_iter().collect());
         mark_test_module_files(&mut files);
         PackageSources { files }
     }
 
     /// The identifiers the package's code names, split by where they occur.
-    pub(crate) fn identifiers(&self) -> Identifiers {
+    pub(crate) fn identifiers(&self) -> Identifiers<'_> {
+        // Hash sets of borrowed text: a package has a hundred thousand identifier tokens but
+        // a few thousand names.
         let mut found = Identifiers::default();
         for file in &self.files {
             for (token, in_test) in file.tokens.iter().zip(&file.in_test) {
@@ -130,13 +126,51 @@ impl PackageSources {
                     (Role::Product, false) => &mut found.product,
                     _ => &mut found.test,
                 };
-                if !set.contains(&token.text) {
-                    set.insert(token.text.clone());
-                }
+                set.insert(token.text.as_str());
             }
         }
         found
     }
+}
+
+/// Packages this many files big are read and lexed on one thread per core.
+const PARALLEL_FILES: usize = 16;
+
+/// Reads and lexes `files` (in path order), keeping that order. The workspace loads its
+/// packages on one thread per core, but hands each thread a run of them; a thread that got
+/// the big packages (this workspace's spine, engines, drivers and API) would work alone for
+/// most of the load, so a big package spreads its own files over the cores too.
+fn read_and_lex(files: Vec<(PathBuf, Role)>) -> Vec<SourceFile> {
+    let lex = |(path, role): &(PathBuf, Role)| {
+        let text = std::fs::read_to_string(path).ok()?;
+        Some(SourceFile::lex(path.clone(), *role, &text))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || files.len() < PARALLEL_FILES {
+        return files.iter().filter_map(lex).collect();
+    }
+    // Every `threads`-th file to each thread: neighbouring files are alike in size.
+    let mut lexed: Vec<SourceFile> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|first| {
+                let files = &files;
+                scope.spawn(move || {
+                    files
+                        .iter()
+                        .skip(first)
+                        .step_by(threads)
+                        .filter_map(lex)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|handle| handle.join().unwrap_or_default())
+            .collect()
+    });
+    lexed.sort_by(|a, b| a.path.cmp(&b.path));
+    lexed
 }
 
 /// The files a target's root reaches: the root alone when it sits in the package directory

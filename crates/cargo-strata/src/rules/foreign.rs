@@ -340,7 +340,7 @@ impl<'f> Scan<'f> {
                     self.reach(
                         Way::PathAttribute,
                         index,
-                        &module.dir.join(&tokens[index].text),
+                        &module.dir.join(tokens[index].text.as_str()),
                     );
                 } else {
                     let loads = module.default_file(name);
@@ -390,7 +390,7 @@ impl<'f> Scan<'f> {
         self.used[at + 3..written.end].fill(true);
         // A literal is relative to the including file; `join` keeps an absolute path.
         let path = file_dir.join(&written.path);
-        self.reach(Way::Macro(name.text.clone()), at + 3, &path);
+        self.reach(Way::Macro(name.text.to_string()), at + 3, &path);
         Some(written.end)
     }
 

@@ -324,7 +324,7 @@ fn exports_in(code: &[&Token], module: &[String]) -> Vec<Export> {
             && let Some(name) = next(1).filter(|t| t.kind == TokenKind::Ident)
             && next(2).is_some_and(|t| t.is_punct('{'))
         {
-            modules.push((name.text.clone(), depth + 1));
+            modules.push((name.text.to_string(), depth + 1));
         } else if token.is_ident("pub") {
             let mut leaves = Vec::new();
             let end = if next(1).is_some_and(|t| t.is_ident("use")) {
@@ -390,7 +390,7 @@ fn use_tree(code: &[&Token], mut at: usize, prefix: &[String], leaves: &mut Vec<
         }
         at += 1;
         if path_separator(code, at) {
-            path.push(token.text.clone());
+            path.push(token.text.to_string());
             at += 2;
             continue;
         }
@@ -398,12 +398,12 @@ fn use_tree(code: &[&Token], mut at: usize, prefix: &[String], leaves: &mut Vec<
         let mut name = if token.text == "self" && !path.is_empty() {
             path.last().cloned()
         } else {
-            path.push(token.text.clone());
-            Some(token.text.clone())
+            path.push(token.text.to_string());
+            Some(token.text.to_string())
         };
         let alias = code.get(at + 1).filter(|t| t.kind == TokenKind::Ident);
         if let Some(alias) = alias.filter(|_| code[at].is_ident("as")) {
-            name = Some(alias.text.clone());
+            name = Some(alias.text.to_string());
             at += 2;
         }
         leaves.push(Leaf { path, name });
@@ -420,8 +420,8 @@ fn extern_crate(code: &[&Token], at: usize, leaves: &mut Vec<Leaf>) -> usize {
         .get(at + 2)
         .filter(|t| t.kind == TokenKind::Ident && code[at + 1].is_ident("as"));
     leaves.push(Leaf {
-        path: vec![krate.text.clone()],
-        name: Some(alias.unwrap_or(krate).text.clone()),
+        path: vec![krate.text.to_string()],
+        name: Some(alias.unwrap_or(krate).text.to_string()),
     });
     if alias.is_some() { at + 3 } else { at + 1 }
 }

@@ -23,8 +23,8 @@ pub(crate) fn check(ws: &Workspace<'_>, report: &mut Report) {
         for dependency in &package.dependencies {
             let kind = dependency.kind;
             let ident = ws.graph.code_name(dependency);
-            let in_product = names.product.contains(&ident);
-            let in_tests = names.test.contains(&ident);
+            let in_product = names.product.contains(ident.as_str());
+            let in_tests = names.test.contains(ident.as_str());
             let problem = match kind {
                 EdgeKind::Normal if in_product => continue,
                 EdgeKind::Normal if in_tests => format!(
@@ -32,7 +32,7 @@ pub(crate) fn check(ws: &Workspace<'_>, report: &mut Report) {
                     dependency.name
                 ),
                 EdgeKind::Dev if in_product || in_tests => continue,
-                EdgeKind::Build if names.build.contains(&ident) => continue,
+                EdgeKind::Build if names.build.contains(ident.as_str()) => continue,
                 _ => format!("no code names `{ident}`; remove it"),
             };
             let key = dependency.rename.as_deref().unwrap_or(&dependency.name);

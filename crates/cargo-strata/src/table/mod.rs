@@ -41,7 +41,8 @@ pub(crate) struct LayerTable {
     pub(crate) header: String,
 }
 
-fn default_header() -> String {
+/// The header `layer-header` wants when the table names none (`cargo strata init` shows it).
+pub(crate) fn default_header() -> String {
     "//! Layer: {level} — {name}.".to_owned()
 }
 

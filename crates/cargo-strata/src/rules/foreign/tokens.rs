@@ -81,7 +81,7 @@ pub(super) fn written_path(tokens: &[Token], at: usize, package_dir: &Path) -> O
     let token = tokens.get(at)?;
     if token.kind == TokenKind::Str {
         return Some(Written {
-            path: PathBuf::from(&token.text),
+            path: PathBuf::from(token.text.as_str()),
             manifest: false,
             end: at + 1,
         });
@@ -145,7 +145,7 @@ pub(super) fn with_joins(tokens: &[Token], mut written: Written) -> Written {
         at += 1;
     }
     while is_join(tokens, at) {
-        written.path = written.path.join(&tokens[at + 3].text);
+        written.path = written.path.join(tokens[at + 3].text.as_str());
         at += 5;
         written.end = at;
     }
