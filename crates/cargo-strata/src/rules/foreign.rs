@@ -50,7 +50,9 @@ const RERUN_PREFIXES: [&str; 2] = ["cargo:rerun-if-changed=", "cargo::rerun-if-c
 
 /// Checks every member's sources for files reached outside its package.
 pub(crate) fn check(ws: &Workspace<'_>, report: &mut Report) {
-    let owners = Owners::new(&ws.graph.metadata.packages);
+    // Placing a file among every package resolves every package's directory: done only once
+    // a file outside its own package turns up, which in a tidy workspace is never.
+    let owners = std::cell::OnceCell::new();
     let root = resolve(&ws.graph.metadata.workspace_root);
     // Targets are canonical, so they are shown relative to the canonical root.
     let show = |path: &Path| match path.strip_prefix(&root) {
@@ -63,7 +65,19 @@ pub(crate) fn check(ws: &Workspace<'_>, report: &mut Report) {
             continue;
         };
         report.checked(Rule::ForeignSource, name);
+        let own_dir = resolve(package.dir());
+        // Only a package nested in this one's directory can own a file under it.
+        let nests = ws
+            .graph
+            .metadata
+            .packages
+            .iter()
+            .any(|p| p.id != package.id && p.dir().starts_with(package.dir()));
         for reach in reaches(package, &sources.files) {
+            if !nests && reach.target.starts_with(&own_dir) {
+                continue;
+            }
+            let owners = owners.get_or_init(|| Owners::new(&ws.graph.metadata.packages));
             let owner = owners.of(&reach.target);
             if owner.is_some_and(|owner| owner.id == package.id) {
                 continue;
@@ -325,12 +339,13 @@ impl<'f> Scan<'f> {
                 at = end;
                 continue;
             }
-            let module = modules.last().cloned().unwrap_or(ModuleDir {
-                dir: file_dir.clone(),
-                relative: None,
-                depth: 0,
-            });
             if let Some((name, keyword, open)) = module_item(tokens, at) {
+                // `modules` always holds the file's own entry, pushed above.
+                let module = modules.last().cloned().unwrap_or(ModuleDir {
+                    dir: file_dir.clone(),
+                    relative: None,
+                    depth: 0,
+                });
                 let path = path_attribute.take();
                 if tokens[open].is_punct('{') {
                     let path = path.map(|index| tokens[index].text.as_str());
