@@ -65,12 +65,7 @@ pub(crate) struct Started {
 
 /// Reads the workspace of `manifest_path` and drafts its table.
 pub(crate) fn start(manifest_path: &Path) -> Result<Started, Error> {
-    let manifest = if manifest_path.is_dir() {
-        manifest_path.join("Cargo.toml")
-    } else {
-        manifest_path.to_path_buf()
-    };
-    let metadata = Metadata::load(&manifest)?;
+    let metadata = Metadata::load(manifest_path)?;
     let graph = Graph::new(&metadata);
     let crates = Crates::read(&graph);
     let plan = Plan::derive(&crates);

@@ -343,8 +343,19 @@ struct Attribute {
     is_test: bool,
 }
 
-/// The attribute starting at `at`, if one does.
-fn attribute_at(tokens: &[Token], at: usize) -> Option<Attribute> {
+/// The brackets of the attribute (`#[…]` or `#![…]`) starting at `at`, if one does.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AttributeSpan {
+    /// Index of its `[`.
+    pub(crate) open: usize,
+    /// Index of its `]`.
+    pub(crate) close: usize,
+    /// `#![…]` rather than `#[…]`.
+    pub(crate) inner: bool,
+}
+
+/// See [`AttributeSpan`].
+pub(crate) fn attribute_span(tokens: &[Token], at: usize) -> Option<AttributeSpan> {
     if !tokens.get(at)?.is_punct('#') {
         return None;
     }
@@ -354,10 +365,16 @@ fn attribute_at(tokens: &[Token], at: usize) -> Option<Attribute> {
         return None;
     }
     let close = matching_close(tokens, open)?;
-    let body = tokens.get(open + 1..close)?;
+    Some(AttributeSpan { open, close, inner })
+}
+
+/// The attribute starting at `at`, if one does.
+fn attribute_at(tokens: &[Token], at: usize) -> Option<Attribute> {
+    let span = attribute_span(tokens, at)?;
+    let body = tokens.get(span.open + 1..span.close)?;
     Some(Attribute {
-        end: close + 1,
-        inner,
+        end: span.close + 1,
+        inner: span.inner,
         is_test: is_test_attribute(body),
     })
 }

@@ -138,24 +138,11 @@ impl<'a> Workspace<'a> {
     fn load(graph: &'a Graph<'a>, table: &'a LayerTable) -> Self {
         let members: Vec<(&'a str, &'a metadata::Package)> =
             graph.members.iter().map(|(n, p)| (*n, *p)).collect();
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let chunk = members.len().div_ceil(threads).max(1);
-        let sources = std::thread::scope(|scope| {
-            let handles: Vec<_> = members
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|(name, package)| (*name, PackageSources::load(package)))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|handle| handle.join().unwrap_or_default())
-                .collect()
-        });
+        let sources = sources::on_every_core(&members, |(name, package)| {
+            (*name, PackageSources::load(package))
+        })
+        .into_iter()
+        .collect();
         Workspace {
             graph,
             table,
@@ -177,12 +164,7 @@ impl<'a> Workspace<'a> {
 /// check from running; everything wrong with the workspace or the table is in the report.
 pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Report, Error> {
     let manifest_path = manifest_path.as_ref();
-    let manifest = if manifest_path.is_dir() {
-        manifest_path.join("Cargo.toml")
-    } else {
-        manifest_path.to_path_buf()
-    };
-    let metadata = Metadata::load(&manifest)?;
+    let metadata = Metadata::load(manifest_path)?;
     let graph = Graph::new(&metadata);
     let source = TableSource::find(&metadata, options.config.as_deref())?;
     let table_file = metadata.relative(source.path());

@@ -174,12 +174,19 @@ impl EdgeKind {
 }
 
 impl Metadata {
-    /// Runs `cargo metadata --offline` on the workspace of `manifest` (a `Cargo.toml`).
+    /// Runs `cargo metadata --offline` on the workspace of `manifest_path` (a `Cargo.toml`
+    /// or the directory holding one).
     ///
     /// A dependency cycle makes cargo refuse to resolve the graph, yet a cycle between layers
     /// is exactly what the linter should explain; so on a cycle it falls back to the declared
     /// dependencies (`--no-deps`) and records why in [`Metadata::unresolved`].
-    pub(crate) fn load(manifest: &Path) -> Result<Self, Error> {
+    pub(crate) fn load(manifest_path: &Path) -> Result<Self, Error> {
+        let manifest = if manifest_path.is_dir() {
+            manifest_path.join("Cargo.toml")
+        } else {
+            manifest_path.to_path_buf()
+        };
+        let manifest = manifest.as_path();
         match cargo_metadata(manifest, false) {
             Err(cargo_metadata::Error::CargoMetadata { stderr })
                 if stderr.contains("cyclic package dependency") =>

@@ -145,21 +145,35 @@ fn read_and_lex(files: Vec<(PathBuf, Role)>) -> Vec<SourceFile> {
         let text = std::fs::read_to_string(path).ok()?;
         Some(SourceFile::lex(path.clone(), *role, &text))
     };
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads < 2 || files.len() < PARALLEL_FILES {
+    if files.len() < PARALLEL_FILES {
         return files.iter().filter_map(lex).collect();
     }
-    // Every `threads`-th file to each thread: neighbouring files are alike in size.
-    let mut lexed: Vec<SourceFile> = std::thread::scope(|scope| {
+    let mut lexed: Vec<SourceFile> = on_every_core(&files, lex).into_iter().flatten().collect();
+    lexed.sort_by(|a, b| a.path.cmp(&b.path));
+    lexed
+}
+
+/// `work` done on every item, spread over one thread per core: every n-th item to each
+/// thread, since neighbouring items (files of a directory, packages in name order) are alike
+/// in size. The results come back grouped by thread, not in the items' order.
+pub(crate) fn on_every_core<T: Sync, R: Send>(
+    items: &[T],
+    work: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads < 2 || items.len() < 2 {
+        return items.iter().map(work).collect();
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|first| {
-                let files = &files;
                 scope.spawn(move || {
-                    files
+                    items
                         .iter()
                         .skip(first)
                         .step_by(threads)
-                        .filter_map(lex)
+                        .map(work)
                         .collect::<Vec<_>>()
                 })
             })
@@ -168,9 +182,7 @@ fn read_and_lex(files: Vec<(PathBuf, Role)>) -> Vec<SourceFile> {
             .into_iter()
             .flat_map(|handle| handle.join().unwrap_or_default())
             .collect()
-    });
-    lexed.sort_by(|a, b| a.path.cmp(&b.path));
-    lexed
+    })
 }
 
 /// The files a target's root reaches: the root alone when it sits in the package directory

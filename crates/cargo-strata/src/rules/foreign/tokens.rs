@@ -3,7 +3,7 @@
 //! calls on them. What is not written as literals (a variable, `env!("OUT_DIR")`) is left
 //! alone: this reads code, it does not run it.
 
-use crate::lexer::{Token, TokenKind, matching_close};
+use crate::lexer::{AttributeSpan, Token, TokenKind, attribute_span, matching_close};
 use std::path::{Path, PathBuf};
 
 /// A path written in the code, with `env!("CARGO_MANIFEST_DIR")` replaced by the package
@@ -22,15 +22,7 @@ pub(super) struct Written {
 /// The attribute at `at` (`#[…]` or `#![…]`): the index past it, whether it is an inner
 /// attribute, and the index of its `path = "…"` literal (also as a `cfg_attr` argument).
 pub(super) fn attribute(tokens: &[Token], at: usize) -> Option<(usize, bool, Option<usize>)> {
-    if !tokens.get(at)?.is_punct('#') {
-        return None;
-    }
-    let inner = tokens.get(at + 1)?.is_punct('!');
-    let open = at + 1 + usize::from(inner);
-    if !tokens.get(open)?.is_punct('[') {
-        return None;
-    }
-    let close = matching_close(tokens, open)?;
+    let AttributeSpan { open, close, inner } = attribute_span(tokens, at)?;
     let path = (open + 1..close)
         .find(|&i| {
             tokens[i].is_ident("path")
