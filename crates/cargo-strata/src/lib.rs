@@ -134,6 +134,16 @@ pub(crate) struct Workspace<'a> {
 }
 
 impl<'a> Workspace<'a> {
+    /// The workspace of `graph` and `table`, no sources read yet.
+    fn new(graph: &'a Graph<'a>, table: &'a LayerTable) -> Self {
+        Workspace {
+            graph,
+            table,
+            sources: BTreeMap::new(),
+            manifests: Manifests::default(),
+        }
+    }
+
     /// Reads and lexes every member's sources, one thread per core.
     fn load(graph: &'a Graph<'a>, table: &'a LayerTable) -> Self {
         let members: Vec<(&'a str, &'a metadata::Package)> =
@@ -144,10 +154,8 @@ impl<'a> Workspace<'a> {
         .into_iter()
         .collect();
         Workspace {
-            graph,
-            table,
             sources,
-            manifests: Manifests::default(),
+            ..Workspace::new(graph, table)
         }
     }
 
@@ -164,44 +172,49 @@ impl<'a> Workspace<'a> {
 /// check from running; everything wrong with the workspace or the table is in the report.
 pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Report, Error> {
     let manifest_path = manifest_path.as_ref();
-    let metadata = Metadata::load(manifest_path)?;
-    let graph = Graph::new(&metadata);
-    let source = TableSource::find(&metadata, options.config.as_deref())?;
-    let table_file = metadata.relative(source.path());
-    let lines = TableLines::scan(source.text(), source.prefix());
-    let mut report = Report::default();
-    report.checked(Rule::InvalidTable, "");
-
-    let table = match source.parse() {
-        Ok(table) => table,
-        Err(message) => {
-            report.push(Violation::new(
-                Rule::InvalidTable,
-                "",
-                "",
-                (&table_file, lines.table),
-                message,
-            ));
-            report.sort();
-            return Ok(report);
+    // Resolving the graph is most of a check's time (cargo reads the lock file and the index
+    // for every package). The members alone (`--no-deps`) come in a tenth of it, and the
+    // rules that read only the members and their sources run while cargo resolves the rest.
+    std::thread::scope(|scope| {
+        let resolving = scope.spawn(|| Metadata::load(manifest_path));
+        let declared = Metadata::load_members(manifest_path)?;
+        let members = Graph::new(&declared);
+        let source = TableSource::find(&declared, options.config.as_deref())?;
+        let table_file = declared.relative(source.path());
+        let lines = TableLines::scan(source.text(), source.prefix());
+        let mut report = Report::default();
+        report.checked(Rule::InvalidTable, "");
+        let invalid = |line: usize, message: String| {
+            Violation::new(Rule::InvalidTable, "", "", (&table_file, line), message)
+        };
+        let table = match source.parse() {
+            Ok(table) => table,
+            Err(message) => {
+                report.push(invalid(lines.table, message));
+                report.sort();
+                return Ok(report);
+            }
+        };
+        let names: BTreeSet<&str> = members.members.keys().copied().collect();
+        for (line, message) in table.problems(&names, &lines) {
+            report.push(invalid(line, message));
         }
-    };
-    let members: BTreeSet<&str> = graph.members.keys().copied().collect();
-    for (line, message) in table.problems(&members, &lines) {
-        report.push(Violation::new(
-            Rule::InvalidTable,
-            "",
-            "",
-            (&table_file, line),
-            message,
-        ));
-    }
+        let workspace = Workspace::load(&members, &table);
+        run(&workspace, MEMBER_CHECKS, &[], &mut report);
 
-    let workspace = Workspace::load(&graph, &table);
-    // Without a resolved graph (a dependency cycle) the graph rules cannot run.
-    let mut skipped = match &metadata.unresolved {
-        None => Vec::new(),
-        Some(why) => {
+        let resolved = match resolving.join() {
+            Ok(resolved) => resolved?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        let graph = Graph::new(&resolved);
+        let workspace = Workspace {
+            graph: &graph,
+            sources: workspace.sources,
+            ..Workspace::new(&graph, &table)
+        };
+        // Without a resolved graph (a dependency cycle) the graph rules cannot run.
+        let mut skipped = Vec::new();
+        if let Some(why) = &resolved.unresolved {
             if options.write_deny {
                 return Err(Error::Config(format!(
                     "--write-deny needs the resolved dependency graph: {why}"
@@ -211,45 +224,63 @@ pub fn check(manifest_path: impl AsRef<Path>, options: &Options) -> Result<Repor
                 "cargo cannot resolve the dependency graph ({why}); forbidden-external and \
                  deny-sync did not run, the other rules ran on the declared dependencies"
             ));
-            vec![Rule::ForbiddenExternal, Rule::DenySync]
+            skipped = vec![Rule::ForbiddenExternal, Rule::DenySync];
         }
-    };
-    if options.write_deny {
-        deny::write(&workspace)?;
-    }
-    // Each check with the rules it reports.
-    let checks: [(&[Rule], Check); 9] = [
-        (
-            &[Rule::LayerEdge, Rule::UndeclaredCrate],
-            rules::edges::check,
-        ),
-        (&[Rule::Reexport], rules::reexports::check),
-        (&[Rule::ForbiddenExternal], rules::externals::check),
-        (&[Rule::UnusedDependency], rules::unused::check),
-        (&[Rule::LayerHeader], rules::headers::check),
-        (&[Rule::BannedName], rules::names::check),
-        (&[Rule::SourceRule], rules::backstops::check),
-        (&[Rule::ForeignSource], rules::foreign::check),
-        (&[Rule::DenySync], deny::check),
-    ];
+        if options.write_deny {
+            deny::write(&workspace)?;
+        }
+        run(&workspace, GRAPH_CHECKS, &skipped, &mut report);
+
+        // A switched-off rule's exceptions are not stale: they wait for the rule to return.
+        skipped.extend(Rule::ALL.iter().copied().filter(|r| !table.enabled(*r)));
+        exceptions::apply(
+            &mut report,
+            &table.exceptions,
+            &skipped,
+            &table_file,
+            &lines,
+        );
+        report.retain_rules(|rule| table.enabled(rule));
+        report.sort();
+        Ok(report)
+    })
+}
+
+/// The checks that read only the members and their sources, each with the rules it reports.
+const MEMBER_CHECKS: &[(&[Rule], Check)] = &[
+    (
+        &[Rule::LayerEdge, Rule::UndeclaredCrate],
+        rules::edges::check,
+    ),
+    (&[Rule::Reexport], rules::reexports::check),
+    (&[Rule::LayerHeader], rules::headers::check),
+    (&[Rule::BannedName], rules::names::check),
+    (&[Rule::SourceRule], rules::backstops::check),
+];
+
+/// The checks that need the resolved graph: every package, not only the members (external
+/// crates' library names, the owners of files outside a package, the forbidden crates).
+const GRAPH_CHECKS: &[(&[Rule], Check)] = &[
+    (&[Rule::ForbiddenExternal], rules::externals::check),
+    (&[Rule::UnusedDependency], rules::unused::check),
+    (&[Rule::ForeignSource], rules::foreign::check),
+    (&[Rule::DenySync], deny::check),
+];
+
+/// Runs each check one of whose rules is switched on and could run.
+fn run(
+    workspace: &Workspace<'_>,
+    checks: &[(&[Rule], Check)],
+    skipped: &[Rule],
+    report: &mut Report,
+) {
     for (reported, check) in checks {
+        let table = workspace.table;
         if reported
             .iter()
             .any(|rule| table.enabled(*rule) && !skipped.contains(rule))
         {
-            check(&workspace, &mut report);
+            check(workspace, report);
         }
     }
-    // A switched-off rule's exceptions are not stale: they wait for the rule to return.
-    skipped.extend(Rule::ALL.iter().copied().filter(|r| !table.enabled(*r)));
-    exceptions::apply(
-        &mut report,
-        &table.exceptions,
-        &skipped,
-        &table_file,
-        &lines,
-    );
-    report.retain_rules(|rule| table.enabled(rule));
-    report.sort();
-    Ok(report)
 }

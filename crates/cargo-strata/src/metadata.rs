@@ -181,11 +181,7 @@ impl Metadata {
     /// is exactly what the linter should explain; so on a cycle it falls back to the declared
     /// dependencies (`--no-deps`) and records why in [`Metadata::unresolved`].
     pub(crate) fn load(manifest_path: &Path) -> Result<Self, Error> {
-        let manifest = if manifest_path.is_dir() {
-            manifest_path.join("Cargo.toml")
-        } else {
-            manifest_path.to_path_buf()
-        };
+        let manifest = manifest_file(manifest_path);
         let manifest = manifest.as_path();
         match cargo_metadata(manifest, false) {
             Err(cargo_metadata::Error::CargoMetadata { stderr })
@@ -207,12 +203,27 @@ impl Metadata {
         }
     }
 
+    /// The workspace members alone, their declared dependencies and targets
+    /// (`cargo metadata --no-deps`): no resolved graph, no other package.
+    pub(crate) fn load_members(manifest_path: &Path) -> Result<Self, Error> {
+        cargo_metadata(&manifest_file(manifest_path), true).map_err(Error::metadata)
+    }
+
     /// A path relative to the workspace root, with `/` separators, for the report.
     pub(crate) fn relative(&self, path: &Path) -> String {
         path.strip_prefix(&self.workspace_root)
             .unwrap_or(path)
             .to_string_lossy()
             .replace('\\', "/")
+    }
+}
+
+/// The manifest `path` names: itself, or the `Cargo.toml` in the directory it names.
+fn manifest_file(path: &Path) -> PathBuf {
+    if path.is_dir() {
+        path.join("Cargo.toml")
+    } else {
+        path.to_path_buf()
     }
 }
 
