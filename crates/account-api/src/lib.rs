@@ -45,6 +45,7 @@ mod error;
 mod extract;
 mod health;
 mod metrics;
+pub mod oidc;
 mod openapi;
 mod quota;
 mod rate_limit;
