@@ -3,6 +3,7 @@
 use crate::clock::{Clock, SystemClock};
 use crate::error::SpineError;
 use crate::events::{EventSink, NoEvents};
+use crate::member_roles::MemberRoles;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
@@ -137,6 +138,8 @@ pub struct Spine {
     statements: Option<Arc<StatementCounter>>,
     pub(crate) metrics: Arc<MetricsRegistry>,
     pub(crate) verify_cache: Arc<VerifyCache>,
+    /// Members' roles, read once per cache lifetime (the verify cache's settings).
+    pub(crate) member_roles: Arc<MemberRoles>,
     /// How write use cases retry on contention.
     pub(crate) retry: RetryPolicy,
 }
@@ -158,7 +161,8 @@ impl Spine {
     /// cache has [`VerifyCacheSettings::default`]; its last-use flush runs in the background
     /// when this is called inside a tokio runtime.
     pub fn from_connection(db: DatabaseConnection) -> Self {
-        let verify_cache = VerifyCache::start(VerifyCacheSettings::default(), db.clone());
+        let settings = VerifyCacheSettings::default();
+        let verify_cache = VerifyCache::start(settings, db.clone());
         Self {
             db,
             clock: Arc::new(SystemClock),
@@ -170,6 +174,7 @@ impl Spine {
             statements: None,
             metrics: Arc::default(),
             verify_cache,
+            member_roles: Arc::new(MemberRoles::new(settings.capacity, settings.ttl)),
             retry: RetryPolicy::DEFAULT,
         }
     }
@@ -291,9 +296,11 @@ impl Spine {
 }
 
 impl Spine {
-    /// The same spine with a verify cache of these settings (a new, empty one).
+    /// The same spine with a verify cache of these settings (a new, empty one); members'
+    /// roles are cached with the same capacity and lifetime.
     pub fn with_verify_cache(mut self, settings: VerifyCacheSettings) -> Self {
         self.verify_cache = VerifyCache::start(settings, self.connection().clone());
+        self.member_roles = Arc::new(MemberRoles::new(settings.capacity, settings.ttl));
         self
     }
 

@@ -125,6 +125,17 @@ impl Spine {
                 ..Frame::new(operation, caller, self.clock.now())
             };
             let outcome = async {
+                // A host names the member who acts, never their power: the role is the
+                // membership's as it stands now, and a non-member meets a tenant that is not
+                // there.
+                let resolved;
+                let principal = match &principal.actor {
+                    Actor::User { user_id, .. } => {
+                        resolved = self.member_principal(principal, *user_id).await?;
+                        &resolved
+                    }
+                    Actor::ApiKey { .. } => principal,
+                };
                 let member = if U::ACTS_AS_MEMBER {
                     Some(self.acting(principal, operation).await?)
                 } else {
@@ -235,7 +246,11 @@ impl Spine {
     pub(crate) fn apply(&self, effect: Effect) {
         match effect {
             Effect::ForgetKey(tenant, key) => self.verify_cache.invalidate_key(tenant, key),
-            Effect::ForgetTenant(tenant) => self.verify_cache.invalidate_tenant(tenant),
+            Effect::ForgetTenant(tenant) => {
+                self.verify_cache.invalidate_tenant(tenant);
+                self.member_roles.forget_tenant(tenant);
+            }
+            Effect::ForgetMember(tenant, user) => self.member_roles.forget(tenant, user),
             Effect::Publish(event) => self.events.publish(&event),
         }
     }
@@ -406,6 +421,38 @@ impl Spine {
             });
         }
         outcome
+    }
+
+    /// `principal` for `user_id` with the role their membership of the principal's tenant has
+    /// now; [`SpineError::TenantNotFound`] when they have none, so a made-up or removed user
+    /// learns nothing about the tenant.
+    pub(crate) async fn member_principal(
+        &self,
+        principal: &Principal,
+        user_id: UserId,
+    ) -> Result<Principal, SpineError> {
+        let tenant = principal.tenant_id;
+        let role = match self.member_roles.get(tenant, user_id) {
+            Some(role) => role,
+            None => {
+                let generation = self.member_roles.generation();
+                match memberships::get_user_detail(self.pool_db(), tenant, user_id).await {
+                    Ok((detail, _)) => {
+                        self.member_roles
+                            .insert(tenant, user_id, detail.role, generation);
+                        detail.role
+                    }
+                    Err(memberships::MembershipError::NotAMember) => {
+                        return Err(SpineError::TenantNotFound);
+                    }
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        };
+        Ok(Principal {
+            actor: Actor::User { user_id, role },
+            ..principal.clone()
+        })
     }
 
     /// The member acting behind `principal`. A member the host authenticated acts as

@@ -74,6 +74,7 @@ mod execute;
 mod host;
 pub mod invitations;
 pub mod lifecycle;
+mod member_roles;
 pub mod memberships;
 pub mod memory_pins;
 mod metrics;

@@ -129,6 +129,7 @@ impl UseCase for ChangeRole {
             memberships::update_user_role(cx.db, tenant, actor, self.user, self.role, cx.now)
                 .await?;
         let (from, to) = (change.previous, change.membership.role);
+        cx.forget_member(tenant, self.user);
         let audited = Change::of("membership", self.user)
             .before(json!({"role": from}))
             .after(json!({"role": to}));
@@ -172,6 +173,7 @@ impl UseCase for RemoveUser {
         for key in &removal.revoked_keys {
             cx.forget_key(tenant, *key);
         }
+        cx.forget_member(tenant, self.user);
         let removed = removal.membership;
         cx.publish(DomainEvent::MemberRemoved {
             tenant_id: tenant,
@@ -199,6 +201,8 @@ impl UseCase for TransferOwnership {
     async fn run(&self, cx: &mut Context<'_>) -> Result<(Membership, Membership), SpineError> {
         let (tenant, actor, new_owner) = (cx.tenant()?, cx.member()?, self.new_owner);
         let pair = memberships::transfer_ownership(cx.db, tenant, actor, new_owner, cx.now).await?;
+        cx.forget_member(tenant, actor.user_id);
+        cx.forget_member(tenant, new_owner);
         let after = json!({"new_owner": new_owner});
         cx.audit(Change::of("membership", new_owner).after(after))
             .await?;
@@ -212,6 +216,28 @@ impl UseCase for TransferOwnership {
 }
 
 impl Spine {
+    /// The principal of `user_id` acting in `tenant_id`, with the role their membership has
+    /// now: how a host that signed a person in (its own session, its own identity provider)
+    /// obtains a principal for them. The role is never the host's to assert; every use case
+    /// re-reads it anyway. A user without a membership there gets
+    /// [`SpineError::TenantNotFound`], as for a tenant that does not exist.
+    pub async fn user_principal(
+        &self,
+        tenant_id: account_engines::types::TenantId,
+        user_id: UserId,
+        request: crate::principal::RequestMeta,
+    ) -> Result<Principal, SpineError> {
+        let claimed = Principal {
+            tenant_id,
+            actor: crate::principal::Actor::User {
+                user_id,
+                role: MembershipRole::Viewer,
+            },
+            request,
+        };
+        self.member_principal(&claimed, user_id).await
+    }
+
     /// Executes [`ListUsers`].
     pub async fn list_users(
         &self,

@@ -62,11 +62,13 @@ pub struct Principal {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Actor {
-    /// A member the host authenticated.
+    /// A member the host authenticated (obtain it from [`crate::Spine::user_principal`]).
     User {
         /// The user.
         user_id: UserId,
-        /// Their role in the tenant.
+        /// Their role in the tenant as last read. Every use case re-reads it from the
+        /// membership before deciding, so a host's value never grants anything, and a user
+        /// who is no member meets a tenant that is not there.
         role: MembershipRole,
     },
     /// A machine caller whose key the spine verified.

@@ -15,7 +15,7 @@ use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
 use account_engines::api_keys::ApiKeyPepper;
 use account_engines::audit::{self, AuditEntry};
 use account_engines::memberships::Acting;
-use account_engines::types::{ActorType, ApiKeyId, OperatorKeyId, TenantId};
+use account_engines::types::{ActorType, ApiKeyId, OperatorKeyId, TenantId, UserId};
 use account_engines::{Db, ErrorCode, tenants};
 use chrono::{DateTime, Utc};
 use serde_json::{Value as Json, json};
@@ -165,6 +165,7 @@ pub(crate) enum Effect {
     Publish(DomainEvent),
     ForgetKey(TenantId, ApiKeyId),
     ForgetTenant(TenantId),
+    ForgetMember(TenantId, UserId),
 }
 
 /// What [`UseCase::run`] has at hand: the database handle of this attempt, the clock's `now`
@@ -245,9 +246,14 @@ impl<'a> Context<'a> {
         self.effects.push(Effect::ForgetKey(tenant, key));
     }
 
-    /// Drops every cached key of `tenant` once committed.
+    /// Drops every cached key and member role of `tenant` once committed.
     pub(crate) fn forget_tenant(&mut self, tenant: TenantId) {
         self.effects.push(Effect::ForgetTenant(tenant));
+    }
+
+    /// Drops `user`'s cached role in `tenant` once committed.
+    pub(crate) fn forget_member(&mut self, tenant: TenantId, user: UserId) {
+        self.effects.push(Effect::ForgetMember(tenant, user));
     }
 }
 

@@ -163,9 +163,9 @@ async fn tenant(env: &Env, limits: Limits) -> Principal {
         tokens_per_month: limits.tokens_per_month,
         api_keys: 100,
     };
-    // The owner: an account with no membership row; the principal carries the role.
+    // The owner, a member with the owner role (the spine reads it from the membership).
     let seed = TenantSeed::new("Periods", "enterprise", limits, env.clock.now())
-        .user("owner", None)
+        .user("owner", Some("owner"))
         .tagged();
     let seeded = seed_tenant(&env.conn, &seed).await;
     let (tenant, user) = (

@@ -224,8 +224,9 @@ async fn membership_changes_publish_their_events_after_commit_only() {
             w.backend
         );
 
-        // The former owner still claims the owner role: the engine re-reads it (admin now)
-        // and refuses inside the transaction. Typed, audited, nothing changed or published.
+        // The former owner still claims the owner role: the spine reads the membership's role
+        // before deciding (the host's claim grants nothing) and refuses. Typed, audited,
+        // nothing changed or published.
         let seen = w.events.all().len();
         let refused = w
             .spine
@@ -234,7 +235,7 @@ async fn membership_changes_publish_their_events_after_commit_only() {
             .unwrap_err();
         assert_eq!(
             (refused.code(), refused.http_status()),
-            ("only_owners_change_roles", 403),
+            ("forbidden", 403),
             "{}",
             w.backend
         );
@@ -248,7 +249,7 @@ async fn membership_changes_publish_their_events_after_commit_only() {
         assert_eq!(rows.len(), 1, "{}: {rows:?}", w.backend);
         assert_eq!(rows[0].user_id, Some(w.owner.as_uuid()));
         assert_eq!(rows[0].actor_type, "user");
-        assert_eq!(rows[0].reason.as_deref(), Some("only_owners_change_roles"));
+        assert_eq!(rows[0].reason.as_deref(), Some("forbidden"));
         assert_request_meta(&rows[0], "req-stale");
     }
 }

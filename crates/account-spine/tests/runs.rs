@@ -37,18 +37,22 @@ struct Fixture {
     spine: Spine,
     events: Arc<RecordedEvents>,
     tenant: TenantId,
-    user: UserId,
+    /// A member, then a viewer, of the tenant.
+    member: UserId,
+    viewer: UserId,
 }
 
 async fn fixture(backend: &account_testkit::Backend) -> Fixture {
     let db = fresh_db(backend).await.unwrap();
-    // A tenant on the free plan, and a user of it with no membership.
-    let seed =
-        TenantSeed::new("Acme", "free", support::limits(Plan::Free), now()).user("ann", None);
+    // A tenant on the free plan with a member and a viewer: the spine reads their roles.
+    let seed = TenantSeed::new("Acme", "free", support::limits(Plan::Free), now())
+        .user("ann", Some("member"))
+        .user("vic", Some("viewer"));
     let seeded = seed_tenant(db.conn(), &seed).await;
-    let (tenant, user) = (
+    let (tenant, member, viewer) = (
         TenantId::from_uuid(seeded.id),
         UserId::from_uuid(seeded.users[0]),
+        UserId::from_uuid(seeded.users[1]),
     );
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::from_connection(db.host_conn().clone())
@@ -59,17 +63,21 @@ async fn fixture(backend: &account_testkit::Backend) -> Fixture {
         spine,
         events,
         tenant,
-        user,
+        member,
+        viewer,
     }
 }
 
+/// The fixture's user who has `role` (a member or a viewer).
 fn member(f: &Fixture, role: MembershipRole) -> Principal {
+    let user_id = if role == MembershipRole::Viewer {
+        f.viewer
+    } else {
+        f.member
+    };
     Principal {
         tenant_id: f.tenant,
-        actor: Actor::User {
-            user_id: f.user,
-            role,
-        },
+        actor: Actor::User { user_id, role },
         request: RequestMeta::default().with_request_id("req-1"),
     }
 }

@@ -433,6 +433,9 @@ async fn every_benchmarked_operation_has_its_statement_count() {
             }};
         }
 
+        // A member's role is read from the membership once per cache lifetime (the verify
+        // cache's): the first request pays one statement more, the rest none.
+        count!("member's first request", spine.tenant_quotas(&by));
         let run = count!("run admission", spine.admit_run(&by, admit()));
         count!(
             "run completion",
@@ -499,6 +502,7 @@ async fn every_benchmarked_operation_has_its_statement_count() {
         );
 
         let expected: &[(&str, u64)] = &[
+            ("member's first request", 3),
             ("run admission", 6),
             ("run completion", 6),
             ("tenant detail", 3),

@@ -1,0 +1,182 @@
+//! A host names the member who acts, never their power: the spine reads the role from the
+//! membership before every use case (cached like keys, dropped when the role changes), and a
+//! user who is no member of the tenant meets a tenant that is not there.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+
+use account_spine::api_keys::ApiKeyPepper;
+use account_spine::invitations::Invitee;
+use account_spine::runs::{AdmitRun, RunFilter};
+use account_spine::types::{MembershipRole, TenantId, UserId};
+use account_spine::{
+    Actor, DatabaseConfig, ErrorCode, OffsetPage, OperatorPrincipal, Principal, RequestMeta, Spine,
+};
+use account_testkit::{backends, fresh_db};
+
+fn claiming(tenant: TenantId, user_id: UserId, role: MembershipRole) -> Principal {
+    Principal {
+        tenant_id: tenant,
+        actor: Actor::User { user_id, role },
+        request: RequestMeta::default(),
+    }
+}
+
+fn admit() -> AdmitRun {
+    AdmitRun {
+        worker_id: "business-builder".into(),
+        task: "plan".into(),
+        input: None,
+    }
+}
+
+const PAGE: OffsetPage = OffsetPage {
+    limit: 10,
+    offset: 0,
+};
+
+/// A spine with a bootstrapped tenant: its id, its owner, and a member who joined through an
+/// invitation.
+async fn tenant(spine: &Spine) -> (TenantId, UserId, UserId) {
+    let operator = OperatorPrincipal {
+        operator_id: "test".into(),
+        request: RequestMeta::default(),
+    };
+    let (created, _) = spine
+        .bootstrap(&operator, "owner@example.com", "Acme")
+        .await
+        .unwrap();
+    let tenant = created.tenant.id;
+    let owner = spine
+        .user_principal(tenant, created.owner.user_id, RequestMeta::default())
+        .await
+        .unwrap();
+    let invited = spine
+        .invite_user(&owner, "bea@example.com", MembershipRole::Member)
+        .await
+        .unwrap();
+    let bea = spine
+        .accept_invitation(
+            tenant,
+            invited.invitation.id,
+            invited.token.expose(),
+            Invitee::default(),
+            RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    (tenant, created.owner.user_id, bea.user_id)
+}
+
+#[tokio::test]
+async fn a_made_up_user_claiming_owner_meets_a_tenant_that_is_not_there() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = fresh_db(&backend).await.unwrap();
+        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
+            .await
+            .unwrap()
+            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+        let (tenant, owner, _) = tenant(&spine).await;
+        let stranger = claiming(tenant, UserId::new(), MembershipRole::Owner);
+
+        let listed = spine
+            .list_runs(&stranger, &RunFilter::default(), PAGE)
+            .await
+            .unwrap_err();
+        let admitted = spine.admit_run(&stranger, admit()).await.unwrap_err();
+        for refused in [&listed, &admitted] {
+            assert_eq!(
+                (refused.code(), refused.http_status()),
+                ("tenant_not_found", 404),
+                "{name}: {refused:?}"
+            );
+        }
+        // Nothing was admitted.
+        let real = spine
+            .user_principal(tenant, owner, RequestMeta::default())
+            .await
+            .unwrap();
+        let runs = spine
+            .list_runs(&real, &RunFilter::default(), PAGE)
+            .await
+            .unwrap();
+        assert_eq!(runs.total, 0, "{name}");
+        // The same through the principal a host obtains from the spine.
+        let refused = spine
+            .user_principal(tenant, UserId::new(), RequestMeta::default())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "tenant_not_found", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_claimed_role_grants_nothing_and_a_demotion_takes_effect_at_once() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = fresh_db(&backend).await.unwrap();
+        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
+            .await
+            .unwrap()
+            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+        let (tenant, owner, bea) = tenant(&spine).await;
+        let owner = spine
+            .user_principal(tenant, owner, RequestMeta::default())
+            .await
+            .unwrap();
+
+        // Bea is a member who claims to own the tenant: inviting needs an admin.
+        let claimed = claiming(tenant, bea, MembershipRole::Owner);
+        let refused = spine
+            .invite_user(&claimed, "cy@example.com", MembershipRole::Member)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.code(), refused.http_status()),
+            ("forbidden", 403),
+            "{name}"
+        );
+        // What the spine hands out carries the membership's role.
+        let obtained = spine
+            .user_principal(tenant, bea, RequestMeta::default())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                obtained.actor,
+                Actor::User {
+                    role: MembershipRole::Member,
+                    ..
+                }
+            ),
+            "{name}: {obtained:?}"
+        );
+
+        // Promoted, she invites; her role is cached from here on...
+        spine
+            .change_role(&owner, bea, MembershipRole::Admin)
+            .await
+            .unwrap();
+        spine
+            .invite_user(&claimed, "cy@example.com", MembershipRole::Member)
+            .await
+            .unwrap();
+        // ...and a demotion drops it when it commits: the next request is refused.
+        spine
+            .change_role(&owner, bea, MembershipRole::Viewer)
+            .await
+            .unwrap();
+        let refused = spine
+            .invite_user(&claimed, "dee@example.com", MembershipRole::Member)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.http_status(), 403, "{name}: {refused:?}");
+        // Removed, she is no member: the tenant is not there for her.
+        spine.remove_user(&owner, bea).await.unwrap();
+        let refused = spine
+            .list_runs(&claimed, &RunFilter::default(), PAGE)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "tenant_not_found", "{name}");
+    }
+}
