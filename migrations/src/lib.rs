@@ -47,6 +47,9 @@ mod m20261125_000016_guard_finished_runs;
 mod m20261125_000017_guard_finished_runs_allow_detach;
 mod m20261201_000018_create_operator_keys;
 mod m20261204_000019_add_user_locale;
+mod m20261210_000020_add_api_key_successor;
+mod m20261210_000021_add_api_key_metadata;
+mod m20261210_000022_create_identity_links;
 mod run;
 mod sqlite;
 
@@ -84,6 +87,7 @@ pub const OUR_TABLES: &[&str] = &[
     "sdk_attestations",
     "lifecycle_events",
     "operator_keys",
+    "identity_links",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -116,6 +120,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000017_guard_finished_runs_allow_detach::Migration),
             Box::new(m20261201_000018_create_operator_keys::Migration),
             Box::new(m20261204_000019_add_user_locale::Migration),
+            Box::new(m20261210_000020_add_api_key_successor::Migration),
+            Box::new(m20261210_000021_add_api_key_metadata::Migration),
+            Box::new(m20261210_000022_create_identity_links::Migration),
         ]
     }
 }

@@ -362,6 +362,11 @@ const UNIQUE_INDEXES: &[(&str, &str, &str)] = &[
         "operator_keys.key_digest",
     ),
     (
+        "uq_identity_links_issuer_subject",
+        "identity_links",
+        "identity_links.issuer, identity_links.subject",
+    ),
+    (
         "uq_usage_records_tenant_id_idempotency_key",
         "usage_records",
         "usage_records.tenant_id, usage_records.idempotency_key",
@@ -418,7 +423,7 @@ async fn migrations_go_up_down_and_up_again() {
             .len();
         assert_eq!(applied, Migrator::migrations().len(), "{}", backend.name());
         let created = tables(&db).await;
-        assert_eq!(created.len(), 16, "{}: {created:?}", backend.name());
+        assert_eq!(created.len(), 17, "{}: {created:?}", backend.name());
         Migrator::down(db.direct_conn(), None).await.expect("down");
         assert!(
             Migrator::get_applied_migrations(db.direct_conn())

@@ -49,6 +49,10 @@ pub struct APIKeySnapshot {
     pub last_used_at: Option<DateTimeUtc>,
     /// The key it replaced by rotation.
     pub rotated_from_id: Option<ApiKeyId>,
+    /// The key that replaced it by rotation (set once).
+    pub successor_id: Option<ApiKeyId>,
+    /// The tenant's JSON object about the key.
+    pub metadata: Option<Json>,
     /// Creation time.
     pub created_at: DateTimeUtc,
 }
@@ -106,6 +110,8 @@ pub struct NewApiKey {
     pub expires_at: Option<DateTimeUtc>,
     /// The key it replaces (rotation).
     pub rotated_from_id: Option<ApiKeyId>,
+    /// The tenant's JSON object about the key (validated by the engine).
+    pub metadata: Option<Json>,
 }
 
 fn strings(json: &Json) -> Vec<String> {
@@ -137,6 +143,8 @@ fn snapshot(m: api_keys::Model) -> APIKeySnapshot {
         is_frozen: m.is_frozen,
         last_used_at: m.last_used_at,
         rotated_from_id: m.rotated_from_id,
+        successor_id: m.successor_id,
+        metadata: m.metadata,
         created_at: m.created_at,
     }
 }
@@ -220,6 +228,8 @@ impl TenantDriver<'_> {
             frozen_by: Set(None),
             freeze_reason: Set(None),
             rotated_from_id: Set(key.rotated_from_id),
+            successor_id: Set(None),
+            metadata: Set(key.metadata),
             created_at: Set(now),
         }
         .insert(self.db.conn())
@@ -341,6 +351,77 @@ impl TenantDriver<'_> {
                     .add(api_keys::Column::ExpiresAt.is_null())
                     .add(api_keys::Column::ExpiresAt.gt(expires_at)),
             )
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
+    /// Rotation's one decision: records `successor` on the key and shortens its life to
+    /// `grace_end` (unless it already expires sooner), only while the key is active, unfrozen,
+    /// unexpired at `now` and has no successor yet. `None` (nothing changed) when any of that
+    /// fails or the key is missing or another tenant's: of racing rotations exactly one
+    /// matches, because each re-evaluates the condition on the row it updates.
+    pub async fn update_api_key_rotated(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        successor: ApiKeyId,
+        grace_end: DateTimeUtc,
+        now: DateTimeUtc,
+    ) -> Result<Option<APIKeySnapshot>, DriverError> {
+        let shortened = CaseStatement::new()
+            .case(
+                Condition::any()
+                    .add(api_keys::Column::ExpiresAt.is_null())
+                    .add(api_keys::Column::ExpiresAt.gt(grace_end)),
+                Expr::value(grace_end),
+            )
+            .finally(Expr::col(api_keys::Column::ExpiresAt));
+        let rows = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::SuccessorId, Expr::value(successor))
+            .col_expr(api_keys::Column::ExpiresAt, shortened.into())
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
+            .filter(usable(now))
+            .filter(api_keys::Column::IsFrozen.eq(false))
+            .filter(api_keys::Column::SuccessorId.is_null())
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(snapshot))
+    }
+
+    /// The tenant's keys that will keep working: active, unfrozen, unexpired at `now` and not
+    /// replaced by rotation (a key in its grace period has a successor that carries its
+    /// permissions on). Bounded by the plan's key quota.
+    pub async fn fetch_lasting_api_keys(
+        &self,
+        tenant: TenantId,
+        now: DateTimeUtc,
+    ) -> Result<Vec<APIKeySnapshot>, DriverError> {
+        let rows = api_keys::Entity::find()
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(usable(now))
+            .filter(api_keys::Column::IsFrozen.eq(false))
+            .filter(api_keys::Column::SuccessorId.is_null())
+            .order_by_asc(api_keys::Column::CreatedAt)
+            .order_by_asc(api_keys::Column::Id)
+            .all(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().map(snapshot).collect())
+    }
+
+    /// Replaces one of the tenant's keys' metadata (`None` clears it). Returns the key, or
+    /// `None` (nothing changed) when it is missing or another tenant's.
+    pub async fn update_api_key_metadata(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        metadata: Option<Json>,
+    ) -> Result<Option<APIKeySnapshot>, DriverError> {
+        let rows = api_keys::Entity::update_many()
+            .col_expr(api_keys::Column::Metadata, Expr::value(metadata))
+            .filter(api_keys::Column::TenantId.eq(tenant))
+            .filter(api_keys::Column::Id.eq(id))
             .exec_with_returning(self.db.conn())
             .await?;
         Ok(rows.into_iter().next().map(snapshot))

@@ -92,6 +92,10 @@ pub const SQLITE_UNIQUE_COLUMNS: &[(&str, &str)] = &[
     ("api_keys.key_digest", "uq_api_keys_key_digest"),
     ("operator_keys.key_digest", "uq_operator_keys_key_digest"),
     (
+        "identity_links.issuer, identity_links.subject",
+        "uq_identity_links_issuer_subject",
+    ),
+    (
         "usage_records.tenant_id, usage_records.idempotency_key",
         "uq_usage_records_tenant_id_idempotency_key",
     ),

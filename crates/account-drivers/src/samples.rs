@@ -34,6 +34,8 @@ impl APIKeySnapshot {
             is_frozen: false,
             last_used_at: None,
             rotated_from_id: None,
+            successor_id: None,
+            metadata: None,
             created_at: DateTimeUtc::UNIX_EPOCH,
         }
     }

@@ -87,6 +87,7 @@ fn request(tenant: TenantId, role: MembershipRole) -> IssueKeyRequest {
         rate_limit_rpm: Some(60),
         max_concurrent_runs: Some(2),
         expires_at: None,
+        metadata: None,
     }
 }
 
@@ -179,6 +180,7 @@ async fn an_issued_key_verifies_and_only_its_settings_are_audited() {
                 limit: 10,
                 offset: 0,
             },
+            now(),
         )
         .await
         .unwrap();
@@ -195,7 +197,7 @@ async fn last_use_is_written_at_most_once_a_minute() {
         let issued = issue(db, tenant).await;
         let key = issued.plaintext.expose();
         let last_used = || async {
-            get_api_key(db, tenant, issued.key.id)
+            get_api_key(db, tenant, issued.key.id, now())
                 .await
                 .unwrap()
                 .last_used_at
@@ -325,6 +327,7 @@ async fn only_owners_and_admins_issue_keys_within_their_role() {
                 limit: 10,
                 offset: 0,
             },
+            now(),
         )
         .await
         .unwrap();
@@ -452,6 +455,7 @@ async fn revocation_is_scoped_idempotent_and_audited() {
                 limit: 10,
                 offset: 0,
             },
+            now(),
         )
         .await
         .unwrap();
@@ -617,14 +621,22 @@ async fn rotation_keeps_both_keys_working_during_the_grace_only() {
             .await
             .unwrap();
 
-        // Rotating the same key again during its grace would add a key beyond the quota.
-        assert!(matches!(
-            rotate_api_key(db, &pepper(), tenant, old.key.id, ADMIN, grace, now()).await,
-            Err(ApiKeyError::QuotaExceeded {
-                limit: 5,
-                current: 6
-            })
-        ));
+        // A key is rotated once: again during its grace is refused and writes nothing.
+        let error = rotate_api_key(db, &pepper(), tenant, old.key.id, ADMIN, grace, now())
+            .await
+            .unwrap_err();
+        assert!(matches!(error, ApiKeyError::AlreadyRotated), "{error:?}");
+        assert_eq!(
+            (error.code(), error.http_status()),
+            ("api_key_already_rotated", 409)
+        );
+        assert_eq!(
+            get_api_key(db, tenant, old.key.id, now())
+                .await
+                .unwrap()
+                .successor_id,
+            Some(new.key.id)
+        );
         // A revoked key cannot be rotated; nor a key of another tenant.
         revoke_api_key(db, tenant, new.key.id, ADMIN, "done", now())
             .await
@@ -759,7 +771,7 @@ async fn rotation_rechecks_the_rotating_actors_authority() {
         assert_eq!(error.http_status(), 403);
         // Nothing was minted and the old key's life is untouched.
         assert_eq!(
-            get_api_key(db, tenant, owners_key.key.id)
+            get_api_key(db, tenant, owners_key.key.id, now())
                 .await
                 .unwrap()
                 .expires_at,
@@ -773,7 +785,8 @@ async fn rotation_rechecks_the_rotating_actors_authority() {
                 OffsetPage {
                     limit: 10,
                     offset: 0
-                }
+                },
+                now()
             )
             .await
             .unwrap()
@@ -869,7 +882,7 @@ async fn a_frozen_key_is_refused_at_verification_and_cannot_be_rotated() {
         ));
         // A refused key records no use.
         assert_eq!(
-            get_api_key(db, tenant, issued.key.id)
+            get_api_key(db, tenant, issued.key.id, now())
                 .await
                 .unwrap()
                 .last_used_at,

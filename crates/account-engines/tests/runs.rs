@@ -59,6 +59,7 @@ async fn key(db: Db<'_>, tenant: TenantId) -> ApiKeyId {
                 max_concurrent_runs: None,
                 expires_at: None,
                 rotated_from_id: None,
+                metadata: None,
             },
             now(),
         )

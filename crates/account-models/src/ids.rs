@@ -153,6 +153,10 @@ typed_id!(
     /// A platform operator key.
     OperatorKeyId, "operator key id"
 );
+typed_id!(
+    /// A link from an identity provider's subject to a user.
+    IdentityLinkId, "identity link id"
+);
 
 #[cfg(test)]
 mod tests {

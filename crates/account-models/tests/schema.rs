@@ -75,6 +75,7 @@ fn every_entity() -> Vec<EntityTable> {
         table_of::<sdk_attestations::Entity>(),
         table_of::<lifecycle_events::Entity>(),
         table_of::<operator_keys::Entity>(),
+        table_of::<identity_links::Entity>(),
     ]
 }
 
@@ -493,6 +494,8 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 frozen_by: some_if_even(i, "founder@example.com".to_owned()),
                 freeze_reason: some_if_even(i, "abuse".to_owned()),
                 rotated_from_id: previous.filter(|_| i.is_multiple_of(2)),
+                successor_id: previous.filter(|_| !i.is_multiple_of(2)),
+                metadata: some_if_even(i, json!({"team": "billing", "tier": i})),
                 created_at: at(i),
             });
         }
@@ -706,6 +709,17 @@ async fn every_entity_round_trips_with_every_enum_value() {
             })
             .collect();
         round_trip::<lifecycle_events::Entity>(&db, &events).await;
+
+        let links: Vec<identity_links::Model> = (0..3)
+            .map(|i| identity_links::Model {
+                id: IdentityLinkId::new(),
+                issuer: format!("https://idp{}.example.com", i % 2),
+                subject: format!("subject-{i}"),
+                user_id: users[i % users.len()].id,
+                created_at: at(i),
+            })
+            .collect();
+        round_trip::<identity_links::Entity>(&db, &links).await;
     }
 }
 

@@ -1,6 +1,13 @@
-//! API-key use cases: verify (which builds a principal), issue, list, revoke, rotate. The
-//! engine writes the audit rows of key changes inside the same transaction, with the actor
-//! and request metadata the spine hands it ([`KeyAudit`]).
+//! API-key use cases: verify (which builds a principal), issue, list, update metadata, revoke,
+//! rotate, and verify for a host's service ([`VerifyKeyForService`]). The engine writes the
+//! audit rows of key changes inside the same transaction, with the actor and request metadata
+//! the spine hands it ([`KeyAudit`]).
+//!
+//! Who manages keys: owners and admins (by their membership role), and *owner keys*, API keys
+//! holding `keys:manage`, which act with the owner's ceiling bounded by what they hold
+//! themselves. So an owner key issues `keys:manage` keys and rotates or revokes any key of
+//! its tenant, the bootstrap key included; the engine refuses only removing the last key
+//! manager while no owner can sign in (`last_key_manager`).
 
 use crate::database::Spine;
 use crate::error::SpineError;
@@ -8,8 +15,10 @@ use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal, RequestMeta};
 use crate::use_case::{Caller, Context, Sealed, UseCase};
-use account_engines::api_keys::{self, IssueKeyRequest, IssuingKey, KeyActor, KeyAudit};
-use account_engines::types::ApiKeyId;
+use account_engines::api_keys::{
+    self, IssueKeyRequest, IssuingKey, KeyActor, KeyAudit, KeyWithTenant, Permission, permissions,
+};
+use account_engines::types::{ApiKeyId, MembershipRole, TenantId};
 use account_engines::{OffsetPage, Page};
 use chrono::TimeDelta;
 use std::sync::Arc;
@@ -34,6 +43,8 @@ pub struct IssueKey {
     pub max_concurrent_runs: Option<i32>,
     /// Expiry.
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A JSON object about the key (at most 4 KiB), returned by verification.
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// What the engine's audit rows record: the acting key (if a key acts) and the request.
@@ -55,8 +66,9 @@ fn key_actor(principal: &Principal) -> KeyActor {
             issuing_key: None,
             audit: key_audit(None, &principal.request),
         },
-        // A key holding `keys:manage` acts with the admin role's ceiling, and issues keys no
-        // wider than itself (permissions, workers, limits).
+        // A key holding `keys:manage` is an owner key: it acts with the owner's ceiling, and
+        // issues keys no wider than itself (permissions, workers, limits). Any other key acts
+        // with the admin's (none reaches key management without `keys:manage` today).
         Actor::ApiKey {
             key_id,
             permissions,
@@ -66,7 +78,11 @@ fn key_actor(principal: &Principal) -> KeyActor {
             ..
         } => KeyActor {
             user_id: None,
-            role: account_engines::types::MembershipRole::Admin,
+            role: if permissions::granted(permissions, &Permission::KeysManage) {
+                MembershipRole::Owner
+            } else {
+                MembershipRole::Admin
+            },
             issuing_key: Some(IssuingKey {
                 permissions: permissions.clone(),
                 allowed_workers: allowed_workers.clone(),
@@ -94,6 +110,7 @@ impl UseCase for IssueKey {
             rate_limit_rpm: self.rate_limit_rpm,
             max_concurrent_runs: self.max_concurrent_runs,
             expires_at: self.expires_at,
+            metadata: self.metadata.clone(),
         };
         let issued = api_keys::issue_api_key(cx.db, cx.pepper()?, request, cx.now).await?;
         cx.publish(DomainEvent::ApiKeyIssued {
@@ -120,7 +137,41 @@ impl UseCase for ListApiKeys {
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Page<APIKeySnapshot>, SpineError> {
         let tenant = cx.tenant()?;
-        Ok(api_keys::list_api_keys(cx.db, tenant, self.include_revoked, self.page).await?)
+        let (revoked, page) = (self.include_revoked, self.page);
+        Ok(api_keys::list_api_keys(cx.db, tenant, revoked, page, cx.now).await?)
+    }
+}
+
+/// Replaces a key's metadata (`None` clears it); audited as `api_key.updated` with the old
+/// and new metadata. It shows in verification at once in this process.
+#[derive(Clone, Debug)]
+pub struct UpdateApiKeyMetadata {
+    /// The key.
+    pub key_id: ApiKeyId,
+    /// The new metadata: a JSON object of at most 4 KiB, or `None` to clear it.
+    pub metadata: Option<serde_json::Value>,
+}
+
+impl Sealed for UpdateApiKeyMetadata {}
+impl UseCase for UpdateApiKeyMetadata {
+    type Output = APIKeySnapshot;
+    const OPERATION: Operation = Operation::ApiKeysUpdate;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<APIKeySnapshot, SpineError> {
+        let principal = cx.principal()?;
+        let tenant_id = principal.tenant_id;
+        let key = api_keys::update_api_key_metadata(
+            cx.db,
+            tenant_id,
+            self.key_id,
+            key_actor(principal),
+            self.metadata.clone(),
+            cx.now,
+        )
+        .await?;
+        // Cached verifications carry the old metadata.
+        cx.forget_key(tenant_id, self.key_id);
+        Ok(key)
     }
 }
 
@@ -199,7 +250,116 @@ impl UseCase for RotateApiKey {
     }
 }
 
+/// Checks a key presented to one of the host's other services, for a caller holding
+/// `keys:verify` (a service credential; `keys:manage` covers it) or an owner. Never an error
+/// for the presented key's faults: the answer says valid, or invalid with the reason's code.
+///
+/// Only keys of the caller's own tenant verify: another tenant's key is answered
+/// `invalid_api_key`, exactly like a key that does not exist, so a service cannot tell
+/// another tenant's keys from made-up ones. Reads only: the verified key's last use is not
+/// recorded and its request allowance is not consumed (it was presented to the host's
+/// service, not to this API). Served from the verify cache like [`Spine::authenticate_api_key`].
+#[derive(Clone)]
+pub struct VerifyKeyForService {
+    /// The key as presented to the service.
+    pub presented: String,
+}
+
+impl std::fmt::Debug for VerifyKeyForService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifyKeyForService { presented: <redacted> }")
+    }
+}
+
+/// A verified key, as a host's service sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedKey {
+    /// The key's tenant (always the caller's).
+    pub tenant_id: TenantId,
+    /// The key.
+    pub key_id: ApiKeyId,
+    /// Its permission strings.
+    pub permissions: Vec<String>,
+    /// Workers it may run; `None` means all.
+    pub allowed_workers: Option<Vec<String>>,
+    /// The tenant's JSON object about the key.
+    pub metadata: Option<serde_json::Value>,
+    /// When it stops working (for a rotated key: the end of its grace period).
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Its requests-per-minute limit; `None` means none.
+    pub rate_limit_rpm: Option<i32>,
+}
+
+/// The answer of [`VerifyKeyForService`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyVerification {
+    /// The key works now.
+    Valid(VerifiedKey),
+    /// It does not; `code` is the [`ApiKeyError`] code: `malformed_api_key`,
+    /// `invalid_api_key` (unknown, or another tenant's), `api_key_revoked`, `api_key_expired`,
+    /// `api_key_frozen` or `tenant_inactive`.
+    Invalid {
+        /// Why, as a stable code.
+        code: &'static str,
+    },
+}
+
+impl Sealed for VerifyKeyForService {}
+impl UseCase for VerifyKeyForService {
+    type Output = KeyVerification;
+    const OPERATION: Operation = Operation::ApiKeysVerifyForService;
+
+    async fn run(&self, cx: &mut Context<'_>) -> Result<KeyVerification, SpineError> {
+        let tenant = cx.tenant()?;
+        let invalid = |error: &ApiKeyError| KeyVerification::Invalid {
+            code: account_engines::ErrorCode::code(error),
+        };
+        let lookup = match api_keys::prepare_verification(cx.pepper()?, &self.presented) {
+            Ok(lookup) => lookup,
+            Err(error) => return Ok(invalid(&error)),
+        };
+        let found = match cx.spine.find_key_cached(cx.db, &lookup).await {
+            Ok(found) if found.key.tenant_id == tenant => found,
+            Ok(_) => return Ok(invalid(&ApiKeyError::InvalidKey)),
+            Err(ApiKeyError::Storage(error)) => return Err(ApiKeyError::Storage(error).into()),
+            Err(error) => return Ok(invalid(&error)),
+        };
+        match api_keys::check_stored_key(&lookup, &found, None, None, cx.now) {
+            Ok(verified) => Ok(KeyVerification::Valid(VerifiedKey {
+                tenant_id: verified.tenant_id,
+                key_id: verified.key_id,
+                permissions: verified.permissions,
+                allowed_workers: verified.allowed_workers,
+                metadata: found.key.metadata.clone(),
+                expires_at: found.key.expires_at,
+                rate_limit_rpm: verified.rate_limit_rpm,
+            })),
+            Err(ApiKeyError::Storage(error)) => Err(ApiKeyError::Storage(error).into()),
+            Err(error) => Ok(invalid(&error)),
+        }
+    }
+}
+
 impl Spine {
+    /// The stored key a lookup names, from the verify cache or (one statement) from `db`,
+    /// which then fills the cache.
+    async fn find_key_cached(
+        &self,
+        db: account_engines::Db<'_>,
+        lookup: &api_keys::KeyLookup,
+    ) -> Result<Arc<KeyWithTenant>, ApiKeyError> {
+        if let Some(found) = self.verify_cache.get(lookup.digest()) {
+            return Ok(found);
+        }
+        let epoch = self.verify_cache.epoch();
+        let found = Arc::new(api_keys::find_key_for_verification(db, lookup).await?);
+        self.verify_cache
+            .insert(lookup.digest(), Arc::clone(&found), epoch);
+        Ok(found)
+    }
+
     /// Verifies a presented key and returns the principal it acts as. Malformed keys are
     /// refused before any database access; a key found in the verify cache costs no
     /// statement, any other one statement (see [`crate::VerifyCacheSettings`]). The engine
@@ -215,18 +375,7 @@ impl Spine {
         let verified = self
             .observe(operation, caller, async {
                 let lookup = api_keys::prepare_verification(self.pepper()?, presented)?;
-                let found = match self.verify_cache.get(lookup.digest()) {
-                    Some(found) => found,
-                    None => {
-                        let epoch = self.verify_cache.epoch();
-                        let found =
-                            api_keys::find_key_for_verification(self.pool_db(), &lookup).await?;
-                        let found = Arc::new(found);
-                        self.verify_cache
-                            .insert(lookup.digest(), Arc::clone(&found), epoch);
-                        found
-                    }
-                };
+                let found = self.find_key_cached(self.pool_db(), &lookup).await?;
                 let now = self.clock.now();
                 let verified = api_keys::check_stored_key(&lookup, &found, None, None, now)?;
                 self.verify_cache
@@ -271,6 +420,29 @@ impl Spine {
             page,
         };
         self.execute(principal, list).await
+    }
+
+    /// Executes [`UpdateApiKeyMetadata`].
+    pub async fn update_api_key_metadata(
+        &self,
+        principal: &Principal,
+        key_id: ApiKeyId,
+        metadata: Option<serde_json::Value>,
+    ) -> Result<APIKeySnapshot, SpineError> {
+        self.execute(principal, UpdateApiKeyMetadata { key_id, metadata })
+            .await
+    }
+
+    /// Executes [`VerifyKeyForService`]: whether `presented` is a working key of the
+    /// principal's tenant, and what it may do.
+    pub async fn verify_api_key_for_service(
+        &self,
+        principal: &Principal,
+        presented: &str,
+    ) -> Result<KeyVerification, SpineError> {
+        let presented = presented.to_owned();
+        self.execute(principal, VerifyKeyForService { presented })
+            .await
     }
 
     /// Executes [`RevokeApiKey`].

@@ -129,6 +129,12 @@ operations! {
     /// Rotate an API key.
     ApiKeysRotate = "api_keys.rotate", audit: Some("api_key.rotated"),
         authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::NewApiKeys;
+    /// Replace an API key's metadata.
+    ApiKeysUpdate = "api_keys.update", audit: Some("api_key.updated"),
+        authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::Write;
+    /// Verify a key presented to one of the host's services (a service credential asks).
+    ApiKeysVerifyForService = "api_keys.verify_for_service", audit: None,
+        authority: tenant(MembershipRole::Owner, "keys:verify"), capability: Capability::Read;
     /// Invite a user.
     AccountInviteUser = "account.invite_user", audit: Some("invitation.created"),
         authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Write;

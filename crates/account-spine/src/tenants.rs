@@ -201,6 +201,7 @@ impl UseCase for Bootstrap {
             rate_limit_rpm: None,
             max_concurrent_runs: None,
             expires_at: None,
+            metadata: None,
         };
         let key = api_keys::issue_api_key(cx.db, cx.pepper()?, request, cx.now).await?;
         let after = json!({"slug": created.tenant.slug, "owner": owner.id, "key_prefix": key.key.key_prefix});

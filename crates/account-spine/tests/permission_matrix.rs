@@ -50,6 +50,7 @@ const VOCABULARY: &[&str] = &[
     "read:runs",
     "read:usage",
     "keys:manage",
+    "keys:verify",
     "users:read",
     "users:manage",
     "profile:write",

@@ -21,6 +21,7 @@ pub(crate) fn new_key(tenant: TenantId, digest: &str) -> NewApiKey {
         max_concurrent_runs: Some(2),
         expires_at: None,
         rotated_from_id: None,
+        metadata: None,
     }
 }
 

@@ -46,6 +46,7 @@ async fn write_methods_send_no_transaction_control() {
                 max_concurrent_runs: None,
                 expires_at: None,
                 rotated_from_id: None,
+                metadata: None,
             },
             now(),
         )

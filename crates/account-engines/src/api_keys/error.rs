@@ -25,6 +25,23 @@ pub enum ApiKeyError {
     /// The key is frozen (kill switch).
     #[error("the API key is frozen; ask the tenant's administrators or support to unfreeze it")]
     Frozen,
+    /// The key was rotated already: it has a successor (this call wrote nothing).
+    #[error(
+        "the API key was already rotated; rotate its successor instead, or revoke the successor first"
+    )]
+    AlreadyRotated,
+    /// Revoking or rotating away this key would leave the tenant without any credential able
+    /// to manage keys while no owner can sign in.
+    #[error(
+        "this is the tenant's last key holding keys:manage and no owner can sign in; issue another keys:manage key first (or link an owner's identity), then retry"
+    )]
+    LastKeyManager,
+    /// The metadata is not a JSON object, is over the size limit or holds a NUL character.
+    #[error("metadata {problem}")]
+    InvalidMetadata {
+        /// What is wrong with it.
+        problem: &'static str,
+    },
     /// The key cannot be rotated in its current state.
     #[error("the API key cannot be rotated because it is {state}; issue a new key instead")]
     NotRotatable {
@@ -69,7 +86,7 @@ pub enum ApiKeyError {
     },
     /// A requested permission is not in the vocabulary.
     #[error(
-        "unknown permission {permission:?}; use run:*, run:<worker>, read:*, read:runs, read:usage or keys:manage"
+        "unknown permission {permission:?}; use run:*, run:<worker>, read:*, read:runs, read:usage, keys:manage, keys:verify, users:read, users:manage, profile:write, support:read, support:write or billing:read"
     )]
     UnknownPermission {
         /// The permission as given (at most 100 characters).
@@ -166,6 +183,9 @@ impl ErrorCode for ApiKeyError {
             Self::Expired => "api_key_expired",
             Self::Frozen => "api_key_frozen",
             Self::NotRotatable { .. } => "api_key_not_rotatable",
+            Self::AlreadyRotated => "api_key_already_rotated",
+            Self::LastKeyManager => "last_key_manager",
+            Self::InvalidMetadata { .. } => "invalid_metadata",
             Self::TenantInactive { .. } => "tenant_inactive",
             Self::TenantNotFound => "tenant_not_found",
             Self::Forbidden => "forbidden",
@@ -204,7 +224,10 @@ impl ErrorCode for ApiKeyError {
             | Self::WorkerNotAllowed { .. } => 403,
             Self::NotFound | Self::TenantNotFound => 404,
             // Waiting does not help (so not 429): a key must be revoked or the plan changed.
-            Self::QuotaExceeded { .. } | Self::NotRotatable { .. } => 409,
+            Self::QuotaExceeded { .. }
+            | Self::NotRotatable { .. }
+            | Self::AlreadyRotated
+            | Self::LastKeyManager => 409,
             Self::UnknownPermission { .. }
             | Self::InvalidPermissionCount { .. }
             | Self::InvalidName
@@ -213,6 +236,7 @@ impl ErrorCode for ApiKeyError {
             | Self::ExpiryInPast
             | Self::InvalidReason
             | Self::InvalidGrace
+            | Self::InvalidMetadata { .. }
             | Self::InvalidPage => 422,
             Self::RandomnessUnavailable => 503,
             Self::Storage(e) => e.http_status(),
@@ -231,6 +255,7 @@ impl ErrorCode for ApiKeyError {
             Self::ExpiryInPast => Some("expires_at"),
             Self::InvalidReason => Some("reason"),
             Self::InvalidGrace => Some("grace_seconds"),
+            Self::InvalidMetadata { .. } => Some("metadata"),
             Self::InvalidPage => Some("limit"),
             _ => None,
         }

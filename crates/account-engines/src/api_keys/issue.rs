@@ -11,6 +11,7 @@ pub(super) struct KeySettings {
     pub(super) rate_limit_rpm: Option<i32>,
     pub(super) max_concurrent_runs: Option<i32>,
     pub(super) expires_at: Option<DateTime<Utc>>,
+    pub(super) metadata: Option<serde_json::Value>,
 }
 
 pub(super) fn validate_issue(
@@ -45,6 +46,11 @@ pub(super) fn validate_issue(
     if request.expires_at.is_some_and(|at| at <= now) {
         return Err(ApiKeyError::ExpiryInPast);
     }
+    let metadata = request
+        .metadata
+        .as_ref()
+        .map(validate_metadata)
+        .transpose()?;
     let (allowed_workers, rate_limit_rpm, max_concurrent_runs) = match &request.issuer.issuing_key {
         None => (allowed_workers, rate_limit_rpm, max_concurrent_runs),
         Some(issuer) => (
@@ -64,7 +70,31 @@ pub(super) fn validate_issue(
         rate_limit_rpm,
         max_concurrent_runs,
         expires_at: request.expires_at,
+        metadata,
     })
+}
+
+/// Metadata as stored: a JSON object of at most [`MAX_METADATA_BYTES`] serialized, without
+/// the NUL character (which PostgreSQL cannot store and SQLite would), else
+/// [`ApiKeyError::InvalidMetadata`].
+pub fn validate_metadata(metadata: &serde_json::Value) -> Result<serde_json::Value, ApiKeyError> {
+    if !metadata.is_object() {
+        return Err(ApiKeyError::InvalidMetadata {
+            problem: "must be a JSON object",
+        });
+    }
+    let size = serde_json::to_vec(metadata).map_or(usize::MAX, |bytes| bytes.len());
+    if size > MAX_METADATA_BYTES {
+        return Err(ApiKeyError::InvalidMetadata {
+            problem: "must be at most 4096 bytes serialized",
+        });
+    }
+    if crate::json::reject_nul("metadata", metadata).is_err() {
+        return Err(ApiKeyError::InvalidMetadata {
+            problem: "must not contain the NUL character (U+0000)",
+        });
+    }
+    Ok(metadata.clone())
 }
 
 /// The key's name, parsed once for every key kind (tenant and operator keys): the trimmed
@@ -110,6 +140,26 @@ pub(super) fn validate_reason(reason: &str) -> Result<String, ApiKeyError> {
     Ok(reason.to_owned())
 }
 
+/// The status a key has at `now`, as listings show it: `revoked`, `expired` once its expiry
+/// has passed (the stored row still says `active`: nothing rewrites it), else `active`. A
+/// rotated key in its grace period stays `active` until then; its `successor_id` and
+/// `expires_at` say it is going.
+pub fn effective_status(key: &APIKeySnapshot, now: DateTime<Utc>) -> ApiKeyStatus {
+    if key.status == ApiKeyStatus::Revoked {
+        ApiKeyStatus::Revoked
+    } else if key.status == ApiKeyStatus::Expired || key.expires_at.is_some_and(|at| at <= now) {
+        ApiKeyStatus::Expired
+    } else {
+        ApiKeyStatus::Active
+    }
+}
+
+/// The key with its status computed at `now` ([`effective_status`]).
+pub(super) fn with_effective_status(mut key: APIKeySnapshot, now: DateTime<Utc>) -> APIKeySnapshot {
+    key.status = effective_status(&key, now);
+    key
+}
+
 /// Why a stored key is not usable at `now`, in verification order: status, expiry, freeze.
 pub(super) fn unusable(key: &APIKeySnapshot, now: DateTime<Utc>) -> Option<ApiKeyError> {
     if key.status == ApiKeyStatus::Revoked {
@@ -146,21 +196,33 @@ pub(super) async fn lock_tenant_for_new_key(
     Ok(snapshot.quotas.max_api_keys)
 }
 
+/// The new key's row: its id, tenant, user and the key it replaces (rotation).
+pub(super) struct NewKeyRow {
+    pub(super) id: ApiKeyId,
+    pub(super) tenant: TenantId,
+    pub(super) user_id: Option<UserId>,
+    pub(super) rotated_from_id: Option<ApiKeyId>,
+}
+
 /// Generates a key and stores its digest.
 pub(super) async fn insert_key(
     db: Db<'_>,
     pepper: &ApiKeyPepper,
-    tenant: TenantId,
-    user_id: Option<UserId>,
+    row: NewKeyRow,
     settings: KeySettings,
-    rotated_from_id: Option<ApiKeyId>,
     now: DateTime<Utc>,
 ) -> Result<IssuedKey, ApiKeyError> {
+    let NewKeyRow {
+        id,
+        tenant,
+        user_id,
+        rotated_from_id,
+    } = row;
     let plaintext = PlaintextApiKey::generate()?;
     let key = get_tenant_driver(db)
         .insert_api_key(
             NewApiKey {
-                id: ApiKeyId::new(),
+                id,
                 tenant_id: tenant,
                 user_id,
                 name: settings.name,
@@ -172,6 +234,7 @@ pub(super) async fn insert_key(
                 max_concurrent_runs: settings.max_concurrent_runs,
                 expires_at: settings.expires_at,
                 rotated_from_id,
+                metadata: settings.metadata,
             },
             now,
         )
@@ -222,6 +285,7 @@ pub(super) fn key_settings_json(key: &APIKeySnapshot) -> serde_json::Value {
         "max_concurrent_runs": key.max_concurrent_runs,
         "expires_at": key.expires_at,
         "rotated_from_id": key.rotated_from_id,
+        "metadata": key.metadata,
     })
 }
 
@@ -244,16 +308,13 @@ pub async fn issue_api_key(
     if current >= u64::try_from(limit).unwrap_or(0) {
         return Err(ApiKeyError::QuotaExceeded { limit, current });
     }
-    let issued = insert_key(
-        db,
-        pepper,
+    let row = NewKeyRow {
+        id: ApiKeyId::new(),
         tenant,
-        request.issuer.user_id,
-        settings,
-        None,
-        now,
-    )
-    .await?;
+        user_id: request.issuer.user_id,
+        rotated_from_id: None,
+    };
+    let issued = insert_key(db, pepper, row, settings, now).await?;
     audit::record(
         db,
         audit_entry(
@@ -270,172 +331,37 @@ pub async fn issue_api_key(
     Ok(issued)
 }
 
-/// The tenant's keys, newest first; revoked ones only when asked. Any member may list (the
-/// list holds no secret); the spine checks membership.
+/// The tenant's keys, newest first, each with its status computed at `now`
+/// ([`effective_status`]: an expired key is listed `expired`, never `active`); revoked ones
+/// only when asked. Any member may list (the list holds no secret); the spine checks
+/// membership.
 pub async fn list_api_keys(
     db: Db<'_>,
     tenant: TenantId,
     include_revoked: bool,
     page: OffsetPage,
+    now: DateTime<Utc>,
 ) -> Result<Page<APIKeySnapshot>, ApiKeyError> {
     let page = PageRequest::new(page)?.into_page();
-    Ok(get_tenant_driver(db)
+    let mut listed = get_tenant_driver(db)
         .fetch_api_keys(tenant, include_revoked, page)
-        .await?)
+        .await?;
+    for key in &mut listed.items {
+        key.status = effective_status(key, now);
+    }
+    Ok(listed)
 }
 
-/// One of the tenant's keys.
+/// One of the tenant's keys, with its status computed at `now` ([`effective_status`]).
 pub async fn get_api_key(
     db: Db<'_>,
     tenant: TenantId,
     key_id: ApiKeyId,
+    now: DateTime<Utc>,
 ) -> Result<APIKeySnapshot, ApiKeyError> {
-    get_tenant_driver(db)
-        .fetch_api_key_by_id(tenant, key_id)
-        .await?
-        .ok_or(ApiKeyError::NotFound)
-}
-
-/// Revokes one of the tenant's keys and audits `api_key.revoked` with the reason.
-///
-/// Idempotent: a key already revoked comes back with `already_revoked: true`, unchanged (its
-/// first reason and time stay) and without a second audit entry. A key of another tenant is
-/// [`ApiKeyError::NotFound`]. Revocation works whatever the tenant's status: it only ever
-/// takes access away.
-pub async fn revoke_api_key(
-    db: Db<'_>,
-    tenant: TenantId,
-    key_id: ApiKeyId,
-    actor: KeyActor,
-    reason: &str,
-    now: DateTime<Utc>,
-) -> Result<RevokedKey, ApiKeyError> {
-    if !permissions::can_manage_keys(actor.role) {
-        return Err(ApiKeyError::Forbidden);
-    }
-    let reason = validate_reason(reason)?;
-    let driver = get_tenant_driver(db);
-    if let Some(key) = driver
-        .update_api_key_revoked(tenant, key_id, &reason, now)
-        .await?
-    {
-        audit::record(
-            db,
-            audit_entry(
-                tenant,
-                &actor,
-                "api_key.revoked",
-                key.id,
-                Some(reason.clone()),
-                json!({"key_prefix": key.key_prefix, "reason": reason}),
-            ),
-            now,
-        )
-        .await?;
-        return Ok(RevokedKey {
-            key,
-            already_revoked: false,
-        });
-    }
-    // Nothing changed: the key is missing, another tenant's, or already revoked.
-    match driver.fetch_api_key_by_id(tenant, key_id).await? {
-        Some(key) if key.status == ApiKeyStatus::Revoked => Ok(RevokedKey {
-            key,
-            already_revoked: true,
-        }),
-        _ => Err(ApiKeyError::NotFound),
-    }
-}
-
-/// Replaces one of the tenant's keys with a new one of the same name, permissions, workers,
-/// limits, owner and expiry (`rotated_from_id` set), and shortens the old key's life to
-/// `now + grace` (0 to 7 days) so that both work until then. Audits `api_key.rotated`.
-///
-/// Quota: rotation is not blocked by a full quota, because the old key goes away; it is
-/// refused only if the keys left after the grace would not fit, i.e. when the active keys
-/// other than the old one already fill the quota. So a key can be rotated at quota, but
-/// rotating the same key again during its grace counts like issuing.
-///
-/// The new key keeps the old one's expiry: rotation changes the secret, not the lifetime.
-/// Revoked, expired and frozen keys cannot be rotated ([`ApiKeyError::NotRotatable`]).
-///
-/// Rotation mints a key, so the rotating actor must be able to grant every permission the old
-/// key holds ([`KeyActor::may_grant`]): an admin cannot rotate an owner's `keys:manage` key
-/// into a fresh secret it then holds ([`ApiKeyError::PermissionTooWide`]). Stored permissions
-/// that no longer parse grant nothing and are copied as they are.
-pub async fn rotate_api_key(
-    db: Db<'_>,
-    pepper: &ApiKeyPepper,
-    tenant: TenantId,
-    key_id: ApiKeyId,
-    actor: KeyActor,
-    grace: TimeDelta,
-    now: DateTime<Utc>,
-) -> Result<RotatedKey, ApiKeyError> {
-    if !permissions::can_manage_keys(actor.role) {
-        return Err(ApiKeyError::Forbidden);
-    }
-    if grace < TimeDelta::zero() || grace > TimeDelta::days(MAX_GRACE_DAYS) {
-        return Err(ApiKeyError::InvalidGrace);
-    }
-    let limit = lock_tenant_for_new_key(db, tenant).await?;
-    let driver = get_tenant_driver(db);
-    let old = driver
+    let key = get_tenant_driver(db)
         .fetch_api_key_by_id(tenant, key_id)
         .await?
         .ok_or(ApiKeyError::NotFound)?;
-    if let Some(refusal) = unusable(&old, now) {
-        let state = match refusal {
-            ApiKeyError::Revoked => "revoked",
-            ApiKeyError::Frozen => "frozen",
-            _ => "expired",
-        };
-        return Err(ApiKeyError::NotRotatable { state });
-    }
-    for permission in old
-        .permissions
-        .iter()
-        .filter_map(|text| Permission::parse(text).ok())
-    {
-        actor.may_grant(&permission)?;
-    }
-    // The old key is active and unexpired, so it is among the counted keys.
-    let current = driver.count_active_api_keys(tenant, now).await?;
-    if current.saturating_sub(1) >= u64::try_from(limit).unwrap_or(0) {
-        return Err(ApiKeyError::QuotaExceeded { limit, current });
-    }
-    let settings = KeySettings {
-        name: old.name.clone(),
-        permissions: old.permissions.clone(),
-        allowed_workers: old.allowed_workers.clone(),
-        rate_limit_rpm: old.rate_limit_rpm,
-        max_concurrent_runs: old.max_concurrent_runs,
-        expires_at: old.expires_at,
-    };
-    let issued = insert_key(db, pepper, tenant, old.user_id, settings, Some(old.id), now).await?;
-    let grace_end = now + grace;
-    // `None`: the old key already expires before the grace ends; it keeps its expiry.
-    let previous = driver
-        .update_api_key_expiry(tenant, old.id, grace_end, now)
-        .await?
-        .unwrap_or(old);
-    audit::record(
-        db,
-        audit_entry(
-            tenant,
-            &actor,
-            "api_key.rotated",
-            previous.id,
-            None,
-            json!({
-                "new_key_id": issued.key.id.to_string(),
-                "new_key_prefix": issued.key.key_prefix,
-                "previous_expires_at": previous.expires_at,
-                "grace_seconds": grace.num_seconds(),
-            }),
-        ),
-        now,
-    )
-    .await?;
-    Ok(RotatedKey { issued, previous })
+    Ok(with_effective_status(key, now))
 }

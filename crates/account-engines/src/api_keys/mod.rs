@@ -18,6 +18,7 @@
 
 mod error;
 mod issue;
+mod manage;
 pub mod permissions;
 pub mod secret;
 #[cfg(test)]
@@ -26,6 +27,7 @@ mod verify;
 
 pub use error::*;
 pub use issue::*;
+pub use manage::*;
 pub use verify::*;
 
 pub use account_drivers::api_keys::APIKeySnapshot;
@@ -55,6 +57,8 @@ pub const RATE_LIMIT_RPM: (i32, i32) = (1, 1000);
 pub const MAX_CONCURRENT_RUNS: (i32, i32) = (1, 100);
 /// Most workers one key may be restricted to.
 pub const MAX_ALLOWED_WORKERS: usize = 100;
+/// Largest key metadata, in bytes of its JSON serialization.
+pub const MAX_METADATA_BYTES: usize = 4096;
 /// Longest grace period of a rotation, in days.
 pub const MAX_GRACE_DAYS: i64 = 7;
 /// Verification writes `last_used_at` at most once per key per this interval.
@@ -191,6 +195,8 @@ pub struct IssueKeyRequest {
     pub max_concurrent_runs: Option<i32>,
     /// Expiry; must be in the future.
     pub expires_at: Option<DateTime<Utc>>,
+    /// A JSON object the tenant attaches to the key (at most [`MAX_METADATA_BYTES`]).
+    pub metadata: Option<serde_json::Value>,
 }
 
 /// A newly issued key: its stored form and the plaintext, shown this once.
@@ -219,7 +225,8 @@ pub struct RevokedKey {
 pub struct RotatedKey {
     /// The new key (same name, permissions, workers, limits and expiry; `rotated_from_id` set).
     pub issued: IssuedKey,
-    /// The old key, now expiring at the end of the grace period (or sooner, if it already did).
+    /// The old key, now expiring at the end of the grace period (or sooner, if it already did),
+    /// with `successor_id` set to the new key.
     pub previous: APIKeySnapshot,
 }
 

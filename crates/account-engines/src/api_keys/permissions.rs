@@ -8,7 +8,8 @@
 //!             | "read:*"           read everything of the read family below
 //!             | "read:runs"        read runs
 //!             | "read:usage"       read usage and quotas
-//!             | "keys:manage"      issue, list, revoke and rotate keys
+//!             | "keys:manage"      issue, list, update, revoke and rotate keys (and verify)
+//!             | "keys:verify"      verify presented keys for a host's service (`POST /v1/keys/verify`)
 //!             | "users:read"       list the tenant's users
 //!             | "users:manage"     invite, change roles, remove, transfer ownership (and read)
 //!             | "profile:write"    update one's own profile
@@ -19,7 +20,8 @@
 //!
 //! Matching ([`Permission::covers`]): `run:*` covers every `run:<worker>`, `read:*` covers
 //! `read:runs` and `read:usage`, `users:manage` covers `users:read`, `support:write` covers
-//! `support:read`; otherwise only the same permission covers. There is no global `*`: a key
+//! `support:read`, `keys:manage` covers `keys:verify` (who manages every key may check one);
+//! otherwise only the same permission covers. There is no global `*`: a key
 //! holds an explicit list, so widening the vocabulary later never widens existing keys.
 //!
 //! `read:*` deliberately does **not** cover `billing:read` (nor `users:read`): `read:*` is the
@@ -37,18 +39,21 @@
 //! | viewer | `read:*` family, `users:read`, `profile:write`, `support:*` |
 //! | member | the viewer's, and the `run:*` family |
 //! | admin | the member's, and `users:manage`, `billing:read` |
-//! | owner | everything, including `keys:manage` |
+//! | owner | everything, including `keys:manage` and `keys:verify` |
 //!
 //! Each cap is the lowest role the operations a permission unlocks need, so a personal key
 //! never holds what its user could not do anyway.
 //!
-//! `keys:manage` is owner-only to grant. A key holding it is a standing, non-human credential
-//! that issues, rotates and revokes every key of the tenant (the owners' included) and outlives
-//! its issuer's membership; admins manage keys themselves, but delegating that authority to a
-//! machine is the owners' decision (as Unkey's root keys need an explicit permission to attach
-//! permissions to the keys they create). So no admin, and no key acting with the admin
-//! ceiling, can mint a key wider than an admin. Among admins and members the caps only
-//! matter together with [`can_manage_keys`]: members may not issue keys at all.
+//! `keys:manage` is owner-only to grant. A key holding it is an *owner key*: a standing,
+//! non-human credential that acts with the owner's ceiling (the spine gives it the owner role
+//! for key management), so it issues keys with anything it holds itself, `keys:manage`
+//! included, and rotates and revokes every key of the tenant (the bootstrap key included).
+//! It outlives its issuer's membership; admins manage keys themselves, but delegating that
+//! authority to a machine is the owners' decision (as Unkey's root keys need an explicit
+//! permission to attach permissions to the keys they create). So no admin can mint a key wider
+//! than an admin. `keys:verify` is owner-only for the same reason: a service holding it learns
+//! what every key of the tenant may do. Among admins and members the caps only matter
+//! together with [`can_manage_keys`]: members may not issue keys at all.
 
 use super::ApiKeyError;
 use account_drivers::types::MembershipRole;
@@ -88,6 +93,8 @@ pub enum Permission {
     ReadUsage,
     /// `keys:manage`.
     KeysManage,
+    /// `keys:verify`.
+    KeysVerify,
     /// `users:read`.
     UsersRead,
     /// `users:manage`.
@@ -136,6 +143,7 @@ impl Permission {
             ("read", "runs") => Ok(Self::ReadRuns),
             ("read", "usage") => Ok(Self::ReadUsage),
             ("keys", "manage") => Ok(Self::KeysManage),
+            ("keys", "verify") => Ok(Self::KeysVerify),
             ("users", "read") => Ok(Self::UsersRead),
             ("users", "manage") => Ok(Self::UsersManage),
             ("profile", "write") => Ok(Self::ProfileWrite),
@@ -155,6 +163,7 @@ impl Permission {
             Self::ReadRuns => "read:runs".into(),
             Self::ReadUsage => "read:usage".into(),
             Self::KeysManage => "keys:manage".into(),
+            Self::KeysVerify => "keys:verify".into(),
             Self::UsersRead => "users:read".into(),
             Self::UsersManage => "users:manage".into(),
             Self::ProfileWrite => "profile:write".into(),
@@ -169,7 +178,7 @@ impl Permission {
         match self {
             Self::RunAll | Self::RunWorker(_) => PermissionFamily::Run,
             Self::ReadAll | Self::ReadRuns | Self::ReadUsage => PermissionFamily::Read,
-            Self::KeysManage => PermissionFamily::Keys,
+            Self::KeysManage | Self::KeysVerify => PermissionFamily::Keys,
             Self::UsersRead | Self::UsersManage => PermissionFamily::Users,
             Self::ProfileWrite => PermissionFamily::Profile,
             Self::SupportRead | Self::SupportWrite => PermissionFamily::Support,
@@ -184,6 +193,7 @@ impl Permission {
             (Self::ReadAll, Self::ReadRuns | Self::ReadUsage) => true,
             (Self::UsersManage, Self::UsersRead) => true,
             (Self::SupportWrite, Self::SupportRead) => true,
+            (Self::KeysManage, Self::KeysVerify) => true,
             (held, required) => held == required,
         }
     }
@@ -299,6 +309,7 @@ mod tests {
             "read:runs",
             "read:usage",
             "keys:manage",
+            "keys:verify",
             "users:read",
             "users:manage",
             "profile:write",
@@ -356,6 +367,8 @@ mod tests {
         assert!(!p("read:runs").covers(&p("read:usage")));
         assert!(!p("read:*").covers(&p("run:x")));
         assert!(!p("run:*").covers(&p("keys:manage")));
+        assert!(p("keys:manage").covers(&p("keys:verify")));
+        assert!(!p("keys:verify").covers(&p("keys:manage")));
         assert!(!p("read:*").covers(&p("keys:manage")));
         assert!(p("users:manage").covers(&p("users:read")));
         assert!(!p("users:read").covers(&p("users:manage")));
@@ -421,6 +434,8 @@ mod tests {
             assert!(role_may_grant(Admin, &p(text)), "{text}");
         }
         assert!(!role_may_grant(Member, &p("keys:manage")));
+        assert!(role_may_grant(Owner, &p("keys:verify")));
+        assert!(!role_may_grant(Admin, &p("keys:verify")));
         assert!(!role_may_grant(Viewer, &p("keys:manage")));
         assert!(can_manage_keys(Owner) && can_manage_keys(Admin));
         assert!(!can_manage_keys(Member) && !can_manage_keys(Viewer));

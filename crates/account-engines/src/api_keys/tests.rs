@@ -21,6 +21,7 @@ fn request(role: MembershipRole) -> IssueKeyRequest {
         rate_limit_rpm: None,
         max_concurrent_runs: None,
         expires_at: None,
+        metadata: None,
     }
 }
 
@@ -196,6 +197,11 @@ fn caller_errors_are_4xx_with_stable_codes() {
         ApiKeyError::Expired,
         ApiKeyError::Frozen,
         ApiKeyError::NotRotatable { state: "revoked" },
+        ApiKeyError::AlreadyRotated,
+        ApiKeyError::LastKeyManager,
+        ApiKeyError::InvalidMetadata {
+            problem: "must be a JSON object",
+        },
         ApiKeyError::TenantInactive {
             status: TenantStatus::Suspended,
         },

@@ -50,6 +50,11 @@ pub struct Model {
     pub freeze_reason: Option<String>,
     /// The key this one replaced by rotation.
     pub rotated_from_id: Option<ApiKeyId>,
+    /// The key that replaced this one by rotation; set once, by the rotation's conditional
+    /// update.
+    pub successor_id: Option<ApiKeyId>,
+    /// The tenant's JSON object about the key (at most 4 KiB), returned by verification.
+    pub metadata: Option<Json>,
     /// Creation time.
     pub created_at: DateTimeUtc,
 }

@@ -192,6 +192,18 @@ pub(crate) async fn invoke(
             &[ApiKey],
             spine.rotate_api_key(p, t.key, TimeDelta::hours(1)).await,
         ),
+        O::ApiKeysUpdate => called(
+            &[ApiKey],
+            spine
+                .update_api_key_metadata(p, t.key, Some(json!({"team": "invoked"})))
+                .await,
+        ),
+        O::ApiKeysVerifyForService => called(
+            NO_ID,
+            spine
+                .verify_api_key_for_service(p, "acc_live_not-a-key")
+                .await,
+        ),
         O::AccountInviteUser => called(
             NO_ID,
             spine

@@ -61,6 +61,14 @@ impl Env {
     pub(crate) async fn second(&self) -> DatabaseConnection {
         self.db.raw().await.unwrap()
     }
+
+    /// A pool on which our entities resolve (qualified names), for calling engines directly
+    /// where a test arranges what no use case writes yet (identity links).
+    pub(crate) async fn entities(&self) -> DatabaseConnection {
+        account_testkit::schema_connection(self.db.url())
+            .await
+            .unwrap()
+    }
 }
 
 /// A migrated database of its own, and a spine on it through [`Spine::connect`]. On SQLite

@@ -1,8 +1,9 @@
 //! Issuing, revoking and rotating a tenant's API keys.
 
 use crate::support::case::{Arrange, Case, leaves, rows, uuid};
-use account_spine::api_keys::{IssueKey, RevokeApiKey, RotateApiKey};
+use account_spine::api_keys::{IssueKey, RevokeApiKey, RotateApiKey, UpdateApiKeyMetadata};
 use chrono::TimeDelta;
+use serde_json::json;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -56,6 +57,20 @@ pub(super) fn cases() -> Vec<Case> {
                         ("rotated_from_id", uuid(g.key().as_uuid())),
                         ("status", "active".into()),
                     ],
+                )])
+            },
+        ),
+        Case::tenant(
+            Arrange::ApiKey,
+            |g| UpdateApiKeyMetadata {
+                key_id: g.key(),
+                metadata: Some(json!({"team": "billing"})),
+            },
+            |g, _| {
+                leaves(vec![rows(
+                    "api_keys",
+                    1,
+                    vec![("id", uuid(g.key().as_uuid())), ("status", "active".into())],
                 )])
             },
         ),
