@@ -147,6 +147,7 @@ pub(crate) async fn issue(
         rate_limit_rpm: body.rate_limit_rpm,
         max_concurrent_runs: body.max_concurrent_runs,
         expires_at: body.expires_at,
+        metadata: None,
     };
     let issued = state.spine.issue_api_key(&principal, request).await?;
     let secret = issued.plaintext.expose().to_owned();
