@@ -70,12 +70,14 @@ use utoipa_axum::routes;
 /// Largest request body accepted (pins hold up to 64 KiB values).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-/// What every handler can reach: the spine (cheap to clone) and the per-key rate limiters.
+/// What every handler can reach: the spine (cheap to clone), the per-key rate limiters and,
+/// when people sign in through an identity provider, the token verifier.
 #[derive(Clone, Debug)]
 pub struct AppState {
     spine: Spine,
     limits: Arc<RateLimits>,
     http_metrics: Arc<metrics::HttpMetrics>,
+    oidc: Option<oidc::Verifier>,
 }
 
 impl AppState {
@@ -85,7 +87,17 @@ impl AppState {
             spine,
             limits: Arc::new(RateLimits::default()),
             http_metrics: Arc::default(),
+            oidc: None,
         }
+    }
+
+    /// The same state accepting `Authorization: Bearer <JWT>` from the verifier's issuers: a
+    /// signed-in person acts in the tenant named by `X-Tenant-Id` with their membership's
+    /// role there.
+    #[must_use]
+    pub fn with_oidc(mut self, verifier: oidc::Verifier) -> Self {
+        self.oidc = Some(verifier);
+        self
     }
 }
 
@@ -93,8 +105,8 @@ impl AppState {
 /// paths in the OpenAPI document.
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::{
-        api_keys, billing, invitations, lifecycle, memberships, memory_pins, onboarding, runs,
-        support, tenants, usage, users,
+        api_keys, billing, identities, invitations, lifecycle, memberships, memory_pins,
+        onboarding, runs, support, tenants, usage, users,
     };
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
@@ -117,6 +129,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(onboarding::handshake))
         .routes(routes!(usage::summary))
         .routes(routes!(invitations::accept))
+        .routes(routes!(identities::me))
         .routes(routes!(invitations::invite, invitations::list_invitations))
         .routes(routes!(invitations::resend_invitation))
         .routes(routes!(invitations::revoke_invitation))

@@ -80,8 +80,42 @@ struct Cli {
     #[arg(long, env = "ACCOUNT_SUPPORT_RESPONSE_TIME", global = true)]
     support_response_time: Option<String>,
 
+    /// An OpenID Connect issuer whose tokens sign people in (`Authorization: Bearer <JWT>`
+    /// with `X-Tenant-Id`); its keys come from its discovery document unless
+    /// `--oidc-jwks-file` is given.
+    #[arg(
+        long,
+        env = "ACCOUNT_OIDC_ISSUER",
+        global = true,
+        requires = "oidc_audience"
+    )]
+    oidc_issuer: Option<String>,
+
+    /// The audience the issuer's tokens must name (the client id it issues them for).
+    #[arg(long, env = "ACCOUNT_OIDC_AUDIENCE", global = true)]
+    oidc_audience: Option<String>,
+
+    /// A local JWKS file with the issuer's keys, for installations that cannot reach it.
+    #[arg(long, env = "ACCOUNT_OIDC_JWKS_FILE", global = true)]
+    oidc_jwks_file: Option<PathBuf>,
+
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+impl Cli {
+    /// The token verifier the flags configure, if any.
+    fn oidc(&self) -> Option<account_api::oidc::Verifier> {
+        let (issuer, audience) = (self.oidc_issuer.as_ref()?, self.oidc_audience.as_ref()?);
+        let mut issuer = account_api::oidc::Issuer::new(issuer, audience);
+        if let Some(path) = &self.oidc_jwks_file {
+            issuer = issuer.with_jwks_file(path);
+        }
+        Some(account_api::oidc::Verifier::new(
+            vec![issuer],
+            reqwest::Client::new(),
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -159,9 +193,10 @@ async fn main() -> anyhow::Result<()> {
         "migrations checked"
     );
 
+    let oidc = cli.oidc();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => Ok(()),
-        Command::Serve => serve(spine, cli.listen).await,
+        Command::Serve => serve(spine, cli.listen, oidc).await,
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
             owner_email,
@@ -257,13 +292,21 @@ fn load_or_create_pepper(path: &Path) -> anyhow::Result<ApiKeyPepper> {
     ApiKeyPepper::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-async fn serve(spine: Spine, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(
+    spine: Spine,
+    listen: SocketAddr,
+    oidc: Option<account_api::oidc::Verifier>,
+) -> anyhow::Result<()> {
     let backend = spine.backend_name();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend, "account-api listening");
-    axum::serve(listener, router(AppState::new(spine.clone())))
+    let mut state = AppState::new(spine.clone());
+    if let Some(verifier) = oidc {
+        state = state.with_oidc(verifier);
+    }
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving HTTP")?;

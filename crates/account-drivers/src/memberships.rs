@@ -193,6 +193,24 @@ impl AccountsFacadeDriver<'_> {
         Ok(row.map(snapshot))
     }
 
+    /// Every tenant `user` is a member of, with the role, oldest membership first: what a
+    /// signed-in person sees of themselves (scoped by the person, not by a tenant).
+    pub async fn fetch_user_memberships(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<(TenantId, MembershipRole, DateTimeUtc)>, DriverError> {
+        let rows = memberships::Entity::find()
+            .filter(memberships::Column::UserId.eq(user))
+            .order_by_asc(memberships::Column::CreatedAt)
+            .order_by_asc(memberships::Column::Id)
+            .all(self.db.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| (row.tenant_id, row.role, row.created_at))
+            .collect())
+    }
+
     /// How many owners the tenant has.
     pub async fn count_owners(&self, tenant: TenantId) -> Result<u64, DriverError> {
         Ok(memberships::Entity::find()

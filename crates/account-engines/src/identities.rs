@@ -32,6 +32,9 @@ pub enum IdentityError {
     /// The user does not exist.
     #[error("no such user to link the identity to")]
     UserNotFound,
+    /// The identity is linked to no user: the person has not accepted an invitation yet.
+    #[error("this identity is linked to no user yet; accept an invitation first")]
+    NotLinked,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -57,6 +60,7 @@ impl ErrorCode for IdentityError {
             Self::InvalidIdentity { .. } => "invalid_identity",
             Self::AlreadyLinked => "identity_already_linked",
             Self::UserNotFound => "user_not_found",
+            Self::NotLinked => "identity_not_linked",
             Self::Storage(e) => e.code(),
         }
     }
@@ -65,7 +69,7 @@ impl ErrorCode for IdentityError {
         match self {
             Self::InvalidIdentity { .. } => 422,
             Self::AlreadyLinked => 409,
-            Self::UserNotFound => 404,
+            Self::UserNotFound | Self::NotLinked => 404,
             Self::Storage(e) => e.http_status(),
         }
     }

@@ -329,6 +329,16 @@ pub async fn list_users_after(
         .await?)
 }
 
+/// Every tenant `user` belongs to, with their role there and when they joined, oldest first.
+pub async fn list_user_memberships(
+    db: Db<'_>,
+    user: UserId,
+) -> Result<Vec<(TenantId, MembershipRole, DateTime<Utc>)>, MembershipError> {
+    Ok(get_accounts_facade_driver(db)
+        .fetch_user_memberships(user)
+        .await?)
+}
+
 /// One user of the tenant, with the capabilities their role gives.
 pub async fn get_user_detail(
     db: Db<'_>,

@@ -3,6 +3,7 @@
 use crate::operations::Operation;
 use account_engines::api_keys::ApiKeyError;
 use account_engines::billing::BillingError;
+use account_engines::identities::IdentityError;
 use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
 use account_engines::memberships::MembershipError;
@@ -76,6 +77,9 @@ pub enum SpineError {
     /// Invitations.
     #[error(transparent)]
     Invitation(#[from] InvitationError),
+    /// Identity links.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
     /// Memberships.
     #[error(transparent)]
     Membership(#[from] MembershipError),
@@ -153,6 +157,7 @@ impl ErrorCode for SpineError {
             Self::Run(e) => e.code(),
             Self::ApiKey(e) => e.code(),
             Self::Invitation(e) => e.code(),
+            Self::Identity(e) => e.code(),
             Self::Membership(e) => e.code(),
             Self::Tenant(e) => e.code(),
             Self::Profile(e) => e.code(),
@@ -180,6 +185,7 @@ impl ErrorCode for SpineError {
             Self::Run(e) => e.http_status(),
             Self::ApiKey(e) => e.http_status(),
             Self::Invitation(e) => e.http_status(),
+            Self::Identity(e) => e.http_status(),
             Self::Membership(e) => e.http_status(),
             Self::Tenant(e) => e.http_status(),
             Self::Profile(e) => e.http_status(),
@@ -201,6 +207,7 @@ impl ErrorCode for SpineError {
             Self::Run(e) => e.field(),
             Self::ApiKey(e) => e.field(),
             Self::Invitation(e) => e.field(),
+            Self::Identity(e) => e.field(),
             Self::Membership(e) => e.field(),
             Self::Tenant(e) => e.field(),
             Self::Profile(e) => e.field(),

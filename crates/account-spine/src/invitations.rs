@@ -150,14 +150,25 @@ impl UseCase for AcceptInvitation {
     const OPERATION: Operation = Operation::AccountAcceptInvitation;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Membership, SpineError> {
-        let (tenant, id) = (self.tenant, self.id);
-        let invitee = self.invitee.clone();
+        accept(self, cx).await
+    }
+}
+
+/// The body of [`AcceptInvitation`], shared with a signed-in person's acceptance, which links
+/// their identity in the same transaction.
+pub(crate) async fn accept(
+    this: &AcceptInvitation,
+    cx: &mut Context<'_>,
+) -> Result<Membership, SpineError> {
+    {
+        let (tenant, id) = (this.tenant, this.id);
+        let invitee = this.invitee.clone();
         let membership = invitations::accept(
             cx.db,
             cx.pepper()?,
             tenant,
             id,
-            &self.token,
+            &this.token,
             invitee,
             cx.now,
         )

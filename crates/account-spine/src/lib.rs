@@ -72,6 +72,7 @@ mod error;
 mod events;
 mod execute;
 mod host;
+pub mod identities;
 pub mod invitations;
 pub mod lifecycle;
 mod member_roles;

@@ -247,7 +247,8 @@ pub(crate) struct MembershipView {
     role: MembershipRole,
 }
 
-/// Accepts an invitation with its token (no API key: the token is the authority).
+/// Accepts an invitation with its token (no API key: the token is the authority). With a bearer
+/// JWT from a configured identity provider, the person's identity is linked to the new member.
 #[utoipa::path(
     post,
     path = "/v1/invitations/{tenant}/{id}/accept",
@@ -263,6 +264,7 @@ pub(crate) struct MembershipView {
 pub(crate) async fn accept(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<AcceptPath>,
+    signed_in: Option<crate::auth::SignedInPerson>,
     parts: Parts,
     ApiJson(body): ApiJson<AcceptBody>,
 ) -> Result<Json<MembershipView>, ApiError> {
@@ -270,16 +272,30 @@ pub(crate) async fn accept(
         external_user_id: None,
         name: body.name,
     };
-    let membership = state
-        .spine
-        .accept_invitation(
-            path.tenant,
-            path.id,
-            &body.token,
-            invitee,
-            crate::auth::request_meta(&parts),
-        )
-        .await?;
+    let request = crate::auth::request_meta(&parts);
+    // A signed-in person (a bearer JWT from a configured issuer) is linked to the user the
+    // invitation makes them, in the same transaction: from then on they sign in as themselves.
+    let membership = match signed_in {
+        Some(crate::auth::SignedInPerson(signed_in)) => {
+            state
+                .spine
+                .accept_invitation_signed_in(
+                    path.tenant,
+                    path.id,
+                    &body.token,
+                    invitee,
+                    signed_in,
+                    request,
+                )
+                .await?
+        }
+        None => {
+            state
+                .spine
+                .accept_invitation(path.tenant, path.id, &body.token, invitee, request)
+                .await?
+        }
+    };
     Ok(Json(MembershipView {
         tenant_id: membership.tenant_id,
         user_id: membership.user_id,

@@ -10,6 +10,7 @@
 
 pub(crate) mod api_keys;
 pub(crate) mod billing;
+pub(crate) mod identities;
 pub(crate) mod invitations;
 pub(crate) mod lifecycle;
 pub(crate) mod lists;
