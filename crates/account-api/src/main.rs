@@ -2,7 +2,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // bootstrap prints the key for the operator
 
-use account_api::{AppState, router};
+use account_api::{AppState, EdgeSettings, TrustedProxies, router};
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::support::SupportContact;
 use account_spine::types::{Email, SchemaName};
@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The account API: tenants, members, API keys, runs and quotas over HTTP.
 #[derive(Debug, Parser)]
@@ -79,6 +80,47 @@ struct Cli {
     /// The response-time promise, e.g. "within one business day".
     #[arg(long, env = "ACCOUNT_SUPPORT_RESPONSE_TIME", global = true)]
     support_response_time: Option<String>,
+
+    /// Seconds a client has to send a request's headers, counted from when the server starts
+    /// waiting for them (a new connection, or the previous response on a kept-alive one).
+    #[arg(
+        long,
+        env = "ACCOUNT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    header_read_timeout_secs: u64,
+
+    /// Seconds the server waits for the next piece of a request body before answering 408.
+    #[arg(
+        long,
+        env = "ACCOUNT_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    body_read_timeout_secs: u64,
+
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(
+        long,
+        env = "ACCOUNT_IDLE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    idle_timeout_secs: u64,
+
+    /// Proxies whose `X-Forwarded-For` names the client: comma-separated IP addresses and CIDR
+    /// ranges (`10.0.0.0/8,192.0.2.7`). Without any, the TCP peer is the client.
+    #[arg(
+        long,
+        env = "ACCOUNT_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    trusted_proxies: TrustedProxies,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -161,7 +203,16 @@ async fn main() -> anyhow::Result<()> {
 
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => Ok(()),
-        Command::Serve => serve(spine, cli.listen).await,
+        Command::Serve => {
+            let edge = EdgeSettings::default()
+                .with_timeouts(
+                    Duration::from_secs(cli.header_read_timeout_secs),
+                    Duration::from_secs(cli.body_read_timeout_secs),
+                    Duration::from_secs(cli.idle_timeout_secs),
+                )
+                .with_trusted_proxies(cli.trusted_proxies.clone());
+            serve(spine, cli.listen, edge).await
+        }
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
             owner_email,
@@ -257,16 +308,14 @@ fn load_or_create_pepper(path: &Path) -> anyhow::Result<ApiKeyPepper> {
     ApiKeyPepper::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
-async fn serve(spine: Spine, listen: SocketAddr) -> anyhow::Result<()> {
+async fn serve(spine: Spine, listen: SocketAddr, edge: EdgeSettings) -> anyhow::Result<()> {
     let backend = spine.backend_name();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend, "account-api listening");
-    axum::serve(listener, router(AppState::new(spine.clone())))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    let app = router(AppState::new(spine.clone()).with_edge(edge.clone()));
+    account_api::serve(listener, app, &edge, shutdown_signal()).await;
     // Last-use times collected since the previous background flush.
     spine
         .flush_key_usage()

@@ -277,7 +277,7 @@ pub(crate) async fn accept(
             path.id,
             &body.token,
             invitee,
-            crate::auth::request_meta(&parts),
+            crate::auth::request_meta(&parts, &state),
         )
         .await?;
     Ok(Json(MembershipView {
