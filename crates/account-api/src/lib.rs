@@ -46,6 +46,7 @@ mod edge;
 mod error;
 mod extract;
 mod health;
+mod json_object;
 mod metrics;
 mod openapi;
 mod quota;
