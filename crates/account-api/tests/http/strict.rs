@@ -182,3 +182,96 @@ async fn enums_take_exactly_the_documented_spelling() {
         assert!(answer.body["items"].is_array(), "{name}: {}", answer.body);
     }
 }
+
+/// Found in issue 19: a NUL in a lifecycle reason was stored on SQLite and a 500 on PostgreSQL.
+/// Every stored text now goes through one rule (account-values' `FreeText` and bounded text
+/// types): no control character but line feed and tab, NUL refused the same on every backend.
+#[tokio::test]
+async fn free_text_with_control_characters_is_refused_alike_on_every_backend() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let server = start(&backend).await;
+        let operator = server
+            .spine
+            .create_operator_key(&crate::support::operator(), "ops")
+            .await
+            .unwrap();
+        let operator_key = operator.plaintext.expose().to_owned();
+        let tenant = server.tenant_id;
+        let rows_before = server.row_counts().await;
+        let events_before = server.events.all().len();
+        let platform = [
+            (
+                format!("/v1/platform/tenants/{tenant}/lifecycle"),
+                json!({"action": "suspend", "reason": "spam\u{0}"}),
+                "invalid_reason",
+                "reason",
+                "must not contain the NUL character",
+            ),
+            (
+                format!("/v1/platform/tenants/{tenant}/onboarding/complete"),
+                json!({"reason": "waived\u{0}"}),
+                "invalid_reason",
+                "reason",
+                "must not contain the NUL character",
+            ),
+        ];
+        let tenant_routes = [
+            (
+                "/v1/runs".to_owned(),
+                json!({"worker_id": "w", "task": "ring\u{7}"}),
+                "text_has_control_character",
+                "task",
+                "must not contain control characters",
+            ),
+            (
+                "/v1/runs".to_owned(),
+                json!({"worker_id": "w", "task": "a\u{0}b"}),
+                "text_has_nul",
+                "task",
+                "must not contain the NUL character",
+            ),
+            (
+                "/v1/support/tickets".to_owned(),
+                json!({"subject": "s\u{0}", "description": "d"}),
+                "invalid_ticket",
+                "subject",
+                "must not contain the NUL character",
+            ),
+        ];
+        let calls = platform
+            .into_iter()
+            .map(|call| (operator_key.clone(), call))
+            .chain(
+                tenant_routes
+                    .into_iter()
+                    .map(|call| (server.key.clone(), call)),
+            );
+        for (key, (path, body, code, field, problem)) in calls {
+            let what = format!("{name}: {path} {body}");
+            let answer = server.call_as(&key, Method::POST, &path, Some(body)).await;
+            refused(&answer, StatusCode::UNPROCESSABLE_ENTITY, code, &what);
+            let message = answer.body["message"].as_str().unwrap_or_default();
+            assert!(message.contains(problem), "{what}: {}", answer.body);
+            if answer.body["fields"].is_object() {
+                assert!(
+                    answer.body["fields"].get(field).is_some(),
+                    "{what}: {}",
+                    answer.body
+                );
+            }
+        }
+        assert_eq!(server.row_counts().await, rows_before, "{name}: no row");
+        assert_eq!(server.events.all().len(), events_before, "{name}: no event");
+        // Line feed and tab are text.
+        let answer = server
+            .call_as(
+                &operator_key,
+                Method::POST,
+                &format!("/v1/platform/tenants/{tenant}/lifecycle"),
+                Some(json!({"action": "suspend", "reason": "spam\n\tsee ticket"})),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{name}: {}", answer.body);
+    }
+}
