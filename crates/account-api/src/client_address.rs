@@ -3,6 +3,10 @@
 //! trusted proxy. A client can put anything in `X-Forwarded-For`, so the header is believed
 //! only as far as the proxies we trust wrote it: each proxy appends the address it saw, and the
 //! right-most untrusted one is the last hop no trusted proxy can vouch past.
+//!
+//! [`serve`](crate::serve) records the peer; a host serving [`router`](crate::router) itself
+//! does so with axum's `into_make_service_with_connect_info::<SocketAddr>()`, or its audit rows
+//! carry no address.
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;

@@ -125,7 +125,7 @@ pub async fn serve(
                 let activity = activity.clone();
                 tower::service_fn(move |mut request: axum::extract::Request<_>| {
                     request.extensions_mut().insert(ConnectInfo(peer));
-                    let busy = activity.begin();
+                    let busy = activity.request_started();
                     let answer = app.clone().oneshot(request);
                     async move {
                         let answer = answer.await;
@@ -197,7 +197,7 @@ impl Activity {
         }
     }
 
-    fn begin(self: &Arc<Self>) -> Busy {
+    fn request_started(self: &Arc<Self>) -> Busy {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         Busy(self.clone())
     }
