@@ -31,8 +31,10 @@ fn presented_key(parts: &Parts) -> Option<&str> {
         .map(str::trim)
 }
 
-/// Request metadata for audit rows: request id, client address, user agent.
-pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
+/// Request metadata for audit rows: request id, client address (the TCP peer, or what a
+/// trusted proxy reported; see [`client_address`](crate::client_address)), user agent. The
+/// address is also recorded in the request's span.
+pub(crate) fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
     let header = |name: &str| {
         parts
             .headers
@@ -42,8 +44,11 @@ pub(crate) fn request_meta(parts: &Parts) -> RequestMeta {
     };
     let mut meta = RequestMeta::default();
     meta.request_id = header("x-request-id");
-    meta.ip_address = header("x-forwarded-for")
-        .map(|v: String| v.split(',').next().unwrap_or_default().trim().to_owned());
+    meta.ip_address = crate::client_address::client_address(parts, &state.edge.trusted_proxies)
+        .map(|address| address.to_string());
+    if let Some(address) = &meta.ip_address {
+        crate::request_id::record_client_address(address);
+    }
     meta.user_agent = header("user-agent");
     meta
 }
@@ -61,13 +66,13 @@ impl FromRequestParts<AppState> for Authenticated {
             let tenant = named_tenant(parts)?;
             let principal = state
                 .spine
-                .identity_principal(&signed_in, tenant, request_meta(parts))
+                .identity_principal(&signed_in, tenant, request_meta(parts, state))
                 .await?;
             return Ok(Self(principal));
         }
         let principal = state
             .spine
-            .authenticate_api_key(key, request_meta(parts))
+            .authenticate_api_key(key, request_meta(parts, state))
             .await?;
         if let Actor::ApiKey {
             key_id,
@@ -193,7 +198,7 @@ impl FromRequestParts<AppState> for Operator {
         }
         let operator = state
             .spine
-            .authenticate_operator_key(key, request_meta(parts))
+            .authenticate_operator_key(key, request_meta(parts, state))
             .await?;
         Ok(Self(operator))
     }

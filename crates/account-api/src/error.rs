@@ -77,6 +77,27 @@ impl ApiError {
         }
     }
 
+    /// The body is over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES): 413 `payload_too_large`.
+    pub fn payload_too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "the request body is larger than {} bytes",
+                crate::MAX_BODY_BYTES
+            ),
+        )
+    }
+
+    /// The body stalled longer than the body read timeout: 408 `body_timeout`.
+    pub fn body_timeout() -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "the request body stopped arriving; send it without pauses",
+        )
+    }
+
     /// The per-key request rate is used up: 429 `rate_limited`, retry after `seconds`.
     pub fn rate_limited(rpm: u32, seconds: u64) -> Self {
         Self {

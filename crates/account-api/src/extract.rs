@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | no `Content-Type: application/json` | 415 | `unsupported_media_type` |
 //! | body over [`MAX_BODY_BYTES`](crate::MAX_BODY_BYTES) | 413 | `payload_too_large` |
+//! | body stalled past the body read timeout | 408 | `body_timeout` |
 //! | not JSON (syntax, truncated) | 400 | `malformed_json` |
 //! | wrong type, unknown or missing field, out of range | 422 | `invalid_request` + `fields` |
 //! | query string | 400 | `invalid_query` + `fields` |
@@ -114,6 +115,21 @@ fn serde_field(path: &str, message: &str) -> (String, String) {
     (field, message.to_owned())
 }
 
+/// Whether reading the body failed with an `E` somewhere in the rejection's sources: axum
+/// recognises a body limit only up to two wrappings deep, and the edge's body layers add more.
+fn caused_by<E: std::error::Error + 'static>(
+    rejection: &(dyn std::error::Error + 'static),
+) -> bool {
+    let mut source = Some(rejection);
+    while let Some(error) = source {
+        if error.is::<E>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
 fn is_json(parts: &Parts) -> bool {
     let Some(content_type) = parts
         .headers
@@ -155,15 +171,12 @@ where
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        format!(
-                            "the request body is larger than {} bytes",
-                            crate::MAX_BODY_BYTES
-                        ),
-                    )
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
+                    || caused_by::<http_body_util::LengthLimitError>(&rejection)
+                {
+                    ApiError::payload_too_large()
+                } else if caused_by::<tower_http::timeout::TimeoutError>(&rejection) {
+                    ApiError::body_timeout()
                 } else {
                     ApiError::new(
                         StatusCode::BAD_REQUEST,

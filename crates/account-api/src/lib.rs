@@ -41,9 +41,12 @@
 #![deny(missing_docs)]
 
 mod auth;
+mod client_address;
+mod edge;
 mod error;
 mod extract;
 mod health;
+mod json_object;
 mod metrics;
 pub mod oidc;
 mod openapi;
@@ -52,6 +55,8 @@ mod rate_limit;
 mod request_id;
 mod routes;
 
+pub use client_address::{TrustedProxies, TrustedProxyError};
+pub use edge::{EdgeSettings, serve};
 pub use error::{ApiError, ErrorBody};
 pub use quota::{QuotaInfo, QuotaPeriod};
 
@@ -63,32 +68,44 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rate_limit::RateLimits;
 use std::sync::Arc;
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// Largest request body accepted (pins hold up to 64 KiB values).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-/// What every handler can reach: the spine (cheap to clone), the per-key rate limiters and,
-/// when people sign in through an identity provider, the token verifier.
+/// What every handler can reach: the spine (cheap to clone), the per-key rate limiters, the
+/// edge's settings and, when people sign in through an identity provider, the token verifier.
 #[derive(Clone, Debug)]
 pub struct AppState {
     spine: Spine,
     limits: Arc<RateLimits>,
     http_metrics: Arc<metrics::HttpMetrics>,
     oidc: Option<oidc::Verifier>,
+    edge: Arc<EdgeSettings>,
 }
 
 impl AppState {
-    /// State over an already connected (and migrated) spine.
+    /// State over an already connected (and migrated) spine, with the default
+    /// [`EdgeSettings`].
     pub fn new(spine: Spine) -> Self {
         Self {
             spine,
             limits: Arc::new(RateLimits::default()),
             http_metrics: Arc::default(),
             oidc: None,
+            edge: Arc::default(),
         }
+    }
+
+    /// This state with other edge settings: [`router`] reads the body timeout and the trusted
+    /// proxies from them (the header and idle timeouts are [`serve`]'s).
+    pub fn with_edge(mut self, edge: EdgeSettings) -> Self {
+        self.edge = Arc::new(edge);
+        self
     }
 
     /// The same state accepting `Authorization: Bearer <JWT>` from the verifier's issuers: a
@@ -216,6 +233,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(RequestBodyTimeoutLayer::new(state.edge.body_read_timeout))
+        // A `Content-Length` over the limit is refused before any of the body is read.
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(edge::json_payload_too_large))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -2,7 +2,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // bootstrap prints the key for the operator
 
-use account_api::{AppState, router};
+use account_api::{AppState, EdgeSettings, TrustedProxies, router};
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::support::SupportContact;
 use account_spine::types::{Email, SchemaName};
@@ -11,6 +11,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The account API: tenants, members, API keys, runs and quotas over HTTP.
 #[derive(Debug, Parser)]
@@ -98,6 +99,47 @@ struct Cli {
     /// A local JWKS file with the issuer's keys, for installations that cannot reach it.
     #[arg(long, env = "ACCOUNT_OIDC_JWKS_FILE", global = true)]
     oidc_jwks_file: Option<PathBuf>,
+
+    /// Seconds a client has to send a request's headers, counted from when the server starts
+    /// waiting for them (a new connection, or the previous response on a kept-alive one).
+    #[arg(
+        long,
+        env = "ACCOUNT_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    header_read_timeout_secs: u64,
+
+    /// Seconds the server waits for the next piece of a request body before answering 408.
+    #[arg(
+        long,
+        env = "ACCOUNT_BODY_READ_TIMEOUT_SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    body_read_timeout_secs: u64,
+
+    /// Seconds a connection may stay open with no request in flight.
+    #[arg(
+        long,
+        env = "ACCOUNT_IDLE_TIMEOUT_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    idle_timeout_secs: u64,
+
+    /// Proxies whose `X-Forwarded-For` names the client: comma-separated IP addresses and CIDR
+    /// ranges (`10.0.0.0/8,192.0.2.7`). Without any, the TCP peer is the client.
+    #[arg(
+        long,
+        env = "ACCOUNT_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    trusted_proxies: TrustedProxies,
 
     #[command(subcommand)]
     command: Option<Command>,
@@ -196,7 +238,16 @@ async fn main() -> anyhow::Result<()> {
     let oidc = cli.oidc();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Migrate => Ok(()),
-        Command::Serve => serve(spine, cli.listen, oidc).await,
+        Command::Serve => {
+            let edge = EdgeSettings::default()
+                .with_timeouts(
+                    Duration::from_secs(cli.header_read_timeout_secs),
+                    Duration::from_secs(cli.body_read_timeout_secs),
+                    Duration::from_secs(cli.idle_timeout_secs),
+                )
+                .with_trusted_proxies(cli.trusted_proxies.clone());
+            serve(spine, cli.listen, edge, oidc).await
+        }
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
             owner_email,
@@ -295,6 +346,7 @@ fn load_or_create_pepper(path: &Path) -> anyhow::Result<ApiKeyPepper> {
 async fn serve(
     spine: Spine,
     listen: SocketAddr,
+    edge: EdgeSettings,
     oidc: Option<account_api::oidc::Verifier>,
 ) -> anyhow::Result<()> {
     let backend = spine.backend_name();
@@ -302,14 +354,11 @@ async fn serve(
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend, "account-api listening");
-    let mut state = AppState::new(spine.clone());
+    let mut state = AppState::new(spine.clone()).with_edge(edge.clone());
     if let Some(verifier) = oidc {
         state = state.with_oidc(verifier);
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    account_api::serve(listener, router(state), &edge, shutdown_signal()).await;
     // Last-use times collected since the previous background flush.
     spine
         .flush_key_usage()

@@ -118,7 +118,8 @@ fn add_error_responses(path: &str, operation: &mut Operation) {
         codes.extend(["401", "403"]);
     }
     if operation.request_body.is_some() {
-        codes.extend(["413", "415"]);
+        // 408: the body stalled past the body read timeout.
+        codes.extend(["408", "413", "415"]);
     }
     for code in codes {
         operation

@@ -1,7 +1,8 @@
 //! Request ids and the request span: the id comes from `x-request-id` when the client sent a
 //! usable one (1 to 128 visible ASCII characters) and is generated (a UUID) otherwise; it is
 //! echoed on the response and recorded in the span every log line of the request is written
-//! in, with the method, the path and, once authenticated, the API key's id (never the key).
+//! in, with the method, the path and, once authenticated, the API key's id (never the key) and
+//! the caller's address.
 
 use axum::extract::Request;
 use axum::http::HeaderName;
@@ -45,12 +46,19 @@ fn request_span(request: &Request) -> Span {
         path = %request.uri().path(),
         request_id = %request_id,
         api_key_id = tracing::field::Empty,
+        client_address = tracing::field::Empty,
     )
 }
 
 /// Records the authenticated key's id (not the key) in the current request's span.
 pub(crate) fn record_key_id(key_id: &dyn std::fmt::Display) {
     Span::current().record("api_key_id", tracing::field::display(key_id));
+}
+
+/// Records the caller's address (the peer, or what a trusted proxy reported) in the current
+/// request's span.
+pub(crate) fn record_client_address(address: &str) {
+    Span::current().record("client_address", address);
 }
 
 /// The request tracing layer.

@@ -10,7 +10,7 @@ use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_lifecycle_driver;
 pub use account_drivers::lifecycle::LifecycleEventSnapshot;
 use account_drivers::lifecycle::NewLifecycleEvent;
-use account_drivers::types::{ActorType, TenantId, TenantStatus};
+use account_drivers::types::{ActorType, Reason, TenantId, TenantStatus, TextError};
 use chrono::{DateTime, Utc};
 
 /// What a tenant in a given status may do.
@@ -142,9 +142,9 @@ pub enum LifecycleError {
     /// The actor id is empty, too long or has control characters.
     #[error("the actor id must be 1 to {MAX_ACTOR_ID_CHARS} characters without control characters")]
     InvalidActor,
-    /// A reason is required and was missing, or is too long.
-    #[error("a reason of 1 to 500 characters is required")]
-    InvalidReason,
+    /// The reason is missing, too long or holds control characters (see [`Reason`]).
+    #[error(transparent)]
+    InvalidReason(TextError),
     /// Another transition won the race; read the status again.
     #[error("the tenant's status changed concurrently; retry")]
     Conflict,
@@ -175,7 +175,7 @@ impl ErrorCode for LifecycleError {
             Self::InvalidTransition { .. } => "invalid_transition",
             Self::Forbidden => "forbidden",
             Self::InvalidActor => "invalid_actor",
-            Self::InvalidReason => "invalid_reason",
+            Self::InvalidReason(_) => "invalid_reason",
             Self::Conflict => "concurrent_transition",
             Self::InvalidPage => "invalid_page",
             Self::Storage(e) => e.code(),
@@ -187,14 +187,14 @@ impl ErrorCode for LifecycleError {
             Self::TenantNotFound => 404,
             Self::InvalidTransition { .. } | Self::Conflict => 409,
             Self::Forbidden => 403,
-            Self::InvalidActor | Self::InvalidReason | Self::InvalidPage => 422,
+            Self::InvalidActor | Self::InvalidReason(_) | Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
         }
     }
 
     fn field(&self) -> Option<&str> {
         match self {
-            Self::InvalidReason => Some("reason"),
+            Self::InvalidReason(_) => Some("reason"),
             Self::InvalidPage => Some("limit"),
             _ => None,
         }
@@ -257,10 +257,8 @@ pub async fn transition(
     {
         return Err(LifecycleError::InvalidActor);
     }
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > 500 {
-        return Err(LifecycleError::InvalidReason);
-    }
+    let reason = Reason::parse(reason).map_err(LifecycleError::InvalidReason)?;
+    let reason = reason.as_str();
     let driver = get_tenant_lifecycle_driver(db);
     let from = driver
         .fetch_tenant_status(tenant)
@@ -375,7 +373,7 @@ mod tests {
             },
             LifecycleError::Forbidden,
             LifecycleError::InvalidActor,
-            LifecycleError::InvalidReason,
+            LifecycleError::InvalidReason(TextError::Empty { field: "reason" }),
             LifecycleError::Conflict,
             LifecycleError::InvalidPage,
         ];
@@ -386,7 +384,7 @@ mod tests {
                 | LifecycleError::InvalidTransition { .. }
                 | LifecycleError::Forbidden
                 | LifecycleError::InvalidActor
-                | LifecycleError::InvalidReason
+                | LifecycleError::InvalidReason(_)
                 | LifecycleError::Conflict
                 | LifecycleError::InvalidPage => {}
                 LifecycleError::Storage(_) => unreachable!("not caller-caused"),

@@ -241,9 +241,9 @@ async fn profile_text_holding_nul_is_refused_and_nothing_is_written() {
         let named = ProfileUpdate::default().with_display_name("Ann\u{0}Lee");
         assert!(matches!(
             users::update_profile(db, tenant, user, named, now()).await,
-            Err(ProfileError::InvalidName(
-                TextError::ControlCharacter { .. }
-            ))
+            Err(ProfileError::InvalidName(TextError::Nul {
+                field: "display name"
+            }))
         ));
     }
 }

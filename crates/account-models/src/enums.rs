@@ -1,7 +1,10 @@
 //! Text-backed enums for every status, role, plan, category and priority.
 //!
-//! Stored in one casing (lower snake case), parsed case-insensitively at the edge: `OWNER`,
-//! `Owner` and `owner` are the same role, and anything else is a typed [`EnumError`]. Text
+//! Stored in one casing (lower snake case). serde and `parse_exact` accept exactly that
+//! spelling, as the OpenAPI document shows it (`owner`; not `OWNER`, not ` owner `): that is
+//! the HTTP API's contract. `FromStr` is lenient (trimmed, any case) for people typing at a
+//! command line or in a host's configuration, where `Owner` plainly means `owner`; anything
+//! else is a typed [`EnumError`] naming the accepted values. Text
 //! columns (not native PostgreSQL enums) keep the same migrations valid on SQLite, and the
 //! migrations add a named CHECK constraint per column so no other value is ever stored.
 
@@ -58,6 +61,26 @@ macro_rules! text_enum {
             }
         }
 
+        impl $name {
+            /// Parses exactly the stored spelling, as serde and the HTTP API do.
+            pub fn parse_exact(input: &str) -> Result<Self, EnumError> {
+                Self::ALL
+                    .iter()
+                    .copied()
+                    .find(|v| v.as_str() == input)
+                    .ok_or_else(|| Self::refused(input))
+            }
+
+            fn refused(input: &str) -> EnumError {
+                EnumError {
+                    kind: $kind,
+                    input: input.chars().take(64).collect(),
+                    expected: $expected,
+                }
+            }
+        }
+
+        /// Lenient: trimmed, any case (see the module's documentation).
         impl std::str::FromStr for $name {
             type Err = EnumError;
 
@@ -67,11 +90,7 @@ macro_rules! text_enum {
                     .iter()
                     .copied()
                     .find(|v| v.as_str().eq_ignore_ascii_case(wanted))
-                    .ok_or_else(|| EnumError {
-                        kind: $kind,
-                        input: input.chars().take(64).collect(),
-                        expected: $expected,
-                    })
+                    .ok_or_else(|| Self::refused(input))
             }
         }
 
@@ -90,7 +109,7 @@ macro_rules! text_enum {
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
                 let text = String::deserialize(deserializer)?;
-                text.parse().map_err(serde::de::Error::custom)
+                Self::parse_exact(&text).map_err(serde::de::Error::custom)
             }
         }
     };
@@ -365,6 +384,26 @@ impl OnboardingState {
     }
 }
 
+impl OnboardingState {
+    /// Parses exactly the upper snake case name, as serde and the HTTP API do.
+    pub fn parse_exact(input: &str) -> Result<Self, EnumError> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|s| s.name() == input)
+            .ok_or_else(|| Self::refused(input))
+    }
+
+    fn refused(input: &str) -> EnumError {
+        EnumError {
+            kind: "onboarding state",
+            input: input.chars().take(64).collect(),
+            expected: "CREATED, IDENTITY_VERIFIED, API_KEY_CREATED, SDK_CONNECTED, COMPLETE",
+        }
+    }
+}
+
+/// Lenient: trimmed, any case (see the module's documentation).
 impl std::str::FromStr for OnboardingState {
     type Err = EnumError;
 
@@ -374,11 +413,7 @@ impl std::str::FromStr for OnboardingState {
             .iter()
             .copied()
             .find(|s| s.name().eq_ignore_ascii_case(wanted))
-            .ok_or_else(|| EnumError {
-                kind: "onboarding state",
-                input: input.chars().take(64).collect(),
-                expected: "CREATED, IDENTITY_VERIFIED, API_KEY_CREATED, SDK_CONNECTED, COMPLETE",
-            })
+            .ok_or_else(|| Self::refused(input))
     }
 }
 
@@ -397,7 +432,7 @@ impl Serialize for OnboardingState {
 impl<'de> Deserialize<'de> for OnboardingState {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        Self::parse_exact(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -512,14 +547,29 @@ mod tests {
     }
 
     #[test]
-    fn serde_uses_the_stored_text_and_parses_any_case() {
+    fn serde_takes_only_the_stored_text_and_from_str_any_case() {
         let json = serde_json::to_string(&TicketPriority::Critical).unwrap();
         assert_eq!(json, "\"critical\"");
-        let parsed: TicketPriority = serde_json::from_str("\"HIGH\"").unwrap();
+        let parsed: TicketPriority = serde_json::from_str("\"high\"").unwrap();
         assert_eq!(parsed, TicketPriority::High);
-        assert!(serde_json::from_str::<TicketPriority>("\"urgent\"").is_err());
-        let state: OnboardingState = serde_json::from_str("\"complete\"").unwrap();
+        for refused in ["\"HIGH\"", "\" high\"", "\"urgent\""] {
+            let error = serde_json::from_str::<TicketPriority>(refused).unwrap_err();
+            assert!(
+                error
+                    .to_string()
+                    .contains("expected one of: low, medium, high, critical"),
+                "{refused}: {error}"
+            );
+        }
+        assert_eq!(" HIGH ".parse::<TicketPriority>(), Ok(TicketPriority::High));
+        assert_eq!(Plan::parse_exact("Pro").unwrap_err().input, "Pro");
+        let state: OnboardingState = serde_json::from_str("\"COMPLETE\"").unwrap();
         assert_eq!(state, OnboardingState::Complete);
+        assert!(serde_json::from_str::<OnboardingState>("\"complete\"").is_err());
+        assert_eq!(
+            "complete".parse::<OnboardingState>(),
+            Ok(OnboardingState::Complete)
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ mod slug;
 pub use email::{Email, EmailError};
 pub use memory_pin_key::{MemoryPinKey, MemoryPinKeyError, MemoryPinPrefix};
 pub use names::{
-    ApiKeyName, DisplayName, PinSource, Reason, TenantName, TextError, TicketDescription,
+    ApiKeyName, DisplayName, FreeText, PinSource, Reason, TenantName, TextError, TicketDescription,
     TicketSubject,
 };
 pub use schema_name::{SchemaName, SchemaNameError};

@@ -1,4 +1,9 @@
-//! Bounded text fields: trimmed, length counted in characters, no control characters.
+//! Stored text: bounded fields (trimmed, length counted in characters) and [`FreeText`], all
+//! under one rule for control characters, the same on every backend: no control character
+//! (Unicode `Cc`), except line feed and tab in fields that hold several lines. NUL gets its own
+//! error ([`TextError::Nul`]) because it is the one PostgreSQL cannot store at all while SQLite
+//! can: refused here, it is refused alike everywhere. Carriage return is refused too: a line
+//! break is `\n`.
 
 use crate::string_value;
 
@@ -45,6 +50,75 @@ pub enum TextError {
         /// The field.
         field: &'static str,
     },
+    /// Contains the NUL character (U+0000).
+    #[error("{field} must not contain the NUL character (U+0000)")]
+    Nul {
+        /// The field.
+        field: &'static str,
+    },
+}
+
+impl TextError {
+    /// The field the text was given for.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Empty { field }
+            | Self::TooLong { field, .. }
+            | Self::ControlCharacter { field }
+            | Self::Nul { field } => field,
+        }
+    }
+}
+
+/// The control-character rule every stored text follows (see the module's documentation).
+fn refuse_control(field: &'static str, text: &str, multiline: bool) -> Result<(), TextError> {
+    if text.contains('\0') {
+        return Err(TextError::Nul { field });
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
+    {
+        return Err(TextError::ControlCharacter { field });
+    }
+    Ok(())
+}
+
+/// Multi-line text a caller stores that has no bounded type of its own (a run's task, its
+/// error text): kept as given (untrimmed; the caller bounds its length), under the
+/// control-character rule of every stored text.
+///
+/// ```rust
+/// use account_values::{FreeText, TextError};
+///
+/// assert_eq!(FreeText::parse("task", " two\n\tlines ")?.as_str(), " two\n\tlines ");
+/// assert_eq!(FreeText::parse("task", "a\0b"), Err(TextError::Nul { field: "task" }));
+/// assert_eq!(
+///     FreeText::parse("error", "bell\u{7}"),
+///     Err(TextError::ControlCharacter { field: "error" })
+/// );
+/// # Ok::<(), TextError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FreeText(String);
+
+impl FreeText {
+    /// Checks `input`, given for `field`, against the control-character rule.
+    pub fn parse(field: &'static str, input: &str) -> Result<Self, TextError> {
+        refuse_control(field, input, true)?;
+        Ok(Self(input.to_owned()))
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<FreeText> for String {
+    fn from(text: FreeText) -> Self {
+        text.0
+    }
 }
 
 fn parse_text(
@@ -60,12 +134,7 @@ fn parse_text(
     if text.chars().count() > max {
         return Err(TextError::TooLong { field, max });
     }
-    if text
-        .chars()
-        .any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t')))
-    {
-        return Err(TextError::ControlCharacter { field });
-    }
+    refuse_control(field, text, multiline)?;
     Ok(text.to_owned())
 }
 
@@ -162,6 +231,10 @@ mod tests {
             );
             assert_eq!(
                 $name::parse("a\u{0}b"),
+                Err(TextError::Nul { field: $field })
+            );
+            assert_eq!(
+                $name::parse("a\rb"),
                 Err(TextError::ControlCharacter { field: $field })
             );
             assert_eq!($name::parse("line\nline").is_ok(), $multiline);

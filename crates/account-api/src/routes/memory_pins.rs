@@ -4,6 +4,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::json_object::JsonObject;
 use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::memory_pins::{MemoryPin, SavePin};
 use axum::Json;
@@ -65,7 +66,7 @@ pub(crate) struct PinPath {
 pub(crate) struct UpsertBody {
     /// A JSON object, within the plan's size limit.
     #[schema(value_type = Object)]
-    value: Value,
+    value: JsonObject,
     /// Who writes (`api` by default).
     source: Option<String>,
     /// Lifetime from this write, 0 to 31 536 000 seconds (a year); absent keeps it forever.
@@ -75,9 +76,6 @@ pub(crate) struct UpsertBody {
 
 impl Validate for UpsertBody {
     fn validate(&self, errors: &mut FieldErrors) {
-        if !self.value.is_object() {
-            errors.add("value", "must be a JSON object");
-        }
         errors.range("ttl_seconds", self.ttl_seconds, 0, MAX_TTL_SECONDS);
     }
 }
@@ -101,7 +99,7 @@ pub(crate) async fn upsert(
 ) -> Result<Json<PinView>, ApiError> {
     let pin = SavePin {
         key: path.key,
-        value: body.value,
+        value: body.value.into_value(),
         source: body.source,
         ttl_seconds: body.ttl_seconds,
     };

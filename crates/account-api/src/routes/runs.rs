@@ -4,6 +4,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::json_object::JsonObject;
 use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::runs::{
     AdmitRun, MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter, RunSnapshot,
@@ -14,7 +15,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 /// Longest worker id, in characters.
@@ -78,7 +78,7 @@ pub(crate) struct AdmitBody {
     task: String,
     /// Input for the worker.
     #[schema(value_type = Option<Object>)]
-    input: Option<Value>,
+    input: Option<JsonObject>,
 }
 
 impl Validate for AdmitBody {
@@ -110,7 +110,7 @@ pub(crate) async fn admit(
             AdmitRun {
                 worker_id: body.worker_id,
                 task: body.task,
-                input: body.input,
+                input: body.input.map(JsonObject::into_value),
             },
         )
         .await
@@ -126,7 +126,7 @@ pub(crate) struct CompleteBody {
     success: bool,
     /// Its output.
     #[schema(value_type = Option<Object>)]
-    output: Option<Value>,
+    output: Option<JsonObject>,
     /// Why it failed: at most 10 000 characters.
     #[schema(max_length = 10000)]
     error: Option<String>,
@@ -185,7 +185,7 @@ pub(crate) async fn complete(
 ) -> Result<Json<RunView>, ApiError> {
     let completion = RunCompletion {
         success: body.success,
-        output: body.output,
+        output: body.output.map(JsonObject::into_value),
         error: body.error,
         total_tokens: body.total_tokens,
         total_latency_ms: body.total_latency_ms,
@@ -215,7 +215,7 @@ pub(crate) struct ListFilter {
 
 impl Validate for ListFilter {
     fn validate(&self, errors: &mut FieldErrors) {
-        if let Some(Err(error)) = self.status.as_deref().map(str::parse::<RunStatus>) {
+        if let Some(Err(error)) = self.status.as_deref().map(RunStatus::parse_exact) {
             errors.add("status", error.to_string());
         }
     }
@@ -239,7 +239,7 @@ pub(crate) async fn list(
     let status = filter
         .status
         .as_deref()
-        .map(str::parse::<RunStatus>)
+        .map(RunStatus::parse_exact)
         .transpose()
         .map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.to_string())

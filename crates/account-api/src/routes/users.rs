@@ -8,6 +8,7 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::json_object::JsonObject;
 use crate::openapi::user_status;
 use crate::routes::lists::{CursorPage, CursorPageQuery, ListBody};
 use account_spine::memberships::{User, UserFilter, UserPosition};
@@ -287,7 +288,7 @@ pub(crate) struct ProfileBody {
     locale: Option<String>,
     /// Keys to set (a `null` value removes the key).
     #[schema(value_type = Option<Object>)]
-    preferences: Option<serde_json::Value>,
+    preferences: Option<JsonObject>,
 }
 
 impl Validate for ProfileBody {
@@ -333,7 +334,7 @@ pub(crate) async fn update_profile(
     update.display_name = body.display_name;
     update.time_zone = body.time_zone;
     update.locale = body.locale;
-    update.preferences = body.preferences;
+    update.preferences = body.preferences.map(JsonObject::into_value);
     let account = state.spine.update_profile(&principal, update).await?;
     Ok(Json(AccountView {
         id: account.id,

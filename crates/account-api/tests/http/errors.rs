@@ -172,7 +172,8 @@ async fn every_rejection_is_a_json_error_and_writes_nothing() {
         );
         assert!(fields["body"].is_string(), "{fields}");
 
-        // Out of range, every field at once.
+        // A value that is no object is refused as it is parsed (its type is the document's
+        // `Object`), before the ranges are checked.
         let answer = server
             .call(
                 Method::PUT,
@@ -184,9 +185,23 @@ async fn every_rejection_is_a_json_error_and_writes_nothing() {
             &answer,
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
+            "pin value",
+        );
+        assert_eq!(fields["value"], "must be a JSON object, not an array");
+        // Out of range.
+        let answer = server
+            .call(
+                Method::PUT,
+                "/v1/memory/pins/agent:cfg",
+                Some(json!({"value": {}, "ttl_seconds": -1})),
+            )
+            .await;
+        let fields = refused(
+            &answer,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
             "pin ranges",
         );
-        assert_eq!(fields["value"], "must be a JSON object");
         assert!(
             fields["ttl_seconds"]
                 .as_str()

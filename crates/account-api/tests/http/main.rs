@@ -1,11 +1,14 @@
 //! The real server over HTTP, on each backend: every rejection as a JSON error with field-level
 //! messages and nothing written (`errors`), the OpenAPI document against the router's routes
-//! (`openapi`), per-key rate limits and quota refusals with `Retry-After` (`limits`).
+//! (`openapi`), per-key rate limits and quota refusals with `Retry-After` (`limits`), the
+//! edge's timeouts, early 413 and client address (`edge`), objects and enums exactly as
+//! documented (`strict`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
 mod accounts_reads;
 mod accounts_story;
+mod edge;
 mod errors;
 mod health;
 mod hostile;
@@ -15,4 +18,5 @@ mod platform;
 mod process;
 mod shutdown;
 mod story;
+mod strict;
 mod support;

@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
-use account_api::{AppState, router};
+use account_api::{AppState, EdgeSettings, router};
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::types::{MembershipRole, TenantId, UserId};
 use account_spine::{
@@ -31,7 +31,7 @@ pub(crate) struct Server {
     /// The other tenant and its owner.
     pub(crate) other_tenant_id: TenantId,
     pub(crate) other_owner_id: UserId,
-    task: tokio::task::JoinHandle<Result<(), std::io::Error>>,
+    task: tokio::task::JoinHandle<()>,
     _db: TestDb,
 }
 
@@ -54,6 +54,16 @@ pub(crate) async fn start(backend: &Backend) -> Server {
 
 /// [`start`] with the spine reading time from `clock` (keep an `Arc<FixedClock>` to step it).
 pub(crate) async fn start_with_clock(backend: &Backend, clock: Arc<dyn Clock>) -> Server {
+    start_with(backend, clock, EdgeSettings::default()).await
+}
+
+/// [`start`] with other edge settings (timeouts, trusted proxies).
+pub(crate) async fn start_with_edge(backend: &Backend, edge: EdgeSettings) -> Server {
+    start_with(backend, Arc::new(SystemClock), edge).await
+}
+
+/// The server the way the binary serves it: [`account_api::serve`] with `edge`.
+async fn start_with(backend: &Backend, clock: Arc<dyn Clock>, edge: EdgeSettings) -> Server {
     let db = fresh_db(backend).await.unwrap();
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::connect(&DatabaseConfig::new(db.url()))
@@ -72,8 +82,10 @@ pub(crate) async fn start_with_clock(backend: &Backend, clock: Arc<dyn Clock>) -
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = router(AppState::new(spine.clone()));
-    let task = tokio::spawn(axum::serve(listener, app).into_future());
+    let app = router(AppState::new(spine.clone()).with_edge(edge.clone()));
+    let task = tokio::spawn(async move {
+        account_api::serve(listener, app, &edge, std::future::pending()).await;
+    });
     Server {
         base: format!("http://{address}"),
         client: reqwest::Client::new(),
@@ -189,6 +201,11 @@ impl Server {
                 .body(body),
         )
         .await
+    }
+
+    /// Every audit row, each as one text of all its columns.
+    pub(crate) async fn audit_rows(&self) -> Vec<String> {
+        self._db.rows_as_text("audit_log").await.unwrap()
     }
 
     /// How many rows each table holds: equal before and after a call means it wrote nothing.

@@ -13,7 +13,7 @@ mod attestations;
 pub use attestations::*;
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
-use account_drivers::types::{ActorType, OnboardingState, TenantId};
+use account_drivers::types::{ActorType, OnboardingState, Reason, TenantId, TextError};
 use account_drivers::{get_onboarding_driver, get_sdk_attestation_driver, get_tenant_driver};
 use chrono::{DateTime, Utc};
 
@@ -45,9 +45,10 @@ pub enum OnboardingError {
         "only platform operators may force onboarding completion; provide the evidence instead"
     )]
     Forbidden,
-    /// A forced completion needs a reason.
-    #[error("forcing completion needs a reason of 1 to 500 characters")]
-    InvalidReason,
+    /// A forced completion needs a reason (see [`Reason`]): missing, too long or holding
+    /// control characters.
+    #[error(transparent)]
+    InvalidReason(TextError),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -66,7 +67,7 @@ impl ErrorCode for OnboardingError {
             Self::Regression { .. } => "onboarding_regression",
             Self::ActivationIncomplete { .. } => "activation_incomplete",
             Self::Forbidden => "forbidden",
-            Self::InvalidReason => "invalid_reason",
+            Self::InvalidReason(_) => "invalid_reason",
             Self::Storage(e) => e.code(),
         }
     }
@@ -76,14 +77,14 @@ impl ErrorCode for OnboardingError {
             Self::TenantNotFound => 404,
             Self::ActivationIncomplete { .. } | Self::Regression { .. } => 409,
             Self::Forbidden => 403,
-            Self::InvalidReason => 422,
+            Self::InvalidReason(_) => 422,
             Self::Storage(e) => e.http_status(),
         }
     }
 
     fn field(&self) -> Option<&str> {
         match self {
-            Self::InvalidReason => Some("reason"),
+            Self::InvalidReason(_) => Some("reason"),
             _ => None,
         }
     }
@@ -206,10 +207,7 @@ fn check_force(forced: Option<&ForcedCompletion>) -> Result<(), OnboardingError>
         if !matches!(force.actor_type, ActorType::Founder | ActorType::System) {
             return Err(OnboardingError::Forbidden);
         }
-        let reason = force.reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(OnboardingError::InvalidReason);
-        }
+        Reason::parse(&force.reason).map_err(OnboardingError::InvalidReason)?;
     }
     Ok(())
 }
@@ -310,7 +308,7 @@ mod tests {
                 missing: "an active API key".into(),
             },
             OnboardingError::Forbidden,
-            OnboardingError::InvalidReason,
+            OnboardingError::InvalidReason(TextError::Empty { field: "reason" }),
         ];
         for error in &errors {
             // Exhaustive: a new variant does not compile until it is listed above.
@@ -319,7 +317,7 @@ mod tests {
                 | OnboardingError::Regression { .. }
                 | OnboardingError::ActivationIncomplete { .. }
                 | OnboardingError::Forbidden
-                | OnboardingError::InvalidReason => {}
+                | OnboardingError::InvalidReason(_) => {}
                 OnboardingError::Storage(_) => unreachable!("not caller-caused"),
             }
         }

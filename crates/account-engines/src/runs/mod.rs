@@ -5,15 +5,15 @@
 //! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
 
 use crate::PageRequest;
-use crate::json::{NulCharacter, reject_nul, reject_nul_text};
+use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_driver;
 use account_drivers::runs::{Admission, AdmissionUsage, KeyConcurrency, NewRun, UsagePeriod};
 pub use account_drivers::runs::{RunCompletion, RunFilter, RunSnapshot};
 use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{
-    ApiKeyId, MembershipRole, RunId, RunStatus, TenantId, TenantStatus, UsageRecordId, UsageUnit,
-    UserId,
+    ApiKeyId, FreeText, MembershipRole, RunId, RunStatus, TenantId, TenantStatus, TextError,
+    UsageRecordId, UsageUnit, UserId,
 };
 use account_drivers::usage::NewUsageRecord;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -89,6 +89,9 @@ pub enum RunError {
     /// storage cannot hold.
     #[error(transparent)]
     TextHasNul(#[from] NulCharacter),
+    /// The task or error text holds a control character other than line feed and tab.
+    #[error(transparent)]
+    ControlCharacter(TextError),
     /// The key may not run this worker.
     #[error("this API key may not run worker `{worker}`")]
     WorkerNotAllowed {
@@ -180,6 +183,19 @@ impl From<crate::InvalidPage> for RunError {
     }
 }
 
+impl RunError {
+    /// A refused free-text field: NUL keeps its own code (`text_has_nul`), as for JSON fields.
+    fn from_text(error: TextError) -> Self {
+        match error {
+            TextError::Nul { field } => Self::TextHasNul(NulCharacter {
+                field: field.to_owned(),
+                in_key: false,
+            }),
+            other => Self::ControlCharacter(other),
+        }
+    }
+}
+
 impl ErrorCode for RunError {
     fn code(&self) -> &'static str {
         match self {
@@ -189,6 +205,7 @@ impl ErrorCode for RunError {
             Self::InvalidWorker => "invalid_worker_id",
             Self::InvalidTask => "invalid_task",
             Self::TextHasNul(_) => "text_has_nul",
+            Self::ControlCharacter(_) => "text_has_control_character",
             Self::WorkerNotAllowed { .. } => "worker_not_allowed",
             Self::DailyRunLimit { .. } => "quota_runs_per_day",
             Self::MonthlyTokenLimit { .. } => "quota_tokens_per_month",
@@ -213,6 +230,7 @@ impl ErrorCode for RunError {
             Self::InvalidWorker
             | Self::InvalidTask
             | Self::TextHasNul(_)
+            | Self::ControlCharacter(_)
             | Self::InvalidMetrics { .. }
             | Self::ErrorTextTooLong { .. }
             | Self::InvalidPage => 422,
@@ -231,6 +249,7 @@ impl ErrorCode for RunError {
             Self::InvalidWorker => Some("worker_id"),
             Self::InvalidTask => Some("task"),
             Self::TextHasNul(nul) => Some(&nul.field),
+            Self::ControlCharacter(text) => Some(text.field()),
             Self::InvalidMetrics { field } => Some(field),
             Self::ErrorTextTooLong { .. } => Some("error"),
             Self::InvalidPage => Some("limit"),
@@ -260,7 +279,7 @@ fn validate(request: &AdmitRunRequest) -> Result<(), RunError> {
     if task_len == 0 || request.task.chars().count() > MAX_TASK {
         return Err(RunError::InvalidTask);
     }
-    reject_nul_text("task", &request.task)?;
+    FreeText::parse("task", &request.task).map_err(RunError::from_text)?;
     if let Some(input) = &request.input {
         reject_nul("input", input)?;
     }
@@ -462,7 +481,7 @@ pub async fn complete_run(
         if chars > MAX_RUN_ERROR_CHARS {
             return Err(RunError::ErrorTextTooLong { chars });
         }
-        reject_nul_text("error", error)?;
+        FreeText::parse("error", error).map_err(RunError::from_text)?;
     }
     let driver = get_tenant_driver(db);
     let Some(run) = driver

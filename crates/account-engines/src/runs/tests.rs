@@ -116,6 +116,13 @@ fn worker_ids_and_tasks_are_validated() {
         validate(&request(owner(), "w", "a\u{0}b")),
         Err(RunError::TextHasNul(NulCharacter { field, .. })) if field == "task"
     ));
+    assert!(matches!(
+        validate(&request(owner(), "w", "bell\u{7}")),
+        Err(RunError::ControlCharacter(TextError::ControlCharacter {
+            field: "task"
+        }))
+    ));
+    assert!(validate(&request(owner(), "w", "two\n\tlines")).is_ok());
     let mut with_input = request(owner(), "w", "t");
     with_input.input = Some(serde_json::json!({"deep": [{"k\u{0}": 1}]}));
     assert!(matches!(
@@ -238,6 +245,7 @@ fn every_caller_error_is_a_4xx() {
             field: "output.a".into(),
             in_key: true,
         }),
+        RunError::ControlCharacter(TextError::ControlCharacter { field: "error" }),
         RunError::WorkerNotAllowed { worker: "w".into() },
         RunError::DailyRunLimit { limit: 1, used: 1 },
         RunError::MonthlyTokenLimit { limit: 1, used: 1 },
