@@ -56,7 +56,11 @@ impl Modify for SecuritySchemes {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("acc_live_...")
-                    .description(Some("An API key: `Authorization: Bearer <key>`."))
+                    .description(Some(
+                        "An API key (`Authorization: Bearer <key>`), or a signed-in person's \
+                         JWT from a configured OpenID Connect issuer, with `X-Tenant-Id: \
+                         <tenant id>` naming the tenant they act in.",
+                    ))
                     .build(),
             ),
         );

@@ -17,6 +17,7 @@ mod openapi;
 mod platform;
 mod process;
 mod shutdown;
+mod sign_in;
 mod story;
 mod strict;
 mod support;

@@ -54,16 +54,35 @@ pub(crate) async fn start(backend: &Backend) -> Server {
 
 /// [`start`] with the spine reading time from `clock` (keep an `Arc<FixedClock>` to step it).
 pub(crate) async fn start_with_clock(backend: &Backend, clock: Arc<dyn Clock>) -> Server {
-    start_with(backend, clock, EdgeSettings::default()).await
+    start_with(backend, clock, EdgeSettings::default(), None).await
+}
+
+/// [`start`] accepting sign-in tokens `verifier` verifies.
+pub(crate) async fn start_with_oidc(
+    backend: &Backend,
+    verifier: account_api::oidc::Verifier,
+) -> Server {
+    start_with(
+        backend,
+        Arc::new(SystemClock),
+        EdgeSettings::default(),
+        Some(verifier),
+    )
+    .await
 }
 
 /// [`start`] with other edge settings (timeouts, trusted proxies).
 pub(crate) async fn start_with_edge(backend: &Backend, edge: EdgeSettings) -> Server {
-    start_with(backend, Arc::new(SystemClock), edge).await
+    start_with(backend, Arc::new(SystemClock), edge, None).await
 }
 
 /// The server the way the binary serves it: [`account_api::serve`] with `edge`.
-async fn start_with(backend: &Backend, clock: Arc<dyn Clock>, edge: EdgeSettings) -> Server {
+async fn start_with(
+    backend: &Backend,
+    clock: Arc<dyn Clock>,
+    edge: EdgeSettings,
+    oidc: Option<account_api::oidc::Verifier>,
+) -> Server {
     let db = fresh_db(backend).await.unwrap();
     let events = Arc::new(RecordedEvents::default());
     let spine = Spine::connect(&DatabaseConfig::new(db.url()))
@@ -82,7 +101,11 @@ async fn start_with(backend: &Backend, clock: Arc<dyn Clock>, edge: EdgeSettings
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = router(AppState::new(spine.clone()).with_edge(edge.clone()));
+    let mut state = AppState::new(spine.clone()).with_edge(edge.clone());
+    if let Some(verifier) = oidc {
+        state = state.with_oidc(verifier);
+    }
+    let app = router(state);
     let task = tokio::spawn(async move {
         account_api::serve(listener, app, &edge, std::future::pending()).await;
     });
