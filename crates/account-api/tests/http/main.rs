@@ -9,6 +9,7 @@ mod accounts_story;
 mod errors;
 mod health;
 mod hostile;
+mod keys;
 mod limits;
 mod openapi;
 mod platform;
