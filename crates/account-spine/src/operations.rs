@@ -133,7 +133,7 @@ operations! {
     ApiKeysUpdate = "api_keys.update", audit: Some("api_key.updated"),
         authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::Write;
     /// Verify a key presented to one of the host's services (a service credential asks).
-    ApiKeysVerifyForService = "api_keys.verify_for_service", audit: None,
+    ApiKeysVerifyPresented = "api_keys.verify_presented", audit: None,
         authority: tenant(MembershipRole::Owner, "keys:verify"), capability: Capability::Read;
     /// Invite a user.
     AccountInviteUser = "account.invite_user", audit: Some("invitation.created"),

@@ -475,7 +475,7 @@ pub(crate) async fn verify(
 ) -> Result<Json<VerifyView>, ApiError> {
     let verdict = state
         .spine
-        .verify_api_key_for_service(&principal, &body.key)
+        .verify_presented_key(&principal, &body.key)
         .await?;
     Ok(Json(match verdict {
         KeyVerification::Valid(key) => {
