@@ -133,8 +133,10 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(runs::get))
         .routes(routes!(runs::complete))
         .routes(routes!(api_keys::issue, api_keys::list))
+        .routes(routes!(api_keys::update))
         .routes(routes!(api_keys::revoke))
         .routes(routes!(api_keys::rotate))
+        .routes(routes!(api_keys::verify))
         .routes(routes!(memory_pins::list))
         .routes(routes!(memory_pins::cleanup))
         .routes(routes!(

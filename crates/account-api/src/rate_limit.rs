@@ -21,6 +21,21 @@ struct KeyLimiter {
     rpm: NonZeroU32,
     limiter: DefaultDirectRateLimiter,
     last_seen: Instant,
+    /// The GCRA's theoretical arrival time as of the last allowed request, tracked beside
+    /// governor's (which has no read-only view): the allowance is full again at this instant,
+    /// and refills one request every `60 / rpm` seconds before it.
+    full_at: Instant,
+}
+
+/// What is left of a key's allowance, without counting a request (for verification).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Allowance {
+    /// The key's requests per minute.
+    pub limit: u32,
+    /// Requests it may make now.
+    pub remaining: u32,
+    /// Whole seconds until the allowance is full again (0 when it is).
+    pub reset_seconds: u64,
 }
 
 #[derive(Debug)]
@@ -79,13 +94,19 @@ impl RateLimits {
             rpm,
             limiter: DefaultDirectRateLimiter::direct(Quota::per_minute(rpm)),
             last_seen: now,
+            full_at: now,
         });
         if entry.rpm != rpm {
             entry.rpm = rpm;
             entry.limiter = DefaultDirectRateLimiter::direct(Quota::per_minute(rpm));
+            entry.full_at = now;
         }
         entry.last_seen = now;
-        entry.limiter.check().map_err(|not_until| {
+        let checked = entry.limiter.check();
+        if checked.is_ok() {
+            entry.full_at = entry.full_at.max(now) + emission_interval(rpm);
+        }
+        checked.map_err(|not_until| {
             let wait = not_until.wait_time_from(self.clock.now());
             let whole = wait.as_secs();
             let seconds = if wait.subsec_nanos() > 0 {
@@ -101,9 +122,73 @@ impl RateLimits {
     }
 }
 
+/// The time one request of the allowance takes to refill.
+fn emission_interval(rpm: NonZeroU32) -> Duration {
+    Duration::from_secs(60) / rpm.get()
+}
+
+impl RateLimits {
+    /// What is left of `key`'s allowance under `rpm` now, counting nothing: `None` for a key
+    /// without a positive limit. A key this process has not seen (or not for a minute) has
+    /// its whole allowance; another process's requests are not known here.
+    pub(crate) fn peek(&self, key: ApiKeyId, rpm: Option<i32>) -> Option<Allowance> {
+        let rpm = rpm
+            .and_then(|r| u32::try_from(r).ok())
+            .and_then(NonZeroU32::new)?;
+        let now = Instant::now();
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let full_at = inner
+            .keys
+            .get(&key)
+            .filter(|k| k.rpm == rpm)
+            .map_or(now, |k| k.full_at);
+        let debt = full_at.saturating_duration_since(now);
+        let interval = emission_interval(rpm);
+        // Requests not yet refilled, rounded up: a partly refilled one is not available.
+        let used = debt.as_nanos().div_ceil(interval.as_nanos().max(1));
+        let remaining =
+            u64::from(rpm.get()).saturating_sub(u64::try_from(used).unwrap_or(u64::MAX));
+        let whole = debt.as_secs();
+        Some(Allowance {
+            limit: rpm.get(),
+            remaining: u32::try_from(remaining).unwrap_or(0),
+            reset_seconds: if debt.subsec_nanos() > 0 {
+                whole + 1
+            } else {
+                whole
+            },
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peeking_counts_nothing_and_follows_the_allowance() {
+        let limits = RateLimits::default();
+        let key = ApiKeyId::new();
+        assert_eq!(limits.peek(key, None), None);
+        let full = Allowance {
+            limit: 3,
+            remaining: 3,
+            reset_seconds: 0,
+        };
+        assert_eq!(limits.peek(key, Some(3)), Some(full));
+        assert_eq!(limits.peek(key, Some(3)), Some(full), "peeking is free");
+        limits.check(key, Some(3)).unwrap();
+        limits.check(key, Some(3)).unwrap();
+        let left = limits.peek(key, Some(3)).unwrap();
+        assert_eq!(left.remaining, 1);
+        assert!((39..=40).contains(&left.reset_seconds), "{left:?}");
+        limits.check(key, Some(3)).unwrap();
+        assert_eq!(limits.peek(key, Some(3)).unwrap().remaining, 0);
+        assert!(
+            limits.check(key, Some(3)).is_err(),
+            "peeks agree with checks"
+        );
+    }
 
     #[test]
     fn a_key_gets_its_rpm_then_waits_for_the_refill() {

@@ -1,5 +1,5 @@
 //! API-key use cases: verify (which builds a principal), issue, list, update metadata, revoke,
-//! rotate, and verify for a host's service ([`VerifyKeyForService`]). The engine writes the
+//! rotate, and verify for a host's service ([`VerifyPresentedKey`]). The engine writes the
 //! audit rows of key changes inside the same transaction, with the actor and request metadata
 //! the spine hands it ([`KeyAudit`]).
 //!
@@ -260,14 +260,14 @@ impl UseCase for RotateApiKey {
 /// recorded and its request allowance is not consumed (it was presented to the host's
 /// service, not to this API). Served from the verify cache like [`Spine::authenticate_api_key`].
 #[derive(Clone)]
-pub struct VerifyKeyForService {
+pub struct VerifyPresentedKey {
     /// The key as presented to the service.
     pub presented: String,
 }
 
-impl std::fmt::Debug for VerifyKeyForService {
+impl std::fmt::Debug for VerifyPresentedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("VerifyKeyForService { presented: <redacted> }")
+        f.write_str("VerifyPresentedKey { presented: <redacted> }")
     }
 }
 
@@ -291,7 +291,7 @@ pub struct VerifiedKey {
     pub rate_limit_rpm: Option<i32>,
 }
 
-/// The answer of [`VerifyKeyForService`].
+/// The answer of [`VerifyPresentedKey`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum KeyVerification {
@@ -306,10 +306,10 @@ pub enum KeyVerification {
     },
 }
 
-impl Sealed for VerifyKeyForService {}
-impl UseCase for VerifyKeyForService {
+impl Sealed for VerifyPresentedKey {}
+impl UseCase for VerifyPresentedKey {
     type Output = KeyVerification;
-    const OPERATION: Operation = Operation::ApiKeysVerifyForService;
+    const OPERATION: Operation = Operation::ApiKeysVerifyPresented;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<KeyVerification, SpineError> {
         let tenant = cx.tenant()?;
@@ -433,15 +433,15 @@ impl Spine {
             .await
     }
 
-    /// Executes [`VerifyKeyForService`]: whether `presented` is a working key of the
+    /// Executes [`VerifyPresentedKey`]: whether `presented` is a working key of the
     /// principal's tenant, and what it may do.
-    pub async fn verify_api_key_for_service(
+    pub async fn verify_presented_key(
         &self,
         principal: &Principal,
         presented: &str,
     ) -> Result<KeyVerification, SpineError> {
         let presented = presented.to_owned();
-        self.execute(principal, VerifyKeyForService { presented })
+        self.execute(principal, VerifyPresentedKey { presented })
             .await
     }
 

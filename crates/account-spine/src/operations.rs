@@ -133,7 +133,7 @@ operations! {
     ApiKeysUpdate = "api_keys.update", audit: Some("api_key.updated"),
         authority: tenant(MembershipRole::Admin, "keys:manage"), capability: Capability::Write;
     /// Verify a key presented to one of the host's services (a service credential asks).
-    ApiKeysVerifyForService = "api_keys.verify_for_service", audit: None,
+    ApiKeysVerifyPresented = "api_keys.verify_presented", audit: None,
         authority: tenant(MembershipRole::Owner, "keys:verify"), capability: Capability::Read;
     /// Invite a user.
     AccountInviteUser = "account.invite_user", audit: Some("invitation.created"),
@@ -275,7 +275,8 @@ mod tests {
             // Reads are named by their verb; everything else writes and must be audited.
             let read_only = verb.starts_with("list")
                 || verb.starts_with("get")
-                || ["status", "history", "verify", "summary", "invoices"].contains(&verb);
+                || verb.starts_with("verify")
+                || ["status", "history", "summary", "invoices"].contains(&verb);
             assert_eq!(op.audit_action().is_none(), read_only, "{}", op.name());
         }
     }

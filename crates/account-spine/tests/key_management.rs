@@ -490,7 +490,7 @@ async fn a_service_credential_verifies_keys_of_its_own_tenant_only() {
             .unwrap();
 
         let verdict = spine
-            .verify_api_key_for_service(&service, presented.plaintext.expose())
+            .verify_presented_key(&service, presented.plaintext.expose())
             .await
             .unwrap();
         let KeyVerification::Valid(valid) = verdict else {
@@ -505,12 +505,7 @@ async fn a_service_credential_verifies_keys_of_its_own_tenant_only() {
         let invalid = |code| KeyVerification::Invalid { code };
         let verify = |key: String| {
             let service = service.clone();
-            async move {
-                spine
-                    .verify_api_key_for_service(&service, &key)
-                    .await
-                    .unwrap()
-            }
+            async move { spine.verify_presented_key(&service, &key).await.unwrap() }
         };
         // Another tenant's key answers exactly like a key that does not exist.
         let foreign = other.bootstrap.plaintext.expose().to_owned();
@@ -543,9 +538,7 @@ async fn a_service_credential_verifies_keys_of_its_own_tenant_only() {
 
         // Only `keys:verify` (or `keys:manage`) verifies; `keys:verify` manages nothing.
         let runner = principal_of(spine, &issue(spine, &owner, &["run:*", "read:*"]).await).await;
-        let refused = spine
-            .verify_api_key_for_service(&runner, "acc_live_x")
-            .await;
+        let refused = spine.verify_presented_key(&runner, "acc_live_x").await;
         assert_eq!(code(refused), "forbidden", "{name}");
         let refused = spine.list_api_keys(&service, false, PAGE).await;
         assert_eq!(code(refused), "forbidden", "{name}");

@@ -34,7 +34,7 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("api_keys.revoke", Some("api_key.revoked"), tenant(Admin, "keys:manage"), Any),
     ("api_keys.rotate", Some("api_key.rotated"), tenant(Admin, "keys:manage"), NewApiKeys),
     ("api_keys.update", Some("api_key.updated"), tenant(Admin, "keys:manage"), Write),
-    ("api_keys.verify_for_service", None, tenant(Owner, "keys:verify"), Read),
+    ("api_keys.verify_presented", None, tenant(Owner, "keys:verify"), Read),
     ("account.invite_user", Some("invitation.created"), tenant(Admin, "users:manage"), Write),
     ("account.resend_invitation", Some("invitation.resent"), tenant(Admin, "users:manage"), Write),
     ("account.revoke_invitation", Some("invitation.revoked"), tenant(Admin, "users:manage"), Write),

@@ -12,6 +12,7 @@ mod edge;
 mod errors;
 mod health;
 mod hostile;
+mod keys;
 mod limits;
 mod openapi;
 mod platform;

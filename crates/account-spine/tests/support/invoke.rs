@@ -198,11 +198,9 @@ pub(crate) async fn invoke(
                 .update_api_key_metadata(p, t.key, Some(json!({"team": "invoked"})))
                 .await,
         ),
-        O::ApiKeysVerifyForService => called(
+        O::ApiKeysVerifyPresented => called(
             NO_ID,
-            spine
-                .verify_api_key_for_service(p, "acc_live_not-a-key")
-                .await,
+            spine.verify_presented_key(p, "acc_live_not-a-key").await,
         ),
         O::AccountInviteUser => called(
             NO_ID,
