@@ -1,8 +1,9 @@
-//! People sign in through their identity provider, on each backend: the owner invites a person,
-//! who accepts while signed in (a JWT from the issuer, keys in a local JWKS file, a key pair
-//! generated here), then acts as themselves in the tenant they name, sees themselves at
-//! `/v1/me`, and loses access the moment the owner removes them. Refused tokens answer 401
-//! with their own code.
+//! People sign in through their identity provider, on each backend, as one story: the owner
+//! bootstraps and invites a person, who accepts while signed in (a JWT from an issuer served on
+//! loopback, its discovery document and JWKS, a key pair generated here), then acts as
+//! themselves in the tenant they name, sees themselves at `/v1/me`, is demoted and loses the
+//! power at once, and is removed and loses access; the owner rotates and revokes the bootstrap
+//! key and still manages keys. Refused tokens answer 401 with their own code.
 
 use crate::support::{Server, start_with_oidc};
 use account_api::oidc::{Issuer, Verifier};
@@ -12,8 +13,25 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const ISSUER: &str = "https://idp.example.test";
 const AUDIENCE: &str = "account";
+
+/// An issuer on loopback: its discovery document and its JWKS. Returns its URL.
+async fn loopback_issuer(jwk: Jwk) -> String {
+    use axum::Json;
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")});
+    let set = JwkSet { keys: vec![jwk] };
+    let app = axum::Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move { Json(discovery) }),
+        )
+        .route("/jwks", get(move || async move { Json(set) }));
+    tokio::spawn(axum::serve(listener, app).into_future());
+    url
+}
 
 /// An Ed25519 signing key (PKCS#8 v1, as jsonwebtoken reads it) and its JWK.
 fn key_pair() -> (EncodingKey, Jwk) {
@@ -35,10 +53,10 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn token(key: &EncodingKey, subject: &str, exp: i64) -> String {
+fn token(key: &EncodingKey, issuer: &str, subject: &str, exp: i64) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("k1".to_owned());
-    let claims = json!({"iss": ISSUER, "aud": AUDIENCE, "sub": subject, "exp": exp});
+    let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": subject, "exp": exp});
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
@@ -64,25 +82,16 @@ async fn call(
 }
 
 #[tokio::test]
-async fn a_person_signs_in_accepts_acts_as_themselves_and_is_removed() {
+async fn a_person_signs_in_acts_as_themselves_and_the_owner_keeps_the_keys() {
     let (key, jwk) = key_pair();
-    let dir = tempfile::tempdir().unwrap();
-    let jwks = dir.path().join("jwks.json");
-    std::fs::write(
-        &jwks,
-        serde_json::to_string(&JwkSet { keys: vec![jwk] }).unwrap(),
-    )
-    .unwrap();
+    let issuer = loopback_issuer(jwk).await;
     for backend in backends().unwrap() {
         let name = backend.name();
-        let verifier = Verifier::new(
-            vec![Issuer::new(ISSUER, AUDIENCE).with_jwks_file(&jwks)],
-            reqwest::Client::new(),
-        );
+        let verifier = Verifier::new(vec![Issuer::new(&issuer, AUDIENCE)], reqwest::Client::new());
         let server = start_with_oidc(&backend, verifier).await;
         let tenant = server.tenant_id.to_string();
         let owner_key = server.key.clone();
-        let person = token(&key, "person-1", now() + 600);
+        let person = token(&key, &issuer, "person-1", now() + 600);
 
         // Before accepting, the person is nobody here.
         let (status, body) = call(&server, Method::GET, "/v1/me", &person, None, None).await;
@@ -121,7 +130,7 @@ async fn a_person_signs_in_accepts_acts_as_themselves_and_is_removed() {
         let (status, me) = call(&server, Method::GET, "/v1/me", &person, None, None).await;
         assert_eq!(status, StatusCode::OK, "{name}: {me}");
         assert_eq!(me["user_id"], json!(user_id));
-        assert_eq!(me["identities"][0]["issuer"], json!(ISSUER));
+        assert_eq!(me["identities"][0]["issuer"], json!(issuer));
         assert_eq!(me["identities"][0]["subject"], json!("person-1"));
         assert_eq!(me["memberships"][0]["tenant_id"], json!(tenant));
         assert_eq!(me["memberships"][0]["role"], json!("member"));
@@ -162,6 +171,39 @@ async fn a_person_signs_in_accepts_acts_as_themselves_and_is_removed() {
             "{name}"
         );
 
+        // They start a run as a member; demoted to viewer, the next one is refused at once.
+        let run = json!({"worker_id": "business-builder", "task": "plan"});
+        let (status, body) = call(
+            &server,
+            Method::POST,
+            "/v1/runs",
+            &person,
+            Some(tenant.clone()),
+            Some(run.clone()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+        let (status, body) = call(
+            &server,
+            Method::PUT,
+            &format!("/v1/users/{user_id}/role"),
+            &owner_key,
+            None,
+            Some(json!({"role": "viewer"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        let (status, body) = call(
+            &server,
+            Method::POST,
+            "/v1/runs",
+            &person,
+            Some(tenant.clone()),
+            Some(run),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{name}: {body}");
+
         // Removed by the owner, they lose access at once.
         let (status, body) = call(
             &server,
@@ -189,7 +231,7 @@ async fn a_person_signs_in_accepts_acts_as_themselves_and_is_removed() {
         );
 
         // Refused tokens: expired, and one from no configured issuer's key.
-        let expired = token(&key, "person-1", now() - 120);
+        let expired = token(&key, &issuer, "person-1", now() - 120);
         let (status, body) = call(&server, Method::GET, "/v1/me", &expired, None, None).await;
         assert_eq!(
             (status, &body["error"]),
@@ -197,12 +239,62 @@ async fn a_person_signs_in_accepts_acts_as_themselves_and_is_removed() {
             "{name}"
         );
         let (stranger_key, _) = key_pair();
-        let forged = token(&stranger_key, "person-1", now() + 600);
+        let forged = token(&stranger_key, &issuer, "person-1", now() + 600);
         let (status, body) = call(&server, Method::GET, "/v1/me", &forged, None, None).await;
         assert_eq!(
             (status, &body["error"]),
             (StatusCode::UNAUTHORIZED, &json!("token_signature_invalid")),
             "{name}"
+        );
+
+        // The owner rotates the bootstrap key, revokes it, and manages keys with the successor.
+        let (status, keys) =
+            call(&server, Method::GET, "/v1/api-keys", &owner_key, None, None).await;
+        assert_eq!(status, StatusCode::OK, "{name}: {keys}");
+        let bootstrap = keys["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == "bootstrap")
+            .and_then(|k| k["id"].as_str())
+            .unwrap()
+            .to_owned();
+        let (status, rotated) = call(
+            &server,
+            Method::POST,
+            &format!("/v1/api-keys/{bootstrap}/rotate"),
+            &owner_key,
+            None,
+            Some(json!({"grace_seconds": 60})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {rotated}");
+        let successor = rotated["secret"].as_str().unwrap().to_owned();
+        let (status, body) = call(
+            &server,
+            Method::POST,
+            &format!("/v1/api-keys/{bootstrap}/revoke"),
+            &successor,
+            None,
+            Some(json!({"reason": "leaked"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{name}: {body}");
+        let (status, body) = call(
+            &server,
+            Method::POST,
+            "/v1/api-keys",
+            &successor,
+            None,
+            Some(json!({"name": "after the leak", "permissions": ["keys:manage"]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{name}: {body}");
+        let (status, _) = call(&server, Method::GET, "/v1/api-keys", &owner_key, None, None).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{name}: the revoked key is refused"
         );
     }
 }
