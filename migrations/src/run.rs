@@ -89,13 +89,33 @@ pub async fn migrate(
         source,
     };
     let txn = db.begin().await.map_err(prepare)?;
+    match apply(&txn, schema).await {
+        Ok(applied) => {
+            txn.commit().await.map_err(prepare)?;
+            Ok(applied)
+        }
+        Err(error) => {
+            // Rolled back before returning: dropping the transaction would roll it back in
+            // the background, and on SQLite the next reader could still meet its schema lock.
+            let _ = txn.rollback().await;
+            Err(error)
+        }
+    }
+}
+
+/// Every pending migration in `txn`, after the 0.0.0 upgrade and the half-applied check.
+async fn apply(txn: &DatabaseTransaction, schema: &SchemaName) -> Result<Applied, MigrationError> {
+    let prepare = |source| MigrationError::Database {
+        schema: schema.to_string(),
+        source,
+    };
     let backend = txn.get_database_backend();
     if backend == DbBackend::Postgres {
-        enter_schema(&txn, schema).await.map_err(prepare)?;
+        enter_schema(txn, schema).await.map_err(prepare)?;
     }
-    let upgraded_from_0_0_0 = upgrade_from_0_0_0(&txn, schema).await.map_err(prepare)?;
-    refuse_half_applied(&txn, schema).await?;
-    let statuses = Migrator::get_migration_with_status(&txn)
+    let upgraded_from_0_0_0 = upgrade_from_0_0_0(txn, schema).await.map_err(prepare)?;
+    refuse_half_applied(txn, schema).await?;
+    let statuses = Migrator::get_migration_with_status(txn)
         .await
         .map_err(|source| unknown_or(source, schema))?;
     let pending: Vec<String> = statuses
@@ -104,14 +124,13 @@ pub async fn migrate(
         .map(|m| m.name().to_owned())
         .collect();
     for migration in &pending {
-        Migrator::up(&txn, Some(1))
+        Migrator::up(txn, Some(1))
             .await
             .map_err(|source| MigrationError::Failed {
                 migration: migration.clone(),
                 source,
             })?;
     }
-    txn.commit().await.map_err(prepare)?;
     Ok(Applied {
         migrations: pending,
         upgraded_from_0_0_0,

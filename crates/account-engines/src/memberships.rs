@@ -65,6 +65,13 @@ pub enum MembershipError {
     /// Another change won the race; read again.
     #[error("the membership changed concurrently; retry")]
     Conflict,
+    /// Removing the member would revoke the tenant's last key able to manage keys (their
+    /// personal key) while no owner can sign in through an identity provider.
+    #[error(
+        "removing this member revokes the tenant's last key able to manage keys while no owner \
+         can sign in; issue another key with keys:manage first"
+    )]
+    LastKeyManager,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -95,6 +102,7 @@ impl ErrorCode for MembershipError {
             Self::TransferToSelf => "transfer_to_self",
             Self::InvalidPage => "invalid_page",
             Self::Conflict => "concurrent_change",
+            Self::LastKeyManager => "last_key_manager",
             Self::Storage(e) => e.code(),
         }
     }
@@ -106,7 +114,11 @@ impl ErrorCode for MembershipError {
             | Self::OnlyOwnersChangeRoles
             | Self::CannotManageUsers(_)
             | Self::OwnerRemovalNeedsOwner => 403,
-            Self::OwnRole | Self::LastOwner | Self::TransferToSelf | Self::Conflict => 409,
+            Self::OwnRole
+            | Self::LastOwner
+            | Self::TransferToSelf
+            | Self::Conflict
+            | Self::LastKeyManager => 409,
             Self::InvalidPage => 422,
             Self::Storage(e) => e.http_status(),
         }
@@ -246,12 +258,23 @@ pub async fn remove_member(
     {
         return Err(MembershipError::Conflict);
     }
-    let revoked_keys = get_tenant_driver(db)
+    let revoked = get_tenant_driver(db)
         .update_user_api_keys_revoked(tenant, target, REMOVED_MEMBER_KEY_REASON, now)
-        .await?
-        .into_iter()
-        .map(|key| key.id)
-        .collect();
+        .await?;
+    // Their personal keys go with them: the same lock-out rule as revoking a key by hand.
+    if revoked
+        .iter()
+        .any(|key| crate::api_keys::was_lasting_key_manager(key, now))
+        && !crate::api_keys::key_management_remains(db, tenant, now)
+            .await
+            .map_err(|e| match e {
+                crate::api_keys::ApiKeyError::Storage(storage) => MembershipError::Storage(storage),
+                _ => MembershipError::LastKeyManager,
+            })?
+    {
+        return Err(MembershipError::LastKeyManager);
+    }
+    let revoked_keys = revoked.into_iter().map(|key| key.id).collect();
     get_accounts_facade_driver(db)
         .clear_default_tenant(target, tenant, now)
         .await?;
@@ -485,6 +508,7 @@ mod tests {
             MembershipError::TransferToSelf,
             MembershipError::InvalidPage,
             MembershipError::Conflict,
+            MembershipError::LastKeyManager,
         ];
         for error in &errors {
             // Exhaustive: a new variant does not compile until it is listed above.
@@ -498,7 +522,8 @@ mod tests {
                 | MembershipError::LastOwner
                 | MembershipError::TransferToSelf
                 | MembershipError::InvalidPage
-                | MembershipError::Conflict => {}
+                | MembershipError::Conflict
+                | MembershipError::LastKeyManager => {}
                 MembershipError::Storage(_) => unreachable!("not caller-caused"),
             }
         }

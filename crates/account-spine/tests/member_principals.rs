@@ -4,7 +4,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
-use account_spine::api_keys::ApiKeyPepper;
+use account_spine::api_keys::{ApiKeyPepper, IssueKey};
 use account_spine::invitations::Invitee;
 use account_spine::runs::{AdmitRun, RunFilter};
 use account_spine::types::{MembershipRole, TenantId, UserId};
@@ -178,5 +178,87 @@ async fn a_claimed_role_grants_nothing_and_a_demotion_takes_effect_at_once() {
             .await
             .unwrap_err();
         assert_eq!(refused.code(), "tenant_not_found", "{name}");
+    }
+}
+
+#[tokio::test]
+async fn removing_a_member_never_revokes_the_last_key_manager_with_them() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let db = fresh_db(&backend).await.unwrap();
+        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
+            .await
+            .unwrap()
+            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+        let (tenant, owner, bea) = tenant(&spine).await;
+        let owner = spine
+            .user_principal(tenant, owner, RequestMeta::default())
+            .await
+            .unwrap();
+        // Bea becomes an owner and holds the tenant's only key manager: her personal key, once
+        // the bootstrap key is revoked with it.
+        spine
+            .change_role(&owner, bea, MembershipRole::Owner)
+            .await
+            .unwrap();
+        let bea_owner = spine
+            .user_principal(tenant, bea, RequestMeta::default())
+            .await
+            .unwrap();
+        let manager = spine
+            .issue_api_key(
+                &bea_owner,
+                IssueKey {
+                    name: "bea's manager".into(),
+                    permissions: vec!["keys:manage".into()],
+                    ..IssueKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        let by_manager = spine
+            .authenticate_api_key(manager.plaintext.expose(), RequestMeta::default())
+            .await
+            .unwrap();
+        let keys = spine.list_api_keys(&by_manager, false, PAGE).await.unwrap();
+        let bootstrap = keys
+            .items
+            .iter()
+            .find(|k| k.name == "bootstrap")
+            .unwrap()
+            .id;
+        spine
+            .revoke_api_key(&by_manager, bootstrap, "leaked")
+            .await
+            .unwrap();
+
+        // Removing her would revoke it with her, and no owner can sign in: refused, nothing
+        // changed.
+        let refused = spine.remove_user(&owner, bea).await.unwrap_err();
+        assert_eq!(
+            (refused.code(), refused.http_status()),
+            ("last_key_manager", 409),
+            "{name}: {refused:?}"
+        );
+        assert!(
+            spine
+                .authenticate_api_key(manager.plaintext.expose(), RequestMeta::default())
+                .await
+                .is_ok(),
+            "{name}: her key still works"
+        );
+        // With another manager key, she can go.
+        spine
+            .issue_api_key(
+                &owner,
+                IssueKey {
+                    name: "owner's manager".into(),
+                    permissions: vec!["keys:manage".into()],
+                    ..IssueKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        spine.remove_user(&owner, bea).await.unwrap();
     }
 }

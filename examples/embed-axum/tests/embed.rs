@@ -157,6 +157,19 @@ async fn a_host_handler_admits_a_run_as_the_principal_the_spine_verified() {
             .authenticate_api_key(&host.owner_key, RequestMeta::default())
             .await
             .unwrap();
+        // The shop keeps a key able to manage keys first: revoking the last one is refused
+        // while no owner can sign in through an identity provider.
+        host.spine
+            .issue_api_key(
+                &owner,
+                account_spine::api_keys::IssueKey {
+                    name: "shop keeper".into(),
+                    permissions: vec!["keys:manage".into()],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         host.spine
             .revoke_api_key(&owner, host.owner_key_id, "left the shop")
             .await

@@ -43,6 +43,29 @@ pub async fn ensure_key_management_survives(
     Err(ApiKeyError::LastKeyManager)
 }
 
+/// Whether `key`, just revoked along with something else (a member's removal), was a lasting
+/// key manager until then: its status aside, what [`is_lasting_key_manager`] asks.
+pub fn was_lasting_key_manager(key: &APIKeySnapshot, now: DateTime<Utc>) -> bool {
+    key.successor_id.is_none()
+        && key.expires_at.is_none_or(|at| at > now)
+        && permissions::granted(&key.permissions, &Permission::KeysManage)
+}
+
+/// Whether the tenant can still manage keys: a lasting key manager remains, or an owner can
+/// sign in. Asked after a change that took keys away with it, in its transaction.
+pub async fn key_management_remains(
+    db: Db<'_>,
+    tenant: TenantId,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiKeyError> {
+    let remains = get_tenant_driver(db)
+        .fetch_lasting_api_keys(tenant, now)
+        .await?
+        .iter()
+        .any(|key| is_lasting_key_manager(key, now));
+    Ok(remains || crate::identities::tenant_has_owner_who_can_sign_in(db, tenant).await?)
+}
+
 /// Locks the tenant row (whatever its status: revocation only takes access away), so that
 /// the lock-out guard's count is atomic with the change.
 async fn lock_tenant(db: Db<'_>, tenant: TenantId) -> Result<(), ApiKeyError> {
