@@ -34,6 +34,16 @@ const PAGE: OffsetPage = OffsetPage {
     offset: 0,
 };
 
+/// A spine on a fresh database of `backend` (keep the database alive as long as the spine).
+async fn spine_on(backend: &account_testkit::Backend) -> (account_testkit::TestDb, Spine) {
+    let db = fresh_db(backend).await.unwrap();
+    let spine = Spine::connect(&DatabaseConfig::new(db.url()))
+        .await
+        .unwrap()
+        .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+    (db, spine)
+}
+
 /// A spine with a bootstrapped tenant: its id, its owner, and a member who joined through an
 /// invitation.
 async fn tenant(spine: &Spine) -> (TenantId, UserId, UserId) {
@@ -71,11 +81,7 @@ async fn tenant(spine: &Spine) -> (TenantId, UserId, UserId) {
 async fn a_made_up_user_claiming_owner_meets_a_tenant_that_is_not_there() {
     for backend in backends().unwrap() {
         let name = backend.name();
-        let db = fresh_db(&backend).await.unwrap();
-        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
-            .await
-            .unwrap()
-            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+        let (_db, spine) = spine_on(&backend).await;
         let (tenant, owner, _) = tenant(&spine).await;
         let stranger = claiming(tenant, UserId::new(), MembershipRole::Owner);
 
@@ -114,11 +120,7 @@ async fn a_made_up_user_claiming_owner_meets_a_tenant_that_is_not_there() {
 async fn a_claimed_role_grants_nothing_and_a_demotion_takes_effect_at_once() {
     for backend in backends().unwrap() {
         let name = backend.name();
-        let db = fresh_db(&backend).await.unwrap();
-        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
-            .await
-            .unwrap()
-            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+        let (_db, spine) = spine_on(&backend).await;
         let (tenant, owner, bea) = tenant(&spine).await;
         let owner = spine
             .user_principal(tenant, owner, RequestMeta::default())
@@ -185,11 +187,7 @@ async fn a_claimed_role_grants_nothing_and_a_demotion_takes_effect_at_once() {
 async fn removing_a_member_never_revokes_the_last_key_manager_with_them() {
     for backend in backends().unwrap() {
         let name = backend.name();
-        let db = fresh_db(&backend).await.unwrap();
-        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
-            .await
-            .unwrap()
-            .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+        let (_db, spine) = spine_on(&backend).await;
         let (tenant, owner, bea) = tenant(&spine).await;
         let owner = spine
             .user_principal(tenant, owner, RequestMeta::default())
