@@ -7,7 +7,9 @@
 //! holding `keys:manage`, which act with the owner's ceiling bounded by what they hold
 //! themselves. So an owner key issues `keys:manage` keys and rotates or revokes any key of
 //! its tenant, the bootstrap key included; the engine refuses only removing the last key
-//! manager while no owner can sign in (`last_key_manager`).
+//! manager while no owner can sign in (`last_key_manager`). A *personal* owner key is also
+//! bounded by its user's role as it stands now: an admin's manages keys but grants no owner
+//! key, and a member's or viewer's manages nothing.
 
 use crate::database::Spine;
 use crate::error::SpineError;
@@ -18,6 +20,8 @@ use crate::use_case::{Caller, Context, Sealed, UseCase};
 use account_engines::api_keys::{
     self, IssueKeyRequest, IssuingKey, KeyActor, KeyAudit, KeyWithTenant, Permission, permissions,
 };
+use account_engines::memberships::Acting;
+use account_engines::roles::rank;
 use account_engines::types::{ApiKeyId, MembershipRole, TenantId};
 use account_engines::{OffsetPage, Page};
 use chrono::TimeDelta;
@@ -58,8 +62,10 @@ pub(crate) fn key_audit(api_key_id: Option<ApiKeyId>, request: &RequestMeta) -> 
     }
 }
 
-fn key_actor(principal: &Principal) -> KeyActor {
-    match &principal.actor {
+/// The actor the engine checks. `member` is a personal key's user as they stand now (the
+/// spine resolved them, see `execute`): their role caps the key's.
+fn key_actor(principal: &Principal, member: Option<Acting>) -> KeyActor {
+    let mut actor = match &principal.actor {
         Actor::User { user_id, role } => KeyActor {
             user_id: Some(*user_id),
             role: *role,
@@ -91,7 +97,13 @@ fn key_actor(principal: &Principal) -> KeyActor {
             }),
             audit: key_audit(Some(*key_id), &principal.request),
         },
+    };
+    if let Some(member) = member
+        && rank(member.role) < rank(actor.role)
+    {
+        actor.role = member.role;
     }
+    actor
 }
 
 impl Sealed for IssueKey {}
@@ -103,7 +115,7 @@ impl UseCase for IssueKey {
         let principal = cx.principal()?;
         let request = IssueKeyRequest {
             tenant_id: principal.tenant_id,
-            issuer: key_actor(principal),
+            issuer: key_actor(principal, cx.member),
             name: self.name.clone(),
             permissions: self.permissions.clone(),
             allowed_workers: self.allowed_workers.clone(),
@@ -164,7 +176,7 @@ impl UseCase for UpdateApiKeyMetadata {
             cx.db,
             tenant_id,
             self.key_id,
-            key_actor(principal),
+            key_actor(principal, cx.member),
             self.metadata.clone(),
             cx.now,
         )
@@ -196,7 +208,7 @@ impl UseCase for RevokeApiKey {
             cx.db,
             tenant_id,
             self.key_id,
-            key_actor(principal),
+            key_actor(principal, cx.member),
             &self.reason,
             cx.now,
         )
@@ -233,7 +245,7 @@ impl UseCase for RotateApiKey {
             cx.pepper()?,
             tenant_id,
             self.key_id,
-            key_actor(principal),
+            key_actor(principal, cx.member),
             self.grace,
             cx.now,
         )

@@ -136,7 +136,7 @@ impl Spine {
                     }
                     Actor::ApiKey { .. } => principal,
                 };
-                let member = if U::ACTS_AS_MEMBER {
+                let member = if U::ACTS_AS_MEMBER || manages_keys_for_a_user(principal, operation) {
                     Some(self.acting(principal, operation).await?)
                 } else {
                     None
@@ -521,4 +521,24 @@ impl Spine {
         }
         Ok(Acting { user_id, role })
     }
+}
+
+/// The permission that makes a key an owner key (key management, pin cleanup, onboarding).
+const KEYS_MANAGE: &str = "keys:manage";
+
+/// Whether `principal` is a personal key calling an operation that takes `keys:manage`: such
+/// a key uses owner powers on its user's behalf, so it is bounded by the user's role as it
+/// stands now, like a person's use case (a demoted owner's key stops minting keys at once).
+/// Machine keys stay bounded by their permissions alone.
+fn manages_keys_for_a_user(principal: &Principal, operation: Operation) -> bool {
+    matches!(
+        principal.actor,
+        Actor::ApiKey {
+            user_id: Some(_),
+            ..
+        }
+    ) && matches!(
+        operation.authority(),
+        Authority::Tenant { permission, .. } if permission == KEYS_MANAGE
+    )
 }

@@ -260,3 +260,94 @@ async fn removing_a_member_never_revokes_the_last_key_manager_with_them() {
         spine.remove_user(&owner, bea).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_demoted_owners_manager_key_loses_the_owner_powers_at_once() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let (_db, spine) = spine_on(&backend).await;
+        let (tenant, owner, bea) = tenant(&spine).await;
+        let owner = spine
+            .user_principal(tenant, owner, RequestMeta::default())
+            .await
+            .unwrap();
+        spine
+            .change_role(&owner, bea, MembershipRole::Owner)
+            .await
+            .unwrap();
+        let bea_owner = spine
+            .user_principal(tenant, bea, RequestMeta::default())
+            .await
+            .unwrap();
+        let manager = spine
+            .issue_api_key(
+                &bea_owner,
+                IssueKey {
+                    name: "bea's manager".into(),
+                    permissions: vec!["keys:manage".into()],
+                    ..IssueKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        let by_manager = spine
+            .authenticate_api_key(manager.plaintext.expose(), RequestMeta::default())
+            .await
+            .unwrap();
+        let owner_key = || IssueKey {
+            name: "another manager".into(),
+            permissions: vec!["keys:manage".into()],
+            ..IssueKey::default()
+        };
+        // As an owner's, her key mints owner keys.
+        let minted = spine.issue_api_key(&by_manager, owner_key()).await.unwrap();
+
+        // An admin may manage keys but grant no owner key: her key is capped the same way.
+        spine
+            .change_role(&owner, bea, MembershipRole::Admin)
+            .await
+            .unwrap();
+        let refused = spine
+            .issue_api_key(&by_manager, owner_key())
+            .await
+            .unwrap_err();
+        assert_eq!(refused.http_status(), 403, "{name}: {refused:?}");
+        // It still manages keys as an admin does: it revokes the key it minted.
+        spine
+            .revoke_api_key(&by_manager, minted.key.id, "no longer needed")
+            .await
+            .unwrap();
+
+        // A member manages no keys: refused before anything runs, and audited as a refusal.
+        spine
+            .change_role(&owner, bea, MembershipRole::Member)
+            .await
+            .unwrap();
+        let refused = spine
+            .list_api_keys(&by_manager, false, PAGE)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (refused.code(), refused.http_status()),
+            ("forbidden", 403),
+            "{name}: {refused:?}"
+        );
+        let keys = spine.list_api_keys(&owner, false, PAGE).await.unwrap();
+        let bootstrap = keys.items.iter().find(|k| k.name == "bootstrap").unwrap();
+        let refused = spine
+            .revoke_api_key(&by_manager, bootstrap.id, "taking over")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), "forbidden", "{name}: {refused:?}");
+        assert!(
+            spine
+                .list_api_keys(&owner, false, PAGE)
+                .await
+                .unwrap()
+                .items
+                .iter()
+                .any(|k| k.id == bootstrap.id && k.revoked_at.is_none()),
+            "{name}: the bootstrap key still works"
+        );
+    }
+}
