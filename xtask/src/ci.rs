@@ -2,8 +2,8 @@
 //!
 //! rustfmt, clippy (warnings denied, all targets), the layer linter, tidy, cargo-deny
 //! (installed when missing), rustdoc (warnings denied), `cargo package` of every published
-//! crate, verified (`crate::package`), one debug build of every binary and
-//! test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
+//! crate, each checked from its `.crate` file (`crate::package`), one debug build of every
+//! binary and test, the API smoke test, the benchmark smoke run, schemathesis against the served OpenAPI
 //! document (`crate::schemathesis`), a brief fuzz pass, and the whole test suite twice: once on
 //! SQLite, once on a throwaway PostgreSQL this command starts on a free loopback port and
 //! removes afterwards, even when tests fail; then each backend feature alone, and last the
@@ -81,15 +81,18 @@ pub fn run(args: &[String]) -> Result<u8> {
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
     let started = Instant::now();
-    let (timings, outcome) = run_steps(steps());
+    // The semver tool compiles for minutes when missing; at the lowest priority it takes
+    // the cores the steps leave idle (fetching, serving, waiting on PostgreSQL).
+    let semver_tool = std::thread::spawn(crate::semver::prepare_in_background);
+    let (timings, outcome) = run_steps(steps(semver_tool));
     println!("{}", timing_table(&timings, started.elapsed()));
     outcome?;
     println!("==> all checks passed in {:.0?}", started.elapsed());
     Ok(0)
 }
 
-/// Every step, in order.
-fn steps() -> Vec<Step<'static>> {
+/// Every step, in order; `semver_tool` installs cargo-semver-checks beside them.
+fn steps(semver_tool: std::thread::JoinHandle<Result<()>>) -> Vec<Step<'static>> {
     vec![
         // Everything after this works offline: `cargo metadata --offline` (the layer linter)
         // and cargo-deny need every package of the lock file, not only the host's.
@@ -120,9 +123,12 @@ fn steps() -> Vec<Step<'static>> {
                     .env("RUSTDOCFLAGS", "-D warnings"),
             )
         }),
-        // Each published crate builds from its .crate file alone, against the others' .crate
-        // files: what crates.io users get. Warm, only this workspace's crates compile.
-        Step::new("package (verify)", crate::package::verify),
+        // Each published crate checks from its .crate file alone, against the others' .crate
+        // files: what crates.io users get (`crate::package`). Warm, seconds.
+        Step::new(
+            "package (each crate from its .crate file)",
+            crate::package::verify,
+        ),
         // The binaries the next steps serve and the tests of the last two, in one build (one
         // feature resolution, so nothing is compiled twice; see `util::DEBUG_BUILD`).
         Step::new("debug build (binaries and tests)", build_debug),
@@ -147,11 +153,17 @@ fn steps() -> Vec<Step<'static>> {
             "each backend alone (postgres, sqlite features)",
             each_backend_alone,
         ),
-        // Last: cold, it compiles the tool first (see `crate::semver`); a warm target directory
-        // reuses it.
-        Step::new("semver (cargo-semver-checks against the baseline)", || {
-            crate::semver::check(None)
-        }),
+        // Last: it waits for the tool's install, if that is still running (see
+        // `crate::semver`); a warm target directory has it.
+        Step::new(
+            "semver (cargo-semver-checks against the baseline)",
+            move || {
+                semver_tool
+                    .join()
+                    .map_err(|_| anyhow::anyhow!("installing cargo-semver-checks panicked"))??;
+                crate::semver::check(None)
+            },
+        ),
     ]
 }
 

@@ -13,7 +13,7 @@ commands:
   tidy     source hygiene: frozen migrations
   ci       every check: fmt, clippy, layers, tidy, cargo-deny, docs, packaging, tests on SQLite and
            PostgreSQL, each backend alone, semver
-  package  cargo package of every published crate, each verified from its .crate file (a step of ci)
+  package  cargo package of every published crate, each checked from its .crate file (a step of ci)
   fuzz     run each cargo-fuzz target briefly ([--seconds N] [--with-api])
   pg       start|stop a throwaway PostgreSQL (used by ci; handy for local test runs)
   bench    the benchmark harness, release build, SQLite and a durable PostgreSQL

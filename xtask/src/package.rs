@@ -1,22 +1,24 @@
-//! `cargo xtask package`: `cargo package` of every published crate, each one verified by
-//! building it from its `.crate` file alone, as crates.io users will (a step of `cargo xtask ci`).
+//! `cargo xtask package`: `cargo package` of every published crate, each one then checked from
+//! its `.crate` file alone against the others' `.crate` files, as a crates.io user builds it (a
+//! step of `cargo xtask ci`).
 //!
-//! cargo verifies crates that depend on each other through a temporary local registry standing
-//! in for crates.io (`package/tmp-registry` in the target directory). It takes a registry crate
-//! of a given version to be immutable: it reuses the copy it once unpacked into
-//! `$CARGO_HOME/registry/src/-<hash>/` and its build in the target directory, whatever the new
-//! `.crate` file holds, and every commit here is version 0.1.0. Left alone, a second run would
-//! verify `account-drivers` against the `account-models` of the first. So each run first
-//! forgets those builds and copies ([`forget_local_registry_builds`]); the builds of crates.io
-//! dependencies stay, and a warm run compiles only this workspace's crates.
+//! `cargo package` would verify each crate with a full build of its dependency tree under its
+//! own features: five different trees here (models, drivers and engines, spine and api,
+//! migrations, the linter), fourteen minutes cold on 2 cores. So the crates are packaged
+//! without that build, unpacked into `package/check/` in the target directory, and each is
+//! `cargo check`ed there with its default features, the others' unpacked crates patched in for
+//! crates.io (`[patch.crates-io]` given on the command line) and this workspace's lock file:
+//! what catches a file left out of a package, a manifest that does not stand alone, or a crate
+//! that compiles only with a feature some crate above it turns on. Checking, not building, is
+//! about a third of the work; the build of the binaries is the debug build step's.
 //!
-//! A packaged manifest carries no workspace profile, so the verify builds get the workspace's
-//! debug-info settings on the command line ([`PROFILE_CONFIG`]): less to compile and link, and
-//! dependencies whose features agree are shared with the workspace's own debug build.
+//! The checks share the workspace's target directory and its debug-info settings
+//! ([`PROFILE_CONFIG`]; a packaged manifest carries no workspace profile), and path
+//! dependencies are fingerprinted by their files, so a warm run re-checks only this
+//! workspace's crates.
 
-use crate::util::{cargo, target_dir, workspace_root};
-use anyhow::{Context, Result};
-use std::collections::BTreeSet;
+use crate::util::{cargo, cargo_command, run_command, target_dir, workspace_root};
+use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// The workspace members that are not published (`publish = false` in their manifests).
@@ -48,164 +50,129 @@ pub fn run(args: &[String]) -> Result<u8> {
     Ok(0)
 }
 
-/// `cargo package` of every published crate, verified; uncommitted changes are included (CI
-/// checks the tree as it is). Offline: CI's first step fetched every package of the lock file.
+/// `cargo package` of every published crate, each checked from its `.crate` file; uncommitted
+/// changes are included (CI checks the tree as it is). Offline: CI's first step fetched every
+/// package of the lock file.
 pub fn verify() -> Result<()> {
-    forget_local_registry_builds(&target_dir()?.join("debug"))?;
+    let packages = target_dir()?.join("package");
+    // Only this run's files are unpacked below (older versions would be too).
+    for old in crate_files(&packages)? {
+        std::fs::remove_file(old)?;
+    }
     let mut args = vec![
         "package",
         "--workspace",
         "--locked",
         "--offline",
         "--allow-dirty",
+        "--no-verify",
     ];
     for name in UNPUBLISHED {
         args.extend(["--exclude", name]);
     }
-    for setting in PROFILE_CONFIG {
-        args.extend(["--config", setting]);
+    cargo(&args)?;
+    let root = workspace_root()?;
+    let check = packages.join("check");
+    let published = published_crates(&packages)?;
+    if check.exists() {
+        std::fs::remove_dir_all(&check)?;
     }
-    cargo(&args)
+    std::fs::create_dir_all(&check)?;
+    let mut patches = Vec::new();
+    for (name, file) in &published {
+        let dir = unpack(file, &check)?;
+        // A root of its own: cargo would otherwise take it for a stray member of ours.
+        let manifest = dir.join("Cargo.toml");
+        let mut text = std::fs::read_to_string(&manifest)?;
+        text.push_str("\n[workspace]\n");
+        std::fs::write(&manifest, text)?;
+        std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock"))?;
+        patches.push(format!(
+            "patch.crates-io.{name}.path={}",
+            toml_string(&dir.to_string_lossy())
+        ));
+    }
+    for (name, file) in &published {
+        let dir = check.join(package_stem(file)?);
+        #[allow(clippy::print_stdout)] // progress, for the CI log
+        {
+            println!("    checking {name} from its .crate file");
+        }
+        let manifest = dir.join("Cargo.toml");
+        let mut command = cargo_command(&["check", "--offline", "--quiet", "--manifest-path"]);
+        command
+            .arg(&manifest)
+            .env("CARGO_TARGET_DIR", target_dir()?);
+        for setting in PROFILE_CONFIG
+            .iter()
+            .map(|s| (*s).to_owned())
+            .chain(patches.clone())
+        {
+            command.arg("--config").arg(setting);
+        }
+        run_command(&mut command)
+            .with_context(|| format!("{name} does not build from its .crate file"))?;
+    }
+    Ok(())
 }
 
-/// Removes from `profile_dir` (e.g. `target/debug`) the builds of this workspace's crates that
-/// cargo took from a local registry, and the unpacked sources they were built from; returns how
-/// many builds it removed. cargo rebuilds them from the current `.crate` files.
-///
-/// A build is recognised by its dep-info file (`deps/account_*-<hash>.d`), whose sources lie
-/// under `registry/src/-<hash>/` for a local registry (cargo names a registry's directory after
-/// its URL's host, and a `file://` URL has none).
-pub fn forget_local_registry_builds(profile_dir: &Path) -> Result<usize> {
-    let deps = profile_dir.join("deps");
-    let Ok(entries) = std::fs::read_dir(&deps) else {
-        return Ok(0); // nothing built yet
+/// The `.crate` files in `packages`, by crate name.
+fn published_crates(packages: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut found = Vec::new();
+    for path in crate_files(packages)? {
+        let stem = package_stem(&path)?;
+        let (name, _version) = stem
+            .rsplit_once('-')
+            .with_context(|| format!("{} names no version", path.display()))?;
+        found.push((name.to_owned(), path.clone()));
+    }
+    found.sort();
+    if found.is_empty() {
+        bail!("cargo package wrote no .crate file");
+    }
+    Ok(found)
+}
+
+/// The `.crate` files in `packages` (none when it does not exist yet).
+fn crate_files(packages: &Path) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(packages) else {
+        return Ok(Vec::new());
     };
-    let mut unpacked = BTreeSet::new();
-    let mut removed = 0;
+    let mut files = Vec::new();
     for entry in entries {
         let path = entry?.path();
-        let Some(stem) = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .and_then(|name| name.strip_suffix(".d"))
-            .filter(|stem| stem.starts_with("account_"))
-        else {
-            continue;
-        };
-        let dep_info = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let Some(source) = local_registry_package(&dep_info) else {
-            continue;
-        };
-        unpacked.insert(source);
-        for output in [
-            format!("lib{stem}.rlib"),
-            format!("lib{stem}.rmeta"),
-            format!("{stem}.d"),
-        ] {
-            remove_if_present(&deps.join(output))?;
+        if path.extension().is_some_and(|e| e == "crate") {
+            files.push(path);
         }
-        if let Some((crate_name, hash)) = stem.rsplit_once('-') {
-            let package = crate_name.replace('_', "-");
-            remove_if_present(
-                &profile_dir
-                    .join(".fingerprint")
-                    .join(format!("{package}-{hash}")),
-            )?;
-        }
-        removed += 1;
     }
-    for dir in unpacked {
-        remove_if_present(&dir)?;
-    }
-    Ok(removed)
+    Ok(files)
 }
 
-/// The unpacked package directory (`<cargo home>/registry/src/-<hash>/<name>-<version>`) that
-/// a dep-info file's first source lies in, when that is a local registry's.
-fn local_registry_package(dep_info: &str) -> Option<PathBuf> {
-    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
-    let source = sources.split_whitespace().next()?;
-    let (home, rest) = source.split_once("/registry/src/")?;
-    let mut parts = rest.split('/');
-    let registry = parts.next().filter(|name| name.starts_with('-'))?;
-    let package = parts.next()?;
-    Some(PathBuf::from(format!(
-        "{home}/registry/src/{registry}/{package}"
-    )))
+/// `name-version` of a `.crate` file, the directory it unpacks to.
+fn package_stem(file: &Path) -> Result<String> {
+    file.file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".crate"))
+        .map(str::to_owned)
+        .with_context(|| format!("{} is no .crate file", file.display()))
 }
 
-fn remove_if_present(path: &Path) -> Result<()> {
-    let removed = if path.is_dir() {
-        std::fs::remove_dir_all(path)
-    } else {
-        std::fs::remove_file(path)
-    };
-    match removed {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
-            Err(error).with_context(|| format!("removing {}", path.display()))
-        }
-        _ => Ok(()),
-    }
+/// Unpacks a `.crate` file (a gzipped tar of `name-version/`) into `into`.
+fn unpack(file: &Path, into: &Path) -> Result<PathBuf> {
+    let mut tar = std::process::Command::new("tar");
+    tar.arg("-xzf").arg(file).arg("-C").arg(into);
+    run_command(&mut tar)?;
+    Ok(into.join(package_stem(file)?))
+}
+
+/// `text` as a TOML basic string, for a `--config` value (JSON's escapes are TOML's).
+fn toml_string(text: &str) -> String {
+    serde_json::Value::String(text.to_owned()).to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_local_registry_build_names_its_unpacked_package() {
-        let dep_info = "/t/debug/deps/account_values-af8a.d: \
-            /home/u/.cargo/registry/src/-6a5c94240bcafe26/account-values-0.1.0/src/lib.rs \
-            /home/u/.cargo/registry/src/-6a5c94240bcafe26/account-values-0.1.0/src/email.rs\n\n";
-        assert_eq!(
-            local_registry_package(dep_info),
-            Some(PathBuf::from(
-                "/home/u/.cargo/registry/src/-6a5c94240bcafe26/account-values-0.1.0"
-            ))
-        );
-    }
-
-    #[test]
-    fn workspace_and_crates_io_builds_are_left_alone() {
-        for dep_info in [
-            "/t/debug/deps/account_values-1.d: /work/crates/account-values/src/lib.rs\n",
-            "/t/debug/deps/account_values-2.d: /t/package/account-values-0.1.0/src/lib.rs\n",
-            "/t/debug/deps/serde-3.d: /h/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/serde-1.0.228/src/lib.rs\n",
-        ] {
-            assert_eq!(local_registry_package(dep_info), None, "{dep_info}");
-        }
-    }
-
-    #[test]
-    fn forgetting_removes_the_build_its_fingerprint_and_its_sources_only() {
-        let root = std::env::temp_dir().join(format!("xtask-package-{}", std::process::id()));
-        let profile = root.join("debug");
-        let unpacked = root.join("home/registry/src/-abc/account-models-0.1.0");
-        let deps = profile.join("deps");
-        for dir in [
-            &deps,
-            &unpacked,
-            &profile.join(".fingerprint/account-models-11"),
-        ] {
-            std::fs::create_dir_all(dir).unwrap();
-        }
-        std::fs::create_dir_all(profile.join(".fingerprint/account-models-22")).unwrap();
-        let overlay = format!("x: {}/src/lib.rs\n", unpacked.display());
-        std::fs::write(deps.join("account_models-11.d"), overlay).unwrap();
-        std::fs::write(deps.join("libaccount_models-11.rlib"), "").unwrap();
-        std::fs::write(deps.join("account_models-22.d"), "x: /work/src/lib.rs\n").unwrap();
-        std::fs::write(deps.join("libaccount_models-22.rlib"), "").unwrap();
-
-        assert_eq!(forget_local_registry_builds(&profile).unwrap(), 1);
-        assert!(!deps.join("libaccount_models-11.rlib").exists());
-        assert!(!deps.join("account_models-11.d").exists());
-        assert!(!profile.join(".fingerprint/account-models-11").exists());
-        assert!(!unpacked.exists());
-        assert!(deps.join("libaccount_models-22.rlib").exists());
-        assert!(profile.join(".fingerprint/account-models-22").exists());
-        std::fs::remove_dir_all(&root).unwrap();
-    }
 
     /// [`UNPUBLISHED`] and [`PROFILE_CONFIG`] restate the manifests; this keeps them equal.
     #[test]

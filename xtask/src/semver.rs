@@ -1,27 +1,36 @@
 //! `cargo xtask semver`: the public API of the published crates against the semver baseline.
 //!
 //! The baseline is one git revision, `baseline` of `[workspace.metadata.semver]` in the root
-//! Cargo.toml, and nothing else names it. cargo-semver-checks builds the rustdoc of every
-//! published crate (the workspace members less that table's `unpublished`) at the baseline and
-//! in the working tree, and fails on a change the version step between the two does not allow:
-//! a breaking change needs a major bump (for 0.x crates, a minor one: 0.1 → 0.2), so it is
-//! always a conscious version bump, never an accident.
+//! Cargo.toml, and nothing else names it. cargo-semver-checks compares the rustdoc (JSON) of
+//! every published crate (the workspace members less that table's `unpublished`) at the
+//! baseline with the working tree's, and fails on a change the version step between the two
+//! does not allow: a breaking change needs a major bump (for 0.x crates, a minor one: 0.1 →
+//! 0.2), so it is always a conscious version bump, never an accident.
 //!
-//! Until 0.1.0 is tagged the baseline is the commit that becomes 0.1.0; at the release it moves
-//! to the `v0.1.0` tag, and after each release to that release's tag. The revision must be in
-//! the clone's history (CI's clone is a full one).
+//! The baseline is the first commit at the current version (its public API as first set)
+//! until that version is tagged; at a release it moves to the release's tag. The revision
+//! must be in the clone's history (CI's clone is a full one).
+//!
+//! The rustdoc JSON is built here, not by the tool: one `cargo doc --workspace` per side, both
+//! in one target directory of their own (`semver/target`), so the dependencies are checked
+//! once for all crates and both sides. The tool would build each crate on each side in a
+//! target directory of its own, sixteen builds of the dependency tree cold. Features are what
+//! `cargo doc --workspace` resolves: every published crate's defaults (no member turns on a
+//! published crate's `testing` outside dev-dependencies, which doc builds leave out). The
+//! baseline's JSON is kept by revision, so a warm run builds the working tree's only.
 //!
 //! The tool is no prebuilt download here: on first use, the pinned release is compiled with
 //! `cargo install --locked` into the target directory's `ci-tools` (several minutes on 2
-//! cores, once); later runs with the same target directory reuse it, and a `cargo
+//! cores, once; `cargo xtask ci` starts it in the background at its first step, at the lowest
+//! CPU priority); later runs with the same target directory reuse it, and a `cargo
 //! semver-checks` of that release on the PATH is used as it is.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
-use crate::util::{cargo_command, run_command, tools_dir, workspace_root};
+use crate::util::{cargo_command, run_command, target_dir, tools_dir, workspace_root};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 /// The cargo-semver-checks release CI installs when none is present.
@@ -83,22 +92,12 @@ impl SemverConfig {
         })
     }
 
-    /// The arguments of `cargo semver-checks` comparing the published crates among `members`
-    /// with `baseline`. Each is named with `--package`: `--workspace` skips every crate whose
-    /// manifest says `publish = false`, which all of them do until the first release. Default
-    /// features only: the tool otherwise turns on every feature, `testing` too, and the test
-    /// hooks are no part of the API hosts are promised.
-    pub fn check_args(&self, members: &[String], baseline: &str) -> Vec<String> {
-        let mut args = ["semver-checks", "check-release", "--default-features"]
-            .map(String::from)
-            .to_vec();
-        let skipped =
-            |m: &String| self.unpublished.contains(m) || self.new_since_baseline.contains(m);
-        for name in members.iter().filter(|m| !skipped(m)) {
-            args.extend(["--package".to_owned(), name.clone()]);
-        }
-        args.extend(["--baseline-rev".to_owned(), baseline.to_owned()]);
-        args
+    /// The published crates among `members` that the baseline has: the ones to compare.
+    pub fn compared<'m>(&self, members: &'m [String]) -> Vec<&'m String> {
+        members
+            .iter()
+            .filter(|m| !self.unpublished.contains(m) && !self.new_since_baseline.contains(m))
+            .collect()
     }
 }
 
@@ -125,9 +124,112 @@ pub fn run(args: &[String]) -> Result<u8> {
 pub fn check(baseline: Option<&str>) -> Result<()> {
     let (config, members) = read_workspace()?;
     let baseline = baseline.unwrap_or(&config.baseline);
-    let mut tool = semver_checks()?;
-    println!("    baseline {baseline} ([workspace.metadata.semver])");
-    run_command(tool.args(config.check_args(&members, baseline)))
+    let crates = config.compared(&members);
+    let tool = semver_checks()?;
+    let commit = resolve(baseline)?;
+    println!("    baseline {baseline} ({commit}, [workspace.metadata.semver])");
+    let root = target_dir()?.join("semver");
+    let baseline_json = root.join(format!("baseline-{commit}"));
+    if !crates
+        .iter()
+        .all(|name| json_file(&baseline_json, name).exists())
+    {
+        let source = root.join("baseline-source");
+        extract(&commit, &source)?;
+        rustdoc_json(&source, &root, &baseline_json)?;
+    }
+    let current_json = root.join("current");
+    rustdoc_json(&workspace_root()?, &root, &current_json)?;
+    let mut failed = Vec::new();
+    for name in crates {
+        println!("    {name}");
+        let mut compare = tool.command();
+        compare
+            .args(["check-release", "--baseline-rustdoc"])
+            .arg(json_file(&baseline_json, name))
+            .arg("--current-rustdoc")
+            .arg(json_file(&current_json, name));
+        if run_command(&mut compare).is_err() {
+            failed.push(name.as_str());
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "the public API of {} changed more than the version allows (see above)",
+            failed.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `rev` as a full commit id (the baseline's JSON is kept under it).
+fn resolve(rev: &str) -> Result<String> {
+    let output = Command::new("git")
+        .args(["rev-parse", "--verify", "--quiet"])
+        .arg(format!("{rev}^{{commit}}"))
+        .output()
+        .context("running git rev-parse")?;
+    if !output.status.success() {
+        bail!("the semver baseline `{rev}` is no commit of this clone's history");
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+/// The tree of `commit` into `dir` (replaced), from git's object store: no worktree to
+/// register or clean up.
+fn extract(commit: &str, dir: &Path) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut archive = Command::new("git")
+        .args(["archive", "--format=tar", commit])
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running git archive")?;
+    let tar = archive.stdout.take().context("git archive has no output")?;
+    let unpacked = Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(dir)
+        .stdin(tar)
+        .status()
+        .context("running tar")?;
+    let archived = archive.wait()?;
+    if !archived.success() || !unpacked.success() {
+        bail!("could not extract {commit} into {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Builds the rustdoc JSON of every member of the workspace at `source` (in `root`'s target
+/// directory, shared by both sides) and keeps the files in `into`.
+fn rustdoc_json(source: &Path, root: &Path, into: &Path) -> Result<()> {
+    let target = root.join("target");
+    let mut doc = cargo_command(&["doc", "--workspace", "--no-deps", "--locked"]);
+    doc.current_dir(source)
+        .env("CARGO_TARGET_DIR", &target)
+        // rustdoc's JSON output is unstable; cargo-semver-checks builds it the same way.
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTDOCFLAGS", "-Z unstable-options --output-format json");
+    run_command(&mut doc).with_context(|| format!("rustdoc JSON of {}", source.display()))?;
+    if into.exists() {
+        std::fs::remove_dir_all(into)?;
+    }
+    std::fs::create_dir_all(into)?;
+    for entry in std::fs::read_dir(target.join("doc"))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_name().context("a file name")?;
+            std::fs::copy(&path, into.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Where the rustdoc JSON of crate `name` is kept in `dir`.
+fn json_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{}.json", name.replace('-', "_")))
 }
 
 /// `[workspace.metadata.semver]` of this workspace, and the names of its members.
@@ -158,16 +260,36 @@ fn read_workspace() -> Result<(SemverConfig, Vec<String>)> {
     Ok((config, members))
 }
 
-/// A command running cargo-semver-checks [`SEMVER_CHECKS_VERSION`]: the one on the PATH when it
-/// is that release, else the one in `ci-tools`, installed there first when missing.
-fn semver_checks() -> Result<Command> {
-    if reports_version(&mut cargo_command(&["semver-checks", "--version"])) {
-        return Ok(cargo_command(&[]));
+/// cargo-semver-checks [`SEMVER_CHECKS_VERSION`], found or installed.
+pub struct Tool {
+    /// `None`: `cargo semver-checks` on the PATH; else the installed binary.
+    binary: Option<PathBuf>,
+}
+
+impl Tool {
+    /// A command to which `check-release ...` is added.
+    fn command(&self) -> Command {
+        match &self.binary {
+            None => cargo_command(&["semver-checks"]),
+            Some(binary) => {
+                let mut command = Command::new(binary);
+                crate::util::without_package_env(&mut command);
+                command.arg("semver-checks");
+                command
+            }
+        }
     }
-    let root = tools_dir()?.join("cargo-semver-checks");
-    let binary = root.join("bin").join("cargo-semver-checks");
+}
+
+/// The tool: the one on the PATH when it is that release, else the one in `ci-tools`,
+/// installed there first when missing.
+fn semver_checks() -> Result<Tool> {
+    if reports_version(&mut cargo_command(&["semver-checks", "--version"])) {
+        return Ok(Tool { binary: None });
+    }
+    let binary = installed_binary()?;
     if !binary.exists() {
-        install(&root)?;
+        install(Priority::Normal)?;
     }
     if !reports_version(Command::new(&binary).arg("--version")) {
         bail!(
@@ -175,9 +297,34 @@ fn semver_checks() -> Result<Command> {
             binary.display()
         );
     }
-    let mut command = Command::new(binary);
-    crate::util::without_package_env(&mut command);
-    Ok(command)
+    Ok(Tool {
+        binary: Some(binary),
+    })
+}
+
+fn installed_binary() -> Result<PathBuf> {
+    Ok(tools_dir()?
+        .join("cargo-semver-checks")
+        .join("bin")
+        .join("cargo-semver-checks"))
+}
+
+/// Installs the tool unless it is there, at the lowest CPU priority, its output in a log
+/// file (printed if it fails): for `cargo xtask ci` to start beside its first steps.
+pub fn prepare_in_background() -> Result<()> {
+    if reports_version(&mut cargo_command(&["semver-checks", "--version"]))
+        || installed_binary()?.exists()
+    {
+        return Ok(());
+    }
+    install(Priority::Background)
+}
+
+/// How an install shares the machine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Priority {
+    Normal,
+    Background,
 }
 
 /// Whether `command` (a `--version` call) answers with [`SEMVER_CHECKS_VERSION`].
@@ -187,25 +334,53 @@ fn reports_version(command: &mut Command) -> bool {
     })
 }
 
-/// Compiles the pinned release into `root` (`root/bin/cargo-semver-checks`). Its build uses a
+/// Compiles the pinned release into `ci-tools` (`bin/cargo-semver-checks`). Its build uses a
 /// target directory of its own, which cargo removes afterwards: the workspace's stays as it
 /// was.
-fn install(root: &PathBuf) -> Result<()> {
-    println!(
-        "    compiling cargo-semver-checks {SEMVER_CHECKS_VERSION} into {} (minutes, once per \
-         target directory)",
-        root.display()
-    );
-    let mut install = cargo_command(&[
-        "install",
-        "cargo-semver-checks",
-        "--locked",
-        "--version",
-        SEMVER_CHECKS_VERSION,
-        "--root",
-    ]);
-    install.arg(root).env_remove("CARGO_TARGET_DIR");
-    run_command(&mut install)
+fn install(priority: Priority) -> Result<()> {
+    let root = tools_dir()?.join("cargo-semver-checks");
+    let mut install = match priority {
+        Priority::Normal => {
+            println!(
+                "    compiling cargo-semver-checks {SEMVER_CHECKS_VERSION} into {} (minutes, \
+                 once per target directory)",
+                root.display()
+            );
+            cargo_command(&[])
+        }
+        Priority::Background => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+            let mut nice = Command::new("nice");
+            nice.args(["-n", "19", &cargo]);
+            crate::util::without_package_env(&mut nice);
+            nice
+        }
+    };
+    install
+        .args([
+            "install",
+            "cargo-semver-checks",
+            "--locked",
+            "--quiet",
+            "--version",
+            SEMVER_CHECKS_VERSION,
+            "--root",
+        ])
+        .arg(&root)
+        .env_remove("CARGO_TARGET_DIR");
+    if priority == Priority::Normal {
+        return run_command(&mut install);
+    }
+    std::fs::create_dir_all(tools_dir()?)?;
+    let log_path = tools_dir()?.join("cargo-semver-checks-install.log");
+    let log = std::fs::File::create(&log_path)?;
+    install.stdout(log.try_clone()?).stderr(log);
+    let status = install.status().context("running cargo install")?;
+    if !status.success() {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        bail!("installing cargo-semver-checks failed ({status}):\n{log}");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -230,20 +405,7 @@ mod tests {
             "xtask",
         ]
         .map(String::from);
-        assert_eq!(
-            config.check_args(&members, "v0.1.0"),
-            [
-                "semver-checks",
-                "check-release",
-                "--default-features",
-                "--package",
-                "account-spine",
-                "--package",
-                "account-api",
-                "--baseline-rev",
-                "v0.1.0",
-            ]
-        );
+        assert_eq!(config.compared(&members), ["account-spine", "account-api"]);
     }
 
     #[test]
