@@ -65,6 +65,7 @@ fn every_entity() -> Vec<EntityTable> {
         table_of::<api_keys::Entity>(),
         table_of::<worker_runs::Entity>(),
         table_of::<usage_records::Entity>(),
+        table_of::<usage_hourly::Entity>(),
         table_of::<audit_log::Entity>(),
         table_of::<subscriptions::Entity>(),
         table_of::<invoices::Entity>(),
@@ -550,6 +551,17 @@ async fn every_entity_round_trips_with_every_enum_value() {
             })
             .collect();
         round_trip::<usage_records::Entity>(&db, &usage).await;
+
+        let hours: Vec<usage_hourly::Model> = (0..4)
+            .map(|i| usage_hourly::Model {
+                tenant_id: tenant(i),
+                hour_start: at(3600 * i),
+                meter_name: "tokens_used".to_owned(),
+                unit: pick(UsageUnit::ALL, i),
+                total: 6_000_000_000 * (i as i64 + 1),
+            })
+            .collect();
+        round_trip::<usage_hourly::Entity>(&db, &hours).await;
 
         let audit: Vec<audit_log::Model> = (0..5)
             .map(|i| audit_log::Model {
