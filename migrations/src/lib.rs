@@ -50,6 +50,7 @@ mod m20261204_000019_add_user_locale;
 mod m20261210_000020_add_api_key_successor;
 mod m20261210_000021_add_api_key_metadata;
 mod m20261210_000022_create_identity_links;
+mod m20261211_000023_create_usage_hourly;
 mod run;
 mod sqlite;
 
@@ -88,6 +89,7 @@ pub const OUR_TABLES: &[&str] = &[
     "lifecycle_events",
     "operator_keys",
     "identity_links",
+    "usage_hourly",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -123,6 +125,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000020_add_api_key_successor::Migration),
             Box::new(m20261210_000021_add_api_key_metadata::Migration),
             Box::new(m20261210_000022_create_identity_links::Migration),
+            Box::new(m20261211_000023_create_usage_hourly::Migration),
         ]
     }
 }

@@ -195,10 +195,12 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261210_000020_add_api_key_successor",
     "m20261210_000021_add_api_key_metadata",
     "m20261210_000022_create_identity_links",
+    "m20261211_000023_create_usage_hourly",
 ];
 
-/// Tables those migrations create.
-const TABLES_NEWER_THAN_0_0_0: &[&str] = &["identity_links"];
+/// Tables those migrations create: empty, but for the hourly usage totals, which sum the
+/// records already there.
+const TABLES_NEWER_THAN_0_0_0: &[&str] = &["identity_links", "usage_hourly"];
 
 /// Our tables that the 0.0.0 snapshots hold.
 fn tables_of_0_0_0() -> impl Iterator<Item = &'static &'static str> {
@@ -256,7 +258,26 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
             "{name}: 0.0.0 had all but the newer ones"
         );
         let mut after = our_counts(&db).await;
-        for table in TABLES_NEWER_THAN_0_0_0 {
+        let hours = "SELECT COUNT(*) FROM (SELECT DISTINCT tenant_id, meter_name, unit, \
+                     period_start FROM account.usage_records) AS h";
+        assert_eq!(
+            after.remove("usage_hourly"),
+            Some(scalar(db.conn(), hours).await),
+            "{name}: a row per tenant, meter, unit and hour of the records"
+        );
+        let summed = |table: &str, column: &str| {
+            format!("SELECT CAST(COALESCE(SUM({column}), 0) AS BIGINT) FROM account.{table}")
+        };
+        assert_eq!(
+            scalar(db.conn(), &summed("usage_hourly", "total")).await,
+            scalar(db.conn(), &summed("usage_records", "amount")).await,
+            "{name}: the hourly totals sum the records"
+        );
+        assert!(scalar(db.conn(), &summed("usage_records", "amount")).await > 0);
+        for table in TABLES_NEWER_THAN_0_0_0
+            .iter()
+            .filter(|t| **t != "usage_hourly")
+        {
             assert_eq!(
                 after.remove(table),
                 Some(0),

@@ -208,7 +208,11 @@ impl Harness {
         let mut capture_db = Database::connect(connect_options(url, 2)).await?;
         let sink = recorder.clone();
         capture_db.set_metric_callback(move |info| sink.record(info.statement));
-        let spine = Spine::from_connection(db.clone()).with_pepper(pepper()?);
+        let mut spine = Spine::from_connection(db.clone()).with_pepper(pepper()?);
+        // As `Spine::connect` does: on SQLite, write transactions on a pool of one.
+        if let Some(writer) = DatabaseConfig::new(url).writer_options() {
+            spine = spine.with_write_connection(Database::connect(writer).await?);
+        }
         let capture = Spine::from_connection(capture_db).with_pepper(pepper()?);
         account_spine::migrate(&DatabaseConfig::new(url)).await?;
         Ok(Self {

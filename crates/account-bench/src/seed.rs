@@ -142,6 +142,14 @@ pub(crate) async fn usage(db: &DatabaseConnection, tenant: Uuid, count: u64) -> 
         count,
     ))
     .await?;
+    // What the records' writes would have kept, had they gone through the driver.
+    db.execute_unprepared(&format!(
+        "INSERT INTO usage_hourly (tenant_id, meter_name, unit, hour_start, total) \
+         SELECT tenant_id, meter_name, unit, period_start, SUM(amount) FROM usage_records \
+         WHERE tenant_id = {} GROUP BY tenant_id, meter_name, unit, period_start",
+        sql.uuid(tenant)
+    ))
+    .await?;
     Ok(())
 }
 

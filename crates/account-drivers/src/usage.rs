@@ -1,11 +1,12 @@
-//! `usage_records`: metered usage by the hour, written idempotently, summed in SQL.
+//! `usage_records`: metered usage by the hour, written idempotently; `usage_hourly`: their
+//! sums per hour, kept by the same write, which summaries read.
 
 use crate::{DriverError, OffsetPage, Page, TenantDriver};
-use account_models::entities::usage_records;
+use account_models::entities::{usage_hourly, usage_records};
 use account_models::{ApiKeyId, RunId, TenantId, UsageRecordId, UsageUnit};
 use chrono::{DurationRound, TimeDelta};
 use sea_orm::prelude::{DateTimeUtc, Json};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
     QuerySelect,
@@ -121,11 +122,40 @@ impl TenantDriver<'_> {
             .exec_with_returning(self.db.conn())
             .await;
         match inserted {
-            Ok(model) => Ok(Some(snapshot(model))),
+            Ok(model) => {
+                self.add_to_hour(&model).await?;
+                Ok(Some(snapshot(model)))
+            }
             // ON CONFLICT DO NOTHING returned no row: the key was used already.
             Err(DbErr::RecordNotInserted | DbErr::RecordNotFound(_)) => Ok(None),
             Err(error) => Err(error.into()),
         }
+    }
+
+    /// Adds a record just written to its hour's total: one upsert, only after the record's
+    /// own insert happened, so a retried (idempotent) record is never counted twice.
+    async fn add_to_hour(&self, record: &usage_records::Model) -> Result<(), DriverError> {
+        use usage_hourly::Column as C;
+        let row = usage_hourly::ActiveModel {
+            tenant_id: Set(record.tenant_id),
+            hour_start: Set(record.period_start),
+            meter_name: Set(record.meter_name.clone()),
+            unit: Set(record.unit),
+            total: Set(record.amount),
+        };
+        usage_hourly::Entity::insert(row)
+            .on_conflict(
+                OnConflict::columns([C::TenantId, C::HourStart, C::MeterName, C::Unit])
+                    .value(
+                        C::Total,
+                        Expr::col((Alias::new("usage_hourly"), C::Total))
+                            .add(Expr::col((Alias::new("excluded"), C::Total))),
+                    )
+                    .to_owned(),
+            )
+            .exec_without_returning(self.db.conn())
+            .await?;
+        Ok(())
     }
 
     /// Records of hours starting in `[start, end)`, oldest first.
@@ -157,7 +187,8 @@ impl TenantDriver<'_> {
         ))
     }
 
-    /// Totals per meter over `[start, end)`, summed by the database. The hour containing
+    /// Totals per meter over `[start, end)`, summed by the database from the hourly totals
+    /// (one row per meter and hour, whatever the number of records). The hour containing
     /// `start` counts whole, and so does the current, partial hour when `end` is now.
     pub async fn summarize_usage(
         &self,
@@ -165,15 +196,15 @@ impl TenantDriver<'_> {
         start: DateTimeUtc,
         end: DateTimeUtc,
     ) -> Result<Vec<MeterTotal>, DriverError> {
-        use usage_records::Column as C;
-        Ok(usage_records::Entity::find()
+        use usage_hourly::Column as C;
+        Ok(usage_hourly::Entity::find()
             .select_only()
             .column(C::MeterName)
             .column(C::Unit)
-            .column_as(Expr::col(C::Amount).sum().cast_as("bigint"), "total")
+            .column_as(Expr::col(C::Total).sum().cast_as("bigint"), "total")
             .filter(C::TenantId.eq(tenant))
-            .filter(C::PeriodStart.gte(hour_of(start).0))
-            .filter(C::PeriodStart.lt(end))
+            .filter(C::HourStart.gte(hour_of(start).0))
+            .filter(C::HourStart.lt(end))
             .group_by(C::MeterName)
             .group_by(C::Unit)
             .order_by_asc(C::MeterName)

@@ -88,6 +88,18 @@ impl DatabaseConfig {
         options
     }
 
+    /// On SQLite, the options of the write pool [`Spine::connect`] opens beside the read
+    /// pool: [`DatabaseConfig::connect_options`] with one connection, kept open. `None` on
+    /// PostgreSQL, whose writers lock rows, not the database, and share the pool.
+    pub fn writer_options(&self) -> Option<ConnectOptions> {
+        if !self.is_sqlite() {
+            return None;
+        }
+        let mut options = self.connect_options();
+        options.max_connections(1).min_connections(1);
+        Some(options)
+    }
+
     /// On SQLite, makes every connection `options` opens attach the account database (`url`)
     /// under the schema name, in WAL with `synchronous=NORMAL`: a host's own SQLite pool built
     /// this way can run our use cases in its transactions ([`crate::HostTransaction`]).
@@ -126,6 +138,9 @@ impl DatabaseConfig {
 #[derive(Clone, Debug)]
 pub struct Spine {
     db: DatabaseConnection,
+    /// Where write transactions begin when it is not `db`: on SQLite, a pool of one
+    /// connection ([`Spine::with_write_connection`]).
+    writer: Option<DatabaseConnection>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
     pub(crate) pepper: Option<Arc<ApiKeyPepper>>,
@@ -146,15 +161,37 @@ pub struct Spine {
 
 impl Spine {
     /// Connects with the given settings. On SQLite this enables WAL (readers never block the
-    /// writer), `synchronous=NORMAL` (durable at checkpoints, the usual WAL pairing), foreign
-    /// keys, and a busy timeout so concurrent writers queue instead of failing.
+    /// writer), `synchronous=NORMAL` (durable at checkpoints, the usual WAL pairing) and
+    /// foreign keys, and opens two pools: reads on one of `max_connections`, every write
+    /// transaction on one of a single connection ([`DatabaseConfig::writer_options`]), so
+    /// concurrent writers queue in order in this process instead of polling SQLite's lock.
     pub async fn connect(config: &DatabaseConfig) -> Result<Self, SpineError> {
         crate::install_schema(&config.schema)?;
-        let options = config.connect_options();
-        let db = Database::connect(options)
+        let db = Database::connect(config.connect_options())
             .await
             .map_err(SpineError::Unavailable)?;
-        Ok(Self::from_connection(db))
+        let spine = Self::from_connection(db);
+        match config.writer_options() {
+            Some(options) => {
+                let writer = Database::connect(options)
+                    .await
+                    .map_err(SpineError::Unavailable)?;
+                Ok(spine.with_write_connection(writer))
+            }
+            None => Ok(spine),
+        }
+    }
+
+    /// The same spine beginning every write transaction (and the last-use flush) on
+    /// `writer` instead of the read pool. For a host that opens its own SQLite pools: give it
+    /// a pool of one connection ([`DatabaseConfig::writer_options`]), so that writers wait
+    /// for the connection, first come first served, rather than in SQLite's busy handler,
+    /// which sleeps and retries and lets a late writer overtake (seconds of tail latency
+    /// under load). `writer` must reach the same database as the read pool.
+    pub fn with_write_connection(mut self, writer: DatabaseConnection) -> Self {
+        self.verify_cache = VerifyCache::start(self.verify_cache.settings(), writer.clone());
+        self.writer = Some(writer);
+        self
     }
 
     /// Wraps a connection the host already opened (its settings are the host's). The verify
@@ -165,6 +202,7 @@ impl Spine {
         let verify_cache = VerifyCache::start(settings, db.clone());
         Self {
             db,
+            writer: None,
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
             pepper: None,
@@ -276,8 +314,9 @@ impl Spine {
         snapshot
     }
 
-    pub(crate) fn connection(&self) -> &DatabaseConnection {
-        &self.db
+    /// Where write transactions begin: the writer when there is one, else the pool.
+    pub(crate) fn write_connection(&self) -> &DatabaseConnection {
+        self.writer.as_ref().unwrap_or(&self.db)
     }
 
     /// Answers whether the database accepts a round trip (for readiness probes).
@@ -299,7 +338,7 @@ impl Spine {
     /// The same spine with a verify cache of these settings (a new, empty one); members'
     /// roles are cached with the same capacity and lifetime.
     pub fn with_verify_cache(mut self, settings: VerifyCacheSettings) -> Self {
-        self.verify_cache = VerifyCache::start(settings, self.connection().clone());
+        self.verify_cache = VerifyCache::start(settings, self.write_connection().clone());
         self.member_roles = Arc::new(MemberRoles::new(settings.capacity, settings.ttl));
         self
     }
@@ -308,7 +347,8 @@ impl Spine {
     /// 500 keys); returns the key rows updated. The background task calls it every
     /// [`VerifyCacheSettings::flush_interval`]; hosts call it once more on shutdown.
     pub async fn flush_key_usage(&self) -> Result<u64, SpineError> {
-        self.verify_cache.flush(self.pool_db()).await
+        let writer = self.counted(Db::for_pool(self.write_connection()));
+        self.verify_cache.flush(writer).await
     }
 }
 

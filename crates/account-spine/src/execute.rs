@@ -359,7 +359,7 @@ impl Spine {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         };
-        self.connection()
+        self.write_connection()
             .begin_with_options(options)
             .await
             .map_err(|e| SpineError::from(DriverError::from(e)))

@@ -137,6 +137,11 @@ impl VerifyCache {
         cache
     }
 
+    /// What it was started with.
+    pub(crate) fn settings(&self) -> VerifyCacheSettings {
+        self.settings
+    }
+
     /// The cached row for `digest`, counting a hit or a miss.
     pub(crate) fn get(&self, digest: &str) -> Option<Arc<KeyWithTenant>> {
         let found = self

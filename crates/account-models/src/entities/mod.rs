@@ -14,6 +14,7 @@ pub mod sdk_attestations;
 pub mod subscriptions;
 pub mod support_tickets;
 pub mod tenants;
+pub mod usage_hourly;
 pub mod usage_records;
 pub mod users;
 pub mod worker_runs;
