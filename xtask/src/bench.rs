@@ -2,6 +2,9 @@
 //! and runs it; PostgreSQL figures come from a throwaway *durable* server (fsync and
 //! synchronous commits on) started here, unless `ACCOUNT_BENCH_PG_URL` names one.
 //!
+//! `--http` also builds the `account-api` binary and has the harness load it over HTTP with wrk
+//! (Debian's `wrk` package), beside the spine call alone.
+//!
 //! `smoke` is the `ci` step: a debug build and a `--quick` run on SQLite, so the harness cannot
 //! rot while its long runs stay out of CI.
 
@@ -15,12 +18,16 @@ use std::process::Command;
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--backend sqlite|postgres|both] [--quick] [--filter TEXT] [--show-sql]
+                         [--http]
 
   --backend   databases to run on (default both); PostgreSQL is a throwaway durable server
               started for the run, or ACCOUNT_BENCH_PG_URL when set (an admin URL)
   --quick     small datasets and few iterations (seconds)
   --filter    only operations whose name contains TEXT
   --show-sql  print the statements each spine operation issued
+  --http      load the release account-api binary with wrk instead (req/s, p50, p99 per
+              endpoint at 1, 8 and 32 connections, beside the spine call alone; the access
+              log's cost); --quick: 2 s per cell, else 10 s
 ";
 
 /// The environment variable naming an existing server for the PostgreSQL runs.
@@ -29,6 +36,7 @@ const PG_URL_ENV: &str = "ACCOUNT_BENCH_PG_URL";
 /// Runs the harness with `args` (passed through after validation).
 pub fn run(args: &[String]) -> Result<u8> {
     let mut postgres = true;
+    let mut http = false;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -46,6 +54,7 @@ pub fn run(args: &[String]) -> Result<u8> {
                     return Ok(2);
                 }
             }
+            "--http" => http = true,
             "--quick" | "--show-sql" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -58,15 +67,22 @@ pub fn run(args: &[String]) -> Result<u8> {
         }
     }
     std::env::set_current_dir(workspace_root()?)?;
-    cargo(&[
+    let mut build = vec![
         "build",
         "--locked",
         "--release",
         "--package",
         "account-bench",
-    ])?;
-    let mut command = Command::new(release_binary()?);
+    ];
+    if http {
+        build.extend(["--package", "account-api"]);
+    }
+    cargo(&build)?;
+    let mut command = Command::new(release_binary("account-bench")?);
     command.args(args);
+    if http {
+        command.env("ACCOUNT_BENCH_API_BINARY", release_binary("account-api")?);
+    }
     // `server` lives until the run ends; dropping it stops and removes the cluster.
     let _server = match std::env::var(PG_URL_ENV) {
         Ok(_) => None,
@@ -96,6 +112,6 @@ pub fn smoke() -> Result<()> {
     )
 }
 
-fn release_binary() -> Result<PathBuf> {
-    Ok(target_dir()?.join("release").join("account-bench"))
+fn release_binary(name: &str) -> Result<PathBuf> {
+    Ok(target_dir()?.join("release").join(name))
 }

@@ -200,8 +200,15 @@ enum OperatorKeyCommand {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // Log lines (one per request: the access log) are written by a thread of their own, so a
+    // request never waits on stderr; not lossy: with 128,000 lines queued a request waits
+    // rather than drop its line. The guard flushes the queue when `main` returns.
+    let (log_writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("account-api-log")
+        .finish(std::io::stderr()); // stdout carries command output (bootstrap's key)
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr) // stdout carries command output (bootstrap's key)
+        .with_writer(log_writer)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,sea_orm=warn".into()),

@@ -49,7 +49,7 @@ fn uuid_value(id: uuid::Uuid) -> Value {
     Value::Uuid(Some(id))
 }
 
-fn operator() -> OperatorPrincipal {
+pub(crate) fn operator() -> OperatorPrincipal {
     OperatorPrincipal {
         operator_id: "account-bench".to_owned(),
         request: RequestMeta::default(),

@@ -11,6 +11,7 @@
 
 mod capture;
 mod cases;
+mod http;
 mod replay;
 mod report;
 mod seed;
@@ -21,7 +22,7 @@ use anyhow::{Context, Result, bail};
 use capture::{CAPTURE_ITERATION, Captured, Inputs, Recorder};
 use clap::{Parser, ValueEnum};
 use replay::{RawPg, RawSqlite, SeaOrmReplay};
-use report::{Latencies, LatencyRow, Report, ThroughputRow, Way, load_average, machine};
+use report::{Latencies, LatencyRow, Report, ThroughputRow, Way, banner, load_average};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
 use std::future::Future;
 use std::path::PathBuf;
@@ -57,6 +58,12 @@ struct Cli {
     /// Print the SQL each spine operation issued.
     #[arg(long)]
     show_sql: bool,
+    /// Load the HTTP API (the `account-api` binary) with wrk instead, beside the spine alone.
+    #[arg(long)]
+    http: bool,
+    /// The `account-api` binary `--http` runs (default: the one beside this binary).
+    #[arg(long, env = "ACCOUNT_BENCH_API_BINARY")]
+    api_binary: Option<PathBuf>,
 }
 
 /// Dataset sizes and iteration counts.
@@ -180,9 +187,11 @@ fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
     options
 }
 
+/// The API-key pepper of every spine the harness opens (and of the API `--http` starts).
+const PEPPER: &[u8] = b"account-bench-pepper-0123456789abcdef";
+
 fn pepper() -> Result<ApiKeyPepper> {
-    ApiKeyPepper::from_bytes(b"account-bench-pepper-0123456789abcdef")
-        .map_err(|e| anyhow::anyhow!("pepper: {e:?}"))
+    ApiKeyPepper::from_bytes(PEPPER).map_err(|e| anyhow::anyhow!("pepper: {e:?}"))
 }
 
 impl Harness {
@@ -576,16 +585,10 @@ async fn main() -> Result<()> {
             "PostgreSQL needs --pg-url or ACCOUNT_BENCH_PG_URL (cargo xtask bench starts a server)"
         );
     }
-    println!(
-        "# account-bench ({} build, {}): {}",
-        if cfg!(debug_assertions) {
-            "debug"
-        } else {
-            "release"
-        },
-        if cli.quick { "quick" } else { "full" },
-        machine()
-    );
+    println!("{}", banner(cli.quick));
+    if cli.http {
+        return http::run(&cli, backends).await;
+    }
     println!("sizes: {sizes:?}");
     for backend in backends {
         let rendered = run_backend(backend, &cli, sizes).await?;

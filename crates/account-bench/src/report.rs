@@ -194,8 +194,19 @@ impl Report {
     }
 }
 
+/// The first line of a run's output: build, sizes and machine.
+pub(crate) fn banner(quick: bool) -> String {
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let sizes = if quick { "quick" } else { "full" };
+    format!("# account-bench ({build} build, {sizes}): {}", machine())
+}
+
 /// `nproc`, CPU model, kernel and load, for the record.
-pub(crate) fn machine() -> String {
+fn machine() -> String {
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let model = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
