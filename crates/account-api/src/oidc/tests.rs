@@ -358,3 +358,35 @@ async fn a_local_jwks_file_serves_air_gapped_installs() {
         Some("token_algorithm_refused")
     );
 }
+
+#[tokio::test]
+async fn a_verified_token_is_answered_from_the_cache_until_it_expires() {
+    let key = signing_key(Algorithm::ES256, "ec");
+    let issuer = issuer(&[&key]).await;
+    let verifier = verifier(&issuer);
+    let presented = token(&key, claims(&issuer.url));
+    let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    verifier.verify(&presented).await.unwrap();
+    assert!(verifier.inner.verified.contains_key(&digest));
+
+    // The second time, no signature is checked: what the cache holds is the answer (a
+    // verifier checking again would say `person-1`).
+    let mut cached = verifier.inner.verified.get(&digest).unwrap();
+    cached.subject = "from-the-cache".into();
+    verifier.inner.verified.insert(digest, cached.clone());
+    assert_eq!(verifier.verify(&presented).await.unwrap(), cached);
+
+    // A refused token is not cached.
+    let mut foreign = claims(&issuer.url);
+    foreign["aud"] = json!("someone-else");
+    let refused = token(&key, foreign);
+    assert!(verifier.verify(&refused).await.is_err());
+    let refused_digest: [u8; 32] = Sha256::digest(refused.as_bytes()).into();
+    assert!(!verifier.inner.verified.contains_key(&refused_digest));
+
+    // Past its `exp` (and the leeway), a cached token is refused and dropped.
+    cached.expires_at = now() - LEEWAY_SECONDS - 1;
+    verifier.inner.verified.insert(digest, cached);
+    assert_eq!(verifier.verify(&presented).await, Err(TokenError::Expired));
+    assert!(!verifier.inner.verified.contains_key(&digest));
+}
