@@ -11,10 +11,11 @@
 //! until that version is tagged; at a release it moves to the release's tag. The revision
 //! must be in the clone's history (CI's clone is a full one).
 //!
-//! The rustdoc JSON is built here, not by the tool: one `cargo doc --workspace` per side, both
-//! in one target directory of their own (`semver/target`), so the dependencies are checked
-//! once for all crates and both sides. The tool would build each crate on each side in a
-//! target directory of its own, sixteen builds of the dependency tree cold. Features are what
+//! The rustdoc JSON is built here, not by the tool: one `cargo doc --workspace` per side, each
+//! in a target directory of its own (`semver/baseline-target`, `semver/target`; see
+//! `rustdoc_json` for why not one), so the dependencies are checked once per side for all
+//! crates. The tool would build each crate on each side in a target directory of its own,
+//! sixteen builds of the dependency tree cold. Features are what
 //! `cargo doc --workspace` resolves: every published crate's defaults (no member turns on a
 //! published crate's `testing` outside dev-dependencies, which doc builds leave out). The
 //! baseline's JSON is kept by revision, so a warm run builds the working tree's only.
@@ -136,10 +137,10 @@ pub fn check(baseline: Option<&str>) -> Result<()> {
     {
         let source = root.join("baseline-source");
         extract(&commit, &source)?;
-        rustdoc_json(&source, &root, &baseline_json)?;
+        rustdoc_json(&source, &root.join("baseline-target"), &baseline_json)?;
     }
     let current_json = root.join("current");
-    rustdoc_json(&workspace_root()?, &root, &current_json)?;
+    rustdoc_json(&workspace_root()?, &root.join("target"), &current_json)?;
     let mut failed = Vec::new();
     for name in crates {
         println!("    {name}");
@@ -202,13 +203,15 @@ fn extract(commit: &str, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the rustdoc JSON of every member of the workspace at `source` (in `root`'s target
-/// directory, shared by both sides) and keeps the files in `into`.
-fn rustdoc_json(source: &Path, root: &Path, into: &Path) -> Result<()> {
-    let target = root.join("target");
+/// Builds the rustdoc JSON of every member of the workspace at `source` in `target` and keeps
+/// the files in `into`. Each side needs a target directory of its own: cargo names a path
+/// crate's build by its path inside the workspace, so the baseline's `account-models` 0.2.0
+/// and the tree's share a file name, and when the tree's sources are older than the
+/// baseline's build (a fresh clone), cargo takes that build as fresh.
+fn rustdoc_json(source: &Path, target: &Path, into: &Path) -> Result<()> {
     let mut doc = cargo_command(&["doc", "--workspace", "--no-deps", "--locked"]);
     doc.current_dir(source)
-        .env("CARGO_TARGET_DIR", &target)
+        .env("CARGO_TARGET_DIR", target)
         // rustdoc's JSON output is unstable; cargo-semver-checks builds it the same way.
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTDOCFLAGS", "-Z unstable-options --output-format json");
