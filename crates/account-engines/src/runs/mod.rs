@@ -495,15 +495,35 @@ pub async fn complete_run(
             None => Err(RunError::RunNotFound),
         };
     };
+    settle_finished_run(db, &run, now).await?;
+    Ok(run)
+}
+
+/// What every run that just finished (completed, failed, or expired by its lease) owes the
+/// tenant's counters: its tokens are added to the month's counter, with their usage record
+/// (idempotent by run). Call it once, in the transaction that finished the run.
+pub async fn settle_finished_run(
+    db: Db<'_>,
+    run: &RunSnapshot,
+    now: DateTime<Utc>,
+) -> Result<(), RunError> {
+    let driver = get_tenant_driver(db);
     let period = usage_period(now);
     driver
-        .increment_tenant_usage(tenant, 0, run.total_tokens, period.day, period.month, now)
+        .increment_tenant_usage(
+            run.tenant_id,
+            0,
+            run.total_tokens,
+            period.day,
+            period.month,
+            now,
+        )
         .await?;
     if run.total_tokens > 0 {
         driver
             .insert_usage_record(
                 usage(
-                    &run,
+                    run,
                     "tokens_used",
                     run.total_tokens,
                     UsageUnit::Tokens,
@@ -513,7 +533,7 @@ pub async fn complete_run(
             )
             .await?;
     }
-    Ok(run)
+    Ok(())
 }
 
 /// The tenant's runs, newest first.
