@@ -51,6 +51,7 @@ mod m20261210_000020_add_api_key_successor;
 mod m20261210_000021_add_api_key_metadata;
 mod m20261210_000022_create_identity_links;
 mod m20261211_000023_create_usage_hourly;
+mod m20261212_000024_add_run_admission_counters;
 mod run;
 mod sqlite;
 
@@ -90,6 +91,7 @@ pub const OUR_TABLES: &[&str] = &[
     "operator_keys",
     "identity_links",
     "usage_hourly",
+    "tenant_workers",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -126,6 +128,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000021_add_api_key_metadata::Migration),
             Box::new(m20261210_000022_create_identity_links::Migration),
             Box::new(m20261211_000023_create_usage_hourly::Migration),
+            Box::new(m20261212_000024_add_run_admission_counters::Migration),
         ]
     }
 }

@@ -196,11 +196,12 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261210_000021_add_api_key_metadata",
     "m20261210_000022_create_identity_links",
     "m20261211_000023_create_usage_hourly",
+    "m20261212_000024_add_run_admission_counters",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
-/// records already there.
-const TABLES_NEWER_THAN_0_0_0: &[&str] = &["identity_links", "usage_hourly"];
+/// records already there, and the tenants' workers, one per worker with active runs.
+const TABLES_NEWER_THAN_0_0_0: &[&str] = &["identity_links", "usage_hourly", "tenant_workers"];
 
 /// Our tables that the 0.0.0 snapshots hold.
 fn tables_of_0_0_0() -> impl Iterator<Item = &'static &'static str> {
@@ -274,9 +275,21 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
             "{name}: the hourly totals sum the records"
         );
         assert!(scalar(db.conn(), &summed("usage_records", "amount")).await > 0);
+        let workers = "SELECT COUNT(*) FROM (SELECT DISTINCT tenant_id, worker_id \
+                       FROM account.worker_runs WHERE status IN ('queued', 'running')) AS w";
+        assert_eq!(
+            after.remove("tenant_workers"),
+            Some(scalar(db.conn(), workers).await),
+            "{name}: a row per tenant and worker with queued or running runs"
+        );
+        assert_eq!(
+            scalar(db.conn(), &summed("tenant_workers", "active_runs")).await,
+            scalar(db.conn(), &summed("tenants", "active_runs")).await,
+            "{name}: the tenants' active runs are their workers'"
+        );
         for table in TABLES_NEWER_THAN_0_0_0
             .iter()
-            .filter(|t| **t != "usage_hourly")
+            .filter(|t| !["usage_hourly", "tenant_workers"].contains(*t))
         {
             assert_eq!(
                 after.remove(table),

@@ -481,6 +481,7 @@ fn admit_request() -> AdmitRun {
         worker_id: "bench-worker".to_owned(),
         task: "benchmark".to_owned(),
         input: None,
+        token_estimate: 0,
     }
 }
 

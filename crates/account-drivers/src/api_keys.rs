@@ -231,6 +231,7 @@ impl TenantDriver<'_> {
             successor_id: Set(None),
             metadata: Set(key.metadata),
             created_at: Set(now),
+            active_runs: Set(0),
         }
         .insert(self.db.conn())
         .await?;

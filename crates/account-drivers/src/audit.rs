@@ -69,6 +69,27 @@ pub struct AuditEntrySnapshot {
     pub created_at: DateTimeUtc,
 }
 
+/// The row `entry` is written as.
+pub(crate) fn entry_model(entry: NewAuditEntry, now: DateTimeUtc) -> audit_log::ActiveModel {
+    audit_log::ActiveModel {
+        id: Set(AuditEntryId::new()),
+        tenant_id: Set(entry.tenant_id),
+        actor_type: Set(entry.actor_type),
+        user_id: Set(entry.user_id),
+        api_key_id: Set(entry.api_key_id),
+        action: Set(entry.action),
+        resource_type: Set(entry.resource_type),
+        resource_id: Set(entry.resource_id),
+        reason: Set(entry.reason),
+        old_value: Set(non_empty(entry.old_value)),
+        new_value: Set(non_empty(entry.new_value)),
+        ip_address: Set(entry.ip_address),
+        user_agent: Set(entry.user_agent),
+        request_id: Set(entry.request_id),
+        created_at: Set(now),
+    }
+}
+
 fn non_empty(value: Option<Json>) -> Option<Json> {
     value.filter(|v| !(v.is_null() || v.as_object().is_some_and(|o| o.is_empty())))
 }
@@ -97,25 +118,7 @@ impl TenantDriver<'_> {
         entry: NewAuditEntry,
         now: DateTimeUtc,
     ) -> Result<AuditEntrySnapshot, DriverError> {
-        let model = audit_log::ActiveModel {
-            id: Set(AuditEntryId::new()),
-            tenant_id: Set(entry.tenant_id),
-            actor_type: Set(entry.actor_type),
-            user_id: Set(entry.user_id),
-            api_key_id: Set(entry.api_key_id),
-            action: Set(entry.action),
-            resource_type: Set(entry.resource_type),
-            resource_id: Set(entry.resource_id),
-            reason: Set(entry.reason),
-            old_value: Set(non_empty(entry.old_value)),
-            new_value: Set(non_empty(entry.new_value)),
-            ip_address: Set(entry.ip_address),
-            user_agent: Set(entry.user_agent),
-            request_id: Set(entry.request_id),
-            created_at: Set(now),
-        }
-        .insert(self.db.conn())
-        .await?;
+        let model = entry_model(entry, now).insert(self.db.conn()).await?;
         Ok(snapshot(model))
     }
 

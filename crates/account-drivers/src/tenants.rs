@@ -66,6 +66,12 @@ pub struct TenantCoreSnapshot {
     pub runs_this_month: i32,
     /// Tokens used in `usage_month`.
     pub tokens_this_month: i64,
+    /// Tokens reserved by admitted runs not yet finished (the month's quota counts them).
+    pub tokens_reserved: i64,
+    /// Runs queued or running now.
+    pub active_runs: i32,
+    /// Workers with runs queued or running now.
+    pub active_workers: i32,
     /// The day `runs_today` counts.
     pub usage_day: Option<Date>,
     /// The first day of the month the monthly counters count.
@@ -133,6 +139,9 @@ pub(crate) fn core_snapshot(m: tenants::Model) -> TenantCoreSnapshot {
         runs_today: m.runs_today,
         runs_this_month: m.runs_this_month,
         tokens_this_month: m.tokens_this_month,
+        tokens_reserved: m.tokens_reserved,
+        active_runs: m.active_runs,
+        active_workers: m.active_workers,
         usage_day: m.usage_day,
         usage_month: m.usage_month,
         last_run_reset_at: m.last_run_reset_at,
@@ -184,6 +193,9 @@ async fn insert(
         onboarding_state: Set(OnboardingState::Created),
         created_at: Set(now),
         updated_at: Set(now),
+        active_runs: Set(0),
+        active_workers: Set(0),
+        tokens_reserved: Set(0),
     }
     .insert(db.conn())
     .await?;

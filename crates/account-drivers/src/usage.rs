@@ -80,6 +80,49 @@ fn snapshot(m: usage_records::Model) -> UsageRecordSnapshot {
     }
 }
 
+/// The row `record` is written as, in the hour of `now`.
+pub(crate) fn record_model(record: NewUsageRecord, now: DateTimeUtc) -> usage_records::ActiveModel {
+    let (period_start, period_end) = hour_of(now);
+    usage_records::ActiveModel {
+        id: Set(record.id),
+        tenant_id: Set(record.tenant_id),
+        meter_name: Set(record.meter_name),
+        amount: Set(record.amount),
+        unit: Set(record.unit),
+        period_start: Set(period_start),
+        period_end: Set(period_end),
+        worker_id: Set(record.worker_id),
+        api_key_id: Set(record.api_key_id),
+        run_id: Set(record.run_id),
+        idempotency_key: Set(record.idempotency_key),
+        metadata: Set(record.metadata),
+        recorded_at: Set(now),
+    }
+}
+
+/// The hourly total a record just written adds to.
+pub(crate) fn hourly_row(record: &usage_records::Model) -> usage_hourly::ActiveModel {
+    usage_hourly::ActiveModel {
+        tenant_id: Set(record.tenant_id),
+        hour_start: Set(record.period_start),
+        meter_name: Set(record.meter_name.clone()),
+        unit: Set(record.unit),
+        total: Set(record.amount),
+    }
+}
+
+/// `ON CONFLICT` of an hourly row: add to the hour's total.
+pub(crate) fn add_to_hourly_total() -> OnConflict {
+    use usage_hourly::Column as C;
+    OnConflict::columns([C::TenantId, C::HourStart, C::MeterName, C::Unit])
+        .value(
+            C::Total,
+            Expr::col((Alias::new("usage_hourly"), C::Total))
+                .add(Expr::col((Alias::new("excluded"), C::Total))),
+        )
+        .to_owned()
+}
+
 /// The hour `at` falls in: `[start, start + 1h)`.
 pub fn hour_of(at: DateTimeUtc) -> (DateTimeUtc, DateTimeUtc) {
     let start = at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at);
@@ -94,22 +137,7 @@ impl TenantDriver<'_> {
         record: NewUsageRecord,
         now: DateTimeUtc,
     ) -> Result<Option<UsageRecordSnapshot>, DriverError> {
-        let (period_start, period_end) = hour_of(now);
-        let model = usage_records::ActiveModel {
-            id: Set(record.id),
-            tenant_id: Set(record.tenant_id),
-            meter_name: Set(record.meter_name),
-            amount: Set(record.amount),
-            unit: Set(record.unit),
-            period_start: Set(period_start),
-            period_end: Set(period_end),
-            worker_id: Set(record.worker_id),
-            api_key_id: Set(record.api_key_id),
-            run_id: Set(record.run_id),
-            idempotency_key: Set(record.idempotency_key),
-            metadata: Set(record.metadata),
-            recorded_at: Set(now),
-        };
+        let model = record_model(record, now);
         let inserted = usage_records::Entity::insert(model)
             .on_conflict(
                 OnConflict::columns([
@@ -135,24 +163,8 @@ impl TenantDriver<'_> {
     /// Adds a record just written to its hour's total: one upsert, only after the record's
     /// own insert happened, so a retried (idempotent) record is never counted twice.
     async fn add_to_hour(&self, record: &usage_records::Model) -> Result<(), DriverError> {
-        use usage_hourly::Column as C;
-        let row = usage_hourly::ActiveModel {
-            tenant_id: Set(record.tenant_id),
-            hour_start: Set(record.period_start),
-            meter_name: Set(record.meter_name.clone()),
-            unit: Set(record.unit),
-            total: Set(record.amount),
-        };
-        usage_hourly::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([C::TenantId, C::HourStart, C::MeterName, C::Unit])
-                    .value(
-                        C::Total,
-                        Expr::col((Alias::new("usage_hourly"), C::Total))
-                            .add(Expr::col((Alias::new("excluded"), C::Total))),
-                    )
-                    .to_owned(),
-            )
+        usage_hourly::Entity::insert(hourly_row(record))
+            .on_conflict(add_to_hourly_total())
             .exec_without_returning(self.db.conn())
             .await?;
         Ok(())

@@ -41,12 +41,19 @@ pub fn redact(value: Json) -> Json {
 /// Writes `entry` with its values redacted.
 pub async fn record(
     db: Db<'_>,
-    mut entry: NewAuditEntry,
+    entry: NewAuditEntry,
     now: DateTime<Utc>,
 ) -> Result<AuditEntrySnapshot, StorageError> {
+    Ok(get_tenant_driver(db)
+        .insert_audit_log(redacted(entry), now)
+        .await?)
+}
+
+/// `entry` with its values redacted, for an engine that writes it with its own change.
+pub(crate) fn redacted(mut entry: NewAuditEntry) -> NewAuditEntry {
     entry.old_value = entry.old_value.map(redact);
     entry.new_value = entry.new_value.map(redact);
-    Ok(get_tenant_driver(db).insert_audit_log(entry, now).await?)
+    entry
 }
 
 /// The tenant's audit entries, newest first.

@@ -488,6 +488,9 @@ mod tests {
             onboarding_state: account_drivers::types::OnboardingState::Created,
             created_at: now,
             updated_at: now,
+            tokens_reserved: 0,
+            active_runs: 0,
+            active_workers: 0,
         };
         assert_eq!(
             current_usage(&tenant, now),

@@ -43,6 +43,11 @@ async fn tenant(db: Db<'_>, slug: &str) -> TenantId {
 
 /// The runs are started with a real key (runs reference their key and user).
 async fn key(db: Db<'_>, tenant: TenantId) -> ApiKeyId {
+    key_limited(db, tenant, None).await
+}
+
+/// A key with its own concurrent-run limit.
+async fn key_limited(db: Db<'_>, tenant: TenantId, limit: Option<i32>) -> ApiKeyId {
     let id = ApiKeyId::new();
     get_tenant_driver(db)
         .insert_api_key(
@@ -56,7 +61,7 @@ async fn key(db: Db<'_>, tenant: TenantId) -> ApiKeyId {
                 permissions: vec!["run:*".into()],
                 allowed_workers: None,
                 rate_limit_rpm: None,
-                max_concurrent_runs: None,
+                max_concurrent_runs: limit,
                 expires_at: None,
                 rotated_from_id: None,
                 metadata: None,
@@ -74,11 +79,13 @@ fn request(tenant: TenantId, key: ApiKeyId) -> AdmitRunRequest {
         principal: RunPrincipal::ApiKey {
             key_id: key,
             allowed_workers: None,
-            max_concurrent_runs: None,
         },
         worker_id: "business-builder".into(),
         task: "write a plan".into(),
         input: None,
+        run_id: RunId::new(),
+        token_estimate: 0,
+        audit: None,
     }
 }
 
@@ -277,17 +284,6 @@ async fn use_up(db: Db<'_>, tenant: TenantId, runs: i32, tokens: i64, at: DateTi
         .unwrap();
 }
 
-fn limited(tenant: TenantId, key: ApiKeyId, limit: Option<i32>) -> AdmitRunRequest {
-    AdmitRunRequest {
-        principal: RunPrincipal::ApiKey {
-            key_id: key,
-            allowed_workers: None,
-            max_concurrent_runs: limit,
-        },
-        ..request(tenant, key)
-    }
-}
-
 #[tokio::test]
 async fn the_daily_run_quota_refuses_through_admission_and_resets_the_next_day() {
     for backend in backends().unwrap() {
@@ -345,7 +341,7 @@ async fn the_monthly_token_quota_refuses_through_admission_until_the_next_month(
             .await
             .unwrap_err();
         assert!(
-            matches!(refused, RunError::MonthlyTokenLimit { limit: l, used } if l == limit && used == limit),
+            matches!(refused, RunError::MonthlyTokenLimit { limit: l, used, .. } if l == limit && used == limit),
             "{refused:?}"
         );
         assert_eq!(
@@ -366,13 +362,13 @@ async fn a_keys_own_concurrency_limit_refuses_through_admission() {
         let test_db = fresh_db(&backend).await.unwrap();
         let db = Db::for_pool(test_db.conn());
         let tenant = tenant(db, "runs-key-limit").await;
-        let narrow = key(db, tenant).await;
+        let narrow = key_limited(db, tenant, Some(1)).await;
         let wide = key(db, tenant).await;
-        let first = admit_run(db, limited(tenant, narrow, Some(1)), now())
+        let first = admit_run(db, request(tenant, narrow), now())
             .await
             .unwrap()
             .run;
-        let refused = admit_run(db, limited(tenant, narrow, Some(1)), now())
+        let refused = admit_run(db, request(tenant, narrow), now())
             .await
             .unwrap_err();
         assert!(
@@ -390,16 +386,12 @@ async fn a_keys_own_concurrency_limit_refuses_through_admission() {
             ("quota_key_concurrent_runs", 429)
         );
         // Another key of the tenant is not held back by this key's limit.
-        admit_run(db, limited(tenant, wide, None), now())
-            .await
-            .unwrap();
+        admit_run(db, request(tenant, wide), now()).await.unwrap();
         // Once the key's run finishes, it may start another.
         complete_run(db, tenant, first.id, RunCompletion::default(), now())
             .await
             .unwrap();
-        admit_run(db, limited(tenant, narrow, Some(1)), now())
-            .await
-            .unwrap();
+        admit_run(db, request(tenant, narrow), now()).await.unwrap();
     }
 }
 

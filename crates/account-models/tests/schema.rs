@@ -66,6 +66,7 @@ fn every_entity() -> Vec<EntityTable> {
         table_of::<worker_runs::Entity>(),
         table_of::<usage_records::Entity>(),
         table_of::<usage_hourly::Entity>(),
+        table_of::<tenant_workers::Entity>(),
         table_of::<audit_log::Entity>(),
         table_of::<subscriptions::Entity>(),
         table_of::<invoices::Entity>(),
@@ -427,6 +428,9 @@ async fn every_entity_round_trips_with_every_enum_value() {
                     onboarding_state: pick(OnboardingState::ALL, i),
                     created_at: at(i),
                     updated_at: at(i + 1),
+                    active_runs: count(i),
+                    active_workers: count(i) / 2,
+                    tokens_reserved: 7_000_000_000 + i64::from(count(i)),
                 }
             })
             .collect();
@@ -497,6 +501,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 rotated_from_id: previous.filter(|_| i.is_multiple_of(2)),
                 successor_id: previous.filter(|_| !i.is_multiple_of(2)),
                 metadata: some_if_even(i, json!({"team": "billing", "tier": i})),
+                active_runs: count(i),
                 created_at: at(i),
             });
         }
@@ -529,6 +534,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 created_at: at(i),
                 started_at: some_if_even(i, at(i + 1)),
                 completed_at: some_if_even(i, at(i + 2)),
+                token_estimate: 8_000_000_000,
             });
         }
         round_trip::<worker_runs::Entity>(&db, &runs).await;
@@ -562,6 +568,15 @@ async fn every_entity_round_trips_with_every_enum_value() {
             })
             .collect();
         round_trip::<usage_hourly::Entity>(&db, &hours).await;
+
+        let workers: Vec<tenant_workers::Model> = (0..3)
+            .map(|i| tenant_workers::Model {
+                tenant_id: tenant(i),
+                worker_id: format!("worker-{i}"),
+                active_runs: i as i32,
+            })
+            .collect();
+        round_trip::<tenant_workers::Entity>(&db, &workers).await;
 
         let audit: Vec<audit_log::Model> = (0..5)
             .map(|i| audit_log::Model {

@@ -144,7 +144,7 @@ impl Spine {
                 authorize(principal, operation)?;
                 let frame = Frame {
                     member,
-                    capability_of: Some(principal.tenant_id),
+                    capability_of: (!U::CHECKS_OWN_CAPABILITY).then_some(principal.tenant_id),
                     ..base
                 };
                 self.run_body(&use_case, frame).await

@@ -29,7 +29,9 @@ use sea_orm::DatabaseTransaction;
 ///     .await
 ///     .map_err(|e| account_spine::SpineError::Unavailable(e))?;
 /// let run = txn
-///     .execute(&owner, AdmitRun { worker_id: "w".into(), task: "t".into(), input: None })
+///     .execute(&owner, AdmitRun {
+///         worker_id: "w".into(), task: "t".into(), input: None, token_estimate: 0,
+///     })
 ///     .await?;
 /// txn.commit().await?; // both rows, then `RunAdmitted` is published
 /// # let _ = run; Ok(()) }
@@ -120,6 +122,7 @@ fn host_transactions_are_send(txn: &mut HostTransaction<'_>, principal: &Princip
         worker_id: String::new(),
         task: String::new(),
         input: None,
+        token_estimate: 0,
     };
     send(txn.execute(principal, admit));
 }

@@ -52,6 +52,7 @@
 //!             worker_id: "business-builder".into(),
 //!             task: "plan".into(),
 //!             input: None,
+//!             token_estimate: 0,
 //!         },
 //!     )
 //!     .await?;

@@ -39,6 +39,9 @@ pub trait UseCase: Sealed + Send + Sync {
     /// Whether the caller must act as a member (a person): a principal's user, or a personal
     /// key's user with their current role; machine keys are refused.
     const ACTS_AS_MEMBER: bool = false;
+    /// Whether the body checks the tenant's capability itself, in the statement that acts
+    /// (run admission: one round trip), so the executor does not read the status first.
+    const CHECKS_OWN_CAPABILITY: bool = false;
 
     /// The use case's work, in the transaction the executor opened (or on the pool for a
     /// read). Errors roll everything back; it may run more than once under contention, so it
@@ -218,9 +221,14 @@ impl<'a> Context<'a> {
 
     /// Writes the audit row of this call's change, in its transaction.
     pub(crate) async fn audit(&self, change: Change) -> Result<(), SpineError> {
-        let entry = audit_entry(self.caller, self.operation, change, None);
-        audit::record(self.db, entry, self.now).await?;
+        audit::record(self.db, self.audit_row(change), self.now).await?;
         Ok(())
+    }
+
+    /// The audit row of this call's change, for an engine that writes it with the change
+    /// itself (in the same statement).
+    pub(crate) fn audit_row(&self, change: Change) -> AuditEntry {
+        audit_entry(self.caller, self.operation, change, None)
     }
 
     /// Writes the audit row of a change made by `user`, who acts through a one-time token

@@ -408,6 +408,7 @@ async fn metrics_count_calls_errors_by_code_and_durations_per_operation() {
             worker_id: "business-builder".into(),
             task: "plan".into(),
             input: None,
+            token_estimate: 0,
         };
         w.spine.admit_run(&owner, admit.clone()).await.unwrap();
         w.spine.admit_run(&owner, admit).await.unwrap();

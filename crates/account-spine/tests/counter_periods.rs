@@ -252,6 +252,7 @@ async fn play(env: &Env, limits: Limits, steps: &[Step]) -> Result<(), TestCaseE
                                 worker_id: "business-builder".into(),
                                 task: "plan".into(),
                                 input: None,
+                                token_estimate: 0,
                             };
                             spine.admit_run(&principal, request).await
                         })

@@ -483,6 +483,7 @@ async fn committed_admissions_and_completions_report_quota_thresholds_once() {
             worker_id: "business-builder".into(),
             task: "plan".into(),
             input: None,
+            token_estimate: 0,
         };
         let mut crossed = Vec::new();
         let mut runs = Vec::new();

@@ -29,6 +29,7 @@ fn admit() -> AdmitRun {
         worker_id: "business-builder".into(),
         task: "in the host's transaction".into(),
         input: None,
+        token_estimate: 0,
     }
 }
 

@@ -65,6 +65,7 @@ async fn victim(spine: &Spine) -> Victim {
                 worker_id: support::invoke::WORKER.into(),
                 task: "b's work".into(),
                 input: None,
+                token_estimate: 0,
             },
         )
         .await

@@ -26,6 +26,7 @@ fn admit() -> AdmitRun {
         worker_id: "business-builder".into(),
         task: "plan".into(),
         input: None,
+        token_estimate: 0,
     }
 }
 

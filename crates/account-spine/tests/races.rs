@@ -149,6 +149,7 @@ fn id(tenant: TenantId) -> Value {
 /// A tenant's limits for one race.
 #[derive(Clone, Copy)]
 struct Limits {
+    workers: i32,
     runs_per_day: i32,
     concurrent_runs: i32,
     tokens_per_month: i64,
@@ -158,6 +159,7 @@ struct Limits {
 impl Limits {
     fn open() -> Self {
         Self {
+            workers: UNLIMITED,
             runs_per_day: UNLIMITED,
             concurrent_runs: UNLIMITED,
             tokens_per_month: i64::from(UNLIMITED),
@@ -169,7 +171,7 @@ impl Limits {
 /// A fresh tenant with these limits, and `owners` owners (users with unique emails).
 async fn tenant(env: &Env, limits: Limits, owners: usize) -> (TenantId, Vec<UserId>) {
     let limits = fixtures::Limits {
-        workers: UNLIMITED,
+        workers: limits.workers,
         runs_per_day: limits.runs_per_day,
         concurrent_runs: limits.concurrent_runs,
         tokens_per_month: limits.tokens_per_month,
@@ -206,6 +208,7 @@ fn admit() -> AdmitRun {
         worker_id: "business-builder".into(),
         task: "plan".into(),
         input: None,
+        token_estimate: 0,
     }
 }
 
@@ -293,10 +296,19 @@ fn assert_refused_with<T>(
 
 /// [`CALLERS`] run admissions as `principal`, raced; their results in order.
 async fn admission_burst(env: &Env, principal: &Principal) -> Vec<Result<RunSnapshot, SpineError>> {
+    admissions_of(env, principal, |_| admit()).await
+}
+
+/// [`CALLERS`] run admissions as `principal`, the i-th asking for `request(i)`, raced.
+async fn admissions_of(
+    env: &Env,
+    principal: &Principal,
+    request: impl Fn(usize) -> AdmitRun,
+) -> Vec<Result<RunSnapshot, SpineError>> {
     let calls = (0..CALLERS)
-        .map(|_| {
-            let (spine, principal) = (env.spine.clone(), principal.clone());
-            async move { spine.admit_run(&principal, admit()).await }
+        .map(|i| {
+            let (spine, principal, admit) = (env.spine.clone(), principal.clone(), request(i));
+            async move { spine.admit_run(&principal, admit).await }
         })
         .collect();
     race(calls).await
@@ -424,10 +436,10 @@ async fn racing_run_starts_of_one_key_admit_exactly_its_concurrent_limit() {
     .await;
 }
 
-/// Tokens are recorded after the fact, at completion (a run's tokens are unknown when it is
-/// admitted), so the month's token quota is a gate on admission, not a reservation. What a
-/// race can break is the counter: every completion's tokens must land (the original added
-/// them with a read-modify-write), and once the month is used up no admission gets through.
+/// Runs that declare no estimate reserve nothing: their tokens are known only at completion.
+/// What a race can break is the counter: every completion's tokens must land (the original
+/// added them with a read-modify-write), and once the month is used up no admission gets
+/// through. (Declared estimates are raced in the next test.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn racing_completions_lose_no_tokens_and_close_the_month() {
     const TOKENS_PER_RUN: i64 = 7;
@@ -488,6 +500,112 @@ async fn racing_completions_lose_no_tokens_and_close_the_month() {
         // The month is used up: a burst of starts gets nothing through.
         let refused = admission_burst(&env, &principal).await;
         assert_admitted(&refused, 0, "quota_tokens_per_month", &context);
+    })
+    .await;
+}
+
+/// Runs that declare their tokens reserve them at admission: raced, exactly the runs whose
+/// estimates fit in the month are admitted, so together they can never take it past its
+/// quota; completion releases each reservation and charges what the run used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_token_reservations_admit_exactly_what_fits_the_month() {
+    const ESTIMATE: i64 = 1_000;
+    on_every_backend("token reservations", |env, round| async move {
+        let limits = Limits {
+            tokens_per_month: i64::from(LIMIT) * ESTIMATE,
+            ..Limits::open()
+        };
+        let (tenant, owners) = tenant(&env, limits, 1).await;
+        let principal = owner(tenant, owners[0]);
+        let context = format!("{} round {round}", env.backend);
+        let estimate = |_| AdmitRun {
+            token_estimate: ESTIMATE,
+            ..admit()
+        };
+        let results = admissions_of(&env, &principal, estimate).await;
+        assert_admitted(&results, LIMIT as usize, "quota_tokens_per_month", &context);
+        let reserved = || {
+            number(
+                &env.conn,
+                "SELECT tokens_reserved AS n FROM tenants WHERE id = $1",
+                vec![id(tenant)],
+            )
+        };
+        assert_eq!(reserved().await, i64::from(LIMIT) * ESTIMATE, "{context}");
+        // Each run used half its estimate: settling releases the rest.
+        let calls = results
+            .into_iter()
+            .flatten()
+            .map(|run| {
+                let (spine, principal) = (env.spine.clone(), principal.clone());
+                async move {
+                    let completion = RunCompletion {
+                        success: true,
+                        total_tokens: ESTIMATE / 2,
+                        ..RunCompletion::default()
+                    };
+                    spine.complete_run(&principal, run.id, completion).await
+                }
+            })
+            .collect();
+        assert_admitted(&race(calls).await, LIMIT as usize, "none", &context);
+        let used = number(
+            &env.conn,
+            "SELECT tokens_this_month AS n FROM tenants WHERE id = $1",
+            vec![id(tenant)],
+        )
+        .await;
+        assert_eq!(
+            (reserved().await, used),
+            (0, i64::from(LIMIT) * ESTIMATE / 2),
+            "{context}: nothing reserved, half the month used"
+        );
+    })
+    .await;
+}
+
+/// Each admission asks for a worker of its own: exactly `max_workers` of them get one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_new_workers_admit_exactly_the_workers_limit() {
+    on_every_backend("workers", |env, round| async move {
+        let limits = Limits {
+            workers: LIMIT,
+            ..Limits::open()
+        };
+        let (tenant, owners) = tenant(&env, limits, 1).await;
+        let principal = owner(tenant, owners[0]);
+        let context = format!("{} round {round}", env.backend);
+        let own_worker = |i| AdmitRun {
+            worker_id: format!("worker-{i}"),
+            ..admit()
+        };
+        let results = admissions_of(&env, &principal, own_worker).await;
+        assert_admitted(&results, LIMIT as usize, "quota_workers", &context);
+        let busy = number(
+            &env.conn,
+            "SELECT COUNT(DISTINCT worker_id) AS n FROM worker_runs WHERE tenant_id = $1 \
+             AND status IN ('queued', 'running')",
+            vec![id(tenant)],
+        )
+        .await;
+        let counter = number(
+            &env.conn,
+            "SELECT CAST(active_workers AS BIGINT) AS n FROM tenants WHERE id = $1",
+            vec![id(tenant)],
+        )
+        .await;
+        assert_eq!(
+            (busy, counter),
+            (i64::from(LIMIT), i64::from(LIMIT)),
+            "{context}"
+        );
+        // A busy worker still takes runs.
+        let busy_worker = results.iter().flatten().next().unwrap().worker_id.clone();
+        let again = AdmitRun {
+            worker_id: busy_worker,
+            ..admit()
+        };
+        env.spine.admit_run(&principal, again).await.unwrap();
     })
     .await;
 }

@@ -122,6 +122,7 @@ async fn contended_writes(
                         worker_id: "business-builder".into(),
                         task: format!("w{writer}-{write}"),
                         input: None,
+                        token_estimate: 0,
                     };
                     spine.admit_run(&owner, run).await.map(|_| ())
                 } else {

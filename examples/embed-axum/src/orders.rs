@@ -82,6 +82,7 @@ pub async fn place(
         worker_id: FULFILMENT_WORKER.into(),
         task: format!("fulfil {} x {}", new.quantity, new.item),
         input: None,
+        token_estimate: 0,
     };
     let run = host
         .spine

@@ -115,6 +115,7 @@ pub async fn place_order(
         worker_id: FULFILMENT_WORKER.into(),
         task: format!("fulfil {} x {}", new.quantity, new.item),
         input: None,
+        token_estimate: 0,
     };
     let run = match txn.execute(principal, admit).await {
         Ok(run) => run,

@@ -43,6 +43,8 @@ pub(crate) struct RunView {
     total_latency_ms: i64,
     /// Cost, in cents.
     cost_cents: i64,
+    /// Tokens reserved against the month's quota while it is queued or running.
+    token_estimate: i64,
     /// When it was admitted.
     created_at: DateTime<Utc>,
     /// When it finished.
@@ -60,6 +62,7 @@ impl From<RunSnapshot> for RunView {
             total_tokens: run.total_tokens,
             total_latency_ms: run.total_latency_ms,
             cost_cents: run.cost_cents,
+            token_estimate: run.token_estimate,
             created_at: run.created_at,
             completed_at: run.completed_at,
         }
@@ -79,6 +82,11 @@ pub(crate) struct AdmitBody {
     /// Input for the worker.
     #[schema(value_type = Option<Object>)]
     input: Option<JsonObject>,
+    /// Tokens the run expects to use (0 to 10^12): reserved against the month's quota until
+    /// it finishes, so concurrent runs cannot take the month past it together.
+    #[serde(default)]
+    #[schema(minimum = 0, maximum = 1_000_000_000_000_i64)]
+    token_estimate: i64,
 }
 
 impl Validate for AdmitBody {
@@ -88,7 +96,8 @@ impl Validate for AdmitBody {
     }
 }
 
-/// Admits a run against the tenant's quotas (daily runs, monthly tokens, concurrent runs).
+/// Admits a run against the tenant's quotas (daily runs, monthly tokens with the run's
+/// reserved estimate, concurrent runs, busy workers, and the key's own concurrent runs).
 #[utoipa::path(
     post,
     path = "/v1/runs",
@@ -111,6 +120,7 @@ pub(crate) async fn admit(
                 worker_id: body.worker_id,
                 task: body.task,
                 input: body.input.map(JsonObject::into_value),
+                token_estimate: body.token_estimate,
             },
         )
         .await

@@ -206,6 +206,7 @@ async fn quota_refusals_say_which_limit_and_when_it_resets() {
                         worker_id: "w".into(),
                         task: "t".into(),
                         input: None,
+                        token_estimate: 0,
                     },
                 )
                 .await

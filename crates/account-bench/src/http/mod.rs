@@ -171,6 +171,7 @@ impl Endpoint {
                             worker_id: "bench-worker".to_owned(),
                             task: "benchmark".to_owned(),
                             input: None,
+                            token_estimate: 0,
                         },
                     )
                     .await?;

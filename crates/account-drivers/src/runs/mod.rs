@@ -1,19 +1,17 @@
-//! `worker_runs`: admission against the tenant's quotas, completion, listing.
-//!
-//! Admission is decided by the database, not by a read in the engine: the tenant row is
-//! locked, then one conditional `UPDATE` checks status, the daily and monthly limits and the
-//! concurrent runs (tenant-wide and per key) and bumps the counters. Concurrent admissions
-//! queue on the row lock, so the counts they see include every run admitted before them.
+//! `worker_runs`: admission against the tenant's quotas (in [`admission`]), completion,
+//! listing.
 
-use crate::tenants::{TenantCoreSnapshot, core_snapshot, with_counter_increments};
+mod admission;
+
 use crate::{DriverError, KeysetPage, OffsetPage, Page, TenantDriver};
-use account_models::entities::{tenants, worker_runs};
-use account_models::{ApiKeyId, RunId, RunStatus, TenantId, TenantStatus, UserId};
+use account_models::entities::worker_runs;
+use account_models::{ApiKeyId, RunId, RunStatus, TenantId, UserId};
+pub use admission::{Admission, AdmissionUsage, KeyRuns, RunAdmission};
 use sea_orm::prelude::{Date, DateTimeUtc, Json};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 /// Statuses that count as concurrent runs.
@@ -47,6 +45,8 @@ pub struct RunSnapshot {
     pub total_latency_ms: i64,
     /// Cost in cents.
     pub cost_cents: i64,
+    /// Tokens reserved at admission (released when it finishes).
+    pub token_estimate: i64,
     /// Admission time.
     pub created_at: DateTimeUtc,
     /// Completion time.
@@ -60,15 +60,6 @@ pub struct RunCountSnapshot {
     pub count: u64,
 }
 
-/// What admission needs to know about the calling key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeyConcurrency {
-    /// The key.
-    pub api_key_id: ApiKeyId,
-    /// Its concurrent-run limit, if it has one.
-    pub max_concurrent_runs: Option<i32>,
-}
-
 /// The periods the counters are kept for, from the caller's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UsagePeriod {
@@ -76,28 +67,6 @@ pub struct UsagePeriod {
     pub day: Date,
     /// The first day of this month (UTC).
     pub month: Date,
-}
-
-/// The outcome of an admission attempt.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Admission {
-    /// Counters were bumped; insert the run in the same transaction.
-    Admitted(TenantCoreSnapshot),
-    /// Nothing changed; the usage as it stood, for the engine to say which limit refused.
-    Refused(AdmissionUsage),
-    /// No such tenant.
-    TenantMissing,
-}
-
-/// Usage at a refused admission.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdmissionUsage {
-    /// The tenant as stored.
-    pub tenant: TenantCoreSnapshot,
-    /// Queued or running runs of the tenant.
-    pub active_runs: u64,
-    /// Queued or running runs of the calling key.
-    pub key_active_runs: u64,
 }
 
 /// A run to insert.
@@ -121,6 +90,8 @@ pub struct NewRun {
     pub parent_run_id: Option<RunId>,
     /// Attempt number, from 1.
     pub attempt: i32,
+    /// Tokens to reserve against the month's quota until it finishes.
+    pub token_estimate: i64,
 }
 
 /// A finished run's results.
@@ -194,8 +165,39 @@ fn snapshot(m: worker_runs::Model) -> RunSnapshot {
         total_tokens: m.total_tokens,
         total_latency_ms: m.total_latency_ms,
         cost_cents: m.cost_cents,
+        token_estimate: m.token_estimate,
         created_at: m.created_at,
         completed_at: m.completed_at,
+    }
+}
+
+/// The row an admitted run is inserted as (queued).
+pub(crate) fn run_model(run: NewRun, now: DateTimeUtc) -> worker_runs::ActiveModel {
+    worker_runs::ActiveModel {
+        id: Set(run.id),
+        tenant_id: Set(run.tenant_id),
+        worker_id: Set(run.worker_id),
+        api_key_id: Set(run.api_key_id),
+        user_id: Set(run.user_id),
+        task: Set(run.task),
+        input: Set(run.input),
+        status: Set(RunStatus::Queued),
+        success: Set(None),
+        error: Set(None),
+        output: Set(None),
+        replay_token: Set(None),
+        total_tokens: Set(0),
+        total_latency_ms: Set(0),
+        stages_completed: Set(0),
+        recoveries: Set(0),
+        policy_violations: Set(0),
+        cost_cents: Set(0),
+        parent_run_id: Set(run.parent_run_id),
+        attempt: Set(run.attempt),
+        created_at: Set(now),
+        started_at: Set(None),
+        completed_at: Set(None),
+        token_estimate: Set(run.token_estimate),
     }
 }
 
@@ -213,32 +215,6 @@ fn filtered(tenant: TenantId, filter: &RunFilter) -> sea_orm::Select<worker_runs
     query
 }
 
-/// `SELECT COUNT(*) FROM worker_runs WHERE tenant_id = ? [AND api_key_id = ?] AND status IN (..)`.
-fn active_runs_subquery(
-    tenant: TenantId,
-    key: Option<ApiKeyId>,
-) -> sea_orm::sea_query::SelectStatement {
-    let mut query = Query::select();
-    query
-        .expr(Expr::col(worker_runs::Column::Id).count())
-        .from(sea_orm::EntityName::table_ref(&worker_runs::Entity))
-        .and_where(Expr::col(worker_runs::Column::TenantId).eq(tenant))
-        .and_where(Expr::col(worker_runs::Column::Status).is_in(ACTIVE.map(|s| s.as_str())));
-    if let Some(key) = key {
-        query.and_where(Expr::col(worker_runs::Column::ApiKeyId).eq(key));
-    }
-    query
-}
-
-/// The tenant row with its queued or running runs, read when an admission is refused.
-#[derive(Debug, sea_orm::FromQueryResult)]
-struct RefusedRow {
-    #[sea_orm(nested)]
-    tenant: tenants::Model,
-    active_runs: i64,
-    key_active_runs: i64,
-}
-
 impl TenantDriver<'_> {
     /// Runs queued or running for the tenant.
     pub async fn count_running_runs(
@@ -251,130 +227,6 @@ impl TenantDriver<'_> {
             .count(self.db.conn())
             .await?;
         Ok(RunCountSnapshot { count })
-    }
-
-    /// Admits one run if the tenant is active and under every limit, bumping its counters.
-    ///
-    /// Must run inside the caller's write transaction: the row lock it takes is released at
-    /// commit or rollback. Statements: lock, conditional update, and (only when refused) one
-    /// read of the tenant with the usage that refused it. So two statements when admitted,
-    /// three when refused, one when the tenant is missing.
-    pub async fn admit_run(
-        &self,
-        tenant: TenantId,
-        key: Option<KeyConcurrency>,
-        period: UsagePeriod,
-        now: DateTimeUtc,
-    ) -> Result<Admission, DriverError> {
-        if !self.lock_tenant(tenant).await? {
-            return Ok(Admission::TenantMissing);
-        }
-        use tenants::Column as C;
-        let runs_today = Expr::case(
-            Expr::col(C::UsageDay).eq(period.day),
-            Expr::col(C::RunsToday),
-        )
-        .finally(0);
-        let tokens = Expr::case(
-            Expr::col(C::UsageMonth).eq(period.month),
-            Expr::col(C::TokensThisMonth),
-        )
-        .finally(0);
-        let mut limits = Condition::all()
-            .add(Expr::col(C::Id).eq(tenant))
-            .add(Expr::col(C::Status).eq(TenantStatus::Active.as_str()))
-            .add(Expr::expr(runs_today).lt(Expr::col(C::MaxRunsPerDay)))
-            .add(Expr::expr(tokens).lt(Expr::col(C::MaxTokensPerMonth)))
-            .add(
-                Expr::expr(Expr::SubQuery(
-                    None,
-                    Box::new(active_runs_subquery(tenant, None).into()),
-                ))
-                .lt(Expr::col(C::MaxConcurrentRuns)),
-            );
-        if let Some(KeyConcurrency {
-            api_key_id,
-            max_concurrent_runs: Some(limit),
-        }) = key
-        {
-            limits = limits.add(
-                Expr::expr(Expr::SubQuery(
-                    None,
-                    Box::new(active_runs_subquery(tenant, Some(api_key_id)).into()),
-                ))
-                .lt(limit),
-            );
-        }
-        let update = with_counter_increments(
-            tenants::Entity::update_many(),
-            1,
-            0,
-            period.day,
-            period.month,
-            now,
-        )
-        .filter(limits);
-        let admitted = update.exec_with_returning(self.db.conn()).await?;
-        if let Some(row) = admitted.into_iter().next() {
-            return Ok(Admission::Admitted(core_snapshot(row)));
-        }
-        // Refused: the tenant and both run counts in one read, for the engine to say why.
-        let active_runs =
-            |key| Expr::SubQuery(None, Box::new(active_runs_subquery(tenant, key).into()));
-        let key_active_runs = match key {
-            Some(k) => active_runs(Some(k.api_key_id)),
-            None => Expr::value(0_i64).cast_as("bigint"),
-        };
-        let refused = tenants::Entity::find_by_id(tenant)
-            .expr_as(active_runs(None), "active_runs")
-            .expr_as(key_active_runs, "key_active_runs")
-            .into_model::<RefusedRow>()
-            .one(self.db.conn())
-            .await?;
-        let Some(refused) = refused else {
-            return Ok(Admission::TenantMissing);
-        };
-        Ok(Admission::Refused(AdmissionUsage {
-            tenant: core_snapshot(refused.tenant),
-            active_runs: u64::try_from(refused.active_runs).unwrap_or_default(),
-            key_active_runs: u64::try_from(refused.key_active_runs).unwrap_or_default(),
-        }))
-    }
-
-    /// Inserts an admitted run (queued) and returns it.
-    pub async fn insert_run(
-        &self,
-        run: NewRun,
-        now: DateTimeUtc,
-    ) -> Result<RunSnapshot, DriverError> {
-        let model = worker_runs::ActiveModel {
-            id: Set(run.id),
-            tenant_id: Set(run.tenant_id),
-            worker_id: Set(run.worker_id),
-            api_key_id: Set(run.api_key_id),
-            user_id: Set(run.user_id),
-            task: Set(run.task),
-            input: Set(run.input),
-            status: Set(RunStatus::Queued),
-            success: Set(None),
-            error: Set(None),
-            output: Set(None),
-            replay_token: Set(None),
-            total_tokens: Set(0),
-            total_latency_ms: Set(0),
-            stages_completed: Set(0),
-            recoveries: Set(0),
-            policy_violations: Set(0),
-            cost_cents: Set(0),
-            parent_run_id: Set(run.parent_run_id),
-            attempt: Set(run.attempt),
-            created_at: Set(now),
-            started_at: Set(None),
-            completed_at: Set(None),
-        }
-        .insert(self.db.conn())
-        .await?;
-        Ok(snapshot(model))
     }
 
     /// The tenant's run with this id.

@@ -27,9 +27,20 @@ pub(crate) fn new_key(tenant: TenantId, digest: &str) -> NewApiKey {
 
 /// Inserts a usable key for `tenant` and returns its id.
 pub(crate) async fn seed_key(db: &TestDb, tenant: TenantId) -> ApiKeyId {
+    seed_key_limited(db, tenant, None).await
+}
+
+/// A key of `tenant` with its own concurrent-run limit.
+pub(crate) async fn seed_key_limited(
+    db: &TestDb,
+    tenant: TenantId,
+    limit: Option<i32>,
+) -> ApiKeyId {
     let digest = ApiKeyId::new().to_string();
+    let mut key = new_key(tenant, &digest);
+    key.max_concurrent_runs = limit;
     get_tenant_driver(handle(db))
-        .insert_api_key(new_key(tenant, &digest), now())
+        .insert_api_key(key, now())
         .await
         .unwrap()
         .id

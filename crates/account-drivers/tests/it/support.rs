@@ -70,6 +70,9 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         onboarding_state: Set(OnboardingState::Created),
         created_at: Set(now()),
         updated_at: Set(now()),
+        active_runs: Set(0),
+        active_workers: Set(0),
+        tokens_reserved: Set(0),
     }
     .insert(db.conn())
     .await

@@ -3,8 +3,9 @@
 
 use crate::support::now;
 use account_drivers::api_keys::NewApiKey;
-use account_drivers::runs::{NewRun, RunCompletion};
+use account_drivers::runs::{NewRun, RunAdmission, RunCompletion, UsagePeriod};
 use account_drivers::types::*;
+use account_drivers::usage::NewUsageRecord;
 use account_drivers::{Db, get_tenant_driver};
 use sea_orm::{DatabaseBackend, MockDatabase, MockExecResult, Transaction};
 
@@ -51,21 +52,36 @@ async fn write_methods_send_no_transaction_control() {
             now(),
         )
         .await;
+    let run = NewRun {
+        id: RunId::new(),
+        tenant_id: tenant,
+        worker_id: "w".into(),
+        task: "t".into(),
+        api_key_id: None,
+        user_id: None,
+        input: None,
+        parent_run_id: None,
+        attempt: 1,
+        token_estimate: 0,
+    };
+    let usage = NewUsageRecord {
+        id: UsageRecordId::new(),
+        tenant_id: tenant,
+        meter_name: "worker_runs".into(),
+        amount: 1,
+        unit: UsageUnit::Count,
+        worker_id: None,
+        api_key_id: None,
+        run_id: None,
+        idempotency_key: None,
+        metadata: None,
+    };
+    let period = UsagePeriod {
+        day: now().date_naive(),
+        month: now().date_naive(),
+    };
     let _ = driver
-        .insert_run(
-            NewRun {
-                id: RunId::new(),
-                tenant_id: tenant,
-                worker_id: "w".into(),
-                task: "t".into(),
-                api_key_id: None,
-                user_id: None,
-                input: None,
-                parent_run_id: None,
-                attempt: 1,
-            },
-            now(),
-        )
+        .admit_run(RunAdmission::new(run, period, usage, None), now())
         .await;
     let _ = driver
         .update_run_completed(tenant, RunId::new(), RunCompletion::default(), now())

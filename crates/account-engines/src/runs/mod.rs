@@ -5,10 +5,11 @@
 //! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
 
 use crate::PageRequest;
+use crate::audit::AuditEntry;
 use crate::json::{NulCharacter, reject_nul};
 use crate::{Db, DriverError, ErrorCode, OffsetPage, Page, StorageError};
 use account_drivers::get_tenant_driver;
-use account_drivers::runs::{Admission, AdmissionUsage, KeyConcurrency, NewRun, UsagePeriod};
+use account_drivers::runs::{Admission, AdmissionUsage, NewRun, RunAdmission, UsagePeriod};
 pub use account_drivers::runs::{RunCompletion, RunFilter, RunSnapshot};
 use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{
@@ -31,10 +32,9 @@ pub enum RunPrincipal {
     ApiKey {
         /// The key.
         key_id: ApiKeyId,
-        /// Workers the key may run; `None` means all.
+        /// Workers the key may run; `None` means all. (Its concurrent-run limit is read
+        /// from its row by the admission itself.)
         allowed_workers: Option<Vec<String>>,
-        /// The key's own concurrent-run limit.
-        max_concurrent_runs: Option<i32>,
     },
     /// A signed-in member.
     User {
@@ -58,6 +58,13 @@ pub struct AdmitRunRequest {
     pub task: String,
     /// Input payload.
     pub input: Option<Json>,
+    /// Id to create the run with (the caller's audit row names it).
+    pub run_id: RunId,
+    /// Tokens to reserve against the month's quota until the run finishes (0 to
+    /// [`MAX_RUN_METRIC`]); a run that declares none reserves none.
+    pub token_estimate: i64,
+    /// The audit row to write with the run, in the same statement (values are redacted).
+    pub audit: Option<AuditEntry>,
 }
 
 /// Why a run was refused or could not be recorded.
@@ -108,13 +115,29 @@ pub enum RunError {
         /// Runs today.
         used: i32,
     },
-    /// The monthly token quota is used up.
-    #[error("tokens_per_month quota exceeded: {used}/{limit}; upgrade the plan")]
+    /// The monthly token quota is used up, or the run's estimate does not fit in what is
+    /// left of it.
+    #[error(
+        "tokens_per_month quota exceeded: {used} used and {reserved} reserved of {limit}, \
+         {requested} requested; wait for runs to finish or upgrade the plan"
+    )]
     MonthlyTokenLimit {
         /// The quota.
         limit: i64,
-        /// Tokens this month.
+        /// Tokens used this month.
         used: i64,
+        /// Tokens reserved by runs not yet finished.
+        reserved: i64,
+        /// The run's estimate.
+        requested: i64,
+    },
+    /// The run would bring one more worker than the plan allows at once.
+    #[error("workers quota exceeded: {active}/{limit} workers busy; wait for one to finish")]
+    WorkerLimit {
+        /// The quota.
+        limit: i32,
+        /// Workers with runs queued or running.
+        active: i32,
     },
     /// Too many runs are queued or running for the tenant.
     #[error("concurrent_runs quota exceeded: {active}/{limit}; wait for a run to finish")]
@@ -209,6 +232,7 @@ impl ErrorCode for RunError {
             Self::WorkerNotAllowed { .. } => "worker_not_allowed",
             Self::DailyRunLimit { .. } => "quota_runs_per_day",
             Self::MonthlyTokenLimit { .. } => "quota_tokens_per_month",
+            Self::WorkerLimit { .. } => "quota_workers",
             Self::ConcurrentRunLimit { .. } => "quota_concurrent_runs",
             Self::KeyConcurrentRunLimit { .. } => "quota_key_concurrent_runs",
             Self::AdmissionUnexplained { .. } => "admission_unexplained",
@@ -236,6 +260,7 @@ impl ErrorCode for RunError {
             | Self::InvalidPage => 422,
             Self::DailyRunLimit { .. }
             | Self::MonthlyTokenLimit { .. }
+            | Self::WorkerLimit { .. }
             | Self::ConcurrentRunLimit { .. }
             | Self::KeyConcurrentRunLimit { .. } => 429,
             Self::AlreadyFinished { .. } => 409,
@@ -283,6 +308,11 @@ fn validate(request: &AdmitRunRequest) -> Result<(), RunError> {
     if let Some(input) = &request.input {
         reject_nul("input", input)?;
     }
+    if !(0..=MAX_RUN_METRIC).contains(&request.token_estimate) {
+        return Err(RunError::InvalidMetrics {
+            field: "token_estimate",
+        });
+    }
     match &request.principal {
         RunPrincipal::User { role, .. } if *role == MembershipRole::Viewer => {
             Err(RunError::Forbidden { role: *role })
@@ -297,13 +327,24 @@ fn validate(request: &AdmitRunRequest) -> Result<(), RunError> {
     }
 }
 
-/// Which limit refused an admission, from the usage as it stood (read under the same lock).
-/// When none is exhausted, says so ([`RunError::AdmissionUnexplained`]) instead of blaming one.
-fn refusal(usage: &AdmissionUsage, key: Option<KeyConcurrency>, period: UsagePeriod) -> RunError {
+/// Which limit refused an admission, from the usage read after the refusal. When none is
+/// exhausted, says so ([`RunError::AdmissionUnexplained`]) instead of blaming one.
+fn refusal(usage: &AdmissionUsage, period: UsagePeriod, requested: i64) -> RunError {
     let tenant = &usage.tenant;
     if tenant.status != TenantStatus::Active {
         return RunError::TenantInactive {
             status: tenant.status,
+        };
+    }
+    if let Some(key) = usage.key {
+        return match key.max_concurrent_runs {
+            Some(limit) if key.active_runs >= limit => RunError::KeyConcurrentRunLimit {
+                limit,
+                active: u64::try_from(key.active_runs).unwrap_or_default(),
+            },
+            _ => RunError::AdmissionUnexplained {
+                active: u64::try_from(tenant.active_runs).unwrap_or_default(),
+            },
         };
     }
     let runs_today = if tenant.usage_day == Some(period.day) {
@@ -317,37 +358,37 @@ fn refusal(usage: &AdmissionUsage, key: Option<KeyConcurrency>, period: UsagePer
             used: runs_today,
         };
     }
-    let tokens = if tenant.usage_month == Some(period.month) {
+    let used = if tenant.usage_month == Some(period.month) {
         tenant.tokens_this_month
     } else {
         0
     };
-    if tokens >= tenant.quotas.max_tokens_per_month {
+    let committed = used.saturating_add(tenant.tokens_reserved);
+    let limit = tenant.quotas.max_tokens_per_month;
+    if committed >= limit || committed.saturating_add(requested) > limit {
         return RunError::MonthlyTokenLimit {
-            limit: tenant.quotas.max_tokens_per_month,
-            used: tokens,
-        };
-    }
-    if let Some(KeyConcurrency {
-        max_concurrent_runs: Some(limit),
-        ..
-    }) = key
-        && usage.key_active_runs >= u64::try_from(limit).unwrap_or_default()
-    {
-        return RunError::KeyConcurrentRunLimit {
             limit,
-            active: usage.key_active_runs,
+            used,
+            reserved: tenant.tokens_reserved,
+            requested,
         };
     }
     let limit = tenant.quotas.max_concurrent_runs;
-    if usage.active_runs >= u64::try_from(limit).unwrap_or_default() {
+    if tenant.active_runs >= limit {
         return RunError::ConcurrentRunLimit {
             limit,
-            active: usage.active_runs,
+            active: u64::try_from(tenant.active_runs).unwrap_or_default(),
+        };
+    }
+    let limit = tenant.quotas.max_workers;
+    if usage.new_worker && tenant.active_workers >= limit {
+        return RunError::WorkerLimit {
+            limit,
+            active: tenant.active_workers,
         };
     }
     RunError::AdmissionUnexplained {
-        active: usage.active_runs,
+        active: u64::try_from(tenant.active_runs).unwrap_or_default(),
     }
 }
 
@@ -361,8 +402,9 @@ pub struct AdmittedRun {
     pub tenant: TenantCoreSnapshot,
 }
 
-/// Admits and records a run, or says which limit refused it. Run it inside one write
-/// transaction: the admission's row lock and the insert commit together.
+/// Admits and records a run (with its usage record and the caller's audit row), or says
+/// which limit refused it. Run it inside one write transaction, and roll back on an error:
+/// a refused admission may have moved counters before the limit that refused it.
 pub async fn admit_run(
     db: Db<'_>,
     request: AdmitRunRequest,
@@ -372,69 +414,59 @@ pub async fn admit_run(
     let driver = get_tenant_driver(db);
     let period = usage_period(now);
     let (key, user) = match &request.principal {
-        RunPrincipal::ApiKey {
-            key_id,
-            max_concurrent_runs,
-            ..
-        } => (
-            Some(KeyConcurrency {
-                api_key_id: *key_id,
-                max_concurrent_runs: *max_concurrent_runs,
-            }),
-            None,
-        ),
+        RunPrincipal::ApiKey { key_id, .. } => (Some(*key_id), None),
         RunPrincipal::User { user_id, .. } => (None, Some(*user_id)),
     };
-    let tenant = match driver
-        .admit_run(request.tenant_id, key, period, now)
+    let requested = request.token_estimate;
+    let run = NewRun {
+        id: request.run_id,
+        tenant_id: request.tenant_id,
+        worker_id: request.worker_id,
+        task: request.task,
+        api_key_id: key,
+        user_id: user,
+        input: request.input,
+        parent_run_id: None,
+        attempt: 1,
+        token_estimate: request.token_estimate,
+    };
+    let record = usage(
+        &run.tenant_id,
+        run.id,
+        &run.worker_id,
+        run.api_key_id,
+        ("worker_runs", 1, UsageUnit::Count, "admitted"),
+    );
+    let audit = request.audit.map(crate::audit::redacted);
+    match driver
+        .admit_run(RunAdmission::new(run, period, record, audit), now)
         .await?
     {
-        Admission::Admitted(tenant) => tenant,
-        Admission::Refused(usage) => return Err(refusal(&usage, key, period)),
-        Admission::TenantMissing => return Err(RunError::TenantNotFound),
-    };
-    let run = driver
-        .insert_run(
-            NewRun {
-                id: RunId::new(),
-                tenant_id: request.tenant_id,
-                worker_id: request.worker_id,
-                task: request.task,
-                api_key_id: key.map(|k| k.api_key_id),
-                user_id: user,
-                input: request.input,
-                parent_run_id: None,
-                attempt: 1,
-            },
-            now,
-        )
-        .await?;
-    driver
-        .insert_usage_record(
-            usage(&run, "worker_runs", 1, UsageUnit::Count, "admitted"),
-            now,
-        )
-        .await?;
-    Ok(AdmittedRun { run, tenant })
+        Admission::Admitted { run, tenant } => Ok(AdmittedRun { run, tenant }),
+        Admission::Refused(usage) => Err(refusal(&usage, period, requested)),
+        Admission::TenantMissing => Err(RunError::TenantNotFound),
+        _ => Err(RunError::AdmissionUnexplained { active: 0 }),
+    }
 }
 
+/// The usage record of `run`'s `event`, idempotent by run and event.
 fn usage(
-    run: &RunSnapshot,
-    meter: &str,
-    amount: i64,
-    unit: UsageUnit,
-    event: &str,
+    tenant: &TenantId,
+    run: RunId,
+    worker: &str,
+    key: Option<ApiKeyId>,
+    (meter, amount, unit, event): (&str, i64, UsageUnit, &str),
 ) -> NewUsageRecord {
     NewUsageRecord {
         id: UsageRecordId::new(),
-        tenant_id: run.tenant_id,
+        tenant_id: *tenant,
         meter_name: meter.to_owned(),
         amount,
         unit,
-        worker_id: Some(run.worker_id.clone()),
-        api_key_id: run.api_key_id,
-        run_id: Some(run.id),
-        idempotency_key: Some(format!("run:{}:{event}", run.id)),
+        worker_id: Some(worker.to_owned()),
+        api_key_id: key,
+        run_id: Some(run),
+        idempotency_key: Some(format!("run:{run}:{event}")),
         metadata: None,
     }
 }
@@ -499,8 +531,9 @@ pub async fn complete_run(
     Ok(run)
 }
 
-/// What every run that just finished (completed, failed, or expired by its lease) owes the
-/// tenant's counters: its tokens are added to the month's counter, with their usage record
+/// What every run that just finished (completed, failed, or expired by its lease) settles:
+/// it releases its worker's, tenant's and key's concurrency counts and its token
+/// reservation, and adds the tokens it used to the month's counter, with their usage record
 /// (idempotent by run). Call it once, in the transaction that finished the run.
 pub async fn settle_finished_run(
     db: Db<'_>,
@@ -508,30 +541,16 @@ pub async fn settle_finished_run(
     now: DateTime<Utc>,
 ) -> Result<(), RunError> {
     let driver = get_tenant_driver(db);
-    let period = usage_period(now);
-    driver
-        .increment_tenant_usage(
-            run.tenant_id,
-            0,
-            run.total_tokens,
-            period.day,
-            period.month,
-            now,
-        )
-        .await?;
+    driver.settle_run(run, usage_period(now), now).await?;
     if run.total_tokens > 0 {
-        driver
-            .insert_usage_record(
-                usage(
-                    run,
-                    "tokens_used",
-                    run.total_tokens,
-                    UsageUnit::Tokens,
-                    "tokens",
-                ),
-                now,
-            )
-            .await?;
+        let record = usage(
+            &run.tenant_id,
+            run.id,
+            &run.worker_id,
+            run.api_key_id,
+            ("tokens_used", run.total_tokens, UsageUnit::Tokens, "tokens"),
+        );
+        driver.insert_usage_record(record, now).await?;
     }
     Ok(())
 }

@@ -25,6 +25,7 @@ fn refusals_carry_the_field_they_concern() {
         assert_eq!(error.field(), field, "{error:?}");
     }
 }
+use account_drivers::runs::KeyRuns;
 use account_drivers::tenants::TenantCoreSnapshot;
 use account_drivers::types::{OnboardingState, Plan};
 
@@ -35,6 +36,9 @@ fn request(principal: RunPrincipal, worker: &str, task: &str) -> AdmitRunRequest
         worker_id: worker.into(),
         task: task.into(),
         input: None,
+        run_id: RunId::new(),
+        token_estimate: 0,
+        audit: None,
     }
 }
 
@@ -70,6 +74,24 @@ fn tenant(status: TenantStatus, runs_today: i32, tokens: i64, day: u32) -> Tenan
         onboarding_state: OnboardingState::Complete,
         created_at: at(1),
         updated_at: at(1),
+        tokens_reserved: 0,
+        active_runs: 0,
+        active_workers: 0,
+    }
+}
+
+/// `tenant` with `active` runs queued or running on `workers` workers.
+fn busy(mut t: TenantCoreSnapshot, active: i32, workers: i32) -> TenantCoreSnapshot {
+    t.active_runs = active;
+    t.active_workers = workers;
+    t
+}
+
+fn usage(tenant: TenantCoreSnapshot) -> AdmissionUsage {
+    AdmissionUsage {
+        tenant,
+        new_worker: false,
+        key: None,
     }
 }
 
@@ -83,7 +105,6 @@ fn viewers_cannot_run_and_keys_only_run_their_workers() {
     let key = RunPrincipal::ApiKey {
         key_id: ApiKeyId::new(),
         allowed_workers: Some(vec!["allowed".into()]),
-        max_concurrent_runs: None,
     };
     assert!(matches!(
         validate(&request(key.clone(), "other", "t")),
@@ -134,80 +155,90 @@ fn worker_ids_and_tasks_are_validated() {
 #[test]
 fn a_refusal_names_the_limit_that_refused() {
     let period = usage_period(at(25));
-    let usage = |t, active, key_active| AdmissionUsage {
-        tenant: t,
-        active_runs: active,
-        key_active_runs: key_active,
-    };
+    let active = |runs, tokens| tenant(TenantStatus::Active, runs, tokens, 25);
+    let refused = |u: AdmissionUsage, requested| refusal(&u, period, requested);
     assert!(matches!(
-        refusal(
-            &usage(tenant(TenantStatus::Suspended, 0, 0, 25), 0, 0),
-            None,
-            period
-        ),
+        refused(usage(tenant(TenantStatus::Suspended, 0, 0, 25)), 0),
         RunError::TenantInactive {
             status: TenantStatus::Suspended
         }
     ));
     assert!(matches!(
-        refusal(
-            &usage(tenant(TenantStatus::Active, 100, 0, 25), 0, 0),
-            None,
-            period
-        ),
+        refused(usage(active(100, 0)), 0),
         RunError::DailyRunLimit {
             limit: 100,
             used: 100
         }
     ));
     assert!(matches!(
-        refusal(
-            &usage(tenant(TenantStatus::Active, 1, 1_000_000, 25), 0, 0),
-            None,
-            period
-        ),
+        refused(usage(active(1, 1_000_000)), 0),
         RunError::MonthlyTokenLimit { .. }
     ));
-    let key = Some(KeyConcurrency {
-        api_key_id: ApiKeyId::new(),
-        max_concurrent_runs: Some(1),
-    });
+    // Used plus reserved leaves room, but not for this run's estimate.
+    let mut reserved = active(1, 400_000);
+    reserved.tokens_reserved = 500_000;
     assert!(matches!(
-        refusal(
-            &usage(tenant(TenantStatus::Active, 1, 0, 25), 1, 1),
-            key,
-            period
-        ),
+        refused(usage(reserved.clone()), 100_001),
+        RunError::MonthlyTokenLimit {
+            limit: 1_000_000,
+            used: 400_000,
+            reserved: 500_000,
+            requested: 100_001,
+        }
+    ));
+    assert!(matches!(
+        refused(usage(reserved), 100_000),
+        RunError::AdmissionUnexplained { .. }
+    ));
+    let key = AdmissionUsage {
+        key: Some(KeyRuns {
+            api_key_id: ApiKeyId::new(),
+            max_concurrent_runs: Some(1),
+            active_runs: 1,
+        }),
+        ..usage(active(1, 0))
+    };
+    assert!(matches!(
+        refused(key, 0),
         RunError::KeyConcurrentRunLimit {
             limit: 1,
             active: 1
         }
     ));
     assert!(matches!(
-        refusal(
-            &usage(tenant(TenantStatus::Active, 1, 0, 25), 5, 0),
-            None,
-            period
-        ),
+        refused(usage(busy(active(1, 0), 5, 1)), 0),
         RunError::ConcurrentRunLimit {
             limit: 5,
             active: 5
         }
     ));
+    let workers = Plan::Free.quotas().max_workers;
+    let new_worker = AdmissionUsage {
+        new_worker: true,
+        ..usage(busy(active(1, 0), 1, workers))
+    };
+    assert!(matches!(
+        refused(new_worker, 0),
+        RunError::WorkerLimit { limit, active } if limit == workers && active == workers
+    ));
+    // A run on a worker already busy brings no new one.
+    assert!(matches!(
+        refused(usage(busy(active(1, 0), 1, workers)), 0),
+        RunError::AdmissionUnexplained { .. }
+    ));
 }
 
 #[test]
 fn a_refusal_no_limit_explains_is_not_blamed_on_one() {
-    let usage = AdmissionUsage {
-        tenant: tenant(TenantStatus::Active, 1, 0, 25),
-        active_runs: 4,
-        key_active_runs: 4,
+    let key = AdmissionUsage {
+        key: Some(KeyRuns {
+            api_key_id: ApiKeyId::new(),
+            max_concurrent_runs: Some(5),
+            active_runs: 4,
+        }),
+        ..usage(busy(tenant(TenantStatus::Active, 1, 0, 25), 4, 1))
     };
-    let key = Some(KeyConcurrency {
-        api_key_id: ApiKeyId::new(),
-        max_concurrent_runs: Some(5),
-    });
-    let error = refusal(&usage, key, usage_period(at(25)));
+    let error = refusal(&key, usage_period(at(25)), 0);
     assert!(
         matches!(error, RunError::AdmissionUnexplained { active: 4 }),
         "{error}"
@@ -218,13 +249,9 @@ fn a_refusal_no_limit_explains_is_not_blamed_on_one() {
 
 #[test]
 fn yesterdays_counter_does_not_refuse_today() {
-    let usage = AdmissionUsage {
-        tenant: tenant(TenantStatus::Active, 100, 0, 24),
-        active_runs: 5,
-        key_active_runs: 0,
-    };
+    let yesterday = busy(tenant(TenantStatus::Active, 100, 0, 24), 5, 1);
     assert!(matches!(
-        refusal(&usage, None, usage_period(at(25))),
+        refusal(&usage(yesterday), usage_period(at(25)), 0),
         RunError::ConcurrentRunLimit { .. }
     ));
 }
@@ -248,7 +275,16 @@ fn every_caller_error_is_a_4xx() {
         RunError::ControlCharacter(TextError::ControlCharacter { field: "error" }),
         RunError::WorkerNotAllowed { worker: "w".into() },
         RunError::DailyRunLimit { limit: 1, used: 1 },
-        RunError::MonthlyTokenLimit { limit: 1, used: 1 },
+        RunError::MonthlyTokenLimit {
+            limit: 1,
+            used: 1,
+            reserved: 0,
+            requested: 0,
+        },
+        RunError::WorkerLimit {
+            limit: 1,
+            active: 1,
+        },
         RunError::ConcurrentRunLimit {
             limit: 1,
             active: 1,

@@ -57,6 +57,8 @@ pub struct Model {
     pub metadata: Option<Json>,
     /// Creation time.
     pub created_at: DateTimeUtc,
+    /// Runs started with this key that are queued or running now.
+    pub active_runs: i32,
 }
 
 crate::schema::table!("api_keys");

@@ -13,6 +13,7 @@ pub mod operator_keys;
 pub mod sdk_attestations;
 pub mod subscriptions;
 pub mod support_tickets;
+pub mod tenant_workers;
 pub mod tenants;
 pub mod usage_hourly;
 pub mod usage_records;

@@ -54,6 +54,12 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last change.
     pub updated_at: DateTimeUtc,
+    /// Runs queued or running now (kept by admission and settlement).
+    pub active_runs: i32,
+    /// Workers with queued or running runs now (kept with `tenant_workers`).
+    pub active_workers: i32,
+    /// Tokens reserved by admitted runs not yet settled, on top of `tokens_this_month`.
+    pub tokens_reserved: i64,
 }
 
 crate::schema::table!("tenants");

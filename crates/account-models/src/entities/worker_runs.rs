@@ -54,6 +54,8 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     /// Completion time.
     pub completed_at: Option<DateTimeUtc>,
+    /// Tokens reserved against the month's quota at admission, released when it finishes.
+    pub token_estimate: i64,
 }
 
 crate::schema::table!("worker_runs");

@@ -1,5 +1,6 @@
 //! Run use cases: admit, complete, list, get.
 
+use crate::authorize::check_capability;
 use crate::database::Spine;
 use crate::error::SpineError;
 use crate::events::DomainEvent;
@@ -35,28 +36,47 @@ pub struct AdmitRun {
     pub task: String,
     /// Input payload.
     pub input: Option<Json>,
+    /// Tokens to reserve against the month's quota until the run finishes (0: none). Runs
+    /// that declare their estimate can never take the month past its quota together.
+    pub token_estimate: i64,
 }
 
 impl Sealed for AdmitRun {}
 impl UseCase for AdmitRun {
     type Output = RunSnapshot;
     const OPERATION: Operation = Operation::RunsAdmit;
+    const CHECKS_OWN_CAPABILITY: bool = true;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<RunSnapshot, SpineError> {
         let principal = cx.principal()?;
+        let run_id = RunId::new();
+        // The audit row goes into the admission's own statement: one round trip.
+        let audit = cx.audit_row(Change::of("run", run_id).after(json!({
+            "worker_id": self.worker_id,
+            "status": RunStatus::Queued,
+            "token_estimate": self.token_estimate,
+        })));
         let request = AdmitRunRequest {
             tenant_id: principal.tenant_id,
             principal: run_principal(principal),
             worker_id: self.worker_id.clone(),
             task: self.task.clone(),
             input: self.input.clone(),
+            run_id,
+            token_estimate: self.token_estimate,
+            audit: Some(audit),
         };
-        let runs::AdmittedRun { run, tenant } = runs::admit_run(cx.db, request, cx.now).await?;
-        cx.audit(
-            Change::of("run", run.id)
-                .after(json!({"worker_id": run.worker_id, "status": run.status})),
-        )
-        .await?;
+        let runs::AdmittedRun { run, tenant } = match runs::admit_run(cx.db, request, cx.now).await
+        {
+            Ok(admitted) => admitted,
+            // The statement checked the status ([`UseCase::CHECKS_OWN_CAPABILITY`]): refuse
+            // as the executor's capability check would have.
+            Err(RunError::TenantInactive { status }) => {
+                check_capability(status, Self::OPERATION)?;
+                return Err(RunError::TenantInactive { status }.into());
+            }
+            Err(other) => return Err(other.into()),
+        };
         cx.publish(DomainEvent::RunAdmitted {
             tenant_id: run.tenant_id,
             run_id: run.id,
@@ -80,6 +100,7 @@ impl UseCase for AdmitRun {
                 SpineError::Run(
                     refusal @ (RunError::DailyRunLimit { .. }
                     | RunError::MonthlyTokenLimit { .. }
+                    | RunError::WorkerLimit { .. }
                     | RunError::ConcurrentRunLimit { .. }
                     | RunError::KeyConcurrentRunLimit { .. }),
                 ),
@@ -98,12 +119,10 @@ fn run_principal(principal: &Principal) -> RunPrincipal {
         Actor::ApiKey {
             key_id,
             allowed_workers,
-            max_concurrent_runs,
             ..
         } => RunPrincipal::ApiKey {
             key_id: *key_id,
             allowed_workers: allowed_workers.clone(),
-            max_concurrent_runs: *max_concurrent_runs,
         },
         Actor::User { user_id, role } => RunPrincipal::User {
             user_id: *user_id,

@@ -460,6 +460,7 @@ pub(crate) fn admit() -> AdmitRun {
         worker_id: "business-builder".into(),
         task: "plan".into(),
         input: None,
+        token_estimate: 0,
     }
 }
 

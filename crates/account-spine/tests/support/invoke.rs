@@ -166,6 +166,7 @@ pub(crate) async fn invoke(
                         worker_id: WORKER.into(),
                         task: "plan".into(),
                         input: None,
+                        token_estimate: 0,
                     },
                 )
                 .await,

@@ -61,6 +61,7 @@ pub async fn place_order(
         worker_id: SHIPPING_WORKER.into(),
         task: orders::fulfilment_task(&order),
         input: None,
+        token_estimate: 0,
     };
     let run = match txn.execute(principal, admit).await {
         Ok(run) => run,
