@@ -220,10 +220,15 @@ fn value_uuid(value: &Value) -> Option<Uuid> {
     }
 }
 
+/// Whether `sql` inserts rows: an `INSERT`, or a `WITH` whose parts do (run admission on
+/// PostgreSQL is one such statement).
 fn is_insert(sql: &str) -> bool {
-    sql.trim_start()
-        .get(..6)
-        .is_some_and(|head| head.eq_ignore_ascii_case("insert"))
+    let starts = |word: &str| {
+        sql.trim_start()
+            .get(..word.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(word))
+    };
+    starts("insert") || (starts("with") && sql.contains(" AS (INSERT INTO "))
 }
 
 /// The table a `SELECT` reads first (`FROM "t"`), for decoding rows into its entity.

@@ -242,3 +242,49 @@ async fn quota_refusals_say_which_limit_and_when_it_resets() {
         assert_reset(&answer, [next_midnight(sent), next_midnight(after)], sent);
     }
 }
+
+#[tokio::test]
+async fn a_declared_token_estimate_is_reserved_until_the_run_finishes() {
+    for backend in backends().unwrap() {
+        let server = start(&backend).await;
+        // The free plan's month: 1,000,000 tokens.
+        let run = |estimate: i64| json!({"worker_id": "business-builder", "task": "plan", "token_estimate": estimate});
+        let bad = server.call(Method::POST, "/v1/runs", Some(run(-1))).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+        assert!(
+            bad.body["fields"]["token_estimate"].is_string(),
+            "{}",
+            bad.body
+        );
+
+        let first = server
+            .call(Method::POST, "/v1/runs", Some(run(600_000)))
+            .await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.body);
+        assert_eq!(first.body["token_estimate"], 600_000);
+        let over = server
+            .call(Method::POST, "/v1/runs", Some(run(400_001)))
+            .await;
+        assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.body);
+        assert_eq!(over.body["error"], "quota_tokens_per_month");
+        let fits = server
+            .call(Method::POST, "/v1/runs", Some(run(400_000)))
+            .await;
+        assert_eq!(fits.status, StatusCode::CREATED, "{}", fits.body);
+
+        // The first run used 100,000: its other 500,000 are free again.
+        let id = first.body["id"].as_str().unwrap();
+        let done = server
+            .call(
+                Method::POST,
+                &format!("/v1/runs/{id}/complete"),
+                Some(json!({"success": true, "total_tokens": 100_000})),
+            )
+            .await;
+        assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+        let again = server
+            .call(Method::POST, "/v1/runs", Some(run(500_000)))
+            .await;
+        assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+    }
+}
