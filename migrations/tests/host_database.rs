@@ -196,6 +196,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261210_000021_add_api_key_metadata",
     "m20261210_000022_create_identity_links",
     "m20261211_000023_create_usage_hourly",
+    "m20261212_000026_add_run_leases",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the

@@ -8,6 +8,7 @@
 use account_drivers::get_tenant_driver;
 use account_drivers::runs::{RunCompletion, RunFilter};
 use account_drivers::tenants::NewTenant;
+use account_engines::runs::leases::LeaseDuration;
 use account_engines::runs::{
     AdmitRunRequest, RunError, RunPrincipal, admit_run, complete_run, get_run, list_runs,
     usage_period,
@@ -79,6 +80,7 @@ fn request(tenant: TenantId, key: ApiKeyId) -> AdmitRunRequest {
         worker_id: "business-builder".into(),
         task: "write a plan".into(),
         input: None,
+        lease: LeaseDuration::DEFAULT,
     }
 }
 

@@ -4,6 +4,10 @@
 //! locked, then one conditional `UPDATE` checks status, the daily and monthly limits and the
 //! concurrent runs (tenant-wide and per key) and bumps the counters. Concurrent admissions
 //! queue on the row lock, so the counts they see include every run admitted before them.
+//!
+//! Leases (heartbeats and the reaper's expiry) are in [`leases`].
+
+pub mod leases;
 
 use crate::tenants::{TenantCoreSnapshot, core_snapshot, with_counter_increments};
 use crate::{DriverError, KeysetPage, OffsetPage, Page, TenantDriver};
@@ -51,6 +55,10 @@ pub struct RunSnapshot {
     pub created_at: DateTimeUtc,
     /// Completion time.
     pub completed_at: Option<DateTimeUtc>,
+    /// When its worker first reported (its first heartbeat).
+    pub started_at: Option<DateTimeUtc>,
+    /// Until when its worker is known to be alive; the reaper expires it after that.
+    pub lease_expires_at: Option<DateTimeUtc>,
 }
 
 /// How many runs are queued or running.
@@ -121,6 +129,8 @@ pub struct NewRun {
     pub parent_run_id: Option<RunId>,
     /// Attempt number, from 1.
     pub attempt: i32,
+    /// Until when its lease runs: admission's `now` plus the lease duration.
+    pub lease_expires_at: DateTimeUtc,
 }
 
 /// A finished run's results.
@@ -196,6 +206,8 @@ fn snapshot(m: worker_runs::Model) -> RunSnapshot {
         cost_cents: m.cost_cents,
         created_at: m.created_at,
         completed_at: m.completed_at,
+        started_at: m.started_at,
+        lease_expires_at: m.lease_expires_at,
     }
 }
 
@@ -371,6 +383,7 @@ impl TenantDriver<'_> {
             created_at: Set(now),
             started_at: Set(None),
             completed_at: Set(None),
+            lease_expires_at: Set(Some(run.lease_expires_at)),
         }
         .insert(self.db.conn())
         .await?;

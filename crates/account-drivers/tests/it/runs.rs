@@ -27,6 +27,7 @@ fn new_run(tenant: TenantId, key: Option<ApiKeyId>) -> NewRun {
         input: Some(serde_json::json!({"goal": "x"})),
         parent_run_id: None,
         attempt: 1,
+        lease_expires_at: now() + chrono::TimeDelta::seconds(60),
     }
 }
 

@@ -3,6 +3,9 @@
 //! Admission is one atomic step in the driver (tenant row lock plus one conditional update);
 //! this engine validates the request, asks for admission, and when refused says which limit
 //! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
+//! A run holds a lease its worker renews; the reaper expires lapsed ones ([`leases`]).
+
+pub mod leases;
 
 use crate::PageRequest;
 use crate::json::{NulCharacter, reject_nul};
@@ -17,6 +20,7 @@ use account_drivers::types::{
 };
 use account_drivers::usage::NewUsageRecord;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use leases::LeaseDuration;
 use serde_json::Value as Json;
 
 /// Longest accepted worker id.
@@ -58,6 +62,8 @@ pub struct AdmitRunRequest {
     pub task: String,
     /// Input payload.
     pub input: Option<Json>,
+    /// The lease it is admitted with (renewed by its worker's heartbeats).
+    pub lease: LeaseDuration,
 }
 
 /// Why a run was refused or could not be recorded.
@@ -146,7 +152,7 @@ pub enum RunError {
     #[error("run not found; check the run id")]
     RunNotFound,
     /// The run already finished; its results are final.
-    #[error("run already finished as {status}; completions are recorded once")]
+    #[error("run already finished as {status}; a finished run is final")]
     AlreadyFinished {
         /// How it finished.
         status: RunStatus,
@@ -405,6 +411,7 @@ pub async fn admit_run(
                 input: request.input,
                 parent_run_id: None,
                 attempt: 1,
+                lease_expires_at: request.lease.expiry(now),
             },
             now,
         )

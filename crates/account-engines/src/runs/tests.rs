@@ -35,6 +35,7 @@ fn request(principal: RunPrincipal, worker: &str, task: &str) -> AdmitRunRequest
         worker_id: worker.into(),
         task: task.into(),
         input: None,
+        lease: leases::LeaseDuration::DEFAULT,
     }
 }
 

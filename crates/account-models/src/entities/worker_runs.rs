@@ -54,6 +54,9 @@ pub struct Model {
     pub started_at: Option<DateTimeUtc>,
     /// Completion time.
     pub completed_at: Option<DateTimeUtc>,
+    /// Until when the run's worker is known to be alive: set at admission, moved forward by
+    /// each heartbeat; once it lapses the reaper expires the run (`crashed`).
+    pub lease_expires_at: Option<DateTimeUtc>,
 }
 
 crate::schema::table!("worker_runs");

@@ -1,4 +1,6 @@
-//! Run use cases: admit, complete, list, get.
+//! Run use cases: admit, complete, list, get; heartbeats and the lease reaper in [`leases`].
+
+pub mod leases;
 
 use crate::database::Spine;
 use crate::error::SpineError;
@@ -50,6 +52,7 @@ impl UseCase for AdmitRun {
             worker_id: self.worker_id.clone(),
             task: self.task.clone(),
             input: self.input.clone(),
+            lease: cx.spine.run_lease,
         };
         let runs::AdmittedRun { run, tenant } = runs::admit_run(cx.db, request, cx.now).await?;
         cx.audit(
