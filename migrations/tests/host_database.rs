@@ -197,6 +197,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261210_000022_create_identity_links",
     "m20261211_000023_create_usage_hourly",
     "m20261212_000024_add_run_admission_counters",
+    "m20261212_000026_add_run_leases",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the

@@ -811,10 +811,12 @@ async fn a_finished_run_cannot_be_rewritten() {
         )
         .await
         .expect("a running run may finish");
+        // A crashed run (its lease expired) is finished too.
         let crashed = insert_run(&db, tenant, "crashed").await;
-        update_run(&db, crashed, "error = 'lost its worker'")
+        let error = update_run(&db, crashed, "status = 'running'")
             .await
-            .expect("a crashed run is not finished");
+            .expect_err("a crashed run is frozen");
+        assert_refused_by_the_guard(backend.name(), &error);
 
         // Finished runs refuse every change, status included; writing the same values again
         // changes nothing and passes.

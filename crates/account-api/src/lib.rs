@@ -131,6 +131,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::openapi_json))
         .routes(routes!(runs::admit, runs::list))
         .routes(routes!(runs::get))
+        .routes(routes!(runs::heartbeat))
         .routes(routes!(runs::complete))
         .routes(routes!(api_keys::issue, api_keys::list))
         .routes(routes!(api_keys::update))

@@ -4,6 +4,7 @@
 
 use account_api::{AppState, EdgeSettings, TrustedProxies, router};
 use account_spine::api_keys::ApiKeyPepper;
+use account_spine::runs::leases::{LeaseDuration, ReaperSettings};
 use account_spine::support::SupportContact;
 use account_spine::types::{Email, SchemaName};
 use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
@@ -141,6 +142,33 @@ struct Cli {
     )]
     trusted_proxies: TrustedProxies,
 
+    /// Seconds a run's lease lasts from its admission or its worker's latest heartbeat
+    /// (1 to 86400); workers should heartbeat every third of it.
+    #[arg(
+        long,
+        env = "ACCOUNT_RUN_LEASE_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400),
+        global = true
+    )]
+    run_lease_secs: u64,
+
+    /// Seconds between two passes of the lease reaper, which expires runs whose lease lapsed
+    /// and frees their slots.
+    #[arg(
+        long,
+        env = "ACCOUNT_REAPER_INTERVAL_SECS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    reaper_interval_secs: u64,
+
+    /// Do not run the lease reaper in this process (another process, or the host's own
+    /// scheduler, reaps); `ACCOUNT_NO_REAPER=true` does the same.
+    #[arg(long, env = "ACCOUNT_NO_REAPER", global = true)]
+    no_reaper: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -219,10 +247,13 @@ async fn main() -> anyhow::Result<()> {
         .with_max_connections(cli.db_max_connections)
         .with_schema(SchemaName::parse(&cli.db_schema).context("--db-schema")?);
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
+    let lease =
+        LeaseDuration::new(Duration::from_secs(cli.run_lease_secs)).context("--run-lease-secs")?;
     let mut spine = Spine::connect(&config)
         .await
         .context("connecting to the database")?
-        .with_pepper(pepper);
+        .with_pepper(pepper)
+        .with_run_lease(lease);
     if let Some(email) = &cli.support_email {
         spine = spine.with_support_contact(SupportContact::new(
             Email::parse(email).context("--support-email")?,
@@ -253,7 +284,11 @@ async fn main() -> anyhow::Result<()> {
                     Duration::from_secs(cli.idle_timeout_secs),
                 )
                 .with_trusted_proxies(cli.trusted_proxies.clone());
-            serve(spine, cli.listen, edge, oidc).await
+            let reaper = (!cli.no_reaper).then(|| {
+                ReaperSettings::default()
+                    .with_interval(Duration::from_secs(cli.reaper_interval_secs))
+            });
+            serve(spine, cli.listen, edge, oidc, reaper).await
         }
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
@@ -355,17 +390,29 @@ async fn serve(
     listen: SocketAddr,
     edge: EdgeSettings,
     oidc: Option<account_api::oidc::Verifier>,
+    reaper: Option<ReaperSettings>,
 ) -> anyhow::Result<()> {
     let backend = spine.backend_name();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend, "account-api listening");
+    let reaper = reaper.map(|settings| {
+        tracing::info!(
+            lease_secs = spine.run_lease().get().as_secs(),
+            interval_secs = settings.interval.as_secs(),
+            "lease reaper started"
+        );
+        spine.spawn_reaper(settings)
+    });
     let mut state = AppState::new(spine.clone()).with_edge(edge.clone());
     if let Some(verifier) = oidc {
         state = state.with_oidc(verifier);
     }
     account_api::serve(listener, router(state), &edge, shutdown_signal()).await;
+    if let Some(reaper) = reaper {
+        reaper.shutdown().await;
+    }
     // Last-use times collected since the previous background flush.
     spine
         .flush_key_usage()

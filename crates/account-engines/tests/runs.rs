@@ -8,6 +8,7 @@
 use account_drivers::get_tenant_driver;
 use account_drivers::runs::{RunCompletion, RunFilter};
 use account_drivers::tenants::NewTenant;
+use account_engines::runs::leases::LeaseDuration;
 use account_engines::runs::{
     AdmitRunRequest, RunError, RunPrincipal, admit_run, complete_run, get_run, list_runs,
     usage_period,
@@ -86,6 +87,7 @@ fn request(tenant: TenantId, key: ApiKeyId) -> AdmitRunRequest {
         run_id: RunId::new(),
         token_estimate: 0,
         audit: None,
+        lease: LeaseDuration::DEFAULT,
     }
 }
 

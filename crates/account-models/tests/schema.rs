@@ -535,6 +535,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 started_at: some_if_even(i, at(i + 1)),
                 completed_at: some_if_even(i, at(i + 2)),
                 token_estimate: 8_000_000_000,
+                lease_expires_at: some_if_even(i, at(i + 3)),
             });
         }
         round_trip::<worker_runs::Entity>(&db, &runs).await;

@@ -20,6 +20,7 @@ pub(crate) fn permission_grants(granted: &[String], required: &str) -> bool {
 pub(crate) fn authorize(principal: &Principal, operation: Operation) -> Result<(), SpineError> {
     match (operation.authority(), &principal.actor) {
         (Authority::Operator, _) => Err(SpineError::forbidden(operation, "a platform operator")),
+        (Authority::System, _) => Err(SpineError::forbidden(operation, "the platform itself")),
         (Authority::Token, _) => Ok(()),
         (Authority::Tenant { min_role, .. }, Actor::User { role, .. }) => {
             if rank(*role) >= rank(min_role) {

@@ -10,6 +10,7 @@ use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 #[cfg(feature = "testing")]
 use account_engines::FaultInjector;
 use account_engines::api_keys::ApiKeyPepper;
+use account_engines::runs::leases::LeaseDuration;
 use account_engines::support::SupportContact;
 use account_engines::types::SchemaName;
 use account_engines::{Db, StatementCounter};
@@ -157,6 +158,8 @@ pub struct Spine {
     pub(crate) member_roles: Arc<MemberRoles>,
     /// How write use cases retry on contention.
     pub(crate) retry: RetryPolicy,
+    /// The lease a run gets at admission and at each heartbeat.
+    pub(crate) run_lease: LeaseDuration,
 }
 
 impl Spine {
@@ -214,6 +217,7 @@ impl Spine {
             verify_cache,
             member_roles: Arc::new(MemberRoles::new(settings.capacity, settings.ttl)),
             retry: RetryPolicy::DEFAULT,
+            run_lease: LeaseDuration::DEFAULT,
         }
     }
 

@@ -191,6 +191,26 @@ impl Spine {
         .await
     }
 
+    /// Executes one of the spine's own platform jobs on `tenant` (authority
+    /// [`Authority::System`]): no principal and no capability check (a job such as the lease
+    /// reaper must work whatever the tenant's status), one write transaction retried on
+    /// contention, audited as the system, effects after commit.
+    pub(crate) async fn execute_as_system<U: UseCase>(
+        &self,
+        tenant: TenantId,
+        use_case: U,
+    ) -> Result<U::Output, SpineError> {
+        let operation = U::OPERATION;
+        debug_assert_eq!(operation.authority(), Authority::System);
+        let caller = Caller::System(tenant);
+        self.observe(operation, caller, async {
+            let frame = Frame::new(operation, caller, self.clock.now());
+            let outcome = self.run_body(&use_case, frame).await;
+            self.settle(&use_case, frame, outcome, Release::Now).await
+        })
+        .await
+    }
+
     /// Executes a use case whose authority is a one-time token of `tenant` (the body checks
     /// the token, then the tenant's capability, so only its holder learns the status).
     pub(crate) async fn execute_with_token<U: UseCase>(

@@ -32,6 +32,8 @@ pub enum Authority {
     },
     /// Platform operators only.
     Operator,
+    /// The spine itself, in a platform job (the lease reaper): no principal may call it.
+    System,
     /// Whoever holds a one-time token (invitation acceptance): no principal.
     Token,
 }
@@ -114,6 +116,12 @@ operations! {
     /// Read one run.
     RunsGet = "runs.get", audit: None,
         authority: tenant(MembershipRole::Viewer, "read:runs"), capability: Capability::Read;
+    /// Renew a run's lease (its worker's heartbeat); audited only when it starts the run.
+    RunsHeartbeat = "runs.heartbeat", audit: Some("run.started"),
+        authority: tenant(MembershipRole::Member, "run:*"), capability: Capability::Any;
+    /// Expire a run whose lease lapsed (the reaper).
+    RunsExpireLease = "runs.expire_lease", audit: Some("run.lease_expired"),
+        authority: Authority::System, capability: Capability::Any;
     /// Verify an API key (builds the principal).
     ApiKeysVerify = "api_keys.verify", audit: None,
         authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Any;

@@ -81,7 +81,16 @@ pub(crate) enum Caller<'a> {
     },
     /// Someone presenting a key, before it is verified (no tenant yet, never audited).
     KeyPresenter(&'a RequestMeta),
+    /// The spine itself, in a platform job (the lease reaper), acting on this tenant.
+    System(TenantId),
 }
+
+/// The request metadata of the spine's own jobs: there is no request.
+static NO_REQUEST: RequestMeta = RequestMeta {
+    request_id: None,
+    ip_address: None,
+    user_agent: None,
+};
 
 impl Caller<'_> {
     pub(crate) fn tenant(self) -> Option<TenantId> {
@@ -90,6 +99,7 @@ impl Caller<'_> {
             Caller::Operator(_, tenant) => tenant,
             Caller::TokenHolder { tenant, .. } => Some(tenant),
             Caller::KeyPresenter(_) => None,
+            Caller::System(tenant) => Some(tenant),
         }
     }
 
@@ -98,6 +108,7 @@ impl Caller<'_> {
             Caller::Principal(principal) => &principal.request,
             Caller::Operator(operator, _) => &operator.request,
             Caller::TokenHolder { request, .. } | Caller::KeyPresenter(request) => request,
+            Caller::System(_) => &NO_REQUEST,
         }
     }
 
@@ -114,6 +125,7 @@ impl Caller<'_> {
             Caller::Operator(..) => "operator",
             Caller::TokenHolder { .. } => "token_holder",
             Caller::KeyPresenter(_) => "key_presenter",
+            Caller::System(_) => "system",
         }
     }
 }
@@ -330,6 +342,18 @@ pub(crate) fn audit_entry(
             )
         }
         Caller::KeyPresenter(_) => (None, ActorType::User, None, None, None, change.after),
+        Caller::System(tenant) => {
+            let tenant = change.tenant.unwrap_or(tenant);
+            let system = ActorType::System;
+            (
+                Some(tenant),
+                system,
+                None,
+                None,
+                change.reason,
+                change.after,
+            )
+        }
     };
     AuditEntry {
         tenant_id,
@@ -373,7 +397,8 @@ pub(crate) fn refusal_entry(
             entry
         }
         Caller::TokenHolder { .. } => audit_entry(caller, operation, change, None),
-        Caller::KeyPresenter(_) => return None,
+        // The platform's own jobs are never refused (no authority is checked for them).
+        Caller::KeyPresenter(_) | Caller::System(_) => return None,
     };
     entry.action = REFUSAL_ACTION.to_owned();
     entry.reason = Some(refusal.code().to_owned());

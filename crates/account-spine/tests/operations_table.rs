@@ -7,7 +7,7 @@
 
 mod support;
 
-use Authority::{Operator, Token};
+use Authority::{Operator, System, Token};
 use Capability::{Any, NewApiKeys, Read, SdkExecution, Write};
 use account_spine::types::MembershipRole::{self, Admin, Member, Owner, Viewer};
 use account_spine::{Authority, Capability, Operation};
@@ -28,6 +28,8 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("runs.complete", Some("run.completed"), tenant(Member, "run:*"), Any),
     ("runs.list", None, tenant(Viewer, "read:runs"), Read),
     ("runs.get", None, tenant(Viewer, "read:runs"), Read),
+    ("runs.heartbeat", Some("run.started"), tenant(Member, "run:*"), Any),
+    ("runs.expire_lease", Some("run.lease_expired"), System, Any),
     ("api_keys.verify", None, tenant(Viewer, "read:*"), Any),
     ("api_keys.issue", Some("api_key.created"), tenant(Admin, "keys:manage"), NewApiKeys),
     ("api_keys.list", None, tenant(Admin, "keys:manage"), Read),

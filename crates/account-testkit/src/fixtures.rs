@@ -22,6 +22,16 @@ pub async fn insert_row(conn: &impl ConnectionTrait, table: &str, values: Vec<(&
     conn.execute(&query).await.unwrap();
 }
 
+/// How many rows of `table` match `filter`, an SQL condition the test wrote (never input):
+/// for tests that reach the database only through an API or another process and must see
+/// what was stored.
+pub async fn count_rows(conn: &impl ConnectionTrait, table: &str, filter: &str) -> i64 {
+    let sql = format!("SELECT COUNT(*) AS n FROM {table} WHERE {filter}");
+    let statement = sea_orm::Statement::from_string(conn.get_database_backend(), sql);
+    let row = conn.query_one_raw(statement).await.unwrap().unwrap();
+    row.try_get::<i64>("", "n").unwrap()
+}
+
 /// An active tenant as a fixture writes it: every column a test chooses, nothing defaulted.
 #[derive(Clone, Debug)]
 pub struct TenantRow<'a> {

@@ -1,4 +1,4 @@
-//! `/v1/runs`: admit, complete, list, read.
+//! `/v1/runs`: admit, heartbeat, complete, list, read.
 
 use crate::AppState;
 use crate::auth::Authenticated;
@@ -49,6 +49,11 @@ pub(crate) struct RunView {
     created_at: DateTime<Utc>,
     /// When it finished.
     completed_at: Option<DateTime<Utc>>,
+    /// When its worker first reported (its first heartbeat).
+    started_at: Option<DateTime<Utc>>,
+    /// Until when its lease runs: its worker heartbeats before then, or the run is expired
+    /// (`crashed`, error `lease expired`) and its slot freed.
+    lease_expires_at: Option<DateTime<Utc>>,
 }
 
 impl From<RunSnapshot> for RunView {
@@ -65,6 +70,8 @@ impl From<RunSnapshot> for RunView {
             token_estimate: run.token_estimate,
             created_at: run.created_at,
             completed_at: run.completed_at,
+            started_at: run.started_at,
+            lease_expires_at: run.lease_expires_at,
         }
     }
 }
@@ -174,6 +181,29 @@ pub(crate) struct RunPath {
     /// The run's id.
     #[param(value_type = String, format = "uuid")]
     id: RunId,
+}
+
+/// Renews the run's lease: its worker calls this about every third of the lease (every 20 s
+/// with the default 60 s lease); the first call moves a queued run to `running`. A run whose
+/// lease lapses is expired by the reaper (`crashed`) and its slot freed; a heartbeat for a
+/// finished run answers 409 `run_already_finished`, and its worker should stop.
+#[utoipa::path(
+    post,
+    path = "/v1/runs/{id}/heartbeat",
+    tag = "runs",
+    operation_id = "heartbeat_run",
+    security(("bearer" = []), ("api_key" = [])),
+    params(RunPath),
+    responses((status = 200, description = "Renewed: the run with its new lease.", body = RunView))
+)]
+pub(crate) async fn heartbeat(
+    State(state): State<AppState>,
+    Authenticated(principal): Authenticated,
+    ApiPath(path): ApiPath<RunPath>,
+) -> Result<Json<RunView>, ApiError> {
+    Ok(Json(
+        state.spine.heartbeat_run(&principal, path.id).await?.into(),
+    ))
 }
 
 /// Records how a run finished; a finished run is final.

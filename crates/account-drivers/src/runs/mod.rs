@@ -1,7 +1,8 @@
 //! `worker_runs`: admission against the tenant's quotas (in [`admission`]), completion,
-//! listing.
+//! listing. Leases (heartbeats and the reaper's expiry) are in [`leases`].
 
 mod admission;
+pub mod leases;
 
 use crate::{DriverError, KeysetPage, OffsetPage, Page, TenantDriver};
 use account_models::entities::worker_runs;
@@ -51,6 +52,10 @@ pub struct RunSnapshot {
     pub created_at: DateTimeUtc,
     /// Completion time.
     pub completed_at: Option<DateTimeUtc>,
+    /// When its worker first reported (its first heartbeat).
+    pub started_at: Option<DateTimeUtc>,
+    /// Until when its worker is known to be alive; the reaper expires it after that.
+    pub lease_expires_at: Option<DateTimeUtc>,
 }
 
 /// How many runs are queued or running.
@@ -92,6 +97,8 @@ pub struct NewRun {
     pub attempt: i32,
     /// Tokens to reserve against the month's quota until it finishes.
     pub token_estimate: i64,
+    /// Until when its lease runs: admission's `now` plus the lease duration.
+    pub lease_expires_at: DateTimeUtc,
 }
 
 /// A finished run's results.
@@ -168,6 +175,8 @@ fn snapshot(m: worker_runs::Model) -> RunSnapshot {
         token_estimate: m.token_estimate,
         created_at: m.created_at,
         completed_at: m.completed_at,
+        started_at: m.started_at,
+        lease_expires_at: m.lease_expires_at,
     }
 }
 
@@ -198,6 +207,7 @@ pub(crate) fn run_model(run: NewRun, now: DateTimeUtc) -> worker_runs::ActiveMod
         started_at: Set(None),
         completed_at: Set(None),
         token_estimate: Set(run.token_estimate),
+        lease_expires_at: Set(Some(run.lease_expires_at)),
     }
 }
 

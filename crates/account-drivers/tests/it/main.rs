@@ -11,6 +11,7 @@ mod lifecycle;
 mod memberships;
 mod memory_pins;
 mod onboarding;
+mod run_leases;
 mod runs;
 mod sdk_attestations;
 mod subscriptions;

@@ -9,11 +9,10 @@ use account_drivers::usage::NewUsageRecord;
 use account_drivers::{Db, OffsetPage, StatementCounter, TenantDriver, get_tenant_driver};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    DatabaseConnection, DbBackend, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 
-fn period() -> UsagePeriod {
+pub(crate) fn period() -> UsagePeriod {
     UsagePeriod {
         day: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
         month: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
@@ -21,7 +20,12 @@ fn period() -> UsagePeriod {
 }
 
 /// A run of `tenant` on `worker`, started with `key`, reserving `estimate` tokens.
-fn new_run(tenant: TenantId, key: Option<ApiKeyId>, worker: &str, estimate: i64) -> NewRun {
+pub(crate) fn new_run(
+    tenant: TenantId,
+    key: Option<ApiKeyId>,
+    worker: &str,
+    estimate: i64,
+) -> NewRun {
     NewRun {
         id: RunId::new(),
         tenant_id: tenant,
@@ -33,6 +37,7 @@ fn new_run(tenant: TenantId, key: Option<ApiKeyId>, worker: &str, estimate: i64)
         parent_run_id: None,
         attempt: 1,
         token_estimate: estimate,
+        lease_expires_at: now() + chrono::TimeDelta::seconds(60),
     }
 }
 
@@ -54,7 +59,11 @@ fn admission_of(run: NewRun, period: UsagePeriod) -> RunAdmission {
 }
 
 /// Admits `run` on `driver` at `at` (a pool handle: each statement commits by itself).
-async fn admit_at(driver: &TenantDriver<'_>, run: NewRun, at: DateTime<Utc>) -> RunSnapshot {
+pub(crate) async fn admit_at(
+    driver: &TenantDriver<'_>,
+    run: NewRun,
+    at: DateTime<Utc>,
+) -> RunSnapshot {
     match driver
         .admit_run(admission_of(run, period()), at)
         .await

@@ -63,6 +63,7 @@ async fn write_methods_send_no_transaction_control() {
         parent_run_id: None,
         attempt: 1,
         token_estimate: 0,
+        lease_expires_at: now(),
     };
     let usage = NewUsageRecord {
         id: UsageRecordId::new(),
@@ -86,6 +87,10 @@ async fn write_methods_send_no_transaction_control() {
     let _ = driver
         .update_run_completed(tenant, RunId::new(), RunCompletion::default(), now())
         .await;
+    let _ = driver
+        .heartbeat_run(tenant, RunId::new(), now(), now())
+        .await;
+    let _ = driver.expire_run_lease(tenant, RunId::new(), now()).await;
     let _ = driver
         .touch_api_key_last_used(
             tenant,

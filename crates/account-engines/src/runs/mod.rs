@@ -3,6 +3,9 @@
 //! Admission is one atomic step in the driver (tenant row lock plus one conditional update);
 //! this engine validates the request, asks for admission, and when refused says which limit
 //! refused, with the numbers. Completion is recorded once; its usage records are idempotent.
+//! A run holds a lease its worker renews; the reaper expires lapsed ones ([`leases`]).
+
+pub mod leases;
 
 use crate::PageRequest;
 use crate::audit::AuditEntry;
@@ -18,6 +21,7 @@ use account_drivers::types::{
 };
 use account_drivers::usage::NewUsageRecord;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use leases::LeaseDuration;
 use serde_json::Value as Json;
 
 /// Longest accepted worker id.
@@ -65,6 +69,8 @@ pub struct AdmitRunRequest {
     pub token_estimate: i64,
     /// The audit row to write with the run, in the same statement (values are redacted).
     pub audit: Option<AuditEntry>,
+    /// The lease it is admitted with (renewed by its worker's heartbeats).
+    pub lease: LeaseDuration,
 }
 
 /// Why a run was refused or could not be recorded.
@@ -169,7 +175,7 @@ pub enum RunError {
     #[error("run not found; check the run id")]
     RunNotFound,
     /// The run already finished; its results are final.
-    #[error("run already finished as {status}; completions are recorded once")]
+    #[error("run already finished as {status}; a finished run is final")]
     AlreadyFinished {
         /// How it finished.
         status: RunStatus,
@@ -429,6 +435,7 @@ pub async fn admit_run(
         parent_run_id: None,
         attempt: 1,
         token_estimate: request.token_estimate,
+        lease_expires_at: request.lease.expiry(now),
     };
     let record = usage(
         &run.tenant_id,

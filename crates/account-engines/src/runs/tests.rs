@@ -39,6 +39,7 @@ fn request(principal: RunPrincipal, worker: &str, task: &str) -> AdmitRunRequest
         run_id: RunId::new(),
         token_estimate: 0,
         audit: None,
+        lease: leases::LeaseDuration::DEFAULT,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct Model {
     pub completed_at: Option<DateTimeUtc>,
     /// Tokens reserved against the month's quota at admission, released when it finishes.
     pub token_estimate: i64,
+    /// Until when the run's worker is known to be alive: set at admission, moved forward by
+    /// each heartbeat; once it lapses the reaper expires the run (`crashed`).
+    pub lease_expires_at: Option<DateTimeUtc>,
 }
 
 crate::schema::table!("worker_runs");

@@ -1,4 +1,6 @@
-//! Run use cases: admit, complete, list, get.
+//! Run use cases: admit, complete, list, get; heartbeats and the lease reaper in [`leases`].
+
+pub mod leases;
 
 use crate::authorize::check_capability;
 use crate::database::Spine;
@@ -65,6 +67,7 @@ impl UseCase for AdmitRun {
             run_id,
             token_estimate: self.token_estimate,
             audit: Some(audit),
+            lease: cx.spine.run_lease,
         };
         let runs::AdmittedRun { run, tenant } = match runs::admit_run(cx.db, request, cx.now).await
         {

@@ -1,7 +1,7 @@
 //! One write use case as a table entry ([`Case`]): how to arrange it ([`Arrange`]), the
 //! use-case value to run (built from what was arranged, [`Given`]), who runs it (the
 //! constructor: [`Case::tenant`], [`Case::operator`], [`Case::operator_key`],
-//! [`Case::token`]) and the rows it must leave ([`Leaves`]). The operation, the name and the
+//! [`Case::token`], [`Case::reaper`]) and the rows it must leave ([`Leaves`]). The operation, the name and the
 //! audit row follow from the value's type and its caller, so an entry states each fact once.
 //!
 //! [`Case::act`] can be called again on the same arrangement after a failed call, which is
@@ -12,7 +12,8 @@ use super::{Env, World, operator, owner, world};
 use account_spine::api_keys::IssueKey;
 use account_spine::invitations::{AcceptInvitation, Membership};
 use account_spine::memory_pins::SavePin;
-use account_spine::runs::AdmitRun;
+use account_spine::runs::leases::ExpireRunLease;
+use account_spine::runs::{AdmitRun, RunSnapshot};
 use account_spine::types::*;
 use account_spine::{
     Clock, Operation, OperatorPrincipal, OperatorUseCase, Principal, RequestMeta, Spine,
@@ -37,6 +38,9 @@ pub(crate) enum Arrange {
     Nothing,
     /// A running run ([`Arranged::run`]).
     Run,
+    /// A run whose lease lapsed: admitted, then the clock moved past its lease
+    /// ([`Arranged::run`]).
+    LapsedRun,
     /// An active key ([`Arranged::key`]).
     ApiKey,
     /// A pending invitation and its token, an hour old ([`Arranged::invitation`]).
@@ -156,6 +160,8 @@ pub(crate) enum ActorExpect {
     Operator,
     /// `actor_type = 'operator'`, no user, and this operator key in `api_key_id`.
     OperatorKey(OperatorKeyId),
+    /// `actor_type = 'system'`, no user, no key, and no request id (the spine's own jobs).
+    System,
 }
 
 /// The audit row a successful call must have written.
@@ -172,6 +178,7 @@ pub(crate) struct AuditExpect {
 impl AuditExpect {
     /// The conditions that find the row; `request_id` as given (`None`: `IS NULL`).
     pub(crate) fn conds(&self, request_id: Option<String>) -> Vec<(&'static str, Value)> {
+        let request_id = request_id.filter(|_| self.actor != ActorExpect::System);
         let mut conds: Vec<(&'static str, Value)> = vec![
             ("action", self.action.into()),
             (
@@ -184,6 +191,7 @@ impl AuditExpect {
             ActorExpect::User(user) => ("user", user.as_uuid().into(), null()),
             ActorExpect::Operator => ("founder", null(), null()),
             ActorExpect::OperatorKey(key) => ("operator", null(), key.as_uuid().into()),
+            ActorExpect::System => ("system", null(), null()),
         };
         conds.push(("actor_type", actor_type.into()));
         conds.push(("user_id", user));
@@ -370,6 +378,30 @@ impl Case {
         )
     }
 
+    /// The lease reaper's expiry of one run: the system acts, in the run's tenant, with no
+    /// request (so no request id).
+    pub(crate) fn reaper(
+        value: fn(&Given) -> ExpireRunLease,
+        expect: fn(&Given, &Option<RunSnapshot>) -> Leaves,
+    ) -> Self {
+        Self::new::<ExpireRunLease>(
+            Arrange::LapsedRun,
+            Box::new(move |spine, given, _request_id| {
+                Box::pin(async move {
+                    let expire = value(&given);
+                    let output = spine
+                        .expire_run_lease(expire.tenant_id, expire.run_id)
+                        .await?;
+                    let leaves = expect(&given, &output);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<ExpireRunLease>(Some(expire.tenant_id), ActorExpect::System),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The request id the case's caller carries.
     pub(crate) fn request_id(&self) -> String {
         format!("req-{}", self.name)
@@ -402,6 +434,11 @@ impl Case {
             Arrange::Nothing => {}
             Arrange::Run => {
                 arranged.run = Some(spine.execute(&by, admit()).await.unwrap().id);
+            }
+            Arrange::LapsedRun => {
+                arranged.run = Some(spine.execute(&by, admit()).await.unwrap().id);
+                let lease = TimeDelta::from_std(spine.run_lease().get()).unwrap();
+                env.clock.advance(lease + TimeDelta::seconds(1));
             }
             Arrange::ApiKey => {
                 let key = IssueKey {

@@ -174,6 +174,10 @@ pub(crate) async fn invoke(
         O::RunsComplete => called(&[Run], spine.complete_run(p, t.run, completion()).await),
         O::RunsList => called(NO_ID, spine.list_runs(p, &RunFilter::default(), PAGE).await),
         O::RunsGet => called(&[Run], spine.get_run(p, t.run).await),
+        O::RunsHeartbeat => called(&[Run], spine.heartbeat_run(p, t.run).await),
+        O::RunsExpireLease => {
+            Invocation::NoPrincipal("a platform job: only the spine's lease reaper runs it")
+        }
         O::ApiKeysVerify => Invocation::NoPrincipal("the presented key determines the tenant"),
         O::ApiKeysIssue => called(
             NO_ID,

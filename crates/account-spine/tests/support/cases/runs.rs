@@ -1,6 +1,7 @@
-//! Admitting and completing runs.
+//! Admitting, heartbeating, completing and expiring runs.
 
 use crate::support::case::{Arrange, Case, admit, leaves, rows, uuid};
+use account_spine::runs::leases::{ExpireRunLease, HeartbeatRun};
 use account_spine::runs::{CompleteRun, RunCompletion};
 use serde_json::json;
 
@@ -25,6 +26,40 @@ pub(super) fn cases() -> Vec<Case> {
                         vec![("id", g.tenant.clone()), ("runs_today", 1.into())],
                     ),
                 ])
+            },
+        ),
+        // The first heartbeat starts the run (the one that is audited).
+        Case::tenant(
+            Arrange::Run,
+            |g| HeartbeatRun { run_id: g.run() },
+            |g, _| {
+                leaves(vec![rows(
+                    "worker_runs",
+                    1,
+                    vec![
+                        ("id", uuid(g.run().as_uuid())),
+                        ("status", "running".into()),
+                        ("started_at", g.now.into()),
+                    ],
+                )])
+            },
+        ),
+        Case::reaper(
+            |g| ExpireRunLease {
+                tenant_id: g.world.tenant,
+                run_id: g.run(),
+            },
+            |g, _| {
+                leaves(vec![rows(
+                    "worker_runs",
+                    1,
+                    vec![
+                        ("id", uuid(g.run().as_uuid())),
+                        ("status", "crashed".into()),
+                        ("error", "lease expired".into()),
+                        ("completed_at", g.now.into()),
+                    ],
+                )])
             },
         ),
         Case::tenant(
