@@ -196,7 +196,7 @@ impl TenantDriver<'_> {
             let mut tenant_row = None;
             if key_ok {
                 let new_worker = Expr::val(i32::from(worker_runs == 1));
-                let update = tenant_update(tenant, &run, period, now, new_worker.into());
+                let update = tenant_update(tenant, &run, period, now, new_worker);
                 tenant_row =
                     tenants::Model::find_by_statement(StatementBuilder::build(&update, &backend))
                         .one(conn)
