@@ -1,4 +1,4 @@
-//! `worker_runs`: admission against the tenant's quotas (in [`admission`]), completion,
+//! `worker_runs`: admission against the tenant's quotas (`runs/admission.rs`), completion,
 //! listing. Leases (heartbeats and the reaper's expiry) are in [`leases`].
 
 mod admission;
