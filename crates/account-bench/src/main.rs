@@ -251,7 +251,8 @@ impl Harness {
             None => Ok(self.report.render(title)),
             Some(profile) if self.profiled == 1 => Ok(format!("{title}: {profile} done")),
             Some(profile) => bail!(
-                "{profile}: {} latency operations matched (one must; quick sizes run only some)",
+                "{profile}: {} latency operations matched (one must; cleanups and admission \
+                 throughput cannot be profiled)",
                 self.profiled
             ),
         }
@@ -380,7 +381,7 @@ impl Harness {
         R: Fn() -> RF,
         RF: Future<Output = Result<()>>,
     {
-        if !self.wanted(name) {
+        if !self.wanted(name) || self.profile.is_some() {
             return Ok(());
         }
         // The capture runs on the full dataset too: the statements can depend on its size
@@ -419,6 +420,9 @@ impl Harness {
         prepare: Prepare,
         call: Call,
     ) -> Result<()> {
+        if self.profile.is_some() {
+            return Ok(());
+        }
         let mut ways = Vec::new();
         for way in Way::ALL {
             let deadline = Instant::now() + self.sizes.throughput_for;
