@@ -7,6 +7,8 @@
 //! swaps the call's inputs (tenant, user, run, invitation, a per-iteration marker) for the
 //! iteration's own.
 
+use crate::{Call, Harness, Prepare};
+use anyhow::{Context, Result};
 use sea_orm::{Statement, Value, Values};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -18,6 +20,51 @@ pub(crate) const CAPTURE_ITERATION: u64 = 9_999_999_999;
 /// A ten-digit stamp that makes an iteration's strings (emails, keys) unique.
 pub(crate) fn marker(iteration: u64) -> String {
     format!("{iteration:010}")
+}
+
+impl Harness {
+    /// Runs the call twice on the capture spine and keeps the statements the baselines
+    /// replay: with `warm`, the second call's, which is what every timed spine call issues
+    /// (its caches filled, e.g. the acting member's role), unless it issued none (a verify
+    /// cache hit: the baselines then show what the cache saves); without, the first call's
+    /// (a cleanup, whose second call finds nothing left to do).
+    pub(crate) async fn capture(
+        &self,
+        name: &str,
+        transactional: bool,
+        warm: bool,
+        prepare: &Prepare,
+        call: &Call,
+    ) -> Result<Captured> {
+        let inputs = prepare(CAPTURE_ITERATION).await?;
+        self.recorder.arm();
+        let outcome = call(self.capture.clone(), inputs.clone()).await;
+        let cold = self.recorder.take();
+        outcome.with_context(|| format!("{name}: the captured spine call failed"))?;
+        let again = prepare(CAPTURE_ITERATION - 1).await?;
+        self.recorder.arm();
+        let outcome = call(self.capture.clone(), again.clone()).await;
+        let second = self.recorder.take();
+        outcome.with_context(|| format!("{name}: the second captured spine call failed"))?;
+        let counts = (cold.len(), second.len());
+        let (statements, inputs) = if warm && !second.is_empty() {
+            (second, again)
+        } else {
+            (cold, inputs)
+        };
+        if self.show_sql {
+            println!(
+                "-- {name} ({} statements cold, {} warm; replayed:)",
+                counts.0, counts.1
+            );
+            for statement in &statements {
+                println!("   {}", statement.sql);
+            }
+        }
+        let mut captured = Captured::new(statements, transactional, inputs);
+        captured.counts = counts;
+        Ok(captured)
+    }
 }
 
 /// Collects statements while armed; attached to the capture connection's metric callback.
@@ -69,8 +116,8 @@ pub(crate) struct Captured {
     pub(crate) statements: Vec<Statement>,
     /// Whether the spine ran them in one write transaction.
     pub(crate) transactional: bool,
-    /// How many statements a second, warm call issued.
-    pub(crate) warm_statements: usize,
+    /// How many statements the first (cold) call and a second (warm) call issued.
+    pub(crate) counts: (usize, usize),
     captured_inputs: Inputs,
     /// UUIDs the call generated (not among its inputs): regenerated per iteration.
     generated: HashSet<Uuid>,
@@ -103,7 +150,7 @@ impl Captured {
             }
         }
         Self {
-            warm_statements: statements.len(),
+            counts: (statements.len(), statements.len()),
             statements,
             transactional,
             captured_inputs: inputs,
@@ -231,9 +278,30 @@ fn is_insert(sql: &str) -> bool {
     starts("insert") || (starts("with") && sql.contains(" AS (INSERT INTO "))
 }
 
-/// The table a `SELECT` reads first (`FROM "t"`), for decoding rows into its entity.
+/// The table a `SELECT` reads first (`FROM "t"`, or `FROM "schema"."t"` as the spine's
+/// statements name it), for decoding rows into its entity.
 pub(crate) fn first_table(sql: &str) -> Option<&str> {
     let start = sql.find(" FROM \"")? + 7;
     let rest = &sql[start..];
-    Some(&rest[..rest.find('"')?])
+    let name = &rest[..rest.find('"')?];
+    match rest[name.len()..].strip_prefix("\".\"") {
+        Some(qualified) => Some(&qualified[..qualified.find('"')?]),
+        None => Some(name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_table;
+
+    #[test]
+    fn the_first_table_is_found_with_or_without_its_schema() {
+        let qualified = r#"SELECT "users"."id" FROM "account"."users" INNER JOIN "account"."x""#;
+        assert_eq!(first_table(qualified), Some("users"));
+        assert_eq!(
+            first_table(r#"SELECT 1 FROM "tenants" WHERE 1"#),
+            Some("tenants")
+        );
+        assert_eq!(first_table("SELECT 1"), None);
+    }
 }

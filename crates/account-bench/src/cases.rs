@@ -494,7 +494,9 @@ async fn runs(h: &mut Harness, hot: Owned, spread: &[Owned]) -> Result<()> {
     });
     let hot_prepare = fixed(hot.inputs(0));
     if h.wanted("run.admit") {
-        let captured = h.capture("run.admit", true, &hot_prepare, &admit).await?;
+        let captured = h
+            .capture("run.admit", true, true, &hot_prepare, &admit)
+            .await?;
         let spread = Arc::new(spread.to_vec());
         for callers in [1, 8, 32] {
             h.throughput(

@@ -11,7 +11,9 @@
 
 mod capture;
 mod cases;
+mod database;
 mod http;
+mod profile;
 mod replay;
 mod report;
 mod seed;
@@ -19,8 +21,10 @@ mod seed;
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::{DatabaseConfig, Spine};
 use anyhow::{Context, Result, bail};
-use capture::{CAPTURE_ITERATION, Captured, Inputs, Recorder};
+use capture::{Captured, Inputs, Recorder};
 use clap::{Parser, ValueEnum};
+use database::{fresh_database, remove_sqlite};
+use profile::{Profile, ProfileArgs};
 use replay::{RawPg, RawSqlite, SeaOrmReplay};
 use report::{Latencies, LatencyRow, Report, ThroughputRow, Way, banner, load_average};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, Statement};
@@ -64,6 +68,8 @@ struct Cli {
     /// The `account-api` binary `--http` runs (default: the one beside this binary).
     #[arg(long, env = "ACCOUNT_BENCH_API_BINARY")]
     api_binary: Option<PathBuf>,
+    #[command(flatten)]
+    profile: ProfileArgs,
 }
 
 /// Dataset sizes and iteration counts.
@@ -174,6 +180,10 @@ pub(crate) struct Harness {
     show_sql: bool,
     pub(crate) report: Report,
     iterations: Arc<AtomicU64>,
+    /// `--profile`: the one operation to call, and how.
+    profile: Option<Profile>,
+    /// Operations `--profile` ran (exactly one, or the name matched none).
+    profiled: usize,
 }
 
 /// The spine's connection settings (`Spine::connect`), so both pools match.
@@ -223,11 +233,29 @@ impl Harness {
             sea: Arc::new(SeaOrmReplay { db }),
             raw: Arc::new(raw),
             sizes,
-            filter: cli.filter.clone(),
+            filter: cli
+                .profile
+                .profile()
+                .map_or_else(|| cli.filter.clone(), |p| Some(p.operation)),
             show_sql: cli.show_sql,
             report: Report::default(),
             iterations: Arc::new(AtomicU64::new(0)),
+            profile: cli.profile.profile(),
+            profiled: 0,
         })
+    }
+
+    /// The rendered report; under `--profile`, what ran (the profiler has the figures).
+    fn finish(&self, title: &str) -> Result<String> {
+        match &self.profile {
+            None => Ok(self.report.render(title)),
+            Some(profile) if self.profiled == 1 => Ok(format!("{title}: {profile} done")),
+            Some(profile) => bail!(
+                "{profile}: {} latency operations matched (one must; cleanups and admission \
+                 throughput cannot be profiled)",
+                self.profiled
+            ),
+        }
     }
 
     /// The pool the spine and the sea-orm baseline share (for seeding).
@@ -241,37 +269,6 @@ impl Harness {
 
     fn next_iteration(&self) -> u64 {
         self.iterations.fetch_add(1, Ordering::Relaxed)
-    }
-
-    /// Runs the call once on the capture spine and keeps its statements.
-    pub(crate) async fn capture(
-        &self,
-        name: &str,
-        transactional: bool,
-        prepare: &Prepare,
-        call: &Call,
-    ) -> Result<Captured> {
-        let inputs = prepare(CAPTURE_ITERATION).await?;
-        self.recorder.arm();
-        let outcome = call(self.capture.clone(), inputs.clone()).await;
-        let statements = self.recorder.take();
-        outcome.with_context(|| format!("{name}: the captured spine call failed"))?;
-        // A second call shows what a warm spine issues (caches filled): that count is the
-        // one reported; the first call's statements are what the baselines replay.
-        let again = prepare(CAPTURE_ITERATION - 1).await?;
-        self.recorder.arm();
-        let outcome = call(self.capture.clone(), again).await;
-        let warm_statements = self.recorder.take().len();
-        outcome.with_context(|| format!("{name}: the second captured spine call failed"))?;
-        if self.show_sql {
-            println!("-- {name} ({} statements)", statements.len());
-            for statement in &statements {
-                println!("   {}", statement.sql);
-            }
-        }
-        let mut captured = Captured::new(statements, transactional, inputs);
-        captured.warm_statements = warm_statements;
-        Ok(captured)
     }
 
     async fn run_once(
@@ -317,7 +314,19 @@ impl Harness {
         if !self.wanted(name) {
             return Ok(());
         }
-        let captured = self.capture(name, transactional, &prepare, &call).await?;
+        if let Some(profile) = self.profile.clone() {
+            self.profiled += 1;
+            if self.profiled > 1 {
+                return Ok(()); // `finish` refuses the run: one operation per profile
+            }
+            let captured = self
+                .capture(name, transactional, true, &prepare, &call)
+                .await?;
+            return profile.run(self, name, &captured, &prepare, &call).await;
+        }
+        let captured = self
+            .capture(name, transactional, true, &prepare, &call)
+            .await?;
         let ways: &[Way] = if captured.statements.is_empty() {
             &[Way::Spine]
         } else {
@@ -351,7 +360,7 @@ impl Harness {
         }
         let row = LatencyRow {
             operation: name.to_owned(),
-            statements: (captured.statements.len(), captured.warm_statements),
+            statements: captured.counts,
             ways: samples,
         };
         eprintln!("    {}: {name} done", self.backend);
@@ -372,13 +381,15 @@ impl Harness {
         R: Fn() -> RF,
         RF: Future<Output = Result<()>>,
     {
-        if !self.wanted(name) {
+        if !self.wanted(name) || self.profile.is_some() {
             return Ok(());
         }
         // The capture runs on the full dataset too: the statements can depend on its size
         // (a cleanup deletes in batches until one comes back short).
         reset().await?;
-        let captured = self.capture(name, transactional, &prepare, &call).await?;
+        let captured = self
+            .capture(name, transactional, false, &prepare, &call)
+            .await?;
         let mut samples = Vec::new();
         for way in Way::ALL {
             reset().await?;
@@ -393,7 +404,7 @@ impl Harness {
         }
         self.report.latency.push(LatencyRow {
             operation: name.to_owned(),
-            statements: (captured.statements.len(), captured.warm_statements),
+            statements: captured.counts,
             ways: samples,
         });
         eprintln!("    {}: {name} done", self.backend);
@@ -409,6 +420,9 @@ impl Harness {
         prepare: Prepare,
         call: Call,
     ) -> Result<()> {
+        if self.profile.is_some() {
+            return Ok(());
+        }
         let mut ways = Vec::new();
         for way in Way::ALL {
             let deadline = Instant::now() + self.sizes.throughput_for;
@@ -474,6 +488,8 @@ impl Harness {
             show_sql: false,
             report: Report::default(),
             iterations: self.iterations.clone(),
+            profile: None,
+            profiled: 0,
         })
     }
 }
@@ -481,7 +497,7 @@ impl Harness {
 async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<String> {
     let load_before = load_average();
     let started = Instant::now();
-    let (output, cleanup): (String, Box<dyn FnOnce() -> BoxFuture<()>>) = match backend {
+    let output = match backend {
         "sqlite" => {
             let path =
                 std::env::temp_dir().join(format!("account-bench-{}.db", std::process::id()));
@@ -492,66 +508,46 @@ async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<S
                 account_spine::migrate(&DatabaseConfig::new(&url)).await?;
                 Raw::Sqlite(RawSqlite::open(&path, 16)?)
             };
-            let mut harness = Harness::open("sqlite", &url, harness_raw, sizes, cli).await?;
-            let outcome = cases::run_all(&mut harness).await;
-            let rendered = harness.report.render("SQLite");
-            let cleanup_path = path.clone();
-            outcome?;
-            (
-                rendered,
-                Box::new(move || {
-                    Box::pin(async move { remove_sqlite(&cleanup_path) }) as BoxFuture<()>
-                }),
-            )
+            let outcome = async {
+                let mut harness = Harness::open("sqlite", &url, harness_raw, sizes, cli).await?;
+                cases::run_all(&mut harness).await?;
+                harness.finish("SQLite")
+            }
+            .await;
+            remove_sqlite(&path);
+            outcome?
         }
         _ => {
             let admin_url = cli
                 .pg_url
-                .clone()
+                .as_deref()
                 .context("PostgreSQL needs --pg-url or ACCOUNT_BENCH_PG_URL (cargo xtask bench starts a server)")?;
-            let (base, _) = admin_url
-                .rsplit_once('/')
-                .context("the PostgreSQL URL has no database path")?;
-            let name = format!("account_bench_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str()).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            let url = format!("{base}/{name}");
-            let raw = Raw::Pg(RawPg::connect(&url, 16).await?);
-            let mut harness = Harness::open("postgres", &url, raw, sizes, cli).await?;
-            let outcome = cases::run_all(&mut harness).await;
-            let rendered = harness.report.render("PostgreSQL");
-            outcome?;
-            let settings = harness
-                .db()
-                .query_one_raw(Statement::from_string(
-                    harness.db().get_database_backend(),
-                    "SELECT current_setting('fsync') || '/' || current_setting('synchronous_commit') || ' ' || version() AS s",
+            let database = fresh_database(admin_url, "account_bench").await?;
+            let url = database.url.clone();
+            let outcome = async {
+                let raw = Raw::Pg(RawPg::connect(&url, 16).await?);
+                let mut harness = Harness::open("postgres", &url, raw, sizes, cli).await?;
+                cases::run_all(&mut harness).await?;
+                let rendered = harness.finish("PostgreSQL")?;
+                let settings = harness
+                    .db()
+                    .query_one_raw(Statement::from_string(
+                        harness.db().get_database_backend(),
+                        "SELECT current_setting('fsync') || '/' || current_setting('synchronous_commit') || ' ' || version() AS s",
+                    ))
+                    .await?
+                    .and_then(|row| row.try_get::<String>("", "s").ok())
+                    .unwrap_or_default();
+                anyhow::Ok(format!(
+                    "{rendered}\nPostgreSQL fsync/synchronous_commit: {settings}\n"
                 ))
-                .await?
-                .and_then(|row| row.try_get::<String>("", "s").ok())
-                .unwrap_or_default();
-            drop(harness);
-            (
-                format!("{rendered}\nPostgreSQL fsync/synchronous_commit: {settings}\n"),
-                Box::new(move || {
-                    Box::pin(async move {
-                        // The harness's pools are closed by now; FORCE ends stragglers.
-                        let _ = admin
-                            .execute_unprepared(&format!(
-                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                            ))
-                            .await;
-                    }) as BoxFuture<()>
-                }),
-            )
+            }
+            .await;
+            // The harness's pools are closed by now (dropped with the block above).
+            database.drop_database().await;
+            outcome?
         }
     };
-    cleanup().await;
     Ok(format!(
         "{output}\n{backend}: load average before {load_before}, after {}; {:.0?} in all\n",
         load_average(),
@@ -559,17 +555,19 @@ async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<S
     ))
 }
 
-fn remove_sqlite(path: &std::path::Path) {
-    for suffix in ["", "-wal", "-shm"] {
-        let mut file = path.as_os_str().to_owned();
-        file.push(suffix);
-        let _ = std::fs::remove_file(PathBuf::from(file));
-    }
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    // A profile runs on one thread: what it counts is then the calls' own work, not worker
+    // threads looking for tasks (sqlx's SQLite threads are still there, and counted).
+    let mut runtime = if cli.profile.profile().is_some() {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    runtime.enable_all().build()?.block_on(run(cli))
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
-    let cli = Cli::parse();
+async fn run(cli: Cli) -> Result<()> {
     let sizes = if cli.quick {
         Sizes::quick()
     } else {

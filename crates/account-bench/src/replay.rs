@@ -76,7 +76,7 @@ async fn run_sea_orm<C: ConnectionTrait>(db: &C, statement: Statement) -> Result
 
 async fn run_sea_orm_statement<C: ConnectionTrait>(db: &C, statement: Statement) -> Result<u64> {
     if returns_rows(&statement.sql) {
-        let table = first_table(&statement.sql).map(str::to_owned);
+        let table = entity_table(&statement.sql).map(str::to_owned);
         let rows = db
             .query_all_raw(statement)
             .await
@@ -91,8 +91,21 @@ async fn run_sea_orm_statement<C: ConnectionTrait>(db: &C, statement: Statement)
     }
 }
 
+/// The table whose entity a `SELECT`'s rows are decoded into: its first table, when the
+/// statement selects that table's `id` (the entity's columns); a statement that selects a
+/// column or an aggregate gets `None`, since decoding its rows as the entity would only fail
+/// (building an error per row, which a plain sea-orm caller, selecting into a tuple or a
+/// partial model, would not pay).
+fn entity_table(sql: &str) -> Option<&str> {
+    let table = first_table(sql)?;
+    let selected = &sql[..sql.find(" FROM ")?];
+    selected
+        .contains(&format!("\"{table}\".\"id\""))
+        .then_some(table)
+}
+
 /// Decodes rows into the entity of their table, as a plain sea-orm caller would; rows whose
-/// columns are not an entity's (aggregates, joins) are only fetched.
+/// columns are not an entity's (aggregates, single columns) are only fetched.
 fn decode_entities(table: Option<&str>, rows: &[QueryResult]) -> u64 {
     fn count<M: FromQueryResult>(rows: &[QueryResult]) -> u64 {
         rows.iter()

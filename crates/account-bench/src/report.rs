@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 /// The three ways every operation is measured.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Way {
     /// Through `Spine`.
     Spine,
@@ -65,7 +65,8 @@ impl Latencies {
 /// One latency row: an operation measured three ways.
 pub(crate) struct LatencyRow {
     pub(crate) operation: String,
-    /// Statements of the first (cold) call, which the baselines replay, and of a warm call.
+    /// Statements of the first (cold) call and of a second (warm) one; the baselines replay
+    /// the warm call's, unless it issued none.
     pub(crate) statements: (usize, usize),
     pub(crate) ways: Vec<(Way, Latencies)>,
 }

@@ -8,10 +8,10 @@ use crate::{Db, DriverError, OffsetPage, Page};
 use account_models::entities::{lifecycle_events, tenants};
 use account_models::{ActorType, LifecycleEventId, TenantId, TenantStatus};
 use sea_orm::prelude::DateTimeUtc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityName, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// Tenant lifecycle data access, bound to one handle.
@@ -93,16 +93,25 @@ fn snapshot(m: lifecycle_events::Model) -> LifecycleEventSnapshot {
 
 impl TenantLifecycleDriver<'_> {
     /// The tenant's status, or `None` when there is no such tenant.
+    ///
+    /// Every tenant use case's capability check runs this, so it is built lean (BENCHMARKS.md,
+    /// issue 20): the one column, where `find_by_id` first built the entity's whole column
+    /// list and then cleared it; and no `LIMIT` (the key is the primary key), where `.one()`
+    /// binds `LIMIT ?`, which SQLite 3.51 plans with and so recompiles the statement on every
+    /// execution, at the cost of more instructions than the rest of a read call.
     pub async fn fetch_tenant_status(
         &self,
         tenant: TenantId,
     ) -> Result<Option<TenantStatus>, DriverError> {
-        Ok(tenants::Entity::find_by_id(tenant)
-            .select_only()
-            .column(tenants::Column::Status)
-            .into_tuple()
-            .one(self.db.conn())
-            .await?)
+        let mut query = Query::select();
+        query
+            .column((tenants::Entity, tenants::Column::Status))
+            .from(tenants::Entity.table_ref())
+            .and_where(tenants::Column::Id.eq(tenant));
+        let row = self.db.conn().query_one(&query).await?;
+        Ok(row
+            .map(|row| row.try_get::<TenantStatus>("", "status"))
+            .transpose()?)
     }
 
     /// Moves the tenant from `expected` to `status` in one conditional statement; `None`

@@ -13,6 +13,7 @@
 mod server;
 mod wrk;
 
+use crate::database::fresh_database;
 use crate::report::{Latencies, load_average};
 use crate::{Cli, cases, connect_options, pepper, seed};
 use account_spine::api_keys::KeyVerification;
@@ -20,7 +21,7 @@ use account_spine::runs::{AdmitRun, RunFilter};
 use account_spine::{DatabaseConfig, OffsetPage, RequestMeta, Spine};
 use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, TimeZone, Utc};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::Database;
 use server::ApiServer;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -295,27 +296,15 @@ async fn run_backend(
             None,
         ),
         _ => {
-            let admin_url = cli.pg_url.clone().context("PostgreSQL needs --pg-url")?;
-            let (base, _) = admin_url
-                .rsplit_once('/')
-                .context("the PostgreSQL URL has no database path")?;
-            let name = format!("account_bench_http_{}", std::process::id());
-            let admin = Database::connect(admin_url.as_str()).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}"))
-                .await?;
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await?;
-            (format!("{base}/{name}"), Some((admin, name)))
+            let admin_url = cli.pg_url.as_deref().context("PostgreSQL needs --pg-url")?;
+            let database = fresh_database(admin_url, "account_bench_http").await?;
+            (database.url.clone(), Some(database))
         }
     };
     let outcome = measure(backend, cli, sizes, binary, &dir, &url).await;
-    if let Some((admin, name)) = pg {
+    if let Some(database) = pg {
         // The spine's pool is gone with `measure`; FORCE ends the API's stragglers, if any.
-        let _ = admin
-            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .await;
+        database.drop_database().await;
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(format!(
@@ -533,7 +522,7 @@ fn render_access_log(backend: &str, cells: &[(usize, bool, Figures, u64)]) -> St
     }
     // Each round's cost from its own two cells (taken back to back), then the median: the
     // machine's load moves more between rounds than within one.
-    let mut costs: Vec<f64> = cells
+    let costs: Vec<f64> = cells
         .chunks(2)
         .filter_map(|pair| {
             let rate = |on: bool| pair.iter().find(|c| c.1 == on).map(|c| c.2.rate());
@@ -541,12 +530,13 @@ fn render_access_log(backend: &str, cells: &[(usize, bool, Figures, u64)]) -> St
             (off > 0.0).then(|| 100.0 * (off - on) / off)
         })
         .collect();
-    costs.sort_by(f64::total_cmp);
-    let middle = costs.len() / 2;
-    let median = match costs.len() {
+    let mut sorted = costs.clone();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    let median = match sorted.len() {
         0 => None,
-        n if n % 2 == 1 => Some(costs[middle]),
-        _ => Some(f64::midpoint(costs[middle - 1], costs[middle])),
+        n if n % 2 == 1 => Some(sorted[middle]),
+        _ => Some(f64::midpoint(sorted[middle - 1], sorted[middle])),
     };
     if let Some(median) = median {
         let each: Vec<String> = costs.iter().map(|c| format!("{c:.1}")).collect();

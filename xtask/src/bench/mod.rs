@@ -5,10 +5,15 @@
 //! `--http` also builds the `account-api` binary and has the harness load it over HTTP with wrk
 //! (Debian's `wrk` package), beside the spine call alone.
 //!
+//! `--profile OP` counts the instructions of one operation's call under callgrind instead, for
+//! the spine and its baselines (`callgrind.rs`).
+//!
 //! `smoke` is the `ci` step: a debug build and a `--quick` run on SQLite, so the harness cannot
 //! rot while its long runs stay out of CI.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
+
+mod callgrind;
 
 use crate::pg::{Durability, Postgres};
 use crate::util::{build_debug, cargo, debug_binary, run_command, target_dir, workspace_root};
@@ -18,7 +23,7 @@ use std::process::Command;
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--backend sqlite|postgres|both] [--quick] [--filter TEXT] [--show-sql]
-                         [--http]
+                         [--http] [--profile OP [--calls N]]
 
   --backend   databases to run on (default both); PostgreSQL is a throwaway durable server
               started for the run, or ACCOUNT_BENCH_PG_URL when set (an admin URL)
@@ -28,15 +33,24 @@ usage: cargo xtask bench [--backend sqlite|postgres|both] [--quick] [--filter TE
   --http      load the release account-api binary with wrk instead (req/s, p50, p99 per
               endpoint at 1, 8 and 32 connections, beside the spine call alone; the access
               log's cost); --quick: 2 s per cell, else 10 s
+  --profile   instructions per call of the latency operation whose name contains OP, counted
+              by callgrind (valgrind) on SQLite for the spine, plain sea-orm and raw, and where
+              the spine's extra instructions go (BENCHMARKS.md, issue 20); each way runs twice,
+              with 0 and N calls (--calls, default 300); the files stay in target/callgrind/;
+              ACCOUNT_BENCH_HARNESS=PATH profiles another build of the harness (before/after)
 ";
 
 /// The environment variable naming an existing server for the PostgreSQL runs.
 const PG_URL_ENV: &str = "ACCOUNT_BENCH_PG_URL";
+/// The environment variable naming the harness binary `--profile` runs (default: this build's).
+const HARNESS_ENV: &str = "ACCOUNT_BENCH_HARNESS";
 
 /// Runs the harness with `args` (passed through after validation).
 pub fn run(args: &[String]) -> Result<u8> {
     let mut postgres = true;
     let mut http = false;
+    let mut profile = None;
+    let mut calls = 300;
     let mut iter = args.iter();
     while let Some(arg) = iter.next() {
         match arg.as_str() {
@@ -55,6 +69,20 @@ pub fn run(args: &[String]) -> Result<u8> {
                 }
             }
             "--http" => http = true,
+            "--profile" => match iter.next() {
+                Some(operation) => profile = Some(operation.clone()),
+                None => {
+                    eprintln!("{USAGE}");
+                    return Ok(2);
+                }
+            },
+            "--calls" => match iter.next().and_then(|n| n.parse().ok()) {
+                Some(n) if n > 0 => calls = n,
+                _ => {
+                    eprintln!("--calls takes a positive number\n\n{USAGE}");
+                    return Ok(2);
+                }
+            },
             "--quick" | "--show-sql" => {}
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -78,6 +106,21 @@ pub fn run(args: &[String]) -> Result<u8> {
         build.extend(["--package", "account-api"]);
     }
     cargo(&build)?;
+    if let Some(operation) = profile {
+        // Another build of the harness (a before/after comparison) when named.
+        // Its files then go to a directory named after it, beside this build's.
+        let files = target_dir()?.join("callgrind");
+        let (harness, files) = match std::env::var_os(HARNESS_ENV) {
+            Some(path) => {
+                let path = PathBuf::from(path);
+                let name = path.file_name().unwrap_or_default().to_owned();
+                (path, files.join(name))
+            }
+            None => (release_binary("account-bench")?, files),
+        };
+        callgrind::run(&harness, &files, &operation, calls)?;
+        return Ok(0);
+    }
     let mut command = Command::new(release_binary("account-bench")?);
     command.args(args);
     if http {
