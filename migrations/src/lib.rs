@@ -51,6 +51,7 @@ mod m20261210_000020_add_api_key_successor;
 mod m20261210_000021_add_api_key_metadata;
 mod m20261210_000022_create_identity_links;
 mod m20261211_000023_create_usage_hourly;
+mod m20261212_000025_add_tenant_totals;
 mod run;
 mod sqlite;
 
@@ -126,6 +127,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000021_add_api_key_metadata::Migration),
             Box::new(m20261210_000022_create_identity_links::Migration),
             Box::new(m20261211_000023_create_usage_hourly::Migration),
+            Box::new(m20261212_000025_add_tenant_totals::Migration),
         ]
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! The plaintext key never reaches this layer: engines hash it and pass the digest.
 
+use crate::tenants::{
+    TenantCoreSnapshot, TenantTotals, add_to_totals, core_snapshot, fetch_totals,
+};
 use crate::{DriverError, OffsetPage, Page, TenantDriver};
 use account_models::entities::{api_keys, tenants};
 use account_models::{ApiKeyId, ApiKeyStatus, TenantId, TenantStatus, UserId};
@@ -55,6 +58,19 @@ pub struct APIKeySnapshot {
     pub metadata: Option<Json>,
     /// Creation time.
     pub created_at: DateTimeUtc,
+}
+
+/// The tenant as [`TenantDriver::lock_tenant_for_new_api_key`] left it: locked, with the key
+/// about to be written already counted in its total.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewKeyTenant {
+    /// The tenant as stored (quotas, status).
+    pub tenant: TenantCoreSnapshot,
+    /// Its keys not revoked before the new one: an upper bound of the keys that count
+    /// against `max_api_keys` (those also active and unexpired), so a number under the quota
+    /// admits the new key without counting them.
+    pub unrevoked_keys: u64,
 }
 
 /// A key found by digest, with what verification needs about its tenant.
@@ -199,8 +215,36 @@ impl TenantDriver<'_> {
             .await?)
     }
 
-    /// Inserts a key and returns it. Quota checks belong to the caller, under
-    /// [`TenantDriver::lock_tenant`] in the same transaction.
+    /// Locks the tenant row for a new key and counts that key in the tenant's key total, in
+    /// one `UPDATE ... RETURNING` (the lock, the read of the quotas and the total's bump at
+    /// once); `None` when the tenant does not exist.
+    ///
+    /// The caller then inserts the key ([`TenantDriver::insert_api_key`]) in the same
+    /// transaction, or fails it: a refusal after this call must roll back (as every spine use
+    /// case does on error), or the total would count a key that was never written.
+    pub async fn lock_tenant_for_new_api_key(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<NewKeyTenant>, DriverError> {
+        use tenants::Column as C;
+        let rows = tenants::Entity::update_many()
+            .col_expr(C::ApiKeyCount, Expr::col(C::ApiKeyCount).add(1_i64))
+            .filter(C::Id.eq(tenant))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(|row| {
+            let after = TenantTotals::of(&row).api_keys;
+            NewKeyTenant {
+                unrevoked_keys: after.saturating_sub(1),
+                tenant: core_snapshot(row),
+            }
+        }))
+    }
+
+    /// Inserts a key and returns it. Call it after
+    /// [`TenantDriver::lock_tenant_for_new_api_key`] in the same transaction: that call
+    /// counted the key in the tenant's total and holds the lock under which the caller checked
+    /// the quota.
     pub async fn insert_api_key(
         &self,
         key: NewApiKey,
@@ -237,7 +281,9 @@ impl TenantDriver<'_> {
         Ok(snapshot(model))
     }
 
-    /// The tenant's keys, newest first; revoked ones only when asked.
+    /// The tenant's keys, newest first; revoked ones only when asked. Two statements: the
+    /// total, then the page. Without revoked keys the total is the tenant row's key total (one
+    /// read, whatever the number of keys); with them it is counted.
     pub async fn fetch_api_keys(
         &self,
         tenant: TenantId,
@@ -252,7 +298,11 @@ impl TenantDriver<'_> {
                 query.filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
             }
         };
-        let total = query().count(self.db.conn()).await?;
+        let total = if include_revoked {
+            query().count(self.db.conn()).await?
+        } else {
+            fetch_totals(self.db, tenant).await?.api_keys
+        };
         let rows = query()
             .order_by_desc(api_keys::Column::CreatedAt)
             .order_by_desc(api_keys::Column::Id)
@@ -301,7 +351,8 @@ impl TenantDriver<'_> {
     }
 
     /// Revokes an active key; returns `None` (and changes nothing) when the key is missing,
-    /// belongs to another tenant or is already revoked.
+    /// belongs to another tenant or is already revoked. A revocation takes the key out of the
+    /// tenant's key total in a second statement on the same handle.
     pub async fn update_api_key_revoked(
         &self,
         tenant: TenantId,
@@ -313,11 +364,13 @@ impl TenantDriver<'_> {
             .filter(api_keys::Column::Id.eq(id))
             .exec_with_returning(self.db.conn())
             .await?;
+        self.uncount_revoked(tenant, rows.len()).await?;
         Ok(rows.into_iter().next().map(snapshot))
     }
 
     /// Revokes every unrevoked key of `tenant` issued for `user` (personal keys), in one
-    /// statement; the keys as revoked.
+    /// statement; the keys as revoked. When any was, a second statement takes them out of the
+    /// tenant's key total.
     pub async fn update_user_api_keys_revoked(
         &self,
         tenant: TenantId,
@@ -329,7 +382,14 @@ impl TenantDriver<'_> {
             .filter(api_keys::Column::UserId.eq(user))
             .exec_with_returning(self.db.conn())
             .await?;
+        self.uncount_revoked(tenant, rows.len()).await?;
         Ok(rows.into_iter().map(snapshot).collect())
+    }
+
+    /// Takes `revoked` keys out of the tenant's key total (nothing when none).
+    async fn uncount_revoked(&self, tenant: TenantId, revoked: usize) -> Result<(), DriverError> {
+        let revoked = i64::try_from(revoked).unwrap_or(i64::MAX);
+        add_to_totals(self.db, tenant, 0, -revoked).await
     }
 
     /// Shortens a usable key's life to `expires_at` (rotation's grace period) unless it

@@ -313,6 +313,10 @@ impl TenantDriver<'_> {
             period.month,
             now,
         )
+        .col_expr(
+            tenants::Column::RunCount,
+            Expr::col(tenants::Column::RunCount).add(1_i64),
+        )
         .filter(limits);
         let admitted = update.exec_with_returning(self.db.conn()).await?;
         if let Some(row) = admitted.into_iter().next() {
@@ -430,14 +434,19 @@ impl TenantDriver<'_> {
         Ok(rows.into_iter().next().map(snapshot))
     }
 
-    /// Runs of the tenant, newest first, with the total.
+    /// Runs of the tenant, newest first, with the total: unfiltered, the tenant row's run
+    /// total (bumped by admission; no count); filtered, counted.
     pub async fn fetch_runs(
         &self,
         tenant: TenantId,
         filter: &RunFilter,
         page: OffsetPage,
     ) -> Result<Page<RunSnapshot>, DriverError> {
-        let total = filtered(tenant, filter).count(self.db.conn()).await?;
+        let total = if *filter == RunFilter::default() {
+            crate::tenants::fetch_totals(self.db, tenant).await?.runs
+        } else {
+            filtered(tenant, filter).count(self.db.conn()).await?
+        };
         let rows = filtered(tenant, filter)
             .order_by_desc(worker_runs::Column::CreatedAt)
             .order_by_desc(worker_runs::Column::Id)

@@ -345,6 +345,9 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
             .insert_run(new_run(other, None), later(9))
             .await
             .unwrap();
+        // Inserted without admission's limits: counted as admission would have.
+        count_as_admitted(db, tenant, 5).await;
+        count_as_admitted(db, other, 1).await;
         driver
             .update_run_completed(
                 tenant,
@@ -370,7 +373,11 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
             )
             .await
             .unwrap();
-        assert_eq!(counter.take(), 2, "fetch_runs: count and page");
+        assert_eq!(
+            counter.take(),
+            2,
+            "fetch_runs: the tenant's run total, and the page"
+        );
         assert_eq!(
             page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![ids[4], ids[3]]
