@@ -52,6 +52,7 @@ mod m20261210_000021_add_api_key_metadata;
 mod m20261210_000022_create_identity_links;
 mod m20261211_000023_create_usage_hourly;
 mod m20261212_000024_add_run_admission_counters;
+mod m20261212_000025_add_tenant_totals;
 mod m20261212_000026_add_run_leases;
 mod run;
 mod sqlite;
@@ -130,6 +131,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000022_create_identity_links::Migration),
             Box::new(m20261211_000023_create_usage_hourly::Migration),
             Box::new(m20261212_000024_add_run_admission_counters::Migration),
+            Box::new(m20261212_000025_add_tenant_totals::Migration),
             Box::new(m20261212_000026_add_run_leases::Migration),
         ]
     }

@@ -197,6 +197,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261210_000022_create_identity_links",
     "m20261211_000023_create_usage_hourly",
     "m20261212_000024_add_run_admission_counters",
+    "m20261212_000025_add_tenant_totals",
     "m20261212_000026_add_run_leases",
 ];
 
@@ -288,6 +289,20 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
             scalar(db.conn(), &summed("tenants", "active_runs")).await,
             "{name}: the tenants' active runs are their workers'"
         );
+        // Migration 25 filled the tenant totals from the rows and copied members' emails.
+        let wrong_totals = "SELECT COUNT(*) FROM account.tenants t WHERE \
+            t.member_count <> (SELECT COUNT(*) FROM account.tenant_memberships m WHERE m.tenant_id = t.id) \
+            OR t.api_key_count <> (SELECT COUNT(*) FROM account.api_keys k \
+                WHERE k.tenant_id = t.id AND k.status <> 'revoked') \
+            OR t.run_count <> (SELECT COUNT(*) FROM account.worker_runs r WHERE r.tenant_id = t.id)";
+        assert_eq!(scalar(db.conn(), wrong_totals).await, 0, "{name}: totals");
+        assert!(
+            scalar(db.conn(), &summed("tenants", "run_count")).await > 0,
+            "{name}: the snapshot's runs are counted"
+        );
+        let wrong_emails = "SELECT COUNT(*) FROM account.tenant_memberships m \
+            JOIN account.users u ON u.id = m.user_id WHERE m.member_email <> u.email";
+        assert_eq!(scalar(db.conn(), wrong_emails).await, 0, "{name}: emails");
         for table in TABLES_NEWER_THAN_0_0_0
             .iter()
             .filter(|t| !["usage_hourly", "tenant_workers"].contains(*t))

@@ -3,15 +3,21 @@
 //! Writes return the membership together with the member's email and name in the same
 //! statement: the `RETURNING` list reads them with a correlated subquery on `users`, which
 //! both PostgreSQL and SQLite accept, so no write is followed by a re-query.
+//!
+//! Every insert and delete also moves the tenant's membership total (`tenants.member_count`)
+//! by one in a second statement on the same handle, so the total changes in the writer's
+//! transaction. It cannot share the membership's statement: SQLite has no data-modifying
+//! `WITH`. An insert copies the member's email into `member_email` (the list order's index).
 
+use crate::tenants::{add_to_totals, fetch_totals};
 use crate::users::{UserAccountSnapshot, account};
 use crate::{AccountsFacadeDriver, Db, DriverError, OffsetPage, Page, TenantDriver};
 use account_models::entities::{memberships, users};
 use account_models::{MembershipId, MembershipRole, TenantId, UserId};
 use sea_orm::prelude::DateTimeUtc;
-use sea_orm::sea_query::{Expr, Query, ReturningClause};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, Query, ReturningClause};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, JoinType,
+    ColumnTrait, ConnectionTrait, EntityName, EntityTrait, FromQueryResult, JoinType,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, RelationTrait, Select,
 };
 
@@ -91,6 +97,7 @@ fn returning_with_user() -> ReturningClause {
         Expr::col(memberships::Column::InvitedBy),
         Expr::col(memberships::Column::CreatedAt),
         Expr::col(memberships::Column::UpdatedAt),
+        Expr::col(memberships::Column::MemberEmail),
         Expr::cust(member_column("email")),
         Expr::cust(member_column("name")),
     ])
@@ -105,7 +112,8 @@ fn member_column(column: &str) -> String {
     )
 }
 
-/// `INSERT ... RETURNING` the membership with the member's email and name.
+/// `INSERT ... RETURNING` the membership with the member's email and name, then the
+/// tenant's membership total plus one.
 async fn insert(
     db: Db<'_>,
     tenant: TenantId,
@@ -114,17 +122,43 @@ async fn insert(
     invited_by: Option<UserId>,
     now: DateTimeUtc,
 ) -> Result<MembershipSnapshot, DriverError> {
-    let model = memberships::ActiveModel {
-        id: Set(MembershipId::new()),
-        tenant_id: Set(tenant),
-        user_id: Set(user),
-        role: Set(role),
-        invited_by: Set(invited_by),
-        created_at: Set(now),
-        updated_at: Set(now),
-    };
-    let mut insert = memberships::Entity::insert(model).into_query();
-    insert.returning(returning_with_user());
+    use memberships::Column as C;
+    // The email is read in the insert itself. `COALESCE` keeps a missing user's insert
+    // failing on its foreign key (`DriverError::ForeignKey`), as it did before the copy.
+    let mut of_user = Query::select();
+    of_user
+        .column(users::Column::Email)
+        .from(users::Entity.table_ref())
+        .and_where(Expr::col(users::Column::Id).eq(user));
+    let email = Func::coalesce([
+        Expr::SubQuery(None, Box::new(of_user.into())),
+        Expr::value(""),
+    ])
+    .into();
+    let mut insert = Query::insert();
+    insert
+        .into_table(memberships::Entity.table_ref())
+        .columns([
+            C::Id,
+            C::TenantId,
+            C::UserId,
+            C::Role,
+            C::InvitedBy,
+            C::CreatedAt,
+            C::UpdatedAt,
+            C::MemberEmail,
+        ])
+        .values_panic([
+            Expr::value(MembershipId::new()),
+            Expr::value(tenant),
+            Expr::value(user),
+            Expr::value(role.as_str()),
+            Expr::value(invited_by),
+            Expr::value(now),
+            Expr::value(now),
+            email,
+        ])
+        .returning(returning_with_user());
     let row = db
         .conn()
         .query_one(&insert)
@@ -132,7 +166,9 @@ async fn insert(
         .ok_or(DriverError::NotFound {
             entity: "membership",
         })?;
-    Ok(snapshot(MembershipRow::from_query_result(&row, "")?))
+    let membership = snapshot(MembershipRow::from_query_result(&row, "")?);
+    add_to_totals(db, tenant, 1, 0).await?;
+    Ok(membership)
 }
 
 impl TenantDriver<'_> {
@@ -154,16 +190,13 @@ impl TenantDriver<'_> {
 
 impl AccountsFacadeDriver<'_> {
     /// The tenant's members, oldest membership first (ties by membership id). Two
-    /// statements: the count and the page.
+    /// statements: the tenant row's membership total (no count) and the page.
     pub async fn fetch_tenant_memberships(
         &self,
         tenant: TenantId,
         page: OffsetPage,
     ) -> Result<Page<MembershipSnapshot>, DriverError> {
-        let total = memberships::Entity::find()
-            .filter(memberships::Column::TenantId.eq(tenant))
-            .count(self.db.conn())
-            .await?;
+        let total = fetch_totals(self.db, tenant).await?.members;
         let rows = with_users(tenant)
             .order_by_asc(memberships::Column::CreatedAt)
             .order_by_asc(memberships::Column::Id)
@@ -187,6 +220,22 @@ impl AccountsFacadeDriver<'_> {
     ) -> Result<Option<MembershipSnapshot>, DriverError> {
         let row = with_users(tenant)
             .filter(memberships::Column::UserId.eq(user))
+            .into_model::<MembershipRow>()
+            .one(self.db.conn())
+            .await?;
+        Ok(row.map(snapshot))
+    }
+
+    /// The tenant's member with this normalised email (exact match), with their name, in one
+    /// query served by the index on `(tenant_id, member_email, user_id)`; `None` when no
+    /// member of `tenant` has it.
+    pub async fn fetch_membership_by_email(
+        &self,
+        tenant: TenantId,
+        email: &str,
+    ) -> Result<Option<MembershipSnapshot>, DriverError> {
+        let row = with_users(tenant)
+            .filter(memberships::Column::MemberEmail.eq(email))
             .into_model::<MembershipRow>()
             .one(self.db.conn())
             .await?;
@@ -284,7 +333,8 @@ impl AccountsFacadeDriver<'_> {
             .map_err(DriverError::from)
     }
 
-    /// Removes the user from `tenant`; whether a membership was deleted.
+    /// Removes the user from `tenant`; whether a membership was deleted. A deletion takes it
+    /// out of the tenant's membership total in a second statement.
     pub async fn delete_membership(
         &self,
         tenant: TenantId,
@@ -295,6 +345,8 @@ impl AccountsFacadeDriver<'_> {
             .filter(memberships::Column::UserId.eq(user))
             .exec(self.db.conn())
             .await?;
-        Ok(result.rows_affected > 0)
+        let deleted = i64::try_from(result.rows_affected).unwrap_or(i64::MAX);
+        add_to_totals(self.db, tenant, -deleted, 0).await?;
+        Ok(deleted > 0)
     }
 }

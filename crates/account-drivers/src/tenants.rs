@@ -196,10 +196,84 @@ async fn insert(
         active_runs: Set(0),
         active_workers: Set(0),
         tokens_reserved: Set(0),
+        member_count: Set(0),
+        api_key_count: Set(0),
+        run_count: Set(0),
     }
     .insert(db.conn())
     .await?;
     Ok(core_snapshot(model))
+}
+
+/// How many of each kind of row a tenant has, as its row keeps them: what its unfiltered
+/// lists report as their total, without counting (see each field).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TenantTotals {
+    /// Memberships: the total of the unfiltered users list and of the members list.
+    pub members: u64,
+    /// Keys not revoked (expired, frozen and rotated-away keys count): the total of the key
+    /// list without revoked keys, and an upper bound of the keys counted against
+    /// `max_api_keys`.
+    pub api_keys: u64,
+    /// Runs of any status: the total of the unfiltered run list.
+    pub runs: u64,
+}
+
+impl TenantTotals {
+    pub(crate) fn of(m: &tenants::Model) -> Self {
+        let total = |n: i64| u64::try_from(n).unwrap_or_default();
+        Self {
+            members: total(m.member_count),
+            api_keys: total(m.api_key_count),
+            runs: total(m.run_count),
+        }
+    }
+}
+
+/// The tenant's totals in one read of its row; zero for a tenant that does not exist (what
+/// counting its rows would say).
+pub(crate) async fn fetch_totals(db: Db<'_>, id: TenantId) -> Result<TenantTotals, DriverError> {
+    use tenants::Column as C;
+    let row: Option<(i64, i64, i64)> = tenants::Entity::find_by_id(id)
+        .select_only()
+        .columns([C::MemberCount, C::ApiKeyCount, C::RunCount])
+        .into_tuple()
+        .one(db.conn())
+        .await?;
+    let total = |n: i64| u64::try_from(n).unwrap_or_default();
+    Ok(
+        row.map_or_else(TenantTotals::default, |(members, api_keys, runs)| {
+            TenantTotals {
+                members: total(members),
+                api_keys: total(api_keys),
+                runs: total(runs),
+            }
+        }),
+    )
+}
+
+/// Adds `members` to the tenant's membership total and `api_keys` to its unrevoked-key total,
+/// in one `UPDATE` (none when both are zero). Every driver write that adds or removes such
+/// rows calls it on the same handle, so the totals move in the writer's transaction.
+pub(crate) async fn add_to_totals(
+    db: Db<'_>,
+    id: TenantId,
+    members: i64,
+    api_keys: i64,
+) -> Result<(), DriverError> {
+    use tenants::Column as C;
+    let mut update = tenants::Entity::update_many().filter(C::Id.eq(id));
+    if members != 0 {
+        update = update.col_expr(C::MemberCount, Expr::col(C::MemberCount).add(members));
+    }
+    if api_keys != 0 {
+        update = update.col_expr(C::ApiKeyCount, Expr::col(C::ApiKeyCount).add(api_keys));
+    }
+    if members != 0 || api_keys != 0 {
+        update.exec(db.conn()).await?;
+    }
+    Ok(())
 }
 
 /// Runs an `UPDATE tenants ... WHERE id = ?` plus extra conditions, returning the new row.
@@ -240,6 +314,12 @@ impl TenantDriver<'_> {
     ) -> Result<Option<TenantCoreSnapshot>, DriverError> {
         let row = tenants::Entity::find_by_id(id).one(self.db.conn()).await?;
         Ok(row.map(core_snapshot))
+    }
+
+    /// The tenant's totals (members, keys not revoked, runs) in one read of its row; all zero
+    /// when the tenant does not exist.
+    pub async fn fetch_tenant_totals(&self, id: TenantId) -> Result<TenantTotals, DriverError> {
+        fetch_totals(self.db, id).await
     }
 
     /// Locks the tenant row until the caller's transaction ends, so quota decisions taken

@@ -4,14 +4,14 @@
 //! Emails are stored normalised (lower case); callers pass them normalised. Permission flags
 //! derived from a role are business rules: snapshots carry the role and engines decide.
 
-use crate::{AccountsFacadeDriver, Db, DriverError, KeysetPage, OffsetPage, Page};
+use crate::{AccountsFacadeDriver, Db, DriverError};
 use account_models::entities::{memberships, tenants, users};
 use account_models::{MembershipRole, TenantId, UserId, UserStatus};
 use sea_orm::prelude::{DateTimeUtc, Json};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, JoinType,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationTrait, Select,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, JoinType, QueryFilter,
+    QuerySelect, RelationTrait, Select,
 };
 
 /// Users: creation, sign-in, profile.
@@ -257,6 +257,8 @@ struct ProfileRow {
     tenant_name: String,
 }
 
+mod list;
+
 /// Users who are members of `tenant`, with their membership columns.
 fn members_of(tenant: TenantId) -> Select<users::Entity> {
     users::Entity::find()
@@ -397,67 +399,6 @@ impl AccountsFacadeDriver<'_> {
         now: DateTimeUtc,
     ) -> Result<UserAccountSnapshot, DriverError> {
         get_user_write_driver(self.db).create_user(user, now).await
-    }
-
-    /// The tenant's users matching `filter`, by email then id. Two statements: the count and
-    /// the page.
-    pub async fn fetch_users(
-        &self,
-        tenant: TenantId,
-        filter: UserFilter,
-        page: OffsetPage,
-    ) -> Result<Page<UserSnapshot>, DriverError> {
-        let total = self.count_users(tenant, filter).await?;
-        let rows = with_membership_columns(filtered(tenant, filter))
-            .order_by_asc(users::Column::Email)
-            .order_by_asc(users::Column::Id)
-            .limit(page.limit)
-            .offset(page.sql_offset())
-            .into_model::<MemberRow>()
-            .all(self.db.conn())
-            .await?;
-        let items = rows.into_iter().map(member).collect();
-        Ok(Page::new(items, total, page))
-    }
-
-    /// The same list by keyset: the tenant's users matching `filter` that sort after `after`
-    /// (by email then id), in one statement and with no total, so a deep page costs what the
-    /// first one does. `after` is only a position: rows of another tenant never match, since
-    /// the tenant filter applies as on every page.
-    pub async fn fetch_users_after(
-        &self,
-        tenant: TenantId,
-        filter: UserFilter,
-        after: Option<UserPosition>,
-        limit: u64,
-    ) -> Result<KeysetPage<UserSnapshot, UserPosition>, DriverError> {
-        use users::Column as C;
-        let mut query = filtered(tenant, filter);
-        if let Some(UserPosition { email, id }) = after {
-            query = query.filter(
-                Condition::any()
-                    .add(C::Email.gt(email.clone()))
-                    .add(Condition::all().add(C::Email.eq(email)).add(C::Id.gt(id))),
-            );
-        }
-        let rows = with_membership_columns(query)
-            .order_by_asc(C::Email)
-            .order_by_asc(C::Id)
-            .limit(limit.saturating_add(1))
-            .into_model::<MemberRow>()
-            .all(self.db.conn())
-            .await?;
-        let items = rows.into_iter().map(member).collect();
-        Ok(KeysetPage::from_overfetched(items, limit, UserPosition::of))
-    }
-
-    /// How many of the tenant's users match `filter`.
-    pub async fn count_users(
-        &self,
-        tenant: TenantId,
-        filter: UserFilter,
-    ) -> Result<u64, DriverError> {
-        Ok(filtered(tenant, filter).count(self.db.conn()).await?)
     }
 
     /// One of the tenant's users with their membership, in one query; `None` when the user

@@ -268,10 +268,11 @@ pub async fn invite(
     let email = Email::parse(email)?;
     check_inviter(db, tenant, inviter, role).await?;
     let facade = get_accounts_facade_driver(db);
-    if let Some(user) = get_user_write_driver(db)
-        .fetch_user_by_email(email.as_str())
+    // One index probe: the membership carries its member's email.
+    if facade
+        .fetch_membership_by_email(tenant, email.as_str())
         .await?
-        && facade.fetch_membership(tenant, user.id).await?.is_some()
+        .is_some()
     {
         return Err(InvitationError::AlreadyMember(email.into()));
     }

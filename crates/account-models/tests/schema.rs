@@ -252,6 +252,7 @@ fn widths() -> Vec<(&'static str, &'static str, usize)> {
             "role",
             enum_width(MembershipRole::ALL),
         ),
+        ("tenant_memberships", "member_email", Email::MAX),
         ("api_keys", "name", ApiKeyName::MAX),
         ("api_keys", "status", enum_width(ApiKeyStatus::ALL)),
         ("worker_runs", "status", enum_width(RunStatus::ALL)),
@@ -431,6 +432,10 @@ async fn every_entity_round_trips_with_every_enum_value() {
                     active_runs: count(i),
                     active_workers: count(i) / 2,
                     tokens_reserved: 7_000_000_000 + i64::from(count(i)),
+                    // Past 32 bits: the totals are 64-bit on both backends.
+                    member_count: 3_000_000_000 + i64::from(count(i)),
+                    api_key_count: i64::from(count(i)),
+                    run_count: 5_000_000_000,
                 }
             })
             .collect();
@@ -470,6 +475,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 invited_by: some_if_even(i, user(i + 1)),
                 created_at: at(i),
                 updated_at: at(i),
+                member_email: format!("user{}@example.com", i % 3),
             })
             .collect();
         round_trip::<memberships::Entity>(&db, &memberships).await;

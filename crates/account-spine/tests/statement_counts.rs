@@ -501,6 +501,21 @@ async fn every_benchmarked_operation_has_its_statement_count() {
             "role change",
             spine.change_role(&by, env.member, MembershipRole::Admin)
         );
+        let issued = count!(
+            "key issue",
+            spine.issue_api_key(
+                &by,
+                IssueKey {
+                    name: "counted".into(),
+                    ..IssueKey::default()
+                }
+            )
+        );
+        count!(
+            "key revocation",
+            spine.revoke_api_key(&by, issued.key.id, "done")
+        );
+        count!("member removal", spine.remove_user(&by, env.member));
 
         // Admission on PostgreSQL is one statement: the counters, the run, its usage record
         // and hourly total and its audit row (data-modifying CTEs); the tenant's status is
@@ -529,9 +544,21 @@ async fn every_benchmarked_operation_has_its_statement_count() {
             ("pin list by prefix", 3),
             ("pin cleanup", 3),
             ("invitation create", 6),
-            // Includes making the tenant the user's default when they had none.
-            ("invitation accept", 8),
+            // Includes making the tenant the user's default when they had none, and (issue
+            // 20) the tenant's membership total: SQLite has no data-modifying `WITH` to
+            // fold it into the membership's insert.
+            ("invitation accept", 9),
             ("role change", 6),
+            // Issue 20: one `UPDATE tenants ... RETURNING` locks the tenant, reads its quota
+            // and counts the new key in its total (was a lock and a read, 2); the active keys
+            // are counted only when the keys not revoked reach the quota (was always, 1). So
+            // 4, was 6: that update, the insert, the audit row, and the actor's membership.
+            ("key issue", 4),
+            // The revocation takes the key out of the tenant's key total: one more (was 5).
+            ("key revocation", 6),
+            // The deletion takes the member out of the tenant's membership total: one more
+            // (was 8). They held no personal key, so no key total moves.
+            ("member removal", 9),
         ];
         assert_eq!(counts, expected, "{backend}");
     }

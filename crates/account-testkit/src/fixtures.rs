@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)] // a fixture that cannot insert must fail the test that asked
 
 use sea_orm::prelude::DateTimeUtc;
-use sea_orm::sea_query::{Alias, Expr, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, Value};
 use uuid::Uuid;
 
@@ -97,7 +97,8 @@ pub async fn insert_user(conn: &impl ConnectionTrait, id: Uuid, email: &str, at:
 }
 
 /// Inserts `user`'s membership of `tenant` with `role` as stored (`owner`, `admin`,
-/// `member`, `viewer`); returns the membership's id.
+/// `member`, `viewer`); returns the membership's id. As the drivers do, the row carries the
+/// user's email (`member_email`) and the tenant's membership total counts it.
 pub async fn insert_membership(
     conn: &impl ConnectionTrait,
     tenant: Uuid,
@@ -106,19 +107,46 @@ pub async fn insert_membership(
     at: DateTimeUtc,
 ) -> Uuid {
     let id = Uuid::now_v7();
-    insert_row(
-        conn,
-        "tenant_memberships",
-        vec![
-            ("id", id.into()),
-            ("tenant_id", tenant.into()),
-            ("user_id", user.into()),
-            ("role", role.into()),
-            ("created_at", at.into()),
-            ("updated_at", at.into()),
-        ],
-    )
-    .await;
+    let email = Query::select()
+        .column(Alias::new("email"))
+        .from(Alias::new("users"))
+        .and_where(Expr::col(Alias::new("id")).eq(user))
+        .to_owned();
+    let mut query = Query::insert();
+    query
+        .into_table(Alias::new("tenant_memberships"))
+        .columns(
+            [
+                "id",
+                "tenant_id",
+                "user_id",
+                "role",
+                "created_at",
+                "updated_at",
+                "member_email",
+            ]
+            .map(Alias::new),
+        )
+        .values([
+            Expr::val(id),
+            Expr::val(tenant),
+            Expr::val(user),
+            Expr::val(role),
+            Expr::val(at),
+            Expr::val(at),
+            Expr::SubQuery(None, Box::new(email.into())),
+        ])
+        .unwrap();
+    conn.execute(&query).await.unwrap();
+    let total = Query::update()
+        .table(Alias::new("tenants"))
+        .value(
+            Alias::new("member_count"),
+            Expr::col(Alias::new("member_count")).add(1_i64),
+        )
+        .and_where(Expr::col(Alias::new("id")).eq(tenant))
+        .to_owned();
+    conn.execute(&total).await.unwrap();
     id
 }
 

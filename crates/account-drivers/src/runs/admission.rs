@@ -537,6 +537,7 @@ fn tenant_update(
         now,
     )
     .col_expr(C::ActiveRuns, Expr::col(C::ActiveRuns).add(1))
+    .col_expr(C::RunCount, Expr::col(C::RunCount).add(1_i64))
     .col_expr(
         C::ActiveWorkers,
         Expr::col(C::ActiveWorkers).add(new_worker),

@@ -292,14 +292,19 @@ impl TenantDriver<'_> {
         Ok(rows.into_iter().next().map(snapshot))
     }
 
-    /// Runs of the tenant, newest first, with the total.
+    /// Runs of the tenant, newest first, with the total: unfiltered, the tenant row's run
+    /// total (bumped by admission; no count); filtered, counted.
     pub async fn fetch_runs(
         &self,
         tenant: TenantId,
         filter: &RunFilter,
         page: OffsetPage,
     ) -> Result<Page<RunSnapshot>, DriverError> {
-        let total = filtered(tenant, filter).count(self.db.conn()).await?;
+        let total = if *filter == RunFilter::default() {
+            crate::tenants::fetch_totals(self.db, tenant).await?.runs
+        } else {
+            filtered(tenant, filter).count(self.db.conn()).await?
+        };
         let rows = filtered(tenant, filter)
             .order_by_desc(worker_runs::Column::CreatedAt)
             .order_by_desc(worker_runs::Column::Id)

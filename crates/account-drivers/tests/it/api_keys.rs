@@ -1,9 +1,9 @@
 //! `api_keys` driver tests.
 
 use crate::support::*;
-use account_drivers::api_keys::NewApiKey;
+use account_drivers::api_keys::{APIKeySnapshot, NewApiKey};
 use account_drivers::types::*;
-use account_drivers::{OffsetPage, StatementCounter, get_tenant_driver};
+use account_drivers::{DriverError, OffsetPage, StatementCounter, TenantDriver, get_tenant_driver};
 use account_testkit::TestDb;
 use std::time::Duration;
 
@@ -25,6 +25,19 @@ pub(crate) fn new_key(tenant: TenantId, digest: &str) -> NewApiKey {
     }
 }
 
+/// Inserts `key` as issuance does: the tenant row locked with the key counted in its total,
+/// then the key (two statements).
+pub(crate) async fn insert_counted(
+    driver: &TenantDriver<'_>,
+    key: NewApiKey,
+) -> Result<APIKeySnapshot, DriverError> {
+    driver
+        .lock_tenant_for_new_api_key(key.tenant_id)
+        .await?
+        .expect("the key's tenant exists");
+    driver.insert_api_key(key, now()).await
+}
+
 /// Inserts a usable key for `tenant` and returns its id.
 pub(crate) async fn seed_key(db: &TestDb, tenant: TenantId) -> ApiKeyId {
     seed_key_limited(db, tenant, None).await
@@ -39,8 +52,7 @@ pub(crate) async fn seed_key_limited(
     let digest = ApiKeyId::new().to_string();
     let mut key = new_key(tenant, &digest);
     key.max_concurrent_runs = limit;
-    get_tenant_driver(handle(db))
-        .insert_api_key(key, now())
+    insert_counted(&get_tenant_driver(handle(db)), key)
         .await
         .unwrap()
         .id
@@ -59,11 +71,34 @@ async fn insert_and_lookups_are_single_statements_and_tenant_scoped() {
         let tenant = seed_tenant(db, "keys").await;
         let other = seed_tenant(db, "keys-other").await;
 
+        let locked = driver
+            .lock_tenant_for_new_api_key(tenant)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (locked.tenant.id, locked.unrevoked_keys),
+            (tenant, 0),
+            "the keys before this one"
+        );
         let key = driver
             .insert_api_key(new_key(tenant, "digest-1"), now())
             .await
             .unwrap();
-        assert_eq!(counter.take(), 1);
+        assert_eq!(
+            counter.take(),
+            2,
+            "the lock that counts the key, the insert"
+        );
+        assert!(
+            driver
+                .lock_tenant_for_new_api_key(TenantId::new())
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(totals_and_counts(db, tenant).await[1], (1, 1));
+        counter.take();
         assert_eq!(
             key.permissions,
             vec!["run:*".to_owned(), "read:*".to_owned()]
@@ -106,8 +141,7 @@ async fn insert_and_lookups_are_single_statements_and_tenant_scoped() {
                 .is_none()
         );
 
-        let duplicate = driver
-            .insert_api_key(new_key(other, "digest-1"), now())
+        let duplicate = insert_counted(&driver, new_key(other, "digest-1"))
             .await
             .unwrap_err();
         assert_eq!(
@@ -152,7 +186,12 @@ async fn revocation_is_scoped_and_idempotent() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(counter.take(), 1, "update_api_key_revoked is one statement");
+        assert_eq!(
+            counter.take(),
+            2,
+            "update_api_key_revoked: the revocation, and the tenant's key total"
+        );
+        assert_eq!(totals_and_counts(db, tenant).await[1], (0, 0));
         assert_eq!(
             (
                 revoked.status,
@@ -198,7 +237,7 @@ async fn counting_and_listing_leave_out_what_no_longer_works() {
             .unwrap();
         let mut expiring = new_key(tenant, "expiring");
         expiring.expires_at = Some(later(60));
-        driver.insert_api_key(expiring, now()).await.unwrap();
+        insert_counted(&driver, expiring).await.unwrap();
         counter.take();
 
         assert_eq!(
@@ -217,8 +256,28 @@ async fn counting_and_listing_leave_out_what_no_longer_works() {
 
         counter.take();
         let listed = driver.fetch_api_keys(tenant, false, PAGE).await.unwrap();
-        assert_eq!(counter.take(), 2, "fetch_api_keys: count and page");
+        assert_eq!(
+            counter.take(),
+            2,
+            "fetch_api_keys: the tenant's key total and the page"
+        );
         assert_eq!(listed.total, 2);
+        assert_eq!(totals_and_counts(db, tenant).await[1], (2, 2));
+        let later_on = driver
+            .fetch_api_keys(
+                tenant,
+                false,
+                OffsetPage {
+                    limit: 1,
+                    offset: 1,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (later_on.items.len(), later_on.total, later_on.has_more),
+            (1, 2, false)
+        );
         assert!(listed.items.iter().all(|k| k.tenant_id == tenant));
         assert!(listed.items.iter().all(|k| k.id != revoked));
         assert!(listed.items.iter().any(|k| k.id == usable));
@@ -409,16 +468,13 @@ async fn a_users_personal_keys_are_revoked_together_within_one_tenant() {
             user_id: Some(user),
             ..new_key(tenant, digest)
         };
-        let first = driver
-            .insert_api_key(personal(tenant, "p-1"), now())
+        let first = insert_counted(&driver, personal(tenant, "p-1"))
             .await
             .unwrap();
-        let second = driver
-            .insert_api_key(personal(tenant, "p-2"), now())
+        let second = insert_counted(&driver, personal(tenant, "p-2"))
             .await
             .unwrap();
-        let elsewhere = driver
-            .insert_api_key(personal(other, "p-3"), now())
+        let elsewhere = insert_counted(&driver, personal(other, "p-3"))
             .await
             .unwrap();
         let machine = seed_key(db, tenant).await;
@@ -428,7 +484,13 @@ async fn a_users_personal_keys_are_revoked_together_within_one_tenant() {
             .update_user_api_keys_revoked(tenant, user, "member removed", later(1))
             .await
             .unwrap();
-        assert_eq!(counter.take(), 1, "one statement for all of them");
+        assert_eq!(
+            counter.take(),
+            2,
+            "one statement for all of them, one for the tenant's key total"
+        );
+        assert_eq!(totals_and_counts(db, tenant).await[1], (1, 1));
+        assert_eq!(totals_and_counts(db, other).await[1], (1, 1));
         let mut ids: Vec<_> = revoked.iter().map(|k| k.id).collect();
         ids.sort();
         let mut expected = vec![first.id, second.id];

@@ -20,4 +20,5 @@ mod support_tickets;
 mod tenants;
 mod transaction_control;
 mod usage_records;
+mod user_pages;
 mod users;

@@ -12,7 +12,7 @@ const PAGE: OffsetPage = OffsetPage {
 };
 
 #[tokio::test]
-async fn insert_returns_the_member_in_one_statement_and_conflicts_by_name() {
+async fn insert_returns_the_member_counts_it_and_conflicts_by_name() {
     each_backend(async |db| {
         let counter = StatementCounter::new();
         let driver = get_accounts_facade_driver(handle(db).counting(&counter));
@@ -26,9 +26,10 @@ async fn insert_returns_the_member_in_one_statement_and_conflicts_by_name() {
             .unwrap();
         assert_eq!(
             counter.take(),
-            1,
-            "INSERT ... RETURNING with the user's email"
+            2,
+            "INSERT ... RETURNING with the user's email, then the tenant's membership total"
         );
+        assert_eq!(totals_and_counts(db, tenant).await[0], (1, 1));
         assert_eq!(membership.tenant_id, tenant);
         assert_eq!(membership.user_id, user);
         assert_eq!(membership.email, "joiner@example.test");
@@ -65,6 +66,28 @@ async fn insert_returns_the_member_in_one_statement_and_conflicts_by_name() {
             ),
             "{missing_user:?}"
         );
+
+        // The member by email: one statement, this tenant's members only.
+        counter.take();
+        let found = driver
+            .fetch_membership_by_email(tenant, "joiner@example.test")
+            .await
+            .unwrap();
+        assert_eq!(counter.take(), 1);
+        assert_eq!(found.map(|m| m.user_id), Some(user));
+        for (tenant, email) in [
+            (tenant, "inviter@example.test"),
+            (TenantId::new(), "joiner@example.test"),
+        ] {
+            assert_eq!(
+                driver
+                    .fetch_membership_by_email(tenant, email)
+                    .await
+                    .unwrap(),
+                None,
+                "{email}: not a member there"
+            );
+        }
     })
     .await;
 }
@@ -108,7 +131,11 @@ async fn listing_is_ordered_paged_and_scoped() {
             )
             .await
             .unwrap();
-        assert_eq!(counter.take(), 2, "count and page");
+        assert_eq!(
+            counter.take(),
+            2,
+            "the tenant's membership total, and the page"
+        );
         assert_eq!(page.total, 3);
         assert!(page.has_more);
         assert_eq!(page.items[0].user_id, first, "oldest first");
@@ -273,7 +300,13 @@ async fn delete_removes_only_that_membership() {
         seed_membership(db, other, user, MembershipRole::Member).await;
 
         assert!(driver.delete_membership(tenant, user).await.unwrap());
-        assert_eq!(counter.take(), 1);
+        assert_eq!(
+            counter.take(),
+            2,
+            "the delete, the tenant's membership total"
+        );
+        assert_eq!(totals_and_counts(db, tenant).await[0], (0, 0));
+        assert_eq!(totals_and_counts(db, other).await[0], (1, 1));
         assert_eq!(driver.fetch_membership(tenant, user).await.unwrap(), None);
         assert!(
             driver
@@ -282,16 +315,19 @@ async fn delete_removes_only_that_membership() {
                 .unwrap()
                 .is_some()
         );
+        counter.take();
         assert!(
             !driver.delete_membership(tenant, user).await.unwrap(),
             "nothing left to delete"
         );
+        assert_eq!(counter.take(), 1, "nothing deleted, no total to move");
+        assert_eq!(totals_and_counts(db, tenant).await[0], (0, 0));
     })
     .await;
 }
 
 #[tokio::test]
-async fn the_tenant_driver_inserts_memberships_with_the_same_one_statement() {
+async fn the_tenant_driver_inserts_memberships_with_the_same_statements() {
     each_backend(async |db| {
         let counter = StatementCounter::new();
         let driver = get_tenant_driver(handle(db).counting(&counter));
@@ -308,8 +344,8 @@ async fn the_tenant_driver_inserts_memberships_with_the_same_one_statement() {
             .unwrap();
         assert_eq!(
             counter.take(),
-            1,
-            "TenantDriver::insert_membership is one INSERT ... RETURNING"
+            2,
+            "TenantDriver::insert_membership: one INSERT ... RETURNING, and the total"
         );
         assert_eq!(
             (membership.tenant_id, membership.user_id, membership.role),

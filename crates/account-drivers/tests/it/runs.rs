@@ -475,7 +475,11 @@ async fn lists_are_ordered_filtered_and_paged_both_ways() {
             )
             .await
             .unwrap();
-        assert_eq!(counter.take(), 2, "fetch_runs: count and page");
+        assert_eq!(
+            counter.take(),
+            2,
+            "fetch_runs: the tenant's run total, and the page"
+        );
         assert_eq!(
             page.items.iter().map(|r| r.id).collect::<Vec<_>>(),
             vec![ids[4], ids[3]]

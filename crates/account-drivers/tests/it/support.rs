@@ -3,10 +3,11 @@
 
 use account_drivers::types::*;
 use account_drivers::{Db, StatementCounter};
-use account_models::entities::{memberships, tenants, users};
+use account_models::entities::{api_keys, memberships, tenants, users, worker_runs};
 use account_testkit::{TestDb, backends, fresh_db};
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
 
 /// The fixed instant tests run at: 2026-11-25 10:00:00 UTC.
 pub(crate) fn now() -> DateTime<Utc> {
@@ -73,6 +74,9 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         active_runs: Set(0),
         active_workers: Set(0),
         tokens_reserved: Set(0),
+        member_count: Set(0),
+        api_key_count: Set(0),
+        run_count: Set(0),
     }
     .insert(db.conn())
     .await
@@ -101,13 +105,20 @@ pub(crate) async fn seed_user(db: &TestDb, email: &str) -> UserId {
     id
 }
 
-/// Makes `user` a member of `tenant` with `role`.
+/// Makes `user` a member of `tenant` with `role`, as the driver would write it: with the
+/// user's email, and counted in the tenant's membership total.
 pub(crate) async fn seed_membership(
     db: &TestDb,
     tenant: TenantId,
     user: UserId,
     role: MembershipRole,
 ) {
+    let email = users::Entity::find_by_id(user)
+        .one(db.conn())
+        .await
+        .expect("user read")
+        .expect("user seeded first")
+        .email;
     memberships::ActiveModel {
         id: Set(MembershipId::new()),
         tenant_id: Set(tenant),
@@ -116,8 +127,50 @@ pub(crate) async fn seed_membership(
         invited_by: Set(None),
         created_at: Set(now()),
         updated_at: Set(now()),
+        member_email: Set(email),
     }
     .insert(db.conn())
     .await
     .expect("membership seeded");
+    tenants::Entity::update_many()
+        .col_expr(
+            tenants::Column::MemberCount,
+            Expr::col(tenants::Column::MemberCount).add(1_i64),
+        )
+        .filter(tenants::Column::Id.eq(tenant))
+        .exec(db.conn())
+        .await
+        .expect("membership counted");
+}
+
+/// The tenant's totals as its row keeps them, beside the rows they stand for: `(members,
+/// keys not revoked, runs)` twice.
+pub(crate) async fn totals_and_counts(db: &TestDb, tenant: TenantId) -> [(i64, i64); 3] {
+    let row = tenants::Entity::find_by_id(tenant)
+        .one(db.conn())
+        .await
+        .expect("tenant read")
+        .expect("tenant exists");
+    let members = memberships::Entity::find()
+        .filter(memberships::Column::TenantId.eq(tenant))
+        .count(db.conn())
+        .await
+        .expect("count");
+    let keys = api_keys::Entity::find()
+        .filter(api_keys::Column::TenantId.eq(tenant))
+        .filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
+        .count(db.conn())
+        .await
+        .expect("count");
+    let runs = worker_runs::Entity::find()
+        .filter(worker_runs::Column::TenantId.eq(tenant))
+        .count(db.conn())
+        .await
+        .expect("count");
+    let count = |n: u64| i64::try_from(n).expect("small");
+    [
+        (row.member_count, count(members)),
+        (row.api_key_count, count(keys)),
+        (row.run_count, count(runs)),
+    ]
 }

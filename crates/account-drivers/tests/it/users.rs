@@ -129,7 +129,11 @@ async fn fetch_users_joins_filters_orders_and_scopes() {
             .fetch_users(tenant, UserFilter::default(), PAGE)
             .await
             .unwrap();
-        assert_eq!(counter.take(), 2, "count and page");
+        assert_eq!(
+            counter.take(),
+            2,
+            "the tenant's membership total, and the page"
+        );
         let listed: Vec<_> = page.items.iter().map(|u| (u.id, u.role)).collect();
         assert_eq!(
             listed,

@@ -174,26 +174,54 @@ pub(super) fn unusable(key: &APIKeySnapshot, now: DateTime<Utc>) -> Option<ApiKe
     None
 }
 
-/// Locks the tenant row (the quota decision that follows is atomic in the caller's
-/// transaction), then checks that its status allows new keys. Returns its key quota.
+/// A tenant locked for a new key: its key quota and its keys not revoked before the new one.
+pub(super) struct KeyQuota {
+    pub(super) limit: i32,
+    unrevoked: u64,
+}
+
+impl KeyQuota {
+    /// The keys that count against the quota (active and unexpired at `now`), leaving out
+    /// `replaced` of them (a rotation's old key, which goes away); `None`, without counting,
+    /// when the keys not revoked (an upper bound of them) already fit under the quota.
+    pub(super) async fn counted_keys(
+        &self,
+        db: Db<'_>,
+        tenant: TenantId,
+        replaced: u64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u64>, ApiKeyError> {
+        let limit = u64::try_from(self.limit).unwrap_or(0);
+        if self.unrevoked.saturating_sub(replaced) < limit {
+            return Ok(None);
+        }
+        let active = get_tenant_driver(db)
+            .count_active_api_keys(tenant, now)
+            .await?;
+        Ok(Some(active))
+    }
+}
+
+/// Locks the tenant row and counts the new key in the tenant's key total, in one statement
+/// (the quota decision that follows is atomic in the caller's transaction, and any refusal
+/// after it rolls the count back with the rest), then checks that its status allows new keys.
 pub(super) async fn lock_tenant_for_new_key(
     db: Db<'_>,
     tenant: TenantId,
-) -> Result<i32, ApiKeyError> {
-    let driver = get_tenant_driver(db);
-    if !driver.lock_tenant(tenant).await? {
-        return Err(ApiKeyError::TenantNotFound);
-    }
-    let snapshot = driver
-        .fetch_tenant_snapshot(tenant)
+) -> Result<KeyQuota, ApiKeyError> {
+    let locked = get_tenant_driver(db)
+        .lock_tenant_for_new_api_key(tenant)
         .await?
         .ok_or(ApiKeyError::TenantNotFound)?;
-    if !capabilities(snapshot.status).allows_new_api_keys {
+    if !capabilities(locked.tenant.status).allows_new_api_keys {
         return Err(ApiKeyError::TenantInactive {
-            status: snapshot.status,
+            status: locked.tenant.status,
         });
     }
-    Ok(snapshot.quotas.max_api_keys)
+    Ok(KeyQuota {
+        limit: locked.tenant.quotas.max_api_keys,
+        unrevoked: locked.unrevoked_keys,
+    })
 }
 
 /// The new key's row: its id, tenant, user and the key it replaces (rotation).
@@ -290,9 +318,11 @@ pub(super) fn key_settings_json(key: &APIKeySnapshot) -> serde_json::Value {
 }
 
 /// Issues a key: validates the request, then, under the tenant row lock, checks the tenant's
-/// status and key quota, inserts the key and audits `api_key.created`.
+/// status and key quota, inserts the key and audits `api_key.created`. The quota counts the
+/// active, unexpired keys only when the tenant's keys not revoked (kept on its row) reach it.
 ///
-/// The lock, count and insert are atomic only when `db` is a transaction (the spine's).
+/// The lock, count and insert are atomic only when `db` is a transaction (the spine's), and
+/// an error must roll it back (the lock already counted the new key in the tenant's total).
 pub async fn issue_api_key(
     db: Db<'_>,
     pepper: &ApiKeyPepper,
@@ -301,11 +331,11 @@ pub async fn issue_api_key(
 ) -> Result<IssuedKey, ApiKeyError> {
     let settings = validate_issue(&request, now)?;
     let tenant = request.tenant_id;
-    let limit = lock_tenant_for_new_key(db, tenant).await?;
-    let current = get_tenant_driver(db)
-        .count_active_api_keys(tenant, now)
-        .await?;
-    if current >= u64::try_from(limit).unwrap_or(0) {
+    let quota = lock_tenant_for_new_key(db, tenant).await?;
+    if let Some(current) = quota.counted_keys(db, tenant, 0, now).await?
+        && current >= u64::try_from(quota.limit).unwrap_or(0)
+    {
+        let limit = quota.limit;
         return Err(ApiKeyError::QuotaExceeded { limit, current });
     }
     let row = NewKeyRow {

@@ -185,7 +185,7 @@ pub async fn rotate_api_key(
     if grace < TimeDelta::zero() || grace > TimeDelta::days(MAX_GRACE_DAYS) {
         return Err(ApiKeyError::InvalidGrace);
     }
-    let limit = lock_tenant_for_new_key(db, tenant).await?;
+    let quota = lock_tenant_for_new_key(db, tenant).await?;
     let driver = get_tenant_driver(db);
     let old = driver
         .fetch_api_key_by_id(tenant, key_id)
@@ -202,8 +202,10 @@ pub async fn rotate_api_key(
         actor.may_grant(&permission)?;
     }
     // The old key is active and unexpired, so it is among the counted keys.
-    let current = driver.count_active_api_keys(tenant, now).await?;
-    if current.saturating_sub(1) >= u64::try_from(limit).unwrap_or(0) {
+    if let Some(current) = quota.counted_keys(db, tenant, 1, now).await?
+        && current.saturating_sub(1) >= u64::try_from(quota.limit).unwrap_or(0)
+    {
+        let limit = quota.limit;
         return Err(ApiKeyError::QuotaExceeded { limit, current });
     }
     let successor = ApiKeyId::new();

@@ -22,6 +22,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last role change.
     pub updated_at: DateTimeUtc,
+    /// The member's email, copied from `users.email` when the membership is written (emails
+    /// never change), so that one index (`tenant_id, member_email, user_id`) serves the
+    /// tenant's members in list order and a member found by email.
+    pub member_email: String,
 }
 
 crate::schema::table!("tenant_memberships");

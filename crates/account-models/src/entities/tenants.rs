@@ -50,6 +50,18 @@ pub struct Model {
     pub suspended_reason: Option<String>,
     /// Onboarding progress.
     pub onboarding_state: OnboardingState,
+    /// The tenant's memberships (`tenant_memberships` rows): the total of its unfiltered
+    /// users and members lists. Kept by the drivers in the transaction of every membership
+    /// insert and delete.
+    pub member_count: i64,
+    /// The tenant's API keys not revoked (`status <> 'revoked'`, so expired, frozen and
+    /// rotated-away keys count): the total of its key list without revoked keys, and an upper
+    /// bound of the keys that count against `max_api_keys`. Kept by the drivers in the
+    /// transaction of every key issue and revocation (keys are never deleted).
+    pub api_key_count: i64,
+    /// The tenant's runs (`worker_runs` rows, any status): the total of its unfiltered run
+    /// list. Bumped by run admission, the only way a run is written (runs are never deleted).
+    pub run_count: i64,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

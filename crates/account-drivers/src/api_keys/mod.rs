@@ -2,7 +2,12 @@
 //!
 //! The plaintext key never reaches this layer: engines hash it and pass the digest.
 
+use crate::tenants::{
+    TenantCoreSnapshot, TenantTotals, add_to_totals, core_snapshot, fetch_totals,
+};
 use crate::{DriverError, OffsetPage, Page, TenantDriver};
+
+mod usage;
 use account_models::entities::{api_keys, tenants};
 use account_models::{ApiKeyId, ApiKeyStatus, TenantId, TenantStatus, UserId};
 use sea_orm::prelude::{DateTimeUtc, Json};
@@ -11,7 +16,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, JoinType,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, RelationDef,
 };
-use std::time::Duration;
+pub use usage::{KeyUsage, MAX_USAGE_BATCH};
 
 /// An API key as the engines see it (never the digest).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +62,19 @@ pub struct APIKeySnapshot {
     pub created_at: DateTimeUtc,
 }
 
+/// The tenant as [`TenantDriver::lock_tenant_for_new_api_key`] left it: locked, with the key
+/// about to be written already counted in its total.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewKeyTenant {
+    /// The tenant as stored (quotas, status).
+    pub tenant: TenantCoreSnapshot,
+    /// Its keys not revoked before the new one: an upper bound of the keys that count
+    /// against `max_api_keys` (those also active and unexpired), so a number under the quota
+    /// admits the new key without counting them.
+    pub unrevoked_keys: u64,
+}
+
 /// A key found by digest, with what verification needs about its tenant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyWithTenant {
@@ -64,23 +82,6 @@ pub struct KeyWithTenant {
     pub key: APIKeySnapshot,
     /// Its tenant's lifecycle status.
     pub tenant_status: TenantStatus,
-}
-
-/// Most keys [`TenantDriver::update_api_keys_usage`] takes in one statement (8 bind
-/// parameters each, far under SQLite's and PostgreSQL's limits).
-pub const MAX_USAGE_BATCH: usize = 500;
-
-/// One key's uses since the last flush, collected in memory by the caller.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeyUsage {
-    /// The key's tenant (every update is scoped by it).
-    pub tenant_id: TenantId,
-    /// The key.
-    pub key_id: ApiKeyId,
-    /// The latest use.
-    pub last_used_at: DateTimeUtc,
-    /// Uses counted.
-    pub requests: u32,
 }
 
 /// A key to insert; the digest is computed by the engine.
@@ -199,8 +200,36 @@ impl TenantDriver<'_> {
             .await?)
     }
 
-    /// Inserts a key and returns it. Quota checks belong to the caller, under
-    /// [`TenantDriver::lock_tenant`] in the same transaction.
+    /// Locks the tenant row for a new key and counts that key in the tenant's key total, in
+    /// one `UPDATE ... RETURNING` (the lock, the read of the quotas and the total's bump at
+    /// once); `None` when the tenant does not exist.
+    ///
+    /// The caller then inserts the key ([`TenantDriver::insert_api_key`]) in the same
+    /// transaction, or fails it: a refusal after this call must roll back (as every spine use
+    /// case does on error), or the total would count a key that was never written.
+    pub async fn lock_tenant_for_new_api_key(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<NewKeyTenant>, DriverError> {
+        use tenants::Column as C;
+        let rows = tenants::Entity::update_many()
+            .col_expr(C::ApiKeyCount, Expr::col(C::ApiKeyCount).add(1_i64))
+            .filter(C::Id.eq(tenant))
+            .exec_with_returning(self.db.conn())
+            .await?;
+        Ok(rows.into_iter().next().map(|row| {
+            let after = TenantTotals::of(&row).api_keys;
+            NewKeyTenant {
+                unrevoked_keys: after.saturating_sub(1),
+                tenant: core_snapshot(row),
+            }
+        }))
+    }
+
+    /// Inserts a key and returns it. Call it after
+    /// [`TenantDriver::lock_tenant_for_new_api_key`] in the same transaction: that call
+    /// counted the key in the tenant's total and holds the lock under which the caller checked
+    /// the quota.
     pub async fn insert_api_key(
         &self,
         key: NewApiKey,
@@ -238,7 +267,9 @@ impl TenantDriver<'_> {
         Ok(snapshot(model))
     }
 
-    /// The tenant's keys, newest first; revoked ones only when asked.
+    /// The tenant's keys, newest first; revoked ones only when asked. Two statements: the
+    /// total, then the page. Without revoked keys the total is the tenant row's key total (one
+    /// read, whatever the number of keys); with them it is counted.
     pub async fn fetch_api_keys(
         &self,
         tenant: TenantId,
@@ -253,7 +284,11 @@ impl TenantDriver<'_> {
                 query.filter(api_keys::Column::Status.ne(ApiKeyStatus::Revoked))
             }
         };
-        let total = query().count(self.db.conn()).await?;
+        let total = if include_revoked {
+            query().count(self.db.conn()).await?
+        } else {
+            fetch_totals(self.db, tenant).await?.api_keys
+        };
         let rows = query()
             .order_by_desc(api_keys::Column::CreatedAt)
             .order_by_desc(api_keys::Column::Id)
@@ -302,7 +337,8 @@ impl TenantDriver<'_> {
     }
 
     /// Revokes an active key; returns `None` (and changes nothing) when the key is missing,
-    /// belongs to another tenant or is already revoked.
+    /// belongs to another tenant or is already revoked. A revocation takes the key out of the
+    /// tenant's key total in a second statement on the same handle.
     pub async fn update_api_key_revoked(
         &self,
         tenant: TenantId,
@@ -314,11 +350,13 @@ impl TenantDriver<'_> {
             .filter(api_keys::Column::Id.eq(id))
             .exec_with_returning(self.db.conn())
             .await?;
+        self.uncount_revoked(tenant, rows.len()).await?;
         Ok(rows.into_iter().next().map(snapshot))
     }
 
     /// Revokes every unrevoked key of `tenant` issued for `user` (personal keys), in one
-    /// statement; the keys as revoked.
+    /// statement; the keys as revoked. When any was, a second statement takes them out of the
+    /// tenant's key total.
     pub async fn update_user_api_keys_revoked(
         &self,
         tenant: TenantId,
@@ -330,7 +368,14 @@ impl TenantDriver<'_> {
             .filter(api_keys::Column::UserId.eq(user))
             .exec_with_returning(self.db.conn())
             .await?;
+        self.uncount_revoked(tenant, rows.len()).await?;
         Ok(rows.into_iter().map(snapshot).collect())
+    }
+
+    /// Takes `revoked` keys out of the tenant's key total (nothing when none).
+    async fn uncount_revoked(&self, tenant: TenantId, revoked: usize) -> Result<(), DriverError> {
+        let revoked = i64::try_from(revoked).unwrap_or(i64::MAX);
+        add_to_totals(self.db, tenant, 0, -revoked).await
     }
 
     /// Shortens a usable key's life to `expires_at` (rotation's grace period) unless it
@@ -449,87 +494,6 @@ impl TenantDriver<'_> {
             .await?;
         Ok(rows.into_iter().next().map(snapshot))
     }
-
-    /// Records a use coarsely: at most one write per key per `granularity`, counting the
-    /// request that triggers it. Returns whether a write happened.
-    pub async fn touch_api_key_last_used(
-        &self,
-        tenant: TenantId,
-        id: ApiKeyId,
-        now: DateTimeUtc,
-        granularity: Duration,
-    ) -> Result<bool, DriverError> {
-        let stale_before = now - chrono_duration(granularity);
-        let result = api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::LastUsedAt, Expr::value(now))
-            .col_expr(
-                api_keys::Column::TotalRequests,
-                Expr::col(api_keys::Column::TotalRequests).add(1),
-            )
-            .filter(api_keys::Column::TenantId.eq(tenant))
-            .filter(api_keys::Column::Id.eq(id))
-            .filter(
-                Condition::any()
-                    .add(api_keys::Column::LastUsedAt.is_null())
-                    .add(api_keys::Column::LastUsedAt.lt(stale_before)),
-            )
-            .exec(self.db.conn())
-            .await?;
-        Ok(result.rows_affected == 1)
-    }
-    /// Records uses collected in memory, in one statement for up to [`MAX_USAGE_BATCH`]
-    /// keys: each key's `last_used_at` moves forward to its `last_used_at` (never back) and
-    /// its `total_requests` grows by `requests`. Every row is matched by tenant and id, so an
-    /// entry naming another tenant's key changes nothing. Returns the rows updated; an empty
-    /// batch runs no statement. Callers split larger batches (the bound keeps the statement's
-    /// bind parameters under every backend's limit).
-    pub async fn update_api_keys_usage(&self, usage: &[KeyUsage]) -> Result<u64, DriverError> {
-        if usage.is_empty() {
-            return Ok(0);
-        }
-        if usage.len() > MAX_USAGE_BATCH {
-            return Err(DriverError::Other(sea_orm::DbErr::Custom(format!(
-                "usage batch of {} keys exceeds {MAX_USAGE_BATCH}",
-                usage.len()
-            ))));
-        }
-        let this_row = |u: &KeyUsage| {
-            Condition::all()
-                .add(api_keys::Column::TenantId.eq(u.tenant_id))
-                .add(api_keys::Column::Id.eq(u.key_id))
-        };
-        let mut last_used = CaseStatement::new();
-        let mut requests = CaseStatement::new();
-        let mut rows = Condition::any();
-        for u in usage {
-            last_used = last_used.case(
-                this_row(u).add(
-                    Condition::any()
-                        .add(api_keys::Column::LastUsedAt.is_null())
-                        .add(api_keys::Column::LastUsedAt.lt(u.last_used_at)),
-                ),
-                Expr::value(u.last_used_at),
-            );
-            requests = requests.case(this_row(u), Expr::value(i64::from(u.requests)));
-            rows = rows.add(this_row(u));
-        }
-        let last_used = last_used.finally(Expr::col(api_keys::Column::LastUsedAt));
-        let requests = requests.finally(Expr::value(0_i64));
-        let result = api_keys::Entity::update_many()
-            .col_expr(api_keys::Column::LastUsedAt, last_used.into())
-            .col_expr(
-                api_keys::Column::TotalRequests,
-                Expr::col(api_keys::Column::TotalRequests).add(Into::<Expr>::into(requests)),
-            )
-            .filter(rows)
-            .exec(self.db.conn())
-            .await?;
-        Ok(result.rows_affected)
-    }
-}
-
-fn chrono_duration(duration: Duration) -> chrono::TimeDelta {
-    chrono::TimeDelta::from_std(duration).unwrap_or(chrono::TimeDelta::MAX)
 }
 
 /// A key row joined with its tenant's status.
