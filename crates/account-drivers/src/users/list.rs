@@ -82,7 +82,7 @@ impl AccountsFacadeDriver<'_> {
     /// the page is found by an index-only scan of `(tenant_id, member_email, user_id)` that
     /// skips `offset` entries and joins only the page's rows (a deferred join). A page in the
     /// back half is read from the end, so no page skips more than half the members; its
-    /// statement also reads the total, and is read again (at most [`FROM_END_ATTEMPTS`]
+    /// statement also reads the total, and is read again (a bounded number of
     /// times, then from the start) if the total moved since the first statement, so the page
     /// is exactly the one at `offset`. A page past the end costs the total alone.
     ///
