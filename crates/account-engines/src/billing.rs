@@ -125,6 +125,13 @@ pub struct CurrentUsage {
     pub runs_this_month: i32,
     /// Tokens used this calendar month (UTC).
     pub tokens_this_month: i64,
+    /// Tokens reserved by runs queued or running (their declared estimates): the monthly
+    /// quota admits a run only while used plus reserved plus its estimate fits.
+    pub tokens_reserved: i64,
+    /// Runs queued or running now (against `max_concurrent_runs`).
+    pub active_runs: i32,
+    /// Workers with runs queued or running now (against `max_workers`).
+    pub active_workers: i32,
 }
 
 /// Reads the tenant's counters as of `now`.
@@ -147,6 +154,9 @@ pub fn current_usage(tenant: &TenantCoreSnapshot, now: DateTime<Utc>) -> Current
         } else {
             0
         },
+        tokens_reserved: tenant.tokens_reserved,
+        active_runs: tenant.active_runs,
+        active_workers: tenant.active_workers,
     }
 }
 
@@ -488,16 +498,20 @@ mod tests {
             onboarding_state: account_drivers::types::OnboardingState::Created,
             created_at: now,
             updated_at: now,
-            tokens_reserved: 0,
-            active_runs: 0,
-            active_workers: 0,
+            tokens_reserved: 40,
+            active_runs: 2,
+            active_workers: 1,
         };
         assert_eq!(
             current_usage(&tenant, now),
             CurrentUsage {
                 runs_today: 0,
                 runs_this_month: 7,
-                tokens_this_month: 900
+                tokens_this_month: 900,
+                // What is in flight now belongs to no period.
+                tokens_reserved: 40,
+                active_runs: 2,
+                active_workers: 1,
             }
         );
         let next_month = at(2026, 12, 1);

@@ -12,7 +12,6 @@ use account_engines::tenants::{self, CreateTenant as NewTenant};
 use account_engines::types::{MembershipRole, Plan, TenantId, TenantStatus};
 use account_engines::users;
 use account_engines::{OffsetPage, Page};
-use chrono::Datelike;
 use serde_json::json;
 
 pub use account_engines::tenants::CreatedTenant;
@@ -95,6 +94,13 @@ pub struct TenantQuotas {
     pub runs_this_month: i32,
     /// Tokens recorded this month (UTC).
     pub tokens_this_month: i64,
+    /// Tokens reserved by runs queued or running (their declared estimates): a run is
+    /// admitted while used plus reserved plus its estimate fits `max_tokens_per_month`.
+    pub tokens_reserved: i64,
+    /// Runs queued or running now (against `max_concurrent_runs`).
+    pub active_runs: i32,
+    /// Workers with runs queued or running now (against `max_workers`).
+    pub active_workers: i32,
 }
 
 /// The principal's tenant's plan quotas and current-period counters (a counter from an
@@ -108,12 +114,8 @@ impl UseCase for GetTenantQuotas {
     const OPERATION: Operation = Operation::TenantGetQuotas;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<TenantQuotas, SpineError> {
-        let today = cx.now.date_naive();
         let t = tenants::snapshot(cx.db, cx.tenant()?).await?;
-        let this_day = t.usage_day == Some(today);
-        let this_month = t
-            .usage_month
-            .is_some_and(|m| m.year() == today.year() && m.month() == today.month());
+        let usage = account_engines::billing::current_usage(&t, cx.now);
         Ok(TenantQuotas {
             plan: t.plan,
             status: t.status,
@@ -122,9 +124,12 @@ impl UseCase for GetTenantQuotas {
             max_tokens_per_month: t.quotas.max_tokens_per_month,
             max_api_keys: t.quotas.max_api_keys,
             max_workers: t.quotas.max_workers,
-            runs_today: if this_day { t.runs_today } else { 0 },
-            runs_this_month: if this_month { t.runs_this_month } else { 0 },
-            tokens_this_month: if this_month { t.tokens_this_month } else { 0 },
+            runs_today: usage.runs_today,
+            runs_this_month: usage.runs_this_month,
+            tokens_this_month: usage.tokens_this_month,
+            tokens_reserved: usage.tokens_reserved,
+            active_runs: usage.active_runs,
+            active_workers: usage.active_workers,
         })
     }
 }

@@ -136,6 +136,13 @@ pub(crate) struct ProjectDetailView {
     runs_this_month: i32,
     /// Tokens used this month (UTC).
     tokens_this_month: i64,
+    /// Tokens reserved by runs queued or running (their declared `token_estimate`s): a run
+    /// is admitted while used plus reserved plus its estimate fits `max_tokens_per_month`.
+    tokens_reserved: i64,
+    /// Runs queued or running now (against `max_concurrent_runs`).
+    active_runs: i32,
+    /// Workers with runs queued or running now (against `max_workers`).
+    active_workers: i32,
     /// Onboarding progress.
     #[schema(schema_with = crate::openapi::onboarding_state)]
     onboarding_state: OnboardingState,
@@ -183,6 +190,9 @@ pub(crate) async fn get_project(
         runs_today: p.runs_today,
         runs_this_month: p.runs_this_month,
         tokens_this_month: p.tokens_this_month,
+        tokens_reserved: p.tokens_reserved,
+        active_runs: p.active_runs,
+        active_workers: p.active_workers,
         onboarding_state: p.onboarding_state,
         onboarding_complete: p.onboarding_complete,
         created_at: p.created_at,
@@ -269,6 +279,13 @@ pub(crate) struct QuotasView {
     runs_this_month: i32,
     /// Tokens recorded this month (UTC).
     tokens_this_month: i64,
+    /// Tokens reserved by runs queued or running (their declared `token_estimate`s): a run
+    /// is admitted while used plus reserved plus its estimate fits `max_tokens_per_month`.
+    tokens_reserved: i64,
+    /// Runs queued or running now (against `max_concurrent_runs`).
+    active_runs: i32,
+    /// Workers with runs queued or running now (against `max_workers`).
+    active_workers: i32,
 }
 
 /// The calling tenant's own quotas (set by its plan) and current counters.
@@ -296,5 +313,8 @@ pub(crate) async fn quotas(
         runs_today: q.runs_today,
         runs_this_month: q.runs_this_month,
         tokens_this_month: q.tokens_this_month,
+        tokens_reserved: q.tokens_reserved,
+        active_runs: q.active_runs,
+        active_workers: q.active_workers,
     }))
 }

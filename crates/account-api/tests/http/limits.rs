@@ -271,6 +271,17 @@ async fn a_declared_token_estimate_is_reserved_until_the_run_finishes() {
             .call(Method::POST, "/v1/runs", Some(run(400_000)))
             .await;
         assert_eq!(fits.status, StatusCode::CREATED, "{}", fits.body);
+        // The quotas and the project show what is in flight.
+        let in_flight = |used: i64, reserved: i64, runs: i64| {
+            json!({"tokens_this_month": used, "tokens_reserved": reserved,
+                   "active_runs": runs, "active_workers": i64::from(runs > 0)})
+        };
+        let project = format!("/v1/projects/{}", server.tenant_id);
+        for path in ["/v1/quotas", project.as_str()] {
+            let read = server.call(Method::GET, path, None).await;
+            assert_eq!(read.status, StatusCode::OK, "{path}: {}", read.body);
+            assert_eq!(counters(&read), in_flight(0, 1_000_000, 2), "{path}");
+        }
 
         // The first run used 100,000: its other 500,000 are free again.
         let id = first.body["id"].as_str().unwrap();
@@ -286,5 +297,25 @@ async fn a_declared_token_estimate_is_reserved_until_the_run_finishes() {
             .call(Method::POST, "/v1/runs", Some(run(500_000)))
             .await;
         assert_eq!(again.status, StatusCode::CREATED, "{}", again.body);
+        for path in ["/v1/quotas", project.as_str()] {
+            let read = server.call(Method::GET, path, None).await;
+            assert_eq!(counters(&read), in_flight(100_000, 900_000, 2), "{path}");
+        }
     }
+}
+
+/// The in-flight counters of a quotas or project answer.
+fn counters(answer: &Answer) -> serde_json::Value {
+    let names = [
+        "tokens_this_month",
+        "tokens_reserved",
+        "active_runs",
+        "active_workers",
+    ];
+    serde_json::Value::Object(
+        names
+            .into_iter()
+            .map(|name| (name.to_owned(), answer.body[name].clone()))
+            .collect(),
+    )
 }

@@ -121,6 +121,12 @@ pub struct ProjectDetailResult {
     pub runs_this_month: i32,
     /// Tokens used this month (zero when the stored counter is of another month).
     pub tokens_this_month: i64,
+    /// Tokens reserved by runs queued or running (their declared estimates).
+    pub tokens_reserved: i64,
+    /// Runs queued or running now.
+    pub active_runs: i32,
+    /// Workers with runs queued or running now.
+    pub active_workers: i32,
     /// Onboarding progress (serialised by name, e.g. `API_KEY_CREATED`).
     pub onboarding_state: OnboardingState,
     /// Whether onboarding reached `COMPLETE`.
@@ -149,6 +155,9 @@ impl ProjectDetailResult {
             runs_today: usage.runs_today,
             runs_this_month: usage.runs_this_month,
             tokens_this_month: usage.tokens_this_month,
+            tokens_reserved: usage.tokens_reserved,
+            active_runs: usage.active_runs,
+            active_workers: usage.active_workers,
             onboarding_state: t.onboarding_state,
             onboarding_complete: t.onboarding_state == OnboardingState::Complete,
             created_at: t.created_at,
