@@ -61,7 +61,7 @@ mod sqlite;
 compile_error!("account-migrations needs a backend: enable the `postgres` or `sqlite` feature");
 
 pub use account_values::SchemaName;
-pub use run::{Applied, MigrationError, migrate};
+pub use run::{Applied, MigrationError, migrate, pending};
 use sea_orm_migration::MigrationTrait;
 pub use sea_orm_migration::MigratorTrait;
 use sea_orm_migration::sea_query::{Alias, DynIden, IntoIden};

@@ -103,6 +103,58 @@ pub async fn migrate(
     }
 }
 
+/// The migrations of ours not yet recorded in `schema`, in the order they would apply (all of
+/// them when the schema has no record yet). A read only: it takes no lock and applies nothing,
+/// so a readiness probe can ask it while another instance migrates.
+///
+/// `db` reaches our schema by its name: any connection on PostgreSQL; on SQLite one with the
+/// account database attached under the schema name, as the spine's pools are
+/// (`sqlite_attachment`).
+pub async fn pending<C: ConnectionTrait>(
+    db: &C,
+    schema: &SchemaName,
+) -> Result<Vec<String>, MigrationError> {
+    let failed = |source| MigrationError::Database {
+        schema: schema.to_string(),
+        source,
+    };
+    let backend = db.get_database_backend();
+    let exists = match backend {
+        DbBackend::Postgres => Statement::from_sql_and_values(
+            backend,
+            "SELECT to_regclass($1) IS NOT NULL AS present",
+            vec![Value::from(format!("\"{schema}\".{MIGRATION_TABLE}"))],
+        ),
+        _ => Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT COUNT(*) > 0 AS present FROM \"{schema}\".sqlite_master \
+                 WHERE type = 'table' AND name = ?"
+            ),
+            vec![Value::from(MIGRATION_TABLE)],
+        ),
+    };
+    let recorded: Vec<String> = match db.query_one_raw(exists).await.map_err(failed)? {
+        Some(row) if row.try_get::<bool>("", "present").map_err(failed)? => {
+            let versions = Statement::from_string(
+                backend,
+                format!("SELECT version FROM \"{schema}\".{MIGRATION_TABLE}"),
+            );
+            let rows = db.query_all_raw(versions).await.map_err(failed)?;
+            rows.iter()
+                .map(|row| row.try_get::<String>("", "version"))
+                .collect::<Result<_, _>>()
+                .map_err(failed)?
+        }
+        _ => Vec::new(),
+    };
+    Ok(Migrator::migrations()
+        .iter()
+        .map(|m| m.name().to_owned())
+        .filter(|name| !recorded.contains(name))
+        .collect())
+}
+
 /// Every pending migration in `txn`, after the 0.0.0 upgrade and the half-applied check.
 async fn apply(txn: &DatabaseTransaction, schema: &SchemaName) -> Result<Applied, MigrationError> {
     let prepare = |source| MigrationError::Database {

@@ -2,10 +2,12 @@
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use account_spine::SpineError;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Serialize;
+use std::sync::atomic::Ordering;
 use utoipa::ToSchema;
 
 /// The process is up.
@@ -36,7 +38,11 @@ pub(crate) async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// Readiness: the database answers a round trip.
+/// Readiness: the database answers and its schema is at this build's head (every migration
+/// this build knows is applied). False while another instance is still migrating, or when
+/// nothing migrated the database: a load balancer sends no request to an instance whose
+/// queries would meet missing tables. Once at head the answer is kept (migrations never go
+/// back), so later probes cost the database round trip alone.
 #[utoipa::path(
     get,
     path = "/readyz",
@@ -44,22 +50,39 @@ pub(crate) async fn healthz() -> Json<Health> {
     operation_id = "readyz",
     responses(
         (status = 200, description = "Ready to serve.", body = Readiness),
-        (status = 503, description = "The database does not answer.", body = ErrorBody),
+        (status = 503, description = "The database does not answer (`database_unavailable`), or migrations this build needs are not applied yet (`migrations_pending`).", body = ErrorBody),
     )
 )]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
-    match state.spine.check_database().await {
-        Ok(()) => Ok(Json(Readiness {
-            status: "ready",
-            database: state.spine.backend_name(),
-        })),
-        Err(error) => {
-            tracing::warn!(%error, "readiness check failed");
-            Err(ApiError::new(
+    let unavailable = |error: SpineError| {
+        tracing::warn!(%error, "readiness check failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            error.to_string(),
+        )
+    };
+    state.spine.check_database().await.map_err(unavailable)?;
+    if !state.schema_at_head.load(Ordering::Acquire) {
+        let pending = state
+            .spine
+            .pending_migrations()
+            .await
+            .map_err(unavailable)?;
+        if let Some(first) = pending.first() {
+            return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
-                error.to_string(),
-            ))
+                "migrations_pending",
+                format!(
+                    "{} migrations are not applied yet, the first {first}",
+                    pending.len()
+                ),
+            ));
         }
+        state.schema_at_head.store(true, Ordering::Release);
     }
+    Ok(Json(Readiness {
+        status: "ready",
+        database: state.spine.backend_name(),
+    }))
 }

@@ -86,6 +86,9 @@ pub struct AppState {
     http_metrics: Arc<metrics::HttpMetrics>,
     oidc: Option<oidc::Verifier>,
     edge: Arc<EdgeSettings>,
+    /// Set once `/readyz` found the schema at head: migrations never go back, so later probes
+    /// skip the read.
+    schema_at_head: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -98,6 +101,7 @@ impl AppState {
             http_metrics: Arc::default(),
             oidc: None,
             edge: Arc::default(),
+            schema_at_head: Arc::default(),
         }
     }
 

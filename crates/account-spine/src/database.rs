@@ -328,6 +328,14 @@ impl Spine {
         self.db.ping().await.map_err(SpineError::Unavailable)
     }
 
+    /// Our migrations this build knows that the database has not applied yet (empty when
+    /// the schema is at head, or ahead of this build: a newer instance migrated first). A
+    /// read on the spine's pool, no lock taken: readiness probes ask it while another
+    /// instance migrates. Migrating is [`migrate`]'s.
+    pub async fn pending_migrations(&self) -> Result<Vec<String>, SpineError> {
+        Ok(account_migrations::pending(&self.db, account_engines::schema::current()).await?)
+    }
+
     /// `sqlite` or `postgres`: which backend this spine runs on.
     pub fn backend_name(&self) -> &'static str {
         match self.db.get_database_backend() {
