@@ -27,6 +27,11 @@ pub struct ErrorBody {
     pub quota: Option<QuotaInfo>,
 }
 
+/// `RateLimit-Policy`: the limit that refused a request, as `"key";q=<requests>;w=<seconds>`.
+const RATE_LIMIT_POLICY: header::HeaderName = header::HeaderName::from_static("ratelimit-policy");
+/// `RateLimit`: what is left of it, as `"key";r=<remaining>;t=<seconds until more>`.
+const RATE_LIMIT: header::HeaderName = header::HeaderName::from_static("ratelimit");
+
 /// An error on its way to the client.
 #[derive(Debug)]
 pub struct ApiError {
@@ -36,6 +41,9 @@ pub struct ApiError {
     fields: Option<BTreeMap<String, String>>,
     quota: Option<Box<QuotaInfo>>,
     retry_after_seconds: Option<u64>,
+    /// The key's requests per minute, when its rate refused the request: sent as the
+    /// `RateLimit-Policy` and `RateLimit` headers.
+    rate_limit_rpm: Option<u32>,
 }
 
 impl ApiError {
@@ -48,6 +56,7 @@ impl ApiError {
             fields: None,
             quota: None,
             retry_after_seconds: None,
+            rate_limit_rpm: None,
         }
     }
 
@@ -102,6 +111,7 @@ impl ApiError {
     pub fn rate_limited(rpm: u32, seconds: u64) -> Self {
         Self {
             retry_after_seconds: Some(seconds),
+            rate_limit_rpm: Some(rpm),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
@@ -187,6 +197,18 @@ impl IntoResponse for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+        }
+        if let (Some(rpm), Some(seconds)) = (self.rate_limit_rpm, self.retry_after_seconds) {
+            // The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers): the key's
+            // policy (q requests per w seconds) and its state (r remaining, t seconds until
+            // one is allowed again).
+            let headers = response.headers_mut();
+            if let Ok(policy) = HeaderValue::try_from(format!("\"key\";q={rpm};w=60")) {
+                headers.insert(RATE_LIMIT_POLICY, policy);
+            }
+            if let Ok(state) = HeaderValue::try_from(format!("\"key\";r=0;t={}", seconds.max(1))) {
+                headers.insert(RATE_LIMIT, state);
+            }
         }
         response
     }

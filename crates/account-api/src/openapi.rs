@@ -100,6 +100,24 @@ impl Modify for SecuritySchemes {
                 .description(Some("Seconds to wait before retrying."))
                 .build(),
         );
+        for (name, description) in [
+            (
+                "RateLimit-Policy",
+                "On `rate_limited`: the key's limit, `\"key\";q=<requests>;w=60` (IETF RateLimit fields).",
+            ),
+            (
+                "RateLimit",
+                "On `rate_limited`: `\"key\";r=0;t=<seconds until a request is allowed>`.",
+            ),
+        ] {
+            limited.headers.insert(
+                name.into(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(description))
+                    .build(),
+            );
+        }
         components
             .responses
             .insert("Limited".into(), RefOr::T(limited));

@@ -95,6 +95,21 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
             (1..=30).contains(&seconds),
             "one request per 30 s: {seconds}"
         );
+        let header = |name: &str| {
+            answer
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(
+            header("ratelimit-policy").as_deref(),
+            Some("\"key\";q=2;w=60")
+        );
+        assert_eq!(
+            header("ratelimit"),
+            Some(format!("\"key\";r=0;t={seconds}"))
+        );
         // Every route counts, the refusal holds, and X-API-Key is the same key.
         let answer = server
             .send(
