@@ -54,6 +54,7 @@ mod m20261211_000023_create_usage_hourly;
 mod m20261212_000024_add_run_admission_counters;
 mod m20261212_000025_add_tenant_totals;
 mod m20261212_000026_add_run_leases;
+mod m20261213_000027_create_cache_versions;
 mod run;
 mod sqlite;
 
@@ -94,6 +95,7 @@ pub const OUR_TABLES: &[&str] = &[
     "identity_links",
     "usage_hourly",
     "tenant_workers",
+    "cache_versions",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -133,6 +135,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000024_add_run_admission_counters::Migration),
             Box::new(m20261212_000025_add_tenant_totals::Migration),
             Box::new(m20261212_000026_add_run_leases::Migration),
+            Box::new(m20261213_000027_create_cache_versions::Migration),
         ]
     }
 }

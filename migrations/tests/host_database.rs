@@ -199,11 +199,17 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261212_000024_add_run_admission_counters",
     "m20261212_000025_add_tenant_totals",
     "m20261212_000026_add_run_leases",
+    "m20261213_000027_create_cache_versions",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
 /// records already there, and the tenants' workers, one per worker with active runs.
-const TABLES_NEWER_THAN_0_0_0: &[&str] = &["identity_links", "usage_hourly", "tenant_workers"];
+const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
+    "identity_links",
+    "usage_hourly",
+    "tenant_workers",
+    "cache_versions",
+];
 
 /// Our tables that the 0.0.0 snapshots hold.
 fn tables_of_0_0_0() -> impl Iterator<Item = &'static &'static str> {
@@ -303,9 +309,14 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
         let wrong_emails = "SELECT COUNT(*) FROM account.tenant_memberships m \
             JOIN account.users u ON u.id = m.user_id WHERE m.member_email <> u.email";
         assert_eq!(scalar(db.conn(), wrong_emails).await, 0, "{name}: emails");
+        assert_eq!(
+            after.remove("cache_versions"),
+            Some(1),
+            "{name}: the one version row"
+        );
         for table in TABLES_NEWER_THAN_0_0_0
             .iter()
-            .filter(|t| !["usage_hourly", "tenant_workers"].contains(*t))
+            .filter(|t| !["usage_hourly", "tenant_workers", "cache_versions"].contains(*t))
         {
             assert_eq!(
                 after.remove(table),

@@ -79,7 +79,10 @@ async fn runs_in_flight_get_a_default_lease_when_leases_arrive() {
     for backend in backends().unwrap() {
         let name = backend.name();
         let db = empty_db(&backend).await.unwrap();
-        let before_leases = Migrator::migrations().len() - 1;
+        let before_leases = Migrator::migrations()
+            .iter()
+            .position(|m| m.name() == "m20261212_000026_add_run_leases")
+            .expect("the leases migration");
         Migrator::up(db.direct_conn(), Some(before_leases as u32))
             .await
             .unwrap();

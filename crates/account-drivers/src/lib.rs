@@ -60,6 +60,7 @@ mod page;
 pub mod api_keys;
 pub mod audit;
 pub mod billing;
+pub mod cache_sync;
 pub mod identities;
 pub mod invitations;
 pub mod lifecycle;

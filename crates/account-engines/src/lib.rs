@@ -62,5 +62,8 @@ pub use error::{ErrorCode, StorageError};
 /// Which schema our tables live in (process-wide).
 pub use account_drivers::schema;
 
+/// Telling other instances which cached keys and roles a commit made stale (PostgreSQL).
+pub use account_drivers::cache_sync;
+
 /// Typed ids, enums and the plan quota table.
 pub use account_drivers::types;

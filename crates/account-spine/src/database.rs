@@ -1,5 +1,6 @@
 //! Connecting to the database: pool sizing, timeouts and SQLite's concurrency settings.
 
+use crate::cache_sync::CacheRegistry;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SpineError;
 use crate::events::{EventSink, NoEvents};
@@ -156,6 +157,9 @@ pub struct Spine {
     pub(crate) verify_cache: Arc<VerifyCache>,
     /// Members' roles, read once per cache lifetime (the verify cache's settings).
     pub(crate) member_roles: Arc<MemberRoles>,
+    /// Every cache pair of this spine and the spines derived from it, for the listener that
+    /// applies other instances' invalidations.
+    pub(crate) caches: Arc<CacheRegistry>,
     /// How write use cases retry on contention.
     pub(crate) retry: RetryPolicy,
     /// The lease a run gets at admission and at each heartbeat.
@@ -173,7 +177,7 @@ impl Spine {
         let db = Database::connect(config.connect_options())
             .await
             .map_err(SpineError::Unavailable)?;
-        let spine = Self::from_connection(db);
+        let spine = Self::from_connection(db).with_cache_notifications(&config.url);
         match config.writer_options() {
             Some(options) => {
                 let writer = Database::connect(options)
@@ -185,6 +189,26 @@ impl Spine {
         }
     }
 
+    /// The same spine hearing other instances' invalidations (PostgreSQL; `url` is the
+    /// database's, for a session of its own): a key revoked, rotated or re-permissioned, a
+    /// role changed, a member removed or a tenant suspended on another instance stops being
+    /// served from this one's caches within a second, not after their TTL. [`Spine::connect`]
+    /// does this itself; a host that wraps its own pool calls it once. Nothing on SQLite.
+    /// Must be called inside a tokio runtime (the listener is a task, which ends once every
+    /// spine derived from this one is dropped).
+    pub fn with_cache_notifications(self, url: &str) -> Self {
+        if self.db.get_database_backend() == DbBackend::Postgres
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(crate::cache_sync::listen(
+                url.to_owned(),
+                self.db.clone(),
+                Arc::downgrade(&self.caches),
+            ));
+        }
+        self
+    }
+
     /// The same spine beginning every write transaction (and the last-use flush) on
     /// `writer` instead of the read pool. For a host that opens its own SQLite pools: give it
     /// a pool of one connection ([`DatabaseConfig::writer_options`]), so that writers wait
@@ -193,6 +217,7 @@ impl Spine {
     /// under load). `writer` must reach the same database as the read pool.
     pub fn with_write_connection(mut self, writer: DatabaseConnection) -> Self {
         self.verify_cache = VerifyCache::start(self.verify_cache.settings(), writer.clone());
+        self.caches.add(&self.verify_cache, &self.member_roles);
         self.writer = Some(writer);
         self
     }
@@ -203,7 +228,9 @@ impl Spine {
     pub fn from_connection(db: DatabaseConnection) -> Self {
         let settings = VerifyCacheSettings::default();
         let verify_cache = VerifyCache::start(settings, db.clone());
+        let member_roles = Arc::new(MemberRoles::new(settings.capacity, settings.ttl));
         Self {
+            caches: CacheRegistry::new(&verify_cache, &member_roles),
             db,
             writer: None,
             clock: Arc::new(SystemClock),
@@ -215,7 +242,7 @@ impl Spine {
             statements: None,
             metrics: Arc::default(),
             verify_cache,
-            member_roles: Arc::new(MemberRoles::new(settings.capacity, settings.ttl)),
+            member_roles,
             retry: RetryPolicy::DEFAULT,
             run_lease: LeaseDuration::DEFAULT,
         }
@@ -352,6 +379,7 @@ impl Spine {
     pub fn with_verify_cache(mut self, settings: VerifyCacheSettings) -> Self {
         self.verify_cache = VerifyCache::start(settings, self.write_connection().clone());
         self.member_roles = Arc::new(MemberRoles::new(settings.capacity, settings.ttl));
+        self.caches.add(&self.verify_cache, &self.member_roles);
         self
     }
 

@@ -369,6 +369,13 @@ impl Spine {
             cx.require_capability(tenant).await?;
         }
         let output = body.body(&mut cx).await?;
+        // Other instances hear of stale caches from this transaction: at its commit, never
+        // at a rollback (PostgreSQL; nothing on SQLite).
+        if let Some(payload) = self.caches.payload(&cx.effects) {
+            account_engines::cache_sync::publish_cache_invalidation(cx.db, &payload)
+                .await
+                .map_err(SpineError::from)?;
+        }
         Ok((output, cx.effects))
     }
 

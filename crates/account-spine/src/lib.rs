@@ -67,6 +67,7 @@
 pub mod api_keys;
 mod authorize;
 pub mod billing;
+mod cache_sync;
 mod clock;
 mod database;
 mod error;

@@ -64,6 +64,14 @@ impl MemberRoles {
         }
     }
 
+    /// Drops every cached role (another instance's change may have gone unheard).
+    pub(crate) fn forget_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(entries) = &self.entries {
+            entries.invalidate_all();
+        }
+    }
+
     /// Drops every member's role in `tenant`.
     pub(crate) fn forget_tenant(&self, tenant: TenantId) {
         self.generation.fetch_add(1, Ordering::AcqRel);

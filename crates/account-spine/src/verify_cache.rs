@@ -195,6 +195,11 @@ impl VerifyCache {
         self.invalidate(move |row| row.key.tenant_id == tenant);
     }
 
+    /// Forgets every cached row (another instance's change may have gone unheard).
+    pub(crate) fn invalidate_all(&self) {
+        self.invalidate(|_| true);
+    }
+
     /// Notes one successful verification of `key` at `now` (no statement).
     pub(crate) fn record_use(&self, tenant: TenantId, key: ApiKeyId, now: DateTime<Utc>) {
         let mut pending = lock(&self.pending);

@@ -8,7 +8,7 @@
 //! heartbeats it, and this test, which kills the worker, then reaps with a spine of its own on
 //! a clock it sets past the lease (no waiting for a minute to pass).
 
-use crate::process::{BINARY, Running, command, free_port};
+use crate::process::{Running, free_port, serve};
 use crate::support::start;
 use account_spine::api_keys::{ApiKeyPepper, IssueKey};
 use account_spine::types::{MembershipRole, Plan, RunId, TenantId, UserId};
@@ -149,31 +149,6 @@ async fn one_slot_tenant(db: &UrlDb, spine: &Spine) -> (TenantId, Principal, Str
     (tenant, owner, plaintext)
 }
 
-/// The `account-api` binary serving `db` in `dir` on `port` with `flags`, its log in
-/// `dir/server.log`; returns once it listens.
-fn serve(db: &UrlDb, dir: &std::path::Path, port: u16, flags: &[&str]) -> Running {
-    std::fs::write(dir.join("account.pepper"), PEPPER).unwrap();
-    let log = std::fs::File::create(dir.join("server.log")).unwrap();
-    let mut server = Running(
-        command(BINARY, dir)
-            .args([
-                "--database-url",
-                db.url(),
-                "--pepper-file",
-                "account.pepper",
-            ])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(flags)
-            .arg("serve")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-    );
-    server.wait_until_listening(port, Duration::from_secs(30));
-    server
-}
-
 async fn post(
     client: &reqwest::Client,
     url: String,
@@ -211,7 +186,7 @@ async fn killed_worker(backend: &Backend) {
     let (tenant, _owner, key) = one_slot_tenant(&db, &reaper).await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _server = serve(&db, dir.path(), port, &["--no-reaper"]);
+    let _server = serve(db.url(), dir.path(), port, &PEPPER, &["--no-reaper"]);
     let base = format!("http://127.0.0.1:{port}");
 
     // The worker admits its run and heartbeats it. It runs a copy of this very executable
@@ -349,7 +324,7 @@ async fn the_server_reaps_lapsed_runs_by_default() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let flags = ["--run-lease-secs", "1", "--reaper-interval-secs", "1"];
-    let _server = serve(&db, dir.path(), port, &flags);
+    let _server = serve(db.url(), dir.path(), port, &PEPPER, &flags);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let admit = json!({"worker_id": "business-builder", "task": "abandoned"});
@@ -373,7 +348,8 @@ async fn the_server_reaps_lapsed_runs_by_default() {
             assert_eq!(read["lease_expires_at"], run["lease_expires_at"]);
             break;
         }
-        let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+        let log = std::fs::read_to_string(dir.path().join(format!("server-{port}.log")))
+            .unwrap_or_default();
         assert!(Instant::now() < deadline, "not reaped: {read}\n{log}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

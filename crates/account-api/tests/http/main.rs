@@ -12,6 +12,7 @@ mod edge;
 mod errors;
 mod health;
 mod hostile;
+mod instances;
 mod keys;
 mod leases;
 mod limits;

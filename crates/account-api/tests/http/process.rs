@@ -7,7 +7,7 @@
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Command, ExitStatus};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The binary cargo built for these tests.
@@ -102,4 +102,24 @@ pub(crate) fn refused_within(port: u16, bound: Duration) -> bool {
             _ => std::thread::sleep(Duration::from_millis(20)),
         }
     }
+}
+
+/// `account-api serve` on `url` at `127.0.0.1:port`, with `pepper` as its pepper file in `dir`
+/// and its log in `dir/server-<port>.log`; returns once it listens.
+pub(crate) fn serve(url: &str, dir: &Path, port: u16, pepper: &[u8], flags: &[&str]) -> Running {
+    std::fs::write(dir.join("account.pepper"), pepper).unwrap();
+    let log = std::fs::File::create(dir.join(format!("server-{port}.log"))).unwrap();
+    let mut server = Running(
+        command(BINARY, dir)
+            .args(["--database-url", url, "--pepper-file", "account.pepper"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(flags)
+            .arg("serve")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
+    server.wait_until_listening(port, Duration::from_secs(30));
+    server
 }
