@@ -9,7 +9,6 @@
 //! fallback. See ARCHITECTURE.md ("Caches across instances") for the bound.
 
 use crate::member_roles::MemberRoles;
-use crate::use_case::Effect;
 use crate::verify_cache::VerifyCache;
 use account_engines::Db;
 use account_engines::cache_sync::{CacheListener, Heard, MAX_CACHE_PAYLOAD, fetch_cache_version};
@@ -43,9 +42,10 @@ impl CacheRegistry {
         registry
     }
 
-    /// The payload announcing `effects`' invalidations from this process, if any.
-    pub(crate) fn payload(&self, effects: &[Effect]) -> Option<String> {
-        entries(effects).map(|entries| format!("{}/{entries}", self.instance))
+    /// The payload announcing these invalidations from this process (`None` when there are
+    /// none).
+    pub(crate) fn payload(&self, stale: impl IntoIterator<Item = Stale>) -> Option<String> {
+        entries(stale).map(|entries| format!("{}/{entries}", self.instance))
     }
 
     pub(crate) fn add(&self, verify: &Arc<VerifyCache>, roles: &Arc<MemberRoles>) {
@@ -83,19 +83,26 @@ fn instance_name() -> String {
     format!("{}-{started:x}-{n}", std::process::id())
 }
 
-/// What `effects` invalidate (`None` when nothing): `k:<tenant>:<key>`, `t:<tenant>`,
+/// A cached entry a commit made stale.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Stale {
+    Key(TenantId, ApiKeyId),
+    Tenant(TenantId),
+    Member(TenantId, UserId),
+}
+
+/// `stale` as a payload (`None` when empty): `k:<tenant>:<key>`, `t:<tenant>`,
 /// `m:<tenant>:<user>`, comma-separated; `*` (everything) when that would not fit a
 /// notification.
-fn entries(effects: &[Effect]) -> Option<String> {
+fn entries(stale: impl IntoIterator<Item = Stale>) -> Option<String> {
     let mut out = String::new();
-    for effect in effects {
+    for entry in stale {
         let sep = if out.is_empty() { "" } else { "," };
         // Writing to a String cannot fail.
-        let _ = match effect {
-            Effect::ForgetKey(tenant, key) => write!(out, "{sep}k:{tenant}:{key}"),
-            Effect::ForgetTenant(tenant) => write!(out, "{sep}t:{tenant}"),
-            Effect::ForgetMember(tenant, user) => write!(out, "{sep}m:{tenant}:{user}"),
-            Effect::Publish(_) => Ok(()),
+        let _ = match entry {
+            Stale::Key(tenant, key) => write!(out, "{sep}k:{tenant}:{key}"),
+            Stale::Tenant(tenant) => write!(out, "{sep}t:{tenant}"),
+            Stale::Member(tenant, user) => write!(out, "{sep}m:{tenant}:{user}"),
         };
         if out.len() > MAX_CACHE_PAYLOAD - 40 {
             return Some("*".to_owned());

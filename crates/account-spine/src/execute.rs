@@ -371,7 +371,10 @@ impl Spine {
         let output = body.body(&mut cx).await?;
         // Other instances hear of stale caches from this transaction: at its commit, never
         // at a rollback (PostgreSQL; nothing on SQLite).
-        if let Some(payload) = self.caches.payload(&cx.effects) {
+        if let Some(payload) = self
+            .caches
+            .payload(cx.effects.iter().filter_map(Effect::stale))
+        {
             account_engines::cache_sync::publish_cache_invalidation(cx.db, &payload)
                 .await
                 .map_err(SpineError::from)?;

@@ -183,6 +183,19 @@ pub(crate) enum Effect {
     ForgetMember(TenantId, UserId),
 }
 
+impl Effect {
+    /// The cached entry this effect makes stale, if any (other instances hear of it).
+    pub(crate) fn stale(&self) -> Option<crate::cache_sync::Stale> {
+        use crate::cache_sync::Stale;
+        match *self {
+            Self::ForgetKey(tenant, key) => Some(Stale::Key(tenant, key)),
+            Self::ForgetTenant(tenant) => Some(Stale::Tenant(tenant)),
+            Self::ForgetMember(tenant, user) => Some(Stale::Member(tenant, user)),
+            Self::Publish(_) => None,
+        }
+    }
+}
+
 /// What [`UseCase::run`] has at hand: the database handle of this attempt, the clock's `now`
 /// (one instant for the whole call, retries included), the caller, and the effects to apply
 /// after commit.
