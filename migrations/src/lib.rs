@@ -55,6 +55,7 @@ mod m20261212_000024_add_run_admission_counters;
 mod m20261212_000025_add_tenant_totals;
 mod m20261212_000026_add_run_leases;
 mod m20261213_000027_create_cache_versions;
+mod m20261214_000028_create_rate_limit_states;
 mod run;
 mod sqlite;
 
@@ -96,6 +97,7 @@ pub const OUR_TABLES: &[&str] = &[
     "usage_hourly",
     "tenant_workers",
     "cache_versions",
+    "rate_limit_states",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -136,6 +138,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000025_add_tenant_totals::Migration),
             Box::new(m20261212_000026_add_run_leases::Migration),
             Box::new(m20261213_000027_create_cache_versions::Migration),
+            Box::new(m20261214_000028_create_rate_limit_states::Migration),
         ]
     }
 }

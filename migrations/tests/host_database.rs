@@ -200,6 +200,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261212_000025_add_tenant_totals",
     "m20261212_000026_add_run_leases",
     "m20261213_000027_create_cache_versions",
+    "m20261214_000028_create_rate_limit_states",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -209,6 +210,7 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "usage_hourly",
     "tenant_workers",
     "cache_versions",
+    "rate_limit_states",
 ];
 
 /// Our tables that the 0.0.0 snapshots hold.

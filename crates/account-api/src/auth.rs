@@ -74,20 +74,10 @@ impl FromRequestParts<AppState> for Authenticated {
             .spine
             .authenticate_api_key(key, request_meta(parts, state))
             .await?;
-        if let Actor::ApiKey {
-            key_id,
-            rate_limit_rpm,
-            ..
-        } = &principal.actor
-        {
+        if let Actor::ApiKey { key_id, .. } = &principal.actor {
             crate::request_id::record_key_id(key_id);
-            state
-                .limits
-                .check(*key_id, *rate_limit_rpm)
-                .map_err(|limited| {
-                    ApiError::rate_limited(limited.rpm, limited.retry_after_seconds)
-                })?;
         }
+        state.spine.admit_request(&principal).await?;
         Ok(Self(principal))
     }
 }

@@ -151,6 +151,13 @@ impl ApiError {
     /// The answer to `error`, a quota refusal's reset computed from `now`: routes that can
     /// refuse by a time-based quota pass the spine's clock, which the counters reset by.
     pub(crate) fn from_spine_at(error: SpineError, now: chrono::DateTime<chrono::Utc>) -> Self {
+        if let SpineError::RateLimited {
+            limit,
+            retry_after_seconds,
+        } = error
+        {
+            return Self::rate_limited(limit, retry_after_seconds);
+        }
         let status =
             StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status == StatusCode::UNAUTHORIZED {

@@ -4,7 +4,8 @@
 //! file in the working directory; teams embedding the account domain in their own API crate
 //! mount the same router next to theirs, under a prefix of their choice (see [`router`]; the
 //! example `examples/embed-axum` does it). Requests authenticate with an API key
-//! (`Authorization: Bearer <key>` or `X-API-Key`), each key within its `rate_limit_rpm`;
+//! (`Authorization: Bearer <key>` or `X-API-Key`), each key within its `rate_limit_rpm`
+//! counted across every instance on the database;
 //! errors are `{"error": code, "message": ...}` with the status the engine assigned (see
 //! [`ErrorBody`]); every response echoes `x-request-id`, which every log line of the request
 //! carries; [`openapi`] is the OpenAPI 3 document, served at `/openapi.json`.
@@ -51,7 +52,6 @@ mod metrics;
 pub mod oidc;
 mod openapi;
 mod quota;
-mod rate_limit;
 mod request_id;
 mod routes;
 
@@ -66,7 +66,6 @@ use axum::extract::rejection::NestedPathRejection;
 use axum::extract::{DefaultBodyLimit, NestedPath};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use rate_limit::RateLimits;
 use std::sync::Arc;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -77,12 +76,11 @@ use utoipa_axum::routes;
 /// Largest request body accepted (pins hold up to 64 KiB values).
 pub const MAX_BODY_BYTES: usize = 128 * 1024;
 
-/// What every handler can reach: the spine (cheap to clone), the per-key rate limiters, the
-/// edge's settings and, when people sign in through an identity provider, the token verifier.
+/// What every handler can reach: the spine (cheap to clone, its per-key rate limits shared
+/// with every instance on the database), the edge's settings and, when people sign in through an identity provider, the token verifier.
 #[derive(Clone, Debug)]
 pub struct AppState {
     spine: Spine,
-    limits: Arc<RateLimits>,
     http_metrics: Arc<metrics::HttpMetrics>,
     oidc: Option<oidc::Verifier>,
     edge: Arc<EdgeSettings>,
@@ -97,7 +95,6 @@ impl AppState {
     pub fn new(spine: Spine) -> Self {
         Self {
             spine,
-            limits: Arc::new(RateLimits::default()),
             http_metrics: Arc::default(),
             oidc: None,
             edge: Arc::default(),

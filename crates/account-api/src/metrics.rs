@@ -133,6 +133,18 @@ pub(crate) fn render(state: &AppState) -> String {
         "# HELP account_verify_cache_total API-key verifications by cache outcome (a miss reads the database).\n# TYPE account_verify_cache_total counter\naccount_verify_cache_total{{outcome=\"hit\"}} {}\naccount_verify_cache_total{{outcome=\"miss\"}} {}",
         cache.hits, cache.misses
     );
+    let limits = spine.rate_limits;
+    let _ = writeln!(
+        out,
+        "# HELP account_rate_limit_requests_total Requests counted against API keys' rate limits, by outcome.\n# TYPE account_rate_limit_requests_total counter\naccount_rate_limit_requests_total{{outcome=\"admitted\"}} {}\naccount_rate_limit_requests_total{{outcome=\"refused\"}} {}",
+        limits.requests.saturating_sub(limits.refused),
+        limits.refused
+    );
+    let _ = writeln!(
+        out,
+        "# HELP account_rate_limit_leases_total Batches of allowance leased from the shared state (one statement each).\n# TYPE account_rate_limit_leases_total counter\naccount_rate_limit_leases_total {}",
+        limits.leases
+    );
     let http = state.http_metrics.snapshot();
     let _ = writeln!(
         out,

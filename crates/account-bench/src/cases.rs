@@ -121,6 +121,7 @@ pub(crate) async fn run_all(h: &mut Harness) -> Result<()> {
     seed::analyze(h.db()).await?;
 
     verify(h, &hot, &hot_key, &revoked_key).await?;
+    crate::rate_limits::run(h, &hot.principal()).await?;
     reads(h, hot).await?;
     pins(h, hot, pins_tenant).await?;
     accounts(h, hot, member).await?;

@@ -14,6 +14,7 @@ mod cases;
 mod database;
 mod http;
 mod profile;
+mod rate_limits;
 mod replay;
 mod report;
 mod seed;

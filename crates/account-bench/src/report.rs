@@ -84,6 +84,8 @@ pub(crate) struct ThroughputRow {
 pub(crate) struct Report {
     pub(crate) latency: Vec<LatencyRow>,
     pub(crate) throughput: Vec<ThroughputRow>,
+    /// Tables of their own (already Markdown), printed after the others.
+    pub(crate) extra: Vec<String>,
 }
 
 fn micros(duration: Option<Duration>) -> String {
@@ -190,6 +192,9 @@ impl Report {
                     errors(Way::Raw),
                 );
             }
+        }
+        for table in &self.extra {
+            out.push_str(table);
         }
         out
     }

@@ -65,5 +65,8 @@ pub use account_drivers::schema;
 /// Telling other instances which cached keys and roles a commit made stale (PostgreSQL).
 pub use account_drivers::cache_sync;
 
+/// Request allowances shared by every instance on one database (leased in batches).
+pub use account_drivers::rate_limits;
+
 /// Typed ids, enums and the plan quota table.
 pub use account_drivers::types;

@@ -6,6 +6,7 @@ use crate::error::SpineError;
 use crate::events::{EventSink, NoEvents};
 use crate::member_roles::MemberRoles;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
+use crate::rate_limits::RateLimiter;
 use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 #[cfg(feature = "testing")]
@@ -160,6 +161,8 @@ pub struct Spine {
     /// Every cache pair of this spine and the spines derived from it, for the listener that
     /// applies other instances' invalidations.
     pub(crate) caches: Arc<CacheRegistry>,
+    /// Per-key request allowances leased from the shared state.
+    pub(crate) rate_limits: Arc<RateLimiter>,
     /// How write use cases retry on contention.
     pub(crate) retry: RetryPolicy,
     /// The lease a run gets at admission and at each heartbeat.
@@ -243,6 +246,7 @@ impl Spine {
             metrics: Arc::default(),
             verify_cache,
             member_roles,
+            rate_limits: Arc::default(),
             retry: RetryPolicy::DEFAULT,
             run_lease: LeaseDuration::DEFAULT,
         }
@@ -324,7 +328,7 @@ impl Spine {
         self.counted(Db::for_transaction(txn))
     }
 
-    fn counted<'a>(&'a self, db: Db<'a>) -> Db<'a> {
+    pub(crate) fn counted<'a>(&'a self, db: Db<'a>) -> Db<'a> {
         match self.statements.as_deref() {
             Some(counter) => db.counting(counter),
             None => db,
@@ -337,11 +341,13 @@ impl Spine {
             .ok_or(SpineError::NotConfigured("API-key pepper"))
     }
 
-    /// The per-operation counters (calls, errors by code, duration) and the verify cache's
-    /// hits and misses, of this spine and its clones since it was built.
+    /// The per-operation counters (calls, errors by code, duration), the verify cache's
+    /// hits and misses and the rate limiter's counts, of this spine and its clones since it
+    /// was built.
     pub fn metrics(&self) -> MetricsSnapshot {
         let mut snapshot = self.metrics.snapshot();
         snapshot.verify_cache = self.verify_cache.metrics();
+        snapshot.rate_limits = self.rate_limits.metrics();
         snapshot
     }
 

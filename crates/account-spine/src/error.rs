@@ -116,6 +116,17 @@ pub enum SpineError {
     /// Lifecycle.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// The API key's request rate is used up, on every instance together
+    /// ([`crate::Spine::admit_request`]).
+    #[error(
+        "this API key is limited to {limit} requests per minute; retry in {retry_after_seconds} s"
+    )]
+    RateLimited {
+        /// The key's requests per minute.
+        limit: u32,
+        /// Whole seconds until a request is allowed again (at least 1).
+        retry_after_seconds: u64,
+    },
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -170,6 +181,7 @@ impl ErrorCode for SpineError {
             Self::Attestation(e) => e.code(),
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
+            Self::RateLimited { .. } => "rate_limited",
             Self::Storage(e) => e.code(),
         }
     }
@@ -198,6 +210,7 @@ impl ErrorCode for SpineError {
             Self::Attestation(e) => e.http_status(),
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
+            Self::RateLimited { .. } => 429,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -227,7 +240,8 @@ impl ErrorCode for SpineError {
             | Self::TenantStatusForbids { .. }
             | Self::TenantNotFound
             | Self::SupportContactNotConfigured
-            | Self::NotConfigured(_) => None,
+            | Self::NotConfigured(_)
+            | Self::RateLimited { .. } => None,
         }
     }
 }

@@ -85,6 +85,7 @@ pub mod onboarding;
 mod operations;
 pub mod operators;
 mod principal;
+pub mod rate_limits;
 mod retry;
 pub mod runs;
 mod settings;

@@ -40,6 +40,8 @@ pub struct MetricsSnapshot {
     pub operations: Vec<OperationMetrics>,
     /// The API-key verify cache's hits and misses.
     pub verify_cache: VerifyCacheMetrics,
+    /// Requests counted against keys' rate limits, refusals, and leases taken.
+    pub rate_limits: crate::rate_limits::RateLimitMetrics,
 }
 
 impl MetricsSnapshot {
@@ -104,6 +106,7 @@ impl MetricsRegistry {
                 })
                 .collect(),
             verify_cache: VerifyCacheMetrics::default(),
+            rate_limits: crate::rate_limits::RateLimitMetrics::default(),
         })
     }
 }

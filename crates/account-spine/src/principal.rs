@@ -81,8 +81,8 @@ pub enum Actor {
         allowed_workers: Option<Vec<String>>,
         /// Its concurrent-run limit.
         max_concurrent_runs: Option<i32>,
-        /// Its request rate limit per minute, enforced by the host (in-process); `None` means
-        /// no per-key limit.
+        /// Its request rate limit per minute, counted across instances by
+        /// [`crate::Spine::admit_request`]; `None` means no per-key limit.
         rate_limit_rpm: Option<i32>,
         /// The user the key was issued for: a personal key acts on their behalf in account
         /// use cases, bounded by its permissions and the user's current role. `None` for a

@@ -410,7 +410,7 @@ impl Validate for VerifyBody {
     fn validate(&self, _errors: &mut FieldErrors) {}
 }
 
-/// What is left of the verified key's request allowance in this server process.
+/// What is left of the verified key's request allowance, counted across servers.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RateLimitView {
     /// Its requests per minute.
@@ -449,7 +449,7 @@ pub(crate) struct VerifyView {
     /// When it stops working (`null`: never).
     #[serde(skip_serializing_if = "Option::is_none")]
     expires_at: Option<Option<DateTime<Utc>>>,
-    /// Its per-minute request allowance as this server counts it (`null`: no per-key limit).
+    /// Its per-minute request allowance, counted across servers (`null`: no per-key limit).
     #[serde(skip_serializing_if = "Option::is_none")]
     rate_limit: Option<Option<RateLimitView>>,
 }
@@ -458,7 +458,8 @@ pub(crate) struct VerifyView {
 /// holding `keys:verify` (or `keys:manage`). Only keys of the caller's tenant verify; another
 /// tenant's key is answered like a made-up one (`invalid_api_key`). Verifying counts nothing
 /// against the presented key's rate limit and records no use of it; `rate_limit` shows what
-/// is left of its allowance in this server process.
+/// is left of its allowance, counted across every server on the database (as this server
+/// last saw it, at most a second ago).
 #[utoipa::path(
     post,
     path = "/v1/keys/verify",
@@ -479,7 +480,10 @@ pub(crate) async fn verify(
         .await?;
     Ok(Json(match verdict {
         KeyVerification::Valid(key) => {
-            let allowance = state.limits.peek(key.key_id, key.rate_limit_rpm);
+            let allowance = state
+                .spine
+                .key_allowance(key.tenant_id, key.key_id, key.rate_limit_rpm)
+                .await?;
             VerifyView {
                 valid: true,
                 code: None,
@@ -491,7 +495,7 @@ pub(crate) async fn verify(
                 rate_limit: Some(allowance.map(|a| RateLimitView {
                     limit: a.limit,
                     remaining: a.remaining,
-                    reset_seconds: a.reset_seconds,
+                    reset_seconds: a.reset_seconds(),
                 })),
             }
         }
