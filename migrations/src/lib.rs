@@ -56,6 +56,7 @@ mod m20261212_000025_add_tenant_totals;
 mod m20261212_000026_add_run_leases;
 mod m20261213_000027_create_cache_versions;
 mod m20261214_000028_create_rate_limit_states;
+mod m20261214_000029_add_tenant_request_limit;
 mod run;
 mod sqlite;
 
@@ -139,6 +140,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261212_000026_add_run_leases::Migration),
             Box::new(m20261213_000027_create_cache_versions::Migration),
             Box::new(m20261214_000028_create_rate_limit_states::Migration),
+            Box::new(m20261214_000029_add_tenant_request_limit::Migration),
         ]
     }
 }

@@ -201,6 +201,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261212_000026_add_run_leases",
     "m20261213_000027_create_cache_versions",
     "m20261214_000028_create_rate_limit_states",
+    "m20261214_000029_add_tenant_request_limit",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the

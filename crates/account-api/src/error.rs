@@ -3,6 +3,7 @@
 //! (which limit, when it resets) with a `Retry-After` header on a 429.
 
 use crate::quota::{self, QuotaInfo};
+use account_spine::rate_limits::RateLimitScope;
 use account_spine::{ErrorCode, SpineError};
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -41,9 +42,9 @@ pub struct ApiError {
     fields: Option<BTreeMap<String, String>>,
     quota: Option<Box<QuotaInfo>>,
     retry_after_seconds: Option<u64>,
-    /// The key's requests per minute, when its rate refused the request: sent as the
-    /// `RateLimit-Policy` and `RateLimit` headers.
-    rate_limit_rpm: Option<u32>,
+    /// The policy's name (`key` or `tenant`) and its requests per minute, when a rate limit
+    /// refused the request: sent as the `RateLimit-Policy` and `RateLimit` headers.
+    rate_limit: Option<(RateLimitScope, u32)>,
 }
 
 impl ApiError {
@@ -56,7 +57,7 @@ impl ApiError {
             fields: None,
             quota: None,
             retry_after_seconds: None,
-            rate_limit_rpm: None,
+            rate_limit: None,
         }
     }
 
@@ -109,14 +110,20 @@ impl ApiError {
 
     /// The per-key request rate is used up: 429 `rate_limited`, retry after `seconds`.
     pub fn rate_limited(rpm: u32, seconds: u64) -> Self {
+        Self::rate_limited_in(RateLimitScope::Key, rpm, seconds)
+    }
+
+    /// A request rate of `scope` (the key's, or the whole tenant's) is used up.
+    fn rate_limited_in(scope: RateLimitScope, rpm: u32, seconds: u64) -> Self {
         Self {
             retry_after_seconds: Some(seconds),
-            rate_limit_rpm: Some(rpm),
+            rate_limit: Some((scope, rpm)),
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!(
-                    "this API key is limited to {rpm} requests per minute; retry in {seconds} s"
+                    "{} is limited to {rpm} requests per minute; retry in {seconds} s",
+                    scope.subject()
                 ),
             )
         }
@@ -152,11 +159,12 @@ impl ApiError {
     /// refuse by a time-based quota pass the spine's clock, which the counters reset by.
     pub(crate) fn from_spine_at(error: SpineError, now: chrono::DateTime<chrono::Utc>) -> Self {
         if let SpineError::RateLimited {
+            scope,
             limit,
             retry_after_seconds,
         } = error
         {
-            return Self::rate_limited(limit, retry_after_seconds);
+            return Self::rate_limited_in(scope, limit, retry_after_seconds);
         }
         let status =
             StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -205,18 +213,40 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
         }
-        if let (Some(rpm), Some(seconds)) = (self.rate_limit_rpm, self.retry_after_seconds) {
-            // The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers): the key's
-            // policy (q requests per w seconds) and its state (r remaining, t seconds until
-            // one is allowed again).
+        if let (Some((scope, rpm)), Some(seconds)) = (self.rate_limit, self.retry_after_seconds) {
+            let policy = scope.as_str();
+            // The IETF RateLimit fields (draft-ietf-httpapi-ratelimit-headers): the refusing
+            // policy, `key` or `tenant` (q requests per w seconds), and its state (r
+            // remaining, t seconds until one is allowed again).
             let headers = response.headers_mut();
-            if let Ok(policy) = HeaderValue::try_from(format!("\"key\";q={rpm};w=60")) {
-                headers.insert(RATE_LIMIT_POLICY, policy);
+            if let Ok(value) = HeaderValue::try_from(format!("\"{policy}\";q={rpm};w=60")) {
+                headers.insert(RATE_LIMIT_POLICY, value);
             }
-            if let Ok(state) = HeaderValue::try_from(format!("\"key\";r=0;t={}", seconds.max(1))) {
+            let state = format!("\"{policy}\";r=0;t={}", seconds.max(1));
+            if let Ok(state) = HeaderValue::try_from(state) {
                 headers.insert(RATE_LIMIT, state);
             }
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tenants_rate_limit_names_the_tenant_policy() {
+        let refused = SpineError::RateLimited {
+            scope: RateLimitScope::Tenant,
+            limit: 6_000,
+            retry_after_seconds: 2,
+        };
+        let response = ApiError::from_spine_at(refused, chrono::Utc::now()).into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let headers = response.headers();
+        assert_eq!(headers[header::RETRY_AFTER], "2");
+        assert_eq!(headers[RATE_LIMIT_POLICY], "\"tenant\";q=6000;w=60");
+        assert_eq!(headers[RATE_LIMIT], "\"tenant\";r=0;t=2");
     }
 }

@@ -86,8 +86,9 @@ impl Modify for SecuritySchemes {
             .responses
             .insert("Error".into(), RefOr::T(error("The request was refused.")));
         let mut limited = error(
-            "A limit was reached: the key's request rate (`rate_limited`) or a tenant quota \
-             (`quota_*`, with `quota` saying which and when it resets).",
+            "A limit was reached: a request rate (`rate_limited`: the key's own, or the whole \
+             tenant's, counted across servers) or a tenant quota (`quota_*`, with `quota` \
+             saying which and when it resets).",
         );
         limited.headers.insert(
             "Retry-After".into(),
@@ -103,11 +104,11 @@ impl Modify for SecuritySchemes {
         for (name, description) in [
             (
                 "RateLimit-Policy",
-                "On `rate_limited`: the key's limit, `\"key\";q=<requests>;w=60` (IETF RateLimit fields).",
+                "On `rate_limited`: the refusing limit, `\"key\";q=<requests>;w=60` or `\"tenant\";q=<requests>;w=60` (IETF RateLimit fields).",
             ),
             (
                 "RateLimit",
-                "On `rate_limited`: `\"key\";r=0;t=<seconds until a request is allowed>`.",
+                "On `rate_limited`: `\"<key or tenant>\";r=0;t=<seconds until a request is allowed>`.",
             ),
         ] {
             limited.headers.insert(

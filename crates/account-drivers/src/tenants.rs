@@ -135,6 +135,7 @@ pub(crate) fn core_snapshot(m: tenants::Model) -> TenantCoreSnapshot {
             max_concurrent_runs: m.max_concurrent_runs,
             max_tokens_per_month: m.max_tokens_per_month,
             max_api_keys: m.max_api_keys,
+            max_requests_per_minute: m.max_requests_per_minute,
         },
         runs_today: m.runs_today,
         runs_this_month: m.runs_this_month,
@@ -182,6 +183,7 @@ async fn insert(
         max_concurrent_runs: Set(tenant.quotas.max_concurrent_runs),
         max_tokens_per_month: Set(tenant.quotas.max_tokens_per_month),
         max_api_keys: Set(tenant.quotas.max_api_keys),
+        max_requests_per_minute: Set(tenant.quotas.max_requests_per_minute),
         runs_today: Set(0),
         runs_this_month: Set(0),
         tokens_this_month: Set(0),
@@ -316,6 +318,18 @@ impl TenantDriver<'_> {
         Ok(row.map(core_snapshot))
     }
 
+    /// The tenant's limit on its requests per minute: `None` when it has none, or when the
+    /// tenant does not exist (one column of its row).
+    pub async fn fetch_request_limit(&self, id: TenantId) -> Result<Option<i32>, DriverError> {
+        let limit: Option<Option<i32>> = tenants::Entity::find_by_id(id)
+            .select_only()
+            .column(tenants::Column::MaxRequestsPerMinute)
+            .into_tuple()
+            .one(self.db.conn())
+            .await?;
+        Ok(limit.flatten())
+    }
+
     /// The tenant's totals (members, keys not revoked, runs) in one read of its row; all zero
     /// when the tenant does not exist.
     pub async fn fetch_tenant_totals(&self, id: TenantId) -> Result<TenantTotals, DriverError> {
@@ -372,6 +386,10 @@ impl TenantDriver<'_> {
             .col_expr(
                 tenants::Column::MaxApiKeys,
                 Expr::value(quotas.max_api_keys),
+            )
+            .col_expr(
+                tenants::Column::MaxRequestsPerMinute,
+                Expr::value(quotas.max_requests_per_minute),
             )
             .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
             .filter(tenants::Column::Id.eq(id));

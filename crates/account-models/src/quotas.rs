@@ -19,6 +19,9 @@ pub struct PlanQuotas {
     pub max_tokens_per_month: i64,
     /// Active API keys.
     pub max_api_keys: i32,
+    /// Requests per minute of the whole tenant, every credential together, counted across
+    /// instances; `None`: no tenant-wide limit (each key's own limit still applies).
+    pub max_requests_per_minute: Option<i32>,
 }
 
 /// The memory-pin limits a plan grants (§3.12). Read from the tenant's current plan at every
@@ -49,6 +52,7 @@ impl Plan {
                 max_concurrent_runs: 5,
                 max_tokens_per_month: 1_000_000,
                 max_api_keys: 5,
+                max_requests_per_minute: Some(6_000),
             },
             Plan::Pro => PlanQuotas {
                 max_workers: 10,
@@ -56,6 +60,7 @@ impl Plan {
                 max_concurrent_runs: 20,
                 max_tokens_per_month: 10_000_000,
                 max_api_keys: 20,
+                max_requests_per_minute: Some(60_000),
             },
             Plan::Enterprise => PlanQuotas {
                 max_workers: 100,
@@ -63,6 +68,7 @@ impl Plan {
                 max_concurrent_runs: 100,
                 max_tokens_per_month: 1_000_000_000,
                 max_api_keys: 100,
+                max_requests_per_minute: None,
             },
         }
     }
@@ -101,12 +107,15 @@ mod tests {
     fn the_table_matches_the_specification() {
         // §4 of the specification, row by row.
         let table = [
-            (Plan::Free, (3, 100, 5, 1_000_000, 5)),
-            (Plan::Pro, (10, 1_000, 20, 10_000_000, 20)),
-            (Plan::Enterprise, (100, 100_000, 100, 1_000_000_000, 100)),
+            (Plan::Free, (3, 100, 5, 1_000_000, 5, Some(6_000))),
+            (Plan::Pro, (10, 1_000, 20, 10_000_000, 20, Some(60_000))),
+            (
+                Plan::Enterprise,
+                (100, 100_000, 100, 1_000_000_000, 100, None),
+            ),
         ];
         assert_eq!(table.len(), Plan::ALL.len());
-        for (plan, (workers, runs, concurrent, tokens, keys)) in table {
+        for (plan, (workers, runs, concurrent, tokens, keys, requests)) in table {
             assert_eq!(
                 plan.quotas(),
                 PlanQuotas {
@@ -115,6 +124,7 @@ mod tests {
                     max_concurrent_runs: concurrent,
                     max_tokens_per_month: tokens,
                     max_api_keys: keys,
+                    max_requests_per_minute: requests,
                 },
                 "{plan}"
             );
@@ -130,6 +140,9 @@ mod tests {
             assert!(higher.max_concurrent_runs >= lower.max_concurrent_runs);
             assert!(higher.max_tokens_per_month >= lower.max_tokens_per_month);
             assert!(higher.max_api_keys >= lower.max_api_keys);
+            // No limit is the most a plan can grant.
+            let requests = |q: PlanQuotas| q.max_requests_per_minute.unwrap_or(i32::MAX);
+            assert!(requests(higher) >= requests(lower));
             let (lower, higher) = (pair[0].memory_pin_quotas(), pair[1].memory_pin_quotas());
             assert!(higher.max_memory_pins >= lower.max_memory_pins);
             assert!(higher.max_pin_value_bytes >= lower.max_pin_value_bytes);

@@ -116,13 +116,16 @@ pub enum SpineError {
     /// Lifecycle.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
-    /// The API key's request rate is used up, on every instance together
-    /// ([`crate::Spine::admit_request`]).
+    /// A request rate is used up, on every instance together: the API key's own or its
+    /// tenant's ([`crate::Spine::admit_request`]).
     #[error(
-        "this API key is limited to {limit} requests per minute; retry in {retry_after_seconds} s"
+        "{} is limited to {limit} requests per minute; retry in {retry_after_seconds} s",
+        scope.subject()
     )]
     RateLimited {
-        /// The key's requests per minute.
+        /// Whose allowance: the key's or the tenant's.
+        scope: crate::rate_limits::RateLimitScope,
+        /// Its requests per minute.
         limit: u32,
         /// Whole seconds until a request is allowed again (at least 1).
         retry_after_seconds: u64,

@@ -1,7 +1,9 @@
-//! Per-key request rate limits, shared by every instance on one database.
+//! Request rate limits, shared by every instance on one database: each API key's own
+//! (`rate_limit_rpm`) and each tenant's (`max_requests_per_minute`, set by its plan), which
+//! every request of the tenant counts against, whatever its credential.
 //!
-//! The allowance of a key lives in one row (`account_engines::rate_limits`): a GCRA whose
-//! burst is the key's requests per minute and which refills one request every `60 / rpm`
+//! The allowance of a key or tenant lives in one row (`account_engines::rate_limits`): a GCRA
+//! whose burst is the limit per minute and which refills one request every `60 / rpm`
 //! seconds. An instance does not touch the row per request: it leases a batch of requests
 //! in one statement and spends them locally for at most [`LEASE_LIFETIME`], then lets the
 //! rest lapse. The batch follows the instance's own demand (doubling while a lease runs out
@@ -18,6 +20,7 @@
 use crate::error::SpineError;
 use account_engines::rate_limits::{AllowanceRule, Lease, fetch_allowance_debt, lease_allowance};
 use account_engines::types::{ApiKeyId, TenantId};
+use sea_orm::prelude::Uuid;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +30,37 @@ use std::time::{Duration, Instant};
 pub const LEASE_LIFETIME: Duration = Duration::from_secs(1);
 /// A subject idle this long is forgotten (its leased requests lapsed long before).
 const IDLE: Duration = Duration::from_secs(60);
+/// How long a tenant's limit is trusted: a plan's new limit applies within this on every
+/// instance.
+pub const TENANT_LIMIT_TTL: Duration = Duration::from_secs(5);
+
+/// Which allowance refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateLimitScope {
+    /// The API key's own (`rate_limit_rpm`).
+    Key,
+    /// The tenant's, every credential together (its plan's `max_requests_per_minute`).
+    Tenant,
+}
+
+impl RateLimitScope {
+    /// Who is limited, for messages: `this API key` or `this project`.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::Key => "this API key",
+            Self::Tenant => "this project",
+        }
+    }
+
+    /// `key` or `tenant`: the policy's name in the `RateLimit` headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Key => "key",
+            Self::Tenant => "tenant",
+        }
+    }
+}
 
 /// What is left of a key's request allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,10 +172,13 @@ impl Subject {
 /// One subject's view, locked across a lease so one lease serves every waiting request.
 type SharedSubject = Arc<tokio::sync::Mutex<Subject>>;
 
-/// Every key this instance counted in the last minute.
+/// Every key and tenant this instance counted in the last minute.
 #[derive(Debug, Default)]
 pub(crate) struct RateLimiter {
-    subjects: Mutex<HashMap<(TenantId, ApiKeyId), SharedSubject>>,
+    /// By tenant and subject: a key's id, or the tenant's own for its tenant-wide limit.
+    subjects: Mutex<HashMap<(TenantId, Uuid), SharedSubject>>,
+    /// Tenants' limits as last read, and when.
+    tenant_limits: Mutex<HashMap<TenantId, (Option<u32>, Instant)>>,
     last_pruned: Mutex<Option<Instant>>,
     requests: AtomicU64,
     refused: AtomicU64,
@@ -164,7 +201,7 @@ impl RateLimiter {
         }
     }
 
-    fn subject(&self, key: (TenantId, ApiKeyId), now: Instant) -> SharedSubject {
+    fn subject(&self, key: (TenantId, Uuid), now: Instant) -> SharedSubject {
         let mut subjects = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
         let mut last_pruned = self.last_pruned.lock().unwrap_or_else(|p| p.into_inner());
         if last_pruned.is_none_or(|at| now.duration_since(at) >= IDLE) {
@@ -173,6 +210,10 @@ impl RateLimiter {
                 s.try_lock()
                     .map_or(true, |s| now.duration_since(s.last_used) < IDLE)
             });
+            self.tenant_limits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, (_, read)| now.duration_since(*read) < TENANT_LIMIT_TTL);
             *last_pruned = Some(now);
         }
         Arc::clone(
@@ -182,13 +223,27 @@ impl RateLimiter {
         )
     }
 
-    /// Counts one request of `key` against `rpm`, leasing from the shared state through
+    /// `tenant`'s limit as read within [`TENANT_LIMIT_TTL`], if it was.
+    fn cached_tenant_limit(&self, tenant: TenantId) -> Option<Option<u32>> {
+        let limits = self.tenant_limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits
+            .get(&tenant)
+            .filter(|(_, read)| read.elapsed() < TENANT_LIMIT_TTL)
+            .map(|(limit, _)| *limit)
+    }
+
+    fn remember_tenant_limit(&self, tenant: TenantId, limit: Option<u32>) {
+        let mut limits = self.tenant_limits.lock().unwrap_or_else(|p| p.into_inner());
+        limits.insert(tenant, (limit, Instant::now()));
+    }
+
+    /// Counts one request of `subject` against `rpm`, leasing from the shared state through
     /// `lease` when this instance holds none. The subject's lock is held across the lease,
     /// so one lease serves every request of the key waiting here.
     pub(crate) async fn take<F, Fut>(
         &self,
         tenant: TenantId,
-        key: ApiKeyId,
+        subject: Uuid,
         rpm: u32,
         lease: F,
     ) -> Result<Result<Allowance, Refused>, SpineError>
@@ -197,7 +252,7 @@ impl RateLimiter {
         Fut: Future<Output = Result<Lease, SpineError>>,
     {
         self.requests.fetch_add(1, Ordering::Relaxed);
-        let subject = self.subject((tenant, key), Instant::now());
+        let subject = self.subject((tenant, subject), Instant::now());
         let mut s = subject.lock().await;
         let now = Instant::now();
         if s.rpm != rpm {
@@ -254,7 +309,7 @@ impl RateLimiter {
     ) -> Option<Allowance> {
         let subject = {
             let subjects = self.subjects.lock().unwrap_or_else(|p| p.into_inner());
-            Arc::clone(subjects.get(&(tenant, key))?)
+            Arc::clone(subjects.get(&(tenant, key.as_uuid()))?)
         };
         let s = subject.lock().await;
         let now = Instant::now();
@@ -271,39 +326,73 @@ pub(crate) fn allowance_from_debt(rpm: u32, debt_us: i64) -> Allowance {
 }
 
 impl crate::Spine {
-    /// Counts one request of the principal against its API key's per-minute limit, across
-    /// every instance on this database; `Ok(None)` when it has no limit (a person, or a key
-    /// without one). Most calls cost no statement: leased requests are spent locally.
-    /// A refusal is [`SpineError::RateLimited`]. A database failure while leasing is
-    /// [`SpineError::Storage`]; a host that prefers to admit requests then may.
+    /// Counts one request of the principal against the limits that apply to it, across every
+    /// instance on this database: its API key's own per-minute limit, then its tenant's (the
+    /// plan's `max_requests_per_minute`, every credential together; a request the key's limit
+    /// refused does not count against the tenant's). Returns what is left of the key's
+    /// allowance (`None` when the key has no limit, or the caller is a person). Most calls
+    /// cost no statement: leased requests are spent locally, and the tenant's limit is read
+    /// once per [`TENANT_LIMIT_TTL`]. A refusal is [`SpineError::RateLimited`]. A database
+    /// failure while leasing is [`SpineError::Storage`]; a host that prefers to admit
+    /// requests then may.
     pub async fn admit_request(
         &self,
         principal: &crate::Principal,
     ) -> Result<Option<Allowance>, SpineError> {
-        let crate::Actor::ApiKey {
+        let tenant = principal.tenant_id;
+        let mut allowance = None;
+        if let crate::Actor::ApiKey {
             key_id,
             rate_limit_rpm,
             ..
         } = &principal.actor
-        else {
-            return Ok(None);
-        };
-        let Some(rpm) = positive(*rate_limit_rpm) else {
-            return Ok(None);
-        };
-        let tenant = principal.tenant_id;
+            && let Some(rpm) = positive(*rate_limit_rpm)
+        {
+            allowance = Some(
+                self.count_request(tenant, key_id.as_uuid(), rpm, RateLimitScope::Key)
+                    .await?,
+            );
+        }
+        if let Some(rpm) = self.tenant_request_limit(tenant).await? {
+            self.count_request(tenant, tenant.as_uuid(), rpm, RateLimitScope::Tenant)
+                .await?;
+        }
+        Ok(allowance)
+    }
+
+    /// One request of `subject` against `rpm`.
+    async fn count_request(
+        &self,
+        tenant: TenantId,
+        subject: Uuid,
+        rpm: u32,
+        scope: RateLimitScope,
+    ) -> Result<Allowance, SpineError> {
         let taken = self
             .rate_limits
-            .take(tenant, *key_id, rpm, |rule, wanted| async move {
+            .take(tenant, subject, rpm, |rule, wanted| async move {
                 // SQLite: the lease is a write, so it queues for the one writer.
                 let db = self.counted(account_engines::Db::for_pool(self.write_connection()));
-                Ok(lease_allowance(db, tenant, key_id.as_uuid(), rule, wanted).await?)
+                Ok(lease_allowance(db, tenant, subject, rule, wanted).await?)
             })
             .await?;
-        taken.map(Some).map_err(|refused| SpineError::RateLimited {
+        taken.map_err(|refused| SpineError::RateLimited {
+            scope,
             limit: refused.limit,
             retry_after_seconds: whole_seconds(refused.retry_after).max(1),
         })
+    }
+
+    /// The tenant's limit on its requests per minute, read at most once per
+    /// [`TENANT_LIMIT_TTL`] by this instance.
+    async fn tenant_request_limit(&self, tenant: TenantId) -> Result<Option<u32>, SpineError> {
+        if let Some(limit) = self.rate_limits.cached_tenant_limit(tenant) {
+            return Ok(limit);
+        }
+        let limit =
+            positive(account_engines::tenants::request_limit(self.pool_db(), tenant).await?);
+        self.rate_limits.remember_tenant_limit(tenant, limit);
+        Ok(limit)
     }
 
     /// What is left of `key`'s allowance under `rate_limit_rpm` (its stored limit), counting
@@ -345,7 +434,7 @@ mod tests {
         let interval = rule(120).interval_us; // 0.5 s
         // A lease of 3 (asked for 1: the first lease of a subject is one request).
         let first = limiter
-            .take(tenant, key, 120, |_, wanted| async move {
+            .take(tenant, key.as_uuid(), 120, |_, wanted| async move {
                 assert_eq!(wanted, 1);
                 lease_of(3, 3 * interval)
             })
@@ -360,14 +449,16 @@ mod tests {
         );
         for _ in 0..2 {
             limiter
-                .take(tenant, key, 120, |_, _| async { panic!("spent locally") })
+                .take(tenant, key.as_uuid(), 120, |_, _| async {
+                    panic!("spent locally")
+                })
                 .await
                 .unwrap()
                 .unwrap();
         }
         // Ran out before the lease ended: the next one asks for twice the last.
         let refused = limiter
-            .take(tenant, key, 120, |_, wanted| async move {
+            .take(tenant, key.as_uuid(), 120, |_, wanted| async move {
                 assert_eq!(wanted, 6);
                 lease_of(0, 120 * interval)
             })
@@ -377,7 +468,9 @@ mod tests {
         assert_eq!(refused.limit, 120);
         assert!(refused.retry_after <= Duration::from_micros(interval as u64));
         let again = limiter
-            .take(tenant, key, 120, |_, _| async { panic!("remembered") })
+            .take(tenant, key.as_uuid(), 120, |_, _| async {
+                panic!("remembered")
+            })
             .await
             .unwrap()
             .unwrap_err();

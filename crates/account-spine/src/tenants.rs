@@ -86,6 +86,9 @@ pub struct TenantQuotas {
     pub max_tokens_per_month: i64,
     /// Active API keys.
     pub max_api_keys: i32,
+    /// Requests per minute of the whole tenant, every credential together (`None`: no
+    /// tenant-wide limit).
+    pub max_requests_per_minute: Option<i32>,
     /// Workers.
     pub max_workers: i32,
     /// Runs admitted today (UTC).
@@ -123,6 +126,7 @@ impl UseCase for GetTenantQuotas {
             max_concurrent_runs: t.quotas.max_concurrent_runs,
             max_tokens_per_month: t.quotas.max_tokens_per_month,
             max_api_keys: t.quotas.max_api_keys,
+            max_requests_per_minute: t.quotas.max_requests_per_minute,
             max_workers: t.quotas.max_workers,
             runs_today: usage.runs_today,
             runs_this_month: usage.runs_this_month,

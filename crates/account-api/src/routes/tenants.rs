@@ -130,6 +130,9 @@ pub(crate) struct ProjectDetailView {
     max_tokens_per_month: i64,
     /// Active API keys allowed.
     max_api_keys: i32,
+    /// Requests per minute of the whole tenant, every credential together (`null`: no
+    /// tenant-wide limit).
+    max_requests_per_minute: Option<i32>,
     /// Runs admitted today (UTC).
     runs_today: i32,
     /// Runs admitted this month (UTC).
@@ -187,6 +190,7 @@ pub(crate) async fn get_project(
         max_concurrent_runs: p.max_concurrent_runs,
         max_tokens_per_month: p.max_tokens_per_month,
         max_api_keys: p.max_api_keys,
+        max_requests_per_minute: p.max_requests_per_minute,
         runs_today: p.runs_today,
         runs_this_month: p.runs_this_month,
         tokens_this_month: p.tokens_this_month,
@@ -271,6 +275,9 @@ pub(crate) struct QuotasView {
     max_tokens_per_month: i64,
     /// Active API keys.
     max_api_keys: i32,
+    /// Requests per minute of the whole tenant, every credential together (`null`: no
+    /// tenant-wide limit).
+    max_requests_per_minute: Option<i32>,
     /// Workers.
     max_workers: i32,
     /// Runs admitted today (UTC).
@@ -309,6 +316,7 @@ pub(crate) async fn quotas(
         max_concurrent_runs: q.max_concurrent_runs,
         max_tokens_per_month: q.max_tokens_per_month,
         max_api_keys: q.max_api_keys,
+        max_requests_per_minute: q.max_requests_per_minute,
         max_workers: q.max_workers,
         runs_today: q.runs_today,
         runs_this_month: q.runs_this_month,

@@ -91,6 +91,13 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
                 .contains("2 requests per minute")
         );
         let seconds = retry_after(&answer);
+        // The plan's tenant-wide limit is shown with the quotas (the free plan's).
+        let quotas = server.call(Method::GET, "/v1/quotas", None).await;
+        assert_eq!(
+            quotas.body["max_requests_per_minute"], 6_000,
+            "{}",
+            quotas.body
+        );
         assert!(
             (1..=30).contains(&seconds),
             "one request per 30 s: {seconds}"

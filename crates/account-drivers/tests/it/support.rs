@@ -74,6 +74,7 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         active_runs: Set(0),
         active_workers: Set(0),
         tokens_reserved: Set(0),
+        max_requests_per_minute: Set(None),
         member_count: Set(0),
         api_key_count: Set(0),
         run_count: Set(0),

@@ -246,6 +246,11 @@ pub async fn snapshot(db: Db<'_>, tenant: TenantId) -> Result<TenantCoreSnapshot
         .ok_or(TenantError::NotFound)
 }
 
+/// The tenant's limit on its requests per minute (`None`: none, or no such tenant).
+pub async fn request_limit(db: Db<'_>, tenant: TenantId) -> Result<Option<i32>, TenantError> {
+    Ok(get_tenant_driver(db).fetch_request_limit(tenant).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

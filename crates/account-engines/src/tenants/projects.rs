@@ -115,6 +115,9 @@ pub struct ProjectDetailResult {
     pub max_tokens_per_month: i64,
     /// Active API keys allowed.
     pub max_api_keys: i32,
+    /// Requests per minute of the whole tenant, every credential together (`None`: no
+    /// tenant-wide limit).
+    pub max_requests_per_minute: Option<i32>,
     /// Runs admitted today (zero when the stored counter is of another day).
     pub runs_today: i32,
     /// Runs admitted this month (zero when the stored counter is of another month).
@@ -152,6 +155,7 @@ impl ProjectDetailResult {
             max_concurrent_runs: t.quotas.max_concurrent_runs,
             max_tokens_per_month: t.quotas.max_tokens_per_month,
             max_api_keys: t.quotas.max_api_keys,
+            max_requests_per_minute: t.quotas.max_requests_per_minute,
             runs_today: usage.runs_today,
             runs_this_month: usage.runs_this_month,
             tokens_this_month: usage.tokens_this_month,

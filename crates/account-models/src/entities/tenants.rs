@@ -72,6 +72,8 @@ pub struct Model {
     pub active_workers: i32,
     /// Tokens reserved by admitted runs not yet settled, on top of `tokens_this_month`.
     pub tokens_reserved: i64,
+    /// Quota: requests per minute of the whole tenant (`None`: no tenant-wide limit).
+    pub max_requests_per_minute: Option<i32>,
 }
 
 crate::schema::table!("tenants");
