@@ -68,6 +68,7 @@ pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
+pub mod replicas;
 pub mod runs;
 pub mod support;
 pub mod tenants;

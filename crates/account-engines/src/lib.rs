@@ -65,5 +65,8 @@ pub use account_drivers::schema;
 /// Telling other instances which cached keys and roles a commit made stale (PostgreSQL).
 pub use account_drivers::cache_sync;
 
+/// Write-ahead-log positions of the primary and its replicas, for routing reads (PostgreSQL).
+pub use account_drivers::replicas;
+
 /// Typed ids, enums and the plan quota table.
 pub use account_drivers::types;

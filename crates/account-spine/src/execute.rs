@@ -14,6 +14,7 @@ use crate::database::Spine;
 use crate::error::SpineError;
 use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
+use crate::replicas::{Reader, is_replica_failure};
 use crate::retry::RetryPolicy;
 use crate::use_case::{Caller, Context, Effect, OperatorUseCase, UseCase, refusal_entry};
 use account_engines::audit::{self, AuditEntry};
@@ -294,14 +295,51 @@ impl Spine {
         }
     }
 
-    /// Runs `body` in a write transaction when the operation writes, on the pool otherwise.
+    /// Runs `body` in a write transaction when the operation writes, on the pool (or a
+    /// replica) otherwise.
     async fn run_body<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
         if let Some(host) = frame.host {
             self.in_savepoint(host, body, frame).await
         } else if frame.operation.writes() {
-            self.in_transaction(body, frame).await
+            let outcome = self.in_transaction(body, frame).await;
+            // Read-your-writes: where the commit landed, for this caller's next reads.
+            if outcome.is_ok()
+                && let Some(replicas) = self.replicas.as_deref()
+            {
+                replicas
+                    .remember_commit(Reader::of_caller(frame.caller))
+                    .await;
+            }
+            outcome
         } else {
-            self.attempt(body, frame, self.pool_db()).await
+            self.read(body, frame).await
+        }
+    }
+
+    /// Runs a read on a replica that has replayed the caller's last write, else on the
+    /// primary; a read a replica fails for its own reasons runs again on the primary.
+    async fn read<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
+        let Some(replicas) = self.replicas.as_deref() else {
+            return self.attempt(body, frame, self.pool_db()).await;
+        };
+        let reader = Reader::of_caller(frame.caller);
+        let Some(node) = replicas.choose(reader.as_ref()).await else {
+            replicas.served_by_primary(None);
+            return self.attempt(body, frame, self.pool_db()).await;
+        };
+        match self.attempt(body, frame, self.replica_db(&node.conn)).await {
+            Err(error) if is_replica_failure(&error) => {
+                tracing::debug!(
+                    code = error.code(),
+                    "replica failed a read; the primary serves it"
+                );
+                replicas.served_by_primary(Some(&node));
+                self.attempt(body, frame, self.pool_db()).await
+            }
+            outcome => {
+                replicas.served(&node);
+                outcome
+            }
         }
     }
 

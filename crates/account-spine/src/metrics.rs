@@ -3,6 +3,7 @@
 //! Prometheus text: `calls` and `errors` are counters, the duration a summary's sum and count).
 
 use crate::operations::Operation;
+use crate::replicas::ReadRoutingMetrics;
 use crate::verify_cache::VerifyCacheMetrics;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -40,6 +41,9 @@ pub struct MetricsSnapshot {
     pub operations: Vec<OperationMetrics>,
     /// The API-key verify cache's hits and misses.
     pub verify_cache: VerifyCacheMetrics,
+    /// Where read use cases went: replicas, the primary, fallbacks (all zero without
+    /// replicas; see [`crate::Spine::replica_status`] for each replica).
+    pub reads: ReadRoutingMetrics,
 }
 
 impl MetricsSnapshot {
@@ -104,6 +108,7 @@ impl MetricsRegistry {
                 })
                 .collect(),
             verify_cache: VerifyCacheMetrics::default(),
+            reads: ReadRoutingMetrics::default(),
         })
     }
 }
