@@ -193,10 +193,8 @@ impl Postgres {
     /// it stops it and deletes its files.
     pub fn start_replica(&self) -> Result<Postgres> {
         let port = free_port()?;
-        let root = std::env::temp_dir().join(format!(
-            "account-pg-replica-{}-{port}",
-            std::process::id()
-        ));
+        let root =
+            std::env::temp_dir().join(format!("account-pg-replica-{}-{port}", std::process::id()));
         if root.exists() {
             std::fs::remove_dir_all(&root)?;
         }
@@ -212,7 +210,14 @@ impl Postgres {
         replica.chown_root()?;
         let mut backup = replica.command("pg_basebackup");
         backup
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
             .arg("-D")
             .arg(replica.data_dir())
             .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
@@ -229,8 +234,20 @@ impl Postgres {
         loop {
             let output = self
                 .command("psql")
-                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres"])
-                .args(["-d", "postgres", "-Atc", "SELECT state FROM pg_stat_replication"])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .args([
+                    "-d",
+                    "postgres",
+                    "-Atc",
+                    "SELECT state FROM pg_stat_replication",
+                ])
                 .output()
                 .context("running psql")?;
             if String::from_utf8_lossy(&output.stdout)

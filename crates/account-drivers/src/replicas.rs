@@ -55,14 +55,16 @@ async fn position(db: Db<'_>, sql: &str) -> Result<Option<WalPosition>, DriverEr
     .transpose()
 }
 
-/// Where the primary's log stands now (`pg_current_wal_lsn()`): read after a commit, it is at
-/// or past that commit. One statement on PostgreSQL; `None` on SQLite, and on a server in
-/// recovery (a replica has no current position of its own).
+/// Where the primary's log stands now: read after a commit, it is at or past that commit's
+/// record. It is the insert position (`pg_current_wal_insert_lsn()`), not the write position
+/// `pg_current_wal_lsn()`: with `synchronous_commit = off` a commit returns before its record
+/// is written, and the write position can still be short of it. One statement on PostgreSQL;
+/// `None` on SQLite, and on a server in recovery (a replica has no position of its own).
 pub async fn current_wal_position(db: Db<'_>) -> Result<Option<WalPosition>, DriverError> {
     position(
         db,
         "SELECT CASE WHEN pg_is_in_recovery() THEN NULL \
-         ELSE pg_current_wal_lsn()::text END AS position",
+         ELSE pg_current_wal_insert_lsn()::text END AS position",
     )
     .await
 }

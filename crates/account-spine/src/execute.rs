@@ -14,7 +14,7 @@ use crate::database::Spine;
 use crate::error::SpineError;
 use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
-use crate::replicas::{Reader, is_replica_failure};
+use crate::replicas::{Reader, is_replica_failure, stays_on_primary};
 use crate::retry::RetryPolicy;
 use crate::use_case::{Caller, Context, Effect, OperatorUseCase, UseCase, refusal_entry};
 use account_engines::audit::{self, AuditEntry};
@@ -323,7 +323,12 @@ impl Spine {
             return self.attempt(body, frame, self.pool_db()).await;
         };
         let reader = Reader::of_caller(frame.caller);
-        let Some(node) = replicas.choose(reader.as_ref()).await else {
+        let chosen = if stays_on_primary(frame.operation) {
+            None
+        } else {
+            replicas.choose(reader.as_ref()).await
+        };
+        let Some(node) = chosen else {
             replicas.served_by_primary(None);
             return self.attempt(body, frame, self.pool_db()).await;
         };

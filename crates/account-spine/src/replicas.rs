@@ -13,6 +13,7 @@
 
 use crate::database::DatabaseConfig;
 use crate::error::SpineError;
+use crate::operations::Operation;
 use crate::principal::{Actor, Principal};
 use crate::retry::RetryPolicy;
 use crate::use_case::Caller;
@@ -226,7 +227,8 @@ impl Replicas {
                 .max_connections(config.replica_max_connections.max(1))
                 .min_connections(0)
                 .connect_timeout(config.connect_timeout)
-                .acquire_timeout(config.connect_timeout)
+                // A replica that hangs must not hold a read long: the primary is there.
+                .acquire_timeout(POLL_TIMEOUT)
                 .test_before_acquire_if_idle_for(config.ping_when_idle_for)
                 .connect_lazy(true)
                 .sqlx_logging(false);
@@ -253,7 +255,11 @@ impl Replicas {
             fallbacks: AtomicU64::new(0),
         });
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(poll(Arc::downgrade(&replicas)));
+            // One task per node, so a replica that hangs delays no other's poll.
+            runtime.spawn(poll(Arc::downgrade(&replicas), None));
+            for index in 0..replicas.nodes.len() {
+                runtime.spawn(poll(Arc::downgrade(&replicas), Some(index)));
+            }
         }
         Ok(Some(replicas))
     }
@@ -368,39 +374,41 @@ impl Replicas {
             .collect()
     }
 
-    /// One poll: the primary's position, then each replica's replay position and lag.
-    async fn poll_once(&self) {
+    /// Reads the primary's position into the samples replicas' lag is measured against.
+    async fn poll_primary(&self) {
         let window = self.max_lag + Duration::from_secs(1);
-        let primary = tokio::time::timeout(
+        let read = tokio::time::timeout(
             POLL_TIMEOUT,
             current_wal_position(Db::for_pool(&self.primary)),
         );
-        if let Ok(Ok(Some(position))) = primary.await {
+        if let Ok(Ok(Some(position))) = read.await {
             let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
             samples.push(position, Instant::now(), window);
         }
-        for node in &self.nodes {
-            let Some(replayed) = node.replayed_now().await else {
-                continue;
-            };
-            let now = Instant::now();
-            let lag = self.samples.lock().unwrap_or_else(|p| p.into_inner()).lag(
-                replayed,
-                now,
-                self.max_lag,
-            );
-            let mut state = node.state();
-            *state = NodeState {
-                replayed: Some(replayed),
-                lag,
-                polled_at: Some(now),
-            };
-        }
+    }
+
+    /// Reads a replica's replay position and works out its lag.
+    async fn poll_node(&self, node: &Node) {
+        let Some(replayed) = node.replayed_now().await else {
+            return;
+        };
+        let now = Instant::now();
+        let lag =
+            self.samples
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .lag(replayed, now, self.max_lag);
+        *node.state() = NodeState {
+            replayed: Some(replayed),
+            lag,
+            polled_at: Some(now),
+        };
     }
 }
 
-/// Polls every [`POLL_EVERY`] until the spines sharing `replicas` are gone.
-async fn poll(replicas: Weak<Replicas>) {
+/// Polls the primary (`node` `None`) or one replica every [`POLL_EVERY`] until the spines
+/// sharing `replicas` are gone.
+async fn poll(replicas: Weak<Replicas>, node: Option<usize>) {
     let mut tick = tokio::time::interval(POLL_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -408,8 +416,21 @@ async fn poll(replicas: Weak<Replicas>) {
         let Some(replicas) = replicas.upgrade() else {
             return;
         };
-        replicas.poll_once().await;
+        match node.and_then(|index| replicas.nodes.get(index).cloned()) {
+            Some(node) => replicas.poll_node(&node).await,
+            None => replicas.poll_primary().await,
+        }
     }
+}
+
+/// Reads that always run on the primary: `memory_pins.get` writes the pin's access trail on
+/// the pool, and `api_keys.verify_presented` fills the verify cache, which a replica behind a
+/// revocation would refill with the key as it was.
+pub(crate) fn stays_on_primary(operation: Operation) -> bool {
+    matches!(
+        operation,
+        Operation::PinsGet | Operation::ApiKeysVerifyPresented
+    )
 }
 
 /// Whether a read's failure on a replica is the replica's (run it again on the primary):
