@@ -19,6 +19,7 @@ use account_spine::api_keys::ApiKeyPepper;
 use account_spine::runs::AdmitRun;
 use account_spine::types::RunId;
 use account_spine::{DatabaseConfig, ErrorCode, OperatorPrincipal, Principal, RequestMeta, Spine};
+use account_testkit::replica::{ReplayPaused, pause_replay};
 use account_testkit::{TestDb, backends, fresh_db, pg_replica};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 use std::time::{Duration, Instant};
@@ -65,24 +66,8 @@ async fn setup(max_lag: Duration, extra: &[&str]) -> Option<Setup> {
         .into_iter()
         .find(|b| b.name() == "postgres")?;
     let db = fresh_db(&backend).await.unwrap();
-    let replica_url = db.replica_url(&replica_admin).unwrap();
-    // The database and our schema exist on the replica once it replayed them.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let replica = loop {
-        if let Ok(conn) = Database::connect(replica_url.as_str()).await {
-            if scalar(&conn, "SELECT count(*)::text FROM account.tenants")
-                .await
-                .is_some()
-            {
-                break conn;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the replica never showed {replica_url}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let replica_url = db.caught_up_replica(&replica_admin).await.unwrap();
+    let replica = Database::connect(replica_url.as_str()).await.unwrap();
     let mut config = DatabaseConfig::new(db.url());
     config.replica_urls = std::iter::once(replica_url.clone())
         .chain(extra.iter().map(|s| s.to_string()))
@@ -110,15 +95,7 @@ async fn setup(max_lag: Duration, extra: &[&str]) -> Option<Setup> {
         .await
         .unwrap();
     // Everything so far (the tenant, the key) is on the replica before a test pauses it.
-    let primary = db.second_connection().await.unwrap();
-    let written = scalar(&primary, "SELECT pg_current_wal_insert_lsn()::text")
-        .await
-        .unwrap();
-    let caught_up = format!("SELECT (pg_last_wal_replay_lsn() >= '{written}')::text");
-    while scalar(&replica, &caught_up).await.as_deref() != Some("true") {
-        assert!(Instant::now() < deadline, "the replica never caught up");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    db.caught_up_replica(&replica_admin).await.unwrap();
     let setup = Setup {
         db,
         replica_url,
@@ -161,45 +138,7 @@ impl Setup {
     }
 
     async fn pause_replay(&self) -> ReplayPaused {
-        self.replica
-            .execute_unprepared("SELECT pg_wal_replay_pause()")
-            .await
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while scalar(&self.replica, "SELECT pg_get_wal_replay_pause_state()")
-            .await
-            .as_deref()
-            != Some("paused")
-        {
-            assert!(Instant::now() < deadline, "replay did not pause");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        ReplayPaused(self.replica_url.clone())
-    }
-}
-
-/// Replay paused on the replica; resumed when dropped, whatever happened.
-struct ReplayPaused(String);
-
-impl Drop for ReplayPaused {
-    fn drop(&mut self) {
-        let url = self.0.clone();
-        let resumed = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let conn = Database::connect(url.as_str()).await.unwrap();
-                conn.execute_unprepared("SELECT pg_wal_replay_resume()")
-                    .await
-                    .unwrap();
-            });
-        })
-        .join();
-        if resumed.is_err() {
-            eprintln!("warning: resuming replay on the replica failed");
-        }
+        pause_replay(&self.replica_url).await.unwrap()
     }
 }
 

@@ -15,6 +15,7 @@
 pub mod compile_fail;
 pub mod fixtures;
 pub mod host;
+pub mod replica;
 mod url_db;
 
 pub use url_db::UrlDb;
