@@ -14,7 +14,6 @@ use crate::database::Spine;
 use crate::error::SpineError;
 use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
-use crate::replicas::{Reader, is_replica_failure, stays_on_primary};
 use crate::retry::RetryPolicy;
 use crate::use_case::{Caller, Context, Effect, OperatorUseCase, UseCase, refusal_entry};
 use account_engines::audit::{self, AuditEntry};
@@ -302,13 +301,8 @@ impl Spine {
             self.in_savepoint(host, body, frame).await
         } else if frame.operation.writes() {
             let outcome = self.in_transaction(body, frame).await;
-            // Read-your-writes: where the commit landed, for this caller's next reads.
-            if outcome.is_ok()
-                && let Some(replicas) = self.replicas.as_deref()
-            {
-                replicas
-                    .remember_commit(Reader::of_caller(frame.caller))
-                    .await;
+            if outcome.is_ok() {
+                self.remember_commit(frame.caller).await; // read-your-writes (replicas)
             }
             outcome
         } else {
@@ -319,33 +313,19 @@ impl Spine {
     /// Runs a read on a replica that has replayed the caller's last write, else on the
     /// primary; a read a replica fails for its own reasons runs again on the primary.
     async fn read<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
-        let Some(replicas) = self.replicas.as_deref() else {
-            return self.attempt(body, frame, self.pool_db()).await;
+        let chosen = match self.replicas.as_deref() {
+            Some(replicas) => replicas.choose_for(frame.operation, frame.caller).await,
+            None => None,
         };
-        let reader = Reader::of_caller(frame.caller);
-        let chosen = if stays_on_primary(frame.operation) {
-            None
-        } else {
-            replicas.choose(reader.as_ref()).await
-        };
-        let Some(node) = chosen else {
-            replicas.served_by_primary(None);
-            return self.attempt(body, frame, self.pool_db()).await;
-        };
-        match self.attempt(body, frame, self.replica_db(&node.conn)).await {
-            Err(error) if is_replica_failure(&error) => {
-                tracing::debug!(
-                    code = error.code(),
-                    "replica failed a read; the primary serves it"
-                );
-                replicas.served_by_primary(Some(&node));
-                self.attempt(body, frame, self.pool_db()).await
-            }
-            outcome => {
-                replicas.served(&node);
-                outcome
+        if let Some(chosen) = chosen {
+            let outcome = self
+                .attempt(body, frame, self.replica_db(chosen.conn()))
+                .await;
+            if chosen.keeps(&outcome) {
+                return outcome;
             }
         }
+        self.attempt(body, frame, self.pool_db()).await
     }
 
     /// Runs `body` in one write transaction per attempt, as the retry policy allows.

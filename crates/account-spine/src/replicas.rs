@@ -11,7 +11,7 @@
 //! a read that fails on a replica with a connection error (or a recovery conflict) is run again
 //! on the primary. Nothing fails because of a replica. See ARCHITECTURE.md ("Read replicas").
 
-use crate::database::DatabaseConfig;
+use crate::database::{DatabaseConfig, Spine};
 use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal};
@@ -107,7 +107,7 @@ struct NodeState {
 #[derive(Debug)]
 pub(crate) struct Node {
     address: String,
-    pub(crate) conn: DatabaseConnection,
+    conn: DatabaseConnection,
     state: Mutex<NodeState>,
     reads: AtomicU64,
     failures: AtomicU64,
@@ -190,6 +190,48 @@ struct Written {
     /// The highest position dropped for room: every principal must see at least this far,
     /// since one of them may have been dropped.
     floor: Option<WalPosition>,
+}
+
+impl Spine {
+    /// After `caller`'s write committed: where it landed, for their next reads (with
+    /// replicas only; nothing otherwise).
+    pub(crate) async fn remember_commit(&self, caller: Caller<'_>) {
+        if let Some(replicas) = self.replicas.as_deref() {
+            replicas.remember_commit(Reader::of_caller(caller)).await;
+        }
+    }
+}
+
+/// A replica chosen for one read.
+pub(crate) struct Chosen<'r> {
+    replicas: &'r Replicas,
+    node: Arc<Node>,
+}
+
+impl Chosen<'_> {
+    /// The replica's pool.
+    pub(crate) fn conn(&self) -> &DatabaseConnection {
+        &self.node.conn
+    }
+
+    /// Whether the read's outcome stands, counted; `false` when the replica failed it for its
+    /// own reasons (a fallback: run it on the primary).
+    pub(crate) fn keeps<T>(&self, outcome: &Result<T, SpineError>) -> bool {
+        match outcome {
+            Err(error) if is_replica_failure(error) => {
+                tracing::debug!(
+                    code = error.code(),
+                    "a replica failed a read; the primary serves it"
+                );
+                self.replicas.served_by_primary(Some(&self.node));
+                false
+            }
+            _ => {
+                self.replicas.served(&self.node);
+                true
+            }
+        }
+    }
 }
 
 /// The replicas of one spine and what routes reads to them.
@@ -311,7 +353,7 @@ impl Replicas {
     /// The replica to read from for `reader`, or `None` for the primary. Round robin over the
     /// usable replicas that have replayed what the reader needs; when only replicas behind it
     /// are usable, one of them is asked for its position now.
-    pub(crate) async fn choose(&self, reader: Option<&Reader>) -> Option<Arc<Node>> {
+    async fn choose(&self, reader: Option<&Reader>) -> Option<Arc<Node>> {
         let needed = self.needed(reader);
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.nodes.len();
@@ -333,14 +375,37 @@ impl Replicas {
         (replayed >= needed).then(|| Arc::clone(node))
     }
 
+    /// The replica `operation` reads from for `caller`; `None` (counted) for the primary.
+    pub(crate) async fn choose_for(
+        &self,
+        operation: Operation,
+        caller: Caller<'_>,
+    ) -> Option<Chosen<'_>> {
+        let node = if stays_on_primary(operation) {
+            None
+        } else {
+            self.choose(Reader::of_caller(caller).as_ref()).await
+        };
+        match node {
+            Some(node) => Some(Chosen {
+                replicas: self,
+                node,
+            }),
+            None => {
+                self.served_by_primary(None);
+                None
+            }
+        }
+    }
+
     /// Counts a read `node` served.
-    pub(crate) fn served(&self, node: &Node) {
+    fn served(&self, node: &Node) {
         node.reads.fetch_add(1, Ordering::Relaxed);
         self.served_by_replica.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a read the primary served; `failed` names the replica that failed it first.
-    pub(crate) fn served_by_primary(&self, failed: Option<&Node>) {
+    fn served_by_primary(&self, failed: Option<&Node>) {
         if let Some(node) = failed {
             node.failed();
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
@@ -426,7 +491,7 @@ async fn poll(replicas: Weak<Replicas>, node: Option<usize>) {
 /// Reads that always run on the primary: `memory_pins.get` writes the pin's access trail on
 /// the pool, and `api_keys.verify_presented` fills the verify cache, which a replica behind a
 /// revocation would refill with the key as it was.
-pub(crate) fn stays_on_primary(operation: Operation) -> bool {
+fn stays_on_primary(operation: Operation) -> bool {
     matches!(
         operation,
         Operation::PinsGet | Operation::ApiKeysVerifyPresented
@@ -435,7 +500,7 @@ pub(crate) fn stays_on_primary(operation: Operation) -> bool {
 
 /// Whether a read's failure on a replica is the replica's (run it again on the primary):
 /// a lost or refused connection, or a query cancelled by a recovery conflict (40001).
-pub(crate) fn is_replica_failure(error: &SpineError) -> bool {
+fn is_replica_failure(error: &SpineError) -> bool {
     error.code() == "storage_unavailable" || RetryPolicy::is_contention(error)
 }
 
