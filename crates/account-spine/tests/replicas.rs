@@ -10,7 +10,9 @@
 //!
 //! Seen failing without read-your-writes (`Replicas::needed` answering `None`):
 //! `a_read_right_after_the_principals_own_write_sees_it` read the paused replica and got
-//! `run_not_found` for the run the same key had just admitted.
+//! `run_not_found` for the run the same key had just admitted; and without
+//! `HostTransaction::commit` recording its writers,
+//! `a_host_transactions_writer_reads_its_write_once_the_host_commits` failed the same way.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 #![allow(clippy::print_stderr)] // a skip's reason is the report
@@ -215,6 +217,29 @@ async fn a_read_right_after_the_principals_own_write_sees_it() {
     setup.spine.get_run(&setup.writer, run).await.unwrap();
     let after = setup.spine.metrics().reads;
     assert_eq!(after.replica - before.replica, 1, "{after:?}");
+    drop(setup.db);
+}
+
+#[tokio::test]
+async fn a_host_transactions_writer_reads_its_write_once_the_host_commits() {
+    let _turn = REPLICA.lock().await;
+    let Some(setup) = setup(Duration::from_secs(5), &[]).await else {
+        return;
+    };
+    let paused = setup.pause_replay().await;
+    let mut txn = setup.spine.begin_host_transaction().await.unwrap();
+    let run = AdmitRun {
+        worker_id: "business-builder".into(),
+        task: "in the host's transaction".into(),
+        input: None,
+        token_estimate: 0,
+    };
+    let run = txn.execute(&setup.writer, run).await.unwrap().id;
+    txn.commit().await.unwrap();
+    let found = setup.spine.get_run(&setup.writer, run).await.unwrap();
+    assert_eq!(found.id, run);
+    assert!(!setup.replica_has(run).await, "replay was paused");
+    drop(paused);
     drop(setup.db);
 }
 

@@ -1,7 +1,7 @@
 //! The `account-api` binary with `--replica-url` (PostgreSQL): reads are served by the
 //! replica (counted in `/metrics`), and a run read right after the same key admitted it is
-//! found even while the replica's replay is paused (the replica lacks it: without
-//! read-your-writes this answers 404). Skipped without a replica
+//! found even while the replica's replay is paused (the replica lacks it: seen answering 404
+//! with the read-your-writes check disabled). Skipped without a replica
 //! (`ACCOUNT_TEST_PG_REPLICA_URL`, see `account_testkit::pg_replica`).
 
 use crate::process::{free_port, serve};
