@@ -3,13 +3,14 @@
 //! Read use cases (those executed on the pool, no write transaction) go to a streaming replica
 //! when one is usable, with read-your-writes for the same principal: after a principal's write
 //! commits, the primary's log position is remembered for that principal (tenant and actor), and
-//! their reads go only to a replica that has replayed at least that far. A background task
-//! polls the primary's position and each replica's replay position (every [`POLL_EVERY`]), so
-//! a read costs no extra round trip; a replica whose cached position is behind what the
-//! principal needs is asked once more before the primary serves instead. A replica that
-//! errors, stops answering polls, or lags past [`DatabaseConfig::replica_max_lag`] is skipped;
-//! a read that fails on a replica with a connection error (or a recovery conflict) is run again
-//! on the primary. Nothing fails because of a replica. See ARCHITECTURE.md ("Read replicas").
+//! their reads go only to a replica that has replayed at least that far. Background tasks, one
+//! per node, poll the primary's position and each replica's replay position (every
+//! [`POLL_EVERY`]), so a read costs no extra round trip; a replica whose cached position is
+//! behind what the principal needs is asked once more before the primary serves instead. A
+//! replica that errors, stops answering polls, or lags past
+//! [`DatabaseConfig::replica_max_lag`] is skipped; a read that fails on a replica with a
+//! connection error (or a recovery conflict) is run again on the primary. Nothing fails
+//! because of a replica. See ARCHITECTURE.md ("Read replicas").
 
 use crate::database::{DatabaseConfig, Spine};
 use crate::error::SpineError;
@@ -331,7 +332,14 @@ impl Replicas {
             if written.positions.len() >= MAX_WRITERS && !written.positions.contains_key(&reader) {
                 written.positions.retain(|_, (_, at)| now - *at < ttl);
                 if written.positions.len() >= MAX_WRITERS {
-                    let dropped = written.positions.drain().map(|(_, (p, _))| p).max();
+                    // An unknown position (u64::MAX) would send every read to the primary
+                    // for good; those principals only lose their primary-only while.
+                    let dropped = written
+                        .positions
+                        .drain()
+                        .map(|(_, (p, _))| p)
+                        .filter(|p| p.0 != u64::MAX)
+                        .max();
                     written.floor = written.floor.max(dropped);
                 }
             }
