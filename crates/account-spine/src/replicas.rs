@@ -193,6 +193,46 @@ struct Written {
     floor: Option<WalPosition>,
 }
 
+impl Written {
+    /// `reader` committed at `position` at `now`; at most `capacity` principals are kept,
+    /// those older than `ttl` dropped first, then all of them into the floor.
+    fn record(
+        &mut self,
+        reader: Reader,
+        position: WalPosition,
+        now: Instant,
+        ttl: Duration,
+        capacity: usize,
+    ) {
+        if self.positions.len() >= capacity && !self.positions.contains_key(&reader) {
+            self.positions.retain(|_, (_, at)| now - *at < ttl);
+            if self.positions.len() >= capacity {
+                // An unknown position (u64::MAX) would send every read to the primary for
+                // good; those principals only lose their primary-only while.
+                let dropped = self
+                    .positions
+                    .drain()
+                    .map(|(_, (p, _))| p)
+                    .filter(|p| p.0 != u64::MAX)
+                    .max();
+                self.floor = self.floor.max(dropped);
+            }
+        }
+        let entry = self.positions.entry(reader).or_insert((position, now));
+        *entry = (entry.0.max(position), now);
+    }
+
+    /// The position `reader`'s read at `now` must see: its own last commit within `ttl`, and
+    /// the floor.
+    fn needed(&self, reader: Option<&Reader>, now: Instant, ttl: Duration) -> Option<WalPosition> {
+        let own = reader
+            .and_then(|reader| self.positions.get(reader))
+            .filter(|(_, at)| now.saturating_duration_since(*at) < ttl)
+            .map(|(position, _)| *position);
+        own.max(self.floor)
+    }
+}
+
 impl Spine {
     /// After `caller`'s write committed: where it landed, for their next reads (with
     /// replicas only; nothing otherwise).
@@ -329,33 +369,14 @@ impl Replicas {
         let ttl = self.remember_for();
         let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         for reader in readers {
-            if written.positions.len() >= MAX_WRITERS && !written.positions.contains_key(&reader) {
-                written.positions.retain(|_, (_, at)| now - *at < ttl);
-                if written.positions.len() >= MAX_WRITERS {
-                    // An unknown position (u64::MAX) would send every read to the primary
-                    // for good; those principals only lose their primary-only while.
-                    let dropped = written
-                        .positions
-                        .drain()
-                        .map(|(_, (p, _))| p)
-                        .filter(|p| p.0 != u64::MAX)
-                        .max();
-                    written.floor = written.floor.max(dropped);
-                }
-            }
-            let entry = written.positions.entry(reader).or_insert((position, now));
-            *entry = (entry.0.max(position), now);
+            written.record(reader, position, now, ttl, MAX_WRITERS);
         }
     }
 
     /// The position `reader`'s read must see (`None`: any usable replica will do).
     fn needed(&self, reader: Option<&Reader>) -> Option<WalPosition> {
         let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
-        let own = reader
-            .and_then(|reader| written.positions.get(reader))
-            .filter(|(_, at)| at.elapsed() < self.remember_for())
-            .map(|(position, _)| *position);
-        own.max(written.floor)
+        written.needed(reader, Instant::now(), self.remember_for())
     }
 
     /// The replica to read from for `reader`, or `None` for the primary. Round robin over the
@@ -530,6 +551,31 @@ mod tests {
             "db-2:5433/account"
         );
         assert_eq!(address("postgres://127.0.0.1/x"), "127.0.0.1/x");
+    }
+
+    #[test]
+    fn principals_need_their_own_last_commit_and_overflow_raises_a_floor() {
+        let (a, b, c) = (
+            Reader::Operator("a".into()),
+            Reader::Operator("b".into()),
+            Reader::Operator("c".into()),
+        );
+        let start = Instant::now();
+        let ttl = Duration::from_secs(3);
+        let mut written = Written::default();
+        written.record(a.clone(), WalPosition(10), start, ttl, 2);
+        written.record(a.clone(), WalPosition(5), start, ttl, 2); // never backwards
+        assert_eq!(written.needed(Some(&a), start, ttl), Some(WalPosition(10)));
+        assert_eq!(written.needed(Some(&b), start, ttl), None);
+        assert_eq!(written.needed(None, start, ttl), None);
+        // Past the TTL a usable replica has it anyway.
+        assert_eq!(written.needed(Some(&a), start + ttl, ttl), None);
+        // Full of live entries: they fold into a floor everyone must reach.
+        written.record(b.clone(), WalPosition(u64::MAX), start, ttl, 2);
+        written.record(c.clone(), WalPosition(20), start, ttl, 2);
+        assert_eq!(written.needed(Some(&c), start, ttl), Some(WalPosition(20)));
+        assert_eq!(written.needed(Some(&b), start, ttl), Some(WalPosition(10)));
+        assert_eq!(written.needed(None, start, ttl), Some(WalPosition(10)));
     }
 
     #[test]
