@@ -313,7 +313,13 @@ fn timing_table(timings: &[Timing], total: Duration) -> String {
 
 fn tests_on_postgres() -> Result<()> {
     let server = Postgres::start()?;
-    println!("    PostgreSQL on 127.0.0.1:{}", server.port());
+    // A streaming replica of it for the read-replica tests (dropped before the server).
+    let replica = server.start_replica()?;
+    println!(
+        "    PostgreSQL on 127.0.0.1:{}, a replica on 127.0.0.1:{}",
+        server.port(),
+        replica.port()
+    );
     // `server` is dropped (stopped and removed) on every path out of this function.
     // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
     let test = [
@@ -333,6 +339,7 @@ fn tests_on_postgres() -> Result<()> {
         let command = command
             .env("ACCOUNT_TEST_BACKEND", "postgres")
             .env("ACCOUNT_TEST_PG_URL", server.url())
+            .env(crate::pg::REPLICA_URL_VAR, replica.url())
             .env("ACCOUNT_TEST_REQUIRE_PG", "1");
         run_command(command)
     };

@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod ci;
+pub mod cluster;
 pub mod fuzz;
 pub mod layers;
 pub mod package;

@@ -15,7 +15,10 @@ commands:
            PostgreSQL, each backend alone, semver
   package  cargo package of every published crate, each checked from its .crate file (a step of ci)
   fuzz     run each cargo-fuzz target briefly ([--seconds N] [--with-api])
-  pg       start|stop a throwaway PostgreSQL (used by ci; handy for local test runs)
+  pg       start|stop a throwaway PostgreSQL and a streaming replica of it (used by ci; handy for
+           local test runs)
+  cluster  a throwaway primary, a streaming replica and 3 account-api instances reading from it,
+           until Ctrl-C ([--release] for an optimised build)
   bench    the benchmark harness, release build, SQLite and a durable PostgreSQL
            (cargo xtask bench --help for its options; BENCHMARKS.md for the figures)
   schemathesis [--database-url URL]
@@ -46,6 +49,7 @@ fn main() -> ExitCode {
         "package" => xtask::package::run(rest),
         "fuzz" => xtask::fuzz::run(rest),
         "pg" => xtask::pg::run(rest),
+        "cluster" => xtask::cluster::run(rest),
         "bench" => xtask::bench::run(rest),
         "schemathesis" => xtask::schemathesis::run(rest),
         "semver" => xtask::semver::run(rest),

@@ -6,6 +6,11 @@
 //! authentication, and removes it all when the [`Postgres`] value is dropped, whether the tests
 //! passed or not. Durability is switched off for tests (this cluster only ever holds test
 //! data); benchmarks ask for a durable one ([`Durability::On`]) so commit costs are real.
+//!
+//! [`Postgres::start_replica`] adds a streaming replica of such a cluster (`pg_basebackup`,
+//! then a hot standby on a port of its own), for the read-replica tests (exported as
+//! `ACCOUNT_TEST_PG_REPLICA_URL`) and `cargo xtask cluster`. This is the one place a replica
+//! is made; tests drive it through SQL only (pausing replay, reading positions).
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -16,6 +21,9 @@ use std::process::{Command, Stdio};
 
 /// The unprivileged account the server runs as when we are root.
 const SERVER_USER: &str = "postgres";
+
+/// The variable naming the replica's admin URL for the tests (`account_testkit` reads it).
+pub const REPLICA_URL_VAR: &str = "ACCOUNT_TEST_PG_REPLICA_URL";
 
 /// Whether commits reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,6 +135,7 @@ impl Postgres {
             Durability::Off => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             Durability::On => "-c fsync=on -c synchronous_commit=on -c shared_buffers=1GB",
         };
+        // A hot standby needs max_connections at least the primary's: both use this line.
         let options = format!(
             "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c max_connections=400 \
              {durability}",
@@ -176,7 +185,122 @@ impl Drop for Postgres {
     }
 }
 
-/// `cargo xtask pg start|stop`: a server for local test runs, kept until `stop`.
+impl Postgres {
+    /// Starts a streaming replica of this cluster on a free port: a base backup with
+    /// `pg_basebackup -R -X stream -c fast` (the default `pg_hba.conf` of a trust cluster
+    /// allows local replication), started as a hot standby, returned once the primary's
+    /// `pg_stat_replication` shows it `streaming`. It has the primary's durability. Dropping
+    /// it stops it and deletes its files.
+    pub fn start_replica(&self) -> Result<Postgres> {
+        let port = free_port()?;
+        let root =
+            std::env::temp_dir().join(format!("account-pg-replica-{}-{port}", std::process::id()));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)?;
+        }
+        std::fs::create_dir_all(&root)?;
+        let replica = Self {
+            bin_dir: self.bin_dir.clone(),
+            root,
+            port,
+            run_as: self.run_as.clone(),
+            durability: self.durability,
+            stopped: false,
+        };
+        replica.chown_root()?;
+        let mut backup = replica.command("pg_basebackup");
+        backup
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .arg("-D")
+            .arg(replica.data_dir())
+            .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
+            .stdout(Stdio::null());
+        run_command(&mut backup).context("pg_basebackup failed")?;
+        replica.pg_ctl_start()?;
+        self.wait_for_streaming()?;
+        Ok(replica)
+    }
+
+    /// Waits (up to a minute) until a replica streams from this server.
+    fn wait_for_streaming(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let output = self
+                .command("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "postgres",
+                ])
+                .args([
+                    "-d",
+                    "postgres",
+                    "-Atc",
+                    "SELECT state FROM pg_stat_replication",
+                ])
+                .output()
+                .context("running psql")?;
+            if String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .any(|state| state == "streaming")
+            {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("the replica did not stream within 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The admin URL of this server with the database part `database`.
+    pub fn url_of(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The state file's lines for this server (bin dir, root, port).
+    fn state_lines(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n",
+            self.bin_dir.display(),
+            self.root.display(),
+            self.port
+        )
+    }
+
+    /// A server recorded by [`Postgres::state_lines`], to stop it.
+    fn from_state(lines: &mut std::str::Lines<'_>) -> Result<Option<Self>> {
+        let (Some(bin_dir), Some(root), Some(port)) = (lines.next(), lines.next(), lines.next())
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Postgres {
+            bin_dir: bin_dir.into(),
+            root: root.into(),
+            port: port.parse()?,
+            run_as: if is_root()? {
+                Some(SERVER_USER.to_owned())
+            } else {
+                None
+            },
+            durability: Durability::Off,
+            stopped: false,
+        }))
+    }
+}
+
+/// `cargo xtask pg start|stop`: a server and a streaming replica of it for local test runs,
+/// kept until `stop`.
 pub fn run(args: &[String]) -> Result<u8> {
     let state = state_file()?;
     match args.first().map(String::as_str) {
@@ -188,42 +312,30 @@ pub fn run(args: &[String]) -> Result<u8> {
                 );
             }
             let mut server = Postgres::start()?;
+            let mut replica = server.start_replica()?;
             std::fs::create_dir_all(state.parent().unwrap_or(Path::new(".")))?;
             std::fs::write(
                 &state,
-                format!(
-                    "{}\n{}\n{}\n",
-                    server.bin_dir.display(),
-                    server.root.display(),
-                    server.port
-                ),
+                format!("{}{}", server.state_lines(), replica.state_lines()),
             )?;
-            // Keep it running: forget the guard on purpose.
+            // Keep them running: forget the guards on purpose.
             server.stopped = true;
+            replica.stopped = true;
             println!("export ACCOUNT_TEST_PG_URL={}", server.url());
+            println!("export {REPLICA_URL_VAR}={}", replica.url());
             Ok(0)
         }
         Some("stop") => {
             let saved = std::fs::read_to_string(&state)
                 .with_context(|| format!("no server recorded in {}", state.display()))?;
             let mut lines = saved.lines();
-            let (Some(bin_dir), Some(root), Some(port)) =
-                (lines.next(), lines.next(), lines.next())
-            else {
+            let Some(mut server) = Postgres::from_state(&mut lines)? else {
                 bail!("corrupt state file {}", state.display());
             };
-            let mut server = Postgres {
-                bin_dir: bin_dir.into(),
-                root: root.into(),
-                port: port.parse()?,
-                run_as: if is_root()? {
-                    Some(SERVER_USER.to_owned())
-                } else {
-                    None
-                },
-                durability: Durability::Off,
-                stopped: false,
-            };
+            // The replica first: stopped after its primary, it would wait for it.
+            if let Some(mut replica) = Postgres::from_state(&mut lines)? {
+                replica.stop()?;
+            }
             server.stop()?;
             std::fs::remove_file(&state)?;
             println!("stopped");

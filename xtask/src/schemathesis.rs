@@ -12,8 +12,8 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
 use crate::util::{
-    ChildGuard, build_debug, debug_binary, free_port, run_command, tools_dir, wait_for_health,
-    workspace_root,
+    ChildGuard, build_debug, command_output, debug_binary, free_port, printed, run_command,
+    tools_dir, wait_for_health, workspace_root,
 };
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -195,27 +195,6 @@ fn install() -> Result<PathBuf> {
         );
     }
     Ok(binary)
-}
-
-/// Runs `command` to completion and returns its standard output; its errors pass through.
-fn command_output(command: &mut Command) -> Result<String> {
-    let output = command
-        .stderr(Stdio::inherit())
-        .output()
-        .with_context(|| format!("running {command:?}"))?;
-    if !output.status.success() {
-        bail!("{command:?} exited with {}", output.status);
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-}
-
-/// The value of a `name=value` line the API's subcommands print.
-fn printed(output: &str, name: &str) -> Result<String> {
-    output
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
-        .map(str::to_owned)
-        .with_context(|| format!("the API printed no `{name}=` line"))
 }
 
 /// The server's error lines (panics included), which explain a 500 schemathesis reports.

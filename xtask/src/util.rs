@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The root of this workspace (xtask lives one level below it).
@@ -178,6 +178,27 @@ fn http_get(port: u16, path: &str) -> std::io::Result<String> {
     let mut response = String::new();
     stream.read_to_string(&mut response)?;
     Ok(response)
+}
+
+/// Runs `command` to completion and returns its standard output; its errors pass through.
+pub fn command_output(command: &mut Command) -> Result<String> {
+    let output = command
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!("{command:?} exited with {}", output.status);
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// The value of a `name=value` line the API's subcommands print.
+pub fn printed(output: &str, name: &str) -> Result<String> {
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
+        .with_context(|| format!("the API printed no `{name}=` line"))
 }
 
 #[cfg(test)]

@@ -55,6 +55,27 @@ struct Cli {
     )]
     db_max_connections: u32,
 
+    /// A PostgreSQL streaming replica of the database (`postgres://user@replica/db`, the same
+    /// database); repeat for several. Read requests go to a replica that has replayed the
+    /// caller's own last write, else to the primary; a replica that fails or lags is skipped.
+    /// The environment variable takes a comma-separated list.
+    #[arg(
+        long = "replica-url",
+        env = "ACCOUNT_REPLICA_URLS",
+        value_delimiter = ',',
+        global = true
+    )]
+    replica_urls: Vec<String>,
+
+    /// How far behind the primary (in milliseconds) a replica may be and still serve reads.
+    #[arg(
+        long,
+        env = "ACCOUNT_REPLICA_MAX_LAG_MS",
+        default_value_t = 2_000,
+        global = true
+    )]
+    replica_max_lag_ms: u64,
+
     /// The schema our tables live in (on SQLite, the name the account database is attached
     /// under): lower-case letters, digits and `_`.
     #[arg(
@@ -245,6 +266,8 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = DatabaseConfig::new(&cli.database_url)
         .with_max_connections(cli.db_max_connections)
+        .with_replicas(cli.replica_urls.iter().cloned())
+        .with_replica_max_lag(Duration::from_millis(cli.replica_max_lag_ms))
         .with_schema(SchemaName::parse(&cli.db_schema).context("--db-schema")?);
     let pepper = load_or_create_pepper(&cli.pepper_file)?;
     let lease =

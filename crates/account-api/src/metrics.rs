@@ -127,6 +127,12 @@ pub(crate) fn render(state: &AppState) -> String {
     );
     let _ = writeln!(out, "# TYPE account_quota_refusals_total counter");
     let _ = writeln!(out, "account_quota_refusals_total {quota_refusals}");
+    let reads = spine.reads;
+    let _ = writeln!(
+        out,
+        "# HELP account_reads_total Read use cases by the node that served them (zero without read replicas; fallback: failed on a replica, then served by the primary).\n# TYPE account_reads_total counter\naccount_reads_total{{node=\"replica\"}} {}\naccount_reads_total{{node=\"primary\"}} {}\naccount_reads_total{{node=\"fallback\"}} {}",
+        reads.replica, reads.primary, reads.fallbacks
+    );
     let cache = spine.verify_cache;
     let _ = writeln!(
         out,

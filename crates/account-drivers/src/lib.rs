@@ -69,6 +69,7 @@ pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
 pub mod rate_limits;
+pub mod replicas;
 pub mod runs;
 pub mod support;
 pub mod tenants;

@@ -67,6 +67,8 @@ pub use account_drivers::cache_sync;
 
 /// Request allowances shared by every instance on one database (leased in batches).
 pub use account_drivers::rate_limits;
+/// Write-ahead-log positions of the primary and its replicas, for routing reads (PostgreSQL).
+pub use account_drivers::replicas;
 
 /// Typed ids, enums and the plan quota table.
 pub use account_drivers::types;

@@ -7,6 +7,7 @@ use crate::events::{EventSink, NoEvents};
 use crate::member_roles::MemberRoles;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::rate_limits::RateLimiter;
+use crate::replicas::{ReplicaStatus, Replicas};
 use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 #[cfg(feature = "testing")]
@@ -56,6 +57,18 @@ pub struct DatabaseConfig {
     /// (sqlx's default). A connection that died while busy fails its next statement, which is
     /// answered as unavailable like any lost connection, and the pool drops it.
     pub ping_when_idle_for: Duration,
+    /// PostgreSQL streaming replicas of `url`'s server (`postgres://user@replica/db`, the same
+    /// database name), none by default. Read use cases go to them, each principal's reads
+    /// seeing that principal's own committed writes; a replica that fails or lags past
+    /// [`DatabaseConfig::replica_max_lag`] is skipped for the primary. Refused on SQLite
+    /// ([`SpineError::ReplicasNeedPostgres`]). See [`Spine::replica_status`].
+    pub replica_urls: Vec<String>,
+    /// How far behind the primary a replica may be and still serve reads (default 2 s):
+    /// measured as the age of the oldest primary log position it has not replayed, polled
+    /// every 50 ms.
+    pub replica_max_lag: Duration,
+    /// Upper bound of each replica's pool (default 8).
+    pub replica_max_connections: u32,
 }
 
 impl DatabaseConfig {
@@ -133,6 +146,9 @@ impl DatabaseConfig {
             acquire_timeout: Duration::from_secs(10),
             sqlite_busy_timeout: Duration::from_secs(10),
             ping_when_idle_for: Duration::from_secs(10),
+            replica_urls: Vec::new(),
+            replica_max_lag: Duration::from_secs(2),
+            replica_max_connections: 8,
         }
     }
 }
@@ -167,6 +183,8 @@ pub struct Spine {
     pub(crate) retry: RetryPolicy,
     /// The lease a run gets at admission and at each heartbeat.
     pub(crate) run_lease: LeaseDuration,
+    /// Read replicas and where reads go (PostgreSQL, when configured).
+    pub(crate) replicas: Option<Arc<Replicas>>,
 }
 
 impl Spine {
@@ -180,7 +198,10 @@ impl Spine {
         let db = Database::connect(config.connect_options())
             .await
             .map_err(SpineError::Unavailable)?;
-        let spine = Self::from_connection(db).with_cache_notifications(&config.url);
+        let spine = Self::from_connection(db)
+            .with_cache_notifications(&config.url)
+            .with_read_replicas(config)
+            .await?;
         match config.writer_options() {
             Some(options) => {
                 let writer = Database::connect(options)
@@ -249,7 +270,29 @@ impl Spine {
             rate_limits: Arc::default(),
             retry: RetryPolicy::DEFAULT,
             run_lease: LeaseDuration::DEFAULT,
+            replicas: None,
         }
+    }
+
+    /// The same spine sending read use cases to `config`'s replicas
+    /// ([`DatabaseConfig::replica_urls`], [`DatabaseConfig::replica_max_lag`]); nothing when
+    /// it names none. [`Spine::connect`] does this itself; a host that wraps its own pool calls
+    /// it once, inside a tokio runtime (the task polling the replicas' positions ends once
+    /// every spine derived from this one is dropped). The replicas' pools connect lazily, so a
+    /// replica that is down does not fail this: the primary serves until it answers.
+    pub async fn with_read_replicas(mut self, config: &DatabaseConfig) -> Result<Self, SpineError> {
+        self.replicas = Replicas::start(config, self.db.clone()).await?;
+        Ok(self)
+    }
+
+    /// Each configured replica as reads see it now: whether it is usable, its lag, its replay
+    /// position, the reads it served and its failures (empty without replicas). With
+    /// [`MetricsSnapshot::reads`] this tells which node served reads.
+    pub fn replica_status(&self) -> Vec<ReplicaStatus> {
+        self.replicas
+            .as_deref()
+            .map(Replicas::status)
+            .unwrap_or_default()
     }
 
     /// The same spine retrying contended write transactions by `policy`
@@ -318,6 +361,11 @@ impl Spine {
         self.counted(Db::for_pool(&self.db))
     }
 
+    /// A read use case's handle on a replica's pool, counted like [`Spine::pool_db`].
+    pub(crate) fn replica_db<'a>(&'a self, replica: &'a DatabaseConnection) -> Db<'a> {
+        self.counted(Db::for_pool(replica))
+    }
+
     /// The handle a use case's body gets inside `txn`: with the fault injector and the
     /// statement counter, if any.
     pub(crate) fn transaction_db<'a>(&'a self, txn: &'a DatabaseTransaction) -> Db<'a> {
@@ -348,6 +396,9 @@ impl Spine {
         let mut snapshot = self.metrics.snapshot();
         snapshot.verify_cache = self.verify_cache.metrics();
         snapshot.rate_limits = self.rate_limits.metrics();
+        if let Some(replicas) = self.replicas.as_deref() {
+            snapshot.reads = replicas.metrics();
+        }
         snapshot
     }
 

@@ -101,6 +101,9 @@ pub enum SpineError {
     /// The spine lacks a secret it needs (the host must configure it).
     #[error("the {0} is not configured")]
     NotConfigured(&'static str),
+    /// Read replicas were configured for a SQLite database: only PostgreSQL has them.
+    #[error("read replicas need PostgreSQL; this database is SQLite")]
+    ReplicasNeedPostgres,
     /// Onboarding.
     #[error(transparent)]
     Onboarding(#[from] OnboardingError),
@@ -179,6 +182,7 @@ impl ErrorCode for SpineError {
             Self::Billing(e) => e.code(),
             Self::SupportContactNotConfigured => "support_contact_not_configured",
             Self::NotConfigured(_) => "not_configured",
+            Self::ReplicasNeedPostgres => "replicas_need_postgres",
             Self::Onboarding(e) => e.code(),
             Self::MemoryPin(e) => e.code(),
             Self::Attestation(e) => e.code(),
@@ -207,7 +211,7 @@ impl ErrorCode for SpineError {
             Self::Ticket(e) => e.http_status(),
             Self::Billing(e) => e.http_status(),
             Self::SupportContactNotConfigured => 404,
-            Self::NotConfigured(_) => 500,
+            Self::NotConfigured(_) | Self::ReplicasNeedPostgres => 500,
             Self::Onboarding(e) => e.http_status(),
             Self::MemoryPin(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
@@ -244,7 +248,8 @@ impl ErrorCode for SpineError {
             | Self::TenantNotFound
             | Self::SupportContactNotConfigured
             | Self::NotConfigured(_)
-            | Self::RateLimited { .. } => None,
+            | Self::RateLimited { .. }
+            | Self::ReplicasNeedPostgres => None,
         }
     }
 }

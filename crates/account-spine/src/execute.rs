@@ -294,15 +294,38 @@ impl Spine {
         }
     }
 
-    /// Runs `body` in a write transaction when the operation writes, on the pool otherwise.
+    /// Runs `body` in a write transaction when the operation writes, on the pool (or a
+    /// replica) otherwise.
     async fn run_body<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
         if let Some(host) = frame.host {
             self.in_savepoint(host, body, frame).await
         } else if frame.operation.writes() {
-            self.in_transaction(body, frame).await
+            let outcome = self.in_transaction(body, frame).await;
+            if outcome.is_ok() {
+                self.remember_commit(frame.caller).await; // read-your-writes (replicas)
+            }
+            outcome
         } else {
-            self.attempt(body, frame, self.pool_db()).await
+            self.read(body, frame).await
         }
+    }
+
+    /// Runs a read on a replica that has replayed the caller's last write, else on the
+    /// primary; a read a replica fails for its own reasons runs again on the primary.
+    async fn read<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
+        let chosen = match self.replicas.as_deref() {
+            Some(replicas) => replicas.choose_for(frame.operation, frame.caller).await,
+            None => None,
+        };
+        if let Some(chosen) = chosen {
+            let outcome = self
+                .attempt(body, frame, self.replica_db(chosen.conn()))
+                .await;
+            if chosen.keeps(&outcome) {
+                return outcome;
+            }
+        }
+        self.attempt(body, frame, self.pool_db()).await
     }
 
     /// Runs `body` in one write transaction per attempt, as the retry policy allows.

@@ -5,6 +5,7 @@ use crate::database::Spine;
 use crate::error::SpineError;
 use crate::execute::Release;
 use crate::principal::{OperatorPrincipal, Principal};
+use crate::replicas::Reader;
 use crate::use_case::{Effect, OperatorUseCase, UseCase};
 use account_engines::DriverError;
 use sea_orm::DatabaseTransaction;
@@ -42,6 +43,8 @@ pub struct HostTransaction<'s> {
     spine: &'s Spine,
     txn: DatabaseTransaction,
     effects: Vec<Effect>,
+    /// Who wrote in it: their reads after the commit must see it (read replicas).
+    writers: Vec<Reader>,
 }
 
 impl Spine {
@@ -61,6 +64,7 @@ impl<'s> HostTransaction<'s> {
             spine,
             txn,
             effects: Vec::new(),
+            writers: Vec::new(),
         }
     }
 
@@ -76,9 +80,14 @@ impl<'s> HostTransaction<'s> {
         use_case: U,
     ) -> Result<U::Output, SpineError> {
         let release = Release::OnHostCommit(&mut self.effects);
-        self.spine
+        let output = self
+            .spine
             .execute_for(principal, use_case, Some(&self.txn), release)
-            .await
+            .await?;
+        if U::OPERATION.writes() {
+            self.writers.extend(Reader::of_principal(principal));
+        }
+        Ok(output)
     }
 
     /// Executes a platform use case in this transaction (see [`Spine::execute_as_operator`]).
@@ -88,9 +97,15 @@ impl<'s> HostTransaction<'s> {
         use_case: U,
     ) -> Result<U::Output, SpineError> {
         let release = Release::OnHostCommit(&mut self.effects);
-        self.spine
+        let output = self
+            .spine
             .execute_as_operator_for(operator, use_case, Some(&self.txn), release)
-            .await
+            .await?;
+        if U::OPERATION.writes() {
+            self.writers
+                .push(Reader::Operator(operator.operator_id.clone()));
+        }
+        Ok(output)
     }
 
     /// Commits the host's writes and the use cases' together, then publishes their events
@@ -100,6 +115,9 @@ impl<'s> HostTransaction<'s> {
             .commit()
             .await
             .map_err(|e| SpineError::from(DriverError::from(e)))?;
+        if let Some(replicas) = self.spine.replicas.as_deref() {
+            replicas.remember_commit(self.writers).await;
+        }
         for effect in self.effects {
             self.spine.apply(effect);
         }

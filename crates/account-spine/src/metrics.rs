@@ -3,6 +3,7 @@
 //! Prometheus text: `calls` and `errors` are counters, the duration a summary's sum and count).
 
 use crate::operations::Operation;
+use crate::replicas::ReadRoutingMetrics;
 use crate::verify_cache::VerifyCacheMetrics;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -42,6 +43,9 @@ pub struct MetricsSnapshot {
     pub verify_cache: VerifyCacheMetrics,
     /// Requests counted against keys' rate limits, refusals, and leases taken.
     pub rate_limits: crate::rate_limits::RateLimitMetrics,
+    /// Where read use cases went: replicas, the primary, fallbacks (all zero without
+    /// replicas; see [`crate::Spine::replica_status`] for each replica).
+    pub reads: ReadRoutingMetrics,
 }
 
 impl MetricsSnapshot {
@@ -107,6 +111,7 @@ impl MetricsRegistry {
                 .collect(),
             verify_cache: VerifyCacheMetrics::default(),
             rate_limits: crate::rate_limits::RateLimitMetrics::default(),
+            reads: ReadRoutingMetrics::default(),
         })
     }
 }

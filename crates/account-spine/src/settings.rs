@@ -70,6 +70,24 @@ impl DatabaseConfig {
         self.ping_when_idle_for = idle;
         self
     }
+
+    /// With [`DatabaseConfig::replica_urls`]: PostgreSQL streaming replicas that serve reads.
+    pub fn with_replicas(mut self, urls: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.replica_urls = urls.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// With [`DatabaseConfig::replica_max_lag`].
+    pub fn with_replica_max_lag(mut self, max_lag: Duration) -> Self {
+        self.replica_max_lag = max_lag;
+        self
+    }
+
+    /// With [`DatabaseConfig::replica_max_connections`].
+    pub fn with_replica_max_connections(mut self, max: u32) -> Self {
+        self.replica_max_connections = max;
+        self
+    }
 }
 
 impl VerifyCacheSettings {

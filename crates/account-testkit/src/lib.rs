@@ -15,6 +15,7 @@
 pub mod compile_fail;
 pub mod fixtures;
 pub mod host;
+pub mod replica;
 mod url_db;
 
 pub use url_db::UrlDb;
@@ -33,6 +34,10 @@ pub const PG_URL_VAR: &str = "ACCOUNT_TEST_PG_URL";
 pub const REQUIRE_PG_VAR: &str = "ACCOUNT_TEST_REQUIRE_PG";
 /// `sqlite` or `postgres`: run the database tests on that backend only.
 pub const BACKEND_VAR: &str = "ACCOUNT_TEST_BACKEND";
+/// Names a streaming replica of the `ACCOUNT_TEST_PG_URL` server (its admin URL), for the
+/// read-replica tests. `cargo xtask pg start` and `cargo xtask ci` start one (xtask's `pg`
+/// module is where replicas are made); tests drive it with SQL only.
+pub const PG_REPLICA_URL_VAR: &str = "ACCOUNT_TEST_PG_REPLICA_URL";
 
 /// A database backend under test.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,6 +79,29 @@ pub enum TestkitError {
     /// Our migrations failed.
     #[error("migrating the test database failed: {0}")]
     Migration(#[from] account_migrations::MigrationError),
+    /// PostgreSQL is required and configured, but `ACCOUNT_TEST_PG_REPLICA_URL` is not set.
+    #[error(
+        "PostgreSQL is required but {PG_REPLICA_URL_VAR} is not set; run `cargo xtask ci`, or `cargo xtask pg start`"
+    )]
+    ReplicaRequired,
+}
+
+/// The admin URL of the streaming replica of the PostgreSQL server under test, when the
+/// read-replica tests should run: `None` to skip them (PostgreSQL is not under test, or no
+/// replica is configured and PostgreSQL is not required), an error when PostgreSQL is required
+/// (`ACCOUNT_TEST_REQUIRE_PG=1`) but no replica is named.
+pub fn pg_replica() -> Result<Option<String>, TestkitError> {
+    let Some(Backend::Postgres { .. }) = backends()?.into_iter().find(|b| b.name() == "postgres")
+    else {
+        return Ok(None);
+    };
+    match std::env::var(PG_REPLICA_URL_VAR) {
+        Ok(url) if !url.is_empty() => Ok(Some(url)),
+        _ if std::env::var(REQUIRE_PG_VAR).is_ok_and(|v| v == "1") => {
+            Err(TestkitError::ReplicaRequired)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The backends every database test must run on, SQLite first.
@@ -177,6 +205,15 @@ impl TestDb {
     /// a shared-cache in-memory name (the spine attaches it).
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The same database on the replica whose admin URL is `replica_admin_url` (see
+    /// [`pg_replica`]); `None` on SQLite. It appears there once the replica has replayed its
+    /// creation.
+    pub fn replica_url(&self, replica_admin_url: &str) -> Option<String> {
+        self.pg_database
+            .as_deref()
+            .map(|name| replace_database_name(replica_admin_url, name))
     }
 
     /// The host's main database on SQLite (our database is attached to it in

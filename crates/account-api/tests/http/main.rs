@@ -19,6 +19,7 @@ mod limits;
 mod openapi;
 mod platform;
 mod process;
+mod replicas;
 mod shutdown;
 mod sign_in;
 mod story;

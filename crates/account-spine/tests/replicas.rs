@@ -1,0 +1,310 @@
+//! Read replicas (PostgreSQL): reads go to a streaming replica, a principal's read right after
+//! its own write sees the write, and a replica that lags or fails hands reads to the primary
+//! without a failed call.
+//!
+//! The replica is the one `cargo xtask pg start` and `cargo xtask ci` start beside the test
+//! server (`ACCOUNT_TEST_PG_REPLICA_URL`); the tests drive it with SQL only, pausing its
+//! replay (`pg_wal_replay_pause()`) to make it lag on purpose, so they take turns (one lock)
+//! and resume replay even when they fail. Skipped without PostgreSQL, an error when
+//! `ACCOUNT_TEST_REQUIRE_PG=1` names no replica.
+//!
+//! Seen failing without read-your-writes (`Replicas::needed` answering `None`):
+//! `a_read_right_after_the_principals_own_write_sees_it` read the paused replica and got
+//! `run_not_found` for the run the same key had just admitted; and without
+//! `HostTransaction::commit` recording its writers,
+//! `a_host_transactions_writer_reads_its_write_once_the_host_commits` failed the same way.
+
+#![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
+#![allow(clippy::print_stderr)] // a skip's reason is the report
+
+use account_spine::api_keys::ApiKeyPepper;
+use account_spine::runs::AdmitRun;
+use account_spine::types::RunId;
+use account_spine::{DatabaseConfig, ErrorCode, OperatorPrincipal, Principal, RequestMeta, Spine};
+use account_testkit::replica::{ReplayPaused, pause_replay};
+use account_testkit::{TestDb, backends, fresh_db, pg_replica};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use std::time::{Duration, Instant};
+
+/// The tests share one replica and pause its replay: one at a time.
+static REPLICA: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+struct Setup {
+    db: TestDb,
+    replica_url: String,
+    /// A superuser session on the replica's copy of the test database.
+    replica: DatabaseConnection,
+    spine: Spine,
+    /// The owner's key: the writer.
+    writer: Principal,
+    /// The owner as a member: another principal of the same tenant.
+    other: Principal,
+}
+
+fn operator() -> OperatorPrincipal {
+    OperatorPrincipal {
+        operator_id: "ops@example.com".into(),
+        request: RequestMeta::default(),
+    }
+}
+
+async fn scalar(conn: &DatabaseConnection, sql: &str) -> Option<String> {
+    let row = conn
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .ok()??;
+    row.try_get_by_index::<Option<String>>(0).ok()?
+}
+
+/// A fresh database, its copy on the replica once replayed, and a spine reading from the
+/// replica (plus `extra` replica URLs) with `max_lag`. `None` when replicas are not under test.
+async fn setup(max_lag: Duration, extra: &[&str]) -> Option<Setup> {
+    let Some(replica_admin) = pg_replica().unwrap() else {
+        eprintln!("skipped: no PostgreSQL replica (ACCOUNT_TEST_PG_REPLICA_URL)");
+        return None;
+    };
+    let backend = backends()
+        .unwrap()
+        .into_iter()
+        .find(|b| b.name() == "postgres")?;
+    let db = fresh_db(&backend).await.unwrap();
+    let replica_url = db.caught_up_replica(&replica_admin).await.unwrap();
+    let replica = Database::connect(replica_url.as_str()).await.unwrap();
+    let mut config = DatabaseConfig::new(db.url());
+    config.replica_urls = std::iter::once(replica_url.clone())
+        .chain(extra.iter().map(|s| s.to_string()))
+        .collect();
+    config.replica_max_lag = max_lag;
+    config.connect_timeout = Duration::from_millis(500);
+    let spine = Spine::connect(&config)
+        .await
+        .unwrap()
+        .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+    let (created, key) = spine
+        .bootstrap(&operator(), "owner@example.com", "Replicated")
+        .await
+        .unwrap();
+    let writer = spine
+        .authenticate_api_key(key.plaintext.expose(), RequestMeta::default())
+        .await
+        .unwrap();
+    let other = spine
+        .user_principal(
+            created.tenant.id,
+            created.owner.user_id,
+            RequestMeta::default(),
+        )
+        .await
+        .unwrap();
+    // Everything so far (the tenant, the key) is on the replica before a test pauses it.
+    db.caught_up_replica(&replica_admin).await.unwrap();
+    let setup = Setup {
+        db,
+        replica_url,
+        replica,
+        spine,
+        writer,
+        other,
+    };
+    setup.wait_until_usable(0).await;
+    Some(setup)
+}
+
+impl Setup {
+    async fn wait_until_usable(&self, index: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.spine.replica_status()[index].usable {
+            assert!(
+                Instant::now() < deadline,
+                "the replica never became usable: {:?}",
+                self.spine.replica_status()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn admit(&self, principal: &Principal) -> RunId {
+        let run = AdmitRun {
+            worker_id: "business-builder".into(),
+            task: "replicated".into(),
+            input: None,
+            token_estimate: 0,
+        };
+        self.spine.admit_run(principal, run).await.unwrap().id
+    }
+
+    /// Whether the replica holds `run` (read there directly).
+    async fn replica_has(&self, run: RunId) -> bool {
+        let sql = format!("SELECT count(*)::text FROM account.worker_runs WHERE id = '{run}'");
+        scalar(&self.replica, &sql).await.as_deref() == Some("1")
+    }
+
+    async fn pause_replay(&self) -> ReplayPaused {
+        pause_replay(&self.replica_url).await.unwrap()
+    }
+}
+
+#[tokio::test]
+async fn reads_are_served_by_the_replica() {
+    let _turn = REPLICA.lock().await;
+    let Some(setup) = setup(Duration::from_secs(2), &[]).await else {
+        return;
+    };
+    let run = setup.admit(&setup.writer).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !setup.replica_has(run).await {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let before = setup.spine.metrics().reads;
+    for _ in 0..20 {
+        let found = setup.spine.get_run(&setup.writer, run).await.unwrap();
+        assert_eq!(found.id, run);
+    }
+    let after = setup.spine.metrics().reads;
+    assert_eq!(after.replica - before.replica, 20, "{after:?}");
+    assert_eq!(after.primary, before.primary, "{after:?}");
+    assert_eq!(setup.spine.replica_status()[0].reads, after.replica);
+
+    // What the replica serves is the replica's: with its replay paused, a run admitted by
+    // another principal is not there yet for this one.
+    let paused = setup.pause_replay().await;
+    let unseen = setup.admit(&setup.other).await;
+    let error = setup
+        .spine
+        .get_run(&setup.writer, unseen)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "run_not_found");
+    drop(paused);
+    setup.wait_until_usable(0).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.spine.get_run(&setup.writer, unseen).await.is_err() {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(setup.db);
+}
+
+#[tokio::test]
+async fn a_read_right_after_the_principals_own_write_sees_it() {
+    let _turn = REPLICA.lock().await;
+    let Some(setup) = setup(Duration::from_secs(5), &[]).await else {
+        return;
+    };
+    let paused = setup.pause_replay().await;
+    let before = setup.spine.metrics().reads;
+    let run = setup.admit(&setup.writer).await;
+    // The writer reads its write at once, from the primary: the replica lacks it.
+    let found = setup.spine.get_run(&setup.writer, run).await.unwrap();
+    assert_eq!(found.id, run);
+    assert!(!setup.replica_has(run).await, "replay was paused");
+    // Another principal has no such claim: the (lagging, within bound) replica serves it.
+    let error = setup.spine.get_run(&setup.other, run).await.unwrap_err();
+    assert_eq!(error.code(), "run_not_found");
+    let after = setup.spine.metrics().reads;
+    assert_eq!(after.primary - before.primary, 1, "{after:?}");
+    assert_eq!(after.replica - before.replica, 1, "{after:?}");
+
+    // Once replayed, the writer's reads go back to the replica.
+    drop(paused);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !setup.replica_has(run).await {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = setup.spine.metrics().reads;
+    setup.spine.get_run(&setup.writer, run).await.unwrap();
+    let after = setup.spine.metrics().reads;
+    assert_eq!(after.replica - before.replica, 1, "{after:?}");
+    drop(setup.db);
+}
+
+#[tokio::test]
+async fn a_host_transactions_writer_reads_its_write_once_the_host_commits() {
+    let _turn = REPLICA.lock().await;
+    let Some(setup) = setup(Duration::from_secs(5), &[]).await else {
+        return;
+    };
+    let paused = setup.pause_replay().await;
+    let mut txn = setup.spine.begin_host_transaction().await.unwrap();
+    let run = AdmitRun {
+        worker_id: "business-builder".into(),
+        task: "in the host's transaction".into(),
+        input: None,
+        token_estimate: 0,
+    };
+    let run = txn.execute(&setup.writer, run).await.unwrap().id;
+    txn.commit().await.unwrap();
+    let found = setup.spine.get_run(&setup.writer, run).await.unwrap();
+    assert_eq!(found.id, run);
+    assert!(!setup.replica_has(run).await, "replay was paused");
+    drop(paused);
+    drop(setup.db);
+}
+
+#[tokio::test]
+async fn lagging_unreachable_and_failing_replicas_hand_reads_to_the_primary() {
+    let _turn = REPLICA.lock().await;
+    let dead = "postgres://postgres@127.0.0.1:1/nothing";
+    let Some(setup) = setup(Duration::from_millis(300), &[dead]).await else {
+        return;
+    };
+    // An unreachable replica is never used and fails nothing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while setup.spine.replica_status()[1].failures == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the dead replica was never polled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = setup.spine.replica_status();
+    assert!(!status[1].usable && status[1].failures > 0, "{status:?}");
+    assert_eq!(status[1].address, "127.0.0.1:1/nothing");
+
+    // Lagging past the bound: replay paused while the primary moves on.
+    let paused = setup.pause_replay().await;
+    let run = setup.admit(&setup.writer).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let status = setup.spine.replica_status();
+    assert!(
+        !status[0].usable
+            && status[0]
+                .lag
+                .is_some_and(|lag| lag > Duration::from_millis(300)),
+        "{status:?}"
+    );
+    let before = setup.spine.metrics().reads;
+    for _ in 0..10 {
+        // The other principal has no write to wait for: only the lag sends it to the primary.
+        let found = setup.spine.get_run(&setup.other, run).await.unwrap();
+        assert_eq!(found.id, run);
+    }
+    let after = setup.spine.metrics().reads;
+    assert_eq!(after.primary - before.primary, 10, "{after:?}");
+    assert_eq!(after.replica, before.replica, "{after:?}");
+    drop(paused);
+    setup.wait_until_usable(0).await;
+
+    // A replica whose connections die under a read: the read runs again on the primary.
+    let kill = "SELECT pg_terminate_backend(pid)::text FROM pg_stat_activity \
+                WHERE datname = current_database() AND pid <> pg_backend_pid()";
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut reads = 0;
+    while setup.spine.metrics().reads.fallbacks == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no read met a dead replica connection: {:?}",
+            setup.spine.metrics().reads
+        );
+        setup.wait_until_usable(0).await;
+        setup.spine.get_run(&setup.other, run).await.unwrap();
+        setup.replica.execute_unprepared(kill).await.unwrap();
+        setup.spine.get_run(&setup.other, run).await.unwrap();
+        reads += 2;
+    }
+    let metrics = setup.spine.metrics().reads;
+    assert!(metrics.fallbacks >= 1, "{metrics:?} after {reads} reads");
+    drop(setup.db);
+}
