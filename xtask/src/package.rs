@@ -157,10 +157,13 @@ fn package_stem(file: &Path) -> Result<String> {
         .with_context(|| format!("{} is no .crate file", file.display()))
 }
 
-/// Unpacks a `.crate` file (a gzipped tar of `name-version/`) into `into`.
+/// Unpacks a `.crate` file (a gzipped tar of `name-version/`) into `into`, every file dated
+/// now (`-m`): `cargo package` stamps files with one fixed old date, so the shared target
+/// directory's fingerprints would take the previous run's build of the same version as
+/// fresh and check the new sources against stale dependencies.
 fn unpack(file: &Path, into: &Path) -> Result<PathBuf> {
     let mut tar = std::process::Command::new("tar");
-    tar.arg("-xzf").arg(file).arg("-C").arg(into);
+    tar.arg("-xzmf").arg(file).arg("-C").arg(into);
     run_command(&mut tar)?;
     Ok(into.join(package_stem(file)?))
 }

@@ -7,7 +7,7 @@ use crate::events::{EventSink, NoEvents};
 use crate::member_roles::MemberRoles;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::rate_limits::RateLimiter;
-use crate::replicas::{ReplicaStatus, Replicas};
+use crate::replicas::{ReplicaSettings, ReplicaStatus, Replicas};
 use crate::retry::RetryPolicy;
 use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 #[cfg(feature = "testing")]
@@ -281,7 +281,14 @@ impl Spine {
     /// every spine derived from this one is dropped). The replicas' pools connect lazily, so a
     /// replica that is down does not fail this: the primary serves until it answers.
     pub async fn with_read_replicas(mut self, config: &DatabaseConfig) -> Result<Self, SpineError> {
-        self.replicas = Replicas::start(config, self.db.clone()).await?;
+        let settings = ReplicaSettings {
+            urls: config.replica_urls.clone(),
+            max_lag: config.replica_max_lag,
+            max_connections: config.replica_max_connections,
+            connect_timeout: config.connect_timeout,
+            ping_when_idle_for: config.ping_when_idle_for,
+        };
+        self.replicas = Replicas::start(settings, self.db.clone()).await?;
         Ok(self)
     }
 
@@ -410,6 +417,14 @@ impl Spine {
     /// Answers whether the database accepts a round trip (for readiness probes).
     pub async fn check_database(&self) -> Result<(), SpineError> {
         self.db.ping().await.map_err(SpineError::Unavailable)
+    }
+
+    /// After `reader`'s write committed: where it landed, for their next reads (with
+    /// replicas only; nothing otherwise).
+    pub(crate) async fn remember_commit(&self, reader: Option<crate::replicas::Reader>) {
+        if let Some(replicas) = self.replicas.as_deref() {
+            replicas.remember_commit(reader).await;
+        }
     }
 
     /// Our migrations this build knows that the database has not applied yet (empty when

@@ -127,7 +127,7 @@ pub enum SpineError {
     )]
     RateLimited {
         /// Whose allowance: the key's or the tenant's.
-        scope: crate::rate_limits::RateLimitScope,
+        scope: RateLimitScope,
         /// Its requests per minute.
         limit: u32,
         /// Whole seconds until a request is allowed again (at least 1).
@@ -250,6 +250,34 @@ impl ErrorCode for SpineError {
             | Self::NotConfigured(_)
             | Self::RateLimited { .. }
             | Self::ReplicasNeedPostgres => None,
+        }
+    }
+}
+
+/// Which allowance refused a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RateLimitScope {
+    /// The API key's own (`rate_limit_rpm`).
+    Key,
+    /// The tenant's, every credential together (its plan's `max_requests_per_minute`).
+    Tenant,
+}
+
+impl RateLimitScope {
+    /// Who is limited, for messages: `this API key` or `this project`.
+    pub fn subject(self) -> &'static str {
+        match self {
+            Self::Key => "this API key",
+            Self::Tenant => "this project",
+        }
+    }
+
+    /// `key` or `tenant`: the policy's name in the `RateLimit` headers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Key => "key",
+            Self::Tenant => "tenant",
         }
     }
 }

@@ -302,7 +302,7 @@ impl Spine {
         } else if frame.operation.writes() {
             let outcome = self.in_transaction(body, frame).await;
             if outcome.is_ok() {
-                self.remember_commit(frame.caller).await; // read-your-writes (replicas)
+                self.remember_commit(frame.caller.reader()).await; // read-your-writes (replicas)
             }
             outcome
         } else {
@@ -314,7 +314,11 @@ impl Spine {
     /// primary; a read a replica fails for its own reasons runs again on the primary.
     async fn read<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
         let chosen = match self.replicas.as_deref() {
-            Some(replicas) => replicas.choose_for(frame.operation, frame.caller).await,
+            Some(replicas) => {
+                replicas
+                    .choose_for(frame.operation, frame.caller.reader())
+                    .await
+            }
             None => None,
         };
         if let Some(chosen) = chosen {

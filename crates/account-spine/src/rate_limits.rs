@@ -17,6 +17,7 @@
 //! a minute's) more than one exact limiter. Requests leased and not spent are lost: the limit
 //! errs towards refusing, by at most one batch per instance per lease lifetime.
 
+pub use crate::error::RateLimitScope;
 use crate::error::SpineError;
 use account_engines::rate_limits::{AllowanceRule, Lease, fetch_allowance_debt, lease_allowance};
 use account_engines::types::{ApiKeyId, TenantId};
@@ -33,34 +34,6 @@ const IDLE: Duration = Duration::from_secs(60);
 /// How long a tenant's limit is trusted: a plan's new limit applies within this on every
 /// instance.
 pub const TENANT_LIMIT_TTL: Duration = Duration::from_secs(5);
-
-/// Which allowance refused a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RateLimitScope {
-    /// The API key's own (`rate_limit_rpm`).
-    Key,
-    /// The tenant's, every credential together (its plan's `max_requests_per_minute`).
-    Tenant,
-}
-
-impl RateLimitScope {
-    /// Who is limited, for messages: `this API key` or `this project`.
-    pub fn subject(self) -> &'static str {
-        match self {
-            Self::Key => "this API key",
-            Self::Tenant => "this project",
-        }
-    }
-
-    /// `key` or `tenant`: the policy's name in the `RateLimit` headers.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Key => "key",
-            Self::Tenant => "tenant",
-        }
-    }
-}
 
 /// What is left of a key's request allowance.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

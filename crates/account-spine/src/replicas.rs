@@ -12,12 +12,10 @@
 //! connection error (or a recovery conflict) is run again on the primary. Nothing fails
 //! because of a replica. See ARCHITECTURE.md ("Read replicas").
 
-use crate::database::{DatabaseConfig, Spine};
 use crate::error::SpineError;
 use crate::operations::Operation;
 use crate::principal::{Actor, Principal};
 use crate::retry::RetryPolicy;
-use crate::use_case::Caller;
 use account_engines::replicas::{WalPosition, current_wal_position, replayed_wal_position};
 use account_engines::types::{ApiKeyId, TenantId, UserId};
 use account_engines::{Db, ErrorCode};
@@ -51,16 +49,16 @@ impl Reader {
             Actor::ApiKey { key_id, .. } => Some(Self::Key(principal.tenant_id, *key_id)),
         }
     }
+}
 
-    /// The reader behind a caller; `None` for callers that never read afterwards as
-    /// themselves (token holders, key presenters, the spine's own jobs).
-    pub(crate) fn of_caller(caller: Caller<'_>) -> Option<Self> {
-        match caller {
-            Caller::Principal(principal) => Self::of_principal(principal),
-            Caller::Operator(operator, _) => Some(Self::Operator(operator.operator_id.clone())),
-            Caller::TokenHolder { .. } | Caller::KeyPresenter(_) | Caller::System(_) => None,
-        }
-    }
+/// What [`Replicas::start`] needs of the spine's `DatabaseConfig`.
+#[derive(Clone, Debug)]
+pub(crate) struct ReplicaSettings {
+    pub(crate) urls: Vec<String>,
+    pub(crate) max_lag: Duration,
+    pub(crate) max_connections: u32,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) ping_when_idle_for: Duration,
 }
 
 /// Where read use cases went since the spine was built, when replicas are configured (all
@@ -162,7 +160,12 @@ impl Samples {
         }
         // Keep one sample older than the window, so a replica behind all of it is known to lag
         // at least the window.
-        while self.0.len() > 1 && self.0.get(1).is_some_and(|(_, at)| now - *at > window) {
+        while self.0.len() > 1
+            && self
+                .0
+                .get(1)
+                .is_some_and(|(_, at)| now.saturating_duration_since(*at) > window)
+        {
             self.0.pop_front();
         }
     }
@@ -205,7 +208,8 @@ impl Written {
         capacity: usize,
     ) {
         if self.positions.len() >= capacity && !self.positions.contains_key(&reader) {
-            self.positions.retain(|_, (_, at)| now - *at < ttl);
+            self.positions
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ttl);
             if self.positions.len() >= capacity {
                 // An unknown position (u64::MAX) would send every read to the primary for
                 // good; those principals only lose their primary-only while.
@@ -230,16 +234,6 @@ impl Written {
             .filter(|(_, at)| now.saturating_duration_since(*at) < ttl)
             .map(|(position, _)| *position);
         own.max(self.floor)
-    }
-}
-
-impl Spine {
-    /// After `caller`'s write committed: where it landed, for their next reads (with
-    /// replicas only; nothing otherwise).
-    pub(crate) async fn remember_commit(&self, caller: Caller<'_>) {
-        if let Some(replicas) = self.replicas.as_deref() {
-            replicas.remember_commit(Reader::of_caller(caller)).await;
-        }
     }
 }
 
@@ -294,20 +288,20 @@ impl Replicas {
     /// the start) beside `primary`, and the task polling their positions while the returned
     /// value lives. `None` when no replica is configured.
     pub(crate) async fn start(
-        config: &DatabaseConfig,
+        config: ReplicaSettings,
         primary: DatabaseConnection,
     ) -> Result<Option<Arc<Self>>, SpineError> {
-        if config.replica_urls.is_empty() {
+        if config.urls.is_empty() {
             return Ok(None);
         }
         if primary.get_database_backend() != sea_orm::DbBackend::Postgres {
             return Err(SpineError::ReplicasNeedPostgres);
         }
         let mut nodes = Vec::new();
-        for url in &config.replica_urls {
+        for url in &config.urls {
             let mut options = ConnectOptions::new(url.clone());
             options
-                .max_connections(config.replica_max_connections.max(1))
+                .max_connections(config.max_connections.max(1))
                 .min_connections(0)
                 .connect_timeout(config.connect_timeout)
                 // A replica that hangs must not hold a read long: the primary is there.
@@ -329,7 +323,7 @@ impl Replicas {
         let replicas = Arc::new(Self {
             primary,
             nodes,
-            max_lag: config.replica_max_lag,
+            max_lag: config.max_lag,
             samples: Mutex::default(),
             written: Mutex::default(),
             next: AtomicUsize::new(0),
@@ -404,16 +398,16 @@ impl Replicas {
         (replayed >= needed).then(|| Arc::clone(node))
     }
 
-    /// The replica `operation` reads from for `caller`; `None` (counted) for the primary.
+    /// The replica `operation` reads from for `reader`; `None` (counted) for the primary.
     pub(crate) async fn choose_for(
         &self,
         operation: Operation,
-        caller: Caller<'_>,
+        reader: Option<Reader>,
     ) -> Option<Chosen<'_>> {
         let node = if stays_on_primary(operation) {
             None
         } else {
-            self.choose(Reader::of_caller(caller).as_ref()).await
+            self.choose(reader.as_ref()).await
         };
         match node {
             Some(node) => Some(Chosen {

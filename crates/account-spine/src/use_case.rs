@@ -183,6 +183,20 @@ pub(crate) enum Effect {
     ForgetMember(TenantId, UserId),
 }
 
+impl Caller<'_> {
+    /// The reader behind this caller, whose later reads must see its writes (read
+    /// replicas); `None` for callers that never read afterwards as themselves (token holders,
+    /// key presenters, the spine's own jobs).
+    pub(crate) fn reader(self) -> Option<crate::replicas::Reader> {
+        use crate::replicas::Reader;
+        match self {
+            Caller::Principal(principal) => Reader::of_principal(principal),
+            Caller::Operator(operator, _) => Some(Reader::Operator(operator.operator_id.clone())),
+            Caller::TokenHolder { .. } | Caller::KeyPresenter(_) | Caller::System(_) => None,
+        }
+    }
+}
+
 impl Effect {
     /// The cached entry this effect makes stale, if any (other instances hear of it).
     pub(crate) fn stale(&self) -> Option<crate::cache_sync::Stale> {
