@@ -313,12 +313,9 @@ impl Spine {
     /// Runs a read on a replica that has replayed the caller's last write, else on the
     /// primary; a read a replica fails for its own reasons runs again on the primary.
     async fn read<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
+        let reader = frame.caller.reader();
         let chosen = match self.replicas.as_deref() {
-            Some(replicas) => {
-                replicas
-                    .choose_for(frame.operation, frame.caller.reader())
-                    .await
-            }
+            Some(replicas) => replicas.choose_for(frame.operation, reader).await,
             None => None,
         };
         if let Some(chosen) = chosen {

@@ -1,3 +1,5 @@
+// Over 600 lines: the router, the commit positions it keeps and its pollers share one node
+// state; split, that state would be visible to the whole crate.
 //! Read replicas (PostgreSQL): where a read use case runs.
 //!
 //! Read use cases (those executed on the pool, no write transaction) go to a streaming replica
