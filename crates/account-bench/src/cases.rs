@@ -126,7 +126,7 @@ pub(crate) async fn run_all(h: &mut Harness) -> Result<()> {
     pins(h, hot, pins_tenant).await?;
     accounts(h, hot, member).await?;
     runs(h, hot, &spread).await?;
-    Ok(())
+    crate::replicas::run(h, &hot.principal()).await
 }
 
 fn pin(i: u64) -> SavePin {

@@ -11,7 +11,8 @@ pub(crate) struct FreshDatabase {
     /// Its URL (the admin URL with the new database's name).
     pub(crate) url: String,
     admin: DatabaseConnection,
-    name: String,
+    /// Its name (the same on the server's replicas).
+    pub(crate) name: String,
 }
 
 /// Creates `{prefix}_{pid}` on the server of `admin_url` (dropping a leftover of that name

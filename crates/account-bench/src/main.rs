@@ -16,6 +16,7 @@ mod http;
 mod profile;
 mod rate_limits;
 mod replay;
+mod replicas;
 mod report;
 mod seed;
 
@@ -60,6 +61,10 @@ struct Cli {
     /// An admin URL of a PostgreSQL server; the run creates and drops a database on it.
     #[arg(long, env = "ACCOUNT_BENCH_PG_URL")]
     pg_url: Option<String>,
+    /// An admin URL of a streaming replica of that server: reads are then also measured
+    /// through it (`cargo xtask bench` starts one).
+    #[arg(long, env = "ACCOUNT_BENCH_PG_REPLICA_URL")]
+    pg_replica_url: Option<String>,
     /// Print the SQL each spine operation issued.
     #[arg(long)]
     show_sql: bool,
@@ -168,6 +173,10 @@ impl Raw {
 /// One backend's connections and what the run measured on it.
 pub(crate) struct Harness {
     pub(crate) backend: &'static str,
+    /// The database's URL.
+    pub(crate) url: String,
+    /// The same database on a streaming replica, when there is one (PostgreSQL).
+    pub(crate) replica_url: Option<String>,
     /// The spine under test.
     pub(crate) spine: Spine,
     /// A spine on its own pool whose statements are recorded.
@@ -201,7 +210,7 @@ fn connect_options(url: &str, max_connections: u32) -> ConnectOptions {
 /// The API-key pepper of every spine the harness opens (and of the API `--http` starts).
 const PEPPER: &[u8] = b"account-bench-pepper-0123456789abcdef";
 
-fn pepper() -> Result<ApiKeyPepper> {
+pub(crate) fn pepper() -> Result<ApiKeyPepper> {
     ApiKeyPepper::from_bytes(PEPPER).map_err(|e| anyhow::anyhow!("pepper: {e:?}"))
 }
 
@@ -228,6 +237,8 @@ impl Harness {
         account_spine::migrate(&DatabaseConfig::new(url)).await?;
         Ok(Self {
             backend,
+            url: url.to_owned(),
+            replica_url: None,
             spine,
             capture,
             recorder,
@@ -479,6 +490,8 @@ impl Harness {
     fn worker(&self) -> Arc<Harness> {
         Arc::new(Harness {
             backend: self.backend,
+            url: self.url.clone(),
+            replica_url: self.replica_url.clone(),
             spine: self.spine.clone(),
             capture: self.capture.clone(),
             recorder: self.recorder.clone(),
@@ -528,6 +541,10 @@ async fn run_backend(backend: &'static str, cli: &Cli, sizes: Sizes) -> Result<S
             let outcome = async {
                 let raw = Raw::Pg(RawPg::connect(&url, 16).await?);
                 let mut harness = Harness::open("postgres", &url, raw, sizes, cli).await?;
+                harness.replica_url = cli.pg_replica_url.as_deref().and_then(|replica| {
+                    let (base, _) = replica.rsplit_once('/')?;
+                    Some(format!("{base}/{}", database.name))
+                });
                 cases::run_all(&mut harness).await?;
                 let rendered = harness.finish("PostgreSQL")?;
                 let settings = harness

@@ -126,8 +126,8 @@ pub fn run(args: &[String]) -> Result<u8> {
     if http {
         command.env("ACCOUNT_BENCH_API_BINARY", release_binary("account-api")?);
     }
-    // `server` lives until the run ends; dropping it stops and removes the cluster.
-    let _server = match std::env::var(PG_URL_ENV) {
+    // `servers` live until the run ends; dropping them stops and removes the clusters.
+    let _servers = match std::env::var(PG_URL_ENV) {
         Ok(_) => None,
         Err(_) if postgres => {
             let server = Postgres::start_with(Durability::On)?;
@@ -136,7 +136,11 @@ pub fn run(args: &[String]) -> Result<u8> {
                 server.port()
             );
             command.env(PG_URL_ENV, server.url());
-            Some(server)
+            // Reads are measured through a streaming replica too (same machine, same cores).
+            let replica = server.start_replica()?;
+            println!("==> its streaming replica on 127.0.0.1:{}", replica.port());
+            command.env("ACCOUNT_BENCH_PG_REPLICA_URL", replica.url());
+            Some((replica, server))
         }
         Err(_) => None,
     };
