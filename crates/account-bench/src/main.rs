@@ -1,6 +1,6 @@
+//! Layer: tooling — bench. The benchmark harness behind `cargo xtask bench`.
 // Over 600 lines: the harness, its three ways and its latency and throughput loops share the
 // pools, the recorder and the report; split, that state would be visible to every case module.
-//! Layer: tooling — bench. The benchmark harness behind `cargo xtask bench`.
 //!
 //! Every operation is measured three ways in the same process and the same run, interleaved
 //! round by round: through the [`Spine`]; as the statements the spine issued (recorded by a
