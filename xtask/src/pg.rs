@@ -136,9 +136,13 @@ impl Postgres {
             Durability::On => "-c fsync=on -c synchronous_commit=on -c shared_buffers=1GB",
         };
         // A hot standby needs max_connections at least the primary's: both use this line.
+        // On a standby, replay waits at most 1 s for sessions it conflicts with (the tests
+        // drop their databases while the replica may still hold sessions on them; the
+        // default 30 s stalled every other test's wait for the replica), and the standby
+        // tells the primary which rows it still reads, so cleanup does not conflict.
         let options = format!(
             "-p {port} -k {socket} -c listen_addresses=127.0.0.1 -c max_connections=400 \
-             {durability}",
+             -c max_standby_streaming_delay=1s -c hot_standby_feedback=on {durability}",
             port = self.port,
             socket = self.root.display(),
         );
