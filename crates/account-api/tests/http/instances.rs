@@ -25,47 +25,67 @@ async fn status(client: &reqwest::Client, base: &str, key: &str) -> StatusCode {
         .status()
 }
 
+/// Three `account-api` processes on one fresh PostgreSQL database, and its owner's key;
+/// `None` without PostgreSQL.
+struct Cluster {
+    owner: String,
+    bases: Vec<String>,
+    _instances: Vec<Running>,
+    _dir: tempfile::TempDir,
+    _db: UrlDb,
+}
+
+impl Cluster {
+    async fn start() -> Option<Self> {
+        let backend = backends()
+            .unwrap()
+            .into_iter()
+            .find(|b| matches!(b, Backend::Postgres { .. }))?;
+        let db = UrlDb::new(&backend, "account-api-instances").await.unwrap();
+        let spine = Spine::connect(&DatabaseConfig::new(db.url()))
+            .await
+            .unwrap()
+            .with_pepper(ApiKeyPepper::from_bytes(&PEPPER).unwrap());
+        let operator = OperatorPrincipal {
+            operator_id: "test".into(),
+            request: RequestMeta::default(),
+        };
+        let (_, owner_key) = spine
+            .bootstrap(&operator, "owner@example.com", "Acme")
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let instances = ports
+            .iter()
+            .map(|port| serve(db.url(), dir.path(), *port, &PEPPER, &[]))
+            .collect();
+        Some(Self {
+            owner: owner_key.plaintext.expose().to_owned(),
+            bases: ports
+                .iter()
+                .map(|port| format!("http://127.0.0.1:{port}"))
+                .collect(),
+            _instances: instances,
+            _dir: dir,
+            _db: db,
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_a_second() {
-    let Some(backend) = backends()
-        .unwrap()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres { .. }))
-    else {
+    let Some(cluster) = Cluster::start().await else {
         return;
     };
-    let db = UrlDb::new(&backend, "account-api-instances").await.unwrap();
-    let spine = Spine::connect(&DatabaseConfig::new(db.url()))
-        .await
-        .unwrap()
-        .with_pepper(ApiKeyPepper::from_bytes(&PEPPER).unwrap());
-    let operator = OperatorPrincipal {
-        operator_id: "test".into(),
-        request: RequestMeta::default(),
-    };
-    let (_, owner_key) = spine
-        .bootstrap(&operator, "owner@example.com", "Acme")
-        .await
-        .unwrap();
-    let owner = owner_key.plaintext.expose().to_owned();
-
-    let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let _instances: Vec<Running> = ports
-        .iter()
-        .map(|port| serve(db.url(), dir.path(), *port, &PEPPER, &[]))
-        .collect();
-    let bases: Vec<String> = ports
-        .iter()
-        .map(|port| format!("http://127.0.0.1:{port}"))
-        .collect();
+    let (owner, bases) = (&cluster.owner, &cluster.bases);
     let client = reqwest::Client::new();
 
     for round in 0..3 {
         // A key issued on the first instance, used on all three (each caches it).
         let issued: serde_json::Value = client
             .post(format!("{}/v1/api-keys", bases[0]))
-            .bearer_auth(&owner)
+            .bearer_auth(owner)
             .json(
                 &serde_json::json!({"name": format!("shared-{round}"), "permissions": ["read:*"]}),
             )
@@ -78,7 +98,7 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_a_second(
         assert!(issued["secret"].is_string(), "{issued}");
         let key = issued["secret"].as_str().expect("issued").to_owned();
         let id = issued["key"]["id"].as_str().unwrap().to_owned();
-        for base in &bases {
+        for base in bases {
             assert_eq!(status(&client, base, &key).await, StatusCode::OK, "{base}");
             assert_eq!(status(&client, base, &key).await, StatusCode::OK, "{base}");
         }
@@ -87,7 +107,7 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_others_within_a_second(
         let revoker = &bases[round % 3];
         let revoked = client
             .post(format!("{revoker}/v1/api-keys/{id}/revoke"))
-            .bearer_auth(&owner)
+            .bearer_auth(owner)
             .json(&serde_json::json!({"reason": "leaked"}))
             .send()
             .await
@@ -122,41 +142,14 @@ const RPM: u64 = 120;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::print_stderr)] // the figures are part of the report
 async fn a_keys_rate_limit_holds_across_three_instances_under_load() {
-    let Some(backend) = backends()
-        .unwrap()
-        .into_iter()
-        .find(|b| matches!(b, Backend::Postgres { .. }))
-    else {
+    let Some(cluster) = Cluster::start().await else {
         return;
     };
-    let db = UrlDb::new(&backend, "account-api-instances").await.unwrap();
-    let spine = Spine::connect(&DatabaseConfig::new(db.url()))
-        .await
-        .unwrap()
-        .with_pepper(ApiKeyPepper::from_bytes(&PEPPER).unwrap());
-    let operator = OperatorPrincipal {
-        operator_id: "test".into(),
-        request: RequestMeta::default(),
-    };
-    let (_, owner_key) = spine
-        .bootstrap(&operator, "owner@example.com", "Acme")
-        .await
-        .unwrap();
-    let owner = owner_key.plaintext.expose().to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
-    let _instances: Vec<Running> = ports
-        .iter()
-        .map(|port| serve(db.url(), dir.path(), *port, &PEPPER, &[]))
-        .collect();
-    let bases: Vec<String> = ports
-        .iter()
-        .map(|port| format!("http://127.0.0.1:{port}"))
-        .collect();
+    let (owner, bases) = (&cluster.owner, &cluster.bases);
     let client = reqwest::Client::new();
     let issued: serde_json::Value = client
         .post(format!("{}/v1/api-keys", bases[0]))
-        .bearer_auth(&owner)
+        .bearer_auth(owner)
         .json(&serde_json::json!({"name": "limited", "permissions": ["read:*"], "rate_limit_rpm": RPM}))
         .send()
         .await
@@ -226,7 +219,7 @@ async fn a_keys_rate_limit_holds_across_three_instances_under_load() {
     // Verification on another instance reports the allowance spent everywhere.
     let verdict: serde_json::Value = client
         .post(format!("{}/v1/keys/verify", bases[2]))
-        .bearer_auth(&owner)
+        .bearer_auth(owner)
         .json(&serde_json::json!({"key": key}))
         .send()
         .await
