@@ -33,8 +33,9 @@ fn presented_key(parts: &Parts) -> Option<&str> {
 
 /// Request metadata for audit rows: request id, client address (the TCP peer, or what a
 /// trusted proxy reported; see [`client_address`](crate::client_address)), user agent. The
-/// address is also recorded in the request's span.
-pub(crate) fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
+/// address is also recorded in the request's span. With the client's `Consistency-Token`, if
+/// it sent one (400 when it is not one).
+pub(crate) fn request_meta(parts: &Parts, state: &AppState) -> Result<RequestMeta, ApiError> {
     let header = |name: &str| {
         parts
             .headers
@@ -50,7 +51,8 @@ pub(crate) fn request_meta(parts: &Parts, state: &AppState) -> RequestMeta {
         crate::request_id::record_client_address(address);
     }
     meta.user_agent = header("user-agent");
-    meta
+    meta.read_after = crate::consistency::sent(parts)?;
+    Ok(meta)
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -66,18 +68,20 @@ impl FromRequestParts<AppState> for Authenticated {
             let tenant = named_tenant(parts)?;
             let principal = state
                 .spine
-                .identity_principal(&signed_in, tenant, request_meta(parts, state))
+                .identity_principal(&signed_in, tenant, request_meta(parts, state)?)
                 .await?;
+            crate::consistency::saw_principal(parts, &principal);
             return Ok(Self(principal));
         }
         let principal = state
             .spine
-            .authenticate_api_key(key, request_meta(parts, state))
+            .authenticate_api_key(key, request_meta(parts, state)?)
             .await?;
         if let Actor::ApiKey { key_id, .. } = &principal.actor {
             crate::request_id::record_key_id(key_id);
         }
         state.spine.admit_request(&principal).await?;
+        crate::consistency::saw_principal(parts, &principal);
         Ok(Self(principal))
     }
 }
@@ -188,8 +192,9 @@ impl FromRequestParts<AppState> for Operator {
         }
         let operator = state
             .spine
-            .authenticate_operator_key(key, request_meta(parts, state))
+            .authenticate_operator_key(key, request_meta(parts, state)?)
             .await?;
+        crate::consistency::saw_operator(parts, &operator);
         Ok(Self(operator))
     }
 }

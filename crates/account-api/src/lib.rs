@@ -43,6 +43,7 @@
 
 mod auth;
 mod client_address;
+mod consistency;
 mod edge;
 mod error;
 mod extract;
@@ -244,6 +245,10 @@ pub fn router(state: AppState) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            consistency::attach,
         ))
         .layer(request_id::trace_layer())
         .layer(PropagateRequestIdLayer::x_request_id())

@@ -38,7 +38,11 @@ pub(crate) const API_KEY: &str = "api_key";
         description = "Tenants, API keys, runs and quotas, memory pins, onboarding and usage. \
             Authenticate with an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. \
             Every error is `{\"error\": code, \"message\": ...}`, with `fields` when input was \
-            refused and `quota` (plus `Retry-After`) when a limit was reached."
+            refused and `quota` (plus `Retry-After`) when a limit was reached. \
+            When the server reads from replicas, authenticated responses carry a \
+            `Consistency-Token` header: send the latest one back in the same header and your \
+            reads see your writes whichever server answers (a malformed one is refused with \
+            400 `invalid_header`)."
     ),
     modifiers(&SecuritySchemes),
     components(schemas(ErrorBody, QuotaInfo, QuotaPeriod))

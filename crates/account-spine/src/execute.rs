@@ -314,8 +314,13 @@ impl Spine {
     /// primary; a read a replica fails for its own reasons runs again on the primary.
     async fn read<B: Body>(&self, body: &B, frame: Frame<'_>) -> Outcome<B::Output> {
         let reader = frame.caller.reader();
+        let read_after = frame.caller.request().read_after.map(|token| token.0);
         let chosen = match self.replicas.as_deref() {
-            Some(replicas) => replicas.choose_for(frame.operation, reader).await,
+            Some(replicas) => {
+                replicas
+                    .choose_for(frame.operation, reader, read_after)
+                    .await
+            }
             None => None,
         };
         if let Some(chosen) = chosen {

@@ -1,5 +1,6 @@
 //! Who is calling: every use case takes a principal, and tenant and actor come only from it.
 
+use crate::consistency::ConsistencyToken;
 use account_engines::types::{ApiKeyId, MembershipRole, TenantId, UserId};
 
 /// Request metadata carried into audit rows and traces.
@@ -12,6 +13,9 @@ pub struct RequestMeta {
     pub ip_address: Option<String>,
     /// Client agent.
     pub user_agent: Option<String>,
+    /// What the client has seen (read replicas): this request's reads see at least that far.
+    /// See [`ConsistencyToken`].
+    pub read_after: Option<ConsistencyToken>,
 }
 
 impl RequestMeta {
@@ -33,6 +37,13 @@ impl RequestMeta {
         self
     }
 
+    /// The same metadata with the client's consistency token (read-your-writes across
+    /// instances; see [`crate::Spine::consistency_token`]).
+    pub fn with_read_after(mut self, token: ConsistencyToken) -> Self {
+        self.read_after = Some(token);
+        self
+    }
+
     /// The metadata cut to what the audit columns hold (request id 100, address 50, agent 500
     /// characters): an over-long header must not make the audited change fail.
     pub(crate) fn bounded(&self) -> RequestMeta {
@@ -43,6 +54,7 @@ impl RequestMeta {
             request_id: cut(&self.request_id, 100),
             ip_address: cut(&self.ip_address, 50),
             user_agent: cut(&self.user_agent, 500),
+            read_after: self.read_after,
         }
     }
 }

@@ -369,8 +369,9 @@ impl Replicas {
         }
     }
 
-    /// The position `reader`'s read must see (`None`: any usable replica will do).
-    fn needed(&self, reader: Option<&Reader>) -> Option<WalPosition> {
+    /// The position `reader`'s read must see by what this instance remembers (`None`: any
+    /// usable replica will do).
+    pub(crate) fn position_of(&self, reader: Option<&Reader>) -> Option<WalPosition> {
         let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
         written.needed(reader, Instant::now(), self.remember_for())
     }
@@ -378,8 +379,12 @@ impl Replicas {
     /// The replica to read from for `reader`, or `None` for the primary. Round robin over the
     /// usable replicas that have replayed what the reader needs; when only replicas behind it
     /// are usable, one of them is asked for its position now.
-    async fn choose(&self, reader: Option<&Reader>) -> Option<Arc<Node>> {
-        let needed = self.needed(reader);
+    async fn choose(
+        &self,
+        reader: Option<&Reader>,
+        read_after: Option<WalPosition>,
+    ) -> Option<Arc<Node>> {
+        let needed = self.position_of(reader).max(read_after);
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let count = self.nodes.len();
         let mut behind = None;
@@ -400,16 +405,18 @@ impl Replicas {
         (replayed >= needed).then(|| Arc::clone(node))
     }
 
-    /// The replica `operation` reads from for `reader`; `None` (counted) for the primary.
+    /// The replica `operation` reads from for `reader`, who has seen `read_after` (a
+    /// consistency token); `None` (counted) for the primary.
     pub(crate) async fn choose_for(
         &self,
         operation: Operation,
         reader: Option<Reader>,
+        read_after: Option<WalPosition>,
     ) -> Option<Chosen<'_>> {
         let node = if stays_on_primary(operation) {
             None
         } else {
-            self.choose(reader.as_ref()).await
+            self.choose(reader.as_ref(), read_after).await
         };
         match node {
             Some(node) => Some(Chosen {

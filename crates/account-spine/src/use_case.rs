@@ -90,6 +90,7 @@ static NO_REQUEST: RequestMeta = RequestMeta {
     request_id: None,
     ip_address: None,
     user_agent: None,
+    read_after: None,
 };
 
 impl Caller<'_> {

@@ -308,3 +308,71 @@ async fn lagging_unreachable_and_failing_replicas_hand_reads_to_the_primary() {
     assert!(metrics.fallbacks >= 1, "{metrics:?} after {reads} reads");
     drop(setup.db);
 }
+
+#[tokio::test]
+async fn a_write_on_one_instance_is_read_on_another_with_its_consistency_token() {
+    let _turn = REPLICA.lock().await;
+    let Some(setup) = setup(Duration::from_secs(30), &[]).await else {
+        return;
+    };
+    // A second instance on the same primary and replica: it knows nothing of the first's writes.
+    let mut config = DatabaseConfig::new(setup.db.url());
+    config.replica_urls = vec![setup.replica_url.clone()];
+    config.replica_max_lag = Duration::from_secs(30);
+    let other_instance = Spine::connect(&config)
+        .await
+        .unwrap()
+        .with_pepper(ApiKeyPepper::from_bytes(&[7u8; 32]).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !other_instance.replica_status()[0].usable {
+        assert!(Instant::now() < deadline, "never usable");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        setup.spine.consistency_token(&setup.writer),
+        None,
+        "no write yet"
+    );
+
+    let paused = setup.pause_replay().await;
+    let run = setup.admit(&setup.writer).await;
+    let token = setup
+        .spine
+        .consistency_token(&setup.writer)
+        .expect("the write's position");
+    assert_eq!(
+        token.to_string().parse(),
+        Ok(token),
+        "what a client sends back"
+    );
+    // The other principal of the tenant wrote nothing: no token of its own.
+    assert_eq!(setup.spine.consistency_token(&setup.other), None);
+
+    // Without the token the other instance reads the paused replica, which lacks the run...
+    let error = other_instance
+        .get_run(&setup.writer, run)
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "run_not_found");
+    // ...with it, the run is found (on the primary), and the token is handed on unchanged.
+    let mut holding = setup.writer.clone();
+    holding.request = RequestMeta::default().with_read_after(token);
+    let before = other_instance.metrics().reads;
+    assert_eq!(other_instance.get_run(&holding, run).await.unwrap().id, run);
+    assert_eq!(other_instance.metrics().reads.primary - before.primary, 1);
+    assert_eq!(other_instance.consistency_token(&holding), Some(token));
+    assert!(!setup.replica_has(run).await, "replay was paused");
+
+    // Once the replica has replayed it, the token lets the replica serve.
+    drop(paused);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !setup.replica_has(run).await {
+        assert!(Instant::now() < deadline, "the replica never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await; // a poll or two
+    let before = other_instance.metrics().reads;
+    assert_eq!(other_instance.get_run(&holding, run).await.unwrap().id, run);
+    assert_eq!(other_instance.metrics().reads.replica - before.replica, 1);
+    drop(setup.db);
+}

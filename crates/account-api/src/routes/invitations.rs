@@ -272,7 +272,7 @@ pub(crate) async fn accept(
         external_user_id: None,
         name: body.name,
     };
-    let request = crate::auth::request_meta(&parts, &state);
+    let request = crate::auth::request_meta(&parts, &state)?;
     // A signed-in person (a bearer JWT from a configured issuer) is linked to the user the
     // invitation makes them, in the same transaction: from then on they sign in as themselves.
     let membership = match signed_in {

@@ -1,11 +1,14 @@
 //! Several `account-api` processes on one PostgreSQL database: what one instance changes, the
 //! others' caches stop serving within a second (not after their TTL); a key's rate limit is
-//! one allowance for all of them, not one per process.
+//! one allowance for all of them, not one per process; a write on one is read on another when
+//! the client sends back the `Consistency-Token` it was given (with a replica).
 
 use crate::process::{Running, free_port, serve};
+use crate::replicas::{admit, reads};
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
-use account_testkit::{Backend, UrlDb, backends};
+use account_testkit::replica::pause_replay;
+use account_testkit::{Backend, TestDb, backends, fresh_db, pg_replica};
 use reqwest::StatusCode;
 use std::time::{Duration, Instant};
 
@@ -30,18 +33,26 @@ async fn status(client: &reqwest::Client, base: &str, key: &str) -> StatusCode {
 struct Cluster {
     owner: String,
     bases: Vec<String>,
+    /// The database's copy on the replica the instances read from, if they do.
+    replica: Option<String>,
     _instances: Vec<Running>,
     _dir: tempfile::TempDir,
-    _db: UrlDb,
+    _db: TestDb,
 }
 
 impl Cluster {
     async fn start() -> Option<Self> {
+        Self::start_with(None).await
+    }
+
+    /// With `replica_admin`: every instance reads from that replica's copy of the database,
+    /// with a lag bound (60 s) a paused replay stays within.
+    async fn start_with(replica_admin: Option<&str>) -> Option<Self> {
         let backend = backends()
             .unwrap()
             .into_iter()
             .find(|b| matches!(b, Backend::Postgres { .. }))?;
-        let db = UrlDb::new(&backend, "account-api-instances").await.unwrap();
+        let db = fresh_db(&backend).await.unwrap();
         let spine = Spine::connect(&DatabaseConfig::new(db.url()))
             .await
             .unwrap()
@@ -54,11 +65,19 @@ impl Cluster {
             .bootstrap(&operator, "owner@example.com", "Acme")
             .await
             .unwrap();
+        let replica = match replica_admin {
+            Some(admin) => Some(db.caught_up_replica(admin).await.unwrap()),
+            None => None,
+        };
+        let flags: Vec<&str> = match &replica {
+            Some(url) => vec!["--replica-url", url, "--replica-max-lag-ms", "60000"],
+            None => Vec::new(),
+        };
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let instances = ports
             .iter()
-            .map(|port| serve(db.url(), dir.path(), *port, &PEPPER, &[]))
+            .map(|port| serve(db.url(), dir.path(), *port, &PEPPER, &flags))
             .collect();
         Some(Self {
             owner: owner_key.plaintext.expose().to_owned(),
@@ -66,6 +85,7 @@ impl Cluster {
                 .iter()
                 .map(|port| format!("http://127.0.0.1:{port}"))
                 .collect(),
+            replica,
             _instances: instances,
             _dir: dir,
             _db: db,
@@ -237,4 +257,95 @@ async fn a_keys_rate_limit_holds_across_three_instances_under_load() {
         verdict["rate_limit"]["reset_seconds"].as_u64().unwrap() >= 50,
         "{verdict}"
     );
+}
+
+/// `GET /v1/runs/{id}` on `base`, sending `token` as `Consistency-Token` if given: the status
+/// and the token the response carries.
+async fn read_run(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    run: &str,
+    token: Option<&str>,
+) -> (StatusCode, Option<String>) {
+    let mut request = client.get(format!("{base}/v1/runs/{run}")).bearer_auth(key);
+    if let Some(token) = token {
+        request = request.header("consistency-token", token);
+    }
+    let response = request.send().await.unwrap();
+    let token = response
+        .headers()
+        .get("consistency-token")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (response.status(), token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_instance_is_read_on_another_with_the_consistency_token() {
+    let Some(replica_admin) = pg_replica().unwrap() else {
+        return;
+    };
+    let Some(cluster) = Cluster::start_with(Some(&replica_admin)).await else {
+        return;
+    };
+    let (owner, bases) = (&cluster.owner, &cluster.bases);
+    let replica = cluster.replica.as_deref().expect("started with a replica");
+    let client = reqwest::Client::new();
+
+    // Every instance serves reads from the replica once it has polled it.
+    let run = admit(&client, &bases[0], owner).await;
+    for base in bases {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reads(&client, base, "replica").await == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "{base}: no read reached the replica"
+            );
+            let (status, _) = read_run(&client, base, owner, &run, None).await;
+            assert!(matches!(status, StatusCode::OK | StatusCode::NOT_FOUND));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    let paused = pause_replay(replica).await.unwrap();
+    // Written on the first instance: its response carries the write's position.
+    let response = client
+        .post(format!("{}/v1/runs", bases[0]))
+        .bearer_auth(owner)
+        .json(&serde_json::json!({"worker_id": "business-builder", "task": "consistent"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let token = response.headers()["consistency-token"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let written: serde_json::Value = response.json().await.unwrap();
+    let run = written["id"].as_str().unwrap().to_owned();
+
+    // Without the token another instance reads the paused replica, which lacks the run: what
+    // a load balancer would do to read-your-writes kept per process.
+    let (status, _) = read_run(&client, &bases[1], owner, &run, None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // With it, both other instances find it, and hand the token on.
+    for base in &bases[1..] {
+        let (status, echoed) = read_run(&client, base, owner, &run, Some(&token)).await;
+        assert_eq!(status, StatusCode::OK, "{base}");
+        assert_eq!(echoed.as_deref(), Some(token.as_str()), "{base}");
+    }
+    drop(paused);
+
+    // A token that is not one is refused, naming the header.
+    let refused = client
+        .get(format!("{}/v1/runs/{run}", bases[2]))
+        .bearer_auth(owner)
+        .header("consistency-token", "0/0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_header", "{body}");
+    assert!(body["fields"]["Consistency-Token"].is_string(), "{body}");
 }

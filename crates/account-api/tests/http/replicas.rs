@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 const PEPPER: [u8; 32] = [5; 32];
 
 /// `account_reads_total{node="..."}` in the server's `/metrics`.
-async fn reads(client: &reqwest::Client, base: &str, node: &str) -> u64 {
+pub(crate) async fn reads(client: &reqwest::Client, base: &str, node: &str) -> u64 {
     let text = client
         .get(format!("{base}/metrics"))
         .send()
@@ -31,7 +31,7 @@ async fn reads(client: &reqwest::Client, base: &str, node: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {series} in /metrics"))
 }
 
-async fn admit(client: &reqwest::Client, base: &str, key: &str) -> String {
+pub(crate) async fn admit(client: &reqwest::Client, base: &str, key: &str) -> String {
     let run: serde_json::Value = client
         .post(format!("{base}/v1/runs"))
         .bearer_auth(key)
