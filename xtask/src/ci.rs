@@ -313,12 +313,15 @@ fn timing_table(timings: &[Timing], total: Duration) -> String {
 
 fn tests_on_postgres() -> Result<()> {
     let server = Postgres::start()?;
-    // A streaming replica of it for the read-replica tests (dropped before the server).
+    // A streaming replica of it for the read-replica tests, and a spare one the tests may
+    // stop (both dropped before the server).
     let replica = server.start_replica()?;
+    let spare = server.start_spare_replica()?;
     println!(
-        "    PostgreSQL on 127.0.0.1:{}, a replica on 127.0.0.1:{}",
+        "    PostgreSQL on 127.0.0.1:{}, a replica on 127.0.0.1:{}, a spare on 127.0.0.1:{}",
         server.port(),
-        replica.port()
+        replica.port(),
+        spare.port()
     );
     // `server` is dropped (stopped and removed) on every path out of this function.
     // Doctests and the compile-fail suites touch no database: the SQLite pass ran them.
@@ -340,6 +343,7 @@ fn tests_on_postgres() -> Result<()> {
             .env("ACCOUNT_TEST_BACKEND", "postgres")
             .env("ACCOUNT_TEST_PG_URL", server.url())
             .env(crate::pg::REPLICA_URL_VAR, replica.url())
+            .envs(spare.spare_replica_env())
             .env("ACCOUNT_TEST_REQUIRE_PG", "1");
         run_command(command)
     };

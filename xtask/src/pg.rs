@@ -10,7 +10,9 @@
 //! [`Postgres::start_replica`] adds a streaming replica of such a cluster (`pg_basebackup`,
 //! then a hot standby on a port of its own), for the read-replica tests (exported as
 //! `ACCOUNT_TEST_PG_REPLICA_URL`) and `cargo xtask cluster`. This is the one place a replica
-//! is made; tests drive it through SQL only (pausing replay, reading positions).
+//! is made; tests drive it through SQL only (pausing replay, reading positions). The tests get
+//! a second one, [`Postgres::start_spare_replica`], which they may stop and start with its own
+//! `pg_ctl` (the shared one serves other tests meanwhile): [`Postgres::spare_replica_env`].
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // progress output is this module's job
 
@@ -24,6 +26,21 @@ const SERVER_USER: &str = "postgres";
 
 /// The variable naming the replica's admin URL for the tests (`account_testkit` reads it).
 pub const REPLICA_URL_VAR: &str = "ACCOUNT_TEST_PG_REPLICA_URL";
+
+/// The variables naming the spare replica for the tests that stop it (`account_testkit`'s
+/// `replica::spare_replica` reads them): its admin URL, its data directory, its `pg_ctl`, and
+/// the account to run that as (empty: the caller's own).
+pub const SPARE_REPLICA_VARS: [&str; 4] = [
+    "ACCOUNT_TEST_PG_SPARE_REPLICA_URL",
+    "ACCOUNT_TEST_PG_SPARE_REPLICA_DATA",
+    "ACCOUNT_TEST_PG_SPARE_REPLICA_PG_CTL",
+    "ACCOUNT_TEST_PG_SPARE_REPLICA_RUN_AS",
+];
+
+/// The spare replica's replication slot on the primary: the primary keeps the WAL the spare
+/// has not received while a test holds it stopped (without it a checkpoint in that window
+/// could recycle a segment the spare still needs, and it would never stream again).
+const SPARE_SLOT: &str = "account_spare_replica";
 
 /// Whether commits reach the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,16 +185,36 @@ impl Postgres {
             return Ok(());
         }
         self.stopped = true;
-        let mut command = self.command("pg_ctl");
-        command
-            .arg("-D")
-            .arg(self.data_dir())
-            .args(["-m", "immediate", "-w", "stop"])
-            .stdout(Stdio::null());
-        let stopped = run_command(&mut command);
+        // The spare replica may be down already (a test binary killed while it held it
+        // stopped); its files must go all the same.
+        let stopped = if self.is_running().unwrap_or(true) {
+            let mut command = self.command("pg_ctl");
+            command
+                .arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "-w", "stop"])
+                .stdout(Stdio::null());
+            run_command(&mut command)
+        } else {
+            Ok(())
+        };
         std::fs::remove_dir_all(&self.root)
             .with_context(|| format!("removing {}", self.root.display()))?;
         stopped
+    }
+
+    /// Whether a server runs on the data directory (`pg_ctl status`: 3 means none does).
+    fn is_running(&self) -> Result<bool> {
+        let status = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("status")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running pg_ctl status")?;
+        Ok(status.code() != Some(3))
     }
 }
 
@@ -192,13 +229,39 @@ impl Drop for Postgres {
 impl Postgres {
     /// Starts a streaming replica of this cluster on a free port: a base backup with
     /// `pg_basebackup -R -X stream -c fast` (the default `pg_hba.conf` of a trust cluster
-    /// allows local replication), started as a hot standby, returned once the primary's
-    /// `pg_stat_replication` shows it `streaming`. It has the primary's durability. Dropping
-    /// it stops it and deletes its files.
+    /// allows local replication), started as a hot standby, returned once it reports
+    /// `streaming` (`pg_stat_wal_receiver`). It has the primary's durability. Dropping it
+    /// stops it and deletes its files.
     pub fn start_replica(&self) -> Result<Postgres> {
+        self.replica("replica", None)
+    }
+
+    /// A second replica like [`Postgres::start_replica`], for the tests that stop and start
+    /// it ([`Postgres::spare_replica_env`]), streaming through a replication slot of its own
+    /// so that it catches up after any pause. At most one per primary (one slot name).
+    pub fn start_spare_replica(&self) -> Result<Postgres> {
+        self.replica("spare", Some(SPARE_SLOT))
+    }
+
+    /// What the tests need to stop and start this (spare) replica themselves, as
+    /// [`SPARE_REPLICA_VARS`] name them: its admin URL, data directory, `pg_ctl`, and the
+    /// account to run it as (empty when not root).
+    pub fn spare_replica_env(&self) -> [(&'static str, String); 4] {
+        let [url, data, pg_ctl, run_as] = SPARE_REPLICA_VARS;
+        [
+            (url, self.url()),
+            (data, self.data_dir().display().to_string()),
+            (pg_ctl, self.bin_dir.join("pg_ctl").display().to_string()),
+            (run_as, self.run_as.clone().unwrap_or_default()),
+        ]
+    }
+
+    /// A replica in `account-pg-<kind>-<pid>-<port>`, through the replication slot `slot`
+    /// (created by the base backup) if any.
+    fn replica(&self, kind: &str, slot: Option<&str>) -> Result<Postgres> {
         let port = free_port()?;
         let root =
-            std::env::temp_dir().join(format!("account-pg-replica-{}-{port}", std::process::id()));
+            std::env::temp_dir().join(format!("account-pg-{kind}-{}-{port}", std::process::id()));
         if root.exists() {
             std::fs::remove_dir_all(&root)?;
         }
@@ -226,13 +289,18 @@ impl Postgres {
             .arg(replica.data_dir())
             .args(["-R", "-X", "stream", "-c", "fast", "--no-sync"])
             .stdout(Stdio::null());
+        if let Some(slot) = slot {
+            // `-R` then names the slot in the replica's configuration.
+            backup.args(["-C", "-S", slot]);
+        }
         run_command(&mut backup).context("pg_basebackup failed")?;
         replica.pg_ctl_start()?;
-        self.wait_for_streaming()?;
+        replica.wait_for_streaming()?;
         Ok(replica)
     }
 
-    /// Waits (up to a minute) until a replica streams from this server.
+    /// Waits (up to a minute) until this replica streams from its primary (asked of the
+    /// replica: the primary's `pg_stat_replication` cannot tell two replicas apart).
     fn wait_for_streaming(&self) -> Result<()> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         loop {
@@ -250,14 +318,11 @@ impl Postgres {
                     "-d",
                     "postgres",
                     "-Atc",
-                    "SELECT state FROM pg_stat_replication",
+                    "SELECT status FROM pg_stat_wal_receiver",
                 ])
                 .output()
                 .context("running psql")?;
-            if String::from_utf8_lossy(&output.stdout)
-                .lines()
-                .any(|state| state == "streaming")
-            {
+            if String::from_utf8_lossy(&output.stdout).trim() == "streaming" {
                 return Ok(());
             }
             if std::time::Instant::now() > deadline {
@@ -303,8 +368,8 @@ impl Postgres {
     }
 }
 
-/// `cargo xtask pg start|stop`: a server and a streaming replica of it for local test runs,
-/// kept until `stop`.
+/// `cargo xtask pg start|stop`: a server, a streaming replica of it and a spare replica (for
+/// the tests that stop one) for local test runs, kept until `stop`.
 pub fn run(args: &[String]) -> Result<u8> {
     let state = state_file()?;
     match args.first().map(String::as_str) {
@@ -317,16 +382,26 @@ pub fn run(args: &[String]) -> Result<u8> {
             }
             let mut server = Postgres::start()?;
             let mut replica = server.start_replica()?;
+            let mut spare = server.start_spare_replica()?;
             std::fs::create_dir_all(state.parent().unwrap_or(Path::new(".")))?;
             std::fs::write(
                 &state,
-                format!("{}{}", server.state_lines(), replica.state_lines()),
+                format!(
+                    "{}{}{}",
+                    server.state_lines(),
+                    replica.state_lines(),
+                    spare.state_lines()
+                ),
             )?;
             // Keep them running: forget the guards on purpose.
             server.stopped = true;
             replica.stopped = true;
+            spare.stopped = true;
             println!("export ACCOUNT_TEST_PG_URL={}", server.url());
             println!("export {REPLICA_URL_VAR}={}", replica.url());
+            for (name, value) in spare.spare_replica_env() {
+                println!("export {name}={value}");
+            }
             Ok(0)
         }
         Some("stop") => {
@@ -336,8 +411,8 @@ pub fn run(args: &[String]) -> Result<u8> {
             let Some(mut server) = Postgres::from_state(&mut lines)? else {
                 bail!("corrupt state file {}", state.display());
             };
-            // The replica first: stopped after its primary, it would wait for it.
-            if let Some(mut replica) = Postgres::from_state(&mut lines)? {
+            // The replicas first: stopped after their primary, they would wait for it.
+            while let Some(mut replica) = Postgres::from_state(&mut lines)? {
                 replica.stop()?;
             }
             server.stop()?;

@@ -5,25 +5,32 @@
 //! The replica is the one `cargo xtask pg start` and `cargo xtask ci` start beside the test
 //! server (`ACCOUNT_TEST_PG_REPLICA_URL`); the tests drive it with SQL only, pausing its
 //! replay (`pg_wal_replay_pause()`) to make it lag on purpose, so they take turns (one lock)
-//! and resume replay even when they fail. Skipped without PostgreSQL, an error when
-//! `ACCOUNT_TEST_REQUIRE_PG=1` names no replica.
+//! and resume replay even when they fail. One test really stops a replica's server and
+//! starts it again: the spare replica (`ACCOUNT_TEST_PG_SPARE_REPLICA_URL`, see
+//! `account_testkit::replica::spare_replica`), which no other test reads from. Skipped
+//! without PostgreSQL, an error when `ACCOUNT_TEST_REQUIRE_PG=1` names no replica.
 //!
 //! Seen failing without read-your-writes (`Replicas::needed` answering `None`):
 //! `a_read_right_after_the_principals_own_write_sees_it` read the paused replica and got
 //! `run_not_found` for the run the same key had just admitted; and without
 //! `HostTransaction::commit` recording its writers,
-//! `a_host_transactions_writer_reads_its_write_once_the_host_commits` failed the same way.
+//! `a_host_transactions_writer_reads_its_write_once_the_host_commits` failed the same way;
+//! without the fallback (`is_replica_failure` answering `false`),
+//! `a_stopped_replica_hands_every_read_to_the_primary_until_it_is_back` had 3 of 1,391 reads
+//! fail with 57P01 (the stop ending the replica's sessions mid-read).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
-#![allow(clippy::print_stderr)] // a skip's reason is the report
+#![allow(clippy::print_stdout, clippy::print_stderr)] // figures and a skip's reason are the report
 
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::runs::AdmitRun;
 use account_spine::types::RunId;
 use account_spine::{DatabaseConfig, ErrorCode, OperatorPrincipal, Principal, RequestMeta, Spine};
-use account_testkit::replica::{ReplayPaused, pause_replay};
+use account_testkit::replica::{ReplayPaused, pause_replay, spare_replica};
 use account_testkit::{TestDb, backends, fresh_db, pg_replica};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The tests share one replica and pause its replay: one at a time.
@@ -56,19 +63,26 @@ async fn scalar(conn: &DatabaseConnection, sql: &str) -> Option<String> {
     row.try_get_by_index::<Option<String>>(0).ok()?
 }
 
-/// A fresh database, its copy on the replica once replayed, and a spine reading from the
-/// replica (plus `extra` replica URLs) with `max_lag`. `None` when replicas are not under test.
+/// A fresh database, its copy on the shared replica once replayed, and a spine reading from
+/// the replica (plus `extra` replica URLs) with `max_lag`. `None` when replicas are not under
+/// test.
 async fn setup(max_lag: Duration, extra: &[&str]) -> Option<Setup> {
     let Some(replica_admin) = pg_replica().unwrap() else {
         eprintln!("skipped: no PostgreSQL replica (ACCOUNT_TEST_PG_REPLICA_URL)");
         return None;
     };
+    Some(setup_on(&replica_admin, max_lag, extra).await)
+}
+
+/// [`setup`] on the replica whose admin URL is `replica_admin`.
+async fn setup_on(replica_admin: &str, max_lag: Duration, extra: &[&str]) -> Setup {
     let backend = backends()
         .unwrap()
         .into_iter()
-        .find(|b| b.name() == "postgres")?;
+        .find(|b| b.name() == "postgres")
+        .expect("a replica is named, so PostgreSQL is under test");
     let db = fresh_db(&backend).await.unwrap();
-    let replica_url = db.caught_up_replica(&replica_admin).await.unwrap();
+    let replica_url = db.caught_up_replica(replica_admin).await.unwrap();
     let replica = Database::connect(replica_url.as_str()).await.unwrap();
     let mut config = DatabaseConfig::new(db.url());
     config.replica_urls = std::iter::once(replica_url.clone())
@@ -97,7 +111,7 @@ async fn setup(max_lag: Duration, extra: &[&str]) -> Option<Setup> {
         .await
         .unwrap();
     // Everything so far (the tenant, the key) is on the replica before a test pauses it.
-    db.caught_up_replica(&replica_admin).await.unwrap();
+    db.caught_up_replica(replica_admin).await.unwrap();
     let setup = Setup {
         db,
         replica_url,
@@ -107,7 +121,7 @@ async fn setup(max_lag: Duration, extra: &[&str]) -> Option<Setup> {
         other,
     };
     setup.wait_until_usable(0).await;
-    Some(setup)
+    setup
 }
 
 impl Setup {
@@ -375,4 +389,133 @@ async fn a_write_on_one_instance_is_read_on_another_with_its_consistency_token()
     assert_eq!(other_instance.get_run(&holding, run).await.unwrap().id, run);
     assert_eq!(other_instance.metrics().reads.replica - before.replica, 1);
     drop(setup.db);
+}
+/// One read by a concurrent reader: when it ran and what it answered.
+struct Read {
+    started: Instant,
+    finished: Instant,
+    outcome: Result<(), String>,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_replica_hands_every_read_to_the_primary_until_it_is_back() {
+    let Some(mut spare) = spare_replica().await.unwrap() else {
+        eprintln!("skipped: no spare PostgreSQL replica (ACCOUNT_TEST_PG_SPARE_REPLICA_URL)");
+        return;
+    };
+    let setup = setup_on(spare.admin_url(), Duration::from_secs(2), &[]).await;
+    let spine = &setup.spine;
+    let run = setup.admit(&setup.writer).await;
+    setup.db.caught_up_replica(spare.admin_url()).await.unwrap();
+    // `other` reads: it wrote nothing, so only the replica's state decides where it reads.
+    let before = spine.metrics().reads;
+    for _ in 0..10 {
+        assert_eq!(spine.get_run(&setup.other, run).await.unwrap().id, run);
+    }
+    let after = spine.metrics().reads;
+    assert_eq!(after.replica - before.replica, 10, "{after:?}");
+    assert_eq!(after.primary, before.primary, "{after:?}");
+
+    // Four readers read on through the stop, the outage and the start.
+    let done = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (spine, principal, done) = (spine.clone(), setup.other.clone(), done.clone());
+            tokio::spawn(async move {
+                let mut reads = Vec::new();
+                while !done.load(Ordering::Relaxed) {
+                    let started = Instant::now();
+                    let outcome = match spine.get_run(&principal, run).await {
+                        Ok(found) if found.id == run => Ok(()),
+                        Ok(found) => Err(format!("read run {} for {run}", found.id)),
+                        Err(error) => Err(format!("{}: {error:?}", error.code())),
+                    };
+                    let finished = Instant::now();
+                    reads.push(Read {
+                        started,
+                        finished,
+                        outcome,
+                    });
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                reads
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopping = Instant::now();
+    spare.stop().await.unwrap();
+    let down_at = Instant::now();
+    // A read the stop caught on the replica has moved to the primary by now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let down = spine.metrics().reads;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let still_down = spine.metrics().reads;
+    let status = spine.replica_status();
+    assert!(!status[0].usable && status[0].failures > 0, "{status:?}");
+    assert_eq!(
+        still_down.replica, down.replica,
+        "a stopped replica served reads"
+    );
+    assert!(still_down.primary > down.primary, "{still_down:?}");
+
+    let starting = Instant::now();
+    spare.start().await.unwrap();
+    let back_at = Instant::now();
+    // Back: the replica serves again within a few seconds (polled every 50 ms).
+    let deadline = back_at + Duration::from_secs(5);
+    while spine.metrics().reads.replica == still_down.replica {
+        assert!(
+            Instant::now() < deadline,
+            "reads did not go back to the replica within 5 s of its start: {:?}",
+            spine.replica_status()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let replica_again = back_at.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    done.store(true, Ordering::Relaxed);
+    let mut reads = Vec::new();
+    for reader in readers {
+        reads.extend(reader.await.expect("a reader panicked"));
+    }
+
+    let failed: Vec<_> = reads
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().err())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} reads failed: {:?}",
+        failed.len(),
+        reads.len(),
+        &failed[..failed.len().min(5)]
+    );
+    // Every read from the stop until the server was started again: down, or going down.
+    let outage = reads
+        .iter()
+        .filter(|r| r.finished >= stopping && r.started <= starting)
+        .count();
+    assert!(outage > 0, "no read ran while the replica was down");
+    println!(
+        "{} reads, none failed; {outage} while the replica was stopping or down ({:.2?} to \
+         stop, {:.2?} down, {:.2?} to start); the primary served {} in 1.5 s down, {} fell \
+         back from the replica; the replica served again {:.2?} after it streamed",
+        reads.len(),
+        down_at - stopping,
+        starting - down_at,
+        back_at - starting,
+        still_down.primary - down.primary,
+        spine.metrics().reads.fallbacks,
+        replica_again,
+    );
+
+    // Only the replica serves `other` once it is back.
+    let before = spine.metrics().reads;
+    for _ in 0..10 {
+        assert_eq!(spine.get_run(&setup.other, run).await.unwrap().id, run);
+    }
+    let after = spine.metrics().reads;
+    assert_eq!(after.replica - before.replica, 10, "{after:?}");
+    assert_eq!(after.primary, before.primary, "{after:?}");
 }

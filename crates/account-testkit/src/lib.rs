@@ -84,6 +84,17 @@ pub enum TestkitError {
         "PostgreSQL is required but {PG_REPLICA_URL_VAR} is not set; run `cargo xtask ci`, or `cargo xtask pg start`"
     )]
     ReplicaRequired,
+    /// PostgreSQL is required and configured, but `ACCOUNT_TEST_PG_SPARE_REPLICA_URL` is not
+    /// set (see [`replica::spare_replica`]).
+    #[error(
+        "PostgreSQL is required but {} is not set; run `cargo xtask ci`, or `cargo xtask pg start`",
+        replica::SPARE_REPLICA_URL_VAR
+    )]
+    SpareReplicaRequired,
+    /// The spare replica is named but cannot be stopped or started: a setting is missing or
+    /// `pg_ctl` failed.
+    #[error("controlling the spare replica failed: {0}")]
+    SpareReplica(String),
 }
 
 /// The admin URL of the streaming replica of the PostgreSQL server under test, when the
