@@ -361,6 +361,14 @@ impl ConnectionTrait for Conn<'_> {
     }
 }
 
+/// The `n`th (1-based) placeholder of a raw statement: `$n` on PostgreSQL, `?n` on SQLite.
+pub(crate) fn param(backend: sea_orm::DbBackend, n: usize) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => format!("${n}"),
+        _ => format!("?{n}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Db, StatementCounter};

@@ -68,6 +68,7 @@ pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
+pub mod outbox;
 pub mod rate_limits;
 pub mod replicas;
 pub mod runs;

@@ -12,6 +12,7 @@
 //! locally, so the shared row is touched once per batch, not per request, and never grants
 //! more than the limit allows: instances together stay within it whatever they lease.
 
+use crate::db::param;
 use crate::{Db, DriverError};
 use account_models::TenantId;
 use sea_orm::prelude::Uuid;
@@ -46,14 +47,6 @@ fn now_us(backend: DbBackend) -> &'static str {
     match backend {
         DbBackend::Postgres => "(EXTRACT(EPOCH FROM statement_timestamp()) * 1000000)::bigint",
         _ => "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)",
-    }
-}
-
-/// `$n` on PostgreSQL, `?n` on SQLite.
-fn param(backend: DbBackend, n: u8) -> String {
-    match backend {
-        DbBackend::Postgres => format!("${n}"),
-        _ => format!("?{n}"),
     }
 }
 

@@ -45,6 +45,7 @@ pub mod onboarding;
 pub mod operators;
 pub mod roles;
 pub mod runs;
+pub mod sealing;
 pub mod support;
 pub mod tenants;
 pub mod usage;
@@ -65,6 +66,9 @@ pub use account_drivers::schema;
 /// Telling other instances which cached keys and roles a commit made stale (PostgreSQL).
 pub use account_drivers::cache_sync;
 
+/// The transactional outbox: events stored with the change they report, dispatched in order
+/// per tenant (no rules: the spine encodes events and runs the dispatchers).
+pub use account_drivers::outbox;
 /// Request allowances shared by every instance on one database (leased in batches).
 pub use account_drivers::rate_limits;
 /// Write-ahead-log positions of the primary and its replicas, for routing reads (PostgreSQL).

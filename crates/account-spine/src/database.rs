@@ -179,6 +179,10 @@ pub struct Spine {
     pub(crate) caches: Arc<CacheRegistry>,
     /// Per-key request allowances leased from the shared state.
     pub(crate) rate_limits: Arc<RateLimiter>,
+    /// Wakes this spine's event dispatcher when one of its transactions committed events.
+    pub(crate) dispatch_wake: Arc<tokio::sync::Notify>,
+    /// Whether a call that committed events dispatches before returning.
+    pub(crate) inline_dispatch: bool,
     /// How write use cases retry on contention.
     pub(crate) retry: RetryPolicy,
     /// The lease a run gets at admission and at each heartbeat.
@@ -268,6 +272,8 @@ impl Spine {
             verify_cache,
             member_roles,
             rate_limits: Arc::default(),
+            dispatch_wake: Arc::default(),
+            inline_dispatch: false,
             retry: RetryPolicy::DEFAULT,
             run_lease: LeaseDuration::DEFAULT,
             replicas: None,
@@ -321,9 +327,26 @@ impl Spine {
         self.clock.now()
     }
 
-    /// The same spine publishing committed events to `events`.
+    /// The same spine delivering committed events to `events`.
+    ///
+    /// Events are written to the outbox by the transaction that made them and delivered by a
+    /// dispatcher, at least once and in order per tenant. With a sink set this way, every
+    /// call that committed events also dispatches before it returns (as if by
+    /// [`Spine::dispatch_events`]), so the sink has them when the call is done; a crash before
+    /// that leaves them to the next dispatch ([`Spine::run_dispatcher`] in the background, or
+    /// the next call). Turn that off with [`Spine::with_inline_dispatch`] when a background
+    /// dispatcher does the work.
     pub fn with_events(mut self, events: Arc<dyn EventSink>) -> Self {
         self.events = events;
+        self.inline_dispatch = true;
+        self
+    }
+
+    /// The same spine dispatching events before a committing call returns (`true`), or only
+    /// when [`Spine::dispatch_events`] or [`Spine::run_dispatcher`] runs (`false`, the default
+    /// without [`Spine::with_events`]).
+    pub fn with_inline_dispatch(mut self, inline: bool) -> Self {
+        self.inline_dispatch = inline;
         self
     }
 

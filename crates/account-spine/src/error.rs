@@ -101,6 +101,15 @@ pub enum SpineError {
     /// The spine lacks a secret it needs (the host must configure it).
     #[error("the {0} is not configured")]
     NotConfigured(&'static str),
+    /// An event in the outbox that this version cannot read (written by a newer one during a
+    /// rolling upgrade, or damaged): its stream waits for a dispatcher that can.
+    #[error("outbox event {seq} of its tenant cannot be read: {reason}")]
+    UnreadableEvent {
+        /// Its position in the tenant's stream.
+        seq: i64,
+        /// Why.
+        reason: String,
+    },
     /// Read replicas were configured for a SQLite database: only PostgreSQL has them.
     #[error("read replicas need PostgreSQL; this database is SQLite")]
     ReplicasNeedPostgres,
@@ -183,6 +192,7 @@ impl ErrorCode for SpineError {
             Self::SupportContactNotConfigured => "support_contact_not_configured",
             Self::NotConfigured(_) => "not_configured",
             Self::ReplicasNeedPostgres => "replicas_need_postgres",
+            Self::UnreadableEvent { .. } => "unreadable_event",
             Self::Onboarding(e) => e.code(),
             Self::MemoryPin(e) => e.code(),
             Self::Attestation(e) => e.code(),
@@ -211,7 +221,9 @@ impl ErrorCode for SpineError {
             Self::Ticket(e) => e.http_status(),
             Self::Billing(e) => e.http_status(),
             Self::SupportContactNotConfigured => 404,
-            Self::NotConfigured(_) | Self::ReplicasNeedPostgres => 500,
+            Self::NotConfigured(_) | Self::ReplicasNeedPostgres | Self::UnreadableEvent { .. } => {
+                500
+            }
             Self::Onboarding(e) => e.http_status(),
             Self::MemoryPin(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
@@ -249,6 +261,7 @@ impl ErrorCode for SpineError {
             | Self::SupportContactNotConfigured
             | Self::NotConfigured(_)
             | Self::RateLimited { .. }
+            | Self::UnreadableEvent { .. }
             | Self::ReplicasNeedPostgres => None,
         }
     }

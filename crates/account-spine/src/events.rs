@@ -9,6 +9,7 @@ use account_engines::types::{
     ApiKeyId, InvitationId, MembershipRole, RunId, TenantId, TenantStatus, UserId,
 };
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::sync::Mutex;
 
 /// A one-time secret carried by an event for the host to deliver (an invitation token). Its
@@ -19,6 +20,11 @@ pub struct OneTimeToken(String);
 impl OneTimeToken {
     pub(crate) fn new(token: &str) -> Self {
         Self(token.to_owned())
+    }
+
+    /// The token of an event read back without its sealed part (empty).
+    fn absent() -> Self {
+        Self(String::new())
     }
 
     /// The token text, for delivery (a link in an email); never log it.
@@ -34,10 +40,15 @@ impl std::fmt::Debug for OneTimeToken {
 }
 
 /// Something that happened, for the host to react to (mail, webhooks, metrics).
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Serialized as `{"type": "<event type>", "data": {...}}` ([`DomainEvent::event_type`]);
+/// webhook payloads carry the same `type` and `data`. A one-time token is never serialized.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
 #[non_exhaustive]
 pub enum DomainEvent {
     /// A run was admitted.
+    #[serde(rename = "run.admitted")]
     RunAdmitted {
         /// Tenant.
         tenant_id: TenantId,
@@ -45,6 +56,7 @@ pub enum DomainEvent {
         run_id: RunId,
     },
     /// A run finished.
+    #[serde(rename = "run.completed")]
     RunCompleted {
         /// Tenant.
         tenant_id: TenantId,
@@ -54,19 +66,23 @@ pub enum DomainEvent {
         success: bool,
     },
     /// A quota refused a request (nothing was written).
+    #[serde(rename = "quota.refused")]
     QuotaRefused {
         /// Tenant.
         tenant_id: TenantId,
         /// The refusing quota's code, e.g. `quota_runs_per_day`.
+        #[serde(deserialize_with = "quota_code")]
         quota: &'static str,
     },
     /// A committed operation took a usage counter across a threshold of its limit (80 % and
     /// 100 %): each crossing is reported once, by the operation that made it.
+    #[serde(rename = "quota.threshold_crossed")]
     QuotaThresholdCrossed {
         /// Tenant.
         tenant_id: TenantId,
         /// The quota's code, as in [`DomainEvent::QuotaRefused`]: `quota_runs_per_day` or
         /// `quota_tokens_per_month`.
+        #[serde(deserialize_with = "quota_code")]
         quota: &'static str,
         /// The threshold crossed, in percent of the limit.
         percent: u8,
@@ -76,6 +92,7 @@ pub enum DomainEvent {
         limit: i64,
     },
     /// An API key was issued.
+    #[serde(rename = "api_key.issued")]
     ApiKeyIssued {
         /// Tenant.
         tenant_id: TenantId,
@@ -83,6 +100,7 @@ pub enum DomainEvent {
         key_id: ApiKeyId,
     },
     /// An API key was rotated: a new key, the old one working until its grace ends.
+    #[serde(rename = "api_key.rotated")]
     ApiKeyRotated {
         /// Tenant.
         tenant_id: TenantId,
@@ -94,6 +112,7 @@ pub enum DomainEvent {
         previous_expires_at: Option<DateTime<Utc>>,
     },
     /// An API key was revoked.
+    #[serde(rename = "api_key.revoked")]
     ApiKeyRevoked {
         /// Tenant.
         tenant_id: TenantId,
@@ -102,6 +121,7 @@ pub enum DomainEvent {
     },
     /// An invitation was created or resent with a new token: the host delivers the token to
     /// the invitee (the spine never sends mail).
+    #[serde(rename = "invitation.created")]
     InvitationCreated {
         /// Tenant.
         tenant_id: TenantId,
@@ -113,12 +133,15 @@ pub enum DomainEvent {
         role: MembershipRole,
         /// When the token stops working.
         expires_at: DateTime<Utc>,
-        /// The one-time token to deliver (redacted in `Debug`).
+        /// The one-time token to deliver (redacted in `Debug`, never serialized: the outbox
+        /// keeps it sealed beside the event).
+        #[serde(skip, default = "OneTimeToken::absent")]
         token: OneTimeToken,
         /// Whether this is a resend (the previous token no longer works).
         resent: bool,
     },
     /// An invitation was accepted: the invitee is a member now.
+    #[serde(rename = "invitation.accepted")]
     InvitationAccepted {
         /// Tenant.
         tenant_id: TenantId,
@@ -130,6 +153,7 @@ pub enum DomainEvent {
         role: MembershipRole,
     },
     /// A member's role changed.
+    #[serde(rename = "member.role_changed")]
     MemberRoleChanged {
         /// Tenant.
         tenant_id: TenantId,
@@ -143,6 +167,7 @@ pub enum DomainEvent {
         changed_by: UserId,
     },
     /// A member was removed (or left).
+    #[serde(rename = "member.removed")]
     MemberRemoved {
         /// Tenant.
         tenant_id: TenantId,
@@ -154,6 +179,7 @@ pub enum DomainEvent {
         removed_by: UserId,
     },
     /// Ownership moved to another member; the previous owner is an admin now.
+    #[serde(rename = "tenant.ownership_transferred")]
     OwnershipTransferred {
         /// Tenant.
         tenant_id: TenantId,
@@ -163,6 +189,7 @@ pub enum DomainEvent {
         to: UserId,
     },
     /// A tenant changed lifecycle status.
+    #[serde(rename = "tenant.status_changed")]
     TenantStatusChanged {
         /// Tenant.
         tenant_id: TenantId,
@@ -173,12 +200,110 @@ pub enum DomainEvent {
     },
     /// A tenant was suspended (published with its [`DomainEvent::TenantStatusChanged`]), with
     /// the operator's reason, for the host to tell the tenant's owners.
+    #[serde(rename = "tenant.suspended")]
     TenantSuspended {
         /// Tenant.
         tenant_id: TenantId,
         /// Why.
         reason: String,
     },
+}
+
+/// The quota codes events name, as the static strings the engines refuse with.
+const QUOTA_CODES: [&str; 6] = [
+    "quota_runs_per_day",
+    "quota_tokens_per_month",
+    "quota_workers",
+    "quota_concurrent_runs",
+    "quota_key_concurrent_runs",
+    "quota_pins",
+];
+
+/// Reads a quota code back as its static string (an unknown one is an error: it was not
+/// written by this crate).
+fn quota_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<&'static str, D::Error> {
+    let code = String::deserialize(deserializer)?;
+    QUOTA_CODES
+        .iter()
+        .find(|known| **known == code)
+        .copied()
+        .ok_or_else(|| serde::de::Error::custom(format!("unknown quota code {code:?}")))
+}
+
+impl DomainEvent {
+    /// The event's type, as webhooks and the outbox name it: `run.admitted`,
+    /// `api_key.revoked`, ... (the `type` of its serialized form).
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::RunAdmitted { .. } => "run.admitted",
+            Self::RunCompleted { .. } => "run.completed",
+            Self::QuotaRefused { .. } => "quota.refused",
+            Self::QuotaThresholdCrossed { .. } => "quota.threshold_crossed",
+            Self::ApiKeyIssued { .. } => "api_key.issued",
+            Self::ApiKeyRotated { .. } => "api_key.rotated",
+            Self::ApiKeyRevoked { .. } => "api_key.revoked",
+            Self::InvitationCreated { .. } => "invitation.created",
+            Self::InvitationAccepted { .. } => "invitation.accepted",
+            Self::MemberRoleChanged { .. } => "member.role_changed",
+            Self::MemberRemoved { .. } => "member.removed",
+            Self::OwnershipTransferred { .. } => "tenant.ownership_transferred",
+            Self::TenantStatusChanged { .. } => "tenant.status_changed",
+            Self::TenantSuspended { .. } => "tenant.suspended",
+        }
+    }
+
+    /// Every event type, for endpoints' subscriptions.
+    pub const TYPES: &'static [&'static str] = &[
+        "run.admitted",
+        "run.completed",
+        "quota.refused",
+        "quota.threshold_crossed",
+        "api_key.issued",
+        "api_key.rotated",
+        "api_key.revoked",
+        "invitation.created",
+        "invitation.accepted",
+        "member.role_changed",
+        "member.removed",
+        "tenant.ownership_transferred",
+        "tenant.status_changed",
+        "tenant.suspended",
+    ];
+
+    /// The tenant the event belongs to.
+    pub fn tenant_id(&self) -> TenantId {
+        match self {
+            Self::RunAdmitted { tenant_id, .. }
+            | Self::RunCompleted { tenant_id, .. }
+            | Self::QuotaRefused { tenant_id, .. }
+            | Self::QuotaThresholdCrossed { tenant_id, .. }
+            | Self::ApiKeyIssued { tenant_id, .. }
+            | Self::ApiKeyRotated { tenant_id, .. }
+            | Self::ApiKeyRevoked { tenant_id, .. }
+            | Self::InvitationCreated { tenant_id, .. }
+            | Self::InvitationAccepted { tenant_id, .. }
+            | Self::MemberRoleChanged { tenant_id, .. }
+            | Self::MemberRemoved { tenant_id, .. }
+            | Self::OwnershipTransferred { tenant_id, .. }
+            | Self::TenantStatusChanged { tenant_id, .. }
+            | Self::TenantSuspended { tenant_id, .. } => *tenant_id,
+        }
+    }
+
+    /// The one-time secret the event carries, if any (kept sealed in the outbox).
+    pub(crate) fn one_time_token(&self) -> Option<&OneTimeToken> {
+        match self {
+            Self::InvitationCreated { token, .. } => Some(token),
+            _ => None,
+        }
+    }
+
+    /// Puts back the one-time secret an event was stored without.
+    pub(crate) fn restore_token(&mut self, text: String) {
+        if let Self::InvitationCreated { token, .. } = self {
+            *token = OneTimeToken(text);
+        }
+    }
 }
 
 /// Receives events after commit. Implementations must be quick or hand off (a queue).

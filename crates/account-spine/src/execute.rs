@@ -9,17 +9,18 @@
 //! explicitly otherwise, so a failed operation leaves nothing half-written. Each retry starts
 //! from a fresh snapshot, so an attempt never mixes state from another.
 
+use crate::acting::manages_keys_for_a_user;
 use crate::authorize::{authorize, authorize_operator};
 use crate::database::Spine;
 use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::operations::{Authority, Operation};
 use crate::principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
 use crate::retry::RetryPolicy;
 use crate::use_case::{Caller, Context, Effect, OperatorUseCase, UseCase, refusal_entry};
 use account_engines::audit::{self, AuditEntry};
-use account_engines::memberships::{self, Acting};
-use account_engines::roles::rank;
-use account_engines::types::{TenantId, UserId};
+use account_engines::memberships::Acting;
+use account_engines::types::TenantId;
 use account_engines::{DriverError, ErrorCode};
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, SqliteTransactionMode, TransactionOptions, TransactionTrait};
@@ -46,14 +47,20 @@ impl<U: UseCase> Body for U {
     }
 }
 
-/// The audit row of a refusal, written in a transaction of its own after the refused call's
-/// transaction rolled back.
-struct RefusalRow(AuditEntry);
+/// The audit row of a refusal and the events the refusal publishes, written in a transaction
+/// of their own after the refused call's transaction rolled back.
+struct RefusalRow {
+    entry: Option<AuditEntry>,
+    events: Vec<DomainEvent>,
+}
 
 impl Body for RefusalRow {
     type Output = ();
     async fn body(&self, cx: &mut Context<'_>) -> Result<(), SpineError> {
-        audit::record(cx.db, self.0.clone(), cx.now).await?;
+        if let Some(entry) = &self.entry {
+            audit::record(cx.db, entry.clone(), cx.now).await?;
+        }
+        cx.events.extend(self.events.iter().cloned());
         Ok(())
     }
 }
@@ -243,27 +250,47 @@ impl Spine {
         let (result, effects) = match outcome {
             Ok((output, effects)) => (Ok(output), effects),
             Err(error) => {
-                if error.is_refusal()
-                    && let Some(entry) = refusal_entry(caller, operation, &error)
-                {
-                    self.audit_refusal(frame, entry).await;
-                }
-                let events = use_case.refusal_events(caller.tenant(), &error);
-                (
-                    Err(error),
-                    events.into_iter().map(Effect::Publish).collect(),
-                )
+                let refusal = RefusalRow {
+                    entry: error
+                        .is_refusal()
+                        .then(|| refusal_entry(caller, operation, &error))
+                        .flatten(),
+                    events: use_case.refusal_events(caller.tenant(), &error),
+                };
+                let effects = if refusal.entry.is_some() || !refusal.events.is_empty() {
+                    self.record_refusal(frame, refusal).await
+                } else {
+                    Vec::new()
+                };
+                (Err(error), effects)
             }
         };
         match &mut release {
-            Release::Now => effects.into_iter().for_each(|effect| self.apply(effect)),
+            Release::Now => self.release(effects).await,
             Release::OnHostCommit(kept) => kept.extend(effects),
         }
         result
     }
 
+    /// Applies a committed transaction's effects in order; dispatches its events now when
+    /// the spine dispatches inline.
+    pub(crate) async fn release(&self, effects: Vec<Effect>) {
+        let mut dispatch = false;
+        for effect in effects {
+            dispatch |= matches!(effect, Effect::Dispatch);
+            self.apply(effect);
+        }
+        if dispatch
+            && self.inline_dispatch
+            && let Err(error) = self.dispatch_events().await
+        {
+            // Still in the outbox: the next dispatch delivers them.
+            tracing::warn!(code = error.code(), "inline event dispatch failed");
+        }
+    }
+
     /// Applies one effect of a committed transaction.
-    pub(crate) fn apply(&self, effect: Effect) {
+    fn apply(&self, effect: Effect) {
         match effect {
             Effect::ForgetKey(tenant, key) => self.verify_cache.invalidate_key(tenant, key),
             Effect::ForgetTenant(tenant) => {
@@ -271,26 +298,31 @@ impl Spine {
                 self.member_roles.forget_tenant(tenant);
             }
             Effect::ForgetMember(tenant, user) => self.member_roles.forget(tenant, user),
-            Effect::Publish(event) => self.events.publish(&event),
+            Effect::Dispatch => self.dispatch_wake.notify_one(),
         }
     }
 
-    /// Writes a refusal's row: in a transaction of its own, or, in a host's transaction, in
-    /// that one (a second writer would wait for the host's lock on SQLite).
-    async fn audit_refusal(&self, frame: Frame<'_>, entry: AuditEntry) {
+    /// Writes a refusal's row and events: in a transaction of its own, or, in a host's
+    /// transaction, in that one (a second writer would wait for the host's lock on SQLite).
+    /// The effects to release once that commits.
+    async fn record_refusal(&self, frame: Frame<'_>, refusal: RefusalRow) -> Vec<Effect> {
         let written = match frame.host {
             Some(host) => {
-                self.attempt(&RefusalRow(entry), frame, self.transaction_db(host))
+                self.attempt(&refusal, frame, self.transaction_db(host))
                     .await
             }
-            None => self.in_transaction(&RefusalRow(entry), frame).await,
+            None => self.in_transaction(&refusal, frame).await,
         };
-        if let Err(error) = written {
-            tracing::warn!(
-                code = error.code(),
-                operation = frame.operation.name(),
-                "could not audit a refusal"
-            );
+        match written {
+            Ok(((), effects)) => effects,
+            Err(error) => {
+                tracing::warn!(
+                    code = error.code(),
+                    operation = frame.operation.name(),
+                    "could not record a refusal"
+                );
+                Vec::new()
+            }
         }
     }
 
@@ -393,11 +425,18 @@ impl Spine {
             caller: frame.caller,
             member: frame.member,
             effects: Vec::new(),
+            events: Vec::new(),
         };
         if let Some(tenant) = frame.capability_of {
             cx.require_capability(tenant).await?;
         }
         let output = body.body(&mut cx).await?;
+        // Its events join the transaction last, so the tenant's stream row stays locked for
+        // as short a time as the commit allows.
+        if !cx.events.is_empty() {
+            self.append_to_outbox(cx.db, &cx.events, frame.now).await?;
+            cx.effects.push(Effect::Dispatch);
+        }
         // Other instances hear of stale caches from this transaction: at its commit, never
         // at a rollback (PostgreSQL; nothing on SQLite).
         if let Some(payload) = self
@@ -481,123 +520,4 @@ impl Spine {
         }
         outcome
     }
-
-    /// `principal` for `user_id` with the role their membership of the principal's tenant has
-    /// now; [`SpineError::TenantNotFound`] when they have none, so a made-up or removed user
-    /// learns nothing about the tenant.
-    pub(crate) async fn member_principal(
-        &self,
-        principal: &Principal,
-        user_id: UserId,
-    ) -> Result<Principal, SpineError> {
-        let tenant = principal.tenant_id;
-        let role = match self.member_roles.get(tenant, user_id) {
-            Some(role) => role,
-            None => {
-                let generation = self.member_roles.generation();
-                match memberships::get_user_detail(self.pool_db(), tenant, user_id).await {
-                    Ok((detail, _)) => {
-                        self.member_roles
-                            .insert(tenant, user_id, detail.role, generation);
-                        detail.role
-                    }
-                    Err(memberships::MembershipError::NotAMember) => {
-                        return Err(SpineError::TenantNotFound);
-                    }
-                    Err(error) => return Err(error.into()),
-                }
-            }
-        };
-        Ok(Principal {
-            actor: Actor::User { user_id, role },
-            ..principal.clone()
-        })
-    }
-
-    /// The member acting behind `principal`. A member the host authenticated acts as
-    /// themselves. A personal API key (issued for a user) acts on that user's behalf, bounded
-    /// by both its permissions and the user's current role in the tenant, re-read from the
-    /// membership now: a demoted or removed user's keys lose the power at once. A machine key
-    /// (issued for no user) is refused.
-    async fn acting(
-        &self,
-        principal: &Principal,
-        operation: Operation,
-    ) -> Result<Acting, SpineError> {
-        match &principal.actor {
-            Actor::User { user_id, role } => Ok(Acting {
-                user_id: *user_id,
-                role: *role,
-            }),
-            Actor::ApiKey { user_id: None, .. } => Err(SpineError::MachineKey {
-                operation: operation.name(),
-            }),
-            Actor::ApiKey {
-                user_id: Some(user_id),
-                ..
-            } => {
-                self.personal_key_acting(principal, *user_id, operation)
-                    .await
-            }
-        }
-    }
-
-    /// A personal key's user, with their role as it stands now, if both the key and the role
-    /// allow `operation`.
-    async fn personal_key_acting(
-        &self,
-        principal: &Principal,
-        user_id: UserId,
-        operation: Operation,
-    ) -> Result<Acting, SpineError> {
-        authorize(principal, operation)?;
-        let current = match memberships::get_user_detail(
-            self.pool_db(),
-            principal.tenant_id,
-            user_id,
-        )
-        .await
-        {
-            Ok((detail, _)) => Some(detail.role),
-            Err(memberships::MembershipError::NotAMember) => None,
-            Err(error) => return Err(error.into()),
-        };
-        let Some(role) = current else {
-            return Err(SpineError::forbidden(
-                operation,
-                "an API key whose user is still a member of the tenant",
-            ));
-        };
-        if let Authority::Tenant { min_role, .. } = operation.authority()
-            && rank(role) < rank(min_role)
-        {
-            return Err(SpineError::forbidden(
-                operation,
-                format!(
-                    "an API key whose user has the {min_role} role or higher (they are {role})"
-                ),
-            ));
-        }
-        Ok(Acting { user_id, role })
-    }
-}
-
-/// The permission that makes a key an owner key (key management, pin cleanup, onboarding).
-const KEYS_MANAGE: &str = "keys:manage";
-
-/// Whether `principal` is a personal key calling an operation that takes `keys:manage`: such
-/// a key uses owner powers on its user's behalf, so it is bounded by the user's role as it
-/// stands now, like a person's use case (a demoted owner's key stops minting keys at once).
-/// Machine keys stay bounded by their permissions alone.
-fn manages_keys_for_a_user(principal: &Principal, operation: Operation) -> bool {
-    matches!(
-        principal.actor,
-        Actor::ApiKey {
-            user_id: Some(_),
-            ..
-        }
-    ) && matches!(
-        operation.authority(),
-        Authority::Tenant { permission, .. } if permission == KEYS_MANAGE
-    )
 }

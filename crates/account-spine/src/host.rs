@@ -108,8 +108,9 @@ impl<'s> HostTransaction<'s> {
         Ok(output)
     }
 
-    /// Commits the host's writes and the use cases' together, then publishes their events
-    /// and applies their cache invalidations, in order.
+    /// Commits the host's writes and the use cases' (their events with them), then applies
+    /// their cache invalidations and wakes (or runs, see [`Spine::with_events`]) the event
+    /// dispatcher.
     pub async fn commit(self) -> Result<(), SpineError> {
         self.txn
             .commit()
@@ -118,9 +119,7 @@ impl<'s> HostTransaction<'s> {
         if let Some(replicas) = self.spine.replicas.as_deref() {
             replicas.remember_commit(self.writers).await;
         }
-        for effect in self.effects {
-            self.spine.apply(effect);
-        }
+        self.spine.release(self.effects).await;
         Ok(())
     }
 

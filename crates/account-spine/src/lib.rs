@@ -64,6 +64,7 @@
 
 #![deny(missing_docs)]
 
+mod acting;
 pub mod api_keys;
 mod authorize;
 pub mod billing;
@@ -85,6 +86,7 @@ mod metrics;
 pub mod onboarding;
 mod operations;
 pub mod operators;
+mod outbox;
 mod principal;
 pub mod rate_limits;
 mod replicas;

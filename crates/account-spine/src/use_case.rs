@@ -178,7 +178,8 @@ impl Change {
 /// What may happen only after commit.
 #[derive(Debug)]
 pub(crate) enum Effect {
-    Publish(DomainEvent),
+    /// Events were written to the outbox: wake the dispatcher.
+    Dispatch,
     ForgetKey(TenantId, ApiKeyId),
     ForgetTenant(TenantId),
     ForgetMember(TenantId, UserId),
@@ -206,7 +207,7 @@ impl Effect {
             Self::ForgetKey(tenant, key) => Some(Stale::Key(tenant, key)),
             Self::ForgetTenant(tenant) => Some(Stale::Tenant(tenant)),
             Self::ForgetMember(tenant, user) => Some(Stale::Member(tenant, user)),
-            Self::Publish(_) => None,
+            Self::Dispatch => None,
         }
     }
 }
@@ -224,6 +225,8 @@ pub struct Context<'a> {
     /// The member acting, for use cases that act as one ([`UseCase::ACTS_AS_MEMBER`]).
     pub(crate) member: Option<Acting>,
     pub(crate) effects: Vec<Effect>,
+    /// Events the attempt published, written to the outbox at its end.
+    pub(crate) events: Vec<DomainEvent>,
 }
 
 impl<'a> Context<'a> {
@@ -284,9 +287,10 @@ impl<'a> Context<'a> {
         require_capability(self.db, tenant, self.operation).await
     }
 
-    /// Publishes `event` once the transaction committed (never for a rolled-back attempt).
+    /// Publishes `event`: written to the outbox in this transaction, so it is dispatched
+    /// once the transaction committed and never for a rolled-back attempt.
     pub(crate) fn publish(&mut self, event: DomainEvent) {
-        self.effects.push(Effect::Publish(event));
+        self.events.push(event);
     }
 
     /// Drops `key` from the verify cache once committed.

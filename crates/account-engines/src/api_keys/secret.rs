@@ -98,6 +98,18 @@ impl ApiKeyPepper {
     }
 }
 
+impl ApiKeyPepper {
+    /// A 32-byte key for another purpose, named by `label`: HMAC-SHA-256 of the label under
+    /// the pepper (a pseudo-random function of it, so keys of different labels, and the
+    /// digests, are independent).
+    pub(crate) fn derive_key(&self, label: &str) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(b"derive:");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+}
+
 impl std::fmt::Debug for ApiKeyPepper {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("ApiKeyPepper(<redacted>)")
