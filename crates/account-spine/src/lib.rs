@@ -99,6 +99,7 @@ pub mod usage;
 mod use_case;
 pub mod users;
 mod verify_cache;
+pub mod webhooks;
 
 /// Test hook (feature `testing`): makes a chosen statement of a write transaction fail
 /// (`Spine::with_fault_injector`).

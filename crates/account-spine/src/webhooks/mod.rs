@@ -1,0 +1,27 @@
+//! Webhook transport (issue 22): Standard Webhooks signatures, the retry schedule, and one
+//! HTTP delivery attempt.
+//!
+//! Receivers (a host's other services) need only [`WebhookSecret`], [`SignedHeaders`] and
+//! [`verify`]: they check a request's `webhook-id`, `webhook-timestamp` and
+//! `webhook-signature` headers against the raw body, in constant time, within a timestamp
+//! tolerance. The sending side signs with [`sign`] (or [`signature_header`] for every
+//! secret of a rotation), sends with a [`WebhookSender`] (which refuses internal
+//! destinations and follows no redirect), and schedules the next attempt with a
+//! [`RetrySchedule`] from the [`Attempt`] it got back.
+
+mod schedule;
+mod sender;
+mod signature;
+
+pub use schedule::{
+    JITTER_PERCENT, MAX_RETRY_AFTER, RetrySchedule, STANDARD_DELAYS, honours_retry_after,
+};
+pub use sender::{
+    Attempt, Outcome, SNIPPET_BYTES, SenderBuildError, SenderSettings, TransportFailure, Verdict,
+    WebhookMessage, WebhookSender,
+};
+pub use signature::{
+    DEFAULT_TOLERANCE, ID_HEADER, MAX_SECRET_BYTES, MIN_SECRET_BYTES, SIGNATURE_HEADER,
+    SecretError, SignedHeaders, TIMESTAMP_HEADER, VerifyError, WebhookSecret, sign,
+    signature_header, verify,
+};
