@@ -57,6 +57,7 @@ mod m20261212_000026_add_run_leases;
 mod m20261213_000027_create_cache_versions;
 mod m20261214_000028_create_rate_limit_states;
 mod m20261214_000029_add_tenant_request_limit;
+mod m20261215_000032_create_idempotency_keys;
 mod run;
 mod sqlite;
 
@@ -99,6 +100,7 @@ pub const OUR_TABLES: &[&str] = &[
     "tenant_workers",
     "cache_versions",
     "rate_limit_states",
+    "idempotency_keys",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -141,6 +143,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000027_create_cache_versions::Migration),
             Box::new(m20261214_000028_create_rate_limit_states::Migration),
             Box::new(m20261214_000029_add_tenant_request_limit::Migration),
+            Box::new(m20261215_000032_create_idempotency_keys::Migration),
         ]
     }
 }

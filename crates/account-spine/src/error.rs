@@ -3,6 +3,7 @@
 use crate::operations::Operation;
 use account_engines::api_keys::ApiKeyError;
 use account_engines::billing::BillingError;
+use account_engines::idempotency::IdempotencyError;
 use account_engines::identities::IdentityError;
 use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
@@ -133,6 +134,10 @@ pub enum SpineError {
         /// Whole seconds until a request is allowed again (at least 1).
         retry_after_seconds: u64,
     },
+    /// An idempotency key could not be used: sent before with another request (422), its
+    /// first request still in flight (409).
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -189,6 +194,7 @@ impl ErrorCode for SpineError {
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
             Self::RateLimited { .. } => "rate_limited",
+            Self::Idempotency(e) => e.code(),
             Self::Storage(e) => e.code(),
         }
     }
@@ -218,6 +224,7 @@ impl ErrorCode for SpineError {
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
             Self::RateLimited { .. } => 429,
+            Self::Idempotency(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -249,6 +256,7 @@ impl ErrorCode for SpineError {
             | Self::SupportContactNotConfigured
             | Self::NotConfigured(_)
             | Self::RateLimited { .. }
+            | Self::Idempotency(_)
             | Self::ReplicasNeedPostgres => None,
         }
     }
