@@ -542,7 +542,7 @@ async fn unique_indexes_on_tenant_owned_tables_include_tenant_id() {
                 tenant_owned.insert(table);
             }
         }
-        assert_eq!(tenant_owned.len(), 16, "{tenant_owned:?}");
+        assert_eq!(tenant_owned.len(), 17, "{tenant_owned:?}");
         for index in unique_indexes(&db).await {
             let global = GLOBAL_UNIQUE_ON_TENANT_TABLES
                 .iter()
