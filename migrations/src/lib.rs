@@ -58,6 +58,7 @@ mod m20261213_000027_create_cache_versions;
 mod m20261214_000028_create_rate_limit_states;
 mod m20261214_000029_add_tenant_request_limit;
 mod m20261215_000030_create_event_outbox;
+mod m20261215_000032_create_idempotency_keys;
 mod run;
 mod sqlite;
 
@@ -102,6 +103,7 @@ pub const OUR_TABLES: &[&str] = &[
     "rate_limit_states",
     "event_streams",
     "event_outbox",
+    "idempotency_keys",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -145,6 +147,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261214_000028_create_rate_limit_states::Migration),
             Box::new(m20261214_000029_add_tenant_request_limit::Migration),
             Box::new(m20261215_000030_create_event_outbox::Migration),
+            Box::new(m20261215_000032_create_idempotency_keys::Migration),
         ]
     }
 }

@@ -203,6 +203,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261214_000028_create_rate_limit_states",
     "m20261214_000029_add_tenant_request_limit",
     "m20261215_000030_create_event_outbox",
+    "m20261215_000032_create_idempotency_keys",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -215,6 +216,7 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "rate_limit_states",
     "event_streams",
     "event_outbox",
+    "idempotency_keys",
 ];
 
 /// Our tables that the 0.0.0 snapshots hold.

@@ -130,6 +130,25 @@ fn caused_by<E: std::error::Error + 'static>(
     false
 }
 
+/// The answer to a body that could not be read: over the size limit (413, also when
+/// `too_large` says so already), stalled past the body read timeout (408), or broken (400).
+pub(crate) fn unreadable_body(
+    error: &(dyn std::error::Error + 'static),
+    too_large: bool,
+) -> ApiError {
+    if too_large || caused_by::<http_body_util::LengthLimitError>(error) {
+        ApiError::payload_too_large()
+    } else if caused_by::<tower_http::timeout::TimeoutError>(error) {
+        ApiError::body_timeout()
+    } else {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "unreadable_body",
+            format!("the request body could not be read: {error}"),
+        )
+    }
+}
+
 fn is_json(parts: &Parts) -> bool {
     let Some(content_type) = parts
         .headers
@@ -171,19 +190,8 @@ where
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE
-                    || caused_by::<http_body_util::LengthLimitError>(&rejection)
-                {
-                    ApiError::payload_too_large()
-                } else if caused_by::<tower_http::timeout::TimeoutError>(&rejection) {
-                    ApiError::body_timeout()
-                } else {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "unreadable_body",
-                        format!("the request body could not be read: {rejection}"),
-                    )
-                }
+                let too_large = rejection.status() == StatusCode::PAYLOAD_TOO_LARGE;
+                unreadable_body(&rejection, too_large)
             })?;
         let malformed = |message: String| {
             ApiError::new(

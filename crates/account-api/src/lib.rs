@@ -48,6 +48,7 @@ mod edge;
 mod error;
 mod extract;
 mod health;
+mod idempotency;
 mod json_object;
 mod metrics;
 pub mod oidc;
@@ -237,6 +238,8 @@ pub fn router(state: AppState) -> Router {
     routes
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the body layers below: a keyed write's body is read within their limits.
+        .route_layer(axum::middleware::from_fn(idempotency::keep_body))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(RequestBodyTimeoutLayer::new(state.edge.body_read_timeout))
         // A `Content-Length` over the limit is refused before any of the body is read.

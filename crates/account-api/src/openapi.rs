@@ -16,12 +16,12 @@ use axum::Json;
 use axum::extract::NestedPath;
 use axum::extract::rejection::NestedPathRejection;
 use std::sync::OnceLock;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::{
-    ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Response, ResponseBuilder,
+    ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder,
 };
 use utoipa::{Modify, OpenApi as _};
 
@@ -164,9 +164,73 @@ fn add_error_responses(path: &str, operation: &mut Operation) {
     }
 }
 
-/// Finishes a collected document: the shared error answers on every operation.
+/// The `Idempotency-Key` header of a write that takes it, and the replay's marker on its
+/// successes (see [`crate::idempotency`]).
+fn add_idempotency_key(operation: &mut Operation) {
+    let takes_keys = operation
+        .operation_id
+        .as_deref()
+        .is_some_and(|id| !crate::idempotency::WITHOUT_KEYS.contains(&id));
+    if !takes_keys {
+        return;
+    }
+    // A structured-field string of 1 to 255 visible ASCII characters (`\"` and `\\`
+    // escaped), or the key bare (not starting with a quote).
+    let key = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(
+            r#"^(?:"(?:[!#-\[\]-~]|\\["\\]){1,255}"|[!#-~][!-~]{0,254})$"#,
+        ))
+        .build();
+    let parameter = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(Required::False)
+        .description(Some(
+            "Makes a retry safe: a later request with the same key and the same method, path \
+             and body answers with this request's first response (with `Idempotent-Replayed: \
+             true`) instead of writing again. The key is 1 to 255 visible ASCII characters, \
+             sent as a structured-field string (`\"8e03978e-...\"`, RFC 8941) or bare; it \
+             belongs to the credential that sent it and is kept 24 hours. Only successes are \
+             kept: a refused request stores nothing and its retry runs again. The same key \
+             with another request is refused with 422 `idempotency_key_reused`; a retry while \
+             the first is still running waits for it, then is refused with 409 \
+             `idempotency_key_in_flight` if it has not finished within a few seconds. A \
+             malformed key is refused with 400 `invalid_header`.",
+        ))
+        .schema(Some(key))
+        .build();
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(parameter);
+    for (code, response) in &mut operation.responses.responses {
+        if let (true, RefOr::T(response)) = (code.starts_with('2'), response) {
+            response.headers.insert(
+                "Idempotent-Replayed".into(),
+                HeaderBuilder::new()
+                    .schema(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(["true"])),
+                    )
+                    .description(Some(
+                        "`true` when this answer is the stored response of an earlier request \
+                         with the same `Idempotency-Key`.",
+                    ))
+                    .build(),
+            );
+        }
+    }
+}
+
+/// Finishes a collected document: the shared error answers on every operation, and the
+/// `Idempotency-Key` header on the writes that take it.
 pub(crate) fn finish(mut openapi: OpenApi) -> OpenApi {
     for (path, item) in &mut openapi.paths.paths {
+        if let Some(post) = &mut item.post {
+            add_idempotency_key(post);
+        }
         for operation in [
             &mut item.get,
             &mut item.put,

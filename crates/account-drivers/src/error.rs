@@ -127,6 +127,20 @@ impl From<DbErr> for DriverError {
     }
 }
 
+/// The database's own error code (SQLSTATE on PostgreSQL, the extended result code on
+/// SQLite), where it reported one: for the few callers that tell one code from its class.
+pub(crate) fn sqlstate(error: &DbErr) -> Option<String> {
+    match error {
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            match sqlx.as_ref() {
+                sea_orm::sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn classify(error: DbErr) -> DriverError {
     let report = match &error {
         DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => return DriverError::Unavailable(error),

@@ -61,6 +61,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 pub mod cache_sync;
+pub mod idempotency;
 pub mod identities;
 pub mod invitations;
 pub mod lifecycle;

@@ -35,6 +35,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod billing;
 mod error;
+pub mod idempotency;
 pub mod identities;
 pub mod invitations;
 pub mod json;

@@ -1,87 +1,70 @@
-//! Sealing: secrets the application must read back, encrypted at rest.
+//! Sealing secrets the database must keep but must not show: AES-256-GCM under a key the
+//! [`ApiKeyPepper`] derives per purpose (HKDF-SHA256, the purpose as its info), so a copy of
+//! the database without the pepper reveals nothing and can forge nothing.
 //!
-//! API keys and invitation tokens are stored as keyed digests: nothing needs them back. A few
-//! secrets must be read back: an event's one-time token in the outbox (the dispatcher hands
-//! it to the host), a webhook endpoint's signing secret, a stored idempotent response that
-//! showed a secret once. Those are sealed with AES-256-GCM under a key derived from the
-//! pepper (HMAC-SHA-256 of a fixed label: a pseudo-random function of the pepper, so the key
-//! is independent of the digests it also keys), each with a fresh random 96-bit nonce and
-//! associated data naming the row it belongs to, so a sealed value moved to another row does
-//! not open.
+//! Used for stored idempotent responses (which may hold a one-time secret: a key just issued
+//! or an invitation token); anything else stored sealed (webhook signing secrets) gets its own
+//! purpose string and so its own key.
 //!
-//! Layout: `0x01` (version) ‖ nonce (12 bytes) ‖ ciphertext and tag.
+//! # Format
+//!
+//! [`SealedBytes`] are `version (1 byte, 1) ‖ nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`.
+//! Each seal draws a fresh random 96-bit nonce from the operating system. Random nonces keep
+//! the chance of a repeat negligible while one key seals well under 2^32 messages (NIST SP
+//! 800-38D, 8.3): about a hundred idempotent writes a second for a year. The associated data
+//! binds a sealed value to where it is stored (the caller's `context`, e.g. a row's key), so
+//! a value copied to another row does not open.
 
 use crate::api_keys::ApiKeyPepper;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 
+/// The format version, the first byte of every [`SealedBytes`].
 const VERSION: u8 = 1;
+/// Nonce length: 96 bits.
 const NONCE_LEN: usize = 12;
-/// What the sealing key is derived with; changing it would make every sealed value unreadable.
-const LABEL: &str = "account.sealing.v1";
+/// Tag length: 128 bits.
+const TAG_LEN: usize = 16;
 
-/// Seals and opens secrets under a key derived from the pepper. `Debug` shows no key.
+/// Why sealing or opening failed. Never carries key material or plaintext.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealingError {
+    /// The operating system's random source failed, so no nonce could be drawn.
+    #[error("no randomness available for a nonce")]
+    RandomnessUnavailable,
+    /// The key could not be derived from the pepper.
+    #[error("the sealing key could not be derived")]
+    KeyDerivation,
+    /// The stored bytes are not a sealed value of a version this build reads.
+    #[error("the sealed value is malformed")]
+    Malformed,
+    /// The sealed value does not open under this key and context: another pepper, another
+    /// purpose or context, or altered bytes.
+    #[error("the sealed value does not open: wrong key or context, or altered")]
+    Unauthentic,
+}
+
+/// Seals and opens values under one key, derived from the pepper for one purpose.
+///
+/// ```
+/// use account_engines::api_keys::ApiKeyPepper;
+/// use account_engines::sealing::{SealedBytes, Sealer};
+///
+/// let pepper = ApiKeyPepper::from_bytes(&[7u8; 32])?;
+/// let sealer = Sealer::derive(&pepper, "example/v1")?;
+/// let sealed = sealer.seal(b"acc_live_secret", &[b"tenant-1", b"row-9"])?;
+/// assert!(!sealed.as_bytes().windows(6).any(|w| w == b"secret"));
+/// let stored = SealedBytes::from_stored(sealed.into_vec());
+/// assert_eq!(sealer.open(&stored, &[b"tenant-1", b"row-9"])?, b"acc_live_secret");
+/// // Another row's context, or another purpose's key, does not open it.
+/// assert!(sealer.open(&stored, &[b"tenant-1", b"row-8"]).is_err());
+/// assert!(Sealer::derive(&pepper, "other/v1")?.open(&stored, &[b"tenant-1", b"row-9"]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Sealer {
     cipher: Aes256Gcm,
-}
-
-/// A sealed value that does not open: another key (the pepper changed), another row, or
-/// damaged bytes. Says nothing more, on purpose.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("the sealed value does not open with this key for this row")]
-#[non_exhaustive]
-pub struct SealError;
-
-impl Sealer {
-    /// The sealer keyed from `pepper`.
-    pub fn from_pepper(pepper: &ApiKeyPepper) -> Self {
-        let key = pepper.derive_key(LABEL);
-        Self {
-            cipher: Aes256Gcm::new(&key.into()),
-        }
-    }
-
-    /// `plaintext` sealed, bound to `context` (the row it is stored in).
-    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        // The OS generator failing is not something a caller can handle; a fixed nonce
-        // would be far worse than stopping.
-        #[allow(clippy::expect_used)]
-        getrandom::fill(&mut nonce).expect("the operating system's random generator failed");
-        let payload = Payload {
-            msg: plaintext,
-            aad: context,
-        };
-        // Encryption fails only on inputs far beyond anything stored here (64 GiB).
-        #[allow(clippy::expect_used)]
-        let ciphertext = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), payload)
-            .expect("AES-GCM encrypts any stored secret");
-        let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
-        sealed.push(VERSION);
-        sealed.extend_from_slice(&nonce);
-        sealed.extend_from_slice(&ciphertext);
-        sealed
-    }
-
-    /// The plaintext `sealed` holds, if it was sealed by this key for `context`.
-    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, SealError> {
-        let (&version, rest) = sealed.split_first().ok_or(SealError)?;
-        if version != VERSION || rest.len() < NONCE_LEN {
-            return Err(SealError);
-        }
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealError)?;
-        let payload = Payload {
-            msg: ciphertext,
-            aad: context,
-        };
-        self.cipher
-            .decrypt(&Nonce::from(nonce), payload)
-            .map_err(|_| SealError)
-    }
 }
 
 impl std::fmt::Debug for Sealer {
@@ -90,40 +73,157 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
+/// A sealed value as stored: see the module's format. Holds no secret in the clear.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBytes(Vec<u8>);
+
+impl SealedBytes {
+    /// Bytes read back from storage, to open.
+    pub fn from_stored(bytes: Vec<u8>) -> Self {
+        Self(bytes)
+    }
+
+    /// The bytes to store.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The bytes to store, owned.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl Sealer {
+    /// The sealer of `purpose` (a fixed string naming what is sealed and the format's version,
+    /// e.g. `account/idempotency-responses/v1`): its key is HKDF-SHA256-expanded from the
+    /// pepper with `purpose` as the info.
+    pub fn derive(pepper: &ApiKeyPepper, purpose: &str) -> Result<Self, SealingError> {
+        let key = pepper
+            .derive_key(purpose)
+            .map_err(|_| SealingError::KeyDerivation)?;
+        let cipher =
+            Aes256Gcm::new_from_slice(key.as_ref()).map_err(|_| SealingError::KeyDerivation)?;
+        Ok(Self { cipher })
+    }
+
+    /// Seals `plaintext`, bound to `context` (the parts of where it is stored; opening needs
+    /// the same parts in the same order).
+    pub fn seal(&self, plaintext: &[u8], context: &[&[u8]]) -> Result<SealedBytes, SealingError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|_| SealingError::RandomnessUnavailable)?;
+        let aad = associated_data(context);
+        let payload = Payload {
+            msg: plaintext,
+            aad: &aad,
+        };
+        let ciphertext = self
+            .cipher
+            .encrypt(&Nonce::from(nonce), payload)
+            .map_err(|_| SealingError::Malformed)?;
+        let mut sealed = Vec::with_capacity(1 + NONCE_LEN + ciphertext.len());
+        sealed.push(VERSION);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        Ok(SealedBytes(sealed))
+    }
+
+    /// Opens what [`Sealer::seal`] sealed with this key and `context`.
+    pub fn open(&self, sealed: &SealedBytes, context: &[&[u8]]) -> Result<Vec<u8>, SealingError> {
+        let bytes = sealed.as_bytes();
+        let (version, rest) = bytes.split_first().ok_or(SealingError::Malformed)?;
+        if *version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
+            return Err(SealingError::Malformed);
+        }
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| SealingError::Malformed)?;
+        let aad = associated_data(context);
+        let payload = Payload {
+            msg: ciphertext,
+            aad: &aad,
+        };
+        self.cipher
+            .decrypt(&Nonce::from(nonce), payload)
+            .map_err(|_| SealingError::Unauthentic)
+    }
+}
+
+/// The context parts framed unambiguously (each prefixed with its length), so that no two
+/// different contexts give the same associated data (`["ab", "c"]` is not `["a", "bc"]`).
+fn associated_data(context: &[&[u8]]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(context.iter().map(|part| part.len() + 8).sum());
+    for part in context {
+        aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        aad.extend_from_slice(part);
+    }
+    aad
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn sealer(byte: u8) -> Sealer {
-        Sealer::from_pepper(&ApiKeyPepper::from_bytes(&[byte; 32]).unwrap())
+    fn sealer(byte: u8, purpose: &str) -> Sealer {
+        let pepper = ApiKeyPepper::from_bytes(&[byte; 32]).unwrap();
+        Sealer::derive(&pepper, purpose).unwrap()
     }
 
     #[test]
-    fn a_sealed_secret_opens_only_with_its_key_and_row() {
-        let sealer = sealer(1);
-        let sealed = sealer.seal(b"inv_secret", b"row 1");
-        assert!(
-            !sealed.windows(10).any(|w| w == b"inv_secret"),
-            "no clear text"
+    fn a_sealed_value_opens_only_with_its_key_and_context() {
+        let sealer = sealer(7, "test/v1");
+        let secret = b"acc_live_0123456789";
+        let sealed = sealer.seal(secret, &[b"t", b"k"]).unwrap();
+        assert_eq!(sealed.as_bytes()[0], VERSION);
+        assert_eq!(
+            sealed.as_bytes().len(),
+            1 + NONCE_LEN + secret.len() + TAG_LEN
         );
-        assert_eq!(sealer.open(&sealed, b"row 1").unwrap(), b"inv_secret");
-        assert_eq!(sealer.open(&sealed, b"row 2"), Err(SealError));
-        assert_eq!(self::sealer(2).open(&sealed, b"row 1"), Err(SealError));
-        let mut damaged = sealed.clone();
-        *damaged.last_mut().unwrap() ^= 1;
-        assert_eq!(sealer.open(&damaged, b"row 1"), Err(SealError));
-        assert_eq!(sealer.open(&[], b"row 1"), Err(SealError));
-        assert_eq!(sealer.open(&sealed[..5], b"row 1"), Err(SealError));
+        assert_eq!(sealer.open(&sealed, &[b"t", b"k"]).unwrap(), secret);
+
+        let refused = |other: &Sealer, context: &[&[u8]]| {
+            matches!(other.open(&sealed, context), Err(SealingError::Unauthentic))
+        };
+        assert!(refused(&sealer, &[b"t", b"j"]), "another row");
+        assert!(
+            refused(&sealer, &[b"tk"]),
+            "the same bytes framed otherwise"
+        );
+        assert!(
+            refused(&self::sealer(8, "test/v1"), &[b"t", b"k"]),
+            "another pepper"
+        );
+        assert!(
+            refused(&self::sealer(7, "test/v2"), &[b"t", b"k"]),
+            "another purpose"
+        );
     }
 
     #[test]
-    fn each_seal_uses_a_fresh_nonce() {
-        let sealer = sealer(1);
-        assert_ne!(sealer.seal(b"same", b"row"), sealer.seal(b"same", b"row"));
+    fn every_seal_draws_a_new_nonce_and_altered_bytes_do_not_open() {
+        let sealer = sealer(7, "test/v1");
+        let a = sealer.seal(b"same", &[]).unwrap();
+        let b = sealer.seal(b"same", &[]).unwrap();
+        assert_ne!(a, b, "a fresh nonce per seal");
+        for i in 0..a.as_bytes().len() {
+            let mut altered = a.clone().into_vec();
+            altered[i] ^= 1;
+            let error = sealer
+                .open(&SealedBytes::from_stored(altered), &[])
+                .unwrap_err();
+            let expected = if i == 0 { "malformed" } else { "does not open" };
+            assert!(error.to_string().contains(expected), "byte {i}: {error}");
+        }
+        for short in [0, 1, NONCE_LEN + TAG_LEN] {
+            let truncated = SealedBytes::from_stored(a.as_bytes()[..short].to_vec());
+            assert!(matches!(
+                sealer.open(&truncated, &[]),
+                Err(SealingError::Malformed)
+            ));
+        }
     }
 
     #[test]
-    fn debug_shows_no_key() {
-        assert_eq!(format!("{:?}", sealer(1)), "Sealer(<redacted>)");
+    fn debug_shows_no_key_material() {
+        assert_eq!(format!("{:?}", sealer(7, "test/v1")), "Sealer(<redacted>)");
     }
 }

@@ -78,6 +78,7 @@ fn every_entity() -> Vec<EntityTable> {
         table_of::<lifecycle_events::Entity>(),
         table_of::<operator_keys::Entity>(),
         table_of::<identity_links::Entity>(),
+        table_of::<idempotency_keys::Entity>(),
     ]
 }
 
@@ -157,6 +158,8 @@ fn compatible(ty: &ColumnType, db: DbBackend, declared: &str) -> bool {
         // 64 bits wide (the round trip below stores values past `i32::MAX`).
         (ColumnType::BigInteger, _) => declared == "integer" || declared == "bigint",
         (ColumnType::Boolean, _) => declared == "boolean",
+        (ColumnType::Blob, DbBackend::Postgres) => declared == "bytea",
+        (ColumnType::Blob, _) => declared == "blob",
         (ColumnType::TimestampWithTimeZone, DbBackend::Postgres) => {
             declared == "timestamp with time zone"
         }
@@ -303,6 +306,7 @@ fn widths() -> Vec<(&'static str, &'static str, usize)> {
         ),
         ("lifecycle_events", "actor_type", enum_width(ActorType::ALL)),
         ("lifecycle_events", "reason", Reason::MAX),
+        ("idempotency_keys", "key", IdempotencyKey::MAX),
     ]
 }
 
@@ -755,6 +759,21 @@ async fn every_entity_round_trips_with_every_enum_value() {
             })
             .collect();
         round_trip::<identity_links::Entity>(&db, &links).await;
+
+        let keys: Vec<idempotency_keys::Model> = (0..4)
+            .map(|i| idempotency_keys::Model {
+                tenant_id: tenant(i),
+                credential: format!("key:{}", api_keys[0].id),
+                key: format!("retry-{i}"),
+                request_hash: vec![i as u8; 32],
+                status_code: some_if_even(i, 201),
+                // Every byte value, so nothing on the way is text.
+                response: some_if_even(i, (0..=255).collect()),
+                created_at: at(i),
+                expires_at: at(i + 1_440),
+            })
+            .collect();
+        round_trip::<idempotency_keys::Entity>(&db, &keys).await;
     }
 }
 

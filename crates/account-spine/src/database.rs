@@ -4,6 +4,7 @@ use crate::cache_sync::CacheRegistry;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SpineError;
 use crate::events::{EventSink, NoEvents};
+use crate::idempotency::IdempotencySettings;
 use crate::member_roles::MemberRoles;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::rate_limits::RateLimiter;
@@ -13,6 +14,7 @@ use crate::verify_cache::{VerifyCache, VerifyCacheSettings};
 #[cfg(feature = "testing")]
 use account_engines::FaultInjector;
 use account_engines::api_keys::ApiKeyPepper;
+use account_engines::idempotency::IdempotencyStore;
 use account_engines::runs::leases::LeaseDuration;
 use account_engines::support::SupportContact;
 use account_engines::types::SchemaName;
@@ -163,6 +165,10 @@ pub struct Spine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) events: Arc<dyn EventSink>,
     pub(crate) pepper: Option<Arc<ApiKeyPepper>>,
+    /// Keys derived from the pepper for idempotency keys (request hashes, sealed responses).
+    pub(crate) idempotency: Option<Arc<IdempotencyStore>>,
+    /// How idempotency keys are kept and waited for.
+    pub(crate) idempotency_settings: IdempotencySettings,
     /// Where customers reach support, as the host configured it.
     pub(crate) support: Option<Arc<SupportContact>>,
     /// Attached to every write transaction's handle when set (tests only).
@@ -264,6 +270,8 @@ impl Spine {
             clock: Arc::new(SystemClock),
             events: Arc::new(NoEvents),
             pepper: None,
+            idempotency: None,
+            idempotency_settings: IdempotencySettings::default(),
             support: None,
             #[cfg(feature = "testing")]
             faults: None,
@@ -350,9 +358,14 @@ impl Spine {
         self
     }
 
-    /// The same spine with the server-side secret that keys API-key and invitation digests.
-    /// Without it, key and invitation use cases answer `NotConfigured`.
+    /// The same spine with the server-side secret that keys API-key and invitation digests
+    /// (and, derived from it, the keys of idempotency keys' request hashes and sealed
+    /// responses). Without it, key and invitation use cases and idempotency keys answer
+    /// `NotConfigured`.
     pub fn with_pepper(mut self, pepper: ApiKeyPepper) -> Self {
+        // Deriving cannot fail for our fixed key sizes; were it to, idempotency keys answer
+        // `NotConfigured` while everything else works.
+        self.idempotency = IdempotencyStore::derive(&pepper).ok().map(Arc::new);
         self.pepper = Some(Arc::new(pepper));
         self
     }

@@ -3,6 +3,7 @@
 use crate::operations::Operation;
 use account_engines::api_keys::ApiKeyError;
 use account_engines::billing::BillingError;
+use account_engines::idempotency::IdempotencyError;
 use account_engines::identities::IdentityError;
 use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
@@ -142,6 +143,10 @@ pub enum SpineError {
         /// Whole seconds until a request is allowed again (at least 1).
         retry_after_seconds: u64,
     },
+    /// An idempotency key could not be used: sent before with another request (422), its
+    /// first request still in flight (409).
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyError),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -199,6 +204,7 @@ impl ErrorCode for SpineError {
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
             Self::RateLimited { .. } => "rate_limited",
+            Self::Idempotency(e) => e.code(),
             Self::Storage(e) => e.code(),
         }
     }
@@ -230,6 +236,7 @@ impl ErrorCode for SpineError {
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
             Self::RateLimited { .. } => 429,
+            Self::Idempotency(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -262,6 +269,7 @@ impl ErrorCode for SpineError {
             | Self::NotConfigured(_)
             | Self::RateLimited { .. }
             | Self::UnreadableEvent { .. }
+            | Self::Idempotency(_)
             | Self::ReplicasNeedPostgres => None,
         }
     }

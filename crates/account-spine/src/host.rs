@@ -8,6 +8,7 @@ use crate::principal::{OperatorPrincipal, Principal};
 use crate::replicas::Reader;
 use crate::use_case::{Effect, OperatorUseCase, UseCase};
 use account_engines::DriverError;
+use account_engines::idempotency::KeyScope;
 use sea_orm::DatabaseTransaction;
 
 /// A transaction the host writes in and runs use cases in.
@@ -45,6 +46,8 @@ pub struct HostTransaction<'s> {
     effects: Vec<Effect>,
     /// Who wrote in it: their reads after the commit must see it (read replicas).
     writers: Vec<Reader>,
+    /// Idempotency keys claimed in it whose response is not stored yet.
+    pub(crate) pending_claims: Vec<KeyScope>,
 }
 
 impl Spine {
@@ -65,7 +68,13 @@ impl<'s> HostTransaction<'s> {
             txn,
             effects: Vec::new(),
             writers: Vec::new(),
+            pending_claims: Vec::new(),
         }
+    }
+
+    /// The spine this transaction runs on.
+    pub(crate) fn spine(&self) -> &'s Spine {
+        self.spine
     }
 
     /// The transaction, for the host's own statements.
@@ -110,8 +119,10 @@ impl<'s> HostTransaction<'s> {
 
     /// Commits the host's writes and the use cases' (their events with them), then applies
     /// their cache invalidations and wakes (or runs, see [`Spine::with_events`]) the event
-    /// dispatcher.
-    pub async fn commit(self) -> Result<(), SpineError> {
+    /// dispatcher. An idempotency key claimed here without a stored response (its write
+    /// failed) is released first, so a retry runs again.
+    pub async fn commit(mut self) -> Result<(), SpineError> {
+        self.release_unanswered_claims().await?;
         self.txn
             .commit()
             .await

@@ -76,6 +76,7 @@ mod error;
 mod events;
 mod execute;
 mod host;
+pub mod idempotency;
 pub mod identities;
 pub mod invitations;
 pub mod lifecycle;

@@ -17,7 +17,7 @@ use crate::error::SpineError;
 use crate::events::DomainEvent;
 use account_engines::ErrorCode as _;
 use account_engines::outbox::{self, NewEvent, StoredEvent};
-use account_engines::sealing::Sealer;
+use account_engines::sealing::{SealedBytes, Sealer};
 use account_engines::types::TenantId;
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::Uuid;
@@ -107,14 +107,8 @@ pub(crate) struct Encoded {
     sealed: Option<Vec<u8>>,
 }
 
-/// The associated data a sealed token is bound to: its tenant and event, so a sealed value
-/// copied to another row does not open.
-fn sealed_context(tenant: TenantId, event_id: Uuid) -> Vec<u8> {
-    let mut context = b"account.outbox.v1:".to_vec();
-    context.extend_from_slice(tenant.as_uuid().as_bytes());
-    context.extend_from_slice(event_id.as_bytes());
-    context
-}
+/// The sealing key's purpose: its own key, independent of every other use of the pepper.
+const SEALING_PURPOSE: &str = "account.outbox.one-time-token.v1";
 
 impl Spine {
     fn sealer(&self) -> Result<Sealer, SpineError> {
@@ -122,7 +116,10 @@ impl Spine {
             .pepper
             .as_deref()
             .ok_or(SpineError::NotConfigured("pepper"))?;
-        Ok(Sealer::from_pepper(pepper))
+        Sealer::derive(pepper, SEALING_PURPOSE).map_err(|error| SpineError::UnreadableEvent {
+            seq: 0,
+            reason: error.to_string(),
+        })
     }
 
     /// `event` as the outbox stores it.
@@ -138,11 +135,20 @@ impl Spine {
             .map(serde_json::Value::take)
             .unwrap_or_default()
             .to_string();
+        // Bound to its tenant and event: a sealed value copied to another row does not open.
         let sealed = match event.one_time_token() {
-            Some(token) => Some(self.sealer()?.seal(
-                token.expose().as_bytes(),
-                &sealed_context(event.tenant_id(), event_id),
-            )),
+            Some(token) => Some(
+                self.sealer()?
+                    .seal(
+                        token.expose().as_bytes(),
+                        &[event.tenant_id().as_uuid().as_bytes(), event_id.as_bytes()],
+                    )
+                    .map_err(|error| SpineError::UnreadableEvent {
+                        seq: 0,
+                        reason: error.to_string(),
+                    })?
+                    .into_vec(),
+            ),
             None => None,
         };
         Ok(Encoded {
@@ -167,11 +173,13 @@ impl Spine {
         // An owned `Value` deserializes for `'static`, which the quota codes' type needs.
         let mut event = DomainEvent::deserialize(tagged).map_err(|e| unreadable(e.to_string()))?;
         if let Some(sealed) = &stored.sealed {
-            let context = sealed_context(stored.tenant_id, stored.event_id);
+            let sealed = SealedBytes::from_stored(sealed.clone());
+            let tenant = stored.tenant_id.as_uuid();
+            let context: [&[u8]; 2] = [tenant.as_bytes(), stored.event_id.as_bytes()];
             let opened = self
                 .sealer()
                 .ok()
-                .and_then(|sealer| sealer.open(sealed, &context).ok())
+                .and_then(|sealer| sealer.open(&sealed, &context).ok())
                 .and_then(|bytes| String::from_utf8(bytes).ok());
             match opened {
                 Some(token) => event.restore_token(token),

@@ -31,12 +31,14 @@
 
 pub mod api_key_format;
 mod email;
+mod idempotency_key;
 mod memory_pin_key;
 mod names;
 mod schema_name;
 mod slug;
 
 pub use email::{Email, EmailError};
+pub use idempotency_key::{IdempotencyKey, IdempotencyKeyError};
 pub use memory_pin_key::{MemoryPinKey, MemoryPinKeyError, MemoryPinPrefix};
 pub use names::{
     ApiKeyName, DisplayName, FreeText, PinSource, Reason, TenantName, TextError, TicketDescription,

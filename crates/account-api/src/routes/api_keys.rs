@@ -5,12 +5,16 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::idempotency::{AsTenant, Idempotency};
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::api_keys::{IssueKey, KeyVerification};
+use account_spine::api_keys::{
+    IssueKey, IssuedKey, KeyVerification, RevokeApiKey, RevokedKey, RotateApiKey, RotatedKey,
+};
 use account_spine::types::{ApiKeyId, ApiKeyName, ApiKeyStatus};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -163,8 +167,9 @@ impl Validate for IssueBody {
 pub(crate) async fn issue(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<IssueBody>,
-) -> Result<(StatusCode, Json<IssuedView>), ApiError> {
+) -> Result<Response, ApiError> {
     let request = IssueKey {
         name: body.name,
         permissions: body.permissions,
@@ -174,15 +179,14 @@ pub(crate) async fn issue(
         expires_at: body.expires_at,
         metadata: body.metadata,
     };
-    let issued = state.spine.issue_api_key(&principal, request).await?;
-    let secret = issued.plaintext.expose().to_owned();
-    Ok((
-        StatusCode::CREATED,
-        Json(IssuedView {
-            key: view(issued.key),
-            secret,
-        }),
-    ))
+    let render = |issued: IssuedKey| {
+        let secret = issued.plaintext.expose().to_owned();
+        let key = view(issued.key);
+        (StatusCode::CREATED, Json(IssuedView { key, secret }))
+    };
+    idempotency
+        .answer(&state, AsTenant(&principal, request), render)
+        .await
 }
 
 /// The filters of `GET /v1/api-keys?include_revoked=` (its page is a [`PageQuery`]).
@@ -264,16 +268,18 @@ impl Validate for RevokeBody {
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<KeyPath>,
     ApiJson(body): ApiJson<RevokeBody>,
-) -> Result<Json<KeyView>, ApiError> {
-    Ok(Json(view(
-        state
-            .spine
-            .revoke_api_key(&principal, path.id, &body.reason)
-            .await?
-            .key,
-    )))
+) -> Result<Response, ApiError> {
+    let revoke = RevokeApiKey {
+        key_id: path.id,
+        reason: body.reason,
+    };
+    let render = |revoked: RevokedKey| Json(view(revoked.key));
+    idempotency
+        .answer(&state, AsTenant(&principal, revoke), render)
+        .await
 }
 
 /// `POST /v1/api-keys/{id}/rotate`.
@@ -330,22 +336,27 @@ pub(crate) struct RotatedView {
 pub(crate) async fn rotate(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<KeyPath>,
     ApiJson(body): ApiJson<RotateBody>,
-) -> Result<(StatusCode, Json<RotatedView>), ApiError> {
-    let rotated = state
-        .spine
-        .rotate_api_key(&principal, path.id, TimeDelta::seconds(body.grace_seconds))
-        .await?;
-    let secret = rotated.issued.plaintext.expose().to_owned();
-    Ok((
-        StatusCode::CREATED,
-        Json(RotatedView {
-            key: view(rotated.issued.key),
+) -> Result<Response, ApiError> {
+    let rotate = RotateApiKey {
+        key_id: path.id,
+        grace: TimeDelta::seconds(body.grace_seconds),
+    };
+    let render = |rotated: RotatedKey| {
+        let secret = rotated.issued.plaintext.expose().to_owned();
+        let (key, previous) = (view(rotated.issued.key), view(rotated.previous));
+        let rotated = RotatedView {
+            key,
             secret,
-            previous: view(rotated.previous),
-        }),
-    ))
+            previous,
+        };
+        (StatusCode::CREATED, Json(rotated))
+    };
+    idempotency
+        .answer(&state, AsTenant(&principal, rotate), render)
+        .await
 }
 
 /// `PATCH /v1/api-keys/{id}`.

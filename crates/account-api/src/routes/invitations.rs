@@ -11,13 +11,15 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::idempotency::{AsTenant, Idempotency};
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::invitations::Invitee;
+use account_spine::invitations::{InviteUser, Invitee, ResendInvitation, RevokeInvitation};
 use account_spine::types::{InvitationId, InvitationStatus, MembershipRole, TenantId, UserId};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -111,13 +113,17 @@ impl Validate for InviteBody {
 pub(crate) async fn invite(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<InviteBody>,
-) -> Result<(StatusCode, Json<IssuedInvitationView>), ApiError> {
-    let issued = state
-        .spine
-        .invite_user(&principal, body.email.trim(), body.role)
-        .await?;
-    Ok((StatusCode::CREATED, Json(issued_view(issued))))
+) -> Result<Response, ApiError> {
+    let invite = InviteUser {
+        email: body.email.trim().to_owned(),
+        role: body.role,
+    };
+    let render = |issued| (StatusCode::CREATED, Json(issued_view(issued)));
+    idempotency
+        .answer(&state, AsTenant(&principal, invite), render)
+        .await
 }
 
 /// The filters of `GET /v1/invitations?status=` (its page is a [`PageQuery`]).
@@ -179,10 +185,14 @@ pub(crate) struct InvitationPath {
 pub(crate) async fn resend_invitation(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<InvitationPath>,
-) -> Result<Json<IssuedInvitationView>, ApiError> {
-    let issued = state.spine.resend_invitation(&principal, path.id).await?;
-    Ok(Json(issued_view(issued)))
+) -> Result<Response, ApiError> {
+    let resend = ResendInvitation { id: path.id };
+    let render = |issued| Json(issued_view(issued));
+    idempotency
+        .answer(&state, AsTenant(&principal, resend), render)
+        .await
 }
 
 /// Revokes a pending invitation.
@@ -198,10 +208,14 @@ pub(crate) async fn resend_invitation(
 pub(crate) async fn revoke_invitation(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<InvitationPath>,
-) -> Result<Json<InvitationView>, ApiError> {
-    let revoked = state.spine.revoke_invitation(&principal, path.id).await?;
-    Ok(Json(invitation_view(revoked)))
+) -> Result<Response, ApiError> {
+    let revoke = RevokeInvitation { id: path.id };
+    let render = |revoked| Json(invitation_view(revoked));
+    idempotency
+        .answer(&state, AsTenant(&principal, revoke), render)
+        .await
 }
 
 /// The invitation in the path.

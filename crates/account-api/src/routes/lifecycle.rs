@@ -8,13 +8,17 @@ use crate::AppState;
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
+use crate::idempotency::{AsOperator, Idempotency};
 use crate::openapi::tenant_status;
 use crate::routes::lists::{ListBody, PageQuery};
 use crate::routes::tenants::TenantPath;
-use account_spine::lifecycle::{LifecycleAction, LifecycleEvent};
+use account_spine::lifecycle::{
+    LifecycleAction, LifecycleEvent, TransitionOutcome, TransitionTenant,
+};
 use account_spine::types::TenantStatus;
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -110,24 +114,30 @@ pub(crate) struct TransitionView {
 pub(crate) async fn transition(
     State(state): State<AppState>,
     Operator(operator): Operator,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<TenantPath>,
     ApiJson(body): ApiJson<TransitionBody>,
-) -> Result<Json<TransitionView>, ApiError> {
+) -> Result<Response, ApiError> {
     let action = match body.action {
         ActionName::Suspend => LifecycleAction::Suspend,
         ActionName::Resume => LifecycleAction::Resume,
         ActionName::Terminate => LifecycleAction::Terminate,
         ActionName::Archive => LifecycleAction::Archive,
     };
-    let outcome = state
-        .spine
-        .transition_tenant(&operator, path.tenant_id, action, body.reason.trim())
-        .await?;
-    Ok(Json(TransitionView {
-        from: outcome.from,
-        to: outcome.to,
-        was_no_op: outcome.was_no_op,
-    }))
+    let transition = TransitionTenant {
+        tenant: path.tenant_id,
+        action,
+        reason: body.reason.trim().to_owned(),
+    };
+    let render = |outcome: TransitionOutcome| {
+        Json(TransitionView {
+            from: outcome.from,
+            to: outcome.to,
+            was_no_op: outcome.was_no_op,
+        })
+    };
+    let write = AsOperator(&operator, path.tenant_id, transition);
+    idempotency.answer(&state, write, render).await
 }
 
 /// A tenant's lifecycle history, newest first (platform operators only).

@@ -9,13 +9,15 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
+use crate::idempotency::{AsTenant, Idempotency};
 use crate::routes::lists::{ListBody, PageQuery};
 use crate::routes::users::UserPath;
 use account_spine::Page;
-use account_spine::memberships::TenantUserResult;
+use account_spine::memberships::{TenantUserResult, TransferOwnership};
 use account_spine::types::{MembershipRole, TenantId, UserId};
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -194,14 +196,19 @@ pub(crate) struct TransferView {
 pub(crate) async fn transfer_ownership(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<TransferBody>,
-) -> Result<Json<TransferView>, ApiError> {
-    let (promoted, demoted) = state
-        .spine
-        .transfer_ownership(&principal, body.user_id)
-        .await?;
-    Ok(Json(TransferView {
-        new_owner: member_view(promoted),
-        previous_owner: member_view(demoted),
-    }))
+) -> Result<Response, ApiError> {
+    let transfer = TransferOwnership {
+        new_owner: body.user_id,
+    };
+    let render = |(promoted, demoted)| {
+        Json(TransferView {
+            new_owner: member_view(promoted),
+            previous_owner: member_view(demoted),
+        })
+    };
+    idempotency
+        .answer(&state, AsTenant(&principal, transfer), render)
+        .await
 }

@@ -4,12 +4,14 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::idempotency::{AsTenant, Idempotency};
 use crate::json_object::JsonObject;
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::memory_pins::{MemoryPin, SavePin};
+use account_spine::memory_pins::{CleanupPins, MemoryPin, SavePin};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -215,7 +217,10 @@ pub(crate) struct CleanupView {
 pub(crate) async fn cleanup(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
-) -> Result<Json<CleanupView>, ApiError> {
-    let removed = state.spine.cleanup_pins(&principal).await?;
-    Ok(Json(CleanupView { removed }))
+    idempotency: Idempotency,
+) -> Result<Response, ApiError> {
+    let render = |removed| Json(CleanupView { removed });
+    idempotency
+        .answer(&state, AsTenant(&principal, CleanupPins), render)
+        .await
 }

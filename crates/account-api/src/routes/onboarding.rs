@@ -8,10 +8,13 @@ use crate::AppState;
 use crate::auth::{Authenticated, Operator};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, Validate};
+use crate::idempotency::{AsOperator, AsTenant, Idempotency};
 use crate::routes::tenants::TenantPath;
+use account_spine::onboarding::{AdvanceOnboarding, ForceCompleteOnboarding, SdkHandshake};
 use account_spine::types::OnboardingState;
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -118,22 +121,24 @@ pub(crate) struct HandshakeView {
 pub(crate) async fn handshake(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<HandshakeBody>,
-) -> Result<Json<HandshakeView>, ApiError> {
-    let outcome = state
-        .spine
-        .sdk_handshake(
-            &principal,
-            &body.sdk_version,
-            &body.sdk_language,
-            body.client_id.as_deref(),
-        )
-        .await?;
-    Ok(Json(HandshakeView {
-        from: outcome.from,
-        to: outcome.to,
-        was_no_op: outcome.was_no_op,
-    }))
+) -> Result<Response, ApiError> {
+    let handshake = SdkHandshake {
+        sdk_version: body.sdk_version,
+        sdk_language: body.sdk_language,
+        client_id: body.client_id,
+    };
+    let write = AsTenant(&principal, handshake);
+    idempotency
+        .answer(&state, write, |outcome| {
+            Json(HandshakeView {
+                from: outcome.from,
+                to: outcome.to,
+                was_no_op: outcome.was_no_op,
+            })
+        })
+        .await
 }
 
 /// `POST /v1/onboarding/advance`.
@@ -163,17 +168,20 @@ impl Validate for AdvanceBody {
 pub(crate) async fn advance(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<AdvanceBody>,
-) -> Result<Json<HandshakeView>, ApiError> {
-    let outcome = state
-        .spine
-        .advance_onboarding(&principal, body.state)
-        .await?;
-    Ok(Json(HandshakeView {
-        from: outcome.from,
-        to: outcome.to,
-        was_no_op: outcome.was_no_op,
-    }))
+) -> Result<Response, ApiError> {
+    let advance = AdvanceOnboarding { target: body.state };
+    let write = AsTenant(&principal, advance);
+    idempotency
+        .answer(&state, write, |outcome| {
+            Json(HandshakeView {
+                from: outcome.from,
+                to: outcome.to,
+                was_no_op: outcome.was_no_op,
+            })
+        })
+        .await
 }
 
 /// `POST /v1/platform/tenants/{tenant_id}/onboarding/complete`.
@@ -218,16 +226,22 @@ pub(crate) struct OnboardingTransitionView {
 pub(crate) async fn force_complete(
     State(state): State<AppState>,
     Operator(operator): Operator,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<TenantPath>,
     ApiJson(body): ApiJson<ForceCompleteBody>,
-) -> Result<Json<OnboardingTransitionView>, ApiError> {
-    let outcome = state
-        .spine
-        .force_complete_onboarding(&operator, path.tenant_id, body.reason.trim())
-        .await?;
-    Ok(Json(OnboardingTransitionView {
-        from: outcome.from,
-        to: outcome.to,
-        was_no_op: outcome.was_no_op,
-    }))
+) -> Result<Response, ApiError> {
+    let force = ForceCompleteOnboarding {
+        tenant: path.tenant_id,
+        reason: body.reason.trim().to_owned(),
+    };
+    let write = AsOperator(&operator, path.tenant_id, force);
+    idempotency
+        .answer(&state, write, |outcome| {
+            Json(OnboardingTransitionView {
+                from: outcome.from,
+                to: outcome.to,
+                was_no_op: outcome.was_no_op,
+            })
+        })
+        .await
 }

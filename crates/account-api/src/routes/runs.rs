@@ -4,15 +4,19 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
+use crate::idempotency::{AsTenant, Idempotency};
 use crate::json_object::JsonObject;
 use crate::routes::lists::{ListBody, PageQuery};
+use account_spine::runs::leases::HeartbeatRun;
 use account_spine::runs::{
-    AdmitRun, MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter, RunSnapshot,
+    AdmitRun, CompleteRun, MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter,
+    RunSnapshot,
 };
 use account_spine::types::{RunId, RunStatus};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -117,22 +121,19 @@ impl Validate for AdmitBody {
 pub(crate) async fn admit(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<AdmitBody>,
-) -> Result<(StatusCode, Json<RunView>), ApiError> {
-    let run = state
-        .spine
-        .admit_run(
-            &principal,
-            AdmitRun {
-                worker_id: body.worker_id,
-                task: body.task,
-                input: body.input.map(JsonObject::into_value),
-                token_estimate: body.token_estimate,
-            },
-        )
+) -> Result<Response, ApiError> {
+    let admit = AdmitRun {
+        worker_id: body.worker_id,
+        task: body.task,
+        input: body.input.map(JsonObject::into_value),
+        token_estimate: body.token_estimate,
+    };
+    let render = |run: RunSnapshot| (StatusCode::CREATED, Json(RunView::from(run)));
+    idempotency
+        .answer(&state, AsTenant(&principal, admit), render)
         .await
-        .map_err(|error| ApiError::from_spine_at(error, state.spine.now()))?;
-    Ok((StatusCode::CREATED, Json(run.into())))
 }
 
 /// `POST /v1/runs/{id}/complete`.
@@ -199,11 +200,14 @@ pub(crate) struct RunPath {
 pub(crate) async fn heartbeat(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<RunPath>,
-) -> Result<Json<RunView>, ApiError> {
-    Ok(Json(
-        state.spine.heartbeat_run(&principal, path.id).await?.into(),
-    ))
+) -> Result<Response, ApiError> {
+    let beat = HeartbeatRun { run_id: path.id };
+    let render = |run: RunSnapshot| Json(RunView::from(run));
+    idempotency
+        .answer(&state, AsTenant(&principal, beat), render)
+        .await
 }
 
 /// Records how a run finished; a finished run is final.
@@ -220,9 +224,10 @@ pub(crate) async fn heartbeat(
 pub(crate) async fn complete(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiPath(path): ApiPath<RunPath>,
     ApiJson(body): ApiJson<CompleteBody>,
-) -> Result<Json<RunView>, ApiError> {
+) -> Result<Response, ApiError> {
     let completion = RunCompletion {
         success: body.success,
         output: body.output.map(JsonObject::into_value),
@@ -232,13 +237,14 @@ pub(crate) async fn complete(
         cost_cents: body.cost_cents,
         ..RunCompletion::default()
     };
-    Ok(Json(
-        state
-            .spine
-            .complete_run(&principal, path.id, completion)
-            .await?
-            .into(),
-    ))
+    let complete = CompleteRun {
+        run_id: path.id,
+        completion,
+    };
+    let render = |run: RunSnapshot| Json(RunView::from(run));
+    idempotency
+        .answer(&state, AsTenant(&principal, complete), render)
+        .await
 }
 
 /// The filters of `GET /v1/runs?status=&worker_id=` (its page is a [`PageQuery`]).

@@ -8,12 +8,14 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, FieldErrors, ListQuery, Validate};
+use crate::idempotency::{AsTenant, Idempotency};
 use crate::routes::lists::{ListBody, PageQuery};
-use account_spine::support::OpenTicket;
+use account_spine::support::{OpenSupportTicket, OpenTicket};
 use account_spine::types::{TicketCategory, TicketId, TicketPriority, TicketStatus, UserId};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -132,16 +134,20 @@ impl Validate for TicketBody {
 pub(crate) async fn open_ticket(
     State(state): State<AppState>,
     Authenticated(principal): Authenticated,
+    idempotency: Idempotency,
     ApiJson(body): ApiJson<TicketBody>,
-) -> Result<(StatusCode, Json<TicketView>), ApiError> {
+) -> Result<Response, ApiError> {
     let ticket = OpenTicket {
         subject: body.subject,
         description: body.description,
         category: body.category.unwrap_or(TicketCategory::General),
         priority: body.priority.unwrap_or(TicketPriority::Medium),
     };
-    let opened = state.spine.open_ticket(&principal, ticket).await?;
-    Ok((StatusCode::CREATED, Json(ticket_view(opened))))
+    let render = |opened| (StatusCode::CREATED, Json(ticket_view(opened)));
+    let open = OpenSupportTicket { ticket };
+    idempotency
+        .answer(&state, AsTenant(&principal, open), render)
+        .await
 }
 
 /// The filters of `GET /v1/support/tickets?status=` (its page is a [`PageQuery`]).

@@ -2,7 +2,8 @@
 //! messages and nothing written (`errors`), the OpenAPI document against the router's routes
 //! (`openapi`), per-key rate limits and quota refusals with `Retry-After` (`limits`), the
 //! edge's timeouts, early 413 and client address (`edge`), objects and enums exactly as
-//! documented (`strict`), heartbeats and a worker killed mid-run (`leases`).
+//! documented (`strict`), heartbeats and a worker killed mid-run (`leases`), retries under one
+//! `Idempotency-Key` (`idempotency`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -12,6 +13,7 @@ mod edge;
 mod errors;
 mod health;
 mod hostile;
+mod idempotency;
 mod instances;
 mod keys;
 mod leases;

@@ -226,6 +226,11 @@ impl Server {
         .await
     }
 
+    /// Every row of `table`, each as one text of all its columns (binary columns in hex).
+    pub(crate) async fn rows_of(&self, table: &str) -> Vec<String> {
+        self._db.rows_as_text(table).await.unwrap()
+    }
+
     /// Every audit row, each as one text of all its columns.
     pub(crate) async fn audit_rows(&self) -> Vec<String> {
         self._db.rows_as_text("audit_log").await.unwrap()

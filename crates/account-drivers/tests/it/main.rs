@@ -5,6 +5,7 @@
 
 mod api_keys;
 mod audit_log;
+mod idempotency;
 mod invitations;
 mod invoices;
 mod lifecycle;

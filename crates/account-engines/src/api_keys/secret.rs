@@ -11,9 +11,11 @@
 
 use super::ApiKeyError;
 use account_drivers::types::api_key_format::{self, format_key};
+use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
 
 pub use account_drivers::types::api_key_format::{
     KEY_LEN, KEY_PREFIX, KEY_PREFIX_LEN, PresentedApiKey, RANDOM_BYTES, key_prefix,
@@ -75,6 +77,10 @@ pub fn parse_presented_key(presented: &str) -> Result<PresentedApiKey<'_>, ApiKe
 pub struct ApiKeyPepper {
     /// HMAC keyed once; each digest starts from a clone of this state.
     mac: HmacSha256,
+    /// HKDF-SHA256 extracted from the pepper once (no salt: the pepper is already uniformly
+    /// random), for keys of other purposes ([`crate::sealing::Sealer::derive`]); the pepper's
+    /// bytes themselves are not kept.
+    derivation: Hkdf<Sha256>,
 }
 
 /// The pepper given was too short to be a secret.
@@ -94,19 +100,20 @@ impl ApiKeyPepper {
         // HMAC takes keys of any length; this cannot fail, but is not unwrapped.
         let mac =
             HmacSha256::new_from_slice(bytes).map_err(|_| PepperTooShort { len: bytes.len() })?;
-        Ok(Self { mac })
+        let derivation = Hkdf::<Sha256>::new(None, bytes);
+        Ok(Self { mac, derivation })
     }
-}
 
-impl ApiKeyPepper {
-    /// A 32-byte key for another purpose, named by `label`: HMAC-SHA-256 of the label under
-    /// the pepper (a pseudo-random function of it, so keys of different labels, and the
-    /// digests, are independent).
-    pub(crate) fn derive_key(&self, label: &str) -> [u8; 32] {
-        let mut mac = self.mac.clone();
-        mac.update(b"derive:");
-        mac.update(label.as_bytes());
-        mac.finalize().into_bytes().into()
+    /// The 256-bit key this pepper derives for `purpose` (HKDF-SHA256 expand with `purpose`
+    /// as its info): distinct purposes get independent keys, and none reveals the pepper or
+    /// the digests' key. Wiped from memory when dropped.
+    pub(crate) fn derive_key(
+        &self,
+        purpose: &str,
+    ) -> Result<Zeroizing<[u8; 32]>, hkdf::InvalidLength> {
+        let mut key = Zeroizing::new([0u8; 32]);
+        self.derivation.expand(purpose.as_bytes(), key.as_mut())?;
+        Ok(key)
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod audit_log;
+pub mod idempotency_keys;
 pub mod identity_links;
 pub mod invitations;
 pub mod invoices;

@@ -249,8 +249,9 @@ impl Spine {
     }
 
     /// Starts the reaper on the current tokio runtime: a pass of [`Spine::reap_expired_runs`]
-    /// every `settings.interval`, until [`ReaperHandle::shutdown`] (or the handle's drop). A
-    /// failed pass is logged and the next one tries again.
+    /// every `settings.interval`, each followed by [`Spine::purge_expired_idempotency_keys`],
+    /// until [`ReaperHandle::shutdown`] (or the handle's drop). A failed pass is logged and
+    /// the next one tries again.
     ///
     /// # Panics
     ///
@@ -292,6 +293,10 @@ async fn reap_periodically(
                     break;
                 }
             }
+        }
+        // The same periodic job keeps the idempotency keys' table to its keeping time.
+        if let Err(error) = spine.purge_expired_idempotency_keys().await {
+            tracing::warn!(%error, "purging expired idempotency keys failed; retrying next interval");
         }
     }
 }

@@ -1,0 +1,265 @@
+//! `Idempotency-Key` on writes (IETF draft-ietf-httpapi-idempotency-key-header): a client
+//! sends a key with a `POST`, and a retry with the same key and the same request answers with
+//! the first response instead of writing again, for 24 hours.
+//!
+//! One path for every write that takes it: [`keep_body`] keeps the body's bytes of a `POST`
+//! carrying the header (the request is remembered by a keyed hash of its method, path and
+//! body), the [`Idempotency`] extractor parses the header after authentication, and
+//! [`Idempotency::answer`] runs the handler's use case: without a key exactly as before
+//! (no statement more); with one in a host transaction of the spine that claims the key,
+//! runs the use case, stores the rendered response and commits them together. A replay is
+//! answered with the stored status and body and `Idempotent-Replayed: true`. Only successes
+//! are stored: a refused request stores nothing, so its retry runs again.
+
+use crate::AppState;
+use crate::error::ApiError;
+use account_spine::idempotency::{Claim, IdempotentRequest, StoredResponse};
+use account_spine::types::{IdempotencyKey, TenantId};
+use account_spine::{
+    HostTransaction, OperatorPrincipal, OperatorUseCase, Principal, Spine, SpineError, UseCase,
+};
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::collections::BTreeMap;
+use std::future::Future;
+
+/// The request header.
+pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+/// The response header of a replayed answer.
+pub(crate) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// The writes whose route does not take the header: `accept_invitation` (its authority is a
+/// one-time token, and no tenant credential scopes a key) and `verify_api_key` (it changes
+/// nothing, so a retry is harmless as it is).
+pub(crate) const WITHOUT_KEYS: [&str; 2] = ["accept_invitation", "verify_api_key"];
+
+/// The bytes of a keyed request's body, as received.
+#[derive(Clone)]
+struct ReceivedBody(Bytes);
+
+/// Middleware: a `POST` with an `Idempotency-Key` has its body read here (within the edge's
+/// size and time limits) and kept, then handed on unchanged; anything else passes untouched.
+pub(crate) async fn keep_body(request: Request, next: Next) -> Response {
+    if request.method() != Method::POST || !request.headers().contains_key(IDEMPOTENCY_KEY) {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, crate::MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(error) => return crate::extract::unreadable_body(&error, false).into_response(),
+    };
+    let mut request = Request::from_parts(parts, Body::from(bytes.clone()));
+    request.extensions_mut().insert(ReceivedBody(bytes));
+    next.run(request).await
+}
+
+/// The request's idempotency key, if it sent one, with what the key remembers it by.
+#[derive(Debug)]
+pub(crate) struct Idempotency(Option<Keyed>);
+
+#[derive(Debug)]
+struct Keyed {
+    key: IdempotencyKey,
+    method: String,
+    path: String,
+    body: Bytes,
+}
+
+impl FromRequestParts<AppState> for Idempotency {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(IDEMPOTENCY_KEY) else {
+            return Ok(Self(None));
+        };
+        let refused = |problem: String| {
+            ApiError::invalid_fields(
+                StatusCode::BAD_REQUEST,
+                "invalid_header",
+                BTreeMap::from([("Idempotency-Key".to_owned(), problem)]),
+            )
+        };
+        let text = value
+            .to_str()
+            .map_err(|_| refused("the key may only hold visible ASCII characters".to_owned()))?;
+        let key = IdempotencyKey::from_header(text).map_err(|error| refused(error.to_string()))?;
+        let body = parts
+            .extensions
+            .get::<ReceivedBody>()
+            .map(|received| received.0.clone())
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "the request's body was not kept for its idempotency key",
+                )
+            })?;
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        Ok(Self(Some(Keyed {
+            key,
+            method: parts.method.as_str().to_owned(),
+            path,
+            body,
+        })))
+    }
+}
+
+/// A use case with the caller it runs for: the same value runs on its own or in the key's
+/// transaction.
+pub(crate) trait Write: Send {
+    /// What the use case returns.
+    type Output: Send;
+    /// Runs it on its own, as without a key.
+    fn run(self, spine: &Spine) -> impl Future<Output = Result<Self::Output, SpineError>> + Send;
+    /// Claims the key for this caller in `txn`.
+    fn claim(
+        &self,
+        txn: &mut HostTransaction<'_>,
+        request: IdempotentRequest<'_>,
+    ) -> impl Future<Output = Result<Claim, SpineError>> + Send;
+    /// Runs it in `txn`.
+    fn run_in(
+        self,
+        txn: &mut HostTransaction<'_>,
+    ) -> impl Future<Output = Result<Self::Output, SpineError>> + Send;
+}
+
+/// A tenant use case for `principal`.
+pub(crate) struct AsTenant<'a, U>(pub(crate) &'a Principal, pub(crate) U);
+
+impl<U: UseCase> Write for AsTenant<'_, U> {
+    type Output = U::Output;
+
+    async fn run(self, spine: &Spine) -> Result<U::Output, SpineError> {
+        spine.execute(self.0, self.1).await
+    }
+
+    async fn claim(
+        &self,
+        txn: &mut HostTransaction<'_>,
+        request: IdempotentRequest<'_>,
+    ) -> Result<Claim, SpineError> {
+        txn.claim_idempotency_key(self.0, request).await
+    }
+
+    async fn run_in(self, txn: &mut HostTransaction<'_>) -> Result<U::Output, SpineError> {
+        txn.execute(self.0, self.1).await
+    }
+}
+
+/// A platform use case of `operator` on `tenant` (the key's tenant).
+pub(crate) struct AsOperator<'a, U>(
+    pub(crate) &'a OperatorPrincipal,
+    pub(crate) TenantId,
+    pub(crate) U,
+);
+
+impl<U: OperatorUseCase> Write for AsOperator<'_, U> {
+    type Output = U::Output;
+
+    async fn run(self, spine: &Spine) -> Result<U::Output, SpineError> {
+        spine.execute_as_operator(self.0, self.2).await
+    }
+
+    async fn claim(
+        &self,
+        txn: &mut HostTransaction<'_>,
+        request: IdempotentRequest<'_>,
+    ) -> Result<Claim, SpineError> {
+        txn.claim_idempotency_key_as_operator(self.0, self.1, request)
+            .await
+    }
+
+    async fn run_in(self, txn: &mut HostTransaction<'_>) -> Result<U::Output, SpineError> {
+        txn.execute_as_operator(self.0, self.2).await
+    }
+}
+
+impl Idempotency {
+    /// Runs `write` and answers with `render` of its output: without a key as always; with
+    /// one, claimed, run, stored and committed in one transaction, or replayed.
+    pub(crate) async fn answer<W: Write, R: IntoResponse>(
+        self,
+        state: &AppState,
+        write: W,
+        render: impl FnOnce(W::Output) -> R + Send,
+    ) -> Result<Response, ApiError> {
+        let spine = &state.spine;
+        let refused = |error: SpineError| ApiError::from_spine_at(error, spine.now());
+        let Some(keyed) = self.0 else {
+            let output = write.run(spine).await.map_err(refused)?;
+            return Ok(render(output).into_response());
+        };
+        let request = IdempotentRequest::new(&keyed.key, &keyed.method, &keyed.path, &keyed.body);
+        let mut txn = spine.begin_host_transaction().await.map_err(refused)?;
+        match write.claim(&mut txn, request).await {
+            Ok(Claim::Fresh) => {}
+            Ok(Claim::Replay(stored)) => {
+                // Nothing was written; the claim's statements are discarded.
+                txn.rollback().await.map_err(refused)?;
+                return Ok(replayed(stored));
+            }
+            Err(error) => {
+                txn.rollback().await.map_err(refused)?;
+                return Err(refused(error));
+            }
+        }
+        let output = match write.run_in(&mut txn).await {
+            Ok(output) => output,
+            Err(error) => {
+                // Committing keeps a refusal's audit row (written in this transaction) and
+                // releases the key, as the write would have been without one.
+                if let Err(commit) = txn.commit().await {
+                    tracing::warn!(error = %commit, "committing a refused keyed request failed");
+                }
+                return Err(refused(error));
+            }
+        };
+        let (parts, body) = render(output).into_response().into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the response could not be rendered",
+            )
+        })?;
+        if parts.status.is_success() {
+            let stored = StoredResponse {
+                status: parts.status.as_u16(),
+                body: body.to_vec(),
+            };
+            txn.store_idempotent_response(&stored)
+                .await
+                .map_err(refused)?;
+        }
+        txn.commit().await.map_err(refused)?;
+        Ok(Response::from_parts(parts, Body::from(body)))
+    }
+}
+
+/// The stored answer, as first sent, marked as a replay.
+fn replayed(stored: StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let empty = stored.body.is_empty();
+    let mut response = Response::new(Body::from(stored.body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    // Every answer stored is a JSON body (or none).
+    if !empty {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    response
+}
