@@ -7,7 +7,7 @@ use account_spine::api_keys::ApiKeyPepper;
 use account_spine::runs::leases::{LeaseDuration, ReaperSettings};
 use account_spine::support::SupportContact;
 use account_spine::types::{Email, SchemaName};
-use account_spine::{DatabaseConfig, OperatorPrincipal, RequestMeta, Spine};
+use account_spine::{DatabaseConfig, DispatchSettings, OperatorPrincipal, RequestMeta, Spine};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
@@ -190,6 +190,11 @@ struct Cli {
     #[arg(long, env = "ACCOUNT_NO_REAPER", global = true)]
     no_reaper: bool,
 
+    /// Do not dispatch events from the outbox in this process (another process does);
+    /// `ACCOUNT_NO_DISPATCHER=true` does the same. Several dispatchers may run together.
+    #[arg(long, env = "ACCOUNT_NO_DISPATCHER", global = true)]
+    no_dispatcher: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -311,7 +316,8 @@ async fn main() -> anyhow::Result<()> {
                 ReaperSettings::default()
                     .with_interval(Duration::from_secs(cli.reaper_interval_secs))
             });
-            serve(spine, cli.listen, edge, oidc, reaper).await
+            let dispatcher = (!cli.no_dispatcher).then(DispatchSettings::default);
+            serve(spine, cli.listen, edge, oidc, reaper, dispatcher).await
         }
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
@@ -414,6 +420,7 @@ async fn serve(
     edge: EdgeSettings,
     oidc: Option<account_api::oidc::Verifier>,
     reaper: Option<ReaperSettings>,
+    dispatcher: Option<DispatchSettings>,
 ) -> anyhow::Result<()> {
     let backend = spine.backend_name();
     let listener = tokio::net::TcpListener::bind(listen)
@@ -428,6 +435,17 @@ async fn serve(
         );
         spine.spawn_reaper(settings)
     });
+    // The outbox's dispatcher: stopped after the last request, so their events go out.
+    let (stop_dispatch, dispatch_stopped) = tokio::sync::oneshot::channel::<()>();
+    let dispatcher = dispatcher.map(|settings| {
+        let spine = spine.clone();
+        tokio::spawn(async move {
+            let stopped = async {
+                let _ = dispatch_stopped.await;
+            };
+            spine.run_dispatcher(settings, stopped).await;
+        })
+    });
     let mut state = AppState::new(spine.clone()).with_edge(edge.clone());
     if let Some(verifier) = oidc {
         state = state.with_oidc(verifier);
@@ -435,6 +453,12 @@ async fn serve(
     account_api::serve(listener, router(state), &edge, shutdown_signal()).await;
     if let Some(reaper) = reaper {
         reaper.shutdown().await;
+    }
+    let _ = stop_dispatch.send(());
+    if let Some(dispatcher) = dispatcher
+        && let Err(error) = dispatcher.await
+    {
+        tracing::error!(%error, "the event dispatcher failed");
     }
     // Last-use times collected since the previous background flush.
     spine

@@ -117,6 +117,7 @@ pub use events::{DomainEvent, EventSink, NoEvents, OneTimeToken, RecordedEvents}
 pub use host::HostTransaction;
 pub use metrics::{MetricsSnapshot, OperationMetrics};
 pub use operations::{Authority, Capability, Operation};
+pub use outbox::{DispatchReport, DispatchSettings};
 pub use principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
 pub use replicas::{ReadRoutingMetrics, ReplicaStatus};
 pub use retry::RetryPolicy;

@@ -296,10 +296,10 @@ impl Spine {
         }
     }
 
-    /// Dispatches until `shutdown` resolves: at once when this spine (or one derived from it)
-    /// commits events, every [`DispatchSettings::poll`] otherwise, and deletes dispatched
-    /// events past their retention about once a minute. Errors are logged and retried on the
-    /// next round.
+    /// Dispatches until `shutdown` resolves (then once more): at once when this spine (or one
+    /// derived from it) commits events, every [`DispatchSettings::poll`] otherwise, and
+    /// deletes dispatched events past their retention about once a minute. Errors are logged
+    /// and retried on the next round.
     pub async fn run_dispatcher(
         &self,
         settings: DispatchSettings,
@@ -319,7 +319,13 @@ impl Spine {
                 }
             }
             tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => {
+                    // What the last requests committed goes out before the process ends.
+                    if let Err(error) = self.dispatch_with(&settings, &owner).await {
+                        tracing::warn!(code = error.code(), "event dispatch failed");
+                    }
+                    return;
+                }
                 () = self.dispatch_wake.notified() => {}
                 () = tokio::time::sleep(settings.poll) => {}
             }
