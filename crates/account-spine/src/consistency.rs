@@ -11,49 +11,8 @@
 //! Nothing is shared between instances and no statement is added: the token is the state.
 
 use crate::database::Spine;
-use crate::principal::{OperatorPrincipal, Principal};
+use crate::principal::{ConsistencyToken, OperatorPrincipal, Principal};
 use crate::replicas::Reader;
-use account_engines::replicas::WalPosition;
-use std::fmt;
-use std::str::FromStr;
-
-/// What a client has seen: reads made with it see at least every write the client had been
-/// told of when it got the token. Opaque to clients (its text is `wal:` and the primary's
-/// log position today; the prefix lets the form change without misreading old tokens).
-///
-/// A token from the future (forged, or of another database) only sends its holder's reads to
-/// the primary: it can slow no one else down, and it grants nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConsistencyToken(pub(crate) WalPosition);
-
-/// A `Consistency-Token` that is not one this crate issued.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not a consistency token (expected what a response's Consistency-Token said)")]
-#[non_exhaustive]
-pub struct InvalidConsistencyToken;
-
-const PREFIX: &str = "wal:";
-
-impl FromStr for ConsistencyToken {
-    type Err = InvalidConsistencyToken;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let position = text
-            .trim()
-            .strip_prefix(PREFIX)
-            .ok_or(InvalidConsistencyToken)?;
-        position
-            .parse()
-            .map(Self)
-            .map_err(|_| InvalidConsistencyToken)
-    }
-}
-
-impl fmt::Display for ConsistencyToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{PREFIX}{}", self.0)
-    }
-}
 
 impl Spine {
     /// Whether read use cases may run on replicas: only then do tokens matter.
@@ -91,41 +50,5 @@ impl Spine {
         let replicas = self.replicas.as_deref()?;
         let written = replicas.position_of(reader.as_ref()).map(ConsistencyToken);
         written.max(sent)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_token_reads_back_what_it_wrote_and_nothing_else() {
-        let token = ConsistencyToken(WalPosition(0x1_0000_00AB));
-        assert_eq!(token.to_string(), "wal:1/AB");
-        assert_eq!("wal:1/AB".parse(), Ok(token));
-        assert_eq!(" wal:1/AB ".parse(), Ok(token));
-        for bad in [
-            "",
-            "1/AB",
-            "wal:",
-            "wal:1",
-            "wal:x/1",
-            "lsn:1/AB",
-            "wal:1/AB/2",
-        ] {
-            assert_eq!(
-                bad.parse::<ConsistencyToken>(),
-                Err(InvalidConsistencyToken),
-                "{bad:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn tokens_order_as_the_log() {
-        let early: ConsistencyToken = "wal:0/FFFFFFFF".parse().unwrap();
-        let late: ConsistencyToken = "wal:1/0".parse().unwrap();
-        assert!(early < late);
-        assert_eq!(Some(early).max(Some(late)), Some(late));
     }
 }

@@ -4,7 +4,7 @@ use crate::cache_sync::CacheRegistry;
 use crate::clock::{Clock, SystemClock};
 use crate::error::SpineError;
 use crate::events::{EventSink, NoEvents};
-use crate::idempotency::IdempotencySettings;
+use crate::idempotency::settings::IdempotencySettings;
 use crate::member_roles::MemberRoles;
 use crate::metrics::{MetricsRegistry, MetricsSnapshot};
 use crate::rate_limits::RateLimiter;

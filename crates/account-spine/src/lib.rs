@@ -110,7 +110,6 @@ pub use account_engines::FaultInjector;
 pub use account_engines::StatementCounter;
 pub use account_migrations::{Applied, MigrationError};
 pub use clock::{Clock, FixedClock, SystemClock};
-pub use consistency::{ConsistencyToken, InvalidConsistencyToken};
 pub use database::{DatabaseConfig, Spine, install_schema, migrate};
 pub use error::SpineError;
 pub use events::{DomainEvent, EventSink, NoEvents, OneTimeToken, RecordedEvents};
@@ -118,7 +117,9 @@ pub use host::HostTransaction;
 pub use metrics::{MetricsSnapshot, OperationMetrics};
 pub use operations::{Authority, Capability, Operation};
 pub use outbox::{DispatchReport, DispatchSettings};
-pub use principal::{Actor, OperatorPrincipal, Principal, RequestMeta};
+pub use principal::{
+    Actor, ConsistencyToken, InvalidConsistencyToken, OperatorPrincipal, Principal, RequestMeta,
+};
 pub use replicas::{ReadRoutingMetrics, ReplicaStatus};
 pub use retry::RetryPolicy;
 pub use use_case::{Context, OperatorUseCase, UseCase};
