@@ -57,6 +57,7 @@ mod m20261212_000026_add_run_leases;
 mod m20261213_000027_create_cache_versions;
 mod m20261214_000028_create_rate_limit_states;
 mod m20261214_000029_add_tenant_request_limit;
+mod m20261215_000033_audit_log_retention_and_guard;
 mod run;
 mod sqlite;
 
@@ -141,6 +142,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261213_000027_create_cache_versions::Migration),
             Box::new(m20261214_000028_create_rate_limit_states::Migration),
             Box::new(m20261214_000029_add_tenant_request_limit::Migration),
+            Box::new(m20261215_000033_audit_log_retention_and_guard::Migration),
         ]
     }
 }

@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 
 pub mod api_keys;
+pub mod audit;
 mod authorize;
 pub mod billing;
 mod cache_sync;
