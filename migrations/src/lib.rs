@@ -59,6 +59,7 @@ mod m20261214_000028_create_rate_limit_states;
 mod m20261214_000029_add_tenant_request_limit;
 mod m20261215_000030_create_event_outbox;
 mod m20261215_000032_create_idempotency_keys;
+mod m20261215_000033_audit_log_retention_and_guard;
 mod run;
 mod sqlite;
 
@@ -148,6 +149,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261214_000029_add_tenant_request_limit::Migration),
             Box::new(m20261215_000030_create_event_outbox::Migration),
             Box::new(m20261215_000032_create_idempotency_keys::Migration),
+            Box::new(m20261215_000033_audit_log_retention_and_guard::Migration),
         ]
     }
 }

@@ -204,6 +204,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261214_000029_add_tenant_request_limit",
     "m20261215_000030_create_event_outbox",
     "m20261215_000032_create_idempotency_keys",
+    "m20261215_000033_audit_log_retention_and_guard",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -313,6 +314,15 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
         assert!(
             scalar(db.conn(), &summed("tenants", "run_count")).await > 0,
             "{name}: the snapshot's runs are counted"
+        );
+        // Migration 33 gave every tenant its plan's audit retention.
+        let wrong_retention = "SELECT COUNT(*) FROM account.tenants WHERE \
+            COALESCE(audit_retention_days, -1) <> \
+            CASE plan WHEN 'free' THEN 30 WHEN 'pro' THEN 365 ELSE 2555 END";
+        assert_eq!(
+            scalar(db.conn(), wrong_retention).await,
+            0,
+            "{name}: retention"
         );
         let wrong_emails = "SELECT COUNT(*) FROM account.tenant_memberships m \
             JOIN account.users u ON u.id = m.user_id WHERE m.member_email <> u.email";

@@ -492,9 +492,16 @@ async fn every_constraint_index_and_trigger_is_named_by_the_scheme() {
         let names: BTreeSet<&str> = named.iter().map(|(_, name, _)| name.as_str()).collect();
         assert_eq!(names.len(), named.len(), "{}", backend.name());
         assert!(names.contains("tg_worker_runs_immutable"));
+        assert!(names.contains("tg_audit_log_append_only"));
+        assert!(names.contains("ix_audit_log_tenant_id_created_at_id"));
+        assert!(
+            !names.contains("ix_audit_log_tenant_id_created_at"),
+            "superseded"
+        );
         assert!(names.contains("ck_tenants_plan"));
         if backend.name() == "postgres" {
             assert!(names.contains("fk_tenant_memberships_tenant_id"));
+            assert!(names.contains("tg_audit_log_no_truncate"));
         }
     }
 }

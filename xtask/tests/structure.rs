@@ -33,8 +33,8 @@ const AREAS: [&str; 15] = [
 const LAYERS: [(&str, &[&str]); 4] = [
     ("crates/account-drivers/src", &[]),
     ("crates/account-engines/src", &[]),
-    ("crates/account-spine/src", &["audit"]),
-    ("crates/account-api/src/routes", &["audit", "operators"]),
+    ("crates/account-spine/src", &[]),
+    ("crates/account-api/src/routes", &["operators"]),
 ];
 
 #[test]

@@ -125,7 +125,7 @@ impl AppState {
 /// paths in the OpenAPI document.
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::{
-        api_keys, billing, identities, invitations, lifecycle, memberships, memory_pins,
+        api_keys, audit, billing, identities, invitations, lifecycle, memberships, memory_pins,
         onboarding, runs, support, tenants, usage, users,
     };
     OpenApiRouter::with_openapi(openapi::base())
@@ -166,6 +166,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_profile, users::update_profile))
         .routes(routes!(billing::billing_summary))
         .routes(routes!(billing::list_invoices))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::export))
         .routes(routes!(support::support_contact))
         .routes(routes!(support::open_ticket, support::list_tickets))
         .routes(routes!(metrics::metrics))

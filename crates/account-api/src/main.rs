@@ -4,6 +4,7 @@
 
 use account_api::{AppState, EdgeSettings, TrustedProxies, router};
 use account_spine::api_keys::ApiKeyPepper;
+use account_spine::audit::purge::AuditPurgeSettings;
 use account_spine::runs::leases::{LeaseDuration, ReaperSettings};
 use account_spine::support::SupportContact;
 use account_spine::types::{Email, SchemaName};
@@ -195,6 +196,24 @@ struct Cli {
     #[arg(long, env = "ACCOUNT_NO_DISPATCHER", global = true)]
     no_dispatcher: bool,
 
+    /// Seconds between two passes of the audit purge, which deletes audit rows older than
+    /// their tenant's retention (its plan's: free 30 days, pro 365, enterprise 2,555), a
+    /// batch per short transaction, and audits each tenant's purge. The first pass runs at
+    /// start.
+    #[arg(
+        long,
+        env = "ACCOUNT_AUDIT_PURGE_INTERVAL_SECS",
+        default_value_t = 3_600,
+        value_parser = clap::value_parser!(u64).range(1..),
+        global = true
+    )]
+    audit_purge_interval_secs: u64,
+
+    /// Do not run the audit purge in this process (another process, or the host's own
+    /// scheduler, purges); `ACCOUNT_NO_AUDIT_PURGE=true` does the same.
+    #[arg(long, env = "ACCOUNT_NO_AUDIT_PURGE", global = true)]
+    no_audit_purge: bool,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -316,8 +335,17 @@ async fn main() -> anyhow::Result<()> {
                 ReaperSettings::default()
                     .with_interval(Duration::from_secs(cli.reaper_interval_secs))
             });
+            let purger = (!cli.no_audit_purge).then(|| {
+                AuditPurgeSettings::default()
+                    .with_interval(Duration::from_secs(cli.audit_purge_interval_secs))
+            });
             let dispatcher = (!cli.no_dispatcher).then(DispatchSettings::default);
-            serve(spine, cli.listen, edge, oidc, reaper, dispatcher).await
+            let jobs = Jobs {
+                reaper,
+                purger,
+                dispatcher,
+            };
+            serve(spine, cli.listen, edge, oidc, jobs).await
         }
         Command::OperatorKey(command) => operator_key(&spine, command).await,
         Command::Bootstrap {
@@ -414,20 +442,26 @@ fn load_or_create_pepper(path: &Path) -> anyhow::Result<ApiKeyPepper> {
     ApiKeyPepper::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
+/// The background jobs `serve` runs beside the server (`None`: not in this process).
+struct Jobs {
+    reaper: Option<ReaperSettings>,
+    purger: Option<AuditPurgeSettings>,
+    dispatcher: Option<DispatchSettings>,
+}
+
 async fn serve(
     spine: Spine,
     listen: SocketAddr,
     edge: EdgeSettings,
     oidc: Option<account_api::oidc::Verifier>,
-    reaper: Option<ReaperSettings>,
-    dispatcher: Option<DispatchSettings>,
+    jobs: Jobs,
 ) -> anyhow::Result<()> {
     let backend = spine.backend_name();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
     tracing::info!(%listen, backend, "account-api listening");
-    let reaper = reaper.map(|settings| {
+    let reaper = jobs.reaper.map(|settings| {
         tracing::info!(
             lease_secs = spine.run_lease().get().as_secs(),
             interval_secs = settings.interval.as_secs(),
@@ -437,7 +471,7 @@ async fn serve(
     });
     // The outbox's dispatcher: stopped after the last request, so their events go out.
     let (stop_dispatch, dispatch_stopped) = tokio::sync::oneshot::channel::<()>();
-    let dispatcher = dispatcher.map(|settings| {
+    let dispatcher = jobs.dispatcher.map(|settings| {
         let spine = spine.clone();
         tokio::spawn(async move {
             let stopped = async {
@@ -446,6 +480,13 @@ async fn serve(
             spine.run_dispatcher(settings, stopped).await;
         })
     });
+    let purger = jobs.purger.map(|settings| {
+        tracing::info!(
+            interval_secs = settings.interval.as_secs(),
+            "audit purge started"
+        );
+        spine.spawn_audit_purger(settings)
+    });
     let mut state = AppState::new(spine.clone()).with_edge(edge.clone());
     if let Some(verifier) = oidc {
         state = state.with_oidc(verifier);
@@ -453,6 +494,9 @@ async fn serve(
     account_api::serve(listener, router(state), &edge, shutdown_signal()).await;
     if let Some(reaper) = reaper {
         reaper.shutdown().await;
+    }
+    if let Some(purger) = purger {
+        purger.shutdown().await;
     }
     let _ = stop_dispatch.send(());
     if let Some(dispatcher) = dispatcher

@@ -10,7 +10,8 @@
 use crate::error::ErrorBody;
 use crate::quota::{QuotaInfo, QuotaPeriod};
 use account_spine::types::{
-    ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus, UserStatus,
+    ActorType, ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus,
+    UserStatus,
 };
 use axum::Json;
 use axum::extract::NestedPath;
@@ -332,6 +333,11 @@ pub(crate) fn plan() -> Object {
 /// A user's account status.
 pub(crate) fn user_status() -> Object {
     string_enum(UserStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// Who performed an audited action.
+pub(crate) fn actor_type() -> Object {
+    string_enum(ActorType::ALL.iter().map(|s| s.as_str()))
 }
 
 #[cfg(test)]

@@ -2,8 +2,8 @@
 //! use, rotate, revoke, invite, resend, accept, an operator key's use, and failed
 //! authentication with wrong, forged, revoked and misplaced credentials), then every API key,
 //! operator key and invitation token of it, and their base64 and hex forms, is searched for
-//! in the captured logs, every answer body (a body that hands a secret out is exempt for that
-//! secret only), the `Debug` of every result, error and event the test can reach, and every
+//! in the captured logs, every answer body (the audit log's page and export included; a body
+//! that hands a secret out is exempt for that secret only), the `Debug` of every result, error and event the test can reach, and every
 //! row of every table (the audit log included). None may appear.
 //!
 //! Its own test binary: it installs the global log subscriber.
@@ -335,6 +335,15 @@ async fn no_key_or_token_of_a_whole_story_reaches_logs_bodies_debug_output_or_ro
             )
             .await;
         assert_eq!(status, 401, "{name}");
+
+        // The audit log as its readers see it: a page and the export of the whole story.
+        for path in [
+            "/v1/audit?limit=100",
+            "/v1/audit/export?from=2000-01-01T00:00:00Z",
+        ] {
+            let (status, body) = story.call(&server, owner, Method::GET, path, None).await;
+            assert_eq!(status, 200, "{name}: {path}: {body}");
+        }
 
         // The spine's own answers to the same secrets, and every event it published.
         for key in [&typo, &never_issued, &new_key, &malformed, &op_key] {

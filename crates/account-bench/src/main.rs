@@ -11,6 +11,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a benchmark reports on the terminal
 
+mod audit_export;
 mod capture;
 mod cases;
 mod database;
@@ -76,6 +77,12 @@ struct Cli {
     /// The `account-api` binary `--http` runs (default: the one beside this binary).
     #[arg(long, env = "ACCOUNT_BENCH_API_BINARY")]
     api_binary: Option<PathBuf>,
+    /// Measure the API's memory while it streams an audit export instead (PostgreSQL).
+    #[arg(long)]
+    audit_export: bool,
+    /// Audit rows `--audit-export` seeds and exports in full (beside the newest 10,000).
+    #[arg(long, default_value_t = 1_000_000)]
+    audit_rows: u64,
     #[command(flatten)]
     profile: ProfileArgs,
 }
@@ -604,6 +611,9 @@ async fn run(cli: Cli) -> Result<()> {
         );
     }
     println!("{}", banner(cli.quick));
+    if cli.audit_export {
+        return audit_export::run(&cli).await;
+    }
     if cli.http {
         return http::run(&cli, backends).await;
     }

@@ -1,12 +1,19 @@
-//! `audit_log`: who did what, to which resource, and why.
+//! `audit_log`: who did what, to which resource, and why; read newest first by keyset, and
+//! purged past each tenant's retention.
+//!
+//! Rows are append-only: on PostgreSQL a trigger refuses every update, and every delete but in
+//! a transaction where [`TenantDriver::purge_audit_log_before`] allowed them (migration 33);
+//! on SQLite only updates are refused. Nothing here updates a row.
 
-use crate::{DriverError, OffsetPage, Page, TenantDriver};
-use account_models::entities::audit_log;
+use crate::like::column_starts_with;
+use crate::{DriverError, KeysetPage, TenantDriver};
+use account_models::entities::{audit_log, tenants};
 use account_models::{ActorType, ApiKeyId, AuditEntryId, TenantId, UserId};
 use sea_orm::prelude::{DateTimeUtc, Json};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbBackend,
+    EntityName, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 
 /// An audit entry to write.
@@ -65,8 +72,114 @@ pub struct AuditEntrySnapshot {
     pub old_value: Option<Json>,
     /// State after.
     pub new_value: Option<Json>,
+    /// Client address.
+    pub ip_address: Option<String>,
+    /// Client agent.
+    pub user_agent: Option<String>,
+    /// Request correlation id.
+    pub request_id: Option<String>,
     /// When.
     pub created_at: DateTimeUtc,
+}
+
+/// Where a keyset read of the log continues: after the entry with this time and id (the
+/// list's order is newest first, by time then id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditPosition {
+    /// The last entry's time.
+    pub created_at: DateTimeUtc,
+    /// The last entry's id (the tie-breaker between entries of one instant).
+    pub id: AuditEntryId,
+}
+
+impl AuditPosition {
+    /// The position of `entry` in the log.
+    pub fn of(entry: &AuditEntrySnapshot) -> Self {
+        Self {
+            created_at: entry.created_at,
+            id: entry.id,
+        }
+    }
+}
+
+/// Which actions an audit read keeps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActionMatch {
+    /// Exactly this action.
+    Exact(String),
+    /// Every action starting with this text, taken literally (`api_key.` keeps
+    /// `api_key.created`, `api_key.revoked`, ...).
+    Prefix(String),
+}
+
+/// Which of a tenant's audit entries a read keeps; each field set narrows it, none keeps
+/// every entry. Times are a half-open window: `from` inclusive, `to` exclusive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AuditFilter {
+    /// Only entries by this kind of actor.
+    pub actor_type: Option<ActorType>,
+    /// Only entries of this acting user.
+    pub user_id: Option<UserId>,
+    /// Only entries of this acting key.
+    pub api_key_id: Option<ApiKeyId>,
+    /// Only these actions.
+    pub action: Option<ActionMatch>,
+    /// Only entries about this kind of resource.
+    pub resource_type: Option<String>,
+    /// Only entries about the resource with this id.
+    pub resource_id: Option<String>,
+    /// Only entries at or after this time.
+    pub from: Option<DateTimeUtc>,
+    /// Only entries before this time.
+    pub to: Option<DateTimeUtc>,
+}
+
+impl AuditFilter {
+    /// The SQL condition of this filter (the tenant's is added by every read).
+    fn condition(&self) -> Condition {
+        use audit_log::Column as C;
+        let mut all = Condition::all();
+        if let Some(actor_type) = self.actor_type {
+            all = all.add(C::ActorType.eq(actor_type));
+        }
+        if let Some(user) = self.user_id {
+            all = all.add(C::UserId.eq(user));
+        }
+        if let Some(key) = self.api_key_id {
+            all = all.add(C::ApiKeyId.eq(key));
+        }
+        match &self.action {
+            Some(ActionMatch::Exact(action)) => all = all.add(C::Action.eq(action.as_str())),
+            Some(ActionMatch::Prefix(prefix)) => {
+                all = all.add(column_starts_with(C::Action, prefix));
+            }
+            None => {}
+        }
+        if let Some(resource_type) = &self.resource_type {
+            all = all.add(C::ResourceType.eq(resource_type.as_str()));
+        }
+        if let Some(resource_id) = &self.resource_id {
+            all = all.add(C::ResourceId.eq(resource_id.as_str()));
+        }
+        if let Some(from) = self.from {
+            all = all.add(C::CreatedAt.gte(from));
+        }
+        if let Some(to) = self.to {
+            all = all.add(C::CreatedAt.lt(to));
+        }
+        all
+    }
+}
+
+/// A tenant whose audit rows have a retention, as the purge walks them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AuditRetention {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Days its audit rows are kept.
+    pub days: i32,
 }
 
 /// The row `entry` is written as.
@@ -107,6 +220,9 @@ fn snapshot(m: audit_log::Model) -> AuditEntrySnapshot {
         reason: m.reason,
         old_value: m.old_value,
         new_value: m.new_value,
+        ip_address: m.ip_address,
+        user_agent: m.user_agent,
+        request_id: m.request_id,
         created_at: m.created_at,
     }
 }
@@ -122,25 +238,120 @@ impl TenantDriver<'_> {
         Ok(snapshot(model))
     }
 
-    /// The tenant's entries, newest first.
-    pub async fn fetch_audit_log(
+    /// The tenant's entries matching `filter`, newest first (by time, then id), after
+    /// `after`: one statement with no total, served by the index on `(tenant_id, created_at,
+    /// id)`, so a deep page costs what the first does (within a time window; other filters
+    /// are checked on the rows the index walks). `after` is only a position: another tenant's
+    /// rows never match, whatever it names.
+    pub async fn fetch_audit_log_after(
         &self,
         tenant: TenantId,
-        page: OffsetPage,
-    ) -> Result<Page<AuditEntrySnapshot>, DriverError> {
-        let query = || audit_log::Entity::find().filter(audit_log::Column::TenantId.eq(tenant));
-        let total = query().count(self.db.conn()).await?;
-        let rows = query()
-            .order_by_desc(audit_log::Column::CreatedAt)
-            .order_by_desc(audit_log::Column::Id)
-            .limit(page.limit)
-            .offset(page.sql_offset())
+        filter: &AuditFilter,
+        after: Option<AuditPosition>,
+        limit: u64,
+    ) -> Result<KeysetPage<AuditEntrySnapshot, AuditPosition>, DriverError> {
+        use audit_log::Column as C;
+        let mut query = audit_log::Entity::find()
+            .filter(C::TenantId.eq(tenant))
+            .filter(filter.condition());
+        if let Some(AuditPosition { created_at, id }) = after {
+            // A row value, which both backends take as the index range's end.
+            query = query.filter(
+                Expr::tuple([Expr::col(C::CreatedAt), Expr::col(C::Id)])
+                    .lt(Expr::tuple([Expr::value(created_at), Expr::value(id)])),
+            );
+        }
+        let rows = query
+            .order_by_desc(C::CreatedAt)
+            .order_by_desc(C::Id)
+            .limit(limit.saturating_add(1))
             .all(self.db.conn())
             .await?;
-        Ok(Page::new(
-            rows.into_iter().map(snapshot).collect(),
-            total,
-            page,
+        let entries = rows.into_iter().map(snapshot).collect();
+        Ok(KeysetPage::from_overfetched(
+            entries,
+            limit,
+            AuditPosition::of,
         ))
+    }
+
+    /// Deletes at most `limit` of the tenant's entries written before `before`, oldest first,
+    /// in one statement; returns how many. On PostgreSQL it first allows deletes for the rest
+    /// of the caller's transaction (`account.audit_purge` set to the transaction's id,
+    /// transaction-local: one statement more), which the append-only guard requires; on a
+    /// pool handle that transaction is the setting's own statement, and the guard refuses
+    /// the delete. The caller's transaction should do nothing else that deletes audit rows.
+    pub async fn purge_audit_log_before(
+        &self,
+        tenant: TenantId,
+        before: DateTimeUtc,
+        limit: u64,
+    ) -> Result<u64, DriverError> {
+        use audit_log::Column as C;
+        let conn = self.db.conn();
+        if conn.get_database_backend() == DbBackend::Postgres {
+            // The guard allows the transaction named here, and only for its own duration.
+            let allow = "SELECT set_config('account.audit_purge', txid_current()::text, true)";
+            conn.execute_raw(Statement::from_string(DbBackend::Postgres, allow))
+                .await?;
+        }
+        let mut oldest = Query::select();
+        oldest
+            .column(C::Id)
+            .from(audit_log::Entity.table_ref())
+            .and_where(Expr::col(C::TenantId).eq(tenant))
+            .and_where(Expr::col(C::CreatedAt).lt(before))
+            .order_by(C::CreatedAt, sea_orm::Order::Asc)
+            .order_by(C::Id, sea_orm::Order::Asc)
+            .limit(limit);
+        let deleted = audit_log::Entity::delete_many()
+            .filter(C::TenantId.eq(tenant))
+            .filter(C::Id.in_subquery(oldest))
+            .exec(conn)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// The tenant's audit retention in days: `None` when its rows are kept forever, or when
+    /// there is no such tenant (one column of its row; the purge reads it, nothing else).
+    pub async fn fetch_audit_retention(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<i32>, DriverError> {
+        let days: Option<Option<i32>> = tenants::Entity::find_by_id(tenant)
+            .select_only()
+            .column(tenants::Column::AuditRetentionDays)
+            .into_tuple()
+            .one(self.db.conn())
+            .await?;
+        Ok(days.flatten())
+    }
+
+    /// At most `limit` tenants whose audit rows have a retention, by id after `after`: the
+    /// purge's walk over every tenant, a page at a time.
+    pub async fn fetch_audit_retentions(
+        &self,
+        after: Option<TenantId>,
+        limit: u64,
+    ) -> Result<Vec<AuditRetention>, DriverError> {
+        use tenants::Column as C;
+        let mut query = tenants::Entity::find()
+            .select_only()
+            .column(C::Id)
+            .column(C::AuditRetentionDays)
+            .filter(C::AuditRetentionDays.is_not_null());
+        if let Some(after) = after {
+            query = query.filter(C::Id.gt(after));
+        }
+        let rows: Vec<(TenantId, i32)> = query
+            .order_by_asc(C::Id)
+            .limit(limit)
+            .into_tuple()
+            .all(self.db.conn())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(tenant_id, days)| AuditRetention { tenant_id, days })
+            .collect())
     }
 }

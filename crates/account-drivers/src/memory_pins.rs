@@ -5,13 +5,13 @@
 //! the write has none. Expired pins are invisible unless asked for, and are deleted in bounded
 //! batches. Prefix search escapes `LIKE` wildcards and is case-sensitive on both backends.
 
-use crate::like::{LIKE_ESCAPE, starts_with_pattern};
+use crate::like::column_starts_with;
 use crate::{Db, DriverError, KeysetPage, OffsetPage, Page};
 use account_models::entities::{memory_pin_audit, memory_pins};
 use account_models::{MemoryPinAuditId, MemoryPinId, TenantId};
 use chrono::TimeDelta;
 use sea_orm::prelude::{DateTimeUtc, Json};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr, OnConflict, Query};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait,
     QueryFilter, QueryOrder, QuerySelect,
@@ -121,26 +121,6 @@ fn live(now: DateTimeUtc) -> Condition {
         .add(memory_pins::Column::ExpiresAt.gt(now))
 }
 
-/// Keys starting with `prefix`, literally and case-sensitively on both backends (SQLite's
-/// `LIKE` ignores ASCII case, so an exact `substr` comparison backs it up).
-fn starts_with(prefix: &str) -> Condition {
-    let length = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
-    Condition::all()
-        .add(
-            Expr::col(memory_pins::Column::Key)
-                .like(LikeExpr::new(starts_with_pattern(prefix)).escape(LIKE_ESCAPE)),
-        )
-        .add(
-            Expr::expr(
-                Func::cust("substr")
-                    .arg(Expr::col(memory_pins::Column::Key))
-                    .arg(1)
-                    .arg(length),
-            )
-            .eq(prefix),
-        )
-}
-
 impl MemoryPinsDriver<'_> {
     fn listed(
         &self,
@@ -152,7 +132,7 @@ impl MemoryPinsDriver<'_> {
         let mut query =
             memory_pins::Entity::find().filter(memory_pins::Column::TenantId.eq(tenant));
         if let Some(prefix) = prefix.filter(|p| !p.is_empty()) {
-            query = query.filter(starts_with(prefix));
+            query = query.filter(column_starts_with(memory_pins::Column::Key, prefix));
         }
         if !include_expired {
             query = query.filter(live(now));

@@ -136,6 +136,7 @@ pub(crate) fn core_snapshot(m: tenants::Model) -> TenantCoreSnapshot {
             max_tokens_per_month: m.max_tokens_per_month,
             max_api_keys: m.max_api_keys,
             max_requests_per_minute: m.max_requests_per_minute,
+            audit_retention_days: m.audit_retention_days,
         },
         runs_today: m.runs_today,
         runs_this_month: m.runs_this_month,
@@ -184,6 +185,7 @@ async fn insert(
         max_tokens_per_month: Set(tenant.quotas.max_tokens_per_month),
         max_api_keys: Set(tenant.quotas.max_api_keys),
         max_requests_per_minute: Set(tenant.quotas.max_requests_per_minute),
+        audit_retention_days: Set(tenant.quotas.audit_retention_days),
         runs_today: Set(0),
         runs_this_month: Set(0),
         tokens_this_month: Set(0),
@@ -390,6 +392,10 @@ impl TenantDriver<'_> {
             .col_expr(
                 tenants::Column::MaxRequestsPerMinute,
                 Expr::value(quotas.max_requests_per_minute),
+            )
+            .col_expr(
+                tenants::Column::AuditRetentionDays,
+                Expr::value(quotas.audit_retention_days),
             )
             .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
             .filter(tenants::Column::Id.eq(id));

@@ -5,6 +5,7 @@
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
+use account_drivers::audit::AuditFilter;
 use account_drivers::get_tenant_driver;
 use account_drivers::tenants::NewTenant;
 use account_drivers::{OffsetPage, StatementCounter};
@@ -155,13 +156,7 @@ async fn an_issued_key_verifies_and_only_its_settings_are_audited() {
         ));
 
         let log = get_tenant_driver(db)
-            .fetch_audit_log(
-                tenant,
-                OffsetPage {
-                    limit: 10,
-                    offset: 0,
-                },
-            )
+            .fetch_audit_log_after(tenant, &AuditFilter::default(), None, 10)
             .await
             .unwrap();
         assert_eq!(log.items.len(), 1);
@@ -431,13 +426,7 @@ async fn revocation_is_scoped_idempotent_and_audited() {
         ));
 
         let log = get_tenant_driver(db)
-            .fetch_audit_log(
-                tenant,
-                OffsetPage {
-                    limit: 10,
-                    offset: 0,
-                },
-            )
+            .fetch_audit_log_after(tenant, &AuditFilter::default(), None, 10)
             .await
             .unwrap();
         let revocations: Vec<_> = log
@@ -655,13 +644,7 @@ async fn rotation_keeps_both_keys_working_during_the_grace_only() {
             Err(ApiKeyError::NotFound)
         ));
         let log = get_tenant_driver(db)
-            .fetch_audit_log(
-                tenant,
-                OffsetPage {
-                    limit: 20,
-                    offset: 0,
-                },
-            )
+            .fetch_audit_log_after(tenant, &AuditFilter::default(), None, 20)
             .await
             .unwrap();
         assert!(log.items.iter().any(

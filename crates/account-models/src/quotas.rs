@@ -22,6 +22,9 @@ pub struct PlanQuotas {
     /// Requests per minute of the whole tenant, every credential together, counted across
     /// instances; `None`: no tenant-wide limit (each key's own limit still applies).
     pub max_requests_per_minute: Option<i32>,
+    /// Days the tenant's audit rows are kept before the retention purge removes them; `None`:
+    /// kept forever.
+    pub audit_retention_days: Option<i32>,
 }
 
 /// The memory-pin limits a plan grants (§3.12). Read from the tenant's current plan at every
@@ -53,6 +56,7 @@ impl Plan {
                 max_tokens_per_month: 1_000_000,
                 max_api_keys: 5,
                 max_requests_per_minute: Some(6_000),
+                audit_retention_days: Some(30),
             },
             Plan::Pro => PlanQuotas {
                 max_workers: 10,
@@ -61,6 +65,7 @@ impl Plan {
                 max_tokens_per_month: 10_000_000,
                 max_api_keys: 20,
                 max_requests_per_minute: Some(60_000),
+                audit_retention_days: Some(365),
             },
             Plan::Enterprise => PlanQuotas {
                 max_workers: 100,
@@ -69,6 +74,8 @@ impl Plan {
                 max_tokens_per_month: 1_000_000_000,
                 max_api_keys: 100,
                 max_requests_per_minute: None,
+                // Seven years: what audits of regulated customers usually ask for.
+                audit_retention_days: Some(2_555),
             },
         }
     }
@@ -107,15 +114,18 @@ mod tests {
     fn the_table_matches_the_specification() {
         // §4 of the specification, row by row.
         let table = [
-            (Plan::Free, (3, 100, 5, 1_000_000, 5, Some(6_000))),
-            (Plan::Pro, (10, 1_000, 20, 10_000_000, 20, Some(60_000))),
+            (Plan::Free, (3, 100, 5, 1_000_000, 5, Some(6_000), Some(30))),
+            (
+                Plan::Pro,
+                (10, 1_000, 20, 10_000_000, 20, Some(60_000), Some(365)),
+            ),
             (
                 Plan::Enterprise,
-                (100, 100_000, 100, 1_000_000_000, 100, None),
+                (100, 100_000, 100, 1_000_000_000, 100, None, Some(2_555)),
             ),
         ];
         assert_eq!(table.len(), Plan::ALL.len());
-        for (plan, (workers, runs, concurrent, tokens, keys, requests)) in table {
+        for (plan, (workers, runs, concurrent, tokens, keys, requests, retention)) in table {
             assert_eq!(
                 plan.quotas(),
                 PlanQuotas {
@@ -125,6 +135,7 @@ mod tests {
                     max_tokens_per_month: tokens,
                     max_api_keys: keys,
                     max_requests_per_minute: requests,
+                    audit_retention_days: retention,
                 },
                 "{plan}"
             );
@@ -143,6 +154,8 @@ mod tests {
             // No limit is the most a plan can grant.
             let requests = |q: PlanQuotas| q.max_requests_per_minute.unwrap_or(i32::MAX);
             assert!(requests(higher) >= requests(lower));
+            let retention = |q: PlanQuotas| q.audit_retention_days.unwrap_or(i32::MAX);
+            assert!(retention(higher) >= retention(lower));
             let (lower, higher) = (pair[0].memory_pin_quotas(), pair[1].memory_pin_quotas());
             assert!(higher.max_memory_pins >= lower.max_memory_pins);
             assert!(higher.max_pin_value_bytes >= lower.max_pin_value_bytes);

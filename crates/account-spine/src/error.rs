@@ -2,6 +2,7 @@
 
 use crate::operations::Operation;
 use account_engines::api_keys::ApiKeyError;
+use account_engines::audit::AuditError;
 use account_engines::billing::BillingError;
 use account_engines::idempotency::IdempotencyError;
 use account_engines::identities::IdentityError;
@@ -129,6 +130,9 @@ pub enum SpineError {
     /// Lifecycle.
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
+    /// The audit log.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
     /// A request rate is used up, on every instance together: the API key's own or its
     /// tenant's ([`crate::Spine::admit_request`]).
     #[error(
@@ -203,6 +207,7 @@ impl ErrorCode for SpineError {
             Self::Attestation(e) => e.code(),
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
+            Self::Audit(e) => e.code(),
             Self::RateLimited { .. } => "rate_limited",
             Self::Idempotency(e) => e.code(),
             Self::Storage(e) => e.code(),
@@ -235,6 +240,7 @@ impl ErrorCode for SpineError {
             Self::Attestation(e) => e.http_status(),
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
+            Self::Audit(e) => e.http_status(),
             Self::RateLimited { .. } => 429,
             Self::Idempotency(e) => e.http_status(),
             Self::Storage(e) => e.http_status(),
@@ -257,6 +263,7 @@ impl ErrorCode for SpineError {
             Self::Attestation(e) => e.field(),
             Self::User(e) => e.field(),
             Self::Lifecycle(e) => e.field(),
+            Self::Audit(e) => e.field(),
             Self::Storage(e) => e.field(),
             Self::Unavailable(_)
             | Self::Migration(_)

@@ -66,6 +66,7 @@
 
 mod acting;
 pub mod api_keys;
+pub mod audit;
 mod authorize;
 pub mod billing;
 mod cache_sync;

@@ -266,6 +266,15 @@ operations! {
     /// Read the tenant's quotas and current counters.
     TenantGetQuotas = "tenant.get_quotas", audit: None,
         authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
+    /// Read a page of the tenant's audit log.
+    AuditList = "audit.list", audit: None,
+        authority: tenant(MembershipRole::Admin, "audit:read"), capability: Capability::Read;
+    /// Read one chunk of an export of the tenant's audit log.
+    AuditExport = "audit.export", audit: None,
+        authority: tenant(MembershipRole::Admin, "audit:read"), capability: Capability::Read;
+    /// Delete a batch of the tenant's audit rows past its retention (the purge job).
+    AuditPurge = "audit.purge", audit: Some("audit.purged"),
+        authority: Authority::System, capability: Capability::Any;
 }
 
 #[cfg(test)]
@@ -284,7 +293,7 @@ mod tests {
             let read_only = verb.starts_with("list")
                 || verb.starts_with("get")
                 || verb.starts_with("verify")
-                || ["status", "history", "summary", "invoices"].contains(&verb);
+                || ["status", "history", "summary", "invoices", "export"].contains(&verb);
             assert_eq!(op.audit_action().is_none(), read_only, "{}", op.name());
         }
     }

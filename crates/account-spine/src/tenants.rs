@@ -89,6 +89,8 @@ pub struct TenantQuotas {
     /// Requests per minute of the whole tenant, every credential together (`None`: no
     /// tenant-wide limit).
     pub max_requests_per_minute: Option<i32>,
+    /// Days the tenant's audit rows are kept (`None`: forever).
+    pub audit_retention_days: Option<i32>,
     /// Workers.
     pub max_workers: i32,
     /// Runs admitted today (UTC).
@@ -127,6 +129,7 @@ impl UseCase for GetTenantQuotas {
             max_tokens_per_month: t.quotas.max_tokens_per_month,
             max_api_keys: t.quotas.max_api_keys,
             max_requests_per_minute: t.quotas.max_requests_per_minute,
+            audit_retention_days: t.quotas.audit_retention_days,
             max_workers: t.quotas.max_workers,
             runs_today: usage.runs_today,
             runs_this_month: usage.runs_this_month,

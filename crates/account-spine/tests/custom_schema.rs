@@ -22,7 +22,7 @@ async fn tables_live_in_the_configured_schema_and_a_second_name_is_refused() {
             operator_id: "ops@example.com".into(),
             request: RequestMeta::default(),
         };
-        spine
+        let (created, _) = spine
             .bootstrap(&operator, "owner@example.com", "Acme")
             .await
             .unwrap();
@@ -61,6 +61,45 @@ async fn tables_live_in_the_configured_schema_and_a_second_name_is_refused() {
                 .unwrap();
             assert_eq!(stray.try_get_by_index::<i64>(0).unwrap(), 0);
         }
+
+        // The audit log's guard and its purge work in the host's schema: the guard's function
+        // names no table, and the purge's permission is the transaction's, not the schema's.
+        let (table, tenants, [p1, p2, p3]) = match backend {
+            Backend::Sqlite => ("audit_log", "tenants", ["?"; 3]),
+            Backend::Postgres { .. } => (
+                "acct_custom.audit_log",
+                "acct_custom.tenants",
+                ["$1", "$2", "$3"],
+            ),
+        };
+        let tenant = created.tenant.id.as_uuid();
+        let sql = |text: String, values: Vec<sea_orm::Value>| {
+            Statement::from_sql_and_values(conn.get_database_backend(), text, values)
+        };
+        let refused = conn
+            .execute_raw(sql(
+                format!("UPDATE {table} SET action = 'x.forged'"),
+                vec![],
+            ))
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{refused:?}").contains("tg_audit_log_append_only"),
+            "{refused:?}"
+        );
+        let old = chrono::Utc::now() - chrono::TimeDelta::days(400);
+        let insert = format!(
+            "INSERT INTO {table} (id, tenant_id, actor_type, action, resource_type, created_at) \
+             VALUES ({p1}, {p2}, 'system', 'x.old', 'run', {p3})"
+        );
+        let values = vec![uuid::Uuid::now_v7().into(), tenant.into(), old.into()];
+        conn.execute_raw(sql(insert, values)).await.unwrap();
+        let retention = format!("UPDATE {tenants} SET audit_retention_days = 30 WHERE id = {p1}");
+        conn.execute_raw(sql(retention, vec![tenant.into()]))
+            .await
+            .unwrap();
+        let purged = spine.purge_audit_log(created.tenant.id, 100).await.unwrap();
+        assert_eq!(purged.removed, 1, "{}", backend.name());
 
         let other = DatabaseConfig::new(db.url()).with_schema(SchemaName::default());
         let refused = Spine::connect(&other).await.unwrap_err();

@@ -78,6 +78,9 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("operator_keys.list", None, Operator, Any),
     ("operator_keys.revoke", Some("operator_key.revoked"), Operator, Any),
     ("tenant.get_quotas", None, tenant(Viewer, "read:*"), Read),
+    ("audit.list", None, tenant(Admin, "audit:read"), Read),
+    ("audit.export", None, tenant(Admin, "audit:read"), Read),
+    ("audit.purge", Some("audit.purged"), System, Any),
 ];
 
 #[test]

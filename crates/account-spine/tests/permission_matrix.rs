@@ -11,7 +11,7 @@
 //! not-found or validation error, since the invoker passes ids that name nothing.
 //!
 //! Personal keys are bounded by their user's current role in the use cases that act as a
-//! person (the `account.`, `support.` and `billing.` areas) and in those that take
+//! person (the `account.`, `support.`, `billing.` and `audit.` areas) and in those that take
 //! `keys:manage` (owner powers); elsewhere a key is bounded by its permissions alone (by
 //! design: a `run:*` key is a standing machine credential, see
 //! `account_engines::api_keys::permissions`).
@@ -58,6 +58,7 @@ const VOCABULARY: &[&str] = &[
     "support:read",
     "support:write",
     "billing:read",
+    "audit:read",
 ];
 
 /// The vocabulary minus every permission that grants `required`.
@@ -74,7 +75,7 @@ fn lacking(required: &str) -> Vec<String> {
 /// personal key is bounded by its user's role).
 fn acts_as_person(operation: Operation) -> bool {
     let area = operation.name().split('.').next().unwrap();
-    ["account", "support", "billing"].contains(&area)
+    ["account", "support", "billing", "audit"].contains(&area)
 }
 
 fn operator() -> OperatorPrincipal {

@@ -23,7 +23,7 @@ use std::process::Command;
 
 const USAGE: &str = "\
 usage: cargo xtask bench [--backend sqlite|postgres|both] [--quick] [--filter TEXT] [--show-sql]
-                         [--http] [--profile OP [--calls N]]
+                         [--http] [--profile OP [--calls N]] [--audit-export [--audit-rows N]]
 
   --backend   databases to run on (default both); PostgreSQL is a throwaway durable server
               started for the run, or ACCOUNT_BENCH_PG_URL when set (an admin URL)
@@ -38,6 +38,9 @@ usage: cargo xtask bench [--backend sqlite|postgres|both] [--quick] [--filter TE
               the spine's extra instructions go (BENCHMARKS.md, issue 20); each way runs twice,
               with 0 and N calls (--calls, default 300); the files stay in target/callgrind/;
               ACCOUNT_BENCH_HARNESS=PATH profiles another build of the harness (before/after)
+  --audit-export  the release account-api's resident memory while it streams an audit export
+              of the newest 10,000 rows and of all N (--audit-rows, default 1,000,000) seeded
+              on PostgreSQL, each on a fresh server (BENCHMARKS.md, issue 22)
 ";
 
 /// The environment variable naming an existing server for the PostgreSQL runs.
@@ -48,7 +51,8 @@ const HARNESS_ENV: &str = "ACCOUNT_BENCH_HARNESS";
 /// Runs the harness with `args` (passed through after validation).
 pub fn run(args: &[String]) -> Result<u8> {
     let mut postgres = true;
-    let mut http = false;
+    // `--http` and `--audit-export` run the release API binary: it is built beside.
+    let mut needs_api = false;
     let mut profile = None;
     let mut calls = 300;
     let mut iter = args.iter();
@@ -68,7 +72,13 @@ pub fn run(args: &[String]) -> Result<u8> {
                     return Ok(2);
                 }
             }
-            "--http" => http = true,
+            "--http" | "--audit-export" => needs_api = true,
+            "--audit-rows" => {
+                if iter.next().and_then(|n| n.parse::<u64>().ok()).is_none() {
+                    eprintln!("--audit-rows takes a number\n\n{USAGE}");
+                    return Ok(2);
+                }
+            }
             "--profile" => match iter.next() {
                 Some(operation) => profile = Some(operation.clone()),
                 None => {
@@ -102,7 +112,7 @@ pub fn run(args: &[String]) -> Result<u8> {
         "--package",
         "account-bench",
     ];
-    if http {
+    if needs_api {
         build.extend(["--package", "account-api"]);
     }
     cargo(&build)?;
@@ -123,7 +133,7 @@ pub fn run(args: &[String]) -> Result<u8> {
     }
     let mut command = Command::new(release_binary("account-bench")?);
     command.args(args);
-    if http {
+    if needs_api {
         command.env("ACCOUNT_BENCH_API_BINARY", release_binary("account-api")?);
     }
     // `servers` live until the run ends; dropping them stops and removes the clusters.

@@ -111,8 +111,8 @@ pub(crate) struct IssueBody {
     name: String,
     /// Permissions (`run:*`, `run:<worker>`, `read:*`, `read:runs`, `read:usage`,
     /// `keys:manage`, `keys:verify`, `users:read`, `users:manage`, `profile:write`,
-    /// `support:read`, `support:write`, `billing:read`); empty means `run:*` and `read:*`,
-    /// capped to the issuer's. `keys:manage` (an owner key: manages every key) and
+    /// `support:read`, `support:write`, `billing:read`, `audit:read`); empty means `run:*` and
+    /// `read:*`, capped to the issuer's. `keys:manage` (an owner key: manages every key) and
     /// `keys:verify` (a service credential for `POST /v1/keys/verify`) only owners, or an
     /// owner key, may grant; a key grants only what it holds (`permission_too_wide`,
     /// `permission_not_held`).

@@ -1,14 +1,14 @@
 //! Route handlers, one module per area, named as the areas are in every layer; what lists
 //! share (the page asked for, the list envelope) is in [`lists`].
 //!
-//! Areas without a module here have no HTTP route: `audit` (the audit log is written by
-//! every use case, read by no route yet) and `operators` (operator keys are managed with
-//! `account-api operator-key`, never over HTTP; the `Operator` extractor in `auth` admits
-//! them).
+//! The area without a module here has no HTTP route: `operators` (operator keys are managed
+//! with `account-api operator-key`, never over HTTP; the `Operator` extractor in `auth`
+//! admits them).
 //! The router's table of every route, in the order the OpenAPI document lists them, is
 //! `api_routes` in the crate root.
 
 pub(crate) mod api_keys;
+pub(crate) mod audit;
 pub(crate) mod billing;
 pub(crate) mod identities;
 pub(crate) mod invitations;

@@ -278,6 +278,9 @@ pub(crate) struct QuotasView {
     /// Requests per minute of the whole tenant, every credential together (`null`: no
     /// tenant-wide limit).
     max_requests_per_minute: Option<i32>,
+    /// Days the tenant's audit log is kept before the purge deletes older entries (`null`:
+    /// forever).
+    audit_retention_days: Option<i32>,
     /// Workers.
     max_workers: i32,
     /// Runs admitted today (UTC).
@@ -317,6 +320,7 @@ pub(crate) async fn quotas(
         max_tokens_per_month: q.max_tokens_per_month,
         max_api_keys: q.max_api_keys,
         max_requests_per_minute: q.max_requests_per_minute,
+        audit_retention_days: q.audit_retention_days,
         max_workers: q.max_workers,
         runs_today: q.runs_today,
         runs_this_month: q.runs_this_month,

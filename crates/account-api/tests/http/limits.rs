@@ -98,6 +98,8 @@ async fn a_key_over_its_rate_limit_gets_429_with_retry_after() {
             "{}",
             quotas.body
         );
+        // And the audit log's retention (the free plan's 30 days).
+        assert_eq!(quotas.body["audit_retention_days"], 30, "{}", quotas.body);
         assert!(
             (1..=30).contains(&seconds),
             "one request per 30 s: {seconds}"

@@ -3,12 +3,13 @@
 //! (`openapi`), per-key rate limits and quota refusals with `Retry-After` (`limits`), the
 //! edge's timeouts, early 413 and client address (`edge`), objects and enums exactly as
 //! documented (`strict`), heartbeats and a worker killed mid-run (`leases`), retries under one
-//! `Idempotency-Key` (`idempotency`).
+//! `Idempotency-Key` (`idempotency`), the audit log's pages, export and authority (`audit`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
 mod accounts_reads;
 mod accounts_story;
+mod audit;
 mod edge;
 mod errors;
 mod health;

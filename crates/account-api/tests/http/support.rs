@@ -231,6 +231,17 @@ impl Server {
         self._db.rows_as_text(table).await.unwrap()
     }
 
+    /// How many audit rows `tenant` has.
+    pub(crate) async fn audit_count(&self, tenant: TenantId) -> i64 {
+        // Ids are 16-byte blobs on SQLite, `uuid` on PostgreSQL.
+        let id = match self._db.backend() {
+            account_testkit::Backend::Sqlite => format!("X'{}'", tenant.as_uuid().simple()),
+            account_testkit::Backend::Postgres { .. } => format!("'{tenant}'"),
+        };
+        let filter = format!("tenant_id = {id}");
+        account_testkit::fixtures::count_rows(self._db.conn(), "audit_log", &filter).await
+    }
+
     /// Every audit row, each as one text of all its columns.
     pub(crate) async fn audit_rows(&self) -> Vec<String> {
         self._db.rows_as_text("audit_log").await.unwrap()

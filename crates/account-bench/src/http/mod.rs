@@ -22,7 +22,7 @@ use account_spine::{DatabaseConfig, OffsetPage, RequestMeta, Spine};
 use anyhow::{Context, Result, ensure};
 use chrono::{DateTime, TimeZone, Utc};
 use sea_orm::Database;
-use server::ApiServer;
+pub(crate) use server::ApiServer;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -75,6 +75,7 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         active_workers: Set(0),
         tokens_reserved: Set(0),
         max_requests_per_minute: Set(None),
+        audit_retention_days: Set(None),
         member_count: Set(0),
         api_key_count: Set(0),
         run_count: Set(0),
@@ -83,6 +84,16 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
     .await
     .expect("tenant seeded");
     id
+}
+
+/// Sets the tenant's audit retention (days; `None`: kept forever), as its plan would.
+pub(crate) async fn set_audit_retention(db: &TestDb, tenant: TenantId, days: Option<i32>) {
+    tenants::Entity::update_many()
+        .col_expr(tenants::Column::AuditRetentionDays, Expr::value(days))
+        .filter(tenants::Column::Id.eq(tenant))
+        .exec(db.conn())
+        .await
+        .expect("retention set");
 }
 
 /// Inserts an active user.

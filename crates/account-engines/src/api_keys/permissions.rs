@@ -16,6 +16,7 @@
 //!             | "support:read"     list support tickets
 //!             | "support:write"    open support tickets (and read them)
 //!             | "billing:read"     read the billing summary and invoices
+//!             | "audit:read"       read and export the tenant's audit log
 //! ```
 //!
 //! Matching ([`Permission::covers`]): `run:*` covers every `run:<worker>`, `read:*` covers
@@ -24,13 +25,15 @@
 //! otherwise only the same permission covers. There is no global `*`: a key
 //! holds an explicit list, so widening the vocabulary later never widens existing keys.
 //!
-//! `read:*` deliberately does **not** cover `billing:read` (nor `users:read`): `read:*` is the
-//! default of every key a member may issue, while billing is admin-only and the member list
-//! is account data. Billing lives in its own family so that an operational read key never
-//! reads invoices.
+//! `read:*` deliberately does **not** cover `billing:read` (nor `users:read`, nor
+//! `audit:read`): `read:*` is the default of every key a member may issue, while billing and
+//! the audit log are admin-only and the member list is account data. Billing and the audit log
+//! live in families of their own so that an operational read key never reads invoices, nor
+//! who did what in the account.
 //!
-//! The `users:`, `profile:`, `support:` and `billing:` families only work on a key issued for
-//! a user (a personal key): the spine then bounds them by that user's current role as well.
+//! The `users:`, `profile:`, `support:`, `billing:` and `audit:` families only work on a key
+//! issued for a user (a personal key): the spine then bounds them by that user's current role
+//! as well.
 //!
 //! # Role caps ([`role_may_grant`])
 //!
@@ -38,7 +41,7 @@
 //! |---|---|
 //! | viewer | `read:*` family, `users:read`, `profile:write`, `support:*` |
 //! | member | the viewer's, and the `run:*` family |
-//! | admin | the member's, and `users:manage`, `billing:read` |
+//! | admin | the member's, and `users:manage`, `billing:read`, `audit:read` |
 //! | owner | everything, including `keys:manage` and `keys:verify` |
 //!
 //! Each cap is the lowest role the operations a permission unlocks need, so a personal key
@@ -76,6 +79,7 @@ pub const OWNER_KEY_PERMISSIONS: &[&str] = &[
     "profile:write",
     "support:write",
     "billing:read",
+    "audit:read",
 ];
 
 /// One parsed permission.
@@ -107,6 +111,8 @@ pub enum Permission {
     SupportWrite,
     /// `billing:read`.
     BillingRead,
+    /// `audit:read`.
+    AuditRead,
 }
 
 /// The family a permission belongs to, which is what role caps are stated in.
@@ -126,6 +132,8 @@ pub enum PermissionFamily {
     Support,
     /// `billing:...`.
     Billing,
+    /// `audit:...`.
+    Audit,
 }
 
 impl Permission {
@@ -150,6 +158,7 @@ impl Permission {
             ("support", "read") => Ok(Self::SupportRead),
             ("support", "write") => Ok(Self::SupportWrite),
             ("billing", "read") => Ok(Self::BillingRead),
+            ("audit", "read") => Ok(Self::AuditRead),
             _ => Err(unknown()),
         }
     }
@@ -170,6 +179,7 @@ impl Permission {
             Self::SupportRead => "support:read".into(),
             Self::SupportWrite => "support:write".into(),
             Self::BillingRead => "billing:read".into(),
+            Self::AuditRead => "audit:read".into(),
         }
     }
 
@@ -183,6 +193,7 @@ impl Permission {
             Self::ProfileWrite => PermissionFamily::Profile,
             Self::SupportRead | Self::SupportWrite => PermissionFamily::Support,
             Self::BillingRead => PermissionFamily::Billing,
+            Self::AuditRead => PermissionFamily::Audit,
         }
     }
 
@@ -223,7 +234,7 @@ pub fn role_may_grant(role: MembershipRole, permission: &Permission) -> bool {
 pub fn lowest_role_to_grant(permission: &Permission) -> MembershipRole {
     match permission.family() {
         PermissionFamily::Keys => MembershipRole::Owner,
-        PermissionFamily::Billing => MembershipRole::Admin,
+        PermissionFamily::Billing | PermissionFamily::Audit => MembershipRole::Admin,
         PermissionFamily::Users if *permission == Permission::UsersManage => MembershipRole::Admin,
         PermissionFamily::Run => MembershipRole::Member,
         PermissionFamily::Read
@@ -316,6 +327,7 @@ mod tests {
             "support:read",
             "support:write",
             "billing:read",
+            "audit:read",
         ] {
             assert_eq!(p(text).as_string(), text);
             assert_eq!(p(text).to_string(), text);
@@ -341,6 +353,9 @@ mod tests {
             "users:*",
             "billing:*",
             "billing:write",
+            "audit:*",
+            "audit:write",
+            "read:audit",
             "profile:read",
             "admin:*",
             "RUN:*",
@@ -381,7 +396,13 @@ mod tests {
     #[test]
     fn read_all_never_reads_billing_or_account_data() {
         let read_all = strings(&["read:*"]);
-        for text in ["billing:read", "users:read", "users:manage", "support:read"] {
+        for text in [
+            "billing:read",
+            "users:read",
+            "users:manage",
+            "support:read",
+            "audit:read",
+        ] {
             assert!(!granted(&read_all, &p(text)), "{text}");
         }
         assert!(granted(&strings(&["billing:read"]), &p("billing:read")));
@@ -399,7 +420,7 @@ mod tests {
                 assert!(role_may_grant(role, &p(text)), "{role} {text}");
             }
         }
-        for text in ["users:manage", "billing:read"] {
+        for text in ["users:manage", "billing:read", "audit:read"] {
             assert!(role_may_grant(Owner, &p(text)) && role_may_grant(Admin, &p(text)));
             assert!(!role_may_grant(Member, &p(text)) && !role_may_grant(Viewer, &p(text)));
         }

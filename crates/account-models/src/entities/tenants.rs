@@ -74,6 +74,9 @@ pub struct Model {
     pub tokens_reserved: i64,
     /// Quota: requests per minute of the whole tenant (`None`: no tenant-wide limit).
     pub max_requests_per_minute: Option<i32>,
+    /// Days an audit row of the tenant is kept before the retention purge removes it (`None`:
+    /// kept forever, e.g. under a legal hold).
+    pub audit_retention_days: Option<i32>,
 }
 
 crate::schema::table!("tenants");

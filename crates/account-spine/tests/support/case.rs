@@ -1,8 +1,12 @@
 //! One write use case as a table entry ([`Case`]): how to arrange it ([`Arrange`]), the
 //! use-case value to run (built from what was arranged, [`Given`]), who runs it (the
 //! constructor: [`Case::tenant`], [`Case::operator`], [`Case::operator_key`],
-//! [`Case::token`], [`Case::reaper`]) and the rows it must leave ([`Leaves`]). The operation, the name and the
-//! audit row follow from the value's type and its caller, so an entry states each fact once.
+//! [`Case::token`], [`Case::reaper`], [`Case::purge`]) and the rows it must leave
+//! ([`Leaves`]). The operation, the name and the audit row follow from the value's type and
+//! its caller, so an entry states each fact once.
+//!
+//! Over 600 lines: one constructor per kind of caller and one arrangement per kind of state,
+//! all over the same private `Case::new`; split by caller, each file would need it opened.
 //!
 //! [`Case::act`] can be called again on the same arrangement after a failed call, which is
 //! what the fault-injection test does.
@@ -10,6 +14,7 @@
 use super::sql::{audit_actions, count, null};
 use super::{Env, World, operator, owner, world};
 use account_spine::api_keys::IssueKey;
+use account_spine::audit::purge::{AuditPurged, PurgeAuditLog};
 use account_spine::invitations::{AcceptInvitation, Membership};
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::leases::ExpireRunLease;
@@ -21,7 +26,8 @@ use account_spine::{
 };
 use account_testkit::Backend;
 use chrono::{DateTime, TimeDelta, Utc};
-use sea_orm::Value;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, Value};
 use serde_json::json;
 use std::fmt;
 use std::future::Future;
@@ -51,6 +57,9 @@ pub(crate) enum Arrange {
     ExpiredPin,
     /// An operator key to act with and another to act on.
     OperatorKeys,
+    /// Audit rows past the tenant's retention: a run admitted (audited `run.admitted`), a
+    /// retention of 30 days set on the tenant, then the clock moved 31 days on.
+    ExpiredAuditRows,
 }
 
 /// The world and what [`Arrange`] added to it.
@@ -402,6 +411,25 @@ impl Case {
         )
     }
 
+    /// The audit purge of the world's tenant: the system acts, in that tenant, with no
+    /// request (so no request id).
+    pub(crate) fn purge(expect: fn(&Given, &AuditPurged) -> Leaves) -> Self {
+        Self::new::<PurgeAuditLog>(
+            Arrange::ExpiredAuditRows,
+            Box::new(move |spine, given, _request_id| {
+                Box::pin(async move {
+                    let tenant = given.world.tenant;
+                    let purged = spine.purge_audit_log(tenant, 1_000).await?;
+                    let leaves = expect(&given, &purged);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<PurgeAuditLog>(Some(tenant), ActorExpect::System),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The request id the case's caller carries.
     pub(crate) fn request_id(&self) -> String {
         format!("req-{}", self.name)
@@ -473,6 +501,17 @@ impl Case {
                 arranged.operator_key = Some((acting.key.id, acting.plaintext.expose().to_owned()));
                 let target = spine.create_operator_key(&tooling, "old").await.unwrap();
                 arranged.target_operator_key = Some(target.key.id);
+            }
+            Arrange::ExpiredAuditRows => {
+                spine.execute(&by, admit()).await.unwrap();
+                let conn = env.second().await;
+                let mut retention = Query::update();
+                retention
+                    .table(Alias::new("tenants"))
+                    .value(Alias::new("audit_retention_days"), 30)
+                    .and_where(Expr::col(Alias::new("id")).eq(world.tenant.as_uuid()));
+                conn.execute(&retention).await.unwrap();
+                env.clock.advance(TimeDelta::days(31));
             }
         }
         arranged

@@ -13,6 +13,7 @@
 //! viewer), where a write case leaves rows to check.
 
 use account_spine::api_keys::IssueKey;
+use account_spine::audit::AuditFilter;
 use account_spine::memberships::UserFilter;
 use account_spine::runs::{AdmitRun, RunCompletion, RunFilter};
 use account_spine::support::OpenTicket;
@@ -334,6 +335,22 @@ pub(crate) async fn invoke(
                 .await,
         ),
         O::TenantGetQuotas => called(NO_ID, spine.tenant_quotas(p).await),
+        O::AuditList => called(
+            NO_ID,
+            spine
+                .list_audit_log(p, AuditFilter::default(), None, 20)
+                .await,
+        ),
+        O::AuditExport => {
+            let mut window = AuditFilter::default();
+            window.from = Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+            window.to = Some(Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap());
+            let mut export = spine.export_audit_log(p, window);
+            called(NO_ID, export.next_chunk().await)
+        }
+        O::AuditPurge => {
+            Invocation::NoPrincipal("a platform job: only the spine's audit purger runs it")
+        }
         // `Operation` is non-exhaustive; every operation of `Operation::ALL` is invoked, so a
         // new one without an arm here fails the run that reaches it.
         other => panic!("no invocation for {}", other.name()),

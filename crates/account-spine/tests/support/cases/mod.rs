@@ -5,6 +5,7 @@
 use super::case::Case;
 
 mod api_keys;
+mod audit;
 mod billing;
 mod invitations;
 mod lifecycle;
@@ -32,6 +33,7 @@ pub(crate) fn all() -> Vec<Case> {
         tenants::cases(),
         lifecycle::cases(),
         operators::cases(),
+        audit::cases(),
     ]
     .into_iter()
     .flatten()
