@@ -13,19 +13,17 @@
 
 use crate::AppState;
 use crate::error::ApiError;
-use account_spine::idempotency::{Claim, IdempotentRequest, StoredResponse};
-use account_spine::types::{IdempotencyKey, TenantId};
-use account_spine::{
-    HostTransaction, OperatorPrincipal, OperatorUseCase, Principal, Spine, SpineError, UseCase,
-};
+use account_spine::SpineError;
+use account_spine::idempotency::{IdempotentRequest, KeyedAnswer, KeyedWrite, StoredResponse};
+use account_spine::types::IdempotencyKey;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt as _;
 use std::collections::BTreeMap;
-use std::future::Future;
 
 /// The request header.
 pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
@@ -113,81 +111,10 @@ impl FromRequestParts<AppState> for Idempotency {
     }
 }
 
-/// A use case with the caller it runs for: the same value runs on its own or in the key's
-/// transaction.
-pub(crate) trait Write: Send {
-    /// What the use case returns.
-    type Output: Send;
-    /// Runs it on its own, as without a key.
-    fn run(self, spine: &Spine) -> impl Future<Output = Result<Self::Output, SpineError>> + Send;
-    /// Claims the key for this caller in `txn`.
-    fn claim(
-        &self,
-        txn: &mut HostTransaction<'_>,
-        request: IdempotentRequest<'_>,
-    ) -> impl Future<Output = Result<Claim, SpineError>> + Send;
-    /// Runs it in `txn`.
-    fn run_in(
-        self,
-        txn: &mut HostTransaction<'_>,
-    ) -> impl Future<Output = Result<Self::Output, SpineError>> + Send;
-}
-
-/// A tenant use case for `principal`.
-pub(crate) struct AsTenant<'a, U>(pub(crate) &'a Principal, pub(crate) U);
-
-impl<U: UseCase> Write for AsTenant<'_, U> {
-    type Output = U::Output;
-
-    async fn run(self, spine: &Spine) -> Result<U::Output, SpineError> {
-        spine.execute(self.0, self.1).await
-    }
-
-    async fn claim(
-        &self,
-        txn: &mut HostTransaction<'_>,
-        request: IdempotentRequest<'_>,
-    ) -> Result<Claim, SpineError> {
-        txn.claim_idempotency_key(self.0, request).await
-    }
-
-    async fn run_in(self, txn: &mut HostTransaction<'_>) -> Result<U::Output, SpineError> {
-        txn.execute(self.0, self.1).await
-    }
-}
-
-/// A platform use case of `operator` on `tenant` (the key's tenant).
-pub(crate) struct AsOperator<'a, U>(
-    pub(crate) &'a OperatorPrincipal,
-    pub(crate) TenantId,
-    pub(crate) U,
-);
-
-impl<U: OperatorUseCase> Write for AsOperator<'_, U> {
-    type Output = U::Output;
-
-    async fn run(self, spine: &Spine) -> Result<U::Output, SpineError> {
-        spine.execute_as_operator(self.0, self.2).await
-    }
-
-    async fn claim(
-        &self,
-        txn: &mut HostTransaction<'_>,
-        request: IdempotentRequest<'_>,
-    ) -> Result<Claim, SpineError> {
-        txn.claim_idempotency_key_as_operator(self.0, self.1, request)
-            .await
-    }
-
-    async fn run_in(self, txn: &mut HostTransaction<'_>) -> Result<U::Output, SpineError> {
-        txn.execute_as_operator(self.0, self.2).await
-    }
-}
-
 impl Idempotency {
     /// Runs `write` and answers with `render` of its output: without a key as always; with
     /// one, claimed, run, stored and committed in one transaction, or replayed.
-    pub(crate) async fn answer<W: Write, R: IntoResponse>(
+    pub(crate) async fn answer<W: KeyedWrite, R: IntoResponse>(
         self,
         state: &AppState,
         write: W,
@@ -200,49 +127,39 @@ impl Idempotency {
             return Ok(render(output).into_response());
         };
         let request = IdempotentRequest::new(&keyed.key, &keyed.method, &keyed.path, &keyed.body);
-        let mut txn = spine.begin_host_transaction().await.map_err(refused)?;
-        match write.claim(&mut txn, request).await {
-            Ok(Claim::Fresh) => {}
-            Ok(Claim::Replay(stored)) => {
-                // Nothing was written; the claim's statements are discarded.
-                txn.rollback().await.map_err(refused)?;
-                return Ok(replayed(stored));
-            }
-            Err(error) => {
-                txn.rollback().await.map_err(refused)?;
-                return Err(refused(error));
-            }
-        }
-        let output = match write.run_in(&mut txn).await {
-            Ok(output) => output,
-            Err(error) => {
-                // Committing keeps a refusal's audit row (written in this transaction) and
-                // releases the key, as the write would have been without one.
-                if let Err(commit) = txn.commit().await {
-                    tracing::warn!(error = %commit, "committing a refused keyed request failed");
+        let answer = spine
+            .write_with_key(write, request, |output| {
+                let (parts, body) = render(output).into_response().into_parts();
+                // The handlers' answers are in-memory JSON: their bytes are there at once.
+                match axum::body::to_bytes(body, usize::MAX).now_or_never() {
+                    Some(Ok(bytes)) => {
+                        let stored = parts.status.is_success().then(|| StoredResponse {
+                            status: parts.status.as_u16(),
+                            body: bytes.to_vec(),
+                        });
+                        (stored, Ok(Response::from_parts(parts, Body::from(bytes))))
+                    }
+                    _ => (
+                        None,
+                        Err(ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "internal_error",
+                            "the response could not be rendered",
+                        )),
+                    ),
                 }
-                return Err(refused(error));
-            }
-        };
-        let (parts, body) = render(output).into_response().into_parts();
-        let body = axum::body::to_bytes(body, usize::MAX).await.map_err(|_| {
-            ApiError::new(
+            })
+            .await
+            .map_err(refused)?;
+        match answer {
+            KeyedAnswer::Fresh(response) => response,
+            KeyedAnswer::Replay(stored) => Ok(replayed(stored)),
+            _ => Err(ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
-                "the response could not be rendered",
-            )
-        })?;
-        if parts.status.is_success() {
-            let stored = StoredResponse {
-                status: parts.status.as_u16(),
-                body: body.to_vec(),
-            };
-            txn.store_idempotent_response(&stored)
-                .await
-                .map_err(refused)?;
+                "an idempotent write answered in a way this server does not know",
+            )),
         }
-        txn.commit().await.map_err(refused)?;
-        Ok(Response::from_parts(parts, Body::from(body)))
     }
 }
 

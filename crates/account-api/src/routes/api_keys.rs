@@ -5,11 +5,12 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
-use crate::idempotency::{AsTenant, Idempotency};
+use crate::idempotency::Idempotency;
 use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::api_keys::{
     IssueKey, IssuedKey, KeyVerification, RevokeApiKey, RevokedKey, RotateApiKey, RotatedKey,
 };
+use account_spine::idempotency::AsTenant;
 use account_spine::types::{ApiKeyId, ApiKeyName, ApiKeyStatus};
 use axum::Json;
 use axum::extract::State;

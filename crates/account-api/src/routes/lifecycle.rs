@@ -8,10 +8,11 @@ use crate::AppState;
 use crate::auth::Operator;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
-use crate::idempotency::{AsOperator, Idempotency};
+use crate::idempotency::Idempotency;
 use crate::openapi::tenant_status;
 use crate::routes::lists::{ListBody, PageQuery};
 use crate::routes::tenants::TenantPath;
+use account_spine::idempotency::AsOperator;
 use account_spine::lifecycle::{
     LifecycleAction, LifecycleEvent, TransitionOutcome, TransitionTenant,
 };

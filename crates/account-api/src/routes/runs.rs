@@ -4,9 +4,10 @@ use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
-use crate::idempotency::{AsTenant, Idempotency};
+use crate::idempotency::Idempotency;
 use crate::json_object::JsonObject;
 use crate::routes::lists::{ListBody, PageQuery};
+use account_spine::idempotency::AsTenant;
 use account_spine::runs::leases::HeartbeatRun;
 use account_spine::runs::{
     AdmitRun, CompleteRun, MAX_RUN_ERROR_CHARS, MAX_RUN_METRIC, RunCompletion, RunFilter,

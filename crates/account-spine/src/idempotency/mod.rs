@@ -30,7 +30,9 @@ use account_engines::types::{IdempotencyKey, TenantId};
 use account_engines::{Db, StorageError};
 use chrono::TimeDelta;
 
+mod keyed;
 pub(crate) mod settings;
+pub use keyed::{AsOperator, AsTenant, KeyedAnswer, KeyedWrite};
 pub use settings::IdempotencySettings;
 
 pub use account_engines::idempotency::{Claim, StoredResponse};
