@@ -138,29 +138,38 @@ pub async fn append_events(
     }
     let statement =
         Statement::from_sql_and_values(backend, bump, [values[0].clone(), values[1].clone()]);
-    let row = conn
-        .query_one_raw(statement)
-        .await?
-        .ok_or_else(|| DriverError::from(sea_orm::DbErr::RecordNotFound(streams())))?;
-    let last: i64 = row.try_get("", "last_seq")?;
-    let mut values = Vec::with_capacity(events.len() * 7);
+    conn.execute_raw(statement).await?;
+    // The numbers come from the stream row this transaction now holds, not from the caller:
+    // the statement stays right however often it is run (SQLite names `VALUES` columns
+    // `column1`, ...).
+    let mut values = vec![
+        Value::from(tenant.as_uuid()),
+        Value::from(count),
+        Value::from(now),
+    ];
     let rows: Vec<String> = events
         .iter()
-        .zip(last - count + 1..)
-        .map(|(event, seq)| {
+        .enumerate()
+        .map(|(i, event)| {
             let n = values.len();
-            values.extend([Value::from(tenant.as_uuid()), Value::from(seq)]);
             values.extend(event_values(event));
-            values.push(Value::from(now));
-            let placeholders: Vec<String> = (n + 1..=n + 7).map(|k| format!("?{k}")).collect();
-            format!("({})", placeholders.join(", "))
+            format!(
+                "({}, ?{}, ?{}, ?{}, ?{})",
+                i + 1,
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4
+            )
         })
         .collect();
     let sql = format!(
-        "INSERT INTO {} (tenant_id, seq, event_id, event_type, payload, sealed, occurred_at) \
-         VALUES {}",
-        outbox(),
-        rows.join(", ")
+        "INSERT INTO {o} (tenant_id, seq, event_id, event_type, payload, sealed, occurred_at) \
+         SELECT ?1, s.last_seq - ?2 + v.column1, v.column2, v.column3, v.column4, v.column5, ?3 \
+         FROM {s} s, (VALUES {rows}) AS v WHERE s.tenant_id = ?1",
+        o = outbox(),
+        s = streams(),
+        rows = rows.join(", "),
     );
     conn.execute_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
