@@ -80,6 +80,7 @@ pub fn run(args: &[String]) -> Result<u8> {
     }
     let root = workspace_root()?;
     std::env::set_current_dir(&root)?;
+    crate::util::build_without_incremental();
     let started = Instant::now();
     // The semver tool compiles for minutes when missing; at the lowest priority it takes
     // the cores the steps leave idle (fetching, serving, waiting on PostgreSQL).

@@ -9,6 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The root of this workspace (xtask lives one level below it).
@@ -61,7 +62,23 @@ pub fn cargo_command(args: &[&str]) -> Command {
     let mut command = Command::new(cargo);
     command.args(args);
     without_package_env(&mut command);
+    if NON_INCREMENTAL.load(Ordering::Relaxed) && std::env::var_os("CARGO_INCREMENTAL").is_none() {
+        command.env("CARGO_INCREMENTAL", "0");
+    }
     command
+}
+
+/// Set by [`build_without_incremental`]: the cargo children get `CARGO_INCREMENTAL=0`.
+static NON_INCREMENTAL: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later [`cargo_command`] build without incremental state, unless the caller's
+/// environment chose (`CARGO_INCREMENTAL` set).
+///
+/// `cargo xtask ci` calls it: a clean clone builds everything once, so incremental state only
+/// costs time and disk (several GB across the debug, trybuild and own-domain builds; a CI run
+/// on a full disk failed in the trybuild step).
+pub fn build_without_incremental() {
+    NON_INCREMENTAL.store(true, Ordering::Relaxed);
 }
 
 /// Clears the variables `cargo run` set for xtask itself (`CARGO_MANIFEST_DIR`,
