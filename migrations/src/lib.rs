@@ -60,6 +60,7 @@ mod m20261214_000029_add_tenant_request_limit;
 mod m20261215_000030_create_event_outbox;
 mod m20261215_000032_create_idempotency_keys;
 mod m20261215_000033_audit_log_retention_and_guard;
+mod m20261216_000034_create_webhook_endpoints;
 mod run;
 mod sqlite;
 
@@ -105,6 +106,9 @@ pub const OUR_TABLES: &[&str] = &[
     "event_streams",
     "event_outbox",
     "idempotency_keys",
+    "webhook_endpoints",
+    "webhook_attempts",
+    "webhook_replays",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -150,6 +154,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000030_create_event_outbox::Migration),
             Box::new(m20261215_000032_create_idempotency_keys::Migration),
             Box::new(m20261215_000033_audit_log_retention_and_guard::Migration),
+            Box::new(m20261216_000034_create_webhook_endpoints::Migration),
         ]
     }
 }

@@ -205,6 +205,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261215_000030_create_event_outbox",
     "m20261215_000032_create_idempotency_keys",
     "m20261215_000033_audit_log_retention_and_guard",
+    "m20261216_000034_create_webhook_endpoints",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -218,6 +219,9 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "event_streams",
     "event_outbox",
     "idempotency_keys",
+    "webhook_endpoints",
+    "webhook_attempts",
+    "webhook_replays",
 ];
 
 /// Our tables that the 0.0.0 snapshots hold.

@@ -8,6 +8,7 @@ use account_spine::audit::purge::AuditPurgeSettings;
 use account_spine::runs::leases::{LeaseDuration, ReaperSettings};
 use account_spine::support::SupportContact;
 use account_spine::types::{Email, SchemaName};
+use account_spine::webhooks::{SenderSettings, WebhookSettings};
 use account_spine::{DatabaseConfig, DispatchSettings, OperatorPrincipal, RequestMeta, Spine};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -196,6 +197,21 @@ struct Cli {
     #[arg(long, env = "ACCOUNT_NO_DISPATCHER", global = true)]
     no_dispatcher: bool,
 
+    /// Let webhooks go to private, loopback and link-local addresses (tests, on-premise
+    /// receivers); refused by default. `ACCOUNT_WEBHOOKS_ALLOW_PRIVATE=true` does the same.
+    #[arg(long, env = "ACCOUNT_WEBHOOKS_ALLOW_PRIVATE", global = true)]
+    webhooks_allow_private: bool,
+
+    /// Seconds one webhook request may take, connecting included (default 15).
+    #[arg(
+        long,
+        env = "ACCOUNT_WEBHOOK_TIMEOUT_SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..=120),
+        global = true
+    )]
+    webhook_timeout_secs: u64,
+
     /// Seconds between two passes of the audit purge, which deletes audit rows older than
     /// their tenant's retention (its plan's: free 30 days, pro 365, enterprise 2,555), a
     /// batch per short transaction, and audits each tenant's purge. The first pass runs at
@@ -300,7 +316,15 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to the database")?
         .with_pepper(pepper)
-        .with_run_lease(lease);
+        .with_run_lease(lease)
+        .with_webhook_delivery(
+            WebhookSettings::default().with_sender(
+                SenderSettings::default()
+                    .with_private_destinations(cli.webhooks_allow_private)
+                    .with_request_timeout(Duration::from_secs(cli.webhook_timeout_secs)),
+            ),
+        )
+        .context("building the webhook client")?;
     if let Some(email) = &cli.support_email {
         spine = spine.with_support_contact(SupportContact::new(
             Email::parse(email).context("--support-email")?,

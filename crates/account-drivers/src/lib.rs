@@ -77,6 +77,7 @@ pub mod support;
 pub mod tenants;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 #[cfg(feature = "testing")]
 mod samples;

@@ -261,6 +261,61 @@ pub async fn read_events(
     rows.iter().map(stored_event).collect()
 }
 
+/// The position of `tenant`'s event `event_id` in its stream, if it is still kept.
+pub async fn event_seq(
+    db: Db<'_>,
+    tenant: TenantId,
+    event_id: Uuid,
+) -> Result<Option<i64>, DriverError> {
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let sql = format!(
+        "SELECT seq FROM {} WHERE tenant_id = {} AND event_id = {}",
+        outbox(),
+        param(backend, 1),
+        param(backend, 2),
+    );
+    let statement = Statement::from_sql_and_values(
+        backend,
+        sql,
+        [Value::from(tenant.as_uuid()), Value::from(event_id)],
+    );
+    let row = conn.query_one_raw(statement).await?;
+    Ok(row.map(|row| row.try_get("", "seq")).transpose()?)
+}
+
+/// `tenant`'s events at the positions `seqs`, in order (those still kept).
+pub async fn read_events_at(
+    db: Db<'_>,
+    tenant: TenantId,
+    seqs: &[i64],
+) -> Result<Vec<StoredEvent>, DriverError> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let mut values = vec![Value::from(tenant.as_uuid())];
+    let list: Vec<String> = seqs
+        .iter()
+        .map(|seq| {
+            values.push(Value::from(*seq));
+            param(backend, values.len())
+        })
+        .collect();
+    let sql = format!(
+        "SELECT tenant_id, seq, event_id, event_type, payload, sealed, occurred_at FROM {} \
+         WHERE tenant_id = {} AND seq IN ({}) ORDER BY seq",
+        outbox(),
+        param(backend, 1),
+        list.join(", "),
+    );
+    let rows = conn
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    rows.iter().map(stored_event).collect()
+}
+
 fn stored_event(row: &QueryResult) -> Result<StoredEvent, DriverError> {
     Ok(StoredEvent {
         tenant_id: TenantId::from_uuid(row.try_get("", "tenant_id")?),
@@ -322,6 +377,9 @@ pub async fn release_stream(db: Db<'_>, tenant: TenantId, owner: &str) -> Result
 }
 
 /// Deletes up to `limit` dispatched events that occurred before `before`; how many it did.
+///
+/// An event an enabled webhook endpoint has not yet got past, or one queued for a replay, is
+/// kept: a failing endpoint holds its tenant's events until it is disabled or catches up.
 pub async fn purge_dispatched(
     db: Db<'_>,
     before: DateTimeUtc,
@@ -332,9 +390,16 @@ pub async fn purge_dispatched(
     let sql = format!(
         "DELETE FROM {o} WHERE (tenant_id, seq) IN ( \
            SELECT e.tenant_id, e.seq FROM {o} e JOIN {s} s ON s.tenant_id = e.tenant_id \
-           WHERE e.occurred_at < {p1} AND e.seq <= s.dispatched_seq LIMIT {p2})",
+           WHERE e.occurred_at < {p1} AND e.seq <= s.dispatched_seq \
+             AND NOT EXISTS (SELECT 1 FROM {w} w WHERE w.tenant_id = e.tenant_id \
+               AND w.enabled AND w.delivered_seq < e.seq) \
+             AND NOT EXISTS (SELECT 1 FROM {r} r WHERE r.tenant_id = e.tenant_id \
+               AND r.seq = e.seq) \
+           LIMIT {p2})",
         o = outbox(),
         s = streams(),
+        w = format!("\"{}\".webhook_endpoints", crate::schema::current()),
+        r = format!("\"{}\".webhook_replays", crate::schema::current()),
         p1 = param(backend, 1),
         p2 = param(backend, 2),
     );

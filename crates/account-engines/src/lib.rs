@@ -51,6 +51,7 @@ pub mod support;
 pub mod tenants;
 pub mod usage;
 pub mod users;
+pub mod webhooks;
 
 /// Test hook (feature `testing`): makes a chosen statement fail.
 #[cfg(feature = "testing")]

@@ -138,6 +138,10 @@ typed_id!(
     MemoryPinId, "memory pin id"
 );
 typed_id!(
+    /// A webhook endpoint.
+    WebhookEndpointId, "webhook endpoint id"
+);
+typed_id!(
     /// An entry of the memory pin audit trail.
     MemoryPinAuditId, "memory pin audit id"
 );

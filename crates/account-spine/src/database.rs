@@ -195,6 +195,8 @@ pub struct Spine {
     pub(crate) run_lease: LeaseDuration,
     /// Read replicas and where reads go (PostgreSQL, when configured).
     pub(crate) replicas: Option<Arc<Replicas>>,
+    /// How webhooks are delivered, when this spine delivers them.
+    pub(crate) webhooks: Option<Arc<crate::webhooks::WebhookDelivery>>,
 }
 
 impl Spine {
@@ -285,6 +287,7 @@ impl Spine {
             retry: RetryPolicy::DEFAULT,
             run_lease: LeaseDuration::DEFAULT,
             replicas: None,
+            webhooks: None,
         }
     }
 

@@ -18,6 +18,7 @@ use account_engines::tenants::TenantError;
 use account_engines::types::TenantStatus;
 use account_engines::users::ProfileError;
 use account_engines::users::UserError;
+use account_engines::webhooks::WebhookError;
 use account_engines::{DriverError, ErrorCode, StorageError};
 use sea_orm::DbErr;
 
@@ -121,6 +122,9 @@ pub enum SpineError {
     /// Memory pins.
     #[error(transparent)]
     MemoryPin(#[from] MemoryPinError),
+    /// Webhook endpoints.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
     /// SDK attestations.
     #[error(transparent)]
     Attestation(#[from] AttestationError),
@@ -204,6 +208,7 @@ impl ErrorCode for SpineError {
             Self::UnreadableEvent { .. } => "unreadable_event",
             Self::Onboarding(e) => e.code(),
             Self::MemoryPin(e) => e.code(),
+            Self::Webhook(e) => e.code(),
             Self::Attestation(e) => e.code(),
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
@@ -237,6 +242,7 @@ impl ErrorCode for SpineError {
             }
             Self::Onboarding(e) => e.http_status(),
             Self::MemoryPin(e) => e.http_status(),
+            Self::Webhook(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
@@ -260,6 +266,7 @@ impl ErrorCode for SpineError {
             Self::Billing(e) => e.field(),
             Self::Onboarding(e) => e.field(),
             Self::MemoryPin(e) => e.field(),
+            Self::Webhook(e) => e.field(),
             Self::Attestation(e) => e.field(),
             Self::User(e) => e.field(),
             Self::Lifecycle(e) => e.field(),

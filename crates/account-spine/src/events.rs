@@ -7,6 +7,7 @@
 
 use account_engines::types::{
     ApiKeyId, InvitationId, MembershipRole, RunId, TenantId, TenantStatus, UserId,
+    WebhookEndpointId,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -207,6 +208,18 @@ pub enum DomainEvent {
         /// Why.
         reason: String,
     },
+    /// A webhook endpoint was disabled by delivery: its retry schedule ran out
+    /// (`reason: "failing"`) or it answered 410 Gone (`"gone"`). Its own deliveries stop, so
+    /// this event reaches the tenant's other endpoints and the host.
+    #[serde(rename = "webhook_endpoint.disabled")]
+    WebhookEndpointDisabled {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The endpoint.
+        endpoint_id: WebhookEndpointId,
+        /// `failing` or `gone`.
+        reason: String,
+    },
 }
 
 /// The quota codes events name, as the static strings the engines refuse with.
@@ -249,6 +262,7 @@ impl DomainEvent {
             Self::OwnershipTransferred { .. } => "tenant.ownership_transferred",
             Self::TenantStatusChanged { .. } => "tenant.status_changed",
             Self::TenantSuspended { .. } => "tenant.suspended",
+            Self::WebhookEndpointDisabled { .. } => "webhook_endpoint.disabled",
         }
     }
 
@@ -268,6 +282,7 @@ impl DomainEvent {
         "tenant.ownership_transferred",
         "tenant.status_changed",
         "tenant.suspended",
+        "webhook_endpoint.disabled",
     ];
 
     /// The tenant the event belongs to.
@@ -286,7 +301,8 @@ impl DomainEvent {
             | Self::MemberRemoved { tenant_id, .. }
             | Self::OwnershipTransferred { tenant_id, .. }
             | Self::TenantStatusChanged { tenant_id, .. }
-            | Self::TenantSuspended { tenant_id, .. } => *tenant_id,
+            | Self::TenantSuspended { tenant_id, .. }
+            | Self::WebhookEndpointDisabled { tenant_id, .. } => *tenant_id,
         }
     }
 

@@ -275,6 +275,33 @@ operations! {
     /// Delete a batch of the tenant's audit rows past its retention (the purge job).
     AuditPurge = "audit.purge", audit: Some("audit.purged"),
         authority: Authority::System, capability: Capability::Any;
+    /// Register a webhook endpoint (its secret is shown once).
+    WebhooksCreate = "webhooks.create", audit: Some("webhook_endpoint.created"),
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;
+    /// List the tenant's webhook endpoints.
+    WebhooksList = "webhooks.list", audit: None,
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Read;
+    /// Read one webhook endpoint.
+    WebhooksGet = "webhooks.get", audit: None,
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Read;
+    /// Change a webhook endpoint (URL, event types, description, enabled).
+    WebhooksUpdate = "webhooks.update", audit: Some("webhook_endpoint.updated"),
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;
+    /// Delete a webhook endpoint.
+    WebhooksDelete = "webhooks.delete", audit: Some("webhook_endpoint.deleted"),
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;
+    /// Give a webhook endpoint a new secret (the old one signs too for a grace period).
+    WebhooksRotateSecret = "webhooks.rotate_secret", audit: Some("webhook_endpoint.secret_rotated"),
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;
+    /// Send one event, or every event of a time range, to an endpoint again.
+    WebhooksReplay = "webhooks.replay", audit: Some("webhook_endpoint.replay_requested"),
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;
+    /// Read a page of a webhook endpoint's delivery attempts.
+    WebhooksListAttempts = "webhooks.list_attempts", audit: None,
+        authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Read;
+    /// Disable an endpoint whose retry schedule ran out or that answered 410 (delivery).
+    WebhooksDisable = "webhooks.disable", audit: Some("webhook_endpoint.disabled"),
+        authority: Authority::System, capability: Capability::Any;
 }
 
 #[cfg(test)]

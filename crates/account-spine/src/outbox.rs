@@ -299,17 +299,37 @@ impl Spine {
     /// Dispatches until `shutdown` resolves (then once more): at once when this spine (or one
     /// derived from it) commits events, every [`DispatchSettings::poll`] otherwise, and
     /// deletes dispatched events past their retention about once a minute. Errors are logged
-    /// and retried on the next round.
+    /// and retried on the next round. With [`Spine::with_webhook_delivery`] it delivers
+    /// webhooks too, every [`DispatchSettings::poll`], beside the sink (an attempt under way
+    /// at shutdown is abandoned and sent again by the next dispatcher).
     pub async fn run_dispatcher(
         &self,
         settings: DispatchSettings,
         shutdown: impl Future<Output = ()>,
     ) {
         let owner = dispatcher_name();
+        // Webhooks go out beside the sink's dispatch, so a slow endpoint never delays it.
+        let (stop_webhooks, webhooks_stopped) = tokio::sync::oneshot::channel::<()>();
+        let webhooks = self.run_webhook_delivery(settings.poll, &owner, async {
+            let _ = webhooks_stopped.await;
+        });
+        let sink = async {
+            self.run_sink_dispatcher(&settings, &owner, shutdown).await;
+            let _ = stop_webhooks.send(());
+        };
+        tokio::join!(sink, webhooks);
+    }
+
+    async fn run_sink_dispatcher(
+        &self,
+        settings: &DispatchSettings,
+        owner: &str,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let mut shutdown = std::pin::pin!(shutdown);
         let mut last_purge: Option<std::time::Instant> = None;
         loop {
-            if let Err(error) = self.dispatch_with(&settings, &owner).await {
+            if let Err(error) = self.dispatch_with(settings, owner).await {
                 tracing::warn!(code = error.code(), "event dispatch failed");
             }
             if last_purge.is_none_or(|at| at.elapsed() > Duration::from_secs(60)) {
@@ -321,7 +341,7 @@ impl Spine {
             tokio::select! {
                 () = &mut shutdown => {
                     // What the last requests committed goes out before the process ends.
-                    if let Err(error) = self.dispatch_with(&settings, &owner).await {
+                    if let Err(error) = self.dispatch_with(settings, owner).await {
                         tracing::warn!(code = error.code(), "event dispatch failed");
                     }
                     return;
@@ -352,6 +372,6 @@ impl Spine {
 }
 
 /// A name for this dispatcher's leases: unique per call, readable in the table.
-fn dispatcher_name() -> String {
+pub(crate) fn dispatcher_name() -> String {
     format!("dispatcher-{}", Uuid::now_v7().simple())
 }

@@ -293,6 +293,11 @@ impl<'a> Context<'a> {
         self.events.push(event);
     }
 
+    /// Wakes the dispatcher after commit (work for it that is not an event: a replay).
+    pub(crate) fn wake_dispatcher(&mut self) {
+        self.effects.push(Effect::Dispatch);
+    }
+
     /// Drops `key` from the verify cache once committed.
     pub(crate) fn forget_key(&mut self, tenant: TenantId, key: ApiKeyId) {
         self.effects.push(Effect::ForgetKey(tenant, key));

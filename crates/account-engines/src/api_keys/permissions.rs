@@ -17,6 +17,7 @@
 //!             | "support:write"    open support tickets (and read them)
 //!             | "billing:read"     read the billing summary and invoices
 //!             | "audit:read"       read and export the tenant's audit log
+//!             | "webhooks:manage"  manage webhook endpoints, their secrets, attempts and replays
 //! ```
 //!
 //! Matching ([`Permission::covers`]): `run:*` covers every `run:<worker>`, `read:*` covers
@@ -41,7 +42,7 @@
 //! |---|---|
 //! | viewer | `read:*` family, `users:read`, `profile:write`, `support:*` |
 //! | member | the viewer's, and the `run:*` family |
-//! | admin | the member's, and `users:manage`, `billing:read`, `audit:read` |
+//! | admin | the member's, and `users:manage`, `billing:read`, `audit:read`, `webhooks:manage` |
 //! | owner | everything, including `keys:manage` and `keys:verify` |
 //!
 //! Each cap is the lowest role the operations a permission unlocks need, so a personal key
@@ -80,10 +81,12 @@ pub const OWNER_KEY_PERMISSIONS: &[&str] = &[
     "support:write",
     "billing:read",
     "audit:read",
+    "webhooks:manage",
 ];
 
 /// One parsed permission.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Permission {
     /// `run:*`.
     RunAll,
@@ -113,6 +116,8 @@ pub enum Permission {
     BillingRead,
     /// `audit:read`.
     AuditRead,
+    /// `webhooks:manage`.
+    WebhooksManage,
 }
 
 /// The family a permission belongs to, which is what role caps are stated in.
@@ -134,6 +139,8 @@ pub enum PermissionFamily {
     Billing,
     /// `audit:...`.
     Audit,
+    /// `webhooks:...`.
+    Webhooks,
 }
 
 impl Permission {
@@ -159,6 +166,7 @@ impl Permission {
             ("support", "write") => Ok(Self::SupportWrite),
             ("billing", "read") => Ok(Self::BillingRead),
             ("audit", "read") => Ok(Self::AuditRead),
+            ("webhooks", "manage") => Ok(Self::WebhooksManage),
             _ => Err(unknown()),
         }
     }
@@ -180,6 +188,7 @@ impl Permission {
             Self::SupportWrite => "support:write".into(),
             Self::BillingRead => "billing:read".into(),
             Self::AuditRead => "audit:read".into(),
+            Self::WebhooksManage => "webhooks:manage".into(),
         }
     }
 
@@ -194,6 +203,7 @@ impl Permission {
             Self::SupportRead | Self::SupportWrite => PermissionFamily::Support,
             Self::BillingRead => PermissionFamily::Billing,
             Self::AuditRead => PermissionFamily::Audit,
+            Self::WebhooksManage => PermissionFamily::Webhooks,
         }
     }
 
@@ -234,7 +244,9 @@ pub fn role_may_grant(role: MembershipRole, permission: &Permission) -> bool {
 pub fn lowest_role_to_grant(permission: &Permission) -> MembershipRole {
     match permission.family() {
         PermissionFamily::Keys => MembershipRole::Owner,
-        PermissionFamily::Billing | PermissionFamily::Audit => MembershipRole::Admin,
+        PermissionFamily::Billing | PermissionFamily::Audit | PermissionFamily::Webhooks => {
+            MembershipRole::Admin
+        }
         PermissionFamily::Users if *permission == Permission::UsersManage => MembershipRole::Admin,
         PermissionFamily::Run => MembershipRole::Member,
         PermissionFamily::Read
@@ -328,6 +340,7 @@ mod tests {
             "support:write",
             "billing:read",
             "audit:read",
+            "webhooks:manage",
         ] {
             assert_eq!(p(text).as_string(), text);
             assert_eq!(p(text).to_string(), text);
@@ -402,6 +415,7 @@ mod tests {
             "users:manage",
             "support:read",
             "audit:read",
+            "webhooks:manage",
         ] {
             assert!(!granted(&read_all, &p(text)), "{text}");
         }
@@ -420,7 +434,12 @@ mod tests {
                 assert!(role_may_grant(role, &p(text)), "{role} {text}");
             }
         }
-        for text in ["users:manage", "billing:read", "audit:read"] {
+        for text in [
+            "users:manage",
+            "billing:read",
+            "audit:read",
+            "webhooks:manage",
+        ] {
             assert!(role_may_grant(Owner, &p(text)) && role_may_grant(Admin, &p(text)));
             assert!(!role_may_grant(Member, &p(text)) && !role_may_grant(Viewer, &p(text)));
         }

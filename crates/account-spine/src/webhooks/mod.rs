@@ -1,5 +1,6 @@
-//! Webhook transport (issue 22): Standard Webhooks signatures, the retry schedule, and one
-//! HTTP delivery attempt.
+//! Webhooks (issue 22): a tenant's endpoints ([`CreateWebhookEndpoint`] and the other use
+//! cases), their delivery from the outbox ([`Spine::with_webhook_delivery`](crate::Spine)),
+//! and the transport: Standard Webhooks signatures, the retry schedule, one HTTP attempt.
 //!
 //! Receivers (a host's other services) need only [`WebhookSecret`], [`SignedHeaders`] and
 //! [`verify`]: they check a request's `webhook-id`, `webhook-timestamp` and
@@ -9,9 +10,20 @@
 //! destinations and follows no redirect), and schedules the next attempt with a
 //! [`RetrySchedule`] from the [`Attempt`] it got back.
 
+mod delivery;
+mod endpoints;
 mod schedule;
 mod sender;
 mod signature;
+
+pub(crate) use delivery::WebhookDelivery;
+pub use delivery::{DeliveryReport, WebhookSettings, message_id};
+pub use endpoints::{
+    CreateEndpoint, CreateWebhookEndpoint, CreatedWebhookEndpoint, DEFAULT_ROTATION_GRACE_SECONDS,
+    DeleteWebhookEndpoint, GetWebhookEndpoint, ListWebhookAttempts, ListWebhookEndpoints, Replay,
+    ReplayWebhookEvents, RotateWebhookSecret, RotatedWebhookSecret, UpdateEndpoint,
+    UpdateWebhookEndpoint, WebhookAttempt, WebhookEndpoint, WebhookError,
+};
 
 pub use schedule::{
     JITTER_PERCENT, MAX_RETRY_AFTER, RetrySchedule, STANDARD_DELAYS, honours_retry_after,
