@@ -126,7 +126,7 @@ impl AppState {
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::{
         api_keys, audit, billing, identities, invitations, lifecycle, memberships, memory_pins,
-        onboarding, runs, support, tenants, usage, users,
+        onboarding, runs, support, tenants, usage, users, webhooks,
     };
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
@@ -168,6 +168,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::list_invoices))
         .routes(routes!(audit::list))
         .routes(routes!(audit::export))
+        .routes(routes!(webhooks::create, webhooks::list))
+        .routes(routes!(webhooks::get, webhooks::update, webhooks::delete))
+        .routes(routes!(webhooks::rotate_secret))
+        .routes(routes!(webhooks::replay))
+        .routes(routes!(webhooks::list_attempts))
         .routes(routes!(support::support_contact))
         .routes(routes!(support::open_ticket, support::list_tickets))
         .routes(routes!(metrics::metrics))

@@ -9,6 +9,7 @@
 
 use crate::error::ErrorBody;
 use crate::quota::{QuotaInfo, QuotaPeriod};
+use account_spine::DomainEvent;
 use account_spine::types::{
     ActorType, ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus,
     UserStatus,
@@ -18,7 +19,7 @@ use axum::extract::NestedPath;
 use axum::extract::rejection::NestedPathRejection;
 use std::sync::OnceLock;
 use utoipa::openapi::path::{Operation, ParameterBuilder, ParameterIn};
-use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::{
@@ -36,14 +37,33 @@ pub(crate) const API_KEY: &str = "api_key";
 #[openapi(
     info(
         title = "account API",
-        description = "Tenants, API keys, runs and quotas, memory pins, onboarding and usage. \
+        description = "Tenants, API keys, runs and quotas, memory pins, onboarding, usage, the \
+            audit log and webhooks. \
             Authenticate with an API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`. \
             Every error is `{\"error\": code, \"message\": ...}`, with `fields` when input was \
             refused and `quota` (plus `Retry-After`) when a limit was reached. \
             When the server reads from replicas, authenticated responses carry a \
             `Consistency-Token` header: send the latest one back in the same header and your \
             reads see your writes whichever server answers (a malformed one is refused with \
-            400 `invalid_header`)."
+            400 `invalid_header`). \
+            Webhooks (Standard Webhooks, https://www.standardwebhooks.com): each endpoint \
+            registered with `POST /v1/webhooks` receives the tenant's events of the types it \
+            takes, in order, at least once, each as a `POST` of `Content-Type: \
+            application/json` with the body `{\"type\": \"api_key.revoked\", \"timestamp\": \
+            <RFC 3339>, \"data\": {...}}` and three headers: `webhook-id` (`msg_` and the event \
+            id's 32 hex digits, the same on every attempt and replay: deduplicate by it), \
+            `webhook-timestamp` (Unix seconds when it was signed; refuse one far from your \
+            clock, e.g. by more than 5 minutes) and `webhook-signature` (space-separated \
+            `v1,<base64 HMAC-SHA256>` entries over `{webhook-id}.{webhook-timestamp}.{body}`, \
+            keyed by the base64-decoded part of the secret after `whsec_`; during a rotation's \
+            grace there is one entry per valid secret: accept the message if any matches, \
+            comparing in constant time). Answer 2xx within the timeout to acknowledge; \
+            redirects are not followed. A failed delivery holds the endpoint at that event and \
+            is retried with exponential backoff and jitter (5 s, 5 min, 30 min, 2 h, 5 h, 8 h, \
+            8 h; a `Retry-After` on 429 or 503 is honoured); when that runs out, or the \
+            endpoint answers 410, it is disabled and a `webhook_endpoint.disabled` event is \
+            sent to the tenant's other endpoints. Each attempt is listed under \
+            `GET /v1/webhooks/{endpoint_id}/attempts`."
     ),
     modifiers(&SecuritySchemes),
     components(schemas(ErrorBody, QuotaInfo, QuotaPeriod))
@@ -338,6 +358,49 @@ pub(crate) fn user_status() -> Object {
 /// Who performed an audited action.
 pub(crate) fn actor_type() -> Object {
     string_enum(ActorType::ALL.iter().map(|s| s.as_str()))
+}
+
+/// The event types a webhook endpoint may name: `*`, each family (`api_key.*`) and each type
+/// the spine publishes, at most 64 of them.
+pub(crate) fn event_type_patterns() -> Array {
+    let types = DomainEvent::TYPES;
+    let mut patterns = vec!["*".to_owned()];
+    for event_type in types {
+        if let Some((family, _)) = event_type.split_once('.') {
+            let family = format!("{family}.*");
+            if !patterns.contains(&family) {
+                patterns.push(family);
+            }
+        }
+    }
+    patterns.extend(types.iter().map(|&t| t.to_owned()));
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(patterns));
+    ArrayBuilder::new()
+        .description(Some(
+            "The event types the endpoint takes: exact (`api_key.revoked`), a family \
+             (`api_key.*`) or `*` (every type); empty takes every type. At most 64.",
+        ))
+        .items(item)
+        // The engines' `MAX_EVENT_TYPES`, which the spine does not re-export.
+        .max_items(Some(64))
+        .build()
+}
+
+/// Why a webhook endpoint is disabled, or `null` while it is enabled.
+pub(crate) fn disabled_reason() -> Object {
+    let reasons = ["by_request", "failing", "gone"].map(serde_json::Value::from);
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .description(Some(
+            "Why the endpoint is disabled: `by_request` (its owner disabled it), `failing` (its \
+             retry schedule ran out, about a day of failures) or `gone` (it answered 410); \
+             `null` while it is enabled. Enabling it again clears this and sends the event it \
+             stopped at again.",
+        ))
+        .enum_values(Some(reasons.into_iter().chain([serde_json::Value::Null])))
+        .build()
 }
 
 #[cfg(test)]

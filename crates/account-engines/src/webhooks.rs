@@ -305,6 +305,12 @@ impl CreateEndpoint {
         self.description = description.into();
         self
     }
+
+    /// The same, starting disabled when `disabled` says so.
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
+        self
+    }
 }
 
 /// Checks `new` against the `known` event types: its URL and its event types in their
@@ -391,6 +397,12 @@ impl UpdateEndpoint {
     /// The same, moving the endpoint to `url`.
     pub fn with_url(mut self, url: impl Into<String>) -> Self {
         self.url = Some(url.into());
+        self
+    }
+
+    /// The same, with a new description.
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
         self
     }
 

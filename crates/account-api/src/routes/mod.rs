@@ -22,3 +22,4 @@ pub(crate) mod support;
 pub(crate) mod tenants;
 pub(crate) mod usage;
 pub(crate) mod users;
+pub(crate) mod webhooks;
