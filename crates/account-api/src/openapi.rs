@@ -60,7 +60,7 @@ pub(crate) const API_KEY: &str = "api_key";
             comparing in constant time). Answer 2xx within the timeout to acknowledge; \
             redirects are not followed. A failed delivery holds the endpoint at that event and \
             is retried with exponential backoff and jitter (5 s, 5 min, 30 min, 2 h, 5 h, 8 h, \
-            8 h; a `Retry-After` on 429 or 503 is honoured); when that runs out, or the \
+            8 h; a `Retry-After` on 429, 502, 503 or 504 is honoured); when that runs out, or the \
             endpoint answers 410, it is disabled and a `webhook_endpoint.disabled` event is \
             sent to the tenant's other endpoints. Each attempt is listed under \
             `GET /v1/webhooks/{endpoint_id}/attempts`."

@@ -214,5 +214,5 @@ fn the_document_names_the_header_on_every_write_that_takes_it() {
             assert!(post["responses"]["422"].is_object(), "{id}");
         }
     }
-    assert_eq!(keyed.len(), 16, "{keyed:?}");
+    assert_eq!(keyed.len(), 19, "{keyed:?}");
 }

@@ -3,7 +3,8 @@
 //! (`openapi`), per-key rate limits and quota refusals with `Retry-After` (`limits`), the
 //! edge's timeouts, early 413 and client address (`edge`), objects and enums exactly as
 //! documented (`strict`), heartbeats and a worker killed mid-run (`leases`), retries under one
-//! `Idempotency-Key` (`idempotency`), the audit log's pages, export and authority (`audit`).
+//! `Idempotency-Key` (`idempotency`), the audit log's pages, export and authority (`audit`),
+//! webhook endpoints and their secrets (`webhooks`).
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
@@ -28,3 +29,4 @@ mod sign_in;
 mod story;
 mod strict;
 mod support;
+mod webhooks;
