@@ -212,6 +212,17 @@ struct Cli {
     )]
     webhook_timeout_secs: u64,
 
+    /// Seconds an endpoint a dispatcher took stays its own without progress (default 60):
+    /// after a dispatcher dies, another takes its endpoints over after this long.
+    #[arg(
+        long,
+        env = "ACCOUNT_WEBHOOK_LEASE_SECS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    webhook_lease_secs: u64,
+
     /// Seconds between two passes of the audit purge, which deletes audit rows older than
     /// their tenant's retention (its plan's: free 30 days, pro 365, enterprise 2,555), a
     /// batch per short transaction, and audits each tenant's purge. The first pass runs at
@@ -318,11 +329,13 @@ async fn main() -> anyhow::Result<()> {
         .with_pepper(pepper)
         .with_run_lease(lease)
         .with_webhook_delivery(
-            WebhookSettings::default().with_sender(
-                SenderSettings::default()
-                    .with_private_destinations(cli.webhooks_allow_private)
-                    .with_request_timeout(Duration::from_secs(cli.webhook_timeout_secs)),
-            ),
+            WebhookSettings::default()
+                .with_lease(Duration::from_secs(cli.webhook_lease_secs))
+                .with_sender(
+                    SenderSettings::default()
+                        .with_private_destinations(cli.webhooks_allow_private)
+                        .with_request_timeout(Duration::from_secs(cli.webhook_timeout_secs)),
+                ),
         )
         .context("building the webhook client")?;
     if let Some(email) = &cli.support_email {

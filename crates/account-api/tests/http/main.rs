@@ -29,4 +29,5 @@ mod sign_in;
 mod story;
 mod strict;
 mod support;
+mod webhook_delivery;
 mod webhooks;
