@@ -28,6 +28,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -398,19 +402,74 @@ pub(crate) async fn rotate_secret(
 }
 
 /// `POST /v1/webhooks/{endpoint_id}/replay`: one event (`event_id`), or every event of a time
-/// range (`from` and `to`), not both.
-#[derive(Debug, Deserialize, ToSchema)]
+/// range (`from` and `to`), not both. Parsed with every field optional, so a body naming both
+/// or neither is refused as `invalid_replay`; documented as the two shapes it accepts
+/// ([`ReplayBody::schema`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ReplayBody {
-    /// The event to send again: its id (the `webhook-id` it was sent with is `msg_` and this
-    /// id's 32 hex digits, without hyphens).
-    #[schema(value_type = Option<String>, format = "uuid")]
+    /// The event to send again.
     event_id: Option<Uuid>,
-    /// Send again every event that occurred at or after this time (RFC 3339), with `to`.
+    /// The range's first instant.
     from: Option<DateTime<Utc>>,
-    /// ... and before this time (RFC 3339), with `from`.
+    /// The first instant after the range.
     to: Option<DateTime<Utc>>,
 }
+
+impl utoipa::PartialSchema for ReplayBody {
+    /// `oneOf` an event and a range, each object closed.
+    fn schema() -> RefOr<Schema> {
+        let string = |format: SchemaFormat, description: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(format))
+                .description(Some(description))
+        };
+        let closed = || Some(AdditionalProperties::FreeForm(false));
+        let event = ObjectBuilder::new()
+            .title(Some("One event"))
+            .property(
+                "event_id",
+                string(
+                    SchemaFormat::Custom("uuid".into()),
+                    "The event to send again: its id (the `webhook-id` it was sent with is \
+                     `msg_` and this id's 32 hex digits, without hyphens).",
+                ),
+            )
+            .required("event_id")
+            .additional_properties(closed());
+        let date_time = || SchemaFormat::KnownFormat(KnownFormat::DateTime);
+        let range = ObjectBuilder::new()
+            .title(Some("A time range"))
+            .property(
+                "from",
+                string(
+                    date_time(),
+                    "Events that occurred at or after this time (RFC 3339).",
+                ),
+            )
+            .property(
+                "to",
+                string(
+                    date_time(),
+                    "... and before this time (RFC 3339), after `from`.",
+                ),
+            )
+            .required("from")
+            .required("to")
+            .additional_properties(closed());
+        OneOfBuilder::new()
+            .description(Some(
+                "One event (`event_id`), or every event of a time range (`from` and `to`); a \
+                 body with both, or neither, is refused with 422 `invalid_replay`.",
+            ))
+            .item(event)
+            .item(range)
+            .into()
+    }
+}
+
+impl ToSchema for ReplayBody {}
 
 impl Validate for ReplayBody {
     fn validate(&self, _errors: &mut FieldErrors) {}
