@@ -124,7 +124,16 @@ async fn victim(spine: &Spine) -> Victim {
         )
         .await
         .unwrap();
+    let endpoint = spine
+        .create_webhook_endpoint(
+            &owner,
+            account_spine::webhooks::CreateEndpoint::new("https://hooks.example.com/b"),
+        )
+        .await
+        .unwrap()
+        .endpoint;
     let uuids = [
+        endpoint.id.as_uuid(),
         tenant.as_uuid(),
         created.owner.user_id.as_uuid(),
         member.user_id.as_uuid(),
@@ -154,6 +163,7 @@ async fn victim(spine: &Spine) -> Victim {
             invitation_token: pending.token.expose().to_owned(),
             pin_key: "agent:cfg".into(),
             project: tenant,
+            webhook_endpoint: endpoint.id,
         },
         markers,
     }

@@ -81,6 +81,15 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("audit.list", None, tenant(Admin, "audit:read"), Read),
     ("audit.export", None, tenant(Admin, "audit:read"), Read),
     ("audit.purge", Some("audit.purged"), System, Any),
+    ("webhooks.create", Some("webhook_endpoint.created"), tenant(Admin, "webhooks:manage"), Write),
+    ("webhooks.list", None, tenant(Admin, "webhooks:manage"), Read),
+    ("webhooks.get", None, tenant(Admin, "webhooks:manage"), Read),
+    ("webhooks.update", Some("webhook_endpoint.updated"), tenant(Admin, "webhooks:manage"), Write),
+    ("webhooks.delete", Some("webhook_endpoint.deleted"), tenant(Admin, "webhooks:manage"), Write),
+    ("webhooks.rotate_secret", Some("webhook_endpoint.secret_rotated"), tenant(Admin, "webhooks:manage"), Write),
+    ("webhooks.replay", Some("webhook_endpoint.replay_requested"), tenant(Admin, "webhooks:manage"), Write),
+    ("webhooks.list_attempts", None, tenant(Admin, "webhooks:manage"), Read),
+    ("webhooks.disable", Some("webhook_endpoint.disabled"), System, Any),
 ];
 
 #[test]

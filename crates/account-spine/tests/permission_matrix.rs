@@ -59,6 +59,7 @@ const VOCABULARY: &[&str] = &[
     "support:write",
     "billing:read",
     "audit:read",
+    "webhooks:manage",
 ];
 
 /// The vocabulary minus every permission that grants `required`.

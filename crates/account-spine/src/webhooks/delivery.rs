@@ -162,16 +162,28 @@ enum Next {
     Continue,
     /// Try this event again at this time.
     RetryAt(DateTime<Utc>),
-    /// Disable the endpoint for this reason.
-    Disable(&'static str),
+    /// Disable the endpoint (`true`: it is gone).
+    Disable(bool),
 }
 
-/// Disables an endpoint on delivery's behalf and tells the tenant (and the host) with an
-/// event, in one transaction.
-struct DisableWebhookEndpoint {
-    id: WebhookEndpointId,
-    tenant: TenantId,
-    reason: &'static str,
+/// A platform job: delivery disables an endpoint whose retry schedule ran out, or that
+/// answered 410, and tells the tenant (and the host) with a `webhook_endpoint.disabled`
+/// event, in one transaction. No principal may call it.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct DisableWebhookEndpoint {
+    /// The endpoint's tenant.
+    pub tenant_id: TenantId,
+    /// The endpoint.
+    pub endpoint_id: WebhookEndpointId,
+    /// `true`: it answered 410 Gone; `false`: its schedule ran out.
+    pub gone: bool,
+}
+
+impl DisableWebhookEndpoint {
+    fn reason(&self) -> &'static str {
+        if self.gone { "gone" } else { "failing" }
+    }
 }
 
 impl Sealed for DisableWebhookEndpoint {}
@@ -180,17 +192,17 @@ impl UseCase for DisableWebhookEndpoint {
     const OPERATION: Operation = Operation::WebhooksDisable;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<bool, SpineError> {
-        let disabled =
-            webhooks::disable_endpoint(cx.db, self.tenant, self.id, self.reason, cx.now).await?;
+        let (tenant, id, reason) = (self.tenant_id, self.endpoint_id, self.reason());
+        let disabled = webhooks::disable_endpoint(cx.db, tenant, id, reason, cx.now).await?;
         if disabled {
-            let change = Change::of("webhook_endpoint", self.id)
-                .in_tenant(self.tenant)
-                .reason(self.reason);
+            let change = Change::of("webhook_endpoint", id)
+                .in_tenant(tenant)
+                .reason(reason);
             cx.audit(change).await?;
             cx.publish(DomainEvent::WebhookEndpointDisabled {
-                tenant_id: self.tenant,
-                endpoint_id: self.id,
-                reason: self.reason.to_owned(),
+                tenant_id: tenant,
+                endpoint_id: id,
+                reason: reason.to_owned(),
             });
         }
         Ok(disabled)
@@ -367,8 +379,8 @@ impl Spine {
             match next {
                 Next::Continue => {}
                 Next::RetryAt(_) => return Ok(report),
-                Next::Disable(reason) => {
-                    report.disabled += u64::from(self.disable_endpoint(tenant, id, reason).await?);
+                Next::Disable(gone) => {
+                    report.disabled += u64::from(self.disable_endpoint(tenant, id, gone).await?);
                     return Ok(report);
                 }
             }
@@ -421,11 +433,11 @@ impl Spine {
                     None
                 }
                 Next::RetryAt(when) => Some(when),
-                Next::Disable(reason) => {
+                Next::Disable(gone) => {
                     webhooks::insert_attempts(self.pool_db(), &log).await?;
                     webhooks::settle_replay(self.pool_db(), tenant, id, replay.seq, 0, None)
                         .await?;
-                    report.disabled += u64::from(self.disable_endpoint(tenant, id, reason).await?);
+                    report.disabled += u64::from(self.disable_endpoint(tenant, id, gone).await?);
                     return Ok(report);
                 }
             };
@@ -462,7 +474,7 @@ impl Spine {
     ) -> Next {
         match attempt.verdict {
             Verdict::Delivered => Next::Continue,
-            Verdict::Gone => Next::Disable("gone"),
+            Verdict::Gone => Next::Disable(true),
             _ => {
                 let following = u32::try_from(attempt_number + 1).unwrap_or(u32::MAX);
                 match delivery
@@ -473,19 +485,38 @@ impl Spine {
                     Some(delay) => {
                         Next::RetryAt(at + chrono::Duration::from_std(delay).unwrap_or_default())
                     }
-                    None => Next::Disable("failing"),
+                    None => Next::Disable(false),
                 }
             }
         }
+    }
+
+    /// Disables `tenant`'s endpoint `id` as delivery does when its schedule is spent
+    /// (`reason` `failing`) or it answered 410 (`gone`): audited as the system, with a
+    /// `webhook_endpoint.disabled` event; whether it was enabled. Test hook (feature
+    /// `testing`): delivery decides this itself.
+    #[cfg(feature = "testing")]
+    pub async fn disable_webhook_endpoint_as_delivery(
+        &self,
+        tenant: TenantId,
+        id: WebhookEndpointId,
+        gone: bool,
+    ) -> Result<bool, SpineError> {
+        self.disable_endpoint(tenant, id, gone).await
     }
 
     async fn disable_endpoint(
         &self,
         tenant: TenantId,
         id: WebhookEndpointId,
-        reason: &'static str,
+        gone: bool,
     ) -> Result<bool, SpineError> {
-        let disable = DisableWebhookEndpoint { id, tenant, reason };
+        let disable = DisableWebhookEndpoint {
+            tenant_id: tenant,
+            endpoint_id: id,
+            gone,
+        };
+        let reason = disable.reason();
         let disabled = self.execute_as_system(tenant, disable).await?;
         if disabled {
             tracing::warn!(tenant_id = %tenant, endpoint_id = %id, reason, "webhook endpoint disabled");

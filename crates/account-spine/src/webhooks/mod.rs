@@ -17,7 +17,7 @@ mod sender;
 mod signature;
 
 pub(crate) use delivery::WebhookDelivery;
-pub use delivery::{DeliveryReport, WebhookSettings, message_id};
+pub use delivery::{DeliveryReport, DisableWebhookEndpoint, WebhookSettings, message_id};
 pub use endpoints::{
     CreateEndpoint, CreateWebhookEndpoint, CreatedWebhookEndpoint, DEFAULT_ROTATION_GRACE_SECONDS,
     DeleteWebhookEndpoint, GetWebhookEndpoint, ListWebhookAttempts, ListWebhookEndpoints, Replay,

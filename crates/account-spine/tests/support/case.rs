@@ -20,6 +20,7 @@ use account_spine::memory_pins::SavePin;
 use account_spine::runs::leases::ExpireRunLease;
 use account_spine::runs::{AdmitRun, RunSnapshot};
 use account_spine::types::*;
+use account_spine::webhooks::{CreateEndpoint, DisableWebhookEndpoint};
 use account_spine::{
     Clock, Operation, OperatorPrincipal, OperatorUseCase, Principal, RequestMeta, Spine,
     SpineError, UseCase,
@@ -60,6 +61,8 @@ pub(crate) enum Arrange {
     /// Audit rows past the tenant's retention: a run admitted (audited `run.admitted`), a
     /// retention of 30 days set on the tenant, then the clock moved 31 days on.
     ExpiredAuditRows,
+    /// An enabled webhook endpoint for every event type ([`Arranged::webhook_endpoint`]).
+    WebhookEndpoint,
 }
 
 /// The world and what [`Arrange`] added to it.
@@ -77,6 +80,8 @@ pub(crate) struct Arranged {
     pub(crate) operator_key: Option<(OperatorKeyId, String)>,
     /// Another operator key, to act on.
     pub(crate) target_operator_key: Option<OperatorKeyId>,
+    /// A webhook endpoint.
+    pub(crate) webhook_endpoint: Option<WebhookEndpointId>,
 }
 
 /// What a case's value and expectations are built from.
@@ -106,6 +111,11 @@ impl Given {
     /// The arranged invitation and its token.
     pub(crate) fn invitation(&self) -> (InvitationId, String) {
         self.arranged.invitation.clone().unwrap()
+    }
+
+    /// The arranged webhook endpoint.
+    pub(crate) fn webhook_endpoint(&self) -> WebhookEndpointId {
+        self.arranged.webhook_endpoint.unwrap()
     }
 }
 
@@ -430,6 +440,28 @@ impl Case {
         )
     }
 
+    /// Delivery disabling the world's arranged webhook endpoint: the system acts, in that
+    /// tenant, with no request (so no request id).
+    pub(crate) fn webhook_disable(expect: fn(&Given, &bool) -> Leaves) -> Self {
+        Self::new::<DisableWebhookEndpoint>(
+            Arrange::WebhookEndpoint,
+            Box::new(move |spine, given, _request_id| {
+                Box::pin(async move {
+                    let tenant = given.world.tenant;
+                    let endpoint = given.webhook_endpoint();
+                    let disabled = spine
+                        .disable_webhook_endpoint_as_delivery(tenant, endpoint, false)
+                        .await?;
+                    let leaves = expect(&given, &disabled);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<DisableWebhookEndpoint>(Some(tenant), ActorExpect::System),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The request id the case's caller carries.
     pub(crate) fn request_id(&self) -> String {
         format!("req-{}", self.name)
@@ -451,6 +483,7 @@ impl Case {
             invitation: None,
             operator_key: None,
             target_operator_key: None,
+            webhook_endpoint: None,
         };
         // Arrangement steps run with the request id `arrange`, never a case's.
         let by = Principal {
@@ -512,6 +545,11 @@ impl Case {
                     .and_where(Expr::col(Alias::new("id")).eq(world.tenant.as_uuid()));
                 conn.execute(&retention).await.unwrap();
                 env.clock.advance(TimeDelta::days(31));
+            }
+            Arrange::WebhookEndpoint => {
+                let new = CreateEndpoint::new("https://hooks.example.com/in");
+                let created = spine.create_webhook_endpoint(&by, new).await.unwrap();
+                arranged.webhook_endpoint = Some(created.endpoint.id);
             }
         }
         arranged

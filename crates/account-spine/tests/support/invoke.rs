@@ -20,6 +20,7 @@ use account_spine::support::OpenTicket;
 use account_spine::tenants::ProjectFilters;
 use account_spine::types::*;
 use account_spine::users::ProfileUpdate;
+use account_spine::webhooks::{CreateEndpoint, Replay, UpdateEndpoint};
 use account_spine::{OffsetPage, Operation, Principal, Spine, SpineError};
 use chrono::{TimeDelta, TimeZone, Utc};
 use serde_json::json;
@@ -40,6 +41,8 @@ pub(crate) enum Target {
     PinKey,
     /// A project (a tenant, as its members see it).
     Project,
+    /// A webhook endpoint.
+    WebhookEndpoint,
 }
 
 /// The ids an invocation uses.
@@ -59,6 +62,8 @@ pub(crate) struct Targets {
     pub(crate) pin_key: String,
     /// A project (tenant) id.
     pub(crate) project: TenantId,
+    /// A webhook endpoint.
+    pub(crate) webhook_endpoint: WebhookEndpointId,
 }
 
 impl Targets {
@@ -73,6 +78,7 @@ impl Targets {
             invitation_token: format!("inv_{}", "A".repeat(43)),
             pin_key: format!("agent:missing-{}", uuid::Uuid::new_v4().simple()),
             project: TenantId::new(),
+            webhook_endpoint: WebhookEndpointId::new(),
         }
     }
 
@@ -89,6 +95,7 @@ impl Targets {
                 }
                 Target::PinKey => vec![self.pin_key.clone()],
                 Target::Project => vec![self.project.to_string()],
+                Target::WebhookEndpoint => vec![self.webhook_endpoint.to_string()],
             })
             .collect()
     }
@@ -350,6 +357,56 @@ pub(crate) async fn invoke(
         }
         O::AuditPurge => {
             Invocation::NoPrincipal("a platform job: only the spine's audit purger runs it")
+        }
+        O::WebhooksCreate => called(
+            NO_ID,
+            spine
+                .create_webhook_endpoint(p, CreateEndpoint::new("https://hooks.example.com/in"))
+                .await,
+        ),
+        O::WebhooksList => called(NO_ID, spine.list_webhook_endpoints(p).await),
+        O::WebhooksGet => called(
+            &[WebhookEndpoint],
+            spine.get_webhook_endpoint(p, t.webhook_endpoint).await,
+        ),
+        O::WebhooksUpdate => called(
+            &[WebhookEndpoint],
+            spine
+                .update_webhook_endpoint(
+                    p,
+                    t.webhook_endpoint,
+                    UpdateEndpoint::default().with_enabled(false),
+                )
+                .await,
+        ),
+        O::WebhooksDelete => called(
+            &[WebhookEndpoint],
+            spine.delete_webhook_endpoint(p, t.webhook_endpoint).await,
+        ),
+        O::WebhooksRotateSecret => called(
+            &[WebhookEndpoint],
+            spine.rotate_webhook_secret(p, t.webhook_endpoint, 60).await,
+        ),
+        O::WebhooksReplay => {
+            let range = Replay::Range {
+                from: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
+                to: Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 0).unwrap(),
+            };
+            called(
+                &[WebhookEndpoint],
+                spine
+                    .replay_webhook_events(p, t.webhook_endpoint, range)
+                    .await,
+            )
+        }
+        O::WebhooksListAttempts => called(
+            &[WebhookEndpoint],
+            spine
+                .list_webhook_attempts(p, t.webhook_endpoint, None, 20)
+                .await,
+        ),
+        O::WebhooksDisable => {
+            Invocation::NoPrincipal("a platform job: only webhook delivery disables endpoints")
         }
         // `Operation` is non-exhaustive; every operation of `Operation::ALL` is invoked, so a
         // new one without an arm here fails the run that reaches it.

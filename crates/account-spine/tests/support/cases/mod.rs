@@ -17,6 +17,7 @@ mod runs;
 mod support;
 mod tenants;
 mod users;
+mod webhooks;
 
 /// Every write case, area by area.
 pub(crate) fn all() -> Vec<Case> {
@@ -34,6 +35,7 @@ pub(crate) fn all() -> Vec<Case> {
         lifecycle::cases(),
         operators::cases(),
         audit::cases(),
+        webhooks::cases(),
     ]
     .into_iter()
     .flatten()
