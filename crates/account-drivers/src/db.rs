@@ -369,6 +369,40 @@ pub(crate) fn param(backend: sea_orm::DbBackend, n: usize) -> String {
     }
 }
 
+/// The placeholders `1..=N` of a raw statement ([`param`]).
+pub(crate) fn params<const N: usize>(backend: sea_orm::DbBackend) -> [String; N] {
+    std::array::from_fn(|i| param(backend, i + 1))
+}
+
+/// `name` qualified by our schema, for raw statements.
+pub(crate) fn our_table(name: &str) -> String {
+    format!("\"{}\".{name}", crate::schema::current())
+}
+
+/// Runs one raw statement of `db`'s backend; the rows it affected.
+pub(crate) async fn execute_raw(
+    db: Db<'_>,
+    sql: String,
+    values: Vec<sea_orm::Value>,
+) -> Result<u64, crate::DriverError> {
+    let conn = db.conn();
+    let statement =
+        sea_orm::Statement::from_sql_and_values(conn.get_database_backend(), sql, values);
+    Ok(conn.execute_raw(statement).await?.rows_affected())
+}
+
+/// Runs one raw query of `db`'s backend; its rows.
+pub(crate) async fn query_raw(
+    db: Db<'_>,
+    sql: String,
+    values: Vec<sea_orm::Value>,
+) -> Result<Vec<sea_orm::QueryResult>, crate::DriverError> {
+    let conn = db.conn();
+    let statement =
+        sea_orm::Statement::from_sql_and_values(conn.get_database_backend(), sql, values);
+    Ok(conn.query_all_raw(statement).await?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Db, StatementCounter};

@@ -10,7 +10,7 @@
 //! ([`advance_stream`]). A dispatcher that dies mid-batch loses its lease and the next one
 //! starts again after the last event the cursor passed: at least once, in order.
 
-use crate::db::param;
+use crate::db::{our_table, param};
 use crate::{Db, DriverError};
 use account_models::TenantId;
 use sea_orm::prelude::{DateTimeUtc, Uuid};
@@ -398,8 +398,8 @@ pub async fn purge_dispatched(
            LIMIT {p2})",
         o = outbox(),
         s = streams(),
-        w = format!("\"{}\".webhook_endpoints", crate::schema::current()),
-        r = format!("\"{}\".webhook_replays", crate::schema::current()),
+        w = our_table("webhook_endpoints"),
+        r = our_table("webhook_replays"),
         p1 = param(backend, 1),
         p2 = param(backend, 2),
     );

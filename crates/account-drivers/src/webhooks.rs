@@ -7,14 +7,14 @@
 //! PostgreSQL, a lapsed lease is taken over) and write their progress only while they hold
 //! the lease ([`record_progress`]). Every statement on tenant data names the tenant.
 
-use crate::db::param;
+use crate::db::{execute_raw as execute, our_table, param, params, query_raw as query};
 use crate::{Db, DriverError};
 use account_models::{TenantId, WebhookEndpointId};
 use sea_orm::prelude::{DateTimeUtc, Uuid};
-use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Value};
 
 fn table(name: &str) -> String {
-    format!("\"{}\".{name}", crate::schema::current())
+    our_table(name)
 }
 
 fn endpoints() -> String {
@@ -27,27 +27,6 @@ fn attempts() -> String {
 
 fn replays() -> String {
     table("webhook_replays")
-}
-
-/// `$n` on PostgreSQL, `?n` on SQLite, for `n` in `1..=N`.
-fn params<const N: usize>(backend: DbBackend) -> [String; N] {
-    std::array::from_fn(|i| param(backend, i + 1))
-}
-
-async fn execute(db: Db<'_>, sql: String, values: Vec<Value>) -> Result<u64, DriverError> {
-    let conn = db.conn();
-    let statement = Statement::from_sql_and_values(conn.get_database_backend(), sql, values);
-    Ok(conn.execute_raw(statement).await?.rows_affected())
-}
-
-async fn query(
-    db: Db<'_>,
-    sql: String,
-    values: Vec<Value>,
-) -> Result<Vec<QueryResult>, DriverError> {
-    let conn = db.conn();
-    let statement = Statement::from_sql_and_values(conn.get_database_backend(), sql, values);
-    Ok(conn.query_all_raw(statement).await?)
 }
 
 fn backend(db: Db<'_>) -> DbBackend {
@@ -160,8 +139,9 @@ pub async fn insert_endpoint(
     let [p1, p2, p3, p4, p5, p6, p7, p8, p9] = params(backend(db));
     let sql = format!(
         "INSERT INTO {e} (id, tenant_id, url, description, event_types, secret, enabled, \
-           delivered_seq, attempts, created_at, updated_at) \
+           disabled_reason, delivered_seq, attempts, created_at, updated_at) \
          SELECT {p1}, {p2}, {p3}, {p4}, {p5}, {p6}, {p7}, \
+           CASE WHEN {p7} THEN NULL ELSE 'by_request' END, \
            COALESCE((SELECT last_seq FROM {s} WHERE tenant_id = {p2}), 0), 0, {p8}, {p8} \
          WHERE (SELECT COUNT(*) FROM {e} WHERE tenant_id = {p2}) < {p9} \
          RETURNING {ENDPOINT_COLUMNS}",

@@ -111,14 +111,17 @@ impl Spine {
     }
 }
 
-/// The permission that makes a key an owner key (key management, pin cleanup, onboarding).
-const KEYS_MANAGE: &str = "keys:manage";
+/// Permissions whose personal keys act with their user's powers as they stand now: the one
+/// that makes a key an owner key (key management, pin cleanup, onboarding), and webhook
+/// management (an admin's: it decides where the tenant's events go).
+const ROLE_BOUNDED: [&str; 2] = ["keys:manage", "webhooks:manage"];
 
-/// Whether `principal` is a personal key calling an operation that takes `keys:manage`: such
-/// a key uses owner powers on its user's behalf, so it is bounded by the user's role as it
-/// stands now, like a person's use case (a demoted owner's key stops minting keys at once).
-/// Machine keys stay bounded by their permissions alone.
-pub(crate) fn manages_keys_for_a_user(principal: &Principal, operation: Operation) -> bool {
+/// Whether `principal` is a personal key calling an operation that takes one of the
+/// [`ROLE_BOUNDED`] permissions: such a key uses its user's powers on their behalf, so it is
+/// bounded by the user's role as it stands now, like a person's use case (a demoted owner's
+/// key stops minting keys at once; a demoted admin's stops managing webhooks). Machine keys
+/// stay bounded by their permissions alone.
+pub(crate) fn acts_with_users_role(principal: &Principal, operation: Operation) -> bool {
     matches!(
         principal.actor,
         Actor::ApiKey {
@@ -127,6 +130,6 @@ pub(crate) fn manages_keys_for_a_user(principal: &Principal, operation: Operatio
         }
     ) && matches!(
         operation.authority(),
-        Authority::Tenant { permission, .. } if permission == KEYS_MANAGE
+        Authority::Tenant { permission, .. } if ROLE_BOUNDED.contains(&permission)
     )
 }

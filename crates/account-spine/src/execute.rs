@@ -9,7 +9,7 @@
 //! explicitly otherwise, so a failed operation leaves nothing half-written. Each retry starts
 //! from a fresh snapshot, so an attempt never mixes state from another.
 
-use crate::acting::manages_keys_for_a_user;
+use crate::acting::acts_with_users_role;
 use crate::authorize::{authorize, authorize_operator};
 use crate::database::Spine;
 use crate::error::SpineError;
@@ -143,7 +143,7 @@ impl Spine {
                     }
                     Actor::ApiKey { .. } => principal,
                 };
-                let member = if U::ACTS_AS_MEMBER || manages_keys_for_a_user(principal, operation) {
+                let member = if U::ACTS_AS_MEMBER || acts_with_users_role(principal, operation) {
                     Some(self.acting(principal, operation).await?)
                 } else {
                     None

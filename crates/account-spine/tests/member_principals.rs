@@ -352,3 +352,50 @@ async fn a_demoted_owners_manager_key_loses_the_owner_powers_at_once() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_demoted_admins_webhook_key_loses_webhooks_at_once() {
+    for backend in backends().unwrap() {
+        let name = backend.name();
+        let (_db, spine) = spine_on(&backend).await;
+        let (tenant, owner, bea) = tenant(&spine).await;
+        let owner = spine
+            .user_principal(tenant, owner, RequestMeta::default())
+            .await
+            .unwrap();
+        spine
+            .change_role(&owner, bea, MembershipRole::Admin)
+            .await
+            .unwrap();
+        let bea_admin = spine
+            .user_principal(tenant, bea, RequestMeta::default())
+            .await
+            .unwrap();
+        let issued = spine
+            .issue_api_key(
+                &bea_admin,
+                IssueKey {
+                    name: "bea's webhooks".into(),
+                    permissions: vec!["webhooks:manage".into()],
+                    ..IssueKey::default()
+                },
+            )
+            .await
+            .unwrap();
+        let by_key = spine
+            .authenticate_api_key(issued.plaintext.expose(), RequestMeta::default())
+            .await
+            .unwrap();
+        assert!(
+            spine.list_webhook_endpoints(&by_key).await.is_ok(),
+            "{name}"
+        );
+
+        spine
+            .change_role(&owner, bea, MembershipRole::Member)
+            .await
+            .unwrap();
+        let refused = spine.list_webhook_endpoints(&by_key).await.unwrap_err();
+        assert_eq!(refused.http_status(), 403, "{name}: {refused:?}");
+    }
+}

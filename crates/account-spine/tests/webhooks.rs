@@ -402,3 +402,27 @@ async fn a_replay_sends_an_event_again_with_its_id_and_a_range_sends_what_was_de
         assert_eq!(account_spine::ErrorCode::code(&missing), "event_not_found");
     }
 }
+
+#[tokio::test]
+async fn an_endpoint_created_disabled_says_why_and_receives_nothing() {
+    for backend in backends().unwrap() {
+        let w = World::new(&backend, roomy()).await;
+        let owner = w.owner("req-disabled");
+        let (url, got) = receiver(StatusCode::OK).await;
+        let endpoint = w
+            .spine
+            .create_webhook_endpoint(&owner, CreateEndpoint::new(url).with_disabled(true))
+            .await
+            .unwrap()
+            .endpoint;
+        assert!(!endpoint.enabled);
+        assert_eq!(endpoint.disabled_reason.as_deref(), Some("by_request"));
+        admit_runs(&w, &owner, 2).await;
+        let report = deliverer(&w, TimeDelta::zero(), short_schedule())
+            .deliver_webhooks()
+            .await
+            .unwrap();
+        assert_eq!(report.endpoints, 0, "{}", w.backend);
+        assert!(got.lock().unwrap().is_empty());
+    }
+}

@@ -35,9 +35,9 @@ use utoipa::openapi::schema::{
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// Longest rotation grace period: 7 days (the spine's bound, checked here to name the field
-/// with the other input problems).
-const MAX_GRACE_SECONDS: i64 = 7 * 24 * 3600;
+/// Longest rotation grace period: the spine's bound (7 days), checked here to name the field
+/// with the other input problems.
+const MAX_GRACE_SECONDS: i64 = account_spine::webhooks::MAX_GRACE_SECONDS as i64;
 
 /// Attempts per page when the client names no `limit`.
 const DEFAULT_ATTEMPTS_LIMIT: u64 = 20;

@@ -105,7 +105,7 @@ async fn seed(db: &UrlDb, name: &str) -> Principal {
         api_keys: 10,
     };
     let seed = TenantSeed::new(name, "free", limits, Utc::now())
-        .user(&format!("owner-{name}"), Some("owner"));
+        .user(format!("owner-{name}"), Some("owner"));
     let seeded = seed_tenant(&db.raw().await.unwrap(), &seed).await;
     Principal {
         tenant_id: TenantId::from_uuid(seeded.id),
@@ -136,6 +136,7 @@ async fn a_dispatcher_killed_mid_delivery_loses_nothing_and_keeps_each_tenants_o
     }
 }
 
+#[allow(clippy::print_stdout)] // the figures the note quotes (`--nocapture`)
 async fn killed_dispatcher(backend: &Backend) {
     let name = backend.name();
     let total = total_events();
@@ -251,7 +252,7 @@ async fn killed_dispatcher(backend: &Backend) {
     // One id per event, one event per id; in order per tenant: no event before the one
     // committed before it was delivered.
     let mut ids: HashMap<&str, (usize, usize)> = HashMap::new();
-    let mut reached = vec![None::<usize>; TENANTS];
+    let mut reached = [None::<usize>; TENANTS];
     for (tenant, id, position) in &seen {
         let known = ids.entry(id.as_str()).or_insert((*tenant, *position));
         assert_eq!(*known, (*tenant, *position), "{name}: {id} names one event");

@@ -17,7 +17,9 @@ use account_engines::sealing::{SealedBytes, Sealer};
 use account_engines::types::{TenantId, WebhookEndpointId};
 use account_engines::webhooks::{self, EndpointRow, ReplaySelection};
 pub use account_engines::webhooks::{
-    CreateEndpoint, UpdateEndpoint, WebhookAttempt, WebhookEndpoint, WebhookError,
+    CreateEndpoint, MAX_ATTEMPTS_PAGE, MAX_DESCRIPTION_LENGTH, MAX_ENDPOINTS, MAX_EVENT_TYPES,
+    MAX_GRACE_SECONDS, MAX_REPLAY_EVENTS, MAX_URL_LENGTH, UpdateEndpoint, WebhookAttempt,
+    WebhookEndpoint, WebhookError,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::prelude::Uuid;

@@ -20,9 +20,11 @@ pub(crate) use delivery::WebhookDelivery;
 pub use delivery::{DeliveryReport, DisableWebhookEndpoint, WebhookSettings, message_id};
 pub use endpoints::{
     CreateEndpoint, CreateWebhookEndpoint, CreatedWebhookEndpoint, DEFAULT_ROTATION_GRACE_SECONDS,
-    DeleteWebhookEndpoint, GetWebhookEndpoint, ListWebhookAttempts, ListWebhookEndpoints, Replay,
-    ReplayWebhookEvents, RotateWebhookSecret, RotatedWebhookSecret, UpdateEndpoint,
-    UpdateWebhookEndpoint, WebhookAttempt, WebhookEndpoint, WebhookError,
+    DeleteWebhookEndpoint, GetWebhookEndpoint, ListWebhookAttempts, ListWebhookEndpoints,
+    MAX_ATTEMPTS_PAGE, MAX_DESCRIPTION_LENGTH, MAX_ENDPOINTS, MAX_EVENT_TYPES, MAX_GRACE_SECONDS,
+    MAX_REPLAY_EVENTS, MAX_URL_LENGTH, Replay, ReplayWebhookEvents, RotateWebhookSecret,
+    RotatedWebhookSecret, UpdateEndpoint, UpdateWebhookEndpoint, WebhookAttempt, WebhookEndpoint,
+    WebhookError,
 };
 
 pub use schedule::{
