@@ -61,6 +61,7 @@ mod m20261215_000030_create_event_outbox;
 mod m20261215_000032_create_idempotency_keys;
 mod m20261215_000033_audit_log_retention_and_guard;
 mod m20261216_000034_create_webhook_endpoints;
+mod m20261217_000035_create_tenant_limit_overrides;
 mod run;
 mod sqlite;
 
@@ -109,6 +110,7 @@ pub const OUR_TABLES: &[&str] = &[
     "webhook_endpoints",
     "webhook_attempts",
     "webhook_replays",
+    "tenant_limit_overrides",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -155,6 +157,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000032_create_idempotency_keys::Migration),
             Box::new(m20261215_000033_audit_log_retention_and_guard::Migration),
             Box::new(m20261216_000034_create_webhook_endpoints::Migration),
+            Box::new(m20261217_000035_create_tenant_limit_overrides::Migration),
         ]
     }
 }

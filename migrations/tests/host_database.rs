@@ -206,6 +206,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261215_000032_create_idempotency_keys",
     "m20261215_000033_audit_log_retention_and_guard",
     "m20261216_000034_create_webhook_endpoints",
+    "m20261217_000035_create_tenant_limit_overrides",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -222,6 +223,7 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "webhook_endpoints",
     "webhook_attempts",
     "webhook_replays",
+    "tenant_limit_overrides",
 ];
 
 /// Our tables that the 0.0.0 snapshots hold.

@@ -65,6 +65,7 @@ pub mod idempotency;
 pub mod identities;
 pub mod invitations;
 pub mod lifecycle;
+pub mod limits;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;

@@ -281,6 +281,43 @@ pub(crate) async fn add_to_totals(
 }
 
 /// Runs an `UPDATE tenants ... WHERE id = ?` plus extra conditions, returning the new row.
+/// `update` of tenant `id` setting every limit column to `quotas`.
+fn with_quotas(
+    update: sea_orm::UpdateMany<tenants::Entity>,
+    quotas: PlanQuotas,
+    id: TenantId,
+    now: DateTimeUtc,
+) -> sea_orm::UpdateMany<tenants::Entity> {
+    update
+        .col_expr(tenants::Column::MaxWorkers, Expr::value(quotas.max_workers))
+        .col_expr(
+            tenants::Column::MaxRunsPerDay,
+            Expr::value(quotas.max_runs_per_day),
+        )
+        .col_expr(
+            tenants::Column::MaxConcurrentRuns,
+            Expr::value(quotas.max_concurrent_runs),
+        )
+        .col_expr(
+            tenants::Column::MaxTokensPerMonth,
+            Expr::value(quotas.max_tokens_per_month),
+        )
+        .col_expr(
+            tenants::Column::MaxApiKeys,
+            Expr::value(quotas.max_api_keys),
+        )
+        .col_expr(
+            tenants::Column::MaxRequestsPerMinute,
+            Expr::value(quotas.max_requests_per_minute),
+        )
+        .col_expr(
+            tenants::Column::AuditRetentionDays,
+            Expr::value(quotas.audit_retention_days),
+        )
+        .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
+        .filter(tenants::Column::Id.eq(id))
+}
+
 pub(crate) async fn update_returning(
     db: Db<'_>,
     update: sea_orm::UpdateMany<tenants::Entity>,
@@ -371,35 +408,20 @@ impl TenantDriver<'_> {
         now: DateTimeUtc,
     ) -> Result<Option<TenantCoreSnapshot>, DriverError> {
         let update = tenants::Entity::update_many()
-            .col_expr(tenants::Column::Plan, Expr::value(plan.as_str()))
-            .col_expr(tenants::Column::MaxWorkers, Expr::value(quotas.max_workers))
-            .col_expr(
-                tenants::Column::MaxRunsPerDay,
-                Expr::value(quotas.max_runs_per_day),
-            )
-            .col_expr(
-                tenants::Column::MaxConcurrentRuns,
-                Expr::value(quotas.max_concurrent_runs),
-            )
-            .col_expr(
-                tenants::Column::MaxTokensPerMonth,
-                Expr::value(quotas.max_tokens_per_month),
-            )
-            .col_expr(
-                tenants::Column::MaxApiKeys,
-                Expr::value(quotas.max_api_keys),
-            )
-            .col_expr(
-                tenants::Column::MaxRequestsPerMinute,
-                Expr::value(quotas.max_requests_per_minute),
-            )
-            .col_expr(
-                tenants::Column::AuditRetentionDays,
-                Expr::value(quotas.audit_retention_days),
-            )
-            .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
-            .filter(tenants::Column::Id.eq(id));
-        update_returning(self.db, update).await
+            .col_expr(tenants::Column::Plan, Expr::value(plan.as_str()));
+        update_returning(self.db, with_quotas(update, quotas, id, now)).await
+    }
+
+    /// Writes `quotas` as the tenant's limits in force (its plan's with its overrides, as
+    /// the caller computed them); `None` when there is no such tenant.
+    pub async fn update_tenant_quotas(
+        &self,
+        id: TenantId,
+        quotas: PlanQuotas,
+        now: DateTimeUtc,
+    ) -> Result<Option<TenantCoreSnapshot>, DriverError> {
+        let update = tenants::Entity::update_many();
+        update_returning(self.db, with_quotas(update, quotas, id, now)).await
     }
 
     /// Moves the tenant from `expected` to `status`; changes nothing (and returns `None`) when

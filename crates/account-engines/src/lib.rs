@@ -40,6 +40,7 @@ pub mod identities;
 pub mod invitations;
 pub mod json;
 pub mod lifecycle;
+pub mod limits;
 pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;

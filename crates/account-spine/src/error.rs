@@ -8,6 +8,7 @@ use account_engines::idempotency::IdempotencyError;
 use account_engines::identities::IdentityError;
 use account_engines::invitations::InvitationError;
 use account_engines::lifecycle::LifecycleError;
+use account_engines::limits::LimitError;
 use account_engines::memberships::MembershipError;
 use account_engines::memory_pins::MemoryPinError;
 use account_engines::onboarding::AttestationError;
@@ -125,6 +126,9 @@ pub enum SpineError {
     /// Webhook endpoints.
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    /// Limit overrides.
+    #[error(transparent)]
+    Limit(#[from] LimitError),
     /// SDK attestations.
     #[error(transparent)]
     Attestation(#[from] AttestationError),
@@ -209,6 +213,7 @@ impl ErrorCode for SpineError {
             Self::Onboarding(e) => e.code(),
             Self::MemoryPin(e) => e.code(),
             Self::Webhook(e) => e.code(),
+            Self::Limit(e) => e.code(),
             Self::Attestation(e) => e.code(),
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
@@ -243,6 +248,7 @@ impl ErrorCode for SpineError {
             Self::Onboarding(e) => e.http_status(),
             Self::MemoryPin(e) => e.http_status(),
             Self::Webhook(e) => e.http_status(),
+            Self::Limit(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
@@ -267,6 +273,7 @@ impl ErrorCode for SpineError {
             Self::Onboarding(e) => e.field(),
             Self::MemoryPin(e) => e.field(),
             Self::Webhook(e) => e.field(),
+            Self::Limit(e) => e.field(),
             Self::Attestation(e) => e.field(),
             Self::User(e) => e.field(),
             Self::Lifecycle(e) => e.field(),

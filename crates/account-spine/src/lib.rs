@@ -81,6 +81,7 @@ pub mod idempotency;
 pub mod identities;
 pub mod invitations;
 pub mod lifecycle;
+pub mod limits;
 mod member_roles;
 pub mod memberships;
 pub mod memory_pins;

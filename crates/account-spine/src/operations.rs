@@ -275,6 +275,18 @@ operations! {
     /// Delete a batch of the tenant's audit rows past its retention (the purge job).
     AuditPurge = "audit.purge", audit: Some("audit.purged"),
         authority: Authority::System, capability: Capability::Any;
+    /// Set a tenant's override of one of its plan's limits (platform operators).
+    TenantSetLimitOverride = "tenant.set_limit_override", audit: Some("tenant.limit_overridden"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Remove a tenant's override of a limit (platform operators).
+    TenantRemoveLimitOverride = "tenant.remove_limit_override", audit: Some("tenant.limit_override_removed"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// List a tenant's limit overrides (platform operators).
+    TenantListLimitOverrides = "tenant.list_limit_overrides", audit: None,
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Revert a tenant's expired limit overrides (the reaper's pass).
+    TenantExpireLimitOverrides = "tenant.expire_limit_overrides", audit: Some("tenant.limit_override_expired"),
+        authority: Authority::System, capability: Capability::Any;
     /// Register a webhook endpoint (its secret is shown once).
     WebhooksCreate = "webhooks.create", audit: Some("webhook_endpoint.created"),
         authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;

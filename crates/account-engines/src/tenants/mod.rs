@@ -223,8 +223,10 @@ pub async fn change_plan(
     ) {
         return Err(TenantError::Inactive(before.status));
     }
+    // The tenant's overrides outlive a plan change.
+    let quotas = crate::limits::effective(db, tenant, plan, now).await?;
     let after = driver
-        .update_tenant_plan(tenant, plan, plan.quotas(), now)
+        .update_tenant_plan(tenant, plan, quotas, now)
         .await?
         .ok_or(TenantError::NotFound)?;
     Ok((before, after))

@@ -249,8 +249,8 @@ impl Spine {
     }
 
     /// Starts the reaper on the current tokio runtime: a pass of [`Spine::reap_expired_runs`]
-    /// every `settings.interval`, each followed by [`Spine::purge_expired_idempotency_keys`],
-    /// until [`ReaperHandle::shutdown`] (or the handle's drop). A failed pass is logged and
+    /// every `settings.interval`, each followed by [`Spine::purge_expired_idempotency_keys`]
+    /// and [`Spine::expire_limit_overrides`], until [`ReaperHandle::shutdown`] (or the handle's drop). A failed pass is logged and
     /// the next one tries again.
     ///
     /// # Panics
@@ -297,6 +297,10 @@ async fn reap_periodically(
         // The same periodic job keeps the idempotency keys' table to its keeping time.
         if let Err(error) = spine.purge_expired_idempotency_keys().await {
             tracing::warn!(%error, "purging expired idempotency keys failed; retrying next interval");
+        }
+        // ... and reverts limit overrides that expired.
+        if let Err(error) = spine.expire_limit_overrides(batch).await {
+            tracing::warn!(%error, "reverting expired limit overrides failed; retrying next interval");
         }
     }
 }

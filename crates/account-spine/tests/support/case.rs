@@ -16,6 +16,7 @@ use super::{Env, World, operator, owner, world};
 use account_spine::api_keys::IssueKey;
 use account_spine::audit::purge::{AuditPurged, PurgeAuditLog};
 use account_spine::invitations::{AcceptInvitation, Membership};
+use account_spine::limits::{ExpireLimitOverrides, LimitName, SetOverride};
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::leases::ExpireRunLease;
 use account_spine::runs::{AdmitRun, RunSnapshot};
@@ -63,6 +64,11 @@ pub(crate) enum Arrange {
     ExpiredAuditRows,
     /// An enabled webhook endpoint for every event type ([`Arranged::webhook_endpoint`]).
     WebhookEndpoint,
+    /// An override of the tenant's API key limit (40), set by an operator.
+    LimitOverride,
+    /// An override of the tenant's API key limit that expired: set until a minute on, then
+    /// the clock moved two minutes on.
+    ExpiredLimitOverride,
 }
 
 /// The world and what [`Arrange`] added to it.
@@ -462,6 +468,25 @@ impl Case {
         )
     }
 
+    /// The reaper's pass reverting the world's tenant's expired overrides: the system acts,
+    /// in that tenant, with no request (so no request id).
+    pub(crate) fn limits_expiry(expect: fn(&Given, u64) -> Leaves) -> Self {
+        Self::new::<ExpireLimitOverrides>(
+            Arrange::ExpiredLimitOverride,
+            Box::new(move |spine, given, _request_id| {
+                Box::pin(async move {
+                    let tenant = given.world.tenant;
+                    let reverted = spine.expire_limit_overrides(100).await?;
+                    let leaves = expect(&given, reverted);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<ExpireLimitOverrides>(Some(tenant), ActorExpect::System),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The request id the case's caller carries.
     pub(crate) fn request_id(&self) -> String {
         format!("req-{}", self.name)
@@ -545,6 +570,23 @@ impl Case {
                     .and_where(Expr::col(Alias::new("id")).eq(world.tenant.as_uuid()));
                 conn.execute(&retention).await.unwrap();
                 env.clock.advance(TimeDelta::days(31));
+            }
+            Arrange::LimitOverride | Arrange::ExpiredLimitOverride => {
+                let tooling = OperatorPrincipal {
+                    operator_id: "cli:arrange".into(),
+                    request: RequestMeta::default().with_request_id("arrange"),
+                };
+                let mut request = SetOverride::new(LimitName::MaxApiKeys, 40, "arranged");
+                if self.arrange == Arrange::ExpiredLimitOverride {
+                    request = request.until(env.clock.now() + TimeDelta::minutes(1));
+                }
+                spine
+                    .set_limit_override(&tooling, world.tenant, request)
+                    .await
+                    .unwrap();
+                if self.arrange == Arrange::ExpiredLimitOverride {
+                    env.clock.advance(TimeDelta::minutes(2));
+                }
             }
             Arrange::WebhookEndpoint => {
                 let new = CreateEndpoint::new("https://hooks.example.com/in");

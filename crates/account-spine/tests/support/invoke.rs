@@ -323,6 +323,9 @@ pub(crate) async fn invoke(
         | O::BillingRecordInvoice
         | O::TenantCreate
         | O::TenantChangePlan
+        | O::TenantSetLimitOverride
+        | O::TenantRemoveLimitOverride
+        | O::TenantListLimitOverrides
         | O::LifecycleTransition
         | O::LifecycleHistory
         | O::OnboardingForceComplete => {
@@ -405,6 +408,9 @@ pub(crate) async fn invoke(
                 .list_webhook_attempts(p, t.webhook_endpoint, None, 20)
                 .await,
         ),
+        O::TenantExpireLimitOverrides => {
+            Invocation::NoPrincipal("a platform job: only the reaper's pass reverts overrides")
+        }
         O::WebhooksDisable => {
             Invocation::NoPrincipal("a platform job: only webhook delivery disables endpoints")
         }

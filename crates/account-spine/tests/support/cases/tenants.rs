@@ -3,11 +3,64 @@
 
 use crate::support::case::{Arrange, Case, leaves, rows, uuid};
 use account_engines::tenants::CreateTenant as NewTenant;
+use account_spine::limits::{LimitName, RemoveLimitOverride, SetLimitOverride, SetOverride};
 use account_spine::tenants::{Bootstrap, ChangePlan, CreateTenant};
 use account_spine::types::Plan;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
+        Case::operator(
+            Arrange::Nothing,
+            |g| SetLimitOverride {
+                tenant: g.world.tenant,
+                request: SetOverride::new(LimitName::MaxConcurrentRuns, 500, "launch"),
+            },
+            |g, change| {
+                assert_eq!(change.after.max_concurrent_runs, 500);
+                leaves(vec![
+                    rows(
+                        "tenant_limit_overrides",
+                        1,
+                        vec![
+                            ("tenant_id", g.tenant.clone()),
+                            ("limit_name", "max_concurrent_runs".into()),
+                            ("value", 500i64.into()),
+                        ],
+                    ),
+                    rows(
+                        "tenants",
+                        1,
+                        vec![
+                            ("id", g.tenant.clone()),
+                            ("max_concurrent_runs", 500.into()),
+                        ],
+                    ),
+                ])
+            },
+        ),
+        Case::operator(
+            Arrange::LimitOverride,
+            |g| RemoveLimitOverride {
+                tenant: g.world.tenant,
+                limit: LimitName::MaxApiKeys,
+            },
+            |g, change| {
+                assert_eq!(change.before.max_api_keys, 40);
+                leaves(vec![rows(
+                    "tenant_limit_overrides",
+                    0,
+                    vec![("tenant_id", g.tenant.clone())],
+                )])
+            },
+        ),
+        Case::limits_expiry(|g, reverted| {
+            assert_eq!(reverted, 1);
+            leaves(vec![rows(
+                "tenant_limit_overrides",
+                0,
+                vec![("tenant_id", g.tenant.clone())],
+            )])
+        }),
         Case::operator(
             Arrange::Nothing,
             |g| CreateTenant {
