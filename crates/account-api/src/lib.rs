@@ -125,8 +125,8 @@ impl AppState {
 /// paths in the OpenAPI document.
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::{
-        api_keys, audit, billing, identities, invitations, lifecycle, memberships, memory_pins,
-        onboarding, runs, support, tenants, usage, users, webhooks,
+        api_keys, audit, billing, identities, invitations, lifecycle, limits, memberships,
+        memory_pins, onboarding, runs, support, tenants, usage, users, webhooks,
     };
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
@@ -181,6 +181,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(lifecycle::transition, lifecycle::history))
         .routes(routes!(onboarding::force_complete))
         .routes(routes!(tenants::change_plan))
+        .routes(routes!(limits::set, limits::remove))
+        .routes(routes!(limits::list))
 }
 
 /// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json` by a router

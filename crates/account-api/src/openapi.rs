@@ -10,6 +10,7 @@
 use crate::error::ErrorBody;
 use crate::quota::{QuotaInfo, QuotaPeriod};
 use account_spine::DomainEvent;
+use account_spine::limits::LimitName;
 use account_spine::types::{
     ActorType, ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus,
     UserStatus,
@@ -353,6 +354,11 @@ pub(crate) fn plan() -> Object {
 /// A user's account status.
 pub(crate) fn user_status() -> Object {
     string_enum(UserStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// A limit a platform operator can override for one tenant.
+pub(crate) fn limit_name() -> Object {
+    string_enum(LimitName::ALL.iter().map(|l| l.as_str()))
 }
 
 /// Who performed an audited action.

@@ -13,6 +13,7 @@ pub(crate) mod billing;
 pub(crate) mod identities;
 pub(crate) mod invitations;
 pub(crate) mod lifecycle;
+pub(crate) mod limits;
 pub(crate) mod lists;
 pub(crate) mod memberships;
 pub(crate) mod memory_pins;

@@ -19,6 +19,7 @@ mod idempotency;
 mod instances;
 mod keys;
 mod leases;
+mod limit_overrides;
 mod limits;
 mod openapi;
 mod platform;
