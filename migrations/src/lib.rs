@@ -62,6 +62,7 @@ mod m20261215_000032_create_idempotency_keys;
 mod m20261215_000033_audit_log_retention_and_guard;
 mod m20261216_000034_create_webhook_endpoints;
 mod m20261217_000035_create_tenant_limit_overrides;
+mod m20261217_000036_add_tenant_max_members;
 mod run;
 mod sqlite;
 
@@ -158,6 +159,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261215_000033_audit_log_retention_and_guard::Migration),
             Box::new(m20261216_000034_create_webhook_endpoints::Migration),
             Box::new(m20261217_000035_create_tenant_limit_overrides::Migration),
+            Box::new(m20261217_000036_add_tenant_max_members::Migration),
         ]
     }
 }

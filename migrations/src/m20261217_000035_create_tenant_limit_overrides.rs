@@ -39,6 +39,7 @@ impl MigrationTrait for Migration {
                             "max_api_keys",
                             "max_requests_per_minute",
                             "audit_retention_days",
+                            "max_members",
                         ],
                     ))
                     .foreign_key(&mut foreign_key(

@@ -207,6 +207,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261215_000033_audit_log_retention_and_guard",
     "m20261216_000034_create_webhook_endpoints",
     "m20261217_000035_create_tenant_limit_overrides",
+    "m20261217_000036_add_tenant_max_members",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the

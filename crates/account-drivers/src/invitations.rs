@@ -131,6 +131,43 @@ impl AccountsFacadeDriver<'_> {
         Ok(row.map(snapshot))
     }
 
+    /// The tenant's seats: how many are taken (members plus pending invitations live at
+    /// `now`) and how many it has; `None` when there is no such tenant. Locks the tenant row
+    /// until the caller's transaction ends, then counts in a statement of its own: on
+    /// PostgreSQL a count in the locking statement would read the snapshot taken before the
+    /// wait, and miss the invitation the transaction it waited for committed (SQLite's
+    /// writer is alone anyway).
+    pub async fn lock_seats(
+        &self,
+        tenant: TenantId,
+        now: DateTimeUtc,
+    ) -> Result<Option<(i64, i64)>, DriverError> {
+        if !crate::get_tenant_driver(self.db)
+            .lock_tenant(tenant)
+            .await?
+        {
+            return Ok(None);
+        }
+        let backend = sea_orm::ConnectionTrait::get_database_backend(self.db.conn());
+        let [p1, p2] = crate::db::params(backend);
+        let sql = format!(
+            "SELECT CAST(t.member_count + (SELECT COUNT(*) FROM {i} i WHERE i.tenant_id = t.id \
+               AND i.status = 'pending' AND i.expires_at > {p2}) AS BIGINT) AS taken, \
+               CAST(t.max_members AS BIGINT) AS seats \
+             FROM {t} t WHERE t.id = {p1}",
+            i = crate::db::our_table("invitations"),
+            t = crate::db::our_table("tenants"),
+        );
+        let values = vec![
+            sea_orm::Value::from(tenant.as_uuid()),
+            sea_orm::Value::from(now),
+        ];
+        let rows = crate::db::query_raw(self.db, sql, values).await?;
+        rows.first()
+            .map(|row| Ok((row.try_get("", "taken")?, row.try_get("", "seats")?)))
+            .transpose()
+    }
+
     /// Inserts a pending invitation and returns it (`INSERT ... RETURNING`). A second pending
     /// invitation for the same address surfaces as [`DriverError::Conflict`] on
     /// `uq_invitations_pending_email`.

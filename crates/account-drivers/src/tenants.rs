@@ -137,6 +137,7 @@ pub(crate) fn core_snapshot(m: tenants::Model) -> TenantCoreSnapshot {
             max_api_keys: m.max_api_keys,
             max_requests_per_minute: m.max_requests_per_minute,
             audit_retention_days: m.audit_retention_days,
+            max_members: m.max_members,
         },
         runs_today: m.runs_today,
         runs_this_month: m.runs_this_month,
@@ -186,6 +187,7 @@ async fn insert(
         max_api_keys: Set(tenant.quotas.max_api_keys),
         max_requests_per_minute: Set(tenant.quotas.max_requests_per_minute),
         audit_retention_days: Set(tenant.quotas.audit_retention_days),
+        max_members: Set(tenant.quotas.max_members),
         runs_today: Set(0),
         runs_this_month: Set(0),
         tokens_this_month: Set(0),
@@ -314,6 +316,7 @@ fn with_quotas(
             tenants::Column::AuditRetentionDays,
             Expr::value(quotas.audit_retention_days),
         )
+        .col_expr(tenants::Column::MaxMembers, Expr::value(quotas.max_members))
         .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
         .filter(tenants::Column::Id.eq(id))
 }

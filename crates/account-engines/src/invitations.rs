@@ -110,6 +110,17 @@ pub enum InvitationError {
     /// A pending invitation exists for the address.
     #[error("{0} already has a pending invitation; resend it instead")]
     AlreadyPending(String),
+    /// Every seat is taken: members and pending invitations together reach the tenant's
+    /// `max_members`.
+    #[error(
+        "max_members quota exceeded: {taken}/{seats} seats are taken by members and pending invitations; revoke an invitation, remove a member or change plan"
+    )]
+    SeatsTaken {
+        /// Seats taken now.
+        taken: i64,
+        /// The tenant's seats (`max_members`).
+        seats: i64,
+    },
     /// No such invitation, or the token does not match (deliberately indistinguishable).
     #[error("invitation not found or token invalid; use the link of the latest invitation")]
     InvalidToken,
@@ -161,6 +172,7 @@ impl ErrorCode for InvitationError {
             Self::ConcurrentAccept(_) => "invitation_accept_conflict",
             Self::AlreadyMember(_) => "already_member",
             Self::AlreadyPending(_) => "invitation_pending",
+            Self::SeatsTaken { .. } => "quota_members",
             Self::InvalidToken => "invalid_invitation",
             Self::NotFound => "invitation_not_found",
             Self::Expired => "invitation_expired",
@@ -179,8 +191,10 @@ impl ErrorCode for InvitationError {
             | Self::InvalidName(_)
             | Self::InvalidExternalUserId
             | Self::InvalidPage => 422,
+            // Waiting does not help (so not 429): a seat must be freed or the plan changed.
             Self::AlreadyMember(_)
             | Self::AlreadyPending(_)
+            | Self::SeatsTaken { .. }
             | Self::AlreadyAccepted
             | Self::ExternalUserIdTaken
             | Self::ConcurrentAccept(_) => 409,
@@ -275,6 +289,14 @@ pub async fn invite(
         .is_some()
     {
         return Err(InvitationError::AlreadyMember(email.into()));
+    }
+    // Seats: members plus live pending invitations, counted with the tenant row locked.
+    let (taken, seats) = facade
+        .lock_seats(tenant, now)
+        .await?
+        .ok_or(InvitationError::InviterNotAMember)?;
+    if taken >= seats {
+        return Err(InvitationError::SeatsTaken { taken, seats });
     }
     // A pending invitation past its expiry no longer blocks a new one.
     if let Some(stale) = facade
@@ -527,6 +549,10 @@ mod tests {
             InvitationError::ConcurrentAccept("ann@example.com".into()),
             InvitationError::AlreadyMember("ann@example.com".into()),
             InvitationError::AlreadyPending("ann@example.com".into()),
+            InvitationError::SeatsTaken {
+                taken: 10,
+                seats: 10,
+            },
             InvitationError::InvalidToken,
             InvitationError::NotFound,
             InvitationError::Expired,
@@ -547,6 +573,7 @@ mod tests {
                 | InvitationError::ConcurrentAccept(_)
                 | InvitationError::AlreadyMember(_)
                 | InvitationError::AlreadyPending(_)
+                | InvitationError::SeatsTaken { .. }
                 | InvitationError::InvalidToken
                 | InvitationError::NotFound
                 | InvitationError::Expired

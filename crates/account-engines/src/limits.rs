@@ -35,11 +35,13 @@ pub enum LimitName {
     MaxRequestsPerMinute,
     /// Days the audit log is kept.
     AuditRetentionDays,
+    /// Seats: members plus pending invitations.
+    MaxMembers,
 }
 
 impl LimitName {
     /// Every limit, in a stable order.
-    pub const ALL: [LimitName; 7] = [
+    pub const ALL: [LimitName; 8] = [
         Self::MaxWorkers,
         Self::MaxRunsPerDay,
         Self::MaxConcurrentRuns,
@@ -47,6 +49,7 @@ impl LimitName {
         Self::MaxApiKeys,
         Self::MaxRequestsPerMinute,
         Self::AuditRetentionDays,
+        Self::MaxMembers,
     ];
 
     /// Its name, as the API and the audit log spell it (the tenant row's column).
@@ -59,6 +62,7 @@ impl LimitName {
             Self::MaxApiKeys => "max_api_keys",
             Self::MaxRequestsPerMinute => "max_requests_per_minute",
             Self::AuditRetentionDays => "audit_retention_days",
+            Self::MaxMembers => "max_members",
         }
     }
 
@@ -74,7 +78,9 @@ impl LimitName {
     fn range(self) -> (i64, i64) {
         match self {
             Self::MaxTokensPerMonth => (0, i64::MAX),
-            Self::AuditRetentionDays | Self::MaxRequestsPerMinute => (1, i64::from(i32::MAX)),
+            Self::AuditRetentionDays | Self::MaxRequestsPerMinute | Self::MaxMembers => {
+                (1, i64::from(i32::MAX))
+            }
             _ => (0, i64::from(i32::MAX)),
         }
     }
@@ -92,7 +98,7 @@ impl std::fmt::Display for LimitName {
 pub enum LimitError {
     /// Not a limit an override can change.
     #[error(
-        "unknown limit; one of max_workers, max_runs_per_day, max_concurrent_runs, max_tokens_per_month, max_api_keys, max_requests_per_minute, audit_retention_days"
+        "unknown limit; one of max_workers, max_runs_per_day, max_concurrent_runs, max_tokens_per_month, max_api_keys, max_requests_per_minute, audit_retention_days, max_members"
     )]
     UnknownLimit,
     /// The value is out of the limit's range.
@@ -213,6 +219,7 @@ pub fn apply(mut quotas: PlanQuotas, overrides: &[LimitOverride]) -> PlanQuotas 
                 quotas.max_requests_per_minute = Some(narrow(o.value));
             }
             LimitName::AuditRetentionDays => quotas.audit_retention_days = Some(narrow(o.value)),
+            LimitName::MaxMembers => quotas.max_members = narrow(o.value),
         }
     }
     quotas

@@ -25,6 +25,8 @@ pub struct PlanQuotas {
     /// Days the tenant's audit rows are kept before the retention purge removes them; `None`:
     /// kept forever.
     pub audit_retention_days: Option<i32>,
+    /// Seats: members plus pending invitations; an invitation beyond them is refused.
+    pub max_members: i32,
 }
 
 /// The memory-pin limits a plan grants (§3.12). Read from the tenant's current plan at every
@@ -57,6 +59,7 @@ impl Plan {
                 max_api_keys: 5,
                 max_requests_per_minute: Some(6_000),
                 audit_retention_days: Some(30),
+                max_members: 10,
             },
             Plan::Pro => PlanQuotas {
                 max_workers: 10,
@@ -66,6 +69,7 @@ impl Plan {
                 max_api_keys: 20,
                 max_requests_per_minute: Some(60_000),
                 audit_retention_days: Some(365),
+                max_members: 50,
             },
             Plan::Enterprise => PlanQuotas {
                 max_workers: 100,
@@ -76,6 +80,7 @@ impl Plan {
                 max_requests_per_minute: None,
                 // Seven years: what audits of regulated customers usually ask for.
                 audit_retention_days: Some(2_555),
+                max_members: 1_000,
             },
         }
     }
@@ -125,6 +130,9 @@ mod tests {
             ),
         ];
         assert_eq!(table.len(), Plan::ALL.len());
+        // Seats (issue 23): not in the specification's table.
+        let seats: Vec<i32> = Plan::ALL.iter().map(|p| p.quotas().max_members).collect();
+        assert_eq!(seats, vec![10, 50, 1_000]);
         for (plan, (workers, runs, concurrent, tokens, keys, requests, retention)) in table {
             assert_eq!(
                 plan.quotas(),
@@ -136,6 +144,7 @@ mod tests {
                     max_api_keys: keys,
                     max_requests_per_minute: requests,
                     audit_retention_days: retention,
+                    max_members: plan.quotas().max_members,
                 },
                 "{plan}"
             );

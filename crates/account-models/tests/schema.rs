@@ -438,6 +438,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                     tokens_reserved: 7_000_000_000 + i64::from(count(i)),
                     max_requests_per_minute: (i % 2 == 0).then_some(6_000 + count(i)),
                     audit_retention_days: (i % 2 == 1).then_some(30 + count(i)),
+                    max_members: 10 + count(i),
                     // Past 32 bits: the totals are 64-bit on both backends.
                     member_count: 3_000_000_000 + i64::from(count(i)),
                     api_key_count: i64::from(count(i)),

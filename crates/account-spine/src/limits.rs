@@ -25,6 +25,7 @@ fn value_of(quotas: &PlanQuotas, limit: LimitName) -> Json {
         LimitName::MaxApiKeys => json!(quotas.max_api_keys),
         LimitName::MaxRequestsPerMinute => json!(quotas.max_requests_per_minute),
         LimitName::AuditRetentionDays => json!(quotas.audit_retention_days),
+        LimitName::MaxMembers => json!(quotas.max_members),
         _ => Json::Null,
     }
 }

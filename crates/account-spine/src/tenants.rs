@@ -93,6 +93,8 @@ pub struct TenantQuotas {
     pub audit_retention_days: Option<i32>,
     /// Workers.
     pub max_workers: i32,
+    /// Seats: members plus pending invitations (an invitation beyond them is refused).
+    pub max_members: i32,
     /// Runs admitted today (UTC).
     pub runs_today: i32,
     /// Runs admitted this month (UTC).
@@ -131,6 +133,7 @@ impl UseCase for GetTenantQuotas {
             max_requests_per_minute: t.quotas.max_requests_per_minute,
             audit_retention_days: t.quotas.audit_retention_days,
             max_workers: t.quotas.max_workers,
+            max_members: t.quotas.max_members,
             runs_today: usage.runs_today,
             runs_this_month: usage.runs_this_month,
             tokens_this_month: usage.tokens_this_month,

@@ -192,3 +192,59 @@ async fn refusals_name_the_field_and_removal_restores_the_plans_value() {
         assert_eq!(again.code(), "limit_override_not_found");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn seats_count_members_and_pending_invitations_and_the_refusal_names_the_limit() {
+    for backend in backends().unwrap() {
+        let w = World::new(&backend, Quotas::default()).await;
+        let name = w.backend;
+        let op = operator("req-seats");
+        // The owner holds one of four seats.
+        let seats = SetOverride::new(LimitName::MaxMembers, 4, "small team");
+        w.spine
+            .set_limit_override(&op, w.tenant, seats)
+            .await
+            .unwrap();
+        let owner = w.owner("req-seats-owner");
+
+        // Eight invitations at once for three free seats: exactly three are sent.
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let spine = w.spine.clone();
+                let owner = owner.clone();
+                tokio::spawn(async move {
+                    spine
+                        .invite_user(
+                            &owner,
+                            &format!("seat-{i}@example.com"),
+                            MembershipRole::Member,
+                        )
+                        .await
+                })
+            })
+            .collect();
+        let mut sent = Vec::new();
+        let mut refused = Vec::new();
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(issued) => sent.push(issued.invitation.id),
+                Err(error) => refused.push(error),
+            }
+        }
+        assert_eq!(sent.len(), 3, "{name}: {refused:?}");
+        for error in &refused {
+            assert_eq!(error.code(), "quota_members", "{name}");
+            assert_eq!(error.http_status(), 409);
+            assert!(error.to_string().contains("4/4"), "{name}: {error}");
+        }
+
+        // Revoking a pending invitation frees its seat.
+        w.spine.revoke_invitation(&owner, sent[0]).await.unwrap();
+        w.spine
+            .invite_user(&owner, "late@example.com", MembershipRole::Member)
+            .await
+            .unwrap();
+        let quotas = w.spine.tenant_quotas(&owner).await.unwrap();
+        assert_eq!(quotas.max_members, 4, "{name}");
+    }
+}

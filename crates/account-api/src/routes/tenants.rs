@@ -283,6 +283,9 @@ pub(crate) struct QuotasView {
     audit_retention_days: Option<i32>,
     /// Workers.
     max_workers: i32,
+    /// Seats: members plus pending invitations; an invitation beyond them is refused
+    /// (`quota_members`).
+    max_members: i32,
     /// Runs admitted today (UTC).
     runs_today: i32,
     /// Runs admitted this month (UTC).
@@ -322,6 +325,7 @@ pub(crate) async fn quotas(
         max_requests_per_minute: q.max_requests_per_minute,
         audit_retention_days: q.audit_retention_days,
         max_workers: q.max_workers,
+        max_members: q.max_members,
         runs_today: q.runs_today,
         runs_this_month: q.runs_this_month,
         tokens_this_month: q.tokens_this_month,

@@ -76,6 +76,7 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         tokens_reserved: Set(0),
         max_requests_per_minute: Set(None),
         audit_retention_days: Set(None),
+        max_members: Set(10_000),
         member_count: Set(0),
         api_key_count: Set(0),
         run_count: Set(0),

@@ -77,6 +77,8 @@ pub struct Model {
     /// Days an audit row of the tenant is kept before the retention purge removes it (`None`:
     /// kept forever, e.g. under a legal hold).
     pub audit_retention_days: Option<i32>,
+    /// Quota: seats, members plus pending invitations.
+    pub max_members: i32,
 }
 
 crate::schema::table!("tenants");
