@@ -93,7 +93,8 @@ pub(crate) async fn lift_quotas(db: &DatabaseConnection) -> Result<()> {
     db.execute_unprepared(
         "UPDATE tenants SET plan = 'enterprise', max_runs_per_day = 2000000000, \
          max_concurrent_runs = 2000000000, max_tokens_per_month = 4000000000000000, \
-         max_api_keys = 1000000, max_workers = 1000000, max_requests_per_minute = NULL",
+         max_api_keys = 1000000, max_workers = 1000000, max_requests_per_minute = NULL, \
+         max_members = 2000000000",
     )
     .await?;
     Ok(())
