@@ -337,6 +337,14 @@ pub async fn create(
     now: DateTime<Utc>,
 ) -> Result<WebhookEndpoint, WebhookError> {
     let (url, types) = check_new(new, known)?;
+    // Locked first, so the insert's count (a statement of its own, a fresh snapshot) sees
+    // every endpoint a concurrent creation committed: the limit is exact.
+    if !account_drivers::get_tenant_driver(db)
+        .lock_tenant(tenant)
+        .await?
+    {
+        return Err(WebhookError::NotFound);
+    }
     let row = store::insert_endpoint(
         db,
         NewEndpoint {

@@ -426,3 +426,38 @@ async fn an_endpoint_created_disabled_says_why_and_receives_nothing() {
         assert!(got.lock().unwrap().is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_holds_at_most_fifty_endpoints_even_when_created_at_once() {
+    for backend in backends().unwrap() {
+        let w = World::new(&backend, roomy()).await;
+        let owner = w.owner("req-many");
+        let tasks: Vec<_> = (0..60)
+            .map(|i| {
+                let spine = w.spine.clone();
+                let owner = owner.clone();
+                tokio::spawn(async move {
+                    let url = format!("https://hooks.example.com/{i}");
+                    spine
+                        .create_webhook_endpoint(&owner, CreateEndpoint::new(url))
+                        .await
+                })
+            })
+            .collect();
+        let mut created = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(_) => created += 1,
+                Err(error) => {
+                    assert_eq!(
+                        account_spine::ErrorCode::code(&error),
+                        "too_many_webhook_endpoints"
+                    );
+                }
+            }
+        }
+        assert_eq!(created, 50, "{}", w.backend);
+        let listed = w.spine.list_webhook_endpoints(&owner).await.unwrap();
+        assert_eq!(listed.len(), 50, "{}", w.backend);
+    }
+}
