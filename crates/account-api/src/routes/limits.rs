@@ -72,6 +72,8 @@ pub(crate) struct LimitsView {
     max_requests_per_minute: Option<i32>,
     /// Days the tenant's audit log is kept (`null`: forever).
     audit_retention_days: Option<i32>,
+    /// Seats: members plus pending invitations.
+    max_members: i32,
 }
 
 fn limits_view(quotas: PlanQuotas) -> LimitsView {
@@ -83,6 +85,7 @@ fn limits_view(quotas: PlanQuotas) -> LimitsView {
         max_api_keys: quotas.max_api_keys,
         max_requests_per_minute: quotas.max_requests_per_minute,
         audit_retention_days: quotas.audit_retention_days,
+        max_members: quotas.max_members,
     }
 }
 
@@ -91,8 +94,8 @@ fn limits_view(quotas: PlanQuotas) -> LimitsView {
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetBody {
     /// The limit's value for this tenant: 0 or more; at most 2147483647, except
-    /// `max_tokens_per_month` (any 64-bit value); `max_requests_per_minute` and
-    /// `audit_retention_days` at least 1 (`invalid_limit_value` otherwise).
+    /// `max_tokens_per_month` (any 64-bit value); `max_requests_per_minute`,
+    /// `audit_retention_days` and `max_members` at least 1 (`invalid_limit_value` otherwise).
     #[schema(minimum = 0)]
     value: i64,
     /// Until when it applies (RFC 3339, in the future: `invalid_expiry` otherwise); absent
