@@ -1,5 +1,8 @@
 //! `tenants`: the tenant row, its quotas and usage counters.
 //!
+//! Over 600 lines: the tenant row is read and written by many use cases; its statements stay in one
+//! driver so the row's columns are named in one place.
+//!
 //! Counters reset lazily: each counter carries the day or month it counts (`usage_day`,
 //! `usage_month`), and every increment is one `UPDATE` whose `CASE` starts from zero when the
 //! stored period is not the current one. No read-modify-write, no reset job.

@@ -3,7 +3,8 @@
 // Named so this crate's trybuild project resolves the same features as the engines' one:
 // both build in `target/tests/trybuild`, and a difference there (hmac's `digest/mac`,
 // proptest's `bitflags/std`) compiled sea-orm and everything below it twice.
-use {aes_gcm as _, hkdf as _, serde as _, sha2 as _, subtle as _, url as _, zeroize as _};
+use zeroize as _;
+use {aes_gcm as _, hkdf as _, serde as _, sha2 as _, subtle as _, url as _, uuid as _};
 use {base64 as _, chrono_tz as _, crc32fast as _, getrandom as _, hmac as _, proptest as _};
 
 #[test]

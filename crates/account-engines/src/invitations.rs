@@ -4,6 +4,9 @@
 //! against a double accept (the conditional `pending → accepted` update decides, before any
 //! user is created).
 //!
+//! Over 600 lines: the invitation rules with their unit tests (one exhaustive error table among
+//! them).
+//!
 //! The inviter's role is read again from their membership in the caller's transaction: a
 //! principal demoted since it was authenticated acts with its current role, not the stale one.
 

@@ -74,14 +74,30 @@ impl LimitName {
             .ok_or(LimitError::UnknownLimit)
     }
 
-    /// The values it may take.
-    fn range(self) -> (i64, i64) {
+    /// The values an override of it may take: the smallest and the largest.
+    pub fn range(self) -> (i64, i64) {
         match self {
             Self::MaxTokensPerMonth => (0, i64::MAX),
             Self::AuditRetentionDays | Self::MaxRequestsPerMinute | Self::MaxMembers => {
                 (1, i64::from(i32::MAX))
             }
             _ => (0, i64::from(i32::MAX)),
+        }
+    }
+}
+
+impl LimitName {
+    /// Its value in `quotas` (`None`: no limit, e.g. no tenant-wide request limit).
+    pub fn value_in(self, quotas: &PlanQuotas) -> Option<i64> {
+        match self {
+            Self::MaxWorkers => Some(i64::from(quotas.max_workers)),
+            Self::MaxRunsPerDay => Some(i64::from(quotas.max_runs_per_day)),
+            Self::MaxConcurrentRuns => Some(i64::from(quotas.max_concurrent_runs)),
+            Self::MaxTokensPerMonth => Some(quotas.max_tokens_per_month),
+            Self::MaxApiKeys => Some(i64::from(quotas.max_api_keys)),
+            Self::MaxRequestsPerMinute => quotas.max_requests_per_minute.map(i64::from),
+            Self::AuditRetentionDays => quotas.audit_retention_days.map(i64::from),
+            Self::MaxMembers => Some(i64::from(quotas.max_members)),
         }
     }
 }
@@ -370,6 +386,13 @@ pub async fn remove(
 
 /// The tenant's overrides, live or expired and not yet reverted.
 pub async fn list(db: Db<'_>, tenant: TenantId) -> Result<Vec<LimitOverride>, LimitError> {
+    if get_tenant_driver(db)
+        .fetch_tenant_snapshot(tenant)
+        .await?
+        .is_none()
+    {
+        return Err(LimitError::TenantNotFound);
+    }
     let rows = store::list_overrides(db, tenant).await?;
     Ok(rows
         .into_iter()

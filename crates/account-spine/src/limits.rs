@@ -17,17 +17,7 @@ use serde_json::{Value as Json, json};
 
 /// The value of `limit` in `quotas`, as the audit log shows it.
 fn value_of(quotas: &PlanQuotas, limit: LimitName) -> Json {
-    match limit {
-        LimitName::MaxWorkers => json!(quotas.max_workers),
-        LimitName::MaxRunsPerDay => json!(quotas.max_runs_per_day),
-        LimitName::MaxConcurrentRuns => json!(quotas.max_concurrent_runs),
-        LimitName::MaxTokensPerMonth => json!(quotas.max_tokens_per_month),
-        LimitName::MaxApiKeys => json!(quotas.max_api_keys),
-        LimitName::MaxRequestsPerMinute => json!(quotas.max_requests_per_minute),
-        LimitName::AuditRetentionDays => json!(quotas.audit_retention_days),
-        LimitName::MaxMembers => json!(quotas.max_members),
-        _ => Json::Null,
-    }
+    json!(limit.value_in(quotas))
 }
 
 fn limit_change(tenant: TenantId, limit: LimitName, change: &LimitsChange) -> Change {

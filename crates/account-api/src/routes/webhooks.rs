@@ -2,6 +2,9 @@
 //! their signing secrets (shown once, at creation and at each rotation), their delivery
 //! attempts, and replays of events already sent (owners and admins: `webhooks:manage`).
 //!
+//! Over 600 lines: eight routes of one area with their bodies, views and OpenAPI annotations, which
+//! read best together.
+//!
 //! What a receiver gets (headers, body, signature) is described once, in the document's
 //! description (`crate::openapi`); the spine signs and delivers. A secret appears in the
 //! answers of `POST /v1/webhooks` and `POST /v1/webhooks/{endpoint_id}/rotate-secret` only:

@@ -1,5 +1,8 @@
 //! The permission vocabulary of API keys and what each membership role may grant.
 //!
+//! Over 600 lines: the vocabulary, its matching and role caps are short; most of the file is their
+//! unit tests, kept beside the table they check.
+//!
 //! # Grammar
 //!
 //! ```text

@@ -1,6 +1,9 @@
 //! Webhook delivery: each enabled endpoint follows its tenant's outbox stream with a cursor
 //! of its own, in order, at least once.
 //!
+//! Over 600 lines: settings, the delivery loop, replays, the disabling job and the body format
+//! belong to one pass; its unit tests sit at the end.
+//!
 //! A dispatcher leases endpoints with work due (several instances may deliver together: on
 //! PostgreSQL an endpoint another one is claiming is skipped), sends the events after the
 //! endpoint's cursor one by one (skipping types it does not take), and after each batch
