@@ -250,7 +250,7 @@ fn override_view(o: LimitOverride) -> OverrideView {
 }
 
 /// A tenant's limit overrides, by limit name (platform operators only). A tenant without
-/// overrides, or no such tenant, lists none.
+/// overrides lists none; no such tenant is a 404.
 #[utoipa::path(
     get,
     path = "/v1/platform/tenants/{tenant_id}/limits/overrides",
@@ -262,6 +262,7 @@ fn override_view(o: LimitOverride) -> OverrideView {
         (status = 200, description = "A page of the tenant's overrides.", body = ListBody<OverrideView>),
         (status = 403, description = "Not an operator key (`operator_key_required`).", body = crate::error::ErrorBody),
         (status = 400, description = "`limit` outside 1 to 100 (`invalid_query`).", body = crate::error::ErrorBody),
+        (status = 404, description = "No such tenant (`tenant_not_found`).", body = crate::error::ErrorBody),
     )
 )]
 pub(crate) async fn list(

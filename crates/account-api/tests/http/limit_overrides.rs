@@ -238,6 +238,10 @@ async fn limit_override_refusals_name_their_field_and_write_nothing() {
         let nowhere = "/v1/platform/tenants/0190a8b6-5c3e-7d2a-9f11-123456789abc/limits";
         let answer = put(format!("{nowhere}/max_api_keys"), valid.clone()).await;
         refused(&answer, StatusCode::NOT_FOUND, "tenant_not_found", name);
+        let listed = server
+            .call_as(&op_key, Method::GET, &format!("{nowhere}/overrides"), None)
+            .await;
+        refused(&listed, StatusCode::NOT_FOUND, "tenant_not_found", name);
 
         // Tenant keys, and no key: refused as on every platform route.
         for path in [&api_keys, &format!("{limits}/overrides")] {
