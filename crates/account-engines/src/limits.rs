@@ -274,13 +274,16 @@ impl SetOverride {
 }
 
 /// The limits in force before and after a change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct LimitsChange {
     /// Before.
     pub before: PlanQuotas,
     /// After.
     pub after: PlanQuotas,
+    /// The override the change stored, as stored (setting one; `None` for a removal or an
+    /// expiry).
+    pub set: Option<LimitOverride>,
 }
 
 /// The tenant's plan, its limits in force, and its live overrides at `now`, with the row
@@ -356,16 +359,20 @@ pub async fn set(
         tenant_id: tenant,
         limit_name: request.limit.as_str().to_owned(),
         value: request.value,
-        expires_at: request.expires_at,
+        expires_at: request
+            .expires_at
+            .map(|until| chrono::SubsecRound::trunc_subsecs(until, 6)),
         reason: reason.to_owned(),
         set_by: set_by.chars().take(200).collect(),
-        created_at: now,
+        // Microseconds, as PostgreSQL keeps them: the override returned is the one stored.
+        created_at: chrono::SubsecRound::trunc_subsecs(now, 6),
     };
     store::upsert_override(db, &row).await?;
+    let set = LimitOverride::from_row(row);
     live.retain(|o| o.limit != request.limit);
-    live.extend(LimitOverride::from_row(row));
+    live.extend(set.clone());
     let after = write(db, tenant, apply(plan.quotas(), &live), now).await?;
-    Ok(LimitsChange { before, after })
+    Ok(LimitsChange { before, after, set })
 }
 
 /// Removes the tenant's override of `limit`: its plan's value applies again.
@@ -381,7 +388,11 @@ pub async fn remove(
     }
     live.retain(|o| o.limit != limit);
     let after = write(db, tenant, apply(plan.quotas(), &live), now).await?;
-    Ok(LimitsChange { before, after })
+    Ok(LimitsChange {
+        before,
+        after,
+        set: None,
+    })
 }
 
 /// The tenant's overrides, live or expired and not yet reverted.
@@ -434,7 +445,12 @@ pub async fn expire(
         return Ok(None);
     }
     let after = write(db, tenant, apply(plan.quotas(), &live), now).await?;
-    Ok(Some((expired, LimitsChange { before, after })))
+    let change = LimitsChange {
+        before,
+        after,
+        set: None,
+    };
+    Ok(Some((expired, change)))
 }
 
 /// Up to `limit` tenants with an override that expired at `now`.

@@ -53,6 +53,11 @@ async fn an_override_of_500_concurrent_runs_admits_exactly_500_and_reverts_when_
             .unwrap();
         assert_eq!(change.before.max_concurrent_runs, 100, "{name}: enterprise");
         assert_eq!(change.after.max_concurrent_runs, 500, "{name}");
+        let stored = change.set.expect("the override set");
+        assert_eq!(
+            (stored.value, stored.set_by.as_str()),
+            (500, "ops@example.com")
+        );
 
         // A plan change keeps it.
         w.spine.change_plan(&op, w.tenant, Plan::Pro).await.unwrap();

@@ -131,6 +131,8 @@ pub(crate) struct OverrideSetView {
     reason: String,
     /// The operator who set it, e.g. `operator_key:<id>`.
     set_by: String,
+    /// When it was set.
+    created_at: DateTime<Utc>,
     /// The tenant's limits in force now.
     limits: LimitsView,
 }
@@ -161,8 +163,7 @@ pub(crate) async fn set(
     ApiJson(body): ApiJson<SetBody>,
 ) -> Result<Json<OverrideSetView>, ApiError> {
     let limit = path.limit()?;
-    let reason = body.reason.trim().to_owned();
-    let mut request = SetOverride::new(limit, body.value, reason.clone());
+    let mut request = SetOverride::new(limit, body.value, body.reason.trim());
     if let Some(until) = body.expires_at {
         request = request.until(until);
     }
@@ -170,13 +171,16 @@ pub(crate) async fn set(
         .spine
         .set_limit_override(&operator, path.tenant_id, request)
         .await?;
+    let set = change.set.ok_or_else(|| {
+        ApiError::from(account_spine::SpineError::NotConfigured("limit override"))
+    })?;
     Ok(Json(OverrideSetView {
-        limit: limit.as_str(),
-        value: body.value,
-        expires_at: body.expires_at,
-        reason,
-        // As the spine records it.
-        set_by: operator.operator_id.chars().take(200).collect(),
+        limit: set.limit.as_str(),
+        value: set.value,
+        expires_at: set.expires_at,
+        reason: set.reason,
+        set_by: set.set_by,
+        created_at: set.created_at,
         limits: limits_view(change.after),
     }))
 }

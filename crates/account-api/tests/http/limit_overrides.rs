@@ -77,6 +77,9 @@ async fn operators_set_list_and_remove_a_tenants_limit_override() {
         assert_eq!(set.body["reason"], "key hygiene trial", "{name}");
         let set_by = set.body["set_by"].as_str().unwrap().to_owned();
         assert!(set_by.starts_with("operator_key:"), "{name}: {set_by}");
+        // The override as stored: the list shows the same `created_at`.
+        let created_at = set.body["created_at"].clone();
+        assert!(created_at.is_string(), "{name}: {}", set.body);
         let mut expected = limits_of(&before);
         expected["max_api_keys"] = json!(1);
         assert_eq!(set.body["limits"], expected, "{name}");
@@ -108,7 +111,11 @@ async fn operators_set_list_and_remove_a_tenants_limit_override() {
         assert_eq!(time(&item["expires_at"]), until, "{name}");
         assert_eq!(item["reason"], "key hygiene trial", "{name}");
         assert_eq!(item["set_by"], set_by.as_str(), "{name}");
-        assert!(item["created_at"].is_string(), "{name}: {item}");
+        assert_eq!(
+            time(&item["created_at"]),
+            time(&created_at),
+            "{name}: {item}"
+        );
 
         // Replaced, now without an end: still one override.
         let replaced = server
