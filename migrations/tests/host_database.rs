@@ -208,6 +208,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261216_000034_create_webhook_endpoints",
     "m20261217_000035_create_tenant_limit_overrides",
     "m20261217_000036_add_tenant_max_members",
+    "m20261218_000038_create_user_erasures",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -225,6 +226,7 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "webhook_attempts",
     "webhook_replays",
     "tenant_limit_overrides",
+    "user_erasures",
 ];
 
 /// Our tables that the 0.0.0 snapshots hold.

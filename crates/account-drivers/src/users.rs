@@ -257,6 +257,7 @@ struct ProfileRow {
     tenant_name: String,
 }
 
+pub mod erasure;
 mod list;
 
 /// Users who are members of `tenant`, with their membership columns.

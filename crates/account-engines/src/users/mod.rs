@@ -1,13 +1,16 @@
 //! User accounts: creation (normalised, unique email) and sign-in, and each user's profile
 //! (`profile`: display name, time zone, preferences).
 
+pub mod erasure;
 mod profile;
 
 pub use profile::*;
 
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_user_write_driver;
-use account_drivers::types::{DisplayName, Email, EmailError, TextError, UserId, UserStatus};
+use account_drivers::types::{
+    DisplayName, Email, EmailError, TenantId, TextError, UserId, UserStatus,
+};
 use account_drivers::users::NewUser;
 use chrono::{DateTime, Utc};
 
@@ -29,9 +32,29 @@ pub enum UserError {
     /// No such user.
     #[error("user not found; check the user id")]
     NotFound,
+    /// The user was erased already (an erasure happens once).
+    #[error("this user was erased already; nothing of theirs is left to erase")]
+    AlreadyErased,
+    /// The user is the last owner of these tenants: erasing them would leave each without one.
+    #[error(
+        "the user is the last owner of {}; transfer ownership to another member or delete the project first",
+        tenant_list(tenants)
+    )]
+    LastOwnerOf {
+        /// Every tenant they are the only owner of.
+        tenants: Vec<TenantId>,
+    },
+    /// The pseudonyms' key could not be derived from the pepper.
+    #[error("the pseudonym key could not be derived")]
+    PseudonymKey,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+fn tenant_list(tenants: &[TenantId]) -> String {
+    let ids: Vec<String> = tenants.iter().map(ToString::to_string).collect();
+    format!("project {}", ids.join(", "))
 }
 
 impl From<DriverError> for UserError {
@@ -50,6 +73,9 @@ impl ErrorCode for UserError {
             Self::InvalidName(_) => "invalid_name",
             Self::EmailTaken => "email_taken",
             Self::NotFound => "user_not_found",
+            Self::AlreadyErased => "user_already_erased",
+            Self::LastOwnerOf { .. } => "last_owner",
+            Self::PseudonymKey => "internal_error",
             Self::Storage(e) => e.code(),
         }
     }
@@ -57,8 +83,9 @@ impl ErrorCode for UserError {
     fn http_status(&self) -> u16 {
         match self {
             Self::InvalidEmail(_) | Self::InvalidName(_) => 422,
-            Self::EmailTaken => 409,
+            Self::EmailTaken | Self::AlreadyErased | Self::LastOwnerOf { .. } => 409,
             Self::NotFound => 404,
+            Self::PseudonymKey => 500,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -122,6 +149,10 @@ mod tests {
             }),
             UserError::EmailTaken,
             UserError::NotFound,
+            UserError::AlreadyErased,
+            UserError::LastOwnerOf {
+                tenants: vec![TenantId::new()],
+            },
         ];
         for error in &errors {
             // Exhaustive: a new variant does not compile until it is listed above.
@@ -129,8 +160,12 @@ mod tests {
                 UserError::InvalidEmail(_)
                 | UserError::InvalidName(_)
                 | UserError::EmailTaken
-                | UserError::NotFound => {}
-                UserError::Storage(_) => unreachable!("not caller-caused"),
+                | UserError::NotFound
+                | UserError::AlreadyErased
+                | UserError::LastOwnerOf { .. } => {}
+                UserError::Storage(_) | UserError::PseudonymKey => {
+                    unreachable!("not caller-caused")
+                }
             }
         }
         crate::error::assert_caller_errors(&errors);
