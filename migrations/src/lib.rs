@@ -64,6 +64,7 @@ mod m20261216_000034_create_webhook_endpoints;
 mod m20261217_000035_create_tenant_limit_overrides;
 mod m20261217_000036_add_tenant_max_members;
 mod m20261218_000038_create_user_erasures;
+mod m20261218_000039_create_tenant_deletions;
 mod run;
 mod sqlite;
 
@@ -114,6 +115,7 @@ pub const OUR_TABLES: &[&str] = &[
     "webhook_replays",
     "tenant_limit_overrides",
     "user_erasures",
+    "tenant_deletions",
 ];
 
 /// Every migration of the account schema, in the order they apply.
@@ -163,6 +165,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261217_000035_create_tenant_limit_overrides::Migration),
             Box::new(m20261217_000036_add_tenant_max_members::Migration),
             Box::new(m20261218_000038_create_user_erasures::Migration),
+            Box::new(m20261218_000039_create_tenant_deletions::Migration),
         ]
     }
 }

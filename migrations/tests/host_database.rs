@@ -209,6 +209,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261217_000035_create_tenant_limit_overrides",
     "m20261217_000036_add_tenant_max_members",
     "m20261218_000038_create_user_erasures",
+    "m20261218_000039_create_tenant_deletions",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the
@@ -227,6 +228,7 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "webhook_replays",
     "tenant_limit_overrides",
     "user_erasures",
+    "tenant_deletions",
 ];
 
 /// Our tables that the 0.0.0 snapshots hold.

@@ -423,7 +423,7 @@ async fn migrations_go_up_down_and_up_again() {
             .len();
         assert_eq!(applied, Migrator::migrations().len(), "{}", backend.name());
         let created = tables(&db).await;
-        assert_eq!(created.len(), 29, "{}: {created:?}", backend.name());
+        assert_eq!(created.len(), 30, "{}: {created:?}", backend.name());
         Migrator::down(db.direct_conn(), None).await.expect("down");
         assert!(
             Migrator::get_applied_migrations(db.direct_conn())
@@ -549,7 +549,7 @@ async fn unique_indexes_on_tenant_owned_tables_include_tenant_id() {
                 tenant_owned.insert(table);
             }
         }
-        assert_eq!(tenant_owned.len(), 23, "{tenant_owned:?}");
+        assert_eq!(tenant_owned.len(), 24, "{tenant_owned:?}");
         for index in unique_indexes(&db).await {
             let global = GLOBAL_UNIQUE_ON_TENANT_TABLES
                 .iter()

@@ -126,7 +126,7 @@ impl AppState {
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::{
         api_keys, audit, billing, identities, invitations, lifecycle, limits, memberships,
-        memory_pins, onboarding, runs, support, tenants, usage, users, webhooks,
+        memory_pins, onboarding, projects, runs, support, tenants, usage, users, webhooks,
     };
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
@@ -156,8 +156,14 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(invitations::invite, invitations::list_invitations))
         .routes(routes!(invitations::resend_invitation))
         .routes(routes!(invitations::revoke_invitation))
-        .routes(routes!(tenants::list_projects))
-        .routes(routes!(tenants::get_project))
+        .routes(routes!(tenants::list_projects, projects::create_project))
+        .routes(routes!(
+            tenants::get_project,
+            projects::rename_project,
+            projects::delete_project
+        ))
+        .routes(routes!(projects::leave_project))
+        .routes(routes!(projects::restore_project))
         .routes(routes!(users::list_users))
         .routes(routes!(users::get_user, memberships::remove_user))
         .routes(routes!(memberships::list_tenant_users))

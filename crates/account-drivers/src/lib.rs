@@ -71,6 +71,7 @@ pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
 pub mod outbox;
+pub mod projects;
 pub mod rate_limits;
 pub mod replicas;
 pub mod runs;

@@ -107,7 +107,12 @@ impl TenantLifecycleDriver<'_> {
         query
             .column((tenants::Entity, tenants::Column::Status))
             .from(tenants::Entity.table_ref())
-            .and_where(tenants::Column::Id.eq(tenant));
+            .and_where(tenants::Column::Id.eq(tenant))
+            // A deleted project is gone to every use case (restore and purge read it apart).
+            .and_where(crate::projects::not_deleted((
+                tenants::Entity,
+                tenants::Column::Id,
+            )));
         let row = self.db.conn().query_one(&query).await?;
         Ok(row
             .map(|row| row.try_get::<TenantStatus>("", "status"))

@@ -551,7 +551,8 @@ pub(crate) fn with_counter_increments(
 fn member_tenants(user: UserId, filter: TenantFilter) -> sea_orm::Select<tenants::Entity> {
     let mut query = tenants::Entity::find()
         .join_rev(JoinType::InnerJoin, memberships::Relation::Tenant.def())
-        .filter(memberships::Column::UserId.eq(user));
+        .filter(memberships::Column::UserId.eq(user))
+        .filter(crate::projects::not_deleted((tenants::Entity, tenants::Column::Id)));
     if let Some(status) = filter.status {
         query = query.filter(tenants::Column::Status.eq(status));
     }

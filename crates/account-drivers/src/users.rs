@@ -411,6 +411,11 @@ impl AccountsFacadeDriver<'_> {
     ) -> Result<Option<UserDetailSnapshot>, DriverError> {
         let row = with_membership_columns(members_of(tenant))
             .filter(users::Column::Id.eq(user))
+            // A member of a deleted project is no member (their principal is refused).
+            .filter(crate::projects::not_deleted((
+                memberships::Entity,
+                memberships::Column::TenantId,
+            )))
             .into_model::<MemberRow>()
             .one(self.db.conn())
             .await?;

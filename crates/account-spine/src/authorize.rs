@@ -22,6 +22,10 @@ pub(crate) fn authorize(principal: &Principal, operation: Operation) -> Result<(
         (Authority::Operator, _) => Err(SpineError::forbidden(operation, "a platform operator")),
         (Authority::System, _) => Err(SpineError::forbidden(operation, "the platform itself")),
         (Authority::Token, _) => Ok(()),
+        (Authority::Person, _) => Err(SpineError::forbidden(
+            operation,
+            "a signed-in person (an identity provider's token)",
+        )),
         (Authority::Tenant { min_role, .. }, Actor::User { role, .. }) => {
             if rank(*role) >= rank(min_role) {
                 Ok(())

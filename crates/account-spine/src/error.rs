@@ -129,6 +129,9 @@ pub enum SpineError {
     /// Limit overrides.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// Self-service projects.
+    #[error(transparent)]
+    Project(#[from] account_engines::tenants::self_service::ProjectError),
     /// SDK attestations.
     #[error(transparent)]
     Attestation(#[from] AttestationError),
@@ -214,6 +217,7 @@ impl ErrorCode for SpineError {
             Self::MemoryPin(e) => e.code(),
             Self::Webhook(e) => e.code(),
             Self::Limit(e) => e.code(),
+            Self::Project(e) => e.code(),
             Self::Attestation(e) => e.code(),
             Self::User(e) => e.code(),
             Self::Lifecycle(e) => e.code(),
@@ -249,6 +253,7 @@ impl ErrorCode for SpineError {
             Self::MemoryPin(e) => e.http_status(),
             Self::Webhook(e) => e.http_status(),
             Self::Limit(e) => e.http_status(),
+            Self::Project(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
             Self::User(e) => e.http_status(),
             Self::Lifecycle(e) => e.http_status(),
@@ -274,6 +279,7 @@ impl ErrorCode for SpineError {
             Self::MemoryPin(e) => e.field(),
             Self::Webhook(e) => e.field(),
             Self::Limit(e) => e.field(),
+            Self::Project(e) => e.field(),
             Self::Attestation(e) => e.field(),
             Self::User(e) => e.field(),
             Self::Lifecycle(e) => e.field(),

@@ -220,6 +220,55 @@ pub enum DomainEvent {
         /// `failing` or `gone`.
         reason: String,
     },
+    /// A signed-in person created a project and became its owner.
+    #[serde(rename = "project.created")]
+    ProjectCreated {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// Its owner.
+        owner: UserId,
+    },
+    /// A project was renamed.
+    #[serde(rename = "project.renamed")]
+    ProjectRenamed {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The name before.
+        from: String,
+        /// The name after.
+        to: String,
+    },
+    /// An owner deleted the project: it is gone to every request, restorable until
+    /// `purge_after`, then purged (the purge publishes nothing: the tenant's event stream is
+    /// among what it removes).
+    #[serde(rename = "project.deleted")]
+    ProjectDeleted {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The owner who deleted it.
+        deleted_by: UserId,
+        /// From when the purge may remove it.
+        purge_after: DateTime<Utc>,
+    },
+    /// An owner restored the deleted project within its window.
+    #[serde(rename = "project.restored")]
+    ProjectRestored {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The owner who restored it.
+        restored_by: UserId,
+    },
+    /// A member was erased: they left the tenant, and their personal data everywhere is
+    /// replaced by `pseudonym` (hosts erase their own copies of the person).
+    #[serde(rename = "user.erased")]
+    UserErased {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The erased user (the id stays; it stands for the pseudonym now).
+        user_id: UserId,
+        /// The pseudonym their rows carry.
+        pseudonym: String,
+    },
 }
 
 /// The quota codes events name, as the static strings the engines refuse with.
@@ -263,6 +312,10 @@ impl DomainEvent {
             Self::TenantStatusChanged { .. } => "tenant.status_changed",
             Self::TenantSuspended { .. } => "tenant.suspended",
             Self::WebhookEndpointDisabled { .. } => "webhook_endpoint.disabled",
+            Self::ProjectCreated { .. } => "project.created",
+            Self::ProjectRenamed { .. } => "project.renamed",
+            Self::ProjectDeleted { .. } => "project.deleted",
+            Self::ProjectRestored { .. } => "project.restored",
         }
     }
 
@@ -283,6 +336,10 @@ impl DomainEvent {
         "tenant.status_changed",
         "tenant.suspended",
         "webhook_endpoint.disabled",
+        "project.created",
+        "project.renamed",
+        "project.deleted",
+        "project.restored",
     ];
 
     /// The tenant the event belongs to.
@@ -302,7 +359,11 @@ impl DomainEvent {
             | Self::OwnershipTransferred { tenant_id, .. }
             | Self::TenantStatusChanged { tenant_id, .. }
             | Self::TenantSuspended { tenant_id, .. }
-            | Self::WebhookEndpointDisabled { tenant_id, .. } => *tenant_id,
+            | Self::WebhookEndpointDisabled { tenant_id, .. }
+            | Self::ProjectCreated { tenant_id, .. }
+            | Self::ProjectRenamed { tenant_id, .. }
+            | Self::ProjectDeleted { tenant_id, .. }
+            | Self::ProjectRestored { tenant_id, .. } => *tenant_id,
         }
     }
 

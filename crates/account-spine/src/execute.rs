@@ -237,6 +237,32 @@ impl Spine {
         .await
     }
 
+    /// Executes a use case whose authority is a signed-in person acting for themselves
+    /// ([`Authority::Person`]), about `tenant` when there is one: no principal and no
+    /// capability check (the body checks what it needs of the person), one write
+    /// transaction retried on contention, a refusal audited in the tenant.
+    pub(crate) async fn execute_as_person<U: UseCase>(
+        &self,
+        user: account_engines::types::UserId,
+        tenant: Option<TenantId>,
+        request: &RequestMeta,
+        use_case: U,
+    ) -> Result<U::Output, SpineError> {
+        let operation = U::OPERATION;
+        debug_assert_eq!(operation.authority(), Authority::Person);
+        let caller = Caller::Person {
+            user,
+            tenant,
+            request,
+        };
+        self.observe(operation, caller, async {
+            let frame = Frame::new(operation, caller, self.clock.now());
+            let outcome = self.run_body(&use_case, frame).await;
+            self.settle(&use_case, frame, outcome, Release::Now).await
+        })
+        .await
+    }
+
     /// Applies (or, in a host's transaction, keeps) the effects of a committed call; or
     /// audits a refusal and releases the use case's refusal events the same way.
     async fn settle<U: UseCase>(

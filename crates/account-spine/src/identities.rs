@@ -136,7 +136,10 @@ impl Spine {
         })
     }
 
-    async fn linked_user(&self, signed_in: &SignedIn) -> Result<Option<UserId>, SpineError> {
+    pub(crate) async fn linked_user(
+        &self,
+        signed_in: &SignedIn,
+    ) -> Result<Option<UserId>, SpineError> {
         Ok(
             identities::find_user_by_identity(
                 self.pool_db(),

@@ -91,6 +91,7 @@ mod operations;
 pub mod operators;
 mod outbox;
 mod principal;
+pub mod projects;
 pub mod rate_limits;
 mod replicas;
 mod retry;

@@ -36,6 +36,9 @@ pub enum Authority {
     System,
     /// Whoever holds a one-time token (invitation acceptance): no principal.
     Token,
+    /// A signed-in person acting for themselves, in no tenant's role (creating a project,
+    /// restoring one they own): the use case checks what it needs of them.
+    Person,
 }
 
 macro_rules! operations {
@@ -313,6 +316,24 @@ operations! {
         authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Read;
     /// Disable an endpoint whose retry schedule ran out or that answered 410 (delivery).
     WebhooksDisable = "webhooks.disable", audit: Some("webhook_endpoint.disabled"),
+        authority: Authority::System, capability: Capability::Any;
+    /// Create a project of one's own (a signed-in person; they become its owner).
+    AccountCreateProject = "account.create_project", audit: Some("project.created"),
+        authority: Authority::Person, capability: Capability::Any;
+    /// Rename the project.
+    AccountRenameProject = "account.rename_project", audit: Some("project.renamed"),
+        authority: tenant(MembershipRole::Admin, "users:manage"), capability: Capability::Write;
+    /// Leave the project (not as its last owner).
+    AccountLeaveProject = "account.leave_project", audit: Some("membership.left"),
+        authority: tenant(MembershipRole::Viewer, "profile:write"), capability: Capability::Any;
+    /// Delete the project softly (restorable within the window).
+    AccountDeleteProject = "account.delete_project", audit: Some("project.deleted"),
+        authority: tenant(MembershipRole::Owner, "users:manage"), capability: Capability::Any;
+    /// Restore a deleted project within its window (a signed-in owner).
+    AccountRestoreProject = "account.restore_project", audit: Some("project.restored"),
+        authority: Authority::Person, capability: Capability::Any;
+    /// Remove a batch of a deleted project's rows once its window closed (the reaper's pass).
+    TenantPurge = "tenant.purge", audit: Some("project.purged"),
         authority: Authority::System, capability: Capability::Any;
 }
 

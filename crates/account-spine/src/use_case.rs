@@ -83,6 +83,16 @@ pub(crate) enum Caller<'a> {
     KeyPresenter(&'a RequestMeta),
     /// The spine itself, in a platform job (the lease reaper), acting on this tenant.
     System(TenantId),
+    /// A signed-in person acting for themselves ([`crate::Authority::Person`]), about this
+    /// tenant when there is one yet (a project they create has none until it exists).
+    Person {
+        /// Their user.
+        user: UserId,
+        /// The tenant the call is about.
+        tenant: Option<TenantId>,
+        /// The request.
+        request: &'a RequestMeta,
+    },
 }
 
 /// The request metadata of the spine's own jobs: there is no request.
@@ -101,6 +111,7 @@ impl Caller<'_> {
             Caller::TokenHolder { tenant, .. } => Some(tenant),
             Caller::KeyPresenter(_) => None,
             Caller::System(tenant) => Some(tenant),
+            Caller::Person { tenant, .. } => tenant,
         }
     }
 
@@ -108,7 +119,9 @@ impl Caller<'_> {
         match self {
             Caller::Principal(principal) => &principal.request,
             Caller::Operator(operator, _) => &operator.request,
-            Caller::TokenHolder { request, .. } | Caller::KeyPresenter(request) => request,
+            Caller::TokenHolder { request, .. }
+            | Caller::KeyPresenter(request)
+            | Caller::Person { request, .. } => request,
             Caller::System(_) => &NO_REQUEST,
         }
     }
@@ -127,6 +140,7 @@ impl Caller<'_> {
             Caller::TokenHolder { .. } => "token_holder",
             Caller::KeyPresenter(_) => "key_presenter",
             Caller::System(_) => "system",
+            Caller::Person { .. } => "person",
         }
     }
 }
@@ -142,6 +156,9 @@ pub(crate) struct Change {
     /// The tenant the row belongs to when the caller's own does not say (an operator
     /// creating a tenant).
     pub(crate) tenant: Option<TenantId>,
+    /// A platform-wide row of a system job, in no tenant (the record that a tenant was
+    /// purged outlives the tenant's own rows).
+    pub(crate) platform_wide: bool,
 }
 
 impl Change {
@@ -173,6 +190,12 @@ impl Change {
         self.tenant = Some(tenant);
         self
     }
+
+    /// A row in no tenant ([`Change::platform_wide`]; system jobs only).
+    pub(crate) fn platform_wide(mut self) -> Self {
+        self.platform_wide = true;
+        self
+    }
 }
 
 /// What may happen only after commit.
@@ -194,7 +217,10 @@ impl Caller<'_> {
         match self {
             Caller::Principal(principal) => Reader::of_principal(principal),
             Caller::Operator(operator, _) => Some(Reader::Operator(operator.operator_id.clone())),
-            Caller::TokenHolder { .. } | Caller::KeyPresenter(_) | Caller::System(_) => None,
+            Caller::TokenHolder { .. }
+            | Caller::KeyPresenter(_)
+            | Caller::System(_)
+            | Caller::Person { .. } => None,
         }
     }
 }
@@ -248,6 +274,14 @@ impl<'a> Context<'a> {
         self.member.ok_or(SpineError::MachineKey {
             operation: self.operation.name(),
         })
+    }
+
+    /// The signed-in person calling ([`crate::Authority::Person`] use cases).
+    pub(crate) fn person(&self) -> Result<UserId, SpineError> {
+        match self.caller {
+            Caller::Person { user, .. } => Ok(user),
+            _ => Err(SpineError::forbidden(self.operation, "a signed-in person")),
+        }
     }
 
     /// The platform operator calling.
@@ -379,11 +413,20 @@ pub(crate) fn audit_entry(
             )
         }
         Caller::KeyPresenter(_) => (None, ActorType::User, None, None, None, change.after),
+        Caller::Person { user, tenant, .. } => (
+            change.tenant.or(tenant),
+            ActorType::User,
+            Some(user),
+            None,
+            change.reason,
+            change.after,
+        ),
         Caller::System(tenant) => {
             let tenant = change.tenant.unwrap_or(tenant);
+            let tenant = (!change.platform_wide).then_some(tenant);
             let system = ActorType::System;
             (
-                Some(tenant),
+                tenant,
                 system,
                 None,
                 None,
@@ -433,7 +476,9 @@ pub(crate) fn refusal_entry(
             (entry.api_key_id, entry.reason) = (None, None);
             entry
         }
-        Caller::TokenHolder { .. } => audit_entry(caller, operation, change, None),
+        Caller::TokenHolder { .. } | Caller::Person { .. } => {
+            audit_entry(caller, operation, change, None)
+        }
         // The platform's own jobs are never refused (no authority is checked for them).
         Caller::KeyPresenter(_) | Caller::System(_) => return None,
     };

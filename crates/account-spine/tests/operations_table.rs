@@ -94,6 +94,12 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("webhooks.replay", Some("webhook_endpoint.replay_requested"), tenant(Admin, "webhooks:manage"), Write),
     ("webhooks.list_attempts", None, tenant(Admin, "webhooks:manage"), Read),
     ("webhooks.disable", Some("webhook_endpoint.disabled"), System, Any),
+    ("account.create_project", Some("project.created"), Authority::Person, Any),
+    ("account.rename_project", Some("project.renamed"), tenant(Admin, "users:manage"), Write),
+    ("account.leave_project", Some("membership.left"), tenant(Viewer, "profile:write"), Any),
+    ("account.delete_project", Some("project.deleted"), tenant(Owner, "users:manage"), Any),
+    ("account.restore_project", Some("project.restored"), Authority::Person, Any),
+    ("tenant.purge", Some("project.purged"), System, Any),
 ];
 
 #[test]

@@ -290,7 +290,7 @@ async fn every_tenant_operation_refuses_exactly_the_roles_and_keys_below_its_aut
                 min_role,
                 permission,
             } => Some((op, min_role, permission)),
-            Authority::Operator | Authority::Token | Authority::System => None,
+            Authority::Operator | Authority::Token | Authority::System | Authority::Person => None,
             other => panic!(
                 "{}: an authority this matrix does not know: {other:?}",
                 op.name()

@@ -327,6 +327,11 @@ impl TenantDriver<'_> {
             .join(JoinType::InnerJoin, tenant_of_key())
             .column_as(tenants::Column::Status, "tenant_status")
             .filter(api_keys::Column::KeyDigest.eq(digest))
+            // A deleted project's keys answer like missing ones.
+            .filter(crate::projects::not_deleted((
+                api_keys::Entity,
+                api_keys::Column::TenantId,
+            )))
             .into_model::<KeyRow>()
             .one(self.db.conn())
             .await?;

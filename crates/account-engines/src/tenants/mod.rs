@@ -2,6 +2,7 @@
 //! projects view members have of them (`projects`).
 
 mod projects;
+pub mod self_service;
 
 pub use projects::*;
 

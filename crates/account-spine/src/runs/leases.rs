@@ -266,6 +266,13 @@ impl Spine {
     }
 }
 
+/// Deleted projects one reaper pass purges at most (each in steps of [`PURGE_BATCH`] rows).
+const PROJECTS_PER_PASS: u64 = 10;
+
+/// Rows one step of a project's purge deletes at most: one statement of a few milliseconds,
+/// so no lock is held for long and a SQLite writer waits at most that.
+const PURGE_BATCH: u64 = 1_000;
+
 /// The reaper's loop: a pass per tick, another at once while passes fill their batch and make
 /// progress, until told to stop. A pass is never cut short: a stop takes effect after it.
 async fn reap_periodically(
@@ -301,6 +308,13 @@ async fn reap_periodically(
         // ... and reverts limit overrides that expired.
         if let Err(error) = spine.expire_limit_overrides(batch).await {
             tracing::warn!(%error, "reverting expired limit overrides failed; retrying next interval");
+        }
+        // ... and purges deleted projects whose restore window closed (bounded batches).
+        if let Err(error) = spine
+            .purge_deleted_projects(PROJECTS_PER_PASS, PURGE_BATCH)
+            .await
+        {
+            tracing::warn!(%error, "purging deleted projects failed; retrying next interval");
         }
     }
 }
