@@ -63,6 +63,7 @@ mod m20261215_000033_audit_log_retention_and_guard;
 mod m20261216_000034_create_webhook_endpoints;
 mod m20261217_000035_create_tenant_limit_overrides;
 mod m20261217_000036_add_tenant_max_members;
+mod m20261218_000037_create_plans;
 mod m20261218_000038_create_user_erasures;
 mod m20261218_000039_create_tenant_deletions;
 mod run;
@@ -115,6 +116,7 @@ pub const OUR_TABLES: &[&str] = &[
     "webhook_replays",
     "tenant_limit_overrides",
     "user_erasures",
+    "plans",
     "tenant_deletions",
 ];
 
@@ -164,6 +166,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261216_000034_create_webhook_endpoints::Migration),
             Box::new(m20261217_000035_create_tenant_limit_overrides::Migration),
             Box::new(m20261217_000036_add_tenant_max_members::Migration),
+            Box::new(m20261218_000037_create_plans::Migration),
             Box::new(m20261218_000038_create_user_erasures::Migration),
             Box::new(m20261218_000039_create_tenant_deletions::Migration),
         ]

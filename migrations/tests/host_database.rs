@@ -208,6 +208,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261216_000034_create_webhook_endpoints",
     "m20261217_000035_create_tenant_limit_overrides",
     "m20261217_000036_add_tenant_max_members",
+    "m20261218_000037_create_plans",
     "m20261218_000038_create_user_erasures",
     "m20261218_000039_create_tenant_deletions",
 ];
@@ -227,6 +228,7 @@ const TABLES_NEWER_THAN_0_0_0: &[&str] = &[
     "webhook_attempts",
     "webhook_replays",
     "tenant_limit_overrides",
+    "plans",
     "user_erasures",
     "tenant_deletions",
 ];
@@ -343,9 +345,21 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
             Some(1),
             "{name}: the one version row"
         );
-        for table in TABLES_NEWER_THAN_0_0_0
-            .iter()
-            .filter(|t| !["usage_hourly", "tenant_workers", "cache_versions"].contains(*t))
+        assert_eq!(
+            after.remove("plans"),
+            Some(3),
+            "{name}: the built-in plans"
+        );
+        let plan_versions = "SELECT COUNT(*) FROM account.tenants t JOIN account.plans p \
+            ON p.code = t.plan AND p.version = t.plan_version";
+        assert_eq!(
+            scalar(db.conn(), plan_versions).await,
+            scalar(db.conn(), "SELECT COUNT(*) FROM account.tenants").await,
+            "{name}: every tenant on version 1 of its plan"
+        );
+        for table in TABLES_NEWER_THAN_0_0_0.iter().filter(|t| {
+            !["usage_hourly", "tenant_workers", "cache_versions", "plans"].contains(*t)
+        })
         {
             assert_eq!(
                 after.remove(table),

@@ -12,7 +12,7 @@ use crate::quota::{QuotaInfo, QuotaPeriod};
 use account_spine::DomainEvent;
 use account_spine::limits::LimitName;
 use account_spine::types::{
-    ActorType, ApiKeyStatus, MembershipRole, OnboardingState, Plan, RunStatus, TenantStatus,
+    ActorType, ApiKeyStatus, MembershipRole, OnboardingState, PlanCode, RunStatus, TenantStatus,
     UserStatus,
 };
 use axum::Json;
@@ -346,9 +346,16 @@ pub(crate) fn tenant_status() -> Object {
     string_enum(TenantStatus::ALL.iter().map(|s| s.as_str()))
 }
 
-/// A plan.
+/// A plan's code (plans are data: any code an operator created; `free`, `pro` and
+/// `enterprise` are built in).
 pub(crate) fn plan() -> Object {
-    string_enum(Plan::ALL.iter().map(|s| s.as_str()))
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some("^[a-z][a-z0-9_-]*$"))
+        .min_length(Some(1))
+        .max_length(Some(PlanCode::MAX))
+        .examples(["pro"])
+        .build()
 }
 
 /// A user's account status.

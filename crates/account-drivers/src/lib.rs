@@ -71,6 +71,7 @@ pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
 pub mod outbox;
+pub mod plans;
 pub mod projects;
 pub mod rate_limits;
 pub mod replicas;
@@ -107,10 +108,10 @@ pub mod types {
     // by accident (`PlanVariant` gains a variant with `Plan`, so it could not be left open).
     pub use account_models::enums::{
         ActorType, ApiKeyStatus, BillingPeriod, EnumError, InvitationStatus, InvoiceStatus,
-        MembershipRole, OnboardingState, Plan, RunStatus, SubscriptionStatus, TenantStatus,
+        MembershipRole, OnboardingState, RunStatus, SubscriptionStatus, TenantStatus,
         TicketCategory, TicketPriority, TicketStatus, UsageUnit, UserStatus,
     };
     pub use account_models::ids::*;
-    pub use account_models::quotas::PlanQuotas;
+    pub use account_models::quotas::{PlanCode, PlanCodeError, PlanQuotas};
     pub use account_models::values::*;
 }

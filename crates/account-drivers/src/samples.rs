@@ -9,7 +9,7 @@ use crate::api_keys::APIKeySnapshot;
 use crate::billing::SubscriptionSnapshot;
 use crate::users::UserAccountSnapshot;
 use account_models::{
-    ApiKeyId, ApiKeyStatus, BillingPeriod, Plan, SubscriptionId, SubscriptionStatus, TenantId,
+    ApiKeyId, ApiKeyStatus, BillingPeriod, PlanCode, SubscriptionId, SubscriptionStatus, TenantId,
     UserId, UserStatus,
 };
 use sea_orm::prelude::DateTimeUtc;
@@ -49,7 +49,7 @@ impl SubscriptionSnapshot {
             id: SubscriptionId::new(),
             tenant_id: TenantId::new(),
             external_id: "sub_sample".into(),
-            plan: Plan::Pro,
+            plan: PlanCode::pro(),
             status: SubscriptionStatus::Active,
             billing_period: BillingPeriod::Monthly,
             current_period_start: None,

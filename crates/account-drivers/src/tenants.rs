@@ -9,7 +9,7 @@
 
 use crate::{AccountsFacadeDriver, Db, DriverError, OffsetPage, Page};
 use account_models::entities::{memberships, tenants};
-use account_models::{OnboardingState, Plan, PlanQuotas, TenantId, TenantStatus, UserId};
+use account_models::{OnboardingState, PlanCode, PlanQuotas, TenantId, TenantStatus, UserId};
 use sea_orm::prelude::{Date, DateTimeUtc};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -41,7 +41,7 @@ pub struct TenantSnapshot {
     /// Lifecycle status.
     pub status: TenantStatus,
     /// Plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.
@@ -60,7 +60,9 @@ pub struct TenantCoreSnapshot {
     /// Lifecycle status.
     pub status: TenantStatus,
     /// Plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
+    /// The version of `plan` the tenant is on.
+    pub plan_version: i32,
     /// Quotas as stored on the row (copied from the plan, possibly overridden).
     pub quotas: PlanQuotas,
     /// Runs admitted on `usage_day` (stale once the day changed).
@@ -101,7 +103,9 @@ pub struct NewTenant {
     /// Unique handle.
     pub slug: String,
     /// Plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
+    /// The version of `plan`.
+    pub plan_version: i32,
     /// Quotas to copy onto the row.
     pub quotas: PlanQuotas,
     /// The identity provider's organisation id.
@@ -141,7 +145,10 @@ pub(crate) fn core_snapshot(m: tenants::Model) -> TenantCoreSnapshot {
             max_requests_per_minute: m.max_requests_per_minute,
             audit_retention_days: m.audit_retention_days,
             max_members: m.max_members,
+            max_memory_pins: m.max_memory_pins,
+            max_pin_value_bytes: m.max_pin_value_bytes,
         },
+        plan_version: m.plan_version,
         runs_today: m.runs_today,
         runs_this_month: m.runs_this_month,
         tokens_this_month: m.tokens_this_month,
@@ -191,6 +198,9 @@ async fn insert(
         max_requests_per_minute: Set(tenant.quotas.max_requests_per_minute),
         audit_retention_days: Set(tenant.quotas.audit_retention_days),
         max_members: Set(tenant.quotas.max_members),
+        plan_version: Set(tenant.plan_version),
+        max_memory_pins: Set(tenant.quotas.max_memory_pins),
+        max_pin_value_bytes: Set(tenant.quotas.max_pin_value_bytes),
         runs_today: Set(0),
         runs_this_month: Set(0),
         tokens_this_month: Set(0),
@@ -320,6 +330,14 @@ fn with_quotas(
             Expr::value(quotas.audit_retention_days),
         )
         .col_expr(tenants::Column::MaxMembers, Expr::value(quotas.max_members))
+        .col_expr(
+            tenants::Column::MaxMemoryPins,
+            Expr::value(quotas.max_memory_pins),
+        )
+        .col_expr(
+            tenants::Column::MaxPinValueBytes,
+            Expr::value(quotas.max_pin_value_bytes),
+        )
         .col_expr(tenants::Column::UpdatedAt, Expr::value(now))
         .filter(tenants::Column::Id.eq(id))
 }
@@ -405,16 +423,18 @@ impl TenantDriver<'_> {
         insert(self.db, tenant, now).await
     }
 
-    /// Sets the plan and the quotas that come with it.
+    /// Puts the tenant on version `version` of `plan`, with the quotas that come with it.
     pub async fn update_tenant_plan(
         &self,
         id: TenantId,
-        plan: Plan,
+        plan: &PlanCode,
+        version: i32,
         quotas: PlanQuotas,
         now: DateTimeUtc,
     ) -> Result<Option<TenantCoreSnapshot>, DriverError> {
         let update = tenants::Entity::update_many()
-            .col_expr(tenants::Column::Plan, Expr::value(plan.as_str()));
+            .col_expr(tenants::Column::Plan, Expr::value(plan.as_str()))
+            .col_expr(tenants::Column::PlanVersion, Expr::value(version));
         update_returning(self.db, with_quotas(update, quotas, id, now)).await
     }
 

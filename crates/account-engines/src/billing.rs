@@ -413,7 +413,7 @@ pub async fn record_invoice(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use account_drivers::types::Plan;
+    use account_drivers::types::PlanCode;
     use chrono::TimeZone;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
@@ -423,7 +423,7 @@ mod tests {
     fn subscription(status: SubscriptionStatus) -> SubscriptionSnapshot {
         let mut subscription = SubscriptionSnapshot::sample();
         subscription.external_id = "sub_1".into();
-        subscription.plan = Plan::Pro;
+        subscription.plan = PlanCode::pro();
         subscription.status = status;
         subscription.billing_period = BillingPeriod::Monthly;
         subscription.current_period_start = Some(at(2026, 11, 10));
@@ -486,8 +486,9 @@ mod tests {
             name: "t".into(),
             slug: "t".into(),
             status: account_drivers::types::TenantStatus::Active,
-            plan: Plan::Pro,
-            quotas: Plan::Pro.quotas(),
+            plan: PlanCode::pro(),
+            plan_version: 1,
+            quotas: account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap(),
             runs_today: 3,
             runs_this_month: 7,
             tokens_this_month: 900,

@@ -45,6 +45,7 @@ pub mod memberships;
 pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
+pub mod plans;
 pub mod roles;
 pub mod runs;
 pub mod sealing;

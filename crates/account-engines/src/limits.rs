@@ -11,7 +11,7 @@
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::get_tenant_driver;
 use account_drivers::limits::{self as store, OverrideRow};
-use account_drivers::types::{Plan, PlanQuotas, TenantId};
+use account_drivers::types::{PlanQuotas, TenantId};
 use chrono::{DateTime, Utc};
 
 /// Longest reason, in characters.
@@ -37,11 +37,15 @@ pub enum LimitName {
     AuditRetentionDays,
     /// Seats: members plus pending invitations.
     MaxMembers,
+    /// Live memory pins.
+    MaxMemoryPins,
+    /// Bytes of one pin's value.
+    MaxPinValueBytes,
 }
 
 impl LimitName {
     /// Every limit, in a stable order.
-    pub const ALL: [LimitName; 8] = [
+    pub const ALL: [LimitName; 10] = [
         Self::MaxWorkers,
         Self::MaxRunsPerDay,
         Self::MaxConcurrentRuns,
@@ -50,6 +54,8 @@ impl LimitName {
         Self::MaxRequestsPerMinute,
         Self::AuditRetentionDays,
         Self::MaxMembers,
+        Self::MaxMemoryPins,
+        Self::MaxPinValueBytes,
     ];
 
     /// Its name, as the API and the audit log spell it (the tenant row's column).
@@ -63,6 +69,8 @@ impl LimitName {
             Self::MaxRequestsPerMinute => "max_requests_per_minute",
             Self::AuditRetentionDays => "audit_retention_days",
             Self::MaxMembers => "max_members",
+            Self::MaxMemoryPins => "max_memory_pins",
+            Self::MaxPinValueBytes => "max_pin_value_bytes",
         }
     }
 
@@ -77,7 +85,9 @@ impl LimitName {
     /// The values an override of it may take: the smallest and the largest.
     pub fn range(self) -> (i64, i64) {
         match self {
-            Self::MaxTokensPerMonth => (0, i64::MAX),
+            Self::MaxTokensPerMonth | Self::MaxMemoryPins => (0, i64::MAX),
+            // A pin always fits the API's 128 KiB request body with its envelope.
+            Self::MaxPinValueBytes => (1, 64 * 1024),
             Self::AuditRetentionDays | Self::MaxRequestsPerMinute | Self::MaxMembers => {
                 (1, i64::from(i32::MAX))
             }
@@ -98,7 +108,15 @@ impl LimitName {
             Self::MaxRequestsPerMinute => quotas.max_requests_per_minute.map(i64::from),
             Self::AuditRetentionDays => quotas.audit_retention_days.map(i64::from),
             Self::MaxMembers => Some(i64::from(quotas.max_members)),
+            Self::MaxMemoryPins => Some(quotas.max_memory_pins),
+            Self::MaxPinValueBytes => Some(i64::from(quotas.max_pin_value_bytes)),
         }
+    }
+}
+
+impl serde::Serialize for LimitName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
     }
 }
 
@@ -114,7 +132,7 @@ impl std::fmt::Display for LimitName {
 pub enum LimitError {
     /// Not a limit an override can change.
     #[error(
-        "unknown limit; one of max_workers, max_runs_per_day, max_concurrent_runs, max_tokens_per_month, max_api_keys, max_requests_per_minute, audit_retention_days, max_members"
+        "unknown limit; one of max_workers, max_runs_per_day, max_concurrent_runs, max_tokens_per_month, max_api_keys, max_requests_per_minute, audit_retention_days, max_members, max_memory_pins, max_pin_value_bytes"
     )]
     UnknownLimit,
     /// The value is out of the limit's range.
@@ -236,6 +254,8 @@ pub fn apply(mut quotas: PlanQuotas, overrides: &[LimitOverride]) -> PlanQuotas 
             }
             LimitName::AuditRetentionDays => quotas.audit_retention_days = Some(narrow(o.value)),
             LimitName::MaxMembers => quotas.max_members = narrow(o.value),
+            LimitName::MaxMemoryPins => quotas.max_memory_pins = o.value,
+            LimitName::MaxPinValueBytes => quotas.max_pin_value_bytes = narrow(o.value),
         }
     }
     quotas
@@ -286,13 +306,13 @@ pub struct LimitsChange {
     pub set: Option<LimitOverride>,
 }
 
-/// The tenant's plan, its limits in force, and its live overrides at `now`, with the row
-/// locked until the caller's transaction ends.
+/// The limits of the tenant's plan version, its limits in force, and its live overrides at
+/// `now`, with the row locked until the caller's transaction ends.
 async fn locked(
     db: Db<'_>,
     tenant: TenantId,
     now: DateTime<Utc>,
-) -> Result<(Plan, PlanQuotas, Vec<LimitOverride>), LimitError> {
+) -> Result<(PlanQuotas, PlanQuotas, Vec<LimitOverride>), LimitError> {
     let driver = get_tenant_driver(db);
     if !driver.lock_tenant(tenant).await? {
         return Err(LimitError::TenantNotFound);
@@ -302,7 +322,8 @@ async fn locked(
         .await?
         .ok_or(LimitError::TenantNotFound)?;
     let live = live_overrides(db, tenant, now).await?;
-    Ok((snapshot.plan, snapshot.quotas, live))
+    let plan = crate::plans::quotas_of(db, &snapshot.plan, snapshot.plan_version).await?;
+    Ok((plan, snapshot.quotas, live))
 }
 
 async fn live_overrides(
@@ -371,7 +392,7 @@ pub async fn set(
     let set = LimitOverride::from_row(row);
     live.retain(|o| o.limit != request.limit);
     live.extend(set.clone());
-    let after = write(db, tenant, apply(plan.quotas(), &live), now).await?;
+    let after = write(db, tenant, apply(plan, &live), now).await?;
     Ok(LimitsChange { before, after, set })
 }
 
@@ -387,7 +408,7 @@ pub async fn remove(
         return Err(LimitError::NotFound);
     }
     live.retain(|o| o.limit != limit);
-    let after = write(db, tenant, apply(plan.quotas(), &live), now).await?;
+    let after = write(db, tenant, apply(plan, &live), now).await?;
     Ok(LimitsChange {
         before,
         after,
@@ -411,12 +432,12 @@ pub async fn list(db: Db<'_>, tenant: TenantId) -> Result<Vec<LimitOverride>, Li
         .collect())
 }
 
-/// `plan`'s quotas with the tenant's live overrides laid over them (a plan change keeps
-/// the tenant's overrides).
+/// `plan` (a plan version's limits) with the tenant's live overrides laid over them (a plan
+/// change keeps the tenant's overrides).
 pub async fn effective(
     db: Db<'_>,
     tenant: TenantId,
-    plan: Plan,
+    plan: PlanQuotas,
     now: DateTime<Utc>,
 ) -> Result<PlanQuotas, StorageError> {
     let rows = store::list_overrides(db, tenant).await?;
@@ -425,7 +446,7 @@ pub async fn effective(
         .filter_map(LimitOverride::from_row)
         .filter(|o| o.live_at(now))
         .collect();
-    Ok(apply(plan.quotas(), &live))
+    Ok(apply(plan, &live))
 }
 
 /// Deletes the tenant's overrides that expired at `now` and applies what is left: the
@@ -444,7 +465,7 @@ pub async fn expire(
     if expired.is_empty() {
         return Ok(None);
     }
-    let after = write(db, tenant, apply(plan.quotas(), &live), now).await?;
+    let after = write(db, tenant, apply(plan, &live), now).await?;
     let change = LimitsChange {
         before,
         after,
@@ -465,6 +486,7 @@ pub async fn tenants_with_expired(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use account_drivers::types::PlanCode;
 
     fn live(limit: LimitName, value: i64) -> LimitOverride {
         LimitOverride {
@@ -479,7 +501,7 @@ mod tests {
 
     #[test]
     fn an_override_replaces_only_its_limit() {
-        let plan = Plan::Enterprise.quotas();
+        let plan = PlanQuotas::built_in(&PlanCode::enterprise()).unwrap();
         let after = apply(plan, &[live(LimitName::MaxConcurrentRuns, 500)]);
         assert_eq!(after.max_concurrent_runs, 500);
         assert_eq!(

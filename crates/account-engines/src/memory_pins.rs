@@ -1,7 +1,8 @@
 //! Memory pins: a per-tenant key-value store with TTL (§3.12). Keys and sources are parsed
 //! value objects; values are JSON objects within a size limit; a tenant holds a bounded
 //! number of live pins; both limits come from the tenant's plan
-//! ([`Plan::memory_pin_quotas`](account_drivers::types::Plan::memory_pin_quotas)). The TTL
+//! (the tenant row's `max_memory_pins` and `max_pin_value_bytes`, from its plan version and
+//! overrides). The TTL
 //! counts from the write that set it (as Redis `SET ... EX` does), so re-saving a pin renews
 //! it. Writes, hits and deletions are audited with a value digest.
 
@@ -178,15 +179,15 @@ pub async fn upsert(
         return Err(MemoryPinError::TenantNotFound);
     }
     let limits = tenants
-        .fetch_tenant_by_id(tenant)
+        .fetch_tenant_snapshot(tenant)
         .await?
         .ok_or(MemoryPinError::TenantNotFound)?
-        .plan
-        .memory_pin_quotas();
+        .quotas;
+    let max_bytes = usize::try_from(limits.max_pin_value_bytes).unwrap_or_default();
     let size = pin.value.to_string().len();
-    if size > limits.max_pin_value_bytes {
+    if size > max_bytes {
         return Err(MemoryPinError::ValueTooLarge {
-            max: limits.max_pin_value_bytes,
+            max: max_bytes,
             size,
         });
     }
@@ -204,10 +205,9 @@ pub async fn upsert(
         )
         .await?
         .total;
-    if live >= limits.max_memory_pins && pins.get_pin(tenant, key.as_str(), now).await?.is_none() {
-        return Err(MemoryPinError::TooManyPins {
-            limit: limits.max_memory_pins,
-        });
+    let max_pins = u64::try_from(limits.max_memory_pins).unwrap_or_default();
+    if live >= max_pins && pins.get_pin(tenant, key.as_str(), now).await?.is_none() {
+        return Err(MemoryPinError::TooManyPins { limit: max_pins });
     }
     let saved = pins
         .upsert_pin(

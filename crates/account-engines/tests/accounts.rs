@@ -40,7 +40,7 @@ async fn owner_and_tenant(db: Db<'_>, slug: &str) -> (UserId, TenantId) {
         CreateTenant {
             name: slug.into(),
             slug: Some(slug.into()),
-            plan: Plan::Pro,
+            plan: PlanCode::pro(),
             owner: user,
             billing_email: None,
         },
@@ -180,7 +180,7 @@ async fn billing_reads_stored_data_and_records_invoices_idempotently() {
         let summary = billing::get_billing_summary(db, tenant, now())
             .await
             .unwrap();
-        assert_eq!(summary.tenant.plan, Plan::Pro);
+        assert_eq!(summary.tenant.plan, PlanCode::pro());
         assert_eq!(summary.recent_invoices.len(), 1);
         assert!(summary.subscription.is_none());
         assert_eq!(

@@ -40,7 +40,7 @@ async fn tenant(db: Db<'_>, slug: &str) -> TenantId {
         CreateTenant {
             name: slug.into(),
             slug: Some(slug.into()),
-            plan: Plan::Free,
+            plan: PlanCode::free(),
             owner,
             billing_email: None,
         },
@@ -57,7 +57,7 @@ fn subscription(tenant: TenantId, external_id: &str) -> SubscriptionUpsert {
         id: SubscriptionId::new(),
         tenant_id: tenant,
         external_id: external_id.into(),
-        plan: Plan::Pro,
+        plan: PlanCode::pro(),
         status: SubscriptionStatus::Trialing,
         billing_period: BillingPeriod::Monthly,
         current_period_start: Some(now() - TimeDelta::days(10)),

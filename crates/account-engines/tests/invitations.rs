@@ -104,7 +104,7 @@ async fn setup(db: Db<'_>) -> (TenantId, Acting) {
         CreateTenant {
             name: "Inv".into(),
             slug: Some("inv".into()),
-            plan: Plan::Free,
+            plan: PlanCode::free(),
             owner,
             billing_email: None,
         },

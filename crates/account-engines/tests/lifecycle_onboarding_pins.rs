@@ -19,10 +19,10 @@ fn now() -> DateTime<Utc> {
 }
 
 async fn tenant(db: Db<'_>, slug: &str) -> TenantId {
-    tenant_on(db, slug, Plan::Free).await
+    tenant_on(db, slug, PlanCode::free()).await
 }
 
-async fn tenant_on(db: Db<'_>, slug: &str, plan: Plan) -> TenantId {
+async fn tenant_on(db: Db<'_>, slug: &str, plan: PlanCode) -> TenantId {
     let id = TenantId::new();
     get_tenant_driver(db)
         .insert_tenant(
@@ -30,8 +30,9 @@ async fn tenant_on(db: Db<'_>, slug: &str, plan: Plan) -> TenantId {
                 id,
                 name: slug.into(),
                 slug: slug.into(),
+                quotas: account_engines::types::PlanQuotas::built_in(&plan).unwrap(),
                 plan,
-                quotas: plan.quotas(),
+                plan_version: 1,
                 external_org_id: None,
                 billing_email: None,
             },
@@ -445,8 +446,8 @@ async fn pin_values_are_bounded_by_the_tenants_plan() {
         let test_db = fresh_db(&backend).await.unwrap();
         let db = Db::for_pool(test_db.conn());
         let free = tenant(db, "pins-size-free").await;
-        let pro = tenant_on(db, "pins-size-pro", Plan::Pro).await;
-        let limit = Plan::Free.memory_pin_quotas().max_pin_value_bytes;
+        let pro = tenant_on(db, "pins-size-pro", PlanCode::pro()).await;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_pin_value_bytes as usize;
         // `{"v":"…"}` serialises to the text plus 8 bytes.
         let sized = |bytes: usize| json!({ "v": "x".repeat(bytes - 8) });
         assert_eq!(sized(limit).to_string().len(), limit);
@@ -468,7 +469,7 @@ async fn pin_values_are_bounded_by_the_tenants_plan() {
         memory_pins::upsert(db, pro, pin("big", sized(limit + 1), None), now())
             .await
             .unwrap();
-        let pro_limit = Plan::Pro.memory_pin_quotas().max_pin_value_bytes;
+        let pro_limit = account_engines::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap().max_pin_value_bytes as usize;
         assert!(matches!(
             memory_pins::upsert(db, pro, pin("bigger", sized(pro_limit + 1), None), now()).await,
             Err(MemoryPinError::ValueTooLarge { .. })
@@ -487,7 +488,7 @@ async fn the_pin_count_limit_counts_live_pins_only() {
         let db = Db::for_pool(test_db.conn());
         let other = tenant(db, "pins-count-other").await;
         let tenant = tenant(db, "pins-count").await;
-        let limit = Plan::Free.memory_pin_quotas().max_memory_pins;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_memory_pins as u64;
         // Ten of the pins expire after a minute; the rest live on.
         for i in 0..limit {
             let ttl = (i < 10).then_some(60);

@@ -48,7 +48,7 @@ async fn tenant(db: Db<'_>, owner: UserId, slug: &str, minutes: i64) -> TenantId
         CreateTenant {
             name: format!("Project {slug}"),
             slug: Some(slug.into()),
-            plan: Plan::Pro,
+            plan: PlanCode::pro(),
             owner,
             billing_email: None,
         },
@@ -109,7 +109,7 @@ async fn projects_list_only_the_callers_tenants_paged_and_filtered() {
         let ids: Vec<_> = one.items.iter().map(|p| p.project_id).collect();
         assert_eq!(ids, [first, second], "oldest first");
         assert_eq!(one.items[0].name, "Project alpha");
-        assert_eq!(one.items[0].plan, Plan::Pro);
+        assert_eq!(one.items[0].plan, PlanCode::pro());
         let two = tenants::list_projects(db, ann, all, page(2, 2))
             .await
             .unwrap();
@@ -174,7 +174,7 @@ async fn project_detail_is_for_members_only_and_reads_counters_and_onboarding() 
             .unwrap();
         assert_eq!(detail.project_id, project, "{}", backend.name());
         assert_eq!(detail.slug, "detail");
-        let quotas = Plan::Pro.quotas();
+        let quotas = account_engines::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap();
         assert_eq!(detail.max_runs_per_day, quotas.max_runs_per_day);
         assert_eq!(detail.max_api_keys, quotas.max_api_keys);
         assert_eq!(detail.max_tokens_per_month, quotas.max_tokens_per_month);

@@ -38,7 +38,7 @@ fn request(name: &str, slug: Option<&str>, owner: UserId) -> CreateTenant {
     CreateTenant {
         name: name.into(),
         slug: slug.map(str::to_owned),
-        plan: Plan::Free,
+        plan: PlanCode::free(),
         owner,
         billing_email: None,
     }
@@ -54,7 +54,7 @@ async fn a_tenant_is_created_with_its_quotas_and_its_owner() {
             .await
             .unwrap();
         assert_eq!(created.tenant.slug, "acme-labs");
-        assert_eq!(created.tenant.quotas, Plan::Free.quotas());
+        assert_eq!(created.tenant.quotas, account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap());
         assert_eq!(
             (created.owner.user_id, created.owner.role),
             (owner, MembershipRole::Owner)
@@ -77,19 +77,19 @@ async fn a_tenant_is_created_with_its_quotas_and_its_owner() {
             Err(TenantError::InvalidSlug(_))
         ));
 
-        let (before, after) = change_plan(db, created.tenant.id, Plan::Pro, now())
+        let (before, after) = change_plan(db, created.tenant.id, PlanCode::pro(), now())
             .await
             .unwrap();
         assert_eq!(
             (before.plan, after.plan, after.quotas),
-            (Plan::Free, Plan::Pro, Plan::Pro.quotas())
+            (PlanCode::free(), PlanCode::pro(), account_engines::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap())
         );
         assert!(matches!(
-            change_plan(db, created.tenant.id, Plan::Pro, now()).await,
-            Err(TenantError::SamePlan(Plan::Pro))
+            change_plan(db, created.tenant.id, PlanCode::pro(), now()).await,
+            Err(TenantError::SamePlan(ref plan)) if *plan == PlanCode::pro()
         ));
         assert!(matches!(
-            change_plan(db, TenantId::new(), Plan::Pro, now()).await,
+            change_plan(db, TenantId::new(), PlanCode::pro(), now()).await,
             Err(TenantError::NotFound)
         ));
 

@@ -1,4 +1,4 @@
-//! Text-backed enums for every status, role, plan, category and priority.
+//! Text-backed enums for every status, role, category and priority.
 //!
 //! Stored in one casing (lower snake case). serde and `parse_exact` accept exactly that
 //! spelling, as the OpenAPI document shows it (`owner`; not `OWNER`, not ` owner `): that is
@@ -114,19 +114,6 @@ macro_rules! text_enum {
         }
     };
 }
-
-text_enum!(
-    /// A tenant's plan; its quotas are [`Plan::quotas`].
-    #[non_exhaustive]
-    Plan, "plan", "free, pro, enterprise" {
-        /// The default plan.
-        Free = "free",
-        /// The paid plan.
-        Pro = "pro",
-        /// The contract plan.
-        Enterprise = "enterprise",
-    }
-);
 
 text_enum!(
     /// A tenant's lifecycle status (the state machine lives in the engines).
@@ -455,7 +442,6 @@ mod tests {
 
     #[test]
     fn every_enum_round_trips_in_any_case() {
-        round_trips(Plan::ALL);
         round_trips(TenantStatus::ALL);
         round_trips(MembershipRole::ALL);
         round_trips(UserStatus::ALL);
@@ -494,7 +480,6 @@ mod tests {
 
     #[test]
     fn every_text_enum_is_stored_in_one_casing() {
-        stored_in_one_casing(Plan::ALL);
         stored_in_one_casing(TenantStatus::ALL);
         stored_in_one_casing(MembershipRole::ALL);
         stored_in_one_casing(UserStatus::ALL);
@@ -537,10 +522,10 @@ mod tests {
         let error = "superuser".parse::<MembershipRole>().unwrap_err();
         assert_eq!(error.kind, "membership role");
         assert!(error.to_string().contains("owner, admin, member, viewer"));
-        assert!("".parse::<Plan>().is_err());
+        assert!("".parse::<TenantStatus>().is_err());
         assert!("in progress".parse::<TicketStatus>().is_err());
         assert!("inprogress".parse::<TicketStatus>().is_err());
-        assert_eq!("x".repeat(500).parse::<Plan>().unwrap_err().input.len(), 64);
+        assert_eq!("x".repeat(500).parse::<TenantStatus>().unwrap_err().input.len(), 64);
         assert!("churned".parse::<TenantStatus>().is_err());
         assert!("5".parse::<OnboardingState>().is_err());
         assert_eq!(OnboardingState::from_value(5), None);
@@ -562,7 +547,7 @@ mod tests {
             );
         }
         assert_eq!(" HIGH ".parse::<TicketPriority>(), Ok(TicketPriority::High));
-        assert_eq!(Plan::parse_exact("Pro").unwrap_err().input, "Pro");
+        assert_eq!(TenantStatus::parse_exact("Active").unwrap_err().input, "Active");
         let state: OnboardingState = serde_json::from_str("\"COMPLETE\"").unwrap();
         assert_eq!(state, OnboardingState::Complete);
         assert!(serde_json::from_str::<OnboardingState>("\"complete\"").is_err());

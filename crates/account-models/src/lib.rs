@@ -2,7 +2,7 @@
 //!
 //! Nothing here queries the database or holds business rules: types only. Drivers (L6) use
 //! the entities; typed ids, enums and value objects travel up to the engines through the
-//! drivers' re-exports. The plan quota table lives here, once.
+//! drivers' re-exports. Plan codes and the limits a plan grants live here; the plans themselves are data.
 //!
 //! # Example
 //!
@@ -11,12 +11,12 @@
 //!
 //! ```
 //! use account_models::entities::tenants;
-//! use account_models::{Plan, TenantStatus};
+//! use account_models::{PlanCode, PlanQuotas, TenantStatus};
 //! use sea_orm::{ColumnTrait, DbBackend, EntityName, EntityTrait, QueryFilter, QueryTrait};
 //!
-//! let plan: Plan = "Pro".parse()?;
-//! assert_eq!(plan.as_str(), "pro");
-//! assert_eq!(plan.quotas().max_api_keys, 20);
+//! let plan: PlanCode = "pro".parse()?;
+//! assert_eq!(PlanQuotas::built_in(&plan).map(|q| q.max_api_keys), Some(20));
+//! assert_eq!("Active".parse::<TenantStatus>()?, TenantStatus::Active);
 //!
 //! assert_eq!(tenants::Entity.table_name(), "tenants");
 //! let sql = tenants::Entity::find()
@@ -24,7 +24,7 @@
 //!     .build(DbBackend::Postgres)
 //!     .to_string();
 //! assert!(sql.ends_with(r#"WHERE "tenants"."status" = 'suspended'"#));
-//! # Ok::<(), account_models::EnumError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(missing_docs)]
@@ -42,4 +42,4 @@ pub use account_values as values;
 
 pub use enums::*;
 pub use ids::*;
-pub use quotas::PlanQuotas;
+pub use quotas::{PlanCode, PlanCodeError, PlanQuotas};

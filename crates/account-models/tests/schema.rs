@@ -245,7 +245,7 @@ fn widths() -> Vec<(&'static str, &'static str, usize)> {
         ("tenants", "name", TenantName::MAX),
         ("tenants", "slug", Slug::MAX),
         ("tenants", "billing_email", Email::MAX),
-        ("tenants", "plan", enum_width(Plan::ALL)),
+        ("tenants", "plan", PlanCode::MAX),
         ("tenants", "status", enum_width(TenantStatus::ALL)),
         ("users", "email", Email::MAX),
         ("users", "name", DisplayName::MAX),
@@ -262,7 +262,7 @@ fn widths() -> Vec<(&'static str, &'static str, usize)> {
         ("usage_records", "unit", enum_width(UsageUnit::ALL)),
         ("audit_log", "actor_type", enum_width(ActorType::ALL)),
         ("audit_log", "reason", Reason::MAX),
-        ("subscriptions", "plan", enum_width(Plan::ALL)),
+        ("subscriptions", "plan", PlanCode::MAX),
         (
             "subscriptions",
             "status",
@@ -407,8 +407,8 @@ async fn every_entity_round_trips_with_every_enum_value() {
 
         let tenants: Vec<tenants::Model> = (0..5)
             .map(|i| {
-                let plan = pick(Plan::ALL, i);
-                let quotas = plan.quotas();
+                let plan = PlanCode::parse(pick(&PlanCode::BUILT_IN, i)).unwrap();
+                let quotas = PlanQuotas::built_in(&plan).unwrap();
                 tenants::Model {
                     id: TenantId::new(),
                     name: format!("Tenant {i}"),
@@ -439,6 +439,9 @@ async fn every_entity_round_trips_with_every_enum_value() {
                     max_requests_per_minute: (i % 2 == 0).then_some(6_000 + count(i)),
                     audit_retention_days: (i % 2 == 1).then_some(30 + count(i)),
                     max_members: 10 + count(i),
+                    plan_version: 1 + count(i),
+                    max_memory_pins: 5_000_000_000 + i64::from(count(i)),
+                    max_pin_value_bytes: quotas.max_pin_value_bytes,
                     // Past 32 bits: the totals are 64-bit on both backends.
                     member_count: 3_000_000_000 + i64::from(count(i)),
                     api_key_count: i64::from(count(i)),
@@ -618,7 +621,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 id: SubscriptionId::new(),
                 tenant_id: tenant(i),
                 external_id: format!("sub_{i}"),
-                plan: pick(Plan::ALL, i),
+                plan: PlanCode::parse(pick(&PlanCode::BUILT_IN, i)).unwrap(),
                 status: pick(SubscriptionStatus::ALL, i),
                 billing_period: pick(BillingPeriod::ALL, i),
                 current_period_start: some_if_even(i, at(0)),

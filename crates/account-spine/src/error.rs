@@ -129,6 +129,9 @@ pub enum SpineError {
     /// Limit overrides.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// Plans.
+    #[error(transparent)]
+    Plan(#[from] account_engines::plans::PlanError),
     /// Self-service projects.
     #[error(transparent)]
     Project(#[from] account_engines::tenants::self_service::ProjectError),
@@ -217,6 +220,7 @@ impl ErrorCode for SpineError {
             Self::MemoryPin(e) => e.code(),
             Self::Webhook(e) => e.code(),
             Self::Limit(e) => e.code(),
+            Self::Plan(e) => e.code(),
             Self::Project(e) => e.code(),
             Self::Attestation(e) => e.code(),
             Self::User(e) => e.code(),
@@ -253,6 +257,7 @@ impl ErrorCode for SpineError {
             Self::MemoryPin(e) => e.http_status(),
             Self::Webhook(e) => e.http_status(),
             Self::Limit(e) => e.http_status(),
+            Self::Plan(e) => e.http_status(),
             Self::Project(e) => e.http_status(),
             Self::Attestation(e) => e.http_status(),
             Self::User(e) => e.http_status(),
@@ -279,6 +284,7 @@ impl ErrorCode for SpineError {
             Self::MemoryPin(e) => e.field(),
             Self::Webhook(e) => e.field(),
             Self::Limit(e) => e.field(),
+            Self::Plan(e) => e.field(),
             Self::Project(e) => e.field(),
             Self::Attestation(e) => e.field(),
             Self::User(e) => e.field(),

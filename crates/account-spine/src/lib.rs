@@ -82,6 +82,7 @@ pub mod identities;
 pub mod invitations;
 pub mod lifecycle;
 pub mod limits;
+pub mod plans;
 mod member_roles;
 pub mod memberships;
 pub mod memory_pins;

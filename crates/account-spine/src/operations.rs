@@ -290,6 +290,18 @@ operations! {
     /// Revert a tenant's expired limit overrides (the reaper's pass).
     TenantExpireLimitOverrides = "tenant.expire_limit_overrides", audit: Some("tenant.limit_override_expired"),
         authority: Authority::System, capability: Capability::Any;
+    /// Create a plan, or the next version of one (platform operators).
+    PlansCreateVersion = "plans.create_version", audit: Some("plan.version_created"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Retire a plan version: it takes no new tenants (platform operators).
+    PlansRetire = "plans.retire", audit: Some("plan.retired"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// List every version of every plan (platform operators).
+    PlansList = "plans.list", audit: None,
+        authority: Authority::Operator, capability: Capability::Any;
+    /// Read the tenant's plan, entitlements and limits with their usage.
+    EntitlementsGet = "entitlements.get", audit: None,
+        authority: tenant(MembershipRole::Viewer, "read:*"), capability: Capability::Read;
     /// Register a webhook endpoint (its secret is shown once).
     WebhooksCreate = "webhooks.create", audit: Some("webhook_endpoint.created"),
         authority: tenant(MembershipRole::Admin, "webhooks:manage"), capability: Capability::Write;
@@ -335,6 +347,12 @@ operations! {
     /// Remove a batch of a deleted project's rows once its window closed (the reaper's pass).
     TenantPurge = "tenant.purge", audit: Some("project.purged"),
         authority: Authority::System, capability: Capability::Any;
+    /// Erase one's own account: personal data pseudonymised everywhere (a signed-in person).
+    UsersEraseMe = "account.erase_me", audit: Some("user.erased"),
+        authority: Authority::Person, capability: Capability::Any;
+    /// Erase a user's account (platform operators).
+    UsersErase = "account.erase_user", audit: Some("user.erased_by_operator"),
+        authority: Authority::Operator, capability: Capability::Any;
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
 use account_engines::api_keys::{self, IssuedKey, KeyActor, permissions::OWNER_KEY_PERMISSIONS};
 use account_engines::tenants::{self, CreateTenant as NewTenant};
-use account_engines::types::{MembershipRole, Plan, TenantId, TenantStatus};
+use account_engines::types::{MembershipRole, PlanCode, TenantId, TenantStatus};
 use account_engines::users;
 use account_engines::{OffsetPage, Page};
 use serde_json::json;
@@ -75,7 +75,7 @@ impl UseCase for GetProject {
 #[non_exhaustive]
 pub struct TenantQuotas {
     /// The plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// The lifecycle status.
     pub status: TenantStatus,
     /// Runs allowed per UTC day.
@@ -95,6 +95,10 @@ pub struct TenantQuotas {
     pub max_workers: i32,
     /// Seats: members plus pending invitations (an invitation beyond them is refused).
     pub max_members: i32,
+    /// Live memory pins held at once.
+    pub max_memory_pins: i64,
+    /// Bytes of one pin's JSON value.
+    pub max_pin_value_bytes: i32,
     /// Runs admitted today (UTC).
     pub runs_today: i32,
     /// Runs admitted this month (UTC).
@@ -134,6 +138,8 @@ impl UseCase for GetTenantQuotas {
             audit_retention_days: t.quotas.audit_retention_days,
             max_workers: t.quotas.max_workers,
             max_members: t.quotas.max_members,
+            max_memory_pins: t.quotas.max_memory_pins,
+            max_pin_value_bytes: t.quotas.max_pin_value_bytes,
             runs_today: usage.runs_today,
             runs_this_month: usage.runs_this_month,
             tokens_this_month: usage.tokens_this_month,
@@ -144,13 +150,14 @@ impl UseCase for GetTenantQuotas {
     }
 }
 
-/// Moves a tenant to `plan` and re-applies its quotas (operators only).
-#[derive(Clone, Copy, Debug)]
+/// Moves a tenant to the newest version on sale of `plan` and re-applies its limits under the
+/// tenant's overrides (operators only).
+#[derive(Clone, Debug)]
 pub struct ChangePlan {
     /// The tenant.
     pub tenant: TenantId,
     /// Its new plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
 }
 
 impl Sealed for ChangePlan {}
@@ -159,10 +166,11 @@ impl UseCase for ChangePlan {
     const OPERATION: Operation = Operation::TenantChangePlan;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<(), SpineError> {
-        let (before, after) = tenants::change_plan(cx.db, self.tenant, self.plan, cx.now).await?;
+        let (before, after) =
+            tenants::change_plan(cx.db, self.tenant, self.plan.clone(), cx.now).await?;
         let change = Change::of("tenant", self.tenant)
-            .before(json!({"plan": before.plan}))
-            .after(json!({"plan": after.plan}));
+            .before(json!({"plan": before.plan, "plan_version": before.plan_version}))
+            .after(json!({"plan": after.plan, "plan_version": after.plan_version}));
         cx.audit(change).await
     }
 }
@@ -194,7 +202,7 @@ impl UseCase for Bootstrap {
         let tenant = NewTenant {
             name: self.tenant_name.clone(),
             slug: None,
-            plan: Plan::Free,
+            plan: PlanCode::free(),
             owner: owner.id,
             billing_email: None,
         };
@@ -292,7 +300,7 @@ impl Spine {
         &self,
         operator: &OperatorPrincipal,
         tenant: TenantId,
-        plan: Plan,
+        plan: PlanCode,
     ) -> Result<(), SpineError> {
         self.execute_as_operator(operator, ChangePlan { tenant, plan })
             .await

@@ -33,7 +33,7 @@ async fn count(conn: &DatabaseConnection, table: &str, filter: &str) -> i64 {
 /// A tenant with one owner, seeded with plain SQL (the spine has no driver access).
 async fn seed(conn: &DatabaseConnection) -> (TenantId, UserId) {
     let now = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-    let seed = TenantSeed::new("Acme", "free", support::limits(Plan::Free), now)
+    let seed = TenantSeed::new("Acme", "free", support::limits(PlanCode::free()), now)
         .user("owner", Some("owner"));
     let seeded = seed_tenant(conn, &seed).await;
     (
@@ -495,8 +495,8 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
             (detail.name.as_str(), detail.slug.as_str()),
             ("Acme", "acme")
         );
-        assert_eq!(detail.plan, Plan::Free);
-        assert_eq!(detail.max_api_keys, Plan::Free.quotas().max_api_keys);
+        assert_eq!(detail.plan, PlanCode::free());
+        assert_eq!(detail.max_api_keys, account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_api_keys);
         assert_eq!(
             spine.get_project(&ann_key, beta).await.unwrap().name,
             "Beta"

@@ -403,8 +403,8 @@ async fn the_purge_removes_exactly_the_rows_past_each_retention_in_batches_audit
         rows.push(aged(None, "x.kept", now, 4_000));
         insert(&conn, &rows).await;
         let seed_tenant = async |tenant: TenantId, slug: &str, days: Option<i32>| {
-            let plan = Plan::Free;
-            let q = plan.quotas();
+            let plan = PlanCode::free();
+            let q = account_spine::types::PlanQuotas::built_in(&plan).unwrap();
             account_testkit::fixtures::insert_tenant(
                 &conn,
                 &account_testkit::fixtures::TenantRow {
@@ -521,9 +521,9 @@ async fn a_plan_sets_the_tenants_retention() {
                 .unwrap()
         };
         assert_eq!(retention().await, Some(30), "{}: free", env.backend);
-        for (plan, days) in [(Plan::Pro, 365), (Plan::Enterprise, 2_555)] {
+        for (plan, days) in [(PlanCode::pro(), 365), (PlanCode::enterprise(), 2_555)] {
             env.spine
-                .change_plan(&operator("audit-plan"), tenant, plan)
+                .change_plan(&operator("audit-plan"), tenant, plan.clone())
                 .await
                 .unwrap();
             assert_eq!(retention().await, Some(days), "{}: {plan}", env.backend);

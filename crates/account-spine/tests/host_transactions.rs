@@ -58,7 +58,7 @@ async fn the_hosts_writes_and_ours_commit_or_roll_back_together() {
         let db = fresh_db(&backend).await.unwrap();
         let conn = db.conn();
         let at = Utc.with_ymd_and_hms(2026, 11, 25, 10, 0, 0).unwrap();
-        let seed = TenantSeed::new("Acme", "free", support::limits(Plan::Free), at)
+        let seed = TenantSeed::new("Acme", "free", support::limits(PlanCode::free()), at)
             .user("owner", Some("owner"))
             .user("viewer", Some("viewer"));
         let seeded = seed_tenant(conn, &seed).await;

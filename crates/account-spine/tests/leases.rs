@@ -32,7 +32,7 @@ fn rounds() -> usize {
 /// runs a day as the race's rounds need), with a member and a viewer; returns the tenant and
 /// the two users.
 async fn tenant(env: &Env, concurrent: i32) -> (TenantId, UserId, UserId) {
-    let q = Plan::Free.quotas();
+    let q = account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap();
     let limits = Limits {
         workers: q.max_workers,
         runs_per_day: 1_000_000,

@@ -41,7 +41,7 @@ async fn an_override_of_500_concurrent_runs_admits_exactly_500_and_reverts_when_
         let name = w.backend;
         let op = operator("req-limits");
         w.spine
-            .change_plan(&op, w.tenant, Plan::Enterprise)
+            .change_plan(&op, w.tenant, PlanCode::enterprise())
             .await
             .unwrap();
         let request = SetOverride::new(LimitName::MaxConcurrentRuns, 500, "launch week")
@@ -60,9 +60,9 @@ async fn an_override_of_500_concurrent_runs_admits_exactly_500_and_reverts_when_
         );
 
         // A plan change keeps it.
-        w.spine.change_plan(&op, w.tenant, Plan::Pro).await.unwrap();
+        w.spine.change_plan(&op, w.tenant, PlanCode::pro()).await.unwrap();
         w.spine
-            .change_plan(&op, w.tenant, Plan::Enterprise)
+            .change_plan(&op, w.tenant, PlanCode::enterprise())
             .await
             .unwrap();
         let listed = w.spine.list_limit_overrides(&op, w.tenant).await.unwrap();
@@ -174,7 +174,7 @@ async fn refusals_name_the_field_and_removal_restores_the_plans_value() {
             .unwrap_err();
         assert_eq!(missing.code(), "tenant_not_found");
 
-        let plan_value = Plan::Free.quotas().max_api_keys;
+        let plan_value = account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_api_keys;
         let set_up = set(SetOverride::new(
             LimitName::MaxApiKeys,
             40,

@@ -100,6 +100,8 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("account.delete_project", Some("project.deleted"), tenant(Owner, "users:manage"), Any),
     ("account.restore_project", Some("project.restored"), Authority::Person, Any),
     ("tenant.purge", Some("project.purged"), System, Any),
+    ("account.erase_me", Some("user.erased"), Authority::Person, Any),
+    ("account.erase_user", Some("user.erased_by_operator"), Operator, Any),
 ];
 
 #[test]

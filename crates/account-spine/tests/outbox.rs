@@ -164,7 +164,7 @@ async fn dispatchers_running_together_deliver_each_tenants_events_in_commit_orde
                 account_testkit::fixtures::Limits {
                     runs_per_day: 10_000,
                     concurrent_runs: 10_000,
-                    ..support::limits(Plan::Free)
+                    ..support::limits(PlanCode::free())
                 },
                 now(),
             )

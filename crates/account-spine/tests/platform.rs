@@ -55,7 +55,7 @@ async fn operators_create_suspend_and_the_tenant_feels_it() {
                 account_engines::tenants::CreateTenant {
                     name: "Acme".into(),
                     slug: None,
-                    plan: Plan::Free,
+                    plan: PlanCode::free(),
                     owner,
                     billing_email: None,
                 },
@@ -206,7 +206,7 @@ async fn operators_create_suspend_and_the_tenant_feels_it() {
             0
         );
         spine
-            .change_plan(&operator(), tenant, Plan::Pro)
+            .change_plan(&operator(), tenant, PlanCode::pro())
             .await
             .unwrap();
         assert_eq!(

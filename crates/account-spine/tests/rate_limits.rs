@@ -6,7 +6,7 @@
 
 use account_spine::api_keys::{ApiKeyPepper, IssueKey};
 use account_spine::rate_limits::RateLimitScope;
-use account_spine::types::Plan;
+use account_spine::types::PlanCode;
 use account_spine::{DatabaseConfig, OperatorPrincipal, Principal, RequestMeta, Spine, SpineError};
 use account_testkit::{UrlDb, backends};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -168,7 +168,7 @@ async fn unlimited_keys_of_unlimited_tenants_are_not_counted() {
             .await
             .unwrap();
         spine
-            .change_plan(&operator, created.tenant.id, Plan::Enterprise)
+            .change_plan(&operator, created.tenant.id, PlanCode::enterprise())
             .await
             .unwrap();
         let owner = spine

@@ -45,7 +45,7 @@ struct Fixture {
 async fn fixture(backend: &account_testkit::Backend) -> Fixture {
     let db = fresh_db(backend).await.unwrap();
     // A tenant on the free plan with a member and a viewer: the spine reads their roles.
-    let seed = TenantSeed::new("Acme", "free", support::limits(Plan::Free), now())
+    let seed = TenantSeed::new("Acme", "free", support::limits(PlanCode::free()), now())
         .user("ann", Some("member"))
         .user("vic", Some("viewer"));
     let seeded = seed_tenant(db.conn(), &seed).await;

@@ -14,7 +14,7 @@
 use account_engines::memory_pins::SavePin;
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::runs::AdmitRun;
-use account_spine::types::{MembershipRole, Plan};
+use account_spine::types::{MembershipRole, PlanCode};
 use account_spine::{
     Actor, DatabaseConfig, OperatorPrincipal, Principal, RequestMeta, RetryPolicy, Spine,
     SpineError,
@@ -96,7 +96,7 @@ async fn contended_writes(
         .unwrap();
     // Enough headroom that no write is refused by a quota: only contention could fail one.
     spine
-        .change_plan(&operator, created.tenant.id, Plan::Enterprise)
+        .change_plan(&operator, created.tenant.id, PlanCode::enterprise())
         .await
         .unwrap();
     let owner = Principal {

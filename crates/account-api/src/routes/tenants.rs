@@ -15,7 +15,7 @@ use crate::extract::{ApiJson, ApiPath, FieldErrors, ListQuery, Validate};
 use crate::openapi::{plan, tenant_status};
 use crate::routes::lists::{ListBody, PageQuery};
 use account_spine::tenants::ProjectFilters;
-use account_spine::types::{OnboardingState, Plan, TenantId, TenantStatus};
+use account_spine::types::{OnboardingState, PlanCode, TenantId, TenantStatus};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -37,7 +37,7 @@ pub(crate) struct ProjectView {
     status: TenantStatus,
     /// Plan.
     #[schema(schema_with = plan)]
-    plan: Plan,
+    plan: PlanCode,
     /// Creation time.
     created_at: DateTime<Utc>,
     /// Last change.
@@ -119,7 +119,7 @@ pub(crate) struct ProjectDetailView {
     status: TenantStatus,
     /// Plan.
     #[schema(schema_with = plan)]
-    plan: Plan,
+    plan: PlanCode,
     /// Distinct workers allowed.
     max_workers: i32,
     /// Runs admitted per UTC day.
@@ -219,7 +219,7 @@ pub(crate) struct TenantPath {
 pub(crate) struct PlanBody {
     /// The new plan.
     #[schema(schema_with = plan)]
-    plan: Plan,
+    plan: PlanCode,
 }
 
 impl Validate for PlanBody {
@@ -231,7 +231,7 @@ impl Validate for PlanBody {
 pub(crate) struct PlanView {
     /// The plan.
     #[schema(schema_with = plan)]
-    plan: Plan,
+    plan: PlanCode,
 }
 
 /// Moves a tenant to another plan and re-applies its quotas (platform operators only).
@@ -243,7 +243,13 @@ pub(crate) struct PlanView {
     security(("bearer" = []), ("api_key" = [])),
     params(TenantPath),
     request_body = PlanBody,
-    responses((status = 200, description = "Changed.", body = PlanView))
+    responses(
+        (status = 200, description = "Changed.", body = PlanView),
+        (status = 403, description = "Not an operator key (`operator_key_required`).", body = crate::error::ErrorBody),
+        (status = 404, description = "No such tenant (`tenant_not_found`).", body = crate::error::ErrorBody),
+        (status = 409, description = "Already on the newest version on sale of this plan (`same_plan`), or the tenant's status allows no plan change (`tenant_inactive`).", body = crate::error::ErrorBody),
+        (status = 422, description = "`plan_not_found` or `plan_retired` (field `plan`: no such plan, or none of its versions on sale), or `invalid_request` (field `plan`: not a plan code).", body = crate::error::ErrorBody),
+    )
 )]
 pub(crate) async fn change_plan(
     State(state): State<AppState>,
@@ -253,7 +259,7 @@ pub(crate) async fn change_plan(
 ) -> Result<Json<PlanView>, ApiError> {
     state
         .spine
-        .change_plan(&operator, path.tenant_id, body.plan)
+        .change_plan(&operator, path.tenant_id, body.plan.clone())
         .await?;
     Ok(Json(PlanView { plan: body.plan }))
 }
@@ -263,7 +269,7 @@ pub(crate) async fn change_plan(
 pub(crate) struct QuotasView {
     /// The plan.
     #[schema(schema_with = plan)]
-    plan: Plan,
+    plan: PlanCode,
     /// The lifecycle status.
     #[schema(schema_with = tenant_status)]
     status: TenantStatus,
@@ -286,6 +292,10 @@ pub(crate) struct QuotasView {
     /// Seats: members plus pending invitations; an invitation beyond them is refused
     /// (`quota_members`).
     max_members: i32,
+    /// Live memory pins held at once; a new pin beyond them is refused.
+    max_memory_pins: i64,
+    /// Bytes of one pin's JSON value; a larger value is refused.
+    max_pin_value_bytes: i32,
     /// Runs admitted today (UTC).
     runs_today: i32,
     /// Runs admitted this month (UTC).
@@ -326,6 +336,8 @@ pub(crate) async fn quotas(
         audit_retention_days: q.audit_retention_days,
         max_workers: q.max_workers,
         max_members: q.max_members,
+        max_memory_pins: q.max_memory_pins,
+        max_pin_value_bytes: q.max_pin_value_bytes,
         runs_today: q.runs_today,
         runs_this_month: q.runs_this_month,
         tokens_this_month: q.tokens_this_month,

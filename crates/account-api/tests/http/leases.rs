@@ -11,7 +11,7 @@
 use crate::process::{Running, free_port, serve};
 use crate::support::start;
 use account_spine::api_keys::{ApiKeyPepper, IssueKey};
-use account_spine::types::{MembershipRole, Plan, RunId, TenantId, UserId};
+use account_spine::types::{MembershipRole, PlanCode, RunId, TenantId, UserId};
 use account_spine::{
     Actor, DatabaseConfig, DomainEvent, FixedClock, Principal, RecordedEvents, RequestMeta, Spine,
 };
@@ -121,7 +121,7 @@ fn worker_process() {
 
 /// A tenant allowing one run at once, its owner, and an owner key, issued by `spine`.
 async fn one_slot_tenant(db: &UrlDb, spine: &Spine) -> (TenantId, Principal, String) {
-    let q = Plan::Free.quotas();
+    let q = account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap();
     let limits = Limits {
         workers: q.max_workers,
         runs_per_day: q.max_runs_per_day,

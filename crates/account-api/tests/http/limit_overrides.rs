@@ -5,7 +5,7 @@
 
 use crate::support::{Answer, Server, operator, refused, start};
 use account_spine::limits::LimitName;
-use account_spine::types::Plan;
+use account_spine::types::PlanCode;
 use account_testkit::backends;
 use chrono::{DateTime, Duration, Utc};
 use reqwest::{Method, StatusCode};
@@ -49,7 +49,7 @@ async fn operators_set_list_and_remove_a_tenants_limit_override() {
         let limits = format!("/v1/platform/tenants/{tenant}/limits");
         let api_keys = format!("{limits}/max_api_keys");
         let overrides = format!("{limits}/overrides");
-        let plan = Plan::Free.quotas();
+        let plan = account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap();
         let before = quotas(&server, &server.key).await;
         assert_eq!(before["plan"], "free", "{name}");
         assert_eq!(before["max_api_keys"], plan.max_api_keys, "{name}");

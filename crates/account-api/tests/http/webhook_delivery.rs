@@ -7,7 +7,7 @@
 use crate::process::{Running, free_port, serve};
 use account_spine::api_keys::ApiKeyPepper;
 use account_spine::runs::AdmitRun;
-use account_spine::types::{MembershipRole, Plan, TenantId, UserId};
+use account_spine::types::{MembershipRole, PlanCode, TenantId, UserId};
 use account_spine::webhooks::{
     CreateEndpoint, DEFAULT_TOLERANCE, SignedHeaders, WebhookSecret, verify,
 };
@@ -101,7 +101,7 @@ async fn seed(db: &UrlDb, name: &str) -> Principal {
         workers: 10,
         runs_per_day: 1_000_000,
         concurrent_runs: 1_000_000,
-        tokens_per_month: Plan::Free.quotas().max_tokens_per_month,
+        tokens_per_month: account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_tokens_per_month,
         api_keys: 10,
     };
     let seed = TenantSeed::new(name, "free", limits, Utc::now())

@@ -5,7 +5,7 @@
 
 use crate::{AccountsFacadeDriver, DriverError};
 use account_models::entities::subscriptions;
-use account_models::{BillingPeriod, Plan, SubscriptionId, SubscriptionStatus, TenantId};
+use account_models::{BillingPeriod, PlanCode, SubscriptionId, SubscriptionStatus, TenantId};
 use sea_orm::prelude::DateTimeUtc;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
@@ -21,7 +21,7 @@ pub struct SubscriptionSnapshot {
     /// The billing system's id.
     pub external_id: String,
     /// Plan subscribed to.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// Status.
     pub status: SubscriptionStatus,
     /// Billing period.
@@ -52,7 +52,7 @@ pub struct SubscriptionUpsert {
     /// The billing system's id.
     pub external_id: String,
     /// Plan subscribed to.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// Status.
     pub status: SubscriptionStatus,
     /// Billing period.

@@ -10,7 +10,7 @@ fn subscription(tenant: TenantId, external_id: &str) -> SubscriptionUpsert {
         id: SubscriptionId::new(),
         tenant_id: tenant,
         external_id: external_id.into(),
-        plan: Plan::Pro,
+        plan: PlanCode::pro(),
         status: SubscriptionStatus::Trialing,
         billing_period: BillingPeriod::Monthly,
         current_period_start: Some(now()),
@@ -38,7 +38,7 @@ async fn upsert_is_one_idempotent_statement() {
         assert_eq!(created.id, input.id);
         assert_eq!(created.tenant_id, tenant);
         assert_eq!(created.external_id, "sub_1");
-        assert_eq!(created.plan, Plan::Pro);
+        assert_eq!(created.plan, PlanCode::pro());
         assert_eq!(created.status, SubscriptionStatus::Trialing);
         assert_eq!(created.billing_period, BillingPeriod::Monthly);
         assert_eq!(created.current_period_end, Some(later(30 * 86_400)));

@@ -45,14 +45,14 @@ pub(crate) fn handle(db: &TestDb) -> Db<'_> {
 
 /// Inserts a free-plan, active tenant.
 pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
-    let quotas = Plan::Free.quotas();
+    let quotas = account_drivers::types::PlanQuotas::built_in(&PlanCode::free()).unwrap();
     let id = TenantId::new();
     tenants::ActiveModel {
         id: Set(id),
         name: Set(format!("Tenant {slug}")),
         slug: Set(slug.to_owned()),
         external_org_id: Set(None),
-        plan: Set(Plan::Free),
+        plan: Set(PlanCode::free()),
         billing_email: Set(None),
         billing_customer_id: Set(None),
         max_workers: Set(quotas.max_workers),
@@ -77,6 +77,9 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         max_requests_per_minute: Set(None),
         audit_retention_days: Set(None),
         max_members: Set(10_000),
+        plan_version: Set(1),
+        max_memory_pins: Set(quotas.max_memory_pins),
+        max_pin_value_bytes: Set(quotas.max_pin_value_bytes),
         member_count: Set(0),
         api_key_count: Set(0),
         run_count: Set(0),

@@ -13,8 +13,9 @@ fn new_tenant(slug: &str) -> NewTenant {
         id: TenantId::new(),
         name: format!("Tenant {slug}"),
         slug: slug.to_owned(),
-        plan: Plan::Pro,
-        quotas: Plan::Pro.quotas(),
+        plan: PlanCode::pro(),
+        quotas: account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap(),
+        plan_version: 1,
         external_org_id: None,
         billing_email: Some("billing@example.com".into()),
     }
@@ -39,8 +40,8 @@ async fn insert_returns_the_row_in_one_statement_and_reads_find_it() {
             .await
             .unwrap();
         assert_eq!(counter.take(), 1);
-        assert_eq!(tenant.plan, Plan::Pro);
-        assert_eq!(tenant.quotas, Plan::Pro.quotas());
+        assert_eq!(tenant.plan, PlanCode::pro());
+        assert_eq!(tenant.quotas, account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap());
         assert_eq!(tenant.status, TenantStatus::Active);
         assert_eq!(tenant.onboarding_state, OnboardingState::Created);
 
@@ -119,7 +120,7 @@ async fn plan_and_status_updates_touch_only_their_tenant() {
         let other = seed_tenant(db, "other").await;
 
         let updated = driver
-            .update_tenant_plan(mine, Plan::Enterprise, Plan::Enterprise.quotas(), later(5))
+            .update_tenant_plan(mine, &PlanCode::enterprise(), 1, account_drivers::types::PlanQuotas::built_in(&PlanCode::enterprise()).unwrap(), later(5))
             .await
             .unwrap()
             .unwrap();
@@ -156,7 +157,7 @@ async fn plan_and_status_updates_touch_only_their_tenant() {
         assert_eq!(suspended.suspended_reason.as_deref(), Some("unpaid"));
 
         let untouched = driver.fetch_tenant_snapshot(other).await.unwrap().unwrap();
-        assert_eq!(untouched.plan, Plan::Free);
+        assert_eq!(untouched.plan, PlanCode::free());
         assert_eq!(untouched.status, TenantStatus::Active);
         assert_eq!(untouched.updated_at, now());
     })
@@ -360,7 +361,7 @@ async fn projects_are_the_tenants_the_user_belongs_to() {
                 .unwrap()
                 .unwrap()
                 .quotas,
-            Plan::Pro.quotas()
+            account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap()
         );
         assert_eq!(counter.take(), 1, "fetch_tenant_detail is one statement");
         assert_eq!(facade.fetch_tenant(TenantId::new()).await.unwrap(), None);

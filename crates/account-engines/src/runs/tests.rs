@@ -27,7 +27,7 @@ fn refusals_carry_the_field_they_concern() {
 }
 use account_drivers::runs::KeyRuns;
 use account_drivers::tenants::TenantCoreSnapshot;
-use account_drivers::types::{OnboardingState, Plan};
+use account_drivers::types::{OnboardingState, PlanCode};
 
 fn request(principal: RunPrincipal, worker: &str, task: &str) -> AdmitRunRequest {
     AdmitRunRequest {
@@ -63,8 +63,9 @@ fn tenant(status: TenantStatus, runs_today: i32, tokens: i64, day: u32) -> Tenan
         name: "t".into(),
         slug: "t".into(),
         status,
-        plan: Plan::Free,
-        quotas: Plan::Free.quotas(),
+        plan: PlanCode::free(),
+        plan_version: 1,
+        quotas: crate::types::PlanQuotas::built_in(&PlanCode::free()).unwrap(),
         runs_today,
         runs_this_month: runs_today,
         tokens_this_month: tokens,
@@ -213,7 +214,7 @@ fn a_refusal_names_the_limit_that_refused() {
             active: 5
         }
     ));
-    let workers = Plan::Free.quotas().max_workers;
+    let workers = crate::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_workers;
     let new_worker = AdmissionUsage {
         new_worker: true,
         ..usage(busy(active(1, 0), 1, workers))

@@ -10,7 +10,7 @@ use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
 use account_drivers::tenants::{NewTenant, TenantCoreSnapshot};
 use account_drivers::types::{
-    Email, EmailError, MembershipRole, Plan, Slug, SlugError, TenantId, TenantName, TenantStatus,
+    Email, EmailError, MembershipRole, PlanCode, Slug, SlugError, TenantId, TenantName, TenantStatus,
     TextError, UserId,
 };
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
@@ -42,8 +42,8 @@ pub enum TenantError {
     #[error("slug `{0}` is taken; choose another")]
     SlugTaken(String),
     /// The plan is already the tenant's.
-    #[error("the tenant is already on the {0} plan; choose another plan")]
-    SamePlan(Plan),
+    #[error("the tenant is already on the newest version of the {0} plan; choose another plan")]
+    SamePlan(PlanCode),
     /// Plans only change for live tenants.
     #[error(
         "the tenant is {0}; plans change only for active or suspended tenants, so resume it first"
@@ -59,9 +59,21 @@ pub enum TenantError {
     /// The period is empty, reversed or longer than a year.
     #[error("the period must start before it ends and span at most {MAX_SUMMARY_DAYS} days")]
     InvalidPeriod,
+    /// The plan asked for does not exist, is retired, or is not a plan code.
+    #[error("plan: {0}")]
+    Plan(#[source] crate::plans::PlanError),
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+impl From<crate::plans::PlanError> for TenantError {
+    fn from(error: crate::plans::PlanError) -> Self {
+        match error {
+            crate::plans::PlanError::Storage(e) => Self::Storage(e),
+            other => Self::Plan(other),
+        }
+    }
 }
 
 impl From<DriverError> for TenantError {
@@ -90,6 +102,7 @@ impl ErrorCode for TenantError {
             Self::InvalidPeriod => "invalid_period",
             Self::ProjectNotFound => "project_not_found",
             Self::InvalidPage => "invalid_page",
+            Self::Plan(e) => e.code(),
             Self::Storage(e) => e.code(),
         }
     }
@@ -101,7 +114,9 @@ impl ErrorCode for TenantError {
             | Self::InvalidSlug(_)
             | Self::InvalidBillingEmail(_)
             | Self::InvalidPeriod
-            | Self::InvalidPage => 422,
+            | Self::InvalidPage
+            // A plan named in the request that cannot be had: the request's fault.
+            | Self::Plan(_) => 422,
             Self::SlugTaken(_) | Self::SamePlan(_) | Self::Inactive(_) => 409,
             Self::Storage(e) => e.http_status(),
         }
@@ -111,6 +126,7 @@ impl ErrorCode for TenantError {
         match self {
             Self::InvalidName(_) => Some("name"),
             Self::InvalidPage => Some("limit"),
+            Self::Plan(_) => Some("plan"),
             _ => None,
         }
     }
@@ -124,7 +140,7 @@ pub struct CreateTenant {
     /// Handle; derived from the name when absent.
     pub slug: Option<String>,
     /// Plan; free by default.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// The creator, who becomes its owner; an existing user.
     pub owner: UserId,
     /// Where invoices go; parsed and normalised as an email address.
@@ -160,6 +176,7 @@ pub async fn create_tenant(
         .as_deref()
         .map(Email::parse)
         .transpose()?;
+    let plan = crate::plans::current(db, &request.plan).await?;
     if get_user_write_driver(db)
         .fetch_user_by_id(request.owner)
         .await?
@@ -174,7 +191,8 @@ pub async fn create_tenant(
                 name: name.as_str().to_owned(),
                 slug: slug.as_str().to_owned(),
                 plan: request.plan,
-                quotas: request.plan.quotas(),
+                plan_version: plan.version,
+                quotas: plan.limits,
                 external_org_id: None,
                 billing_email: billing_email.map(String::from),
             },
@@ -203,11 +221,13 @@ pub async fn create_tenant(
     Ok(CreatedTenant { tenant, owner })
 }
 
-/// Moves the tenant to `plan` and re-applies that plan's quotas.
+/// Moves the tenant to the newest version on sale of `plan` (its own plan too, when that has a
+/// newer version than the tenant's) and re-applies that version's limits under the tenant's
+/// overrides.
 pub async fn change_plan(
     db: Db<'_>,
     tenant: TenantId,
-    plan: Plan,
+    plan: PlanCode,
     now: DateTime<Utc>,
 ) -> Result<(TenantCoreSnapshot, TenantCoreSnapshot), TenantError> {
     let driver = get_tenant_driver(db);
@@ -215,7 +235,8 @@ pub async fn change_plan(
         .fetch_tenant_snapshot(tenant)
         .await?
         .ok_or(TenantError::NotFound)?;
-    if before.plan == plan {
+    let version = crate::plans::current(db, &plan).await?;
+    if before.plan == plan && before.plan_version == version.version {
         return Err(TenantError::SamePlan(plan));
     }
     if !matches!(
@@ -225,9 +246,9 @@ pub async fn change_plan(
         return Err(TenantError::Inactive(before.status));
     }
     // The tenant's overrides outlive a plan change.
-    let quotas = crate::limits::effective(db, tenant, plan, now).await?;
+    let quotas = crate::limits::effective(db, tenant, version.limits, now).await?;
     let after = driver
-        .update_tenant_plan(tenant, plan, quotas, now)
+        .update_tenant_plan(tenant, &plan, version.version, quotas, now)
         .await?
         .ok_or(TenantError::NotFound)?;
     Ok((before, after))
@@ -269,10 +290,11 @@ mod tests {
             TenantError::InvalidSlug(SlugError::TooShort),
             TenantError::InvalidBillingEmail(EmailError::MissingAt),
             TenantError::SlugTaken("acme".into()),
-            TenantError::SamePlan(Plan::Pro),
+            TenantError::SamePlan(PlanCode::pro()),
             TenantError::Inactive(TenantStatus::Terminated),
             TenantError::InvalidPeriod,
             TenantError::InvalidPage,
+            TenantError::Plan(crate::plans::PlanError::NotFound),
         ];
         for error in &errors {
             // Exhaustive: a new variant does not compile until it is listed above.
@@ -286,7 +308,8 @@ mod tests {
                 | TenantError::SamePlan(_)
                 | TenantError::Inactive(_)
                 | TenantError::InvalidPeriod
-                | TenantError::InvalidPage => {}
+                | TenantError::InvalidPage
+                | TenantError::Plan(_) => {}
                 // The seed's message, as short as its code: checked below.
                 TenantError::ProjectNotFound => unreachable!("not listed"),
                 TenantError::Storage(_) => unreachable!("not caller-caused"),

@@ -4,7 +4,7 @@ use super::TenantError;
 use crate::{Db, OffsetPage, PageRequest};
 use account_drivers::get_accounts_facade_driver;
 use account_drivers::tenants::{TenantDetailSnapshot, TenantFilter, TenantSnapshot};
-use account_drivers::types::{OnboardingState, Plan, TenantId, TenantStatus, UserId};
+use account_drivers::types::{OnboardingState, PlanCode, TenantId, TenantStatus, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -55,7 +55,7 @@ pub struct ProjectSummaryResult {
     /// Lifecycle status.
     pub status: TenantStatus,
     /// Plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// Creation time.
     pub created_at: DateTime<Utc>,
     /// Last change (always stored, so never absent).
@@ -104,7 +104,7 @@ pub struct ProjectDetailResult {
     /// Lifecycle status.
     pub status: TenantStatus,
     /// Plan.
-    pub plan: Plan,
+    pub plan: PlanCode,
     /// Distinct workers allowed.
     pub max_workers: i32,
     /// Runs admitted per UTC day.

@@ -11,7 +11,7 @@
 use super::{CreateTenant, CreatedTenant, TenantError};
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::projects::{self, DeletionRow, TENANT_OWNED_TABLES};
-use account_drivers::types::{Plan, TenantId, TenantName, TextError, UserId};
+use account_drivers::types::{PlanCode, TenantId, TenantName, TextError, UserId};
 use chrono::{DateTime, Duration, Utc};
 
 pub use account_drivers::projects::DeletionRow as ProjectDeletion;
@@ -109,7 +109,7 @@ pub async fn create_project(
     let request = CreateTenant {
         name: name.to_owned(),
         slug: None,
-        plan: Plan::Free,
+        plan: PlanCode::free(),
         owner,
         billing_email: None,
     };
@@ -119,7 +119,7 @@ pub async fn create_project(
             let request = CreateTenant {
                 name: name.to_owned(),
                 slug: Some(format!("{slug}-{}", short_suffix())),
-                plan: Plan::Free,
+                plan: PlanCode::free(),
                 owner,
                 billing_email: None,
             };

@@ -15,7 +15,7 @@ pub struct Model {
     /// The billing system's id; unique per tenant.
     pub external_id: String,
     /// Plan subscribed to.
-    pub plan: Plan,
+    pub plan: crate::PlanCode,
     /// Status.
     pub status: SubscriptionStatus,
     /// Billing period.

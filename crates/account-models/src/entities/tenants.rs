@@ -16,8 +16,8 @@ pub struct Model {
     pub slug: String,
     /// The identity provider's organisation id, if linked.
     pub external_org_id: Option<String>,
-    /// Current plan.
-    pub plan: Plan,
+    /// Current plan's code (a row of `plans`).
+    pub plan: crate::PlanCode,
     /// Where invoices go.
     pub billing_email: Option<String>,
     /// The billing provider's customer id.
@@ -79,6 +79,12 @@ pub struct Model {
     pub audit_retention_days: Option<i32>,
     /// Quota: seats, members plus pending invitations.
     pub max_members: i32,
+    /// The version of `plan` the tenant is on (its limits are that version's).
+    pub plan_version: i32,
+    /// Quota: live memory pins.
+    pub max_memory_pins: i64,
+    /// Quota: bytes of one pin's value.
+    pub max_pin_value_bytes: i32,
 }
 
 crate::schema::table!("tenants");

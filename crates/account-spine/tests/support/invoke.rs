@@ -414,6 +414,12 @@ pub(crate) async fn invoke(
         O::WebhooksDisable => {
             Invocation::NoPrincipal("a platform job: only webhook delivery disables endpoints")
         }
+        O::UsersEraseMe => {
+            Invocation::NoPrincipal("a signed-in person erases themselves, in no tenant")
+        }
+        O::UsersErase => {
+            Invocation::NoPrincipal("a platform operation: only an operator principal calls it")
+        }
         // `Operation` is non-exhaustive; every operation of `Operation::ALL` is invoked, so a
         // new one without an arm here fails the run that reaches it.
         other => panic!("no invocation for {}", other.name()),

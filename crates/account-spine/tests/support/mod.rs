@@ -98,8 +98,8 @@ pub(crate) async fn env(backend: &Backend) -> Env {
 }
 
 /// A plan's quotas as the tenant seed stores them.
-pub(crate) fn limits(plan: Plan) -> Limits {
-    let q = plan.quotas();
+pub(crate) fn limits(plan: PlanCode) -> Limits {
+    let q = account_spine::types::PlanQuotas::built_in(&plan).expect("a built-in plan");
     Limits {
         workers: q.max_workers,
         runs_per_day: q.max_runs_per_day,
@@ -122,7 +122,7 @@ pub(crate) struct World {
 
 /// Seeds the [`World`]: `Acme` on the free plan, `owner@` and `member@example.com`.
 pub(crate) async fn world(conn: &impl ConnectionTrait) -> World {
-    let seed = TenantSeed::new("Acme", "free", limits(Plan::Free), start())
+    let seed = TenantSeed::new("Acme", "free", limits(PlanCode::free()), start())
         .user("owner", Some("owner"))
         .user("member", Some("member"));
     let seeded = seed_tenant(conn, &seed).await;

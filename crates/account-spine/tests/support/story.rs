@@ -103,7 +103,7 @@ pub(crate) struct Quotas {
 
 impl Default for Quotas {
     fn default() -> Self {
-        let free = Plan::Free.quotas();
+        let free = account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap();
         Self {
             runs_per_day: free.max_runs_per_day,
             concurrent_runs: free.max_concurrent_runs,
@@ -128,7 +128,7 @@ impl World {
             runs_per_day: quotas.runs_per_day,
             concurrent_runs: quotas.concurrent_runs,
             tokens_per_month: quotas.tokens_per_month,
-            ..super::limits(Plan::Free)
+            ..super::limits(PlanCode::free())
         };
         let seed = TenantSeed::new("Acme", "free", limits, now()).user("owner", Some("owner"));
         let seeded = seed_tenant(db.conn(), &seed).await;

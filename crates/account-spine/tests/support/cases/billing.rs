@@ -16,7 +16,7 @@ pub(super) fn cases() -> Vec<Case> {
                     id: SubscriptionId::new(),
                     tenant_id: g.world.tenant,
                     external_id: "sub_1".into(),
-                    plan: Plan::Pro,
+                    plan: PlanCode::pro(),
                     status: SubscriptionStatus::Active,
                     billing_period: BillingPeriod::Monthly,
                     current_period_start: Some(g.now),

@@ -5,7 +5,7 @@ use crate::support::case::{Arrange, Case, leaves, rows, uuid};
 use account_engines::tenants::CreateTenant as NewTenant;
 use account_spine::limits::{LimitName, RemoveLimitOverride, SetLimitOverride, SetOverride};
 use account_spine::tenants::{Bootstrap, ChangePlan, CreateTenant};
-use account_spine::types::Plan;
+use account_spine::types::PlanCode;
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -67,7 +67,7 @@ pub(super) fn cases() -> Vec<Case> {
                 request: NewTenant {
                     name: "Globex".into(),
                     slug: None,
-                    plan: Plan::Free,
+                    plan: PlanCode::free(),
                     owner: g.world.member,
                     billing_email: None,
                 },
@@ -123,7 +123,7 @@ pub(super) fn cases() -> Vec<Case> {
             Arrange::Nothing,
             |g| ChangePlan {
                 tenant: g.world.tenant,
-                plan: Plan::Pro,
+                plan: PlanCode::pro(),
             },
             |g, _| {
                 leaves(vec![rows(
