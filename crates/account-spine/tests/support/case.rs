@@ -214,7 +214,10 @@ impl AuditExpect {
         ];
         let (actor_type, user, key) = match self.actor {
             ActorExpect::User(user) => ("user", user.as_uuid().into(), null()),
-            ActorExpect::Operator => ("founder", null(), null()),
+            // In a tenant the operator acts as its founder; a platform-wide row names the
+            // operator itself (tooling acts with no key).
+            ActorExpect::Operator if self.tenant.is_some() => ("founder", null(), null()),
+            ActorExpect::Operator => ("operator", null(), null()),
             ActorExpect::OperatorKey(key) => ("operator", null(), key.as_uuid().into()),
             ActorExpect::System => ("system", null(), null()),
         };

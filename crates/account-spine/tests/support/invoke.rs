@@ -326,6 +326,9 @@ pub(crate) async fn invoke(
         | O::TenantSetLimitOverride
         | O::TenantRemoveLimitOverride
         | O::TenantListLimitOverrides
+        | O::PlansCreateVersion
+        | O::PlansRetire
+        | O::PlansList
         | O::LifecycleTransition
         | O::LifecycleHistory
         | O::OnboardingForceComplete => {
@@ -338,6 +341,7 @@ pub(crate) async fn invoke(
             Invocation::NoPrincipal("the presented operator key is the only credential")
         }
         O::OnboardingStatus => called(NO_ID, spine.onboarding_status(p).await),
+        O::EntitlementsGet => called(NO_ID, spine.entitlements(p).await),
         O::OnboardingAdvance => called(
             NO_ID,
             spine

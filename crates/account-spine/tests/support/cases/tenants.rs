@@ -4,8 +4,9 @@
 use crate::support::case::{Arrange, Case, leaves, rows, uuid};
 use account_engines::tenants::CreateTenant as NewTenant;
 use account_spine::limits::{LimitName, RemoveLimitOverride, SetLimitOverride, SetOverride};
+use account_spine::plans::{CreatePlanVersion, NewPlanVersion, RetirePlan};
 use account_spine::tenants::{Bootstrap, ChangePlan, CreateTenant};
-use account_spine::types::PlanCode;
+use account_spine::types::{PlanCode, PlanQuotas};
 
 pub(super) fn cases() -> Vec<Case> {
     vec![
@@ -129,7 +130,54 @@ pub(super) fn cases() -> Vec<Case> {
                 leaves(vec![rows(
                     "tenants",
                     1,
-                    vec![("id", g.tenant.clone()), ("plan", "pro".into())],
+                    vec![
+                        ("id", g.tenant.clone()),
+                        ("plan", "pro".into()),
+                        ("plan_version", 1.into()),
+                    ],
+                )])
+            },
+        ),
+        // A second version of a built-in plan: the tenants on it keep version 1.
+        Case::operator(
+            Arrange::Nothing,
+            |_| CreatePlanVersion {
+                request: NewPlanVersion::new(
+                    "pro",
+                    "Pro 2027",
+                    PlanQuotas::built_in(&PlanCode::pro()).expect("built in"),
+                )
+                .warning_at(80),
+            },
+            |_, plan| {
+                assert_eq!(plan.version, 2);
+                leaves(vec![rows(
+                    "plans",
+                    1,
+                    vec![
+                        ("code", "pro".into()),
+                        ("version", 2.into()),
+                        ("warn_at_percent", 80.into()),
+                    ],
+                )])
+            },
+        ),
+        Case::operator(
+            Arrange::Nothing,
+            |_| RetirePlan {
+                code: PlanCode::enterprise(),
+                version: 1,
+            },
+            |g, plan| {
+                assert_eq!(plan.retired_at, Some(g.now));
+                leaves(vec![rows(
+                    "plans",
+                    1,
+                    vec![
+                        ("code", "enterprise".into()),
+                        ("version", 1.into()),
+                        ("retired_at", g.now.into()),
+                    ],
                 )])
             },
         ),
