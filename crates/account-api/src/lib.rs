@@ -189,6 +189,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::change_plan))
         .routes(routes!(limits::set, limits::remove))
         .routes(routes!(limits::list))
+        .routes(routes!(users::erasure::erase_me))
+        .routes(routes!(users::erasure::erase_user))
 }
 
 /// The OpenAPI 3 document of [`router`]'s routes, as served at `/openapi.json` by a router

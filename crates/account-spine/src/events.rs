@@ -316,6 +316,7 @@ impl DomainEvent {
             Self::ProjectRenamed { .. } => "project.renamed",
             Self::ProjectDeleted { .. } => "project.deleted",
             Self::ProjectRestored { .. } => "project.restored",
+            Self::UserErased { .. } => "user.erased",
         }
     }
 
@@ -340,6 +341,7 @@ impl DomainEvent {
         "project.renamed",
         "project.deleted",
         "project.restored",
+        "user.erased",
     ];
 
     /// The tenant the event belongs to.
@@ -363,7 +365,8 @@ impl DomainEvent {
             | Self::ProjectCreated { tenant_id, .. }
             | Self::ProjectRenamed { tenant_id, .. }
             | Self::ProjectDeleted { tenant_id, .. }
-            | Self::ProjectRestored { tenant_id, .. } => *tenant_id,
+            | Self::ProjectRestored { tenant_id, .. }
+            | Self::UserErased { tenant_id, .. } => *tenant_id,
         }
     }
 

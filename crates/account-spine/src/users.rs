@@ -1,4 +1,6 @@
-//! User use cases: the acting member's own profile.
+//! User use cases: the acting member's own profile, and erasure ([`erasure`]).
+
+pub mod erasure;
 
 use crate::database::Spine;
 use crate::error::SpineError;

@@ -4,6 +4,8 @@
 //! key, as bootstrap issues the owner's): it acts on that user's behalf, within both its
 //! permissions and the user's current role. A machine key (issued for no user) gets a 403.
 
+pub(crate) mod erasure;
+
 use crate::AppState;
 use crate::auth::Authenticated;
 use crate::error::ApiError;

@@ -12,6 +12,7 @@ mod accounts_reads;
 mod accounts_story;
 mod audit;
 mod edge;
+mod erasure;
 mod errors;
 mod health;
 mod hostile;

@@ -13,10 +13,10 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-const AUDIENCE: &str = "account";
+pub(crate) const AUDIENCE: &str = "account";
 
 /// An issuer on loopback: its discovery document and its JWKS. Returns its URL.
-async fn loopback_issuer(jwk: Jwk) -> String {
+pub(crate) async fn loopback_issuer(jwk: Jwk) -> String {
     use axum::Json;
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -34,7 +34,7 @@ async fn loopback_issuer(jwk: Jwk) -> String {
 }
 
 /// An Ed25519 signing key (PKCS#8 v1, as jsonwebtoken reads it) and its JWK.
-fn key_pair() -> (EncodingKey, Jwk) {
+pub(crate) fn key_pair() -> (EncodingKey, Jwk) {
     use ed25519_dalek::pkcs8::EncodePrivateKey as _;
     let mut seed = [0u8; 32];
     getrandom::fill(&mut seed).unwrap();
@@ -49,18 +49,18 @@ fn key_pair() -> (EncodingKey, Jwk) {
     (encoding, jwk)
 }
 
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn token(key: &EncodingKey, issuer: &str, subject: &str, exp: i64) -> String {
+pub(crate) fn token(key: &EncodingKey, issuer: &str, subject: &str, exp: i64) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some("k1".to_owned());
     let claims = json!({"iss": issuer, "aud": AUDIENCE, "sub": subject, "exp": exp});
     jsonwebtoken::encode(&header, &claims, key).unwrap()
 }
 
-async fn call(
+pub(crate) async fn call(
     server: &Server,
     method: Method,
     path: &str,

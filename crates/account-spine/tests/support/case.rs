@@ -15,12 +15,14 @@ use super::sql::{audit_actions, count, null};
 use super::{Env, World, operator, owner, world};
 use account_spine::api_keys::IssueKey;
 use account_spine::audit::purge::{AuditPurged, PurgeAuditLog};
+use account_spine::identities::SignedIn;
 use account_spine::invitations::{AcceptInvitation, Membership};
 use account_spine::limits::{ExpireLimitOverrides, LimitName, SetOverride};
 use account_spine::memory_pins::SavePin;
 use account_spine::runs::leases::ExpireRunLease;
 use account_spine::runs::{AdmitRun, RunSnapshot};
 use account_spine::types::*;
+use account_spine::users::erasure::{EraseMe, Erased};
 use account_spine::webhooks::{CreateEndpoint, DisableWebhookEndpoint};
 use account_spine::{
     Clock, Operation, OperatorPrincipal, OperatorUseCase, Principal, RequestMeta, Spine,
@@ -34,6 +36,9 @@ use serde_json::json;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+
+/// The identity provider's issuer and subject of [`Arrange::SignedInMember`].
+pub(crate) const SIGNED_IN_MEMBER: (&str, &str) = ("https://idp.example", "member");
 
 /// Operations without an audit action whose use case still writes (the pin trail), on the
 /// pool rather than in a write transaction.
@@ -69,6 +74,9 @@ pub(crate) enum Arrange {
     /// An override of the tenant's API key limit that expired: set until a minute on, then
     /// the clock moved two minutes on.
     ExpiredLimitOverride,
+    /// The world's member signed in: linked to the identity [`SIGNED_IN_MEMBER`] (plain SQL,
+    /// as an acceptance signed in would have linked it).
+    SignedInMember,
 }
 
 /// The world and what [`Arrange`] added to it.
@@ -430,6 +438,27 @@ impl Case {
         )
     }
 
+    /// The world's member erasing themselves, signed in ([`Arrange::SignedInMember`]):
+    /// audited platform-wide (no tenant) as that user.
+    pub(crate) fn erase_me(expect: fn(&Given, &Erased) -> Leaves) -> Self {
+        Self::new::<EraseMe>(
+            Arrange::SignedInMember,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let (issuer, subject) = SIGNED_IN_MEMBER;
+                    let request = owner(&given.world, &request_id).request;
+                    let signed_in = SignedIn::new(issuer, subject);
+                    let erased = spine.erase_me(&signed_in, request).await?;
+                    let leaves = expect(&given, &erased);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<EraseMe>(None, ActorExpect::User(given.world.member)),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The audit purge of the world's tenant: the system acts, in that tenant, with no
     /// request (so no request id).
     pub(crate) fn purge(expect: fn(&Given, &AuditPurged) -> Leaves) -> Self {
@@ -590,6 +619,20 @@ impl Case {
                 if self.arrange == Arrange::ExpiredLimitOverride {
                     env.clock.advance(TimeDelta::minutes(2));
                 }
+            }
+            Arrange::SignedInMember => {
+                let (issuer, subject) = SIGNED_IN_MEMBER;
+                let mut link = Query::insert();
+                link.into_table(Alias::new("identity_links"))
+                    .columns(["id", "issuer", "subject", "user_id", "created_at"].map(Alias::new))
+                    .values_panic([
+                        uuid::Uuid::now_v7().into(),
+                        issuer.into(),
+                        subject.into(),
+                        world.member.as_uuid().into(),
+                        env.clock.now().into(),
+                    ]);
+                env.second().await.execute(&link).await.unwrap();
             }
             Arrange::WebhookEndpoint => {
                 let new = CreateEndpoint::new("https://hooks.example.com/in");
