@@ -19,13 +19,17 @@ use account_spine::identities::SignedIn;
 use account_spine::invitations::{AcceptInvitation, Membership};
 use account_spine::limits::{ExpireLimitOverrides, LimitName, SetOverride};
 use account_spine::memory_pins::SavePin;
+use account_spine::projects::{
+    CreateProject, ProjectDeletion, PurgeProject, RESTORE_WINDOW_DAYS, RestoreProject,
+};
 use account_spine::runs::leases::ExpireRunLease;
 use account_spine::runs::{AdmitRun, RunSnapshot};
+use account_spine::tenants::CreatedTenant;
 use account_spine::types::*;
 use account_spine::users::erasure::{EraseMe, Erased};
 use account_spine::webhooks::{CreateEndpoint, DisableWebhookEndpoint};
 use account_spine::{
-    Clock, Operation, OperatorPrincipal, OperatorUseCase, Principal, RequestMeta, Spine,
+    Actor, Clock, Operation, OperatorPrincipal, OperatorUseCase, Principal, RequestMeta, Spine,
     SpineError, UseCase,
 };
 use account_testkit::Backend;
@@ -39,6 +43,9 @@ use std::pin::Pin;
 
 /// The identity provider's issuer and subject of [`Arrange::SignedInMember`].
 pub(crate) const SIGNED_IN_MEMBER: (&str, &str) = ("https://idp.example", "member");
+
+/// The identity provider's issuer and subject of [`Arrange::SignedInOwner`].
+pub(crate) const SIGNED_IN_OWNER: (&str, &str) = ("https://idp.example", "owner");
 
 /// Operations without an audit action whose use case still writes (the pin trail), on the
 /// pool rather than in a write transaction.
@@ -74,6 +81,14 @@ pub(crate) enum Arrange {
     /// An override of the tenant's API key limit that expired: set until a minute on, then
     /// the clock moved two minutes on.
     ExpiredLimitOverride,
+    /// The world's owner signed in: linked to the identity [`SIGNED_IN_OWNER`] (plain SQL).
+    SignedInOwner,
+    /// The world's owner signed in ([`Arrange::SignedInOwner`]) and the world's tenant
+    /// deleted by them (restorable).
+    DeletedProject,
+    /// The world's tenant deleted by its owner, then the clock moved past the restore
+    /// window (due for the purge).
+    PurgeableProject,
     /// The world's member signed in: linked to the identity [`SIGNED_IN_MEMBER`] (plain SQL,
     /// as an acceptance signed in would have linked it).
     SignedInMember,
@@ -459,6 +474,107 @@ impl Case {
         )
     }
 
+    /// A tenant use case, executed for the world's member (role `member`) and audited as
+    /// them: what an owner may not do (leave as the last owner).
+    pub(crate) fn member<U>(
+        arrange: Arrange,
+        value: fn(&Given) -> U,
+        expect: fn(&Given, &U::Output) -> Leaves,
+    ) -> Self
+    where
+        U: UseCase + 'static,
+        U::Output: 'static,
+    {
+        Self::new::<U>(
+            arrange,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let principal = Principal {
+                        actor: Actor::User {
+                            user_id: given.world.member,
+                            role: MembershipRole::Member,
+                        },
+                        ..owner(&given.world, &request_id)
+                    };
+                    let output = spine.execute(&principal, value(&given)).await?;
+                    let leaves = expect(&given, &output);
+                    let tenant = leaves.audit_tenant.unwrap_or(given.world.tenant);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<U>(Some(tenant), ActorExpect::User(given.world.member)),
+                    })
+                })
+            }),
+        )
+    }
+
+    /// The world's owner, signed in ([`Arrange::SignedInOwner`]), creating a project of
+    /// their own: audited in the new tenant as that user.
+    pub(crate) fn create_project(
+        name: &'static str,
+        expect: fn(&Given, &CreatedTenant) -> Leaves,
+    ) -> Self {
+        Self::new::<CreateProject>(
+            Arrange::SignedInOwner,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let (issuer, subject) = SIGNED_IN_OWNER;
+                    let request = owner(&given.world, &request_id).request;
+                    let signed_in = SignedIn::new(issuer, subject);
+                    let created = spine.create_project(&signed_in, name, request).await?;
+                    let leaves = expect(&given, &created);
+                    let actor = ActorExpect::User(given.world.owner);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<CreateProject>(Some(created.tenant.id), actor),
+                    })
+                })
+            }),
+        )
+    }
+
+    /// The world's owner, signed in, restoring the world's deleted tenant
+    /// ([`Arrange::DeletedProject`]): audited in it as that user.
+    pub(crate) fn restore_project(expect: fn(&Given, &ProjectDeletion) -> Leaves) -> Self {
+        Self::new::<RestoreProject>(
+            Arrange::DeletedProject,
+            Box::new(move |spine, given, request_id| {
+                Box::pin(async move {
+                    let (issuer, subject) = SIGNED_IN_OWNER;
+                    let request = owner(&given.world, &request_id).request;
+                    let signed_in = SignedIn::new(issuer, subject);
+                    let tenant = given.world.tenant;
+                    let restored = spine.restore_project(&signed_in, tenant, request).await?;
+                    let leaves = expect(&given, &restored);
+                    let actor = ActorExpect::User(given.world.owner);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<RestoreProject>(Some(tenant), actor),
+                    })
+                })
+            }),
+        )
+    }
+
+    /// The purge of the world's deleted tenant past its window
+    /// ([`Arrange::PurgeableProject`]): the system acts with no request; the one audit row is
+    /// platform-wide.
+    pub(crate) fn project_purge(expect: fn(&Given, u64) -> Leaves) -> Self {
+        Self::new::<PurgeProject>(
+            Arrange::PurgeableProject,
+            Box::new(move |spine, given, _request_id| {
+                Box::pin(async move {
+                    let removed = spine.purge_project(given.world.tenant, 1_000).await?;
+                    let leaves = expect(&given, removed);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<PurgeProject>(None, ActorExpect::System),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The audit purge of the world's tenant: the system acts, in that tenant, with no
     /// request (so no request id).
     pub(crate) fn purge(expect: fn(&Given, &AuditPurged) -> Leaves) -> Self {
@@ -633,6 +749,27 @@ impl Case {
                         env.clock.now().into(),
                     ]);
                 env.second().await.execute(&link).await.unwrap();
+            }
+            Arrange::SignedInOwner | Arrange::DeletedProject | Arrange::PurgeableProject => {
+                let (issuer, subject) = SIGNED_IN_OWNER;
+                let mut link = Query::insert();
+                link.into_table(Alias::new("identity_links"))
+                    .columns(["id", "issuer", "subject", "user_id", "created_at"].map(Alias::new))
+                    .values_panic([
+                        uuid::Uuid::now_v7().into(),
+                        issuer.into(),
+                        subject.into(),
+                        world.owner.as_uuid().into(),
+                        env.clock.now().into(),
+                    ]);
+                env.second().await.execute(&link).await.unwrap();
+                if self.arrange != Arrange::SignedInOwner {
+                    spine.delete_project(&by).await.unwrap();
+                }
+                if self.arrange == Arrange::PurgeableProject {
+                    let window = TimeDelta::days(RESTORE_WINDOW_DAYS);
+                    env.clock.advance(window + TimeDelta::seconds(1));
+                }
             }
             Arrange::WebhookEndpoint => {
                 let new = CreateEndpoint::new("https://hooks.example.com/in");

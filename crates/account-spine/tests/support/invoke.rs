@@ -424,6 +424,15 @@ pub(crate) async fn invoke(
         O::UsersErase => {
             Invocation::NoPrincipal("a platform operation: only an operator principal calls it")
         }
+        O::AccountCreateProject | O::AccountRestoreProject => {
+            Invocation::NoPrincipal("a signed-in person acts for themselves, in no tenant role")
+        }
+        O::AccountRenameProject => called(NO_ID, spine.rename_project(p, "Invoked").await),
+        O::AccountLeaveProject => called(NO_ID, spine.leave_project(p).await),
+        O::AccountDeleteProject => called(NO_ID, spine.delete_project(p).await),
+        O::TenantPurge => {
+            Invocation::NoPrincipal("a platform job: only the reaper's pass purges projects")
+        }
         // `Operation` is non-exhaustive; every operation of `Operation::ALL` is invoked, so a
         // new one without an arm here fails the run that reaches it.
         other => panic!("no invocation for {}", other.name()),

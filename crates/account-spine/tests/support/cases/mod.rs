@@ -13,6 +13,7 @@ mod memberships;
 mod memory_pins;
 mod onboarding;
 mod operators;
+mod projects;
 mod runs;
 mod support;
 mod tenants;
@@ -36,6 +37,7 @@ pub(crate) fn all() -> Vec<Case> {
         operators::cases(),
         audit::cases(),
         webhooks::cases(),
+        projects::cases(),
     ]
     .into_iter()
     .flatten()
