@@ -3,9 +3,9 @@
 //! soft-limit threshold; a retired version takes no new tenants. Version 1 of the three
 //! built-in plans is seeded with the values the code held until now.
 //!
-//! Tenants gain `plan_version` (the version whose limits they hold) and the memory-pin limits,
-//! which were read from the code's table at every pin write and are now copied onto the row
-//! like the others. The CHECKs that held `tenants.plan` and `subscriptions.plan` to the three
+//! Tenants gain `plan_version` (the version whose limits they hold), its warning threshold,
+//! and the memory-pin limits, which were read from the code's table at every pin write and are
+//! now copied onto the row like the others. The CHECKs that held `tenants.plan` and `subscriptions.plan` to the three
 //! built-in codes go: any plan an operator created is a plan. The overrides' CHECK on
 //! `limit_name` widens to the two pin limits.
 
@@ -77,11 +77,11 @@ impl MigrationTrait for Migration {
                audit_retention_days, max_members, max_memory_pins, max_pin_value_bytes, \
                entitlements, warn_at_percent, created_at) VALUES \
              ('free', 1, 'Free', 3, 100, 5, 1000000, 5, 6000, 30, 10, 1000, 16384, \
-               '{}', NULL, CURRENT_TIMESTAMP), \
+               '{}', 80, CURRENT_TIMESTAMP), \
              ('pro', 1, 'Pro', 10, 1000, 20, 10000000, 20, 60000, 365, 50, 10000, 65536, \
-               '{}', NULL, CURRENT_TIMESTAMP), \
+               '{}', 80, CURRENT_TIMESTAMP), \
              ('enterprise', 1, 'Enterprise', 100, 100000, 100, 1000000000, 100, NULL, 2555, \
-               1000, 100000, 65536, '{}', NULL, CURRENT_TIMESTAMP)",
+               1000, 100000, 65536, '{}', 80, CURRENT_TIMESTAMP)",
         )
         .await?;
         for column in [
@@ -100,6 +100,13 @@ impl MigrationTrait for Migration {
                 .integer()
                 .not_null()
                 .default(65_536)
+                .take(),
+            // The plan version's soft-limit threshold, copied like its limits so the writes
+            // that count usage see it in the row they already read (80: the built-in plans').
+            ColumnDef::new("warn_at_percent")
+                .integer()
+                .null()
+                .default(80)
                 .take(),
         ] {
             let alter = Table::alter()
@@ -140,7 +147,12 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Going back to the closed three only works while every tenant is on one of them.
-        for column in ["plan_version", "max_memory_pins", "max_pin_value_bytes"] {
+        for column in [
+            "plan_version",
+            "max_memory_pins",
+            "max_pin_value_bytes",
+            "warn_at_percent",
+        ] {
             let alter = Table::alter()
                 .table("tenants")
                 .drop_column(column)

@@ -30,9 +30,16 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempote
 /// The response header of a replayed answer.
 pub(crate) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// The writes whose route does not take the header: `accept_invitation` (its authority is a
-/// one-time token, and no tenant credential scopes a key) and `verify_api_key` (it changes
-/// nothing, so a retry is harmless as it is).
-pub(crate) const WITHOUT_KEYS: [&str; 2] = ["accept_invitation", "verify_api_key"];
+/// one-time token, and no tenant credential scopes a key), `verify_api_key` (it changes
+/// nothing, so a retry is harmless as it is) and the platform's plan writes
+/// (`platform_create_plan_version`, `platform_retire_plan`: a plan belongs to no tenant, and
+/// keys are kept per tenant).
+pub(crate) const WITHOUT_KEYS: &[&str] = &[
+    "accept_invitation",
+    "verify_api_key",
+    "platform_create_plan_version",
+    "platform_retire_plan",
+];
 
 /// The bytes of a keyed request's body, as received.
 #[derive(Clone)]

@@ -126,7 +126,7 @@ impl AppState {
 fn api_routes() -> OpenApiRouter<AppState> {
     use routes::{
         api_keys, audit, billing, identities, invitations, lifecycle, limits, memberships,
-        memory_pins, onboarding, projects, runs, support, tenants, usage, users, webhooks,
+        memory_pins, onboarding, plans, projects, runs, support, tenants, usage, users, webhooks,
     };
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(health::healthz))
@@ -189,6 +189,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::change_plan))
         .routes(routes!(limits::set, limits::remove))
         .routes(routes!(limits::list))
+        .routes(routes!(plans::list_plans, plans::create_plan_version))
+        .routes(routes!(plans::retire_plan))
+        .routes(routes!(plans::entitlements))
         .routes(routes!(users::erasure::erase_me))
         .routes(routes!(users::erasure::erase_user))
 }

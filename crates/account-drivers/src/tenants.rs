@@ -63,6 +63,8 @@ pub struct TenantCoreSnapshot {
     pub plan: PlanCode,
     /// The version of `plan` the tenant is on.
     pub plan_version: i32,
+    /// That version's soft-limit threshold, in percent (`None`: warn only at the limit).
+    pub warn_at_percent: Option<i32>,
     /// Quotas as stored on the row (copied from the plan, possibly overridden).
     pub quotas: PlanQuotas,
     /// Runs admitted on `usage_day` (stale once the day changed).
@@ -106,12 +108,23 @@ pub struct NewTenant {
     pub plan: PlanCode,
     /// The version of `plan`.
     pub plan_version: i32,
+    /// That version's soft-limit threshold, in percent.
+    pub warn_at_percent: Option<i32>,
     /// Quotas to copy onto the row.
     pub quotas: PlanQuotas,
     /// The identity provider's organisation id.
     pub external_org_id: Option<String>,
     /// Where invoices go.
     pub billing_email: Option<String>,
+}
+
+/// The plan version a tenant moves to: its number and soft-limit threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanVersionRef {
+    /// The version.
+    pub version: i32,
+    /// Its warning threshold, in percent.
+    pub warn_at_percent: Option<i32>,
 }
 
 /// Counter values to set explicitly (operator corrections).
@@ -149,6 +162,7 @@ pub(crate) fn core_snapshot(m: tenants::Model) -> TenantCoreSnapshot {
             max_pin_value_bytes: m.max_pin_value_bytes,
         },
         plan_version: m.plan_version,
+        warn_at_percent: m.warn_at_percent,
         runs_today: m.runs_today,
         runs_this_month: m.runs_this_month,
         tokens_this_month: m.tokens_this_month,
@@ -199,6 +213,7 @@ async fn insert(
         audit_retention_days: Set(tenant.quotas.audit_retention_days),
         max_members: Set(tenant.quotas.max_members),
         plan_version: Set(tenant.plan_version),
+        warn_at_percent: Set(tenant.warn_at_percent),
         max_memory_pins: Set(tenant.quotas.max_memory_pins),
         max_pin_value_bytes: Set(tenant.quotas.max_pin_value_bytes),
         runs_today: Set(0),
@@ -423,18 +438,23 @@ impl TenantDriver<'_> {
         insert(self.db, tenant, now).await
     }
 
-    /// Puts the tenant on version `version` of `plan`, with the quotas that come with it.
+    /// Puts the tenant on `version` of `plan` (its number and warning threshold), with the
+    /// quotas that come with it.
     pub async fn update_tenant_plan(
         &self,
         id: TenantId,
         plan: &PlanCode,
-        version: i32,
+        version: PlanVersionRef,
         quotas: PlanQuotas,
         now: DateTimeUtc,
     ) -> Result<Option<TenantCoreSnapshot>, DriverError> {
         let update = tenants::Entity::update_many()
             .col_expr(tenants::Column::Plan, Expr::value(plan.as_str()))
-            .col_expr(tenants::Column::PlanVersion, Expr::value(version));
+            .col_expr(tenants::Column::PlanVersion, Expr::value(version.version))
+            .col_expr(
+                tenants::Column::WarnAtPercent,
+                Expr::value(version.warn_at_percent),
+            );
         update_returning(self.db, with_quotas(update, quotas, id, now)).await
     }
 

@@ -488,6 +488,7 @@ mod tests {
             status: account_drivers::types::TenantStatus::Active,
             plan: PlanCode::pro(),
             plan_version: 1,
+            warn_at_percent: Some(80),
             quotas: account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap(),
             runs_today: 3,
             runs_this_month: 7,

@@ -33,6 +33,7 @@ async fn tenant_on(db: Db<'_>, slug: &str, plan: PlanCode) -> TenantId {
                 quotas: account_engines::types::PlanQuotas::built_in(&plan).unwrap(),
                 plan,
                 plan_version: 1,
+                warn_at_percent: Some(80),
                 external_org_id: None,
                 billing_email: None,
             },

@@ -34,6 +34,7 @@ async fn tenant(db: Db<'_>) -> TenantId {
                 plan: PlanCode::free(),
                 quotas: account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap(),
                 plan_version: 1,
+                warn_at_percent: Some(80),
                 external_org_id: None,
                 billing_email: None,
             },

@@ -33,6 +33,7 @@ async fn tenant(db: Db<'_>, slug: &str) -> TenantId {
                 plan: PlanCode::free(),
                 quotas: account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap(),
                 plan_version: 1,
+                warn_at_percent: Some(80),
                 external_org_id: None,
                 billing_email: None,
             },

@@ -440,6 +440,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
                     audit_retention_days: (i % 2 == 1).then_some(30 + count(i)),
                     max_members: 10 + count(i),
                     plan_version: 1 + count(i),
+                    warn_at_percent: (i % 2 == 0).then_some(50 + count(i)),
                     max_memory_pins: 5_000_000_000 + i64::from(count(i)),
                     max_pin_value_bytes: quotas.max_pin_value_bytes,
                     // Past 32 bits: the totals are 64-bit on both backends.

@@ -75,8 +75,9 @@ pub enum DomainEvent {
         #[serde(deserialize_with = "quota_code")]
         quota: &'static str,
     },
-    /// A committed operation took a usage counter across a threshold of its limit (80 % and
-    /// 100 %): each crossing is reported once, by the operation that made it.
+    /// A committed operation took a usage counter across a threshold of its limit: the soft
+    /// limit of the tenant's plan version (`warn_at_percent`; 80 % on the built-in plans) and
+    /// 100 %. Each crossing is reported once per period, by the operation that made it.
     #[serde(rename = "quota.threshold_crossed")]
     QuotaThresholdCrossed {
         /// Tenant.
@@ -420,22 +421,30 @@ impl EventSink for RecordedEvents {
     }
 }
 
-/// The thresholds a counter is watched at, in percent of its limit.
-pub(crate) const QUOTA_THRESHOLDS: [u8; 2] = [80, 100];
+/// The thresholds a counter is watched at, in percent of its limit: the tenant's plan
+/// version's soft limit (`warn_at`, 1 to 99; 80 on the built-in plans), then the limit itself.
+/// Counters only rise within their period, so each crossing happens once per period.
+fn quota_thresholds(warn_at: Option<i32>) -> Vec<u8> {
+    let warn = warn_at
+        .and_then(|percent| u8::try_from(percent).ok())
+        .filter(|percent| (1..100).contains(percent));
+    warn.into_iter().chain([100]).collect()
+}
 
 /// The [`DomainEvent::QuotaThresholdCrossed`] events of a counter that went from `before` to
-/// `after` against `limit` (none for a limit of zero or less, or a counter that did not rise).
+/// `after` against `limit` (none for a limit of zero or less, or a counter that did not rise),
+/// at the plan's soft limit `warn_at` (percent) and at the limit.
 pub(crate) fn thresholds_crossed(
     tenant_id: TenantId,
     quota: &'static str,
-    before: i64,
-    after: i64,
+    (before, after): (i64, i64),
     limit: i64,
+    warn_at: Option<i32>,
 ) -> Vec<DomainEvent> {
     if limit <= 0 {
         return Vec::new();
     }
-    QUOTA_THRESHOLDS
+    quota_thresholds(warn_at)
         .iter()
         .filter(|&&percent| {
             let mark = i128::from(limit) * i128::from(percent);
@@ -456,7 +465,7 @@ mod tests {
     use super::*;
 
     fn percents(before: i64, after: i64, limit: i64) -> Vec<u8> {
-        thresholds_crossed(TenantId::new(), "q", before, after, limit)
+        thresholds_crossed(TenantId::new(), "q", (before, after), limit, Some(80))
             .into_iter()
             .filter_map(|e| match e {
                 DomainEvent::QuotaThresholdCrossed { percent, .. } => Some(percent),
@@ -475,6 +484,22 @@ mod tests {
         assert_eq!(percents(79, 80, 100), vec![80]);
         assert_eq!(percents(0, 10, 0), Vec::<u8>::new(), "no limit");
         assert_eq!(percents(0, i64::MAX, i64::MAX), vec![80, 100]);
+    }
+
+    #[test]
+    fn the_soft_limit_is_the_plans() {
+        let at = |warn| {
+            thresholds_crossed(TenantId::new(), "q", (0, 100), 100, warn)
+                .into_iter()
+                .filter_map(|e| match e {
+                    DomainEvent::QuotaThresholdCrossed { percent, .. } => Some(percent),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(at(Some(50)), vec![50, 100]);
+        assert_eq!(at(None), vec![100], "no soft limit: the limit alone");
+        assert_eq!(at(Some(100)), vec![100], "not a soft limit");
     }
 
     #[test]

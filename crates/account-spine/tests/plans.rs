@@ -156,3 +156,46 @@ async fn a_tenant_on_a_created_plan_gets_its_versions_limits_at_the_next_request
         assert_eq!(listed.len(), 5, "{name}: three built in, two of team");
     }
 }
+
+/// The percents of the threshold events in `events`.
+fn crossed(events: &[account_spine::DomainEvent]) -> Vec<u8> {
+    events
+        .iter()
+        .filter_map(|event| match event {
+            account_spine::DomainEvent::QuotaThresholdCrossed { percent, .. } => Some(*percent),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_plans_soft_limit_warns_once_per_period_where_its_version_says() {
+    for backend in backends().unwrap() {
+        let w = World::new(&backend, Quotas::default()).await;
+        let name = w.backend;
+        let op = operator("req-soft");
+        let owner = w.owner("req-soft-owner");
+        let mut limits = PlanQuotas::built_in(&PlanCode::pro()).unwrap();
+        limits.max_runs_per_day = 4;
+        let plan = NewPlanVersion::new("metered", "Metered", limits).warning_at(50);
+        w.spine.create_plan_version(&op, plan).await.unwrap();
+        w.spine
+            .change_plan(&op, w.tenant, PlanCode::parse("metered").unwrap())
+            .await
+            .unwrap();
+        let mut warnings = Vec::new();
+        for i in 0..4 {
+            let seen = w.events.all().len();
+            w.spine
+                .admit_run(&owner, admit(&format!("r{i}")))
+                .await
+                .unwrap();
+            warnings.push(crossed(&w.events_since(seen)));
+        }
+        assert_eq!(
+            warnings,
+            vec![vec![], vec![50], vec![], vec![100]],
+            "{name}: the plan's 50 % once, then the limit"
+        );
+    }
+}

@@ -37,7 +37,7 @@ pub(crate) struct LimitPath {
 
 /// The names of [`LimitName::ALL`], as the document shows a limit (`schema_with` would drop
 /// the field's description, and a path parameter's `required`).
-struct LimitNameSchema;
+pub(crate) struct LimitNameSchema;
 
 impl PartialSchema for LimitNameSchema {
     fn schema() -> RefOr<Schema> {
@@ -74,6 +74,10 @@ pub(crate) struct LimitsView {
     audit_retention_days: Option<i32>,
     /// Seats: members plus pending invitations.
     max_members: i32,
+    /// Live memory pins held at once.
+    max_memory_pins: i64,
+    /// Bytes of one pin's JSON value.
+    max_pin_value_bytes: i32,
 }
 
 fn limits_view(quotas: PlanQuotas) -> LimitsView {
@@ -86,6 +90,8 @@ fn limits_view(quotas: PlanQuotas) -> LimitsView {
         max_requests_per_minute: quotas.max_requests_per_minute,
         audit_retention_days: quotas.audit_retention_days,
         max_members: quotas.max_members,
+        max_memory_pins: quotas.max_memory_pins,
+        max_pin_value_bytes: quotas.max_pin_value_bytes,
     }
 }
 
@@ -296,11 +302,11 @@ pub(crate) async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use account_spine::types::Plan;
+    use account_spine::types::PlanCode;
 
     #[test]
     fn the_limits_in_force_name_every_limit() {
-        let view = serde_json::to_value(limits_view(Plan::Free.quotas())).unwrap_or_default();
+        let view = serde_json::to_value(limits_view(PlanQuotas::built_in(&PlanCode::free()).unwrap())).unwrap_or_default();
         let mut shown: Vec<&str> = view
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())

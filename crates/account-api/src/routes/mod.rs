@@ -18,6 +18,7 @@ pub(crate) mod lists;
 pub(crate) mod memberships;
 pub(crate) mod memory_pins;
 pub(crate) mod onboarding;
+pub(crate) mod plans;
 pub(crate) mod projects;
 pub(crate) mod runs;
 pub(crate) mod support;

@@ -23,6 +23,7 @@ mod leases;
 mod limit_overrides;
 mod limits;
 mod openapi;
+mod plans;
 mod platform;
 mod process;
 mod replicas;

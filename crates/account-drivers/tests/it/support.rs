@@ -78,6 +78,7 @@ pub(crate) async fn seed_tenant(db: &TestDb, slug: &str) -> TenantId {
         audit_retention_days: Set(None),
         max_members: Set(10_000),
         plan_version: Set(1),
+        warn_at_percent: Set(Some(80)),
         max_memory_pins: Set(quotas.max_memory_pins),
         max_pin_value_bytes: Set(quotas.max_pin_value_bytes),
         member_count: Set(0),

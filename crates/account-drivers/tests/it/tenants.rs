@@ -16,6 +16,7 @@ fn new_tenant(slug: &str) -> NewTenant {
         plan: PlanCode::pro(),
         quotas: account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap(),
         plan_version: 1,
+        warn_at_percent: Some(80),
         external_org_id: None,
         billing_email: Some("billing@example.com".into()),
     }
@@ -120,7 +121,7 @@ async fn plan_and_status_updates_touch_only_their_tenant() {
         let other = seed_tenant(db, "other").await;
 
         let updated = driver
-            .update_tenant_plan(mine, &PlanCode::enterprise(), 1, account_drivers::types::PlanQuotas::built_in(&PlanCode::enterprise()).unwrap(), later(5))
+            .update_tenant_plan(mine, &PlanCode::enterprise(), account_drivers::tenants::PlanVersionRef { version: 1, warn_at_percent: Some(80) }, account_drivers::types::PlanQuotas::built_in(&PlanCode::enterprise()).unwrap(), later(5))
             .await
             .unwrap()
             .unwrap();

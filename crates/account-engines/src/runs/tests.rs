@@ -65,6 +65,7 @@ fn tenant(status: TenantStatus, runs_today: i32, tokens: i64, day: u32) -> Tenan
         status,
         plan: PlanCode::free(),
         plan_version: 1,
+        warn_at_percent: Some(80),
         quotas: crate::types::PlanQuotas::built_in(&PlanCode::free()).unwrap(),
         runs_today,
         runs_this_month: runs_today,

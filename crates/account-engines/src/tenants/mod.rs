@@ -192,6 +192,7 @@ pub async fn create_tenant(
                 slug: slug.as_str().to_owned(),
                 plan: request.plan,
                 plan_version: plan.version,
+                warn_at_percent: plan.warn_at_percent,
                 quotas: plan.limits,
                 external_org_id: None,
                 billing_email: billing_email.map(String::from),
@@ -248,7 +249,16 @@ pub async fn change_plan(
     // The tenant's overrides outlive a plan change.
     let quotas = crate::limits::effective(db, tenant, version.limits, now).await?;
     let after = driver
-        .update_tenant_plan(tenant, &plan, version.version, quotas, now)
+        .update_tenant_plan(
+            tenant,
+            &plan,
+            account_drivers::tenants::PlanVersionRef {
+                version: version.version,
+                warn_at_percent: version.warn_at_percent,
+            },
+            quotas,
+            now,
+        )
         .await?
         .ok_or(TenantError::NotFound)?;
     Ok((before, after))

@@ -85,6 +85,8 @@ pub struct Model {
     pub max_memory_pins: i64,
     /// Quota: bytes of one pin's value.
     pub max_pin_value_bytes: i32,
+    /// The plan version's soft-limit threshold, in percent (`None`: warn only at the limit).
+    pub warn_at_percent: Option<i32>,
 }
 
 crate::schema::table!("tenants");

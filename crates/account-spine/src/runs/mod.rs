@@ -27,7 +27,7 @@ const TOKENS_PER_MONTH: &str = "quota_tokens_per_month";
 
 /// Starts a run against the tenant's quotas, atomically, and audits it; tenant and actor come
 /// from the principal. After commit it publishes [`DomainEvent::RunAdmitted`] and, when this
-/// admission took the day's run counter across 80 % or 100 % of its limit,
+/// admission took the day's run counter across the plan's soft limit or 100 % of it,
 /// [`DomainEvent::QuotaThresholdCrossed`]; a quota refusal publishes
 /// [`DomainEvent::QuotaRefused`].
 #[derive(Clone, Debug)]
@@ -90,7 +90,14 @@ impl UseCase for AdmitRun {
             i64::from(tenant.runs_today),
             i64::from(tenant.quotas.max_runs_per_day),
         );
-        for event in thresholds_crossed(run.tenant_id, RUNS_PER_DAY, used - 1, used, limit) {
+        let warn_at = tenant.warn_at_percent;
+        for event in thresholds_crossed(
+            run.tenant_id,
+            RUNS_PER_DAY,
+            (used - 1, used),
+            limit,
+            warn_at,
+        ) {
             cx.publish(event);
         }
         Ok(run)
@@ -135,7 +142,7 @@ fn run_principal(principal: &Principal) -> RunPrincipal {
 }
 
 /// Records a run's results once. After commit it publishes [`DomainEvent::RunCompleted`] and,
-/// when the run's tokens took the month's counter across 80 % or 100 % of its limit,
+/// when the run's tokens took the month's counter across the plan's soft limit or 100 % of it,
 /// [`DomainEvent::QuotaThresholdCrossed`].
 #[derive(Clone, Debug)]
 pub struct CompleteRun {
@@ -173,7 +180,14 @@ impl UseCase for CompleteRun {
         let used = tenant.tokens_this_month;
         let before = used.saturating_sub(run.total_tokens);
         let limit = tenant.quotas.max_tokens_per_month;
-        for event in thresholds_crossed(run.tenant_id, TOKENS_PER_MONTH, before, used, limit) {
+        let warn_at = tenant.warn_at_percent;
+        for event in thresholds_crossed(
+            run.tenant_id,
+            TOKENS_PER_MONTH,
+            (before, used),
+            limit,
+            warn_at,
+        ) {
             cx.publish(event);
         }
         Ok(run)
