@@ -19,7 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 ///
 /// assert_eq!(PlanCode::parse("team-2027")?.as_str(), "team-2027");
 /// assert_eq!(PlanCode::pro().as_str(), "pro");
-/// assert_eq!(PlanCode::parse("Pro"), Err(PlanCodeError { input: "Pro".into() }));
+/// assert_eq!(PlanCode::parse("Pro").unwrap_err().input, "Pro");
 /// # Ok::<(), PlanCodeError>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, DeriveValueType)]

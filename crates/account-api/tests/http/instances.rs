@@ -1,7 +1,8 @@
 //! Several `account-api` processes on one PostgreSQL database: what one instance changes, the
 //! others' caches stop serving within a second (not after their TTL); a key's rate limit is
 //! one allowance for all of them, not one per process; a write on one is read on another when
-//! the client sends back the `Consistency-Token` it was given (with a replica).
+//! the client sends back the `Consistency-Token` it was given (with a replica); a plan
+//! changed through one instance holds admission on the others at their next request.
 
 use crate::process::{Running, free_port, serve};
 use crate::replicas::{admit, reads};
@@ -32,6 +33,10 @@ async fn status(client: &reqwest::Client, base: &str, key: &str) -> StatusCode {
 /// `None` without PostgreSQL.
 struct Cluster {
     owner: String,
+    /// A platform operator key.
+    operator: String,
+    /// The owner's tenant.
+    tenant: account_spine::types::TenantId,
     bases: Vec<String>,
     /// The database's copy on the replica the instances read from, if they do.
     replica: Option<String>,
@@ -61,10 +66,17 @@ impl Cluster {
             operator_id: "test".into(),
             request: RequestMeta::default(),
         };
-        let (_, owner_key) = spine
+        let (created, owner_key) = spine
             .bootstrap(&operator, "owner@example.com", "Acme")
             .await
             .unwrap();
+        let operator_key = spine
+            .create_operator_key(&operator, "ops")
+            .await
+            .unwrap()
+            .plaintext
+            .expose()
+            .to_owned();
         let replica = match replica_admin {
             Some(admin) => Some(db.caught_up_replica(admin).await.unwrap()),
             None => None,
@@ -81,6 +93,8 @@ impl Cluster {
             .collect();
         Some(Self {
             owner: owner_key.plaintext.expose().to_owned(),
+            operator: operator_key,
+            tenant: created.tenant.id,
             bases: ports
                 .iter()
                 .map(|port| format!("http://127.0.0.1:{port}"))
@@ -348,4 +362,91 @@ async fn a_write_on_one_instance_is_read_on_another_with_the_consistency_token()
     let body: serde_json::Value = refused.json().await.unwrap();
     assert_eq!(body["error"], "invalid_header", "{body}");
     assert!(body["fields"]["Consistency-Token"].is_string(), "{body}");
+}
+
+/// The status of one admission on `base`, and its error code when refused.
+async fn try_admit(client: &reqwest::Client, base: &str, key: &str) -> (StatusCode, String) {
+    let answer = client
+        .post(format!("{base}/v1/runs"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"worker_id": "business-builder", "task": "plans"}))
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status();
+    let body: serde_json::Value = answer.json().await.unwrap();
+    (
+        status,
+        body["error"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_changed_through_one_instance_holds_admission_on_the_others_at_once() {
+    let Some(cluster) = Cluster::start().await else {
+        return;
+    };
+    let (owner, op, bases) = (&cluster.owner, &cluster.operator, &cluster.bases);
+    let client = reqwest::Client::new();
+    let mut limits =
+        account_spine::types::PlanQuotas::built_in(&account_spine::types::PlanCode::pro()).unwrap();
+    limits.max_concurrent_runs = 1;
+    let created = client
+        .post(format!("{}/v1/platform/plans", bases[0]))
+        .bearer_auth(op)
+        .json(&serde_json::json!({"code": "solo", "name": "Solo", "limits": limits}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    // One run on the free plan (5 at once), through the second instance.
+    assert_eq!(
+        try_admit(&client, &bases[1], owner).await.0,
+        StatusCode::CREATED
+    );
+    let tenant_id = cluster.tenant;
+    let plan = |code: &'static str| {
+        let client = client.clone();
+        let url = format!("{}/v1/platform/tenants/{tenant_id}/plan", bases[0]);
+        async move {
+            let answer = client
+                .put(url)
+                .bearer_auth(op)
+                .json(&serde_json::json!({"plan": code}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::OK, "{code}");
+        }
+    };
+
+    // Moved to `solo` through the first instance: the very next admission on the third is
+    // refused, and the second already reports the plan.
+    plan("solo").await;
+    assert_eq!(
+        try_admit(&client, &bases[2], owner).await,
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "quota_concurrent_runs".to_owned()
+        )
+    );
+    let had: serde_json::Value = client
+        .get(format!("{}/v1/entitlements", bases[1]))
+        .bearer_auth(owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (had["plan"].as_str(), had["plan_version"].as_i64()),
+        (Some("solo"), Some(1))
+    );
+    // And back: the next admission on the second is admitted.
+    plan("pro").await;
+    assert_eq!(
+        try_admit(&client, &bases[1], owner).await.0,
+        StatusCode::CREATED
+    );
 }
