@@ -43,6 +43,13 @@ const ROLES: [MembershipRole; 4] = [
     MembershipRole::Owner,
 ];
 
+/// Operations whose allowed call changes the world the next callers need (the caller's
+/// membership, the tenant itself): a fresh world follows each success.
+const CHANGES_WORLD: &[Operation] = &[
+    Operation::AccountLeaveProject,
+    Operation::AccountDeleteProject,
+];
+
 /// Every permission a key can hold (a named worker included).
 const VOCABULARY: &[&str] = &[
     "run:*",
@@ -157,8 +164,14 @@ struct World {
 }
 
 async fn world(spine: &Spine, conn: &DatabaseConnection, permissions: &[&'static str]) -> World {
+    // Addresses of this world's own: a fresh world follows a call that changed the last one.
+    let tag = uuid::Uuid::now_v7().simple().to_string();
     let (created, _) = spine
-        .bootstrap(&operator(), "owner@example.com", "Matrix")
+        .bootstrap(
+            &operator(),
+            &format!("owner-{tag}@example.com"),
+            &format!("Matrix {tag}"),
+        )
         .await
         .unwrap();
     let tenant = created.tenant.id;
@@ -177,7 +190,7 @@ async fn world(spine: &Spine, conn: &DatabaseConnection, permissions: &[&'static
         let invited = spine
             .invite_user(
                 &owner,
-                &format!("{role}-user@example.com"),
+                &format!("{role}-user-{tag}@example.com"),
                 MembershipRole::Viewer,
             )
             .await
@@ -305,7 +318,7 @@ async fn every_tenant_operation_refuses_exactly_the_roles_and_keys_below_its_aut
         let spine = &env.spine;
         let name = env.backend;
         let conn = env.second().await;
-        let world = world(spine, &conn, &permissions).await;
+        let mut world = world(spine, &conn, &permissions).await;
         // The world set the roles behind the spine's back (plain SQL, as another process
         // would): start from empty caches, not the roles they held while issuing keys.
         let fresh = spine
@@ -316,62 +329,69 @@ async fn every_tenant_operation_refuses_exactly_the_roles_and_keys_below_its_aut
         let (mut calls, mut refusals, mut operations, mut not_callable) = (0, 0, 0, 0);
         for &(operation, min_role, permission) in &tenant_operations {
             let person = acts_as_person(operation);
-            let mut cases: Vec<(String, Principal, Expect)> = Vec::new();
-            let by_role = |role: MembershipRole, refused: &'static str| {
-                if rank(role) < rank(min_role) {
-                    Expect::Refused(refused)
-                } else {
-                    Expect::Allowed
-                }
-            };
-            for role in ROLES {
-                cases.push((
-                    format!("the {role} user"),
-                    user(world.tenant, world.users[role.as_str()], role),
-                    by_role(role, "forbidden"),
-                ));
-                let key = world.personal[&(role.as_str(), permission.to_owned())].clone();
-                let expect = if person || ["keys:manage", "webhooks:manage"].contains(&permission) {
-                    by_role(role, "forbidden")
-                } else {
-                    Expect::Allowed
+            operations += 1;
+            // The cases are built from the current world: an allowed call that changes it
+            // (a member left, the tenant deleted) is followed by a fresh world.
+            let mut n = 0;
+            loop {
+                let mut cases: Vec<(String, Principal, Expect)> = Vec::new();
+                let by_role = |role: MembershipRole, refused: &'static str| {
+                    if rank(role) < rank(min_role) {
+                        Expect::Refused(refused)
+                    } else {
+                        Expect::Allowed
+                    }
                 };
+                for role in ROLES {
+                    cases.push((
+                        format!("the {role} user"),
+                        user(world.tenant, world.users[role.as_str()], role),
+                        by_role(role, "forbidden"),
+                    ));
+                    let key = world.personal[&(role.as_str(), permission.to_owned())].clone();
+                    let expect =
+                        if person || ["keys:manage", "webhooks:manage"].contains(&permission) {
+                            by_role(role, "forbidden")
+                        } else {
+                            Expect::Allowed
+                        };
+                    cases.push((
+                        format!("a {role}'s key holding `{permission}`"),
+                        key,
+                        expect,
+                    ));
+                }
                 cases.push((
-                    format!("a {role}'s key holding `{permission}`"),
-                    key,
-                    expect,
+                    format!("the owner's key holding all but `{permission}`"),
+                    world.personal_lacking[permission].clone(),
+                    Expect::Refused("forbidden"),
                 ));
-            }
-            cases.push((
-                format!("the owner's key holding all but `{permission}`"),
-                world.personal_lacking[permission].clone(),
-                Expect::Refused("forbidden"),
-            ));
-            if let Some(key) = world.machine.get(permission) {
+                if let Some(key) = world.machine.get(permission) {
+                    let expect = if person {
+                        Expect::Refused("machine_key_not_allowed")
+                    } else {
+                        Expect::Allowed
+                    };
+                    cases.push((
+                        format!("a machine key holding `{permission}`"),
+                        key.clone(),
+                        expect,
+                    ));
+                }
                 let expect = if person {
                     Expect::Refused("machine_key_not_allowed")
                 } else {
-                    Expect::Allowed
+                    Expect::Refused("forbidden")
                 };
                 cases.push((
-                    format!("a machine key holding `{permission}`"),
-                    key.clone(),
+                    format!("a machine key holding all but `{permission}`"),
+                    world.machine_lacking[permission].clone(),
                     expect,
                 ));
-            }
-            let expect = if person {
-                Expect::Refused("machine_key_not_allowed")
-            } else {
-                Expect::Refused("forbidden")
-            };
-            cases.push((
-                format!("a machine key holding all but `{permission}`"),
-                world.machine_lacking[permission].clone(),
-                expect,
-            ));
 
-            operations += 1;
-            for (n, (who, mut principal, expect)) in cases.into_iter().enumerate() {
+                let Some((who, mut principal, expect)) = cases.into_iter().nth(n) else {
+                    break;
+                };
                 let request_id = format!("matrix-{}-{n}", operation.name());
                 principal.request.request_id = Some(request_id.clone());
                 let label = format!("{name}: {} by {who}", operation.name());
@@ -411,6 +431,10 @@ async fn every_tenant_operation_refuses_exactly_the_roles_and_keys_below_its_aut
                         }
                     }
                 }
+                if CHANGES_WORLD.contains(&operation) && outcome.is_ok() {
+                    world = crate::world(&env.spine, &conn, &permissions).await;
+                }
+                n += 1;
             }
         }
         assert!(

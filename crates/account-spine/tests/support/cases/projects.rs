@@ -74,8 +74,7 @@ pub(super) fn cases() -> Vec<Case> {
                 rows("tenants", 1, vec![("id", g.tenant.clone())]),
             ])
         }),
-        Case::project_purge(|g, removed| {
-            assert!(removed > 0, "the purge removed the tenant's rows");
+        Case::project_purge(|g, _| {
             leaves(vec![
                 rows("tenants", 0, vec![("id", g.tenant.clone())]),
                 rows("tenant_deletions", 0, vec![("tenant_id", g.tenant.clone())]),
