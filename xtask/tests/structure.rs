@@ -11,7 +11,7 @@ fn root() -> PathBuf {
     xtask::util::workspace_root().unwrap()
 }
 
-const AREAS: [&str; 15] = [
+const AREAS: [&str; 19] = [
     "tenants",
     "memberships",
     "users",
@@ -27,6 +27,10 @@ const AREAS: [&str; 15] = [
     "memory_pins",
     "operators",
     "identities",
+    "limits",
+    "plans",
+    "projects",
+    "webhooks",
 ];
 
 /// (layer directory, areas without a module there: ARCHITECTURE.md's "Areas" says why).

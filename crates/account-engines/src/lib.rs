@@ -46,6 +46,7 @@ pub mod memory_pins;
 pub mod onboarding;
 pub mod operators;
 pub mod plans;
+pub mod projects;
 pub mod roles;
 pub mod runs;
 pub mod sealing;

@@ -134,7 +134,7 @@ pub enum SpineError {
     Plan(#[from] account_engines::plans::PlanError),
     /// Self-service projects.
     #[error(transparent)]
-    Project(#[from] account_engines::tenants::self_service::ProjectError),
+    Project(#[from] account_engines::projects::ProjectError),
     /// SDK attestations.
     #[error(transparent)]
     Attestation(#[from] AttestationError),

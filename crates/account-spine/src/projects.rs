@@ -20,12 +20,12 @@ use crate::use_case::{Change, Context, Sealed, UseCase};
 use account_engines::identities::IdentityError;
 use account_engines::memberships::{self, Membership};
 use account_engines::tenants::CreatedTenant;
-use account_engines::tenants::self_service::{self as projects, PurgeStep};
+use account_engines::projects::{self as projects, PurgeStep};
 use account_engines::types::TenantId;
 use serde_json::{Map, json};
 use std::collections::BTreeMap;
 
-pub use account_engines::tenants::self_service::{
+pub use account_engines::projects::{
     MAX_OWNED_PROJECTS, ProjectDeletion, ProjectError, RESTORE_WINDOW_DAYS,
 };
 

@@ -2,7 +2,6 @@
 //! projects view members have of them (`projects`).
 
 mod projects;
-pub mod self_service;
 
 pub use projects::*;
 

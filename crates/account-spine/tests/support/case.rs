@@ -51,6 +51,11 @@ pub(crate) const SIGNED_IN_OWNER: (&str, &str) = ("https://idp.example", "owner"
 /// pool rather than in a write transaction.
 pub(crate) const WRITING_READS: &[Operation] = &[Operation::PinsGet];
 
+/// Writes that commit in steps, each step its own short transaction (a purge that must not
+/// hold long locks): a failure keeps the steps before it, and running the write again
+/// resumes where it stopped.
+pub(crate) const COMMITS_IN_STEPS: &[Operation] = &[Operation::TenantPurge];
+
 /// What a case needs in the [`World`] before it runs; arrangements are shared by cases.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arrange {
@@ -643,6 +648,11 @@ impl Case {
     /// Whether the case runs in a write transaction (every audited write does).
     pub(crate) fn transactional(&self) -> bool {
         !WRITING_READS.contains(&self.operation)
+    }
+
+    /// Whether the case commits in steps ([`COMMITS_IN_STEPS`]).
+    pub(crate) fn commits_in_steps(&self) -> bool {
+        COMMITS_IN_STEPS.contains(&self.operation)
     }
 
     /// Seeds the world and what the case acts on, through the spine where the state needs the

@@ -8,7 +8,7 @@
 //! user agents). What survives is the platform's own record that the tenant was purged,
 //! written by the spine without a tenant and without personal data.
 
-use super::{CreateTenant, CreatedTenant, TenantError};
+use crate::tenants::{CreateTenant, CreatedTenant, TenantError};
 use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::projects::{self, DeletionRow, TENANT_OWNED_TABLES};
 use account_drivers::types::{PlanCode, TenantId, TenantName, TextError, UserId};
@@ -113,7 +113,7 @@ pub async fn create_project(
         owner,
         billing_email: None,
     };
-    let created = match super::create_tenant(db, request, now).await {
+    let created = match crate::tenants::create_tenant(db, request, now).await {
         // A name another tenant's slug already derives from: the handle takes the id's tail.
         Err(TenantError::SlugTaken(slug)) => {
             let request = CreateTenant {
@@ -123,7 +123,7 @@ pub async fn create_project(
                 owner,
                 billing_email: None,
             };
-            super::create_tenant(db, request, now).await?
+            crate::tenants::create_tenant(db, request, now).await?
         }
         other => other?,
     };
@@ -145,9 +145,10 @@ pub async fn rename_project(
     now: DateTime<Utc>,
 ) -> Result<(String, String), ProjectError> {
     let name = TenantName::parse(name)?;
-    let before = super::snapshot(db, tenant)
-        .await
-        .map_err(|_| TenantError::ProjectNotFound)?;
+    let before = match crate::tenants::snapshot(db, tenant).await {
+        Err(TenantError::NotFound) => return Err(TenantError::ProjectNotFound.into()),
+        other => other?,
+    };
     if !projects::update_tenant_name(db, tenant, name.as_str(), now).await? {
         return Err(TenantError::ProjectNotFound.into());
     }
