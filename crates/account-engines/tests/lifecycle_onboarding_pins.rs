@@ -1,5 +1,7 @@
 //! Lifecycle, onboarding, SDK attestation and memory pin rules through the engines, on each
 //! backend.
+//!
+//! Over 600 lines: four small areas' engine rules, each a handful of tests sharing one setup.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // a test that cannot set up should fail loudly
 
