@@ -251,7 +251,19 @@ pub async fn remove_member(
     if !leaving && current.role == MembershipRole::Owner && own != MembershipRole::Owner {
         return Err(MembershipError::OwnerRemovalNeedsOwner);
     }
-    ensure_another_owner(db, tenant, &current).await?;
+    // A deleted project (on its way to the purge; only erasure still reaches it) lets its
+    // last owner and last key manager go: nobody is left to lock out.
+    let deleted = async || -> Result<bool, MembershipError> {
+        Ok(leaving
+            && account_drivers::projects::fetch_deletion(db, tenant)
+                .await?
+                .is_some())
+    };
+    if let Err(refused) = ensure_another_owner(db, tenant, &current).await
+        && !deleted().await?
+    {
+        return Err(refused);
+    }
     if !get_accounts_facade_driver(db)
         .delete_membership(tenant, target)
         .await?
@@ -271,6 +283,7 @@ pub async fn remove_member(
                 crate::api_keys::ApiKeyError::Storage(storage) => MembershipError::Storage(storage),
                 _ => MembershipError::LastKeyManager,
             })?
+        && !deleted().await?
     {
         return Err(MembershipError::LastKeyManager);
     }

@@ -439,5 +439,18 @@ async fn an_operator_erases_a_member_and_the_tenant_keeps_its_history() {
         )
         .await;
         assert_eq!(by, "operator");
+
+        // Once the owner deleted Acme (on its way to the purge), Acme holds them back no more.
+        spine.delete_project(&owner(&w, "delete")).await.unwrap();
+        let erased = spine
+            .erase_user(&operator("after delete"), w.owner)
+            .await
+            .unwrap();
+        assert_eq!(
+            erased.left,
+            vec![(w.tenant, MembershipRole::Owner)],
+            "{}",
+            env.backend
+        );
     }
 }

@@ -244,7 +244,14 @@ pub async fn begin(
         get_tenant_driver(db).lock_tenant(tenant).await?;
         // The role as it stands under the lock, not as read before it.
         let role = facade.fetch_membership(tenant, user).await?.map(|m| m.role);
-        if role == Some(MembershipRole::Owner) && facade.count_owners(tenant).await? <= 1 {
+        // A deleted project is on its way to the purge (and only a signed-in owner could
+        // restore it): it does not hold its last owner back.
+        if role == Some(MembershipRole::Owner)
+            && facade.count_owners(tenant).await? <= 1
+            && account_drivers::projects::fetch_deletion(db, tenant)
+                .await?
+                .is_none()
+        {
             sole_owner.push(tenant);
         }
     }
