@@ -66,6 +66,7 @@ mod m20261217_000036_add_tenant_max_members;
 mod m20261218_000037_create_plans;
 mod m20261218_000038_create_user_erasures;
 mod m20261218_000039_create_tenant_deletions;
+mod m20261218_000040_add_subscription_grace;
 mod run;
 mod sqlite;
 
@@ -169,6 +170,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261218_000037_create_plans::Migration),
             Box::new(m20261218_000038_create_user_erasures::Migration),
             Box::new(m20261218_000039_create_tenant_deletions::Migration),
+            Box::new(m20261218_000040_add_subscription_grace::Migration),
         ]
     }
 }

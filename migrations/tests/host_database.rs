@@ -211,6 +211,7 @@ const NEWER_THAN_0_0_0: &[&str] = &[
     "m20261218_000037_create_plans",
     "m20261218_000038_create_user_erasures",
     "m20261218_000039_create_tenant_deletions",
+    "m20261218_000040_add_subscription_grace",
 ];
 
 /// Tables those migrations create: empty, but for the hourly usage totals, which sum the

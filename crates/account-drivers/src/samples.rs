@@ -57,6 +57,9 @@ impl SubscriptionSnapshot {
             trial_ends_at: None,
             canceled_at: None,
             cancel_at_period_end: false,
+            convert_to_paid: false,
+            grace_period_days: 7,
+            grace_ends_at: None,
             created_at: DateTimeUtc::UNIX_EPOCH,
             updated_at: DateTimeUtc::UNIX_EPOCH,
         }

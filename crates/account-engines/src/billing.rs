@@ -20,6 +20,8 @@ pub use account_drivers::usage::MeterTotal;
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver};
 use chrono::{DateTime, Months, NaiveTime, TimeDelta, Utc};
 
+pub mod trials;
+
 /// Longest external id, in characters (`external_id varchar(100)`).
 pub const MAX_EXTERNAL_ID_CHARS: usize = 100;
 /// Longest invoice number, in characters (`invoices.number varchar(64)`).
@@ -58,6 +60,21 @@ pub enum BillingError {
     /// The page asked for is out of bounds.
     #[error("limit must be 1 to 100")]
     InvalidPage,
+    /// A trial's end is not in the future, or more than a year ahead.
+    #[error(
+        "trial_ends_at must be in the future and at most {} days ahead",
+        trials::MAX_TRIAL_DAYS
+    )]
+    InvalidTrialEnd,
+    /// The grace is not 0 to 90 days.
+    #[error("grace_days must be 0 to {}", trials::MAX_GRACE_DAYS)]
+    InvalidGraceDays,
+    /// A trial was asked for a subscription that exists and is no longer a trial.
+    #[error("the subscription with this external id exists and is not a trial")]
+    NotATrial,
+    /// A report said `grace`: only the trial pass puts a subscription in grace.
+    #[error("status grace is set by the trial pass, not reported")]
+    GraceReported,
     /// Storage failed.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -89,6 +106,10 @@ impl ErrorCode for BillingError {
             Self::InvalidCurrency => "invalid_currency",
             Self::InvalidAmounts(_) => "invalid_amounts",
             Self::InvalidPage => "invalid_page",
+            Self::InvalidTrialEnd => "invalid_trial_end",
+            Self::InvalidGraceDays => "invalid_grace_days",
+            Self::NotATrial => "subscription_not_trialing",
+            Self::GraceReported => "invalid_subscription_status",
             Self::Storage(e) => e.code(),
         }
     }
@@ -101,7 +122,11 @@ impl ErrorCode for BillingError {
             | Self::InvalidHostedUrl
             | Self::InvalidCurrency
             | Self::InvalidAmounts(_)
-            | Self::InvalidPage => 422,
+            | Self::InvalidPage
+            | Self::InvalidTrialEnd
+            | Self::InvalidGraceDays
+            | Self::GraceReported => 422,
+            Self::NotATrial => 409,
             Self::Storage(e) => e.http_status(),
         }
     }
@@ -109,6 +134,10 @@ impl ErrorCode for BillingError {
     fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidPage => Some("limit"),
+            Self::InvalidTrialEnd => Some("trial_ends_at"),
+            Self::InvalidGraceDays => Some("grace_days"),
+            Self::NotATrial => Some("external_id"),
+            Self::GraceReported => Some("status"),
             _ => None,
         }
     }
@@ -368,6 +397,9 @@ pub async fn record_subscription(
     now: DateTime<Utc>,
 ) -> Result<SubscriptionSnapshot, BillingError> {
     check_external_id(&change.external_id)?;
+    if change.status == SubscriptionStatus::Grace {
+        return Err(BillingError::GraceReported);
+    }
     if let (Some(start), Some(end)) = (change.current_period_start, change.current_period_end)
         && end <= start
     {

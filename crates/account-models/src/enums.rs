@@ -248,7 +248,7 @@ text_enum!(
 text_enum!(
     /// A subscription's status at the billing provider.
     #[non_exhaustive]
-    SubscriptionStatus, "subscription status", "active, canceled, past_due, trialing" {
+    SubscriptionStatus, "subscription status", "active, canceled, past_due, trialing, grace" {
         /// Paid and current.
         Active = "active",
         /// Ended.
@@ -257,6 +257,9 @@ text_enum!(
         PastDue = "past_due",
         /// In its trial.
         Trialing = "trialing",
+        /// The trial ended unpaid: still served until `grace_ends_at`, then cancelled and the
+        /// tenant suspended (set only by the trial pass; a payment reported ends it).
+        Grace = "grace",
     }
 );
 

@@ -617,7 +617,7 @@ async fn every_entity_round_trips_with_every_enum_value() {
             .collect();
         round_trip::<audit_log::Entity>(&db, &audit).await;
 
-        let subscriptions: Vec<subscriptions::Model> = (0..4)
+        let subscriptions: Vec<subscriptions::Model> = (0..5)
             .map(|i| subscriptions::Model {
                 id: SubscriptionId::new(),
                 tenant_id: tenant(i),
@@ -630,6 +630,9 @@ async fn every_entity_round_trips_with_every_enum_value() {
                 trial_ends_at: some_if_even(i, at(20_160)),
                 canceled_at: some_if_even(i, at(5)),
                 cancel_at_period_end: i.is_multiple_of(2),
+                convert_to_paid: !i.is_multiple_of(2),
+                grace_period_days: i32::try_from(i).unwrap() * 20,
+                grace_ends_at: some_if_even(i, at(30_240)),
                 created_at: at(i),
                 updated_at: at(i),
             })

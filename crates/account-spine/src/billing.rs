@@ -3,17 +3,20 @@
 
 use crate::database::Spine;
 use crate::error::SpineError;
+use crate::events::DomainEvent;
 use crate::operations::Operation;
 use crate::principal::{OperatorPrincipal, Principal};
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
 use account_engines::billing;
-use account_engines::types::TenantId;
+use account_engines::types::{SubscriptionStatus, TenantId};
 use account_engines::{OffsetPage, Page};
 use serde_json::json;
 
 pub use account_engines::billing::{
     BillingSummary, Invoice, InvoiceUpsert, Subscription, SubscriptionUpsert,
 };
+
+pub mod trials;
 
 /// The billing summary from stored data.
 #[derive(Clone, Copy, Debug, Default)]
@@ -61,10 +64,25 @@ impl UseCase for RecordSubscription {
     const OPERATION: Operation = Operation::BillingRecordSubscription;
 
     async fn run(&self, cx: &mut Context<'_>) -> Result<Subscription, SpineError> {
-        let saved = billing::record_subscription(cx.db, self.change.clone(), cx.now).await?;
+        let change = &self.change;
+        let before =
+            billing::trials::status_before_report(cx.db, change.tenant_id, &change.external_id)
+                .await?;
+        let saved = billing::record_subscription(cx.db, change.clone(), cx.now).await?;
         let after = json!({"plan": saved.plan, "status": saved.status});
-        cx.audit(Change::of("billing", &saved.external_id).after(after))
-            .await?;
+        let mut entry = Change::of("billing", &saved.external_id).after(after);
+        if let Some(status) = before {
+            entry = entry.before(json!({"status": status}));
+        }
+        cx.audit(entry).await?;
+        // A payment reported during a grace ends it: the subscription is paid again.
+        if before == Some(SubscriptionStatus::Grace) && saved.status == SubscriptionStatus::Active {
+            cx.publish(DomainEvent::SubscriptionConverted {
+                tenant_id: saved.tenant_id,
+                external_id: saved.external_id.clone(),
+                plan: saved.plan.clone(),
+            });
+        }
         Ok(saved)
     }
 }

@@ -6,7 +6,7 @@
 //! nothing was written.
 
 use account_engines::types::{
-    ApiKeyId, InvitationId, MembershipRole, RunId, TenantId, TenantStatus, UserId,
+    ApiKeyId, InvitationId, MembershipRole, PlanCode, RunId, TenantId, TenantStatus, UserId,
     WebhookEndpointId,
 };
 use chrono::{DateTime, Utc};
@@ -270,6 +270,63 @@ pub enum DomainEvent {
         /// The pseudonym their rows carry.
         pseudonym: String,
     },
+    /// A trial of a paid plan started (or was changed while still a trial); the tenant is on
+    /// the plan for the trial.
+    #[serde(rename = "subscription.trial_started")]
+    SubscriptionTrialStarted {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The billing system's id of the subscription.
+        external_id: String,
+        /// The plan tried.
+        plan: PlanCode,
+        /// When the trial ends.
+        trial_ends_at: DateTime<Utc>,
+        /// Whether it becomes the paid plan at its end.
+        convert_to_paid: bool,
+    },
+    /// A trial ran out (published by the reaper's pass with
+    /// [`DomainEvent::SubscriptionConverted`] or [`DomainEvent::SubscriptionGraceStarted`]).
+    #[serde(rename = "subscription.trial_ended")]
+    SubscriptionTrialEnded {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The billing system's id of the subscription.
+        external_id: String,
+        /// Whether it became the paid plan.
+        converted: bool,
+    },
+    /// The subscription is active on its paid plan: its trial converted, or a payment was
+    /// reported during its grace.
+    #[serde(rename = "subscription.converted")]
+    SubscriptionConverted {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The billing system's id of the subscription.
+        external_id: String,
+        /// The paid plan.
+        plan: PlanCode,
+    },
+    /// A trial ended unpaid: the tenant keeps its plan until `grace_ends_at`, then is
+    /// suspended unless a payment is reported.
+    #[serde(rename = "subscription.grace_started")]
+    SubscriptionGraceStarted {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The billing system's id of the subscription.
+        external_id: String,
+        /// When the grace ends.
+        grace_ends_at: DateTime<Utc>,
+    },
+    /// A grace ended unpaid: the subscription is cancelled (the tenant's suspension is
+    /// published beside it, as [`DomainEvent::TenantSuspended`]).
+    #[serde(rename = "subscription.grace_ended")]
+    SubscriptionGraceEnded {
+        /// Tenant.
+        tenant_id: TenantId,
+        /// The billing system's id of the subscription.
+        external_id: String,
+    },
 }
 
 /// The quota codes events name, as the static strings the engines refuse with.
@@ -318,6 +375,11 @@ impl DomainEvent {
             Self::ProjectDeleted { .. } => "project.deleted",
             Self::ProjectRestored { .. } => "project.restored",
             Self::UserErased { .. } => "user.erased",
+            Self::SubscriptionTrialStarted { .. } => "subscription.trial_started",
+            Self::SubscriptionTrialEnded { .. } => "subscription.trial_ended",
+            Self::SubscriptionConverted { .. } => "subscription.converted",
+            Self::SubscriptionGraceStarted { .. } => "subscription.grace_started",
+            Self::SubscriptionGraceEnded { .. } => "subscription.grace_ended",
         }
     }
 
@@ -343,6 +405,11 @@ impl DomainEvent {
         "project.deleted",
         "project.restored",
         "user.erased",
+        "subscription.trial_started",
+        "subscription.trial_ended",
+        "subscription.converted",
+        "subscription.grace_started",
+        "subscription.grace_ended",
     ];
 
     /// The tenant the event belongs to.
@@ -367,7 +434,12 @@ impl DomainEvent {
             | Self::ProjectRenamed { tenant_id, .. }
             | Self::ProjectDeleted { tenant_id, .. }
             | Self::ProjectRestored { tenant_id, .. }
-            | Self::UserErased { tenant_id, .. } => *tenant_id,
+            | Self::UserErased { tenant_id, .. }
+            | Self::SubscriptionTrialStarted { tenant_id, .. }
+            | Self::SubscriptionTrialEnded { tenant_id, .. }
+            | Self::SubscriptionConverted { tenant_id, .. }
+            | Self::SubscriptionGraceStarted { tenant_id, .. }
+            | Self::SubscriptionGraceEnded { tenant_id, .. } => *tenant_id,
         }
     }
 

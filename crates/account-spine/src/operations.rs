@@ -353,6 +353,16 @@ operations! {
     /// Erase a user's account (platform operators).
     UsersErase = "account.erase_user", audit: Some("user.erased_by_operator"),
         authority: Authority::Operator, capability: Capability::Any;
+    /// Start a trial of a paid plan (or change one still in its trial); the tenant moves to
+    /// the plan (platform operators, the billing integration).
+    BillingStartTrial = "billing.start_trial", audit: Some("subscription.trial_started"),
+        authority: Authority::Operator, capability: Capability::Any;
+    /// End a trial that ran out: active on the paid plan, or grace (the reaper's pass).
+    BillingEndTrial = "billing.end_trial", audit: Some("subscription.trial_ended"),
+        authority: Authority::System, capability: Capability::Any;
+    /// End a grace that ran out unpaid: cancelled, tenant suspended (the reaper's pass).
+    BillingEndGrace = "billing.end_grace", audit: Some("subscription.grace_ended"),
+        authority: Authority::System, capability: Capability::Any;
 }
 
 #[cfg(test)]

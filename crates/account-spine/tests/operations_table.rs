@@ -106,6 +106,9 @@ const EXPECTED: &[(&str, Option<&str>, Authority, Capability)] = &[
     ("tenant.purge", Some("project.purged"), System, Any),
     ("account.erase_me", Some("user.erased"), Authority::Person, Any),
     ("account.erase_user", Some("user.erased_by_operator"), Operator, Any),
+    ("billing.start_trial", Some("subscription.trial_started"), Operator, Any),
+    ("billing.end_trial", Some("subscription.trial_ended"), System, Any),
+    ("billing.end_grace", Some("subscription.grace_ended"), System, Any),
 ];
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod invoices;
 mod subscriptions;
+mod trials;
 
 pub use invoices::*;
 pub use subscriptions::*;
+pub use trials::*;

@@ -8,7 +8,9 @@ use account_models::entities::subscriptions;
 use account_models::{BillingPeriod, PlanCode, SubscriptionId, SubscriptionStatus, TenantId};
 use sea_orm::prelude::DateTimeUtc;
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder,
+};
 
 /// A subscription as the engines see it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +38,12 @@ pub struct SubscriptionSnapshot {
     pub canceled_at: Option<DateTimeUtc>,
     /// Cancels at the end of the period.
     pub cancel_at_period_end: bool,
+    /// The trial becomes the paid plan at its end; otherwise it enters grace.
+    pub convert_to_paid: bool,
+    /// Days of grace after a trial that ended unpaid.
+    pub grace_period_days: i32,
+    /// End of the grace, while the status is `grace`.
+    pub grace_ends_at: Option<DateTimeUtc>,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.
@@ -69,7 +77,7 @@ pub struct SubscriptionUpsert {
     pub cancel_at_period_end: bool,
 }
 
-fn snapshot(m: subscriptions::Model) -> SubscriptionSnapshot {
+pub(super) fn snapshot(m: subscriptions::Model) -> SubscriptionSnapshot {
     SubscriptionSnapshot {
         id: m.id,
         tenant_id: m.tenant_id,
@@ -82,6 +90,9 @@ fn snapshot(m: subscriptions::Model) -> SubscriptionSnapshot {
         trial_ends_at: m.trial_ends_at,
         canceled_at: m.canceled_at,
         cancel_at_period_end: m.cancel_at_period_end,
+        convert_to_paid: m.convert_to_paid,
+        grace_period_days: m.grace_period_days,
+        grace_ends_at: m.grace_ends_at,
         created_at: m.created_at,
         updated_at: m.updated_at,
     }
@@ -104,7 +115,9 @@ impl AccountsFacadeDriver<'_> {
 
     /// Inserts the subscription, or rewrites the tenant's row with the same external id, in
     /// one statement (`INSERT ... ON CONFLICT DO UPDATE ... RETURNING`). The id and
-    /// `created_at` of an existing row are kept.
+    /// `created_at` of an existing row are kept, and so are its trial settings
+    /// (`convert_to_paid`, `grace_period_days`: a report does not carry them); a report ends a
+    /// grace (`grace_ends_at` is cleared: the billing system's status is the truth again).
     pub async fn upsert_subscription(
         &self,
         subscription: SubscriptionUpsert,
@@ -123,6 +136,11 @@ impl AccountsFacadeDriver<'_> {
             trial_ends_at: Set(subscription.trial_ends_at),
             canceled_at: Set(subscription.canceled_at),
             cancel_at_period_end: Set(subscription.cancel_at_period_end),
+            // A new row takes the columns' defaults (no conversion, 7 days of grace); a
+            // report never changes them.
+            convert_to_paid: NotSet,
+            grace_period_days: NotSet,
+            grace_ends_at: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -138,6 +156,7 @@ impl AccountsFacadeDriver<'_> {
                         C::TrialEndsAt,
                         C::CanceledAt,
                         C::CancelAtPeriodEnd,
+                        C::GraceEndsAt,
                         C::UpdatedAt,
                     ])
                     .to_owned(),

@@ -30,6 +30,14 @@ pub struct Model {
     pub canceled_at: Option<DateTimeUtc>,
     /// Cancels at the end of the period.
     pub cancel_at_period_end: bool,
+    /// The trial becomes the paid plan at its end (a payment method is on file); otherwise
+    /// it enters grace.
+    pub convert_to_paid: bool,
+    /// Days of grace after a trial that ended unpaid (0 to 90).
+    pub grace_period_days: i32,
+    /// End of the grace (status `grace`): then the subscription is cancelled and the tenant
+    /// suspended.
+    pub grace_ends_at: Option<DateTimeUtc>,
     /// Creation time.
     pub created_at: DateTimeUtc,
     /// Last change.

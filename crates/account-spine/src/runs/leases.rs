@@ -249,9 +249,10 @@ impl Spine {
     }
 
     /// Starts the reaper on the current tokio runtime: a pass of [`Spine::reap_expired_runs`]
-    /// every `settings.interval`, each followed by [`Spine::purge_expired_idempotency_keys`]
-    /// and [`Spine::expire_limit_overrides`], until [`ReaperHandle::shutdown`] (or the handle's drop). A failed pass is logged and
-    /// the next one tries again.
+    /// every `settings.interval`, each followed by [`Spine::purge_expired_idempotency_keys`],
+    /// [`Spine::expire_limit_overrides`] and [`Spine::advance_trials`] (and the purge of
+    /// deleted projects), until [`ReaperHandle::shutdown`] (or the handle's drop). A failed
+    /// pass is logged and the next one tries again.
     ///
     /// # Panics
     ///
@@ -308,6 +309,10 @@ async fn reap_periodically(
         // ... and reverts limit overrides that expired.
         if let Err(error) = spine.expire_limit_overrides(batch).await {
             tracing::warn!(%error, "reverting expired limit overrides failed; retrying next interval");
+        }
+        // ... and ends trials and graces that ran out (each move once across instances).
+        if let Err(error) = spine.advance_trials(batch).await {
+            tracing::warn!(%error, "advancing trials failed; retrying next interval");
         }
         // ... and purges deleted projects whose restore window closed (bounded batches).
         if let Err(error) = spine

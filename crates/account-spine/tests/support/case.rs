@@ -15,6 +15,8 @@ use super::sql::{audit_actions, count, null};
 use super::{Env, World, operator, owner, world};
 use account_spine::api_keys::IssueKey;
 use account_spine::audit::purge::{AuditPurged, PurgeAuditLog};
+use account_spine::billing::Subscription;
+use account_spine::billing::trials::TrialStart;
 use account_spine::identities::SignedIn;
 use account_spine::invitations::{AcceptInvitation, Membership};
 use account_spine::limits::{ExpireLimitOverrides, LimitName, SetOverride};
@@ -97,6 +99,12 @@ pub(crate) enum Arrange {
     /// The world's member signed in: linked to the identity [`SIGNED_IN_MEMBER`] (plain SQL,
     /// as an acceptance signed in would have linked it).
     SignedInMember,
+    /// A trial of pro that does not convert, started by an operator to end in a day, then the
+    /// clock moved past its end ([`Arranged::subscription`]).
+    EndedTrial,
+    /// [`Arrange::EndedTrial`], ended into its grace of 7 days, then the clock moved past
+    /// the grace's end.
+    EndedGrace,
 }
 
 /// The world and what [`Arrange`] added to it.
@@ -116,6 +124,8 @@ pub(crate) struct Arranged {
     pub(crate) target_operator_key: Option<OperatorKeyId>,
     /// A webhook endpoint.
     pub(crate) webhook_endpoint: Option<WebhookEndpointId>,
+    /// A subscription (a trial).
+    pub(crate) subscription: Option<SubscriptionId>,
 }
 
 /// What a case's value and expectations are built from.
@@ -150,6 +160,11 @@ impl Given {
     /// The arranged webhook endpoint.
     pub(crate) fn webhook_endpoint(&self) -> WebhookEndpointId {
         self.arranged.webhook_endpoint.unwrap()
+    }
+
+    /// The arranged subscription.
+    pub(crate) fn subscription(&self) -> SubscriptionId {
+        self.arranged.subscription.unwrap()
     }
 }
 
@@ -640,6 +655,38 @@ impl Case {
         )
     }
 
+    /// The reaper's pass ending the arranged trial ([`Arrange::EndedTrial`]) or grace
+    /// ([`Arrange::EndedGrace`]) of the world's tenant: the system acts, in that tenant, with
+    /// no request (so no request id). Each move is its own use case, so the case calls it
+    /// rather than the whole pass (which logs a failed move and goes on).
+    pub(crate) fn trial_pass<U>(
+        arrange: Arrange,
+        expect: fn(&Given, &Option<Subscription>) -> Leaves,
+    ) -> Self
+    where
+        U: UseCase<Output = Option<Subscription>> + 'static,
+    {
+        Self::new::<U>(
+            arrange,
+            Box::new(move |spine, given, _request_id| {
+                Box::pin(async move {
+                    let tenant = given.world.tenant;
+                    let id = given.subscription();
+                    let output = if arrange == Arrange::EndedGrace {
+                        spine.end_grace(tenant, id).await?
+                    } else {
+                        spine.end_trial(tenant, id).await?
+                    };
+                    let leaves = expect(&given, &output);
+                    Ok(Done {
+                        effects: leaves.rows,
+                        audit: audit::<U>(Some(tenant), ActorExpect::System),
+                    })
+                })
+            }),
+        )
+    }
+
     /// The request id the case's caller carries.
     pub(crate) fn request_id(&self) -> String {
         format!("req-{}", self.name)
@@ -667,6 +714,7 @@ impl Case {
             operator_key: None,
             target_operator_key: None,
             webhook_endpoint: None,
+            subscription: None,
         };
         // Arrangement steps run with the request id `arrange`, never a case's.
         let by = Principal {
@@ -779,6 +827,26 @@ impl Case {
                 if self.arrange == Arrange::PurgeableProject {
                     let window = TimeDelta::days(RESTORE_WINDOW_DAYS);
                     env.clock.advance(window + TimeDelta::seconds(1));
+                }
+            }
+            Arrange::EndedTrial | Arrange::EndedGrace => {
+                let tooling = OperatorPrincipal {
+                    operator_id: "cli:arrange".into(),
+                    request: RequestMeta::default().with_request_id("arrange"),
+                };
+                let end = env.clock.now() + TimeDelta::days(1);
+                let trial = TrialStart::new(world.tenant, "sub_trial", PlanCode::pro(), end);
+                let started = spine.start_trial(&tooling, trial).await.unwrap();
+                arranged.subscription = Some(started.id);
+                env.clock
+                    .advance(TimeDelta::days(1) + TimeDelta::seconds(1));
+                if self.arrange == Arrange::EndedGrace {
+                    spine
+                        .end_trial(world.tenant, started.id)
+                        .await
+                        .unwrap()
+                        .unwrap();
+                    env.clock.advance(TimeDelta::days(7));
                 }
             }
             Arrange::WebhookEndpoint => {

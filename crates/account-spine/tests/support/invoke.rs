@@ -433,6 +433,12 @@ pub(crate) async fn invoke(
         O::TenantPurge => {
             Invocation::NoPrincipal("a platform job: only the reaper's pass purges projects")
         }
+        O::BillingStartTrial => {
+            Invocation::NoPrincipal("a platform operation: only an operator principal calls it")
+        }
+        O::BillingEndTrial | O::BillingEndGrace => {
+            Invocation::NoPrincipal("a platform job: only the reaper's pass ends trials and graces")
+        }
         // `Operation` is non-exhaustive; every operation of `Operation::ALL` is invoked, so a
         // new one without an arm here fails the run that reaches it.
         other => panic!("no invocation for {}", other.name()),

@@ -1,6 +1,7 @@
 //! Subscriptions and invoices, recorded by the platform.
 
 use crate::support::case::{Arrange, Case, leaves, rows};
+use account_spine::billing::trials::{EndGrace, EndTrial, StartTrial, TrialStart};
 use account_spine::billing::{
     InvoiceUpsert, RecordInvoice, RecordSubscription, SubscriptionUpsert,
 };
@@ -70,5 +71,62 @@ pub(super) fn cases() -> Vec<Case> {
                 )])
             },
         ),
+        Case::operator(
+            Arrange::Nothing,
+            |g| {
+                let end = g.now + TimeDelta::days(14);
+                StartTrial::new(TrialStart::new(
+                    g.world.tenant,
+                    "sub_trial",
+                    PlanCode::pro(),
+                    end,
+                ))
+            },
+            |g, _| {
+                leaves(vec![
+                    rows(
+                        "subscriptions",
+                        1,
+                        vec![
+                            ("tenant_id", g.tenant.clone()),
+                            ("external_id", "sub_trial".into()),
+                            ("status", "trialing".into()),
+                        ],
+                    ),
+                    // The tenant is on the plan for the trial.
+                    rows(
+                        "tenants",
+                        1,
+                        vec![("id", g.tenant.clone()), ("plan", "pro".into())],
+                    ),
+                ])
+            },
+        ),
+        Case::trial_pass::<EndTrial>(Arrange::EndedTrial, |g, ended| {
+            assert!(ended.is_some(), "the trial ended");
+            leaves(vec![rows(
+                "subscriptions",
+                1,
+                vec![("tenant_id", g.tenant.clone()), ("status", "grace".into())],
+            )])
+        }),
+        Case::trial_pass::<EndGrace>(Arrange::EndedGrace, |g, ended| {
+            assert!(ended.is_some(), "the grace ended");
+            leaves(vec![
+                rows(
+                    "subscriptions",
+                    1,
+                    vec![
+                        ("tenant_id", g.tenant.clone()),
+                        ("status", "canceled".into()),
+                    ],
+                ),
+                rows(
+                    "tenants",
+                    1,
+                    vec![("id", g.tenant.clone()), ("status", "suspended".into())],
+                ),
+            ])
+        }),
     ]
 }
