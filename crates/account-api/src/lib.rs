@@ -189,6 +189,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tenants::change_plan))
         .routes(routes!(limits::set, limits::remove))
         .routes(routes!(limits::list))
+        .routes(routes!(billing::trials::start_trial))
         .routes(routes!(plans::list_plans, plans::create_plan_version))
         .routes(routes!(plans::retire_plan))
         .routes(routes!(plans::entitlements))

@@ -12,8 +12,8 @@ use crate::quota::{QuotaInfo, QuotaPeriod};
 use account_spine::DomainEvent;
 use account_spine::limits::LimitName;
 use account_spine::types::{
-    ActorType, ApiKeyStatus, MembershipRole, OnboardingState, PlanCode, RunStatus, TenantStatus,
-    UserStatus,
+    ActorType, ApiKeyStatus, BillingPeriod, MembershipRole, OnboardingState, PlanCode, RunStatus,
+    SubscriptionStatus, TenantStatus, UserStatus,
 };
 use axum::Json;
 use axum::extract::NestedPath;
@@ -356,6 +356,16 @@ pub(crate) fn plan() -> Object {
         .max_length(Some(PlanCode::MAX))
         .examples(["pro"])
         .build()
+}
+
+/// A subscription's status.
+pub(crate) fn subscription_status() -> Object {
+    string_enum(SubscriptionStatus::ALL.iter().map(|s| s.as_str()))
+}
+
+/// How often a subscription bills.
+pub(crate) fn billing_period() -> Object {
+    string_enum(BillingPeriod::ALL.iter().map(|s| s.as_str()))
 }
 
 /// A user's account status.

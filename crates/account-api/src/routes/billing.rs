@@ -1,6 +1,6 @@
 //! Billing: the summary and the invoices, from stored data (admins and owners). Billing
 //! records are written by the platform (the spine's `record_subscription`, `record_invoice`),
-//! never over HTTP.
+//! never over HTTP; an operator starts a trial over the platform routes ([`trials`]).
 //!
 //! These routes act as a person, so they answer only to a key issued for a user (a personal
 //! key, as bootstrap issues the owner's): it acts on that user's behalf, within both its
@@ -17,6 +17,8 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+pub(crate) mod trials;
 
 /// An invoice.
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,6 +72,8 @@ fn invoice_view(i: account_spine::billing::Invoice) -> InvoiceView {
 pub(crate) struct BillingView {
     /// The tenant's plan.
     plan: String,
+    /// The current subscription (its trial's and grace's ends among it), if there is one.
+    subscription: Option<trials::SubscriptionView>,
     /// When the next invoice is due to be issued.
     next_invoice_date: Option<DateTime<Utc>>,
     /// The five most recent invoices.
@@ -92,6 +96,7 @@ pub(crate) async fn billing_summary(
     let summary = state.spine.billing_summary(&principal).await?;
     Ok(Json(BillingView {
         plan: summary.tenant.plan.to_string(),
+        subscription: summary.subscription.map(trials::subscription_view),
         next_invoice_date: summary.next_invoice_date,
         recent_invoices: summary
             .recent_invoices

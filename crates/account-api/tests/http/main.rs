@@ -32,5 +32,6 @@ mod sign_in;
 mod story;
 mod strict;
 mod support;
+mod trials;
 mod webhook_delivery;
 mod webhooks;
