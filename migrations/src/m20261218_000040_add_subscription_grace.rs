@@ -12,8 +12,9 @@
 //! graces by theirs, so each scan stays as small as the subscriptions in that state (both
 //! backends support `CREATE INDEX ... WHERE`; the scans repeat the predicates verbatim).
 
+use crate::columns::rewrite_sqlite_table;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend};
 
 /// Adds the grace state and the trial's conversion settings to `subscriptions`.
 #[derive(DeriveMigrationName)]
@@ -123,95 +124,10 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// Removes the table constraint `name` from `table`'s definition on SQLite (or replaces it
-/// with `replacement`), which has no `DROP CONSTRAINT`: the stored `CREATE TABLE` text is
-/// edited as SQLite documents ("Making Other Kinds Of Table Schema Changes":
-/// `writable_schema`, then a new `schema_version` so every connection reloads the schema).
-/// Rebuilding the table would fire the cascades of tables referencing it. Loosening a CHECK
-/// leaves every stored row valid; the added grace days' CHECK holds for every stored row,
-/// which has the column's default. (Copied from migration 37: migrations are frozen.)
-async fn rewrite_sqlite_table(
-    manager: &SchemaManager<'_>,
-    table: &str,
-    name: &str,
-    replacement: Option<&str>,
-) -> Result<(), DbErr> {
-    // One connection for all of it (a savepoint when the migration runs in a transaction):
-    // `writable_schema` is a setting of the connection.
-    let db = manager.get_connection().begin().await?;
-    let backend = DbBackend::Sqlite;
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            backend,
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?",
-            [table.into()],
-        ))
-        .await?
-        .ok_or_else(|| DbErr::Migration(format!("no table {table}")))?;
-    let sql: String = row.try_get("", "sql")?;
-    let rewritten = without_constraint(&sql, name, replacement)
-        .ok_or_else(|| DbErr::Migration(format!("{table} has no constraint {name}")))?;
-    let version: i64 = db
-        .query_one_raw(Statement::from_string(backend, "PRAGMA schema_version"))
-        .await?
-        .ok_or_else(|| DbErr::Migration("no schema_version".into()))?
-        .try_get_by_index(0)?;
-    db.execute_unprepared("PRAGMA writable_schema = ON").await?;
-    let updated = db
-        .execute_raw(Statement::from_sql_and_values(
-            backend,
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-            [rewritten.into(), table.into()],
-        ))
-        .await;
-    let bumped = db
-        .execute_unprepared(&format!("PRAGMA schema_version = {}", version + 1))
-        .await;
-    db.execute_unprepared("PRAGMA writable_schema = OFF")
-        .await?;
-    updated?;
-    bumped?;
-    db.commit().await
-}
-
-/// `sql` (a `CREATE TABLE` statement) without its `, CONSTRAINT "name" CHECK (...)` clause,
-/// or with `replacement` in its place; `None` when it has no such clause.
-fn without_constraint(sql: &str, name: &str, replacement: Option<&str>) -> Option<String> {
-    let marker = format!("CONSTRAINT \"{name}\"");
-    let start = sql.find(&marker)?;
-    let open = start + sql[start..].find('(')?;
-    let mut depth = 0usize;
-    let mut end = None;
-    let mut quoted = false;
-    for (offset, ch) in sql[open..].char_indices() {
-        match ch {
-            '\'' => quoted = !quoted,
-            '(' if !quoted => depth += 1,
-            ')' if !quoted => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(open + offset + 1);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let end = end?;
-    Some(match replacement {
-        Some(clause) => format!("{}{clause}{}", &sql[..start], &sql[end..]),
-        None => {
-            // Take the separating comma before the clause with it.
-            let head = sql[..start].trim_end();
-            let head = head.strip_suffix(',').unwrap_or(head);
-            format!("{head}{}", &sql[end..])
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{STATUSES, status_clause, without_constraint};
+    use super::{STATUSES, status_clause};
+    use crate::columns::without_constraint;
 
     #[test]
     fn the_status_check_widens_in_place() {

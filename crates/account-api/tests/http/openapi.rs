@@ -134,8 +134,13 @@ async fn the_document_matches_the_routes_exactly() {
             || (path.starts_with("/v1/invitations/") && path.ends_with("/accept"));
         if public {
             assert!(operation["security"].is_null(), "{method} {path}");
-        } else if path == "/v1/me" || path.starts_with("/v1/me/") {
-            // A signed-in person only: an identity provider's token, never an API key.
+        } else if path == "/v1/me"
+            || path.starts_with("/v1/me/")
+            || (*method == "post"
+                && (path == "/v1/projects" || path == "/v1/projects/{id}/restore"))
+        {
+            // A signed-in person only: an identity provider's token, never an API key (a
+            // person creates or restores a project as themselves, in no tenant).
             assert_eq!(
                 operation["security"],
                 serde_json::json!([{"bearer": []}]),
