@@ -346,11 +346,7 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
             Some(1),
             "{name}: the one version row"
         );
-        assert_eq!(
-            after.remove("plans"),
-            Some(3),
-            "{name}: the built-in plans"
-        );
+        assert_eq!(after.remove("plans"), Some(3), "{name}: the built-in plans");
         let plan_versions = "SELECT COUNT(*) FROM account.tenants t JOIN account.plans p \
             ON p.code = t.plan AND p.version = t.plan_version";
         assert_eq!(
@@ -358,9 +354,9 @@ async fn a_0_0_0_database_is_moved_into_our_schema_with_nothing_lost() {
             scalar(db.conn(), "SELECT COUNT(*) FROM account.tenants").await,
             "{name}: every tenant on version 1 of its plan"
         );
-        for table in TABLES_NEWER_THAN_0_0_0.iter().filter(|t| {
-            !["usage_hourly", "tenant_workers", "cache_versions", "plans"].contains(*t)
-        })
+        for table in TABLES_NEWER_THAN_0_0_0
+            .iter()
+            .filter(|t| !["usage_hourly", "tenant_workers", "cache_versions", "plans"].contains(*t))
         {
             assert_eq!(
                 after.remove(table),

@@ -592,7 +592,10 @@ fn member_tenants(user: UserId, filter: TenantFilter) -> sea_orm::Select<tenants
     let mut query = tenants::Entity::find()
         .join_rev(JoinType::InnerJoin, memberships::Relation::Tenant.def())
         .filter(memberships::Column::UserId.eq(user))
-        .filter(crate::projects::not_deleted((tenants::Entity, tenants::Column::Id)));
+        .filter(crate::projects::not_deleted((
+            tenants::Entity,
+            tenants::Column::Id,
+        )));
     if let Some(status) = filter.status {
         query = query.filter(tenants::Column::Status.eq(status));
     }

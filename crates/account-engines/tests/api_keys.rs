@@ -338,7 +338,9 @@ async fn the_plan_quota_counts_active_unexpired_keys() {
         let test_db = fresh_db(&backend).await.unwrap();
         let db = Db::for_pool(test_db.conn());
         let tenant = new_tenant(db, "keys-quota").await;
-        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_api_keys;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_api_keys;
         let mut keys = Vec::new();
         for _ in 0..limit {
             keys.push(issue(db, tenant).await);
@@ -564,7 +566,10 @@ async fn rotation_keeps_both_keys_working_during_the_grace_only() {
         req.allowed_workers = Some(vec!["a".into()]);
         let old = issue_api_key(db, &pepper(), req, now()).await.unwrap();
         // Fill the quota: rotation must still work.
-        for _ in 1..account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_api_keys {
+        for _ in 1..account_engines::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_api_keys
+        {
             issue(db, tenant).await;
         }
         let grace = TimeDelta::hours(1);

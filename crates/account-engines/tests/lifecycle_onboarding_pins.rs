@@ -450,7 +450,9 @@ async fn pin_values_are_bounded_by_the_tenants_plan() {
         let db = Db::for_pool(test_db.conn());
         let free = tenant(db, "pins-size-free").await;
         let pro = tenant_on(db, "pins-size-pro", PlanCode::pro()).await;
-        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_pin_value_bytes as usize;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_pin_value_bytes as usize;
         // `{"v":"…"}` serialises to the text plus 8 bytes.
         let sized = |bytes: usize| json!({ "v": "x".repeat(bytes - 8) });
         assert_eq!(sized(limit).to_string().len(), limit);
@@ -472,7 +474,9 @@ async fn pin_values_are_bounded_by_the_tenants_plan() {
         memory_pins::upsert(db, pro, pin("big", sized(limit + 1), None), now())
             .await
             .unwrap();
-        let pro_limit = account_engines::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap().max_pin_value_bytes as usize;
+        let pro_limit = account_engines::types::PlanQuotas::built_in(&PlanCode::pro())
+            .unwrap()
+            .max_pin_value_bytes as usize;
         assert!(matches!(
             memory_pins::upsert(db, pro, pin("bigger", sized(pro_limit + 1), None), now()).await,
             Err(MemoryPinError::ValueTooLarge { .. })
@@ -491,7 +495,9 @@ async fn the_pin_count_limit_counts_live_pins_only() {
         let db = Db::for_pool(test_db.conn());
         let other = tenant(db, "pins-count-other").await;
         let tenant = tenant(db, "pins-count").await;
-        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_memory_pins as u64;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_memory_pins as u64;
         // Ten of the pins expire after a minute; the rest live on.
         for i in 0..limit {
             let ttl = (i < 10).then_some(60);

@@ -295,7 +295,9 @@ async fn the_daily_run_quota_refuses_through_admission_and_resets_the_next_day()
         let db = Db::for_pool(test_db.conn());
         let tenant = tenant(db, "runs-daily").await;
         let key = key(db, tenant).await;
-        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_runs_per_day;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_runs_per_day;
         use_up(db, tenant, limit - 1, 0, now()).await;
         admit_run(db, request(tenant, key), now()).await.unwrap();
         let refused = admit_run(db, request(tenant, key), now())
@@ -337,7 +339,9 @@ async fn the_monthly_token_quota_refuses_through_admission_until_the_next_month(
         let db = Db::for_pool(test_db.conn());
         let tenant = tenant(db, "runs-tokens").await;
         let key = key(db, tenant).await;
-        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_tokens_per_month;
+        let limit = account_engines::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_tokens_per_month;
         use_up(db, tenant, 0, limit - 1, now()).await;
         admit_run(db, request(tenant, key), now()).await.unwrap();
         use_up(db, tenant, 0, 1, now()).await;

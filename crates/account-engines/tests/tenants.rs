@@ -54,7 +54,10 @@ async fn a_tenant_is_created_with_its_quotas_and_its_owner() {
             .await
             .unwrap();
         assert_eq!(created.tenant.slug, "acme-labs");
-        assert_eq!(created.tenant.quotas, account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap());
+        assert_eq!(
+            created.tenant.quotas,
+            account_engines::types::PlanQuotas::built_in(&PlanCode::free()).unwrap()
+        );
         assert_eq!(
             (created.owner.user_id, created.owner.role),
             (owner, MembershipRole::Owner)
@@ -82,7 +85,11 @@ async fn a_tenant_is_created_with_its_quotas_and_its_owner() {
             .unwrap();
         assert_eq!(
             (before.plan, after.plan, after.quotas),
-            (PlanCode::free(), PlanCode::pro(), account_engines::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap())
+            (
+                PlanCode::free(),
+                PlanCode::pro(),
+                account_engines::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap()
+            )
         );
         assert!(matches!(
             change_plan(db, created.tenant.id, PlanCode::pro(), now()).await,

@@ -528,7 +528,14 @@ mod tests {
         assert!("".parse::<TenantStatus>().is_err());
         assert!("in progress".parse::<TicketStatus>().is_err());
         assert!("inprogress".parse::<TicketStatus>().is_err());
-        assert_eq!("x".repeat(500).parse::<TenantStatus>().unwrap_err().input.len(), 64);
+        assert_eq!(
+            "x".repeat(500)
+                .parse::<TenantStatus>()
+                .unwrap_err()
+                .input
+                .len(),
+            64
+        );
         assert!("churned".parse::<TenantStatus>().is_err());
         assert!("5".parse::<OnboardingState>().is_err());
         assert_eq!(OnboardingState::from_value(5), None);
@@ -550,7 +557,10 @@ mod tests {
             );
         }
         assert_eq!(" HIGH ".parse::<TicketPriority>(), Ok(TicketPriority::High));
-        assert_eq!(TenantStatus::parse_exact("Active").unwrap_err().input, "Active");
+        assert_eq!(
+            TenantStatus::parse_exact("Active").unwrap_err().input,
+            "Active"
+        );
         let state: OnboardingState = serde_json::from_str("\"COMPLETE\"").unwrap();
         assert_eq!(state, OnboardingState::Complete);
         assert!(serde_json::from_str::<OnboardingState>("\"complete\"").is_err());

@@ -199,7 +199,10 @@ mod tests {
         // §4 of the specification, row by row; seats and pins are not in its table.
         let table = [
             ("free", (3, 100, 5, 1_000_000, 5, Some(6_000), Some(30))),
-            ("pro", (10, 1_000, 20, 10_000_000, 20, Some(60_000), Some(365))),
+            (
+                "pro",
+                (10, 1_000, 20, 10_000_000, 20, Some(60_000), Some(365)),
+            ),
             (
                 "enterprise",
                 (100, 100_000, 100, 1_000_000_000, 100, None, Some(2_555)),
@@ -227,7 +230,10 @@ mod tests {
             .map(|c| built_in(c).max_members)
             .collect();
         assert_eq!(seats, vec![10, 50, 1_000]);
-        assert_eq!(PlanQuotas::built_in(&PlanCode::parse("team").unwrap()), None);
+        assert_eq!(
+            PlanQuotas::built_in(&PlanCode::parse("team").unwrap()),
+            None
+        );
     }
 
     #[test]

@@ -425,14 +425,7 @@ pub(crate) fn audit_entry(
             let tenant = change.tenant.unwrap_or(tenant);
             let tenant = (!change.platform_wide).then_some(tenant);
             let system = ActorType::System;
-            (
-                tenant,
-                system,
-                None,
-                None,
-                change.reason,
-                change.after,
-            )
+            (tenant, system, None, None, change.reason, change.after)
         }
     };
     AuditEntry {

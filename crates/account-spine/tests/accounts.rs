@@ -496,7 +496,12 @@ async fn projects_are_the_callers_memberships_and_any_other_is_not_found() {
             ("Acme", "acme")
         );
         assert_eq!(detail.plan, PlanCode::free());
-        assert_eq!(detail.max_api_keys, account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_api_keys);
+        assert_eq!(
+            detail.max_api_keys,
+            account_spine::types::PlanQuotas::built_in(&PlanCode::free())
+                .unwrap()
+                .max_api_keys
+        );
         assert_eq!(
             spine.get_project(&ann_key, beta).await.unwrap().name,
             "Beta"

@@ -415,7 +415,10 @@ async fn an_operator_erases_a_member_and_the_tenant_keeps_its_history() {
         .await;
         assert_eq!(
             acme_rows,
-            vec![vec!["user.erased_by_operator".to_owned(), "founder".to_owned()]]
+            vec![vec![
+                "user.erased_by_operator".to_owned(),
+                "founder".to_owned()
+            ]]
         );
         let platform = rows(
             &conn,

@@ -60,7 +60,10 @@ async fn an_override_of_500_concurrent_runs_admits_exactly_500_and_reverts_when_
         );
 
         // A plan change keeps it.
-        w.spine.change_plan(&op, w.tenant, PlanCode::pro()).await.unwrap();
+        w.spine
+            .change_plan(&op, w.tenant, PlanCode::pro())
+            .await
+            .unwrap();
         w.spine
             .change_plan(&op, w.tenant, PlanCode::enterprise())
             .await
@@ -174,7 +177,9 @@ async fn refusals_name_the_field_and_removal_restores_the_plans_value() {
             .unwrap_err();
         assert_eq!(missing.code(), "tenant_not_found");
 
-        let plan_value = account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_api_keys;
+        let plan_value = account_spine::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_api_keys;
         let set_up = set(SetOverride::new(
             LimitName::MaxApiKeys,
             40,

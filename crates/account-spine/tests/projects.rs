@@ -586,12 +586,8 @@ async fn a_deleted_project_is_gone_until_restored_whole_and_purged_without_a_tra
             after.values().all(|n| *n == 0),
             "{name}: rows of the purged tenant left: {after:?}"
         );
-        let tenants = account_testkit::fixtures::count_rows(
-            &conn,
-            "tenants",
-            "slug LIKE 'doomed-%'",
-        )
-        .await;
+        let tenants =
+            account_testkit::fixtures::count_rows(&conn, "tenants", "slug LIKE 'doomed-%'").await;
         assert_eq!(tenants, 0, "{name}: the tenant row");
         assert_eq!(
             rows_of(&conn, &tables, other).await,

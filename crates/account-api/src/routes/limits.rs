@@ -306,7 +306,10 @@ mod tests {
 
     #[test]
     fn the_limits_in_force_name_every_limit() {
-        let view = serde_json::to_value(limits_view(PlanQuotas::built_in(&PlanCode::free()).unwrap())).unwrap_or_default();
+        let view = serde_json::to_value(limits_view(
+            PlanQuotas::built_in(&PlanCode::free()).unwrap(),
+        ))
+        .unwrap_or_default();
         let mut shown: Vec<&str> = view
             .as_object()
             .map(|o| o.keys().map(String::as_str).collect())

@@ -101,7 +101,9 @@ async fn seed(db: &UrlDb, name: &str) -> Principal {
         workers: 10,
         runs_per_day: 1_000_000,
         concurrent_runs: 1_000_000,
-        tokens_per_month: account_spine::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_tokens_per_month,
+        tokens_per_month: account_spine::types::PlanQuotas::built_in(&PlanCode::free())
+            .unwrap()
+            .max_tokens_per_month,
         api_keys: 10,
     };
     let seed = TenantSeed::new(name, "free", limits, Utc::now())

@@ -42,7 +42,10 @@ async fn insert_returns_the_row_in_one_statement_and_reads_find_it() {
             .unwrap();
         assert_eq!(counter.take(), 1);
         assert_eq!(tenant.plan, PlanCode::pro());
-        assert_eq!(tenant.quotas, account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap());
+        assert_eq!(
+            tenant.quotas,
+            account_drivers::types::PlanQuotas::built_in(&PlanCode::pro()).unwrap()
+        );
         assert_eq!(tenant.status, TenantStatus::Active);
         assert_eq!(tenant.onboarding_state, OnboardingState::Created);
 
@@ -121,7 +124,16 @@ async fn plan_and_status_updates_touch_only_their_tenant() {
         let other = seed_tenant(db, "other").await;
 
         let updated = driver
-            .update_tenant_plan(mine, &PlanCode::enterprise(), account_drivers::tenants::PlanVersionRef { version: 1, warn_at_percent: Some(80) }, account_drivers::types::PlanQuotas::built_in(&PlanCode::enterprise()).unwrap(), later(5))
+            .update_tenant_plan(
+                mine,
+                &PlanCode::enterprise(),
+                account_drivers::tenants::PlanVersionRef {
+                    version: 1,
+                    warn_at_percent: Some(80),
+                },
+                account_drivers::types::PlanQuotas::built_in(&PlanCode::enterprise()).unwrap(),
+                later(5),
+            )
             .await
             .unwrap()
             .unwrap();

@@ -215,7 +215,9 @@ fn a_refusal_names_the_limit_that_refused() {
             active: 5
         }
     ));
-    let workers = crate::types::PlanQuotas::built_in(&PlanCode::free()).unwrap().max_workers;
+    let workers = crate::types::PlanQuotas::built_in(&PlanCode::free())
+        .unwrap()
+        .max_workers;
     let new_worker = AdmissionUsage {
         new_worker: true,
         ..usage(busy(active(1, 0), 1, workers))

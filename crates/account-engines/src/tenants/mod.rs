@@ -9,8 +9,8 @@ use crate::{Db, DriverError, ErrorCode, StorageError};
 use account_drivers::memberships::MembershipSnapshot;
 use account_drivers::tenants::{NewTenant, TenantCoreSnapshot};
 use account_drivers::types::{
-    Email, EmailError, MembershipRole, PlanCode, Slug, SlugError, TenantId, TenantName, TenantStatus,
-    TextError, UserId,
+    Email, EmailError, MembershipRole, PlanCode, Slug, SlugError, TenantId, TenantName,
+    TenantStatus, TextError, UserId,
 };
 use account_drivers::{get_accounts_facade_driver, get_tenant_driver, get_user_write_driver};
 use chrono::{DateTime, Utc};
