@@ -31,14 +31,24 @@ pub(crate) const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempote
 pub(crate) const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 /// The writes whose route does not take the header: `accept_invitation` (its authority is a
 /// one-time token, and no tenant credential scopes a key), `verify_api_key` (it changes
-/// nothing, so a retry is harmless as it is) and the platform's plan writes
+/// nothing, so a retry is harmless as it is), the platform's plan writes
 /// (`platform_create_plan_version`, `platform_retire_plan`: a plan belongs to no tenant, and
-/// keys are kept per tenant).
+/// keys are kept per tenant), and the writes below, each for the reason beside it.
 pub(crate) const WITHOUT_KEYS: &[&str] = &[
     "accept_invitation",
     "verify_api_key",
     "platform_create_plan_version",
     "platform_retire_plan",
+    // A signed-in person acting in no tenant, or a platform write without one: keys are kept
+    // per tenant and credential.
+    "create_project",
+    "restore_project",
+    "erase_me",
+    "platform_erase_user",
+    // Repeating it answers with the state it finds (not a member any more).
+    "leave_project",
+    // Repeating it with the same external id changes the trial it started.
+    "platform_start_trial",
 ];
 
 /// The bytes of a keyed request's body, as received.

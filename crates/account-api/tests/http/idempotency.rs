@@ -211,6 +211,12 @@ fn the_document_names_the_header_on_every_write_that_takes_it() {
             "verify_api_key",
             "platform_create_plan_version",
             "platform_retire_plan",
+            "create_project",
+            "restore_project",
+            "erase_me",
+            "platform_erase_user",
+            "leave_project",
+            "platform_start_trial",
         ]
         .contains(&id);
         assert_eq!(takes, expected, "{path} ({id})");
