@@ -13,9 +13,9 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
 use crate::openapi::limit_name;
 use crate::routes::lists::{ListBody, PageQuery};
 use crate::routes::tenants::TenantPath;
+use account_spine::SpineError;
 use account_spine::limits::{LimitName, LimitOverride, MAX_REASON_LENGTH, SetOverride};
 use account_spine::types::{PlanQuotas, TenantId};
-use account_spine::{Page, SpineError};
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -281,20 +281,14 @@ pub(crate) async fn list(
     ApiPath(path): ApiPath<TenantPath>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<OverrideView>>, ApiError> {
-    let page = page.offset_page();
-    // A tenant has at most one override per limit: the spine reads them all, the page is
-    // cut here.
+    // A tenant has at most one override per limit.
     let all = state
         .spine
         .list_limit_overrides(&operator, path.tenant_id)
         .await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let items = all.into_iter().skip(skip).take(take).collect();
-    Ok(Json(ListBody::from_page(
-        Page::new(items, total, page),
-        page,
+    Ok(Json(ListBody::from_all(
+        all,
+        page.offset_page(),
         override_view,
     )))
 }

@@ -189,6 +189,17 @@ impl<T> ListBody<T> {
         }
     }
 
+    /// The offset page `request` of `all`, a list small enough to read whole (a tenant's
+    /// webhook endpoints or limit overrides, the plan catalogue): the spine reads it all and
+    /// the page is cut here.
+    pub(crate) fn from_all<S>(all: Vec<S>, request: OffsetPage, view: impl FnMut(S) -> T) -> Self {
+        let total = all.len() as u64;
+        let skip = usize::try_from(request.offset).unwrap_or(usize::MAX);
+        let take = usize::try_from(request.limit).unwrap_or(usize::MAX);
+        let items = all.into_iter().skip(skip).take(take).collect();
+        Self::from_page(Page::new(items, total, request), request, view)
+    }
+
     /// An offset page of a list that also pages by cursor: `next_cursor` continues after its
     /// last item, so a client can switch to cursors after any offset page.
     pub(crate) fn from_page_with_cursor<S, K: Serialize>(

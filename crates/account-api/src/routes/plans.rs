@@ -18,13 +18,13 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, FieldErrors, Validate};
 use crate::openapi::plan;
 use crate::routes::limits::LimitNameSchema;
 use crate::routes::lists::{ListBody, PageQuery};
+use account_spine::SpineError;
 use account_spine::limits::LimitName;
 use account_spine::plans::{
     Entitlement, Entitlements, LimitUsage, MAX_ENTITLEMENTS, NewPlanVersion, Plan, PlanError,
     TenantEntitlements,
 };
 use account_spine::types::{PlanCode, PlanQuotas};
-use account_spine::{Page, SpineError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -342,19 +342,9 @@ pub(crate) async fn list_plans(
     Operator(operator): Operator,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<PlanVersionView>>, ApiError> {
-    let page = page.offset_page();
-    // Plans are few (an operator's catalogue): the spine reads them all, the page is cut
-    // here.
+    // Plans are few (an operator's catalogue).
     let all = state.spine.list_plans(&operator).await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let items = all.into_iter().skip(skip).take(take).collect();
-    Ok(Json(ListBody::from_page(
-        Page::new(items, total, page),
-        page,
-        plan_view,
-    )))
+    Ok(Json(ListBody::from_all(all, page.offset_page(), plan_view)))
 }
 
 /// Creates a plan (version 1 of a new code) or the next version of an existing one; audited.

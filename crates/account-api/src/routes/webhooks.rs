@@ -24,7 +24,7 @@ use account_spine::webhooks::{
     Replay, ReplayWebhookEvents, RotateWebhookSecret, RotatedWebhookSecret, UpdateEndpoint,
     WebhookAttempt, WebhookEndpoint, WebhookError,
 };
-use account_spine::{KeysetPage, Page, SpineError};
+use account_spine::{KeysetPage, SpineError};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -208,18 +208,9 @@ pub(crate) async fn list(
     Authenticated(principal): Authenticated,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<ListBody<EndpointView>>, ApiError> {
-    let page = page.offset_page();
-    // A tenant holds at most 50 endpoints: the spine reads them all, the page is cut here.
+    // A tenant holds at most 50 endpoints.
     let all = state.spine.list_webhook_endpoints(&principal).await?;
-    let total = all.len() as u64;
-    let skip = usize::try_from(page.offset).unwrap_or(usize::MAX);
-    let take = usize::try_from(page.limit).unwrap_or(usize::MAX);
-    let items = all.into_iter().skip(skip).take(take).collect();
-    Ok(Json(ListBody::from_page(
-        Page::new(items, total, page),
-        page,
-        view,
-    )))
+    Ok(Json(ListBody::from_all(all, page.offset_page(), view)))
 }
 
 /// An endpoint's id in the path.
