@@ -46,20 +46,32 @@ impl UseCase for TransitionTenant {
                 .before(json!({"status": outcome.from}))
                 .after(json!({"status": outcome.to}));
             cx.audit(change).await?;
-            cx.forget_tenant(tenant);
-            cx.publish(DomainEvent::TenantStatusChanged {
-                tenant_id: tenant,
-                from: outcome.from,
-                to: outcome.to,
-            });
-            if outcome.to == TenantStatus::Suspended {
-                cx.publish(DomainEvent::TenantSuspended {
-                    tenant_id: tenant,
-                    reason: reason.clone(),
-                });
-            }
+            announce(cx, tenant, &outcome, reason);
         }
         Ok(outcome)
+    }
+}
+
+/// What every status change of a tenant does once its transaction commits: the caches drop
+/// the tenant (verification decides on the status), and the change is published, with the
+/// suspension and its reason when it is one.
+pub(crate) fn announce(
+    cx: &mut Context<'_>,
+    tenant: TenantId,
+    outcome: &TransitionOutcome,
+    reason: &str,
+) {
+    cx.forget_tenant(tenant);
+    cx.publish(DomainEvent::TenantStatusChanged {
+        tenant_id: tenant,
+        from: outcome.from,
+        to: outcome.to,
+    });
+    if outcome.to == TenantStatus::Suspended {
+        cx.publish(DomainEvent::TenantSuspended {
+            tenant_id: tenant,
+            reason: reason.to_owned(),
+        });
     }
 }
 

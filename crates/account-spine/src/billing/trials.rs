@@ -14,7 +14,7 @@ use crate::principal::OperatorPrincipal;
 use crate::use_case::{Change, Context, OperatorUseCase, Sealed, UseCase};
 use account_engines::billing::trials;
 use account_engines::tenants::{self, TenantError};
-use account_engines::types::{SubscriptionId, SubscriptionStatus, TenantId, TenantStatus};
+use account_engines::types::{SubscriptionId, SubscriptionStatus, TenantId};
 use serde_json::json;
 
 pub use account_engines::billing::Subscription;
@@ -189,19 +189,8 @@ impl UseCase for EndGrace {
             external_id: ended.external_id.clone(),
         });
         if let Some(outcome) = suspension {
-            // As an operator's suspension: verification decides on the status.
-            cx.forget_tenant(tenant);
-            cx.publish(DomainEvent::TenantStatusChanged {
-                tenant_id: tenant,
-                from: outcome.from,
-                to: outcome.to,
-            });
-            if outcome.to == TenantStatus::Suspended {
-                cx.publish(DomainEvent::TenantSuspended {
-                    tenant_id: tenant,
-                    reason: TRIAL_ENDED_UNPAID.to_owned(),
-                });
-            }
+            // As an operator's suspension.
+            crate::lifecycle::announce(cx, tenant, &outcome, TRIAL_ENDED_UNPAID);
         }
         Ok(Some(ended))
     }
