@@ -322,8 +322,22 @@ async fn locked(
         .await?
         .ok_or(LimitError::TenantNotFound)?;
     let live = live_overrides(db, tenant, now).await?;
-    let plan = crate::plans::quotas_of(db, &snapshot.plan, snapshot.plan_version).await?;
+    let plan = plan_quotas(db, &snapshot.plan, snapshot.plan_version).await?;
     Ok((plan, snapshot.quotas, live))
+}
+
+/// The limits of version `version` of `code`, as the plans table holds them (read here, not
+/// through `plans`, which names its limits by `LimitName`). A tenant's plan version always
+/// exists: versions are never deleted.
+async fn plan_quotas(
+    db: Db<'_>,
+    code: &account_drivers::types::PlanCode,
+    version: i32,
+) -> Result<PlanQuotas, StorageError> {
+    match account_drivers::plans::fetch_plan_version(db, code, version).await? {
+        Some(row) => Ok(row.quotas),
+        None => Err(StorageError(DriverError::NotFound { entity: "plan" })),
+    }
 }
 
 async fn live_overrides(

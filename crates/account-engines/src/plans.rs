@@ -347,19 +347,6 @@ pub async fn version(db: Db<'_>, code: &PlanCode, version: i32) -> Result<Plan, 
         .ok_or(PlanError::NotFound)
 }
 
-/// The limits of version `version` of `code`. A tenant's plan version always exists (versions
-/// are never deleted); if a host removed it by hand, its limits in force stay as they are.
-pub(crate) async fn quotas_of(
-    db: Db<'_>,
-    code: &PlanCode,
-    version: i32,
-) -> Result<PlanQuotas, StorageError> {
-    match store::fetch_plan_version(db, code, version).await? {
-        Some(row) => Ok(row.quotas),
-        None => Err(StorageError(DriverError::NotFound { entity: "plan" })),
-    }
-}
-
 /// One of a tenant's limits: its value in force, its plan's, and what the tenant uses of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
