@@ -196,6 +196,28 @@ impl AccountsFacadeDriver<'_> {
         }
     }
 
+    /// Subscriptions in `status` (a condition on it) whose `ends_at` passed by `now`, the
+    /// longest past first, at most `limit`: the scan of both reaper steps.
+    async fn fetch_due(
+        &self,
+        status: &'static str,
+        ends_at: subscriptions::Column,
+        now: DateTimeUtc,
+        limit: u64,
+    ) -> Result<Vec<DueSubscription>, DriverError> {
+        use subscriptions::Column as C;
+        Ok(subscriptions::Entity::find()
+            .select_only()
+            .columns([C::TenantId, C::Id])
+            .filter(Expr::cust(status))
+            .filter(ends_at.lte(now))
+            .order_by_asc(ends_at)
+            .limit(limit)
+            .into_model::<DueSubscription>()
+            .all(self.db.conn())
+            .await?)
+    }
+
     /// Subscriptions of every tenant whose trial ended by `now` (status `trialing`), the
     /// longest ended first, at most `limit`. The reaper's scan, spanning tenants on purpose
     /// like the lapsed leases'; each is then moved by [`AccountsFacadeDriver::end_trial`],
@@ -205,17 +227,8 @@ impl AccountsFacadeDriver<'_> {
         now: DateTimeUtc,
         limit: u64,
     ) -> Result<Vec<DueSubscription>, DriverError> {
-        use subscriptions::Column as C;
-        Ok(subscriptions::Entity::find()
-            .select_only()
-            .columns([C::TenantId, C::Id])
-            .filter(Expr::cust(TRIALING))
-            .filter(C::TrialEndsAt.lte(now))
-            .order_by_asc(C::TrialEndsAt)
-            .limit(limit)
-            .into_model::<DueSubscription>()
-            .all(self.db.conn())
-            .await?)
+        self.fetch_due(TRIALING, subscriptions::Column::TrialEndsAt, now, limit)
+            .await
     }
 
     /// Subscriptions of every tenant whose grace ended by `now` (status `grace`), the
@@ -225,17 +238,8 @@ impl AccountsFacadeDriver<'_> {
         now: DateTimeUtc,
         limit: u64,
     ) -> Result<Vec<DueSubscription>, DriverError> {
-        use subscriptions::Column as C;
-        Ok(subscriptions::Entity::find()
-            .select_only()
-            .columns([C::TenantId, C::Id])
-            .filter(Expr::cust(IN_GRACE))
-            .filter(C::GraceEndsAt.lte(now))
-            .order_by_asc(C::GraceEndsAt)
-            .limit(limit)
-            .into_model::<DueSubscription>()
-            .all(self.db.conn())
-            .await?)
+        self.fetch_due(IN_GRACE, subscriptions::Column::GraceEndsAt, now, limit)
+            .await
     }
 
     /// Moves the tenant's subscription out of its trial if it is still `trialing` and its
